@@ -1,0 +1,1 @@
+//! The cache server: a sync engine and a tokio network layer (in progress).

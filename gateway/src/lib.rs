@@ -1,0 +1,1 @@
+//! The Secure MCP Gateway (in progress).
