@@ -1,1 +1,3 @@
-//! The Secure MCP Gateway (in progress).
+//! The Secure MCP Gateway.
+
+pub mod config;

@@ -1,0 +1,135 @@
+//! Gateway key -> identity (user, project, mcp_config), as the reference's `local_apikey` auth
+//! provider resolves it from the `apikeys`, `projects` and `mcp_configs` sections.
+//!
+//! Invariants: the presented key is compared with every configured key, each comparison in
+//! constant time (`subtle`), and the loop never exits early, so response time does not reveal
+//! how much of a key matched or which entry it was (only whether the lengths were equal can be
+//! inferred, and generated keys all have one length). A disabled key is a distinct error, so the
+//! auth layer can say "disabled" rather than "unknown". Errors carry no key material.
+
+use subtle::ConstantTimeEq;
+
+use super::model::{ApiKeyEntry, GatewayConfig, McpConfig, Project, User};
+
+/// Why a presented key does not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// No configured key matches (also for an empty key).
+    #[error("unknown gateway key")]
+    Unknown,
+    /// The key exists but is disabled (`disabled: true`, `is_active: false` or
+    /// `status: "disabled"`).
+    #[error("gateway key is disabled")]
+    Disabled,
+}
+
+/// The identity a gateway key stands for; borrows from the [`GatewayConfig`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedKey<'a> {
+    /// The `apikeys` entry (its key prints redacted).
+    pub entry: &'a ApiKeyEntry,
+    /// The key's project.
+    pub project: &'a Project,
+    /// The key's user.
+    pub user: &'a User,
+    /// The project's mcp_config: the upstream servers this key may reach.
+    pub mcp_config: &'a McpConfig,
+}
+
+impl<'a> ResolvedKey<'a> {
+    /// The project id.
+    pub fn project_id(&self) -> &'a str {
+        &self.project.id
+    }
+
+    /// The user id.
+    pub fn user_id(&self) -> &'a str {
+        &self.user.id
+    }
+
+    /// The mcp_config id.
+    pub fn mcp_config_id(&self) -> &'a str {
+        &self.mcp_config.id
+    }
+}
+
+impl GatewayConfig {
+    /// Resolves a presented gateway key (see the module header for the timing guarantees).
+    pub fn resolve_key(&self, key: &str) -> Result<ResolvedKey<'_>, KeyError> {
+        let presented = key.as_bytes();
+        let mut found: Option<&ApiKeyEntry> = None;
+        for entry in &self.apikeys {
+            let equal: bool = entry.key.expose().as_bytes().ct_eq(presented).into();
+            if equal {
+                found = Some(entry);
+            }
+        }
+        let entry = found.filter(|_| !key.is_empty()).ok_or(KeyError::Unknown)?;
+        if entry.disabled {
+            return Err(KeyError::Disabled);
+        }
+        // Validation guarantees these references; a hand-built config might break them.
+        let project = self.project(&entry.project_id).ok_or(KeyError::Unknown)?;
+        let user = self.user(&entry.user_id).ok_or(KeyError::Unknown)?;
+        let mcp_config = self
+            .mcp_config(&project.mcp_config_id)
+            .ok_or(KeyError::Unknown)?;
+        Ok(ResolvedKey {
+            entry,
+            project,
+            user,
+            mcp_config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    const DOC: &str = r#"{
+      "mcp_configs": {"m1": {"mcp_config_name": "x", "mcp_config": []}},
+      "projects": {"p1": {"project_name": "P", "mcp_config_id": "m1", "users": ["u1"]}},
+      "users": {"u1": {"email": "a@b.c"}},
+      "apikeys": {
+        "key-ok-0123456789": {"project_id": "p1", "user_id": "u1"},
+        "key-off-0123456789": {"project_id": "p1", "user_id": "u1", "disabled": true},
+        "key-inactive-0123456789": {"project_id": "p1", "user_id": "u1", "is_active": false},
+        "key-status-0123456789": {"project_id": "p1", "user_id": "u1", "status": "Disabled"}
+      }
+    }"#;
+
+    #[test]
+    fn resolves_known_keys_only() {
+        let c = parse(DOC).unwrap().config;
+        let r = c.resolve_key("key-ok-0123456789").unwrap();
+        assert_eq!(
+            (r.project_id(), r.user_id(), r.mcp_config_id()),
+            ("p1", "u1", "m1")
+        );
+        assert_eq!(r.user.email.as_deref(), Some("a@b.c"));
+        for bad in [
+            "",
+            "key-ok-012345678",
+            "key-ok-0123456789x",
+            "KEY-OK-0123456789",
+        ] {
+            assert_eq!(
+                c.resolve_key(bad).unwrap_err(),
+                super::KeyError::Unknown,
+                "{bad}"
+            );
+        }
+        for off in [
+            "key-off-0123456789",
+            "key-inactive-0123456789",
+            "key-status-0123456789",
+        ] {
+            assert_eq!(
+                c.resolve_key(off).unwrap_err(),
+                super::KeyError::Disabled,
+                "{off}"
+            );
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The gateway's configuration: `enkrypt_mcp_config.json`, in the reference (Python) Enkrypt
+//! Secure MCP Gateway's format, plus a few keys of ours.
+//!
+//! - [`paths`]: where the file is (`--config` > `ENKRYPT_CONFIG_PATH` > container > home).
+//! - [`document`]: the raw JSON document ([`ConfigDocument`]), [`load`], [`parse`], atomic
+//!   0600 saves.
+//! - [`model`]: the typed, validated view ([`GatewayConfig`]) with the reference's defaults.
+//! - `validate`: document -> typed view; every problem named by its JSON path.
+//! - [`identity`]: gateway key -> user, project, mcp_config, compared in constant time.
+//! - [`mod@generate`]: a working default config and a safe `write_new`.
+//! - [`mod@watch`]: hot reload by polling ([`ConfigWatcher`]).
+//! - [`keys`]: the cache key layout (`enkrypt:tools:{md5}` ...).
+//!
+//! Design: the document is the source of truth and the typed view is derived from it. Both
+//! are kept side by side ([`Loaded`]), so edits made by the CLI go to the document and every
+//! key this gateway does not model, anywhere in the file, survives load + save unchanged
+//! (`serde_json` with `preserve_order` keeps the order too).
+//!
+//! Invariants: no error, log line or `Debug` output contains a gateway key (only its first four
+//! characters and `…`) or a password.
+
+pub mod document;
+pub mod error;
+pub mod generate;
+pub mod identity;
+pub mod keys;
+pub mod model;
+pub mod paths;
+pub mod secret;
+mod validate;
+pub mod watch;
+
+pub use document::{load, parse, ConfigDocument, Loaded};
+pub use error::{redact_key, ConfigError, Issue, ParseError, ValidationErrors};
+pub use generate::{generate, write_new, GenerateOptions, Generated, Written};
+pub use identity::{KeyError, ResolvedKey};
+pub use model::{
+    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, LogLevel, McpConfig, Project,
+    RemoteServer, RemoteTransport, ServerConfig, StdioServer, TelemetryConfig, TimeoutSettings,
+    ToolsMode, UpstreamConfig, User,
+};
+pub use paths::{resolve_config_path, CONFIG_PATH_ENV, DOCKER_CONFIG_PATH};
+pub use secret::{GatewayKey, Secret};
+pub use watch::ConfigWatcher;

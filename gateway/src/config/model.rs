@@ -1,0 +1,469 @@
+//! The typed view of `enkrypt_mcp_config.json`.
+//!
+//! These types are built by `config::validate` from the raw document and are read-only
+//! snapshots: the document ([`super::ConfigDocument`]) is what is edited and saved, so keys this
+//! view does not model (the reference's `plugins`, `oauth_config`, `escalation_policies`, ...)
+//! survive untouched. Defaults mirror the reference gateway's `DEFAULT_COMMON_CONFIG` and
+//! `generate-config`; the `enkrypt_embedded_cache_*` and `enkrypt_gateway_*` keys are ours.
+//!
+//! Invariants established by validation: server names are non-empty, unique within their
+//! mcp_config and free of `__`; every API key's project and user exist; every project's
+//! mcp_config exists; durations are finite and positive.
+
+use std::fmt;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use super::secret::{GatewayKey, Secret};
+
+/// Log level of `enkrypt_log_level` (case-insensitive in the file, as in the reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `TRACE` (ours; the reference has no trace level).
+    Trace,
+    /// `DEBUG`.
+    Debug,
+    /// `INFO` (the default).
+    Info,
+    /// `WARNING` or `WARN`.
+    Warning,
+    /// `ERROR`.
+    Error,
+    /// `CRITICAL` or `FATAL` (logged as errors).
+    Critical,
+}
+
+impl LogLevel {
+    /// Parses a level name, ignoring case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warning" | "warn" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" | "fatal" => LogLevel::Critical,
+            _ => return None,
+        })
+    }
+
+    /// The matching `tracing` filter directive (`trace`, `debug`, `info`, `warn`, `error`).
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warn",
+            LogLevel::Error | LogLevel::Critical => "error",
+        }
+    }
+}
+
+/// Which tools the gateway lists to clients (`enkrypt_gateway_tools_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolsMode {
+    /// `"meta"`: only the gateway's own tools (`enkrypt_list_all_servers`,
+    /// `enkrypt_secure_call_tools`, ...), as the reference gateway does.
+    Meta,
+    /// `"direct"`: only the upstream tools, exposed under namespaced names.
+    Direct,
+    /// `"both"` (the default): the meta tools and the upstream tools.
+    Both,
+}
+
+impl ToolsMode {
+    /// Parses `"meta"`, `"direct"` or `"both"` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "meta" => ToolsMode::Meta,
+            "direct" => ToolsMode::Direct,
+            "both" => ToolsMode::Both,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolsMode::Meta => "meta",
+            ToolsMode::Direct => "direct",
+            ToolsMode::Both => "both",
+        }
+    }
+}
+
+/// `timeout_settings`: every value in seconds (fractions allowed, each > 0). A partial object
+/// takes the rest from the defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeoutSettings {
+    /// `default_timeout` (30 s).
+    pub default: Duration,
+    /// `guardrail_timeout` (15 s).
+    pub guardrail: Duration,
+    /// `auth_timeout` (10 s).
+    pub auth: Duration,
+    /// `tool_execution_timeout` (60 s).
+    pub tool_execution: Duration,
+    /// `discovery_timeout` (20 s).
+    pub discovery: Duration,
+    /// `cache_timeout` (5 s).
+    pub cache: Duration,
+    /// `connectivity_timeout` (2 s).
+    pub connectivity: Duration,
+}
+
+impl Default for TimeoutSettings {
+    fn default() -> Self {
+        TimeoutSettings {
+            default: Duration::from_secs(30),
+            guardrail: Duration::from_secs(15),
+            auth: Duration::from_secs(10),
+            tool_execution: Duration::from_secs(60),
+            discovery: Duration::from_secs(20),
+            cache: Duration::from_secs(5),
+            connectivity: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `enkrypt_telemetry`: OpenTelemetry export settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// `enabled` (false).
+    pub enabled: bool,
+    /// `insecure` (true): plain-text OTLP.
+    pub insecure: bool,
+    /// `endpoint` (`http://localhost:4317`).
+    pub endpoint: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            enabled: false,
+            insecure: true,
+            endpoint: "http://localhost:4317".to_string(),
+        }
+    }
+}
+
+/// `common_mcp_gateway_config`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonConfig {
+    /// `enkrypt_log_level` (`INFO`).
+    pub log_level: LogLevel,
+    /// `enkrypt_use_remote_mcp_config` (false).
+    pub use_remote_mcp_config: bool,
+    /// `enkrypt_remote_mcp_gateway_name` (absent).
+    pub remote_mcp_gateway_name: Option<String>,
+    /// `enkrypt_remote_mcp_gateway_version` (absent).
+    pub remote_mcp_gateway_version: Option<String>,
+    /// `enkrypt_mcp_use_external_cache` (false: use the embedded cache).
+    pub use_external_cache: bool,
+    /// `enkrypt_cache_host` (`localhost`).
+    pub cache_host: String,
+    /// `enkrypt_cache_port` (6379).
+    pub cache_port: u16,
+    /// `enkrypt_cache_db` (0; 0..=15).
+    pub cache_db: u8,
+    /// `enkrypt_cache_password` (null; an empty string counts as null).
+    pub cache_password: Option<Secret>,
+    /// `enkrypt_tool_cache_expiration`, given in hours (4 h).
+    pub tool_cache_ttl: Duration,
+    /// `enkrypt_gateway_cache_expiration`, given in hours (24 h).
+    pub gateway_cache_ttl: Duration,
+    /// `enkrypt_async_input_guardrails_enabled` (false).
+    pub async_input_guardrails: bool,
+    /// `enkrypt_async_output_guardrails_enabled` (false).
+    pub async_output_guardrails: bool,
+    /// `enkrypt_telemetry`.
+    pub telemetry: TelemetryConfig,
+    /// `timeout_settings`.
+    pub timeouts: TimeoutSettings,
+    /// `enkrypt_embedded_cache_port` (6380; 0 = let the OS pick a free port).
+    pub embedded_cache_port: u16,
+    /// `enkrypt_embedded_cache_password` (null = generated at start).
+    pub embedded_cache_password: Option<Secret>,
+    /// `enkrypt_gateway_tools_mode` (`both`).
+    pub tools_mode: ToolsMode,
+    /// `enkrypt_gateway_unprefixed_names` (true: upstream tool names stay unprefixed where no
+    /// two servers share them).
+    pub unprefixed_names: bool,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        CommonConfig {
+            log_level: LogLevel::Info,
+            use_remote_mcp_config: false,
+            remote_mcp_gateway_name: None,
+            remote_mcp_gateway_version: None,
+            use_external_cache: false,
+            cache_host: "localhost".to_string(),
+            cache_port: 6379,
+            cache_db: 0,
+            cache_password: None,
+            tool_cache_ttl: Duration::from_secs(4 * 3600),
+            gateway_cache_ttl: Duration::from_secs(24 * 3600),
+            async_input_guardrails: false,
+            async_output_guardrails: false,
+            telemetry: TelemetryConfig::default(),
+            timeouts: TimeoutSettings::default(),
+            embedded_cache_port: 6380,
+            embedded_cache_password: None,
+            tools_mode: ToolsMode::Both,
+            unprefixed_names: true,
+        }
+    }
+}
+
+/// Transport of a remote upstream (`config.transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteTransport {
+    /// `"streamable-http"` (the default; `"http"` and `"streamable_http"` are accepted too).
+    StreamableHttp,
+    /// `"sse"`: the 2024-11-05 HTTP+SSE transport.
+    Sse,
+}
+
+/// A stdio upstream: a child process speaking MCP on stdin/stdout.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StdioServer {
+    /// `command`.
+    pub command: String,
+    /// `args` ([]).
+    pub args: Vec<String>,
+    /// `env` ({}): added to the child's environment, in file order.
+    pub env: Vec<(String, String)>,
+}
+
+impl fmt::Debug for StdioServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StdioServer")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env (values hidden)", &env_names)
+            .finish()
+    }
+}
+
+/// A remote upstream reached over HTTP.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteServer {
+    /// `url` (http or https).
+    pub url: String,
+    /// `headers` ({}), in file order; often carry credentials.
+    pub headers: Vec<(String, String)>,
+    /// `transport`.
+    pub transport: RemoteTransport,
+}
+
+impl fmt::Debug for RemoteServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("RemoteServer")
+            .field("url", &self.url)
+            .field("headers (values hidden)", &header_names)
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+/// How to reach an upstream (`config`): stdio when it has `command`, remote when it has `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamConfig {
+    /// A child process.
+    Stdio(StdioServer),
+    /// An HTTP endpoint.
+    Remote(RemoteServer),
+}
+
+/// A guardrail policy block (`input_guardrails_config` / `input_guardrails_policy`, and the
+/// output and tool equivalents).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardrailPolicy {
+    /// `enabled` (false).
+    pub enabled: bool,
+    /// `policy_name`.
+    pub policy_name: Option<String>,
+    /// `block`: detector names whose findings block the call ([]).
+    pub block: Vec<String>,
+    /// `additional_config` ({}), passed to the guardrail provider as is.
+    pub additional_config: Map<String, Value>,
+}
+
+/// One upstream server of an mcp_config (an element of `mcp_config`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// `server_name`: unique within the mcp_config, no `__`.
+    pub name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `config`.
+    pub upstream: UpstreamConfig,
+    /// `tools`: the reference's tool object (name -> definition). Empty means every tool the
+    /// server offers; otherwise only these names.
+    pub tools: Map<String, Value>,
+    /// `denied_tools`: names never exposed nor callable ([]).
+    pub denied_tools: Vec<String>,
+    /// `enable_tool_guardrails` (true).
+    pub enable_tool_guardrails: bool,
+    /// `enable_server_info_validation` (false).
+    pub enable_server_info_validation: bool,
+    /// Input policy: `input_guardrails_config`, else `input_guardrails_policy`.
+    pub input_guardrails: Option<GuardrailPolicy>,
+    /// Output policy: `output_guardrails_config`, else `output_guardrails_policy`.
+    pub output_guardrails: Option<GuardrailPolicy>,
+    /// Tool-description policy: `tool_guardrails_config`, else `tool_guardrails_policy`.
+    pub tool_guardrails: Option<GuardrailPolicy>,
+}
+
+impl ServerConfig {
+    /// Whether the tool `name` may be listed and called: it is in `tools` (or `tools` is empty)
+    /// and not in `denied_tools`.
+    pub fn allows_tool(&self, name: &str) -> bool {
+        (self.tools.is_empty() || self.tools.contains_key(name))
+            && !self.denied_tools.iter().any(|d| d == name)
+    }
+}
+
+/// An mcp_config: a named list of upstream servers (`mcp_configs.<id>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpConfig {
+    /// The id (the JSON key; a UUID in generated files).
+    pub id: String,
+    /// `mcp_config_name`.
+    pub name: Option<String>,
+    /// `mcp_config`, in file order.
+    pub servers: Vec<ServerConfig>,
+}
+
+impl McpConfig {
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+/// A project (`projects.<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The id (the JSON key).
+    pub id: String,
+    /// `project_name`.
+    pub name: Option<String>,
+    /// `mcp_config_id`: an existing mcp_config.
+    pub mcp_config_id: String,
+    /// `users`: member user ids ([]).
+    pub users: Vec<String>,
+    /// `created_at`, as written.
+    pub created_at: Option<String>,
+}
+
+/// A user (`users.<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The id (the JSON key).
+    pub id: String,
+    /// `email`.
+    pub email: Option<String>,
+    /// `created_at`, as written.
+    pub created_at: Option<String>,
+}
+
+/// A gateway API key (`apikeys.<key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyEntry {
+    /// The key (the JSON key).
+    pub key: GatewayKey,
+    /// `project_id`: an existing project.
+    pub project_id: String,
+    /// `user_id`: an existing user.
+    pub user_id: String,
+    /// `created_at`, as written.
+    pub created_at: Option<String>,
+    /// True when `disabled: true` (the reference CLI's flag), `is_active: false` or
+    /// `status: "disabled"`.
+    pub disabled: bool,
+}
+
+/// The whole configuration, validated. Cheap to share as `Arc<GatewayConfig>`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GatewayConfig {
+    /// `common_mcp_gateway_config`.
+    pub common: CommonConfig,
+    /// `mcp_configs`, by id, in file order.
+    pub mcp_configs: IndexMap<String, McpConfig>,
+    /// `projects`, by id, in file order.
+    pub projects: IndexMap<String, Project>,
+    /// `users`, by id, in file order.
+    pub users: IndexMap<String, User>,
+    /// `apikeys`, in file order.
+    pub apikeys: Vec<ApiKeyEntry>,
+}
+
+impl GatewayConfig {
+    /// The mcp_config with this id.
+    pub fn mcp_config(&self, id: &str) -> Option<&McpConfig> {
+        self.mcp_configs.get(id)
+    }
+
+    /// The project with this id.
+    pub fn project(&self, id: &str) -> Option<&Project> {
+        self.projects.get(id)
+    }
+
+    /// The user with this id.
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively() {
+        assert_eq!(LogLevel::parse("INFO"), Some(LogLevel::Info));
+        assert_eq!(LogLevel::parse("warn"), Some(LogLevel::Warning));
+        assert_eq!(
+            LogLevel::parse("Critical").map(LogLevel::as_filter),
+            Some("error")
+        );
+        assert_eq!(LogLevel::parse("loud"), None);
+        assert_eq!(ToolsMode::parse("Direct"), Some(ToolsMode::Direct));
+        assert_eq!(ToolsMode::parse("all"), None);
+        assert_eq!(ToolsMode::Both.as_str(), "both");
+    }
+
+    #[test]
+    fn tool_allow_and_deny_lists() {
+        let mut s = ServerConfig {
+            name: "gh".into(),
+            description: None,
+            upstream: UpstreamConfig::Stdio(StdioServer {
+                command: "x".into(),
+                args: vec![],
+                env: vec![("TOKEN".into(), "s3cret".into())],
+            }),
+            tools: Map::new(),
+            denied_tools: vec!["delete_repo".into()],
+            enable_tool_guardrails: true,
+            enable_server_info_validation: false,
+            input_guardrails: None,
+            output_guardrails: None,
+            tool_guardrails: None,
+        };
+        assert!(s.allows_tool("anything"));
+        assert!(!s.allows_tool("delete_repo"));
+        s.tools.insert("read".into(), Value::Null);
+        assert!(s.allows_tool("read"));
+        assert!(!s.allows_tool("write"));
+        let dbg = format!("{s:?}");
+        assert!(dbg.contains("TOKEN") && !dbg.contains("s3cret"), "{dbg}");
+    }
+}
