@@ -1,0 +1,629 @@
+//! The command layer: a table of Redis commands and the dispatcher that runs them.
+//!
+//! Each entry has Redis's name, arity (negative: at least), flags and handler; handlers live in
+//! one file per family (`string`, `keys`, `expire`, `hash`, `set`, `list`, `pubsub`, `tx`,
+//! `connection`, `server`). [`execute`] checks, in Redis 7's order: the command exists, its
+//! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
+//! context, and MULTI queueing; then runs the handler under the engine's shared gate and
+//! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
+//! what is supported.
+
+mod connection;
+mod expire;
+mod hash;
+mod keys;
+mod list;
+mod pubsub;
+mod server;
+mod set;
+mod string;
+mod tx;
+pub mod util;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use protocol::{Args, Protocol, RespWrite};
+
+use crate::engine::{Access, DbHandle, EngineError};
+use crate::server::pubsub::Push;
+use crate::server::session::Session;
+use crate::server::Shared;
+
+/// Command flags.
+pub mod flags {
+    /// Modifies the keyspace.
+    pub const WRITE: u32 = 1;
+    /// Reads only.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory: refused with OOM when eviction cannot make room.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Allowed before authentication.
+    pub const NOAUTH: u32 = 1 << 3;
+    /// Allowed in RESP2 subscriber mode.
+    pub const PUBSUB_OK: u32 = 1 << 4;
+    /// Runs immediately inside MULTI instead of being queued.
+    pub const NO_QUEUE: u32 = 1 << 5;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 6;
+    /// O(1) or O(log N).
+    pub const FAST: u32 = 1 << 7;
+    /// Not shown by MONITOR (AUTH and the like).
+    pub const NO_MONITOR: u32 = 1 << 8;
+}
+
+/// A handler: arguments (command name first), writing its reply into `ctx.out`.
+pub type Handler = fn(&mut Ctx<'_>, &[&[u8]]);
+
+/// One command of the table.
+pub struct Command {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis's arity: exact when positive, at least `-arity` when negative.
+    pub arity: i32,
+    /// [`flags`].
+    pub flags: u32,
+    /// First key position (0: none), last key position (-1: last argument), step.
+    pub keys: (i32, i32, i32),
+    /// The handler.
+    pub handler: Handler,
+    /// Index in the table (for per-command stats).
+    pub id: usize,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    /// Server state.
+    pub shared: &'a Shared,
+    /// The connection's state.
+    pub sess: &'a mut Session,
+    /// The reply buffer.
+    pub out: &'a mut BytesMut,
+    /// Set when the reply is an error (for `failed_calls`).
+    pub failed: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// The connection's protocol.
+    #[inline]
+    pub fn proto(&self) -> Protocol {
+        self.sess.proto
+    }
+    /// Writes an error reply (with its code, e.g. `ERR syntax error`).
+    pub fn err(&mut self, msg: &str) {
+        self.failed = true;
+        self.out.write_error(msg.as_bytes());
+    }
+    /// Writes an engine error as its Redis reply.
+    pub fn engine_err(&mut self, e: EngineError) {
+        self.err(&e.to_string());
+    }
+    /// `+OK`.
+    #[inline]
+    pub fn ok(&mut self) {
+        self.out.write_ok();
+    }
+    /// `:n`.
+    #[inline]
+    pub fn int(&mut self, n: i64) {
+        self.out.write_integer(n);
+    }
+    /// `$len\r\nbytes`.
+    #[inline]
+    pub fn bulk(&mut self, b: &[u8]) {
+        self.out.write_bulk(b);
+    }
+    /// Null bulk.
+    #[inline]
+    pub fn null(&mut self) {
+        let p = self.proto();
+        self.out.write_null(p);
+    }
+    /// Null array.
+    pub fn null_array(&mut self) {
+        let p = self.proto();
+        self.out.write_null_array(p);
+    }
+    /// `*n`.
+    #[inline]
+    pub fn array(&mut self, n: usize) {
+        self.out.write_array_len(n);
+    }
+    /// A map header (RESP3 `%`, RESP2 flat array).
+    pub fn map(&mut self, n: usize) {
+        let p = self.proto();
+        self.out.write_map_len(n, p);
+    }
+    /// A set header (RESP3 `~`, RESP2 array).
+    pub fn set(&mut self, n: usize) {
+        let p = self.proto();
+        self.out.write_set_len(n, p);
+    }
+    /// `+s`.
+    pub fn simple(&mut self, s: &str) {
+        self.out.write_simple(s.as_bytes());
+    }
+    /// A double (RESP3 `,`, RESP2 bulk).
+    pub fn double(&mut self, d: f64) {
+        let p = self.proto();
+        self.out.write_double(d, p);
+    }
+    /// A verbatim string (RESP3 `=txt:`, RESP2 bulk).
+    pub fn verbatim(&mut self, text: &str) {
+        let p = self.proto();
+        self.out.write_verbatim(b"txt", text.as_bytes(), p);
+    }
+    /// The selected database.
+    pub fn db(&self) -> DbHandle<'a> {
+        // The session's db index is always valid: SELECT checks it.
+        let shared: &'a Shared = self.shared;
+        shared
+            .engine
+            .db(self.sess.db)
+            .unwrap_or_else(|_| unreachable_db(&shared.engine))
+    }
+    /// Read access honouring `CLIENT NO-TOUCH`.
+    pub fn read_access(&self) -> Access {
+        if self.sess.no_touch {
+            Access::READ.no_touch()
+        } else {
+            Access::READ
+        }
+    }
+    /// `ERR syntax error`.
+    pub fn syntax_error(&mut self) {
+        self.err("ERR syntax error");
+    }
+    /// `ERR wrong number of arguments for '<name>' command`.
+    pub fn arity_error(&mut self, name: &str) {
+        self.err(&format!(
+            "ERR wrong number of arguments for '{name}' command"
+        ));
+    }
+}
+
+fn unreachable_db(engine: &crate::engine::Engine) -> DbHandle<'_> {
+    // Database 0 always exists (databases >= 1).
+    match engine.db(0) {
+        Ok(d) => d,
+        Err(_) => panic!("engine without databases"),
+    }
+}
+
+fn table() -> &'static (Vec<Command>, HashMap<&'static str, usize>) {
+    static TABLE: OnceLock<(Vec<Command>, HashMap<&'static str, usize>)> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut v: Vec<Command> = Vec::new();
+        let mut add = |name, arity, flags, keys, handler| {
+            let id = v.len();
+            v.push(Command {
+                name,
+                arity,
+                flags,
+                keys,
+                handler,
+                id,
+            });
+        };
+        string::register(&mut add);
+        keys::register(&mut add);
+        expire::register(&mut add);
+        hash::register(&mut add);
+        set::register(&mut add);
+        list::register(&mut add);
+        pubsub::register(&mut add);
+        tx::register(&mut add);
+        connection::register(&mut add);
+        server::register(&mut add);
+        let map = v.iter().map(|c| (c.name, c.id)).collect();
+        (v, map)
+    })
+}
+
+/// Every command, in table order.
+pub fn commands() -> &'static [Command] {
+    &table().0
+}
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    let (v, map) = table();
+    map.get(lower).map(|&i| &v[i])
+}
+
+/// Per-command counters for `INFO commandstats`.
+#[derive(Debug)]
+pub struct CommandStats {
+    calls: Vec<AtomicU64>,
+    usec: Vec<AtomicU64>,
+    rejected: Vec<AtomicU64>,
+    failed: Vec<AtomicU64>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        let n = commands().len();
+        let mk = || (0..n).map(|_| AtomicU64::new(0)).collect();
+        CommandStats {
+            calls: mk(),
+            usec: mk(),
+            rejected: mk(),
+            failed: mk(),
+        }
+    }
+}
+
+impl CommandStats {
+    /// (name, calls, usec, rejected, failed) for every command used since the last reset.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64, u64, u64, u64)> {
+        commands()
+            .iter()
+            .map(|c| {
+                (
+                    c.name,
+                    self.calls[c.id].load(Ordering::Relaxed),
+                    self.usec[c.id].load(Ordering::Relaxed),
+                    self.rejected[c.id].load(Ordering::Relaxed),
+                    self.failed[c.id].load(Ordering::Relaxed),
+                )
+            })
+            .filter(|s| s.1 + s.3 + s.4 > 0)
+            .collect()
+    }
+
+    /// `CONFIG RESETSTAT`.
+    pub fn reset(&self) {
+        for v in [&self.calls, &self.usec, &self.rejected, &self.failed] {
+            v.iter().for_each(|a| a.store(0, Ordering::Relaxed));
+        }
+    }
+}
+
+/// A connection's counters, flushed into [`CommandStats`] once per batch so that threads do
+/// not contend on shared counters per command.
+#[derive(Debug, Default)]
+pub struct LocalStats {
+    /// (command id, calls, nanoseconds, rejected, failed)
+    entries: Vec<(usize, u64, u64, u64, u64)>,
+    total: u64,
+}
+
+impl LocalStats {
+    fn entry(&mut self, id: usize) -> &mut (usize, u64, u64, u64, u64) {
+        let i = match self.entries.iter().position(|e| e.0 == id) {
+            Some(i) => i,
+            None => {
+                self.entries.push((id, 0, 0, 0, 0));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i]
+    }
+
+    /// Adds this batch's counts to the server's.
+    pub fn flush(&mut self, shared: &Shared) {
+        let s = &shared.command_stats;
+        for &(id, calls, nanos, rejected, failed) in &self.entries {
+            if calls > 0 {
+                s.calls[id].fetch_add(calls, Ordering::Relaxed);
+                s.usec[id].fetch_add(nanos / 1000, Ordering::Relaxed);
+            }
+            if rejected > 0 {
+                s.rejected[id].fetch_add(rejected, Ordering::Relaxed);
+            }
+            if failed > 0 {
+                s.failed[id].fetch_add(failed, Ordering::Relaxed);
+            }
+        }
+        self.entries.clear();
+        if self.total > 0 {
+            shared
+                .stats
+                .total_commands
+                .fetch_add(self.total, Ordering::Relaxed);
+            self.total = 0;
+        }
+    }
+}
+
+/// One `SLOWLOG` entry.
+#[derive(Debug, Clone)]
+pub struct SlowEntry {
+    /// Unique id.
+    pub id: u64,
+    /// Unix time in seconds.
+    pub time: u64,
+    /// Duration in microseconds.
+    pub micros: u64,
+    /// Arguments (at most 32, each at most 128 bytes, as Redis trims them).
+    pub args: Vec<Bytes>,
+    /// Client address.
+    pub addr: String,
+    /// Client name.
+    pub name: Bytes,
+}
+
+/// The slow log.
+#[derive(Debug, Default)]
+pub struct SlowLog {
+    /// Newest first.
+    pub entries: std::collections::VecDeque<SlowEntry>,
+    next_id: u64,
+    slower_than: i64,
+    max_len: usize,
+}
+
+impl SlowLog {
+    /// Applies `slowlog-log-slower-than` and `slowlog-max-len`.
+    pub fn configure(&mut self, slower_than: i64, max_len: usize) {
+        self.slower_than = slower_than;
+        self.max_len = max_len;
+        self.entries.truncate(max_len);
+    }
+
+    /// Microseconds above which a command is logged, if logging is on.
+    pub fn threshold(&self) -> Option<u64> {
+        (self.slower_than >= 0).then_some(self.slower_than as u64)
+    }
+
+    fn push(&mut self, mut e: SlowEntry) {
+        e.id = self.next_id;
+        self.next_id += 1;
+        self.entries.push_front(e);
+        self.entries.truncate(self.max_len);
+    }
+}
+
+fn unknown_command(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(&a[..a.len().min(room)]);
+        args.push_str(&format!("'{s}' "));
+    }
+    let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]);
+    ctx.err(&format!(
+        "ERR unknown command '{name}', with args beginning with: {args}"
+    ));
+}
+
+/// `ERR unknown subcommand 'x'. Try CONTAINER HELP.`
+pub fn unknown_subcommand(ctx: &mut Ctx<'_>, container: &str, sub: &[u8]) {
+    let s = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
+    ctx.err(&format!(
+        "ERR unknown subcommand '{s}'. Try {} HELP.",
+        container.to_ascii_uppercase()
+    ));
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
+const STACK_ARGS: usize = 16;
+
+/// Runs one parsed request, writing its reply into `out`.
+pub fn execute(
+    shared: &Shared,
+    sess: &mut Session,
+    args: Args<'_>,
+    out: &mut BytesMut,
+    stats: &mut LocalStats,
+) {
+    let n = args.len();
+    let mut stack: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
+    let heap: Vec<&[u8]>;
+    let argv: &[&[u8]] = if n <= STACK_ARGS {
+        for (slot, a) in stack.iter_mut().zip(args.iter()) {
+            *slot = a;
+        }
+        &stack[..n]
+    } else {
+        heap = args.iter().collect();
+        &heap
+    };
+    let mut ctx = Ctx {
+        shared,
+        sess,
+        out,
+        failed: false,
+    };
+    dispatch(&mut ctx, argv, stats);
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
+    let Some(cmd) = lookup(argv[0]) else {
+        unknown_command(ctx, argv);
+        ctx.sess.multi_error |= ctx.sess.multi.is_some();
+        return;
+    };
+    if !arity_ok(cmd.arity, argv.len()) {
+        ctx.arity_error(cmd.name);
+        ctx.sess.multi_error |= ctx.sess.multi.is_some();
+        stats.entry(cmd.id).3 += 1;
+        return;
+    }
+    if !ctx.sess.authenticated && cmd.flags & flags::NOAUTH == 0 {
+        ctx.err("NOAUTH Authentication required.");
+        ctx.sess.multi_error |= ctx.sess.multi.is_some();
+        stats.entry(cmd.id).3 += 1;
+        return;
+    }
+    if ctx.shared.engine.maxmemory() > 0 {
+        // As Redis: evict before every command; refuse the ones that may grow memory.
+        let out_of_memory = ctx.shared.engine.ensure_memory().is_err();
+        let denyoom = cmd.flags & flags::DENYOOM != 0
+            || (cmd.name == "exec"
+                && ctx.sess.multi.as_ref().is_some_and(|q| {
+                    q.iter()
+                        .any(|c| lookup(&c[0]).is_some_and(|k| k.flags & flags::DENYOOM != 0))
+                }))
+            || (ctx.sess.multi.is_some()
+                && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset"));
+        if out_of_memory && denyoom {
+            ctx.err("OOM command not allowed when used memory > 'maxmemory'.");
+            ctx.sess.multi_error |= ctx.sess.multi.is_some() && cmd.name != "exec";
+            stats.entry(cmd.id).3 += 1;
+            return;
+        }
+    }
+    if ctx.sess.proto == Protocol::Resp2
+        && ctx.sess.subscribed()
+        && cmd.flags & flags::PUBSUB_OK == 0
+    {
+        ctx.err(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        ));
+        stats.entry(cmd.id).3 += 1;
+        return;
+    }
+    if let Some(queue) = ctx.sess.multi.as_mut() {
+        if cmd.flags & flags::NO_QUEUE == 0 {
+            queue.push(argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+            ctx.sess
+                .info
+                .multi
+                .store(queue.len(), std::sync::atomic::Ordering::Relaxed);
+            ctx.out.write_simple(b"QUEUED");
+            return;
+        }
+    }
+    call(ctx, cmd, argv, stats);
+}
+
+/// Runs a command that passed every check (also used by EXEC for queued commands).
+pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
+    if ctx.shared.monitoring.load(Ordering::Relaxed) && cmd.flags & flags::NO_MONITOR == 0 {
+        feed_monitors(ctx, argv);
+    }
+    let start = Instant::now();
+    ctx.failed = false;
+    if cmd.name == "exec" {
+        // EXEC takes the gate exclusively itself.
+        (cmd.handler)(ctx, argv);
+    } else {
+        let _gate = ctx.shared.engine.shared();
+        (cmd.handler)(ctx, argv);
+    }
+    let nanos = start.elapsed().as_nanos() as u64;
+    let e = stats.entry(cmd.id);
+    e.1 += 1;
+    e.2 += nanos;
+    if ctx.failed {
+        e.4 += 1;
+    }
+    stats.total += 1;
+    let mut log = ctx.shared.slowlog.lock();
+    if let Some(t) = log.threshold() {
+        if nanos / 1000 >= t {
+            let entry = SlowEntry {
+                id: 0,
+                time: ctx.shared.start_unix + ctx.shared.uptime_ms() / 1000,
+                micros: nanos / 1000,
+                args: slowlog_args(argv),
+                addr: ctx.sess.info.addr.to_string(),
+                name: ctx.sess.info.name.lock().clone().unwrap_or_default(),
+            };
+            log.push(entry);
+        }
+    }
+}
+
+fn slowlog_args(argv: &[&[u8]]) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i == 31 && argv.len() > 32 {
+            out.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                argv.len() - 31
+            )));
+            break;
+        }
+        if a.len() > 128 {
+            let mut v = a[..128].to_vec();
+            v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+            out.push(Bytes::from(v));
+        } else {
+            out.push(Bytes::copy_from_slice(a));
+        }
+    }
+    out
+}
+
+fn feed_monitors(ctx: &Ctx<'_>, argv: &[&[u8]]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut line = format!(
+        "{}.{:06} [{} {}]",
+        now.as_secs(),
+        now.subsec_micros(),
+        ctx.sess.db,
+        ctx.sess.info.addr
+    );
+    for a in argv {
+        line.push_str(" \"");
+        for &c in *a {
+            match c {
+                b'\\' => line.push_str("\\\\"),
+                b'"' => line.push_str("\\\""),
+                b'\n' => line.push_str("\\n"),
+                b'\r' => line.push_str("\\r"),
+                b'\t' => line.push_str("\\t"),
+                0x07 => line.push_str("\\a"),
+                0x08 => line.push_str("\\b"),
+                c if c.is_ascii_graphic() || c == b' ' => line.push(c as char),
+                c => line.push_str(&format!("\\x{c:02x}")),
+            }
+        }
+        line.push('"');
+    }
+    let line = Bytes::from(line);
+    for (id, mb) in ctx.shared.monitors.read().iter() {
+        if *id != ctx.sess.info.id {
+            mb.deliver(Push::Monitor(line.clone()));
+        }
+    }
+}
+
+/// Cleans up after a closed connection: subscriptions, MONITOR, WATCH.
+pub fn disconnect(shared: &Shared, sess: &mut Session) {
+    let id = sess.info.id;
+    for c in sess.channels.drain() {
+        shared.pubsub.unsubscribe(&c, id);
+    }
+    for p in sess.patterns.drain() {
+        shared.pubsub.punsubscribe(&p, id);
+    }
+    if sess.info.monitor.load(Ordering::Relaxed) {
+        let mut m = shared.monitors.write();
+        m.retain(|(i, _)| *i != id);
+        shared.monitoring.store(!m.is_empty(), Ordering::Relaxed);
+    }
+    sess.watches.clear();
+}

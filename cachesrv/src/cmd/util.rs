@@ -1,0 +1,186 @@
+//! Argument parsing shared by the command families, with Redis's error texts.
+
+use crate::engine::value::parse_i64_strict;
+
+/// `ERR value is not an integer or out of range`.
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// `ERR value is not a valid float`.
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+
+/// Case-insensitive ASCII comparison.
+#[inline]
+pub fn eq(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// An integer argument (Redis's `string2ll`).
+#[inline]
+pub fn int(a: &[u8]) -> Option<i64> {
+    parse_i64_strict(a)
+}
+
+/// A float argument as Redis's `strtold`-based parsing accepts it: decimal or exponent forms,
+/// `inf`/`-inf`; no NaN, no spaces.
+pub fn float(a: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(a).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let lower = s.to_ascii_lowercase();
+    let v = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => {
+            if lower.contains("nan") || lower.contains("inf") {
+                return None;
+            }
+            s.parse::<f64>().ok()?
+        }
+    };
+    Some(v)
+}
+
+/// Formats a float as Redis's `INCRBYFLOAT`/`HINCRBYFLOAT` do (`%.17Lg`, then trailing zeros
+/// removed): shortest round-trip digits, no exponent for ordinary magnitudes.
+pub fn format_float(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e17 {
+        return format!("{}", v as i64);
+    }
+    // Rust's Display gives the shortest digits that round-trip, never an exponent.
+    let s = format!("{v}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A plain decimal `[-]digits[.digits]` as (mantissa, decimal places), up to 30 digits.
+fn decimal(t: &[u8]) -> Option<(i128, u32)> {
+    let (neg, body) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if body.is_empty() || body.len() > 31 {
+        return None;
+    }
+    let mut m: i128 = 0;
+    let mut scale = 0u32;
+    let mut dot = false;
+    let mut digits = 0;
+    for &c in body {
+        match c {
+            b'.' if !dot => dot = true,
+            b'0'..=b'9' => {
+                m = m * 10 + i128::from(c - b'0');
+                digits += 1;
+                if dot {
+                    scale += 1;
+                }
+            }
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some((if neg { -m } else { m }, scale))
+}
+
+/// Formats `m / 10^scale` as Redis's `ld2string(LD_STR_HUMAN)`: 17 decimal places (rounded half
+/// away from zero), trailing zeros and a trailing dot removed, `-0` as `0`.
+fn human(m: i128, scale: u32) -> String {
+    const PLACES: u32 = 17;
+    let m = if scale > PLACES {
+        let d = 10i128.pow(scale - PLACES);
+        let q = m / d;
+        let r = (m % d).abs();
+        if r * 2 >= d {
+            q + m.signum()
+        } else {
+            q
+        }
+    } else {
+        m * 10i128.pow(PLACES - scale)
+    };
+    let neg = m < 0;
+    let digits = m.unsigned_abs().to_string();
+    let digits = format!("{digits:0>18}");
+    let (int_part, frac) = digits.split_at(digits.len() - PLACES as usize);
+    let frac = frac.trim_end_matches('0');
+    let mut s = String::new();
+    if neg && (int_part != "0" || !frac.is_empty()) {
+        s.push('-');
+    }
+    s.push_str(int_part);
+    if !frac.is_empty() {
+        s.push('.');
+        s.push_str(frac);
+    }
+    s
+}
+
+/// `INCRBYFLOAT`/`HINCRBYFLOAT`: the new value's text, or `None` for NaN or infinity. Plain
+/// decimals are added exactly (Redis adds in `long double`, whose 17-place rendering matches
+/// exact decimal addition for ordinary magnitudes); other forms fall back to `f64`.
+pub fn add_floats(cur_text: &[u8], by_text: &[u8], cur: f64, by: f64) -> Option<String> {
+    let sum = cur + by;
+    if !sum.is_finite() {
+        return None;
+    }
+    if let (Some((ma, sa)), Some((mb, sb))) = (decimal(cur_text), decimal(by_text)) {
+        let scale = sa.max(sb);
+        let a = ma.checked_mul(10i128.checked_pow(scale - sa)?)?;
+        let b = mb.checked_mul(10i128.checked_pow(scale - sb)?)?;
+        if let Some(m) = a.checked_add(b) {
+            if scale <= 17 || m.unsigned_abs() < 10u128.pow(37) {
+                return Some(human(m, scale));
+            }
+        }
+    }
+    let s = format!("{sum:.17}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    Some(if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats() {
+        assert_eq!(float(b"1.5"), Some(1.5));
+        assert_eq!(float(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(float(b"nan"), None);
+        assert_eq!(float(b" 1"), None);
+        assert_eq!(format_float(10.5), "10.5");
+        assert_eq!(format_float(3.0), "3");
+        assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_float(5.0e3), "5000");
+        let add = |a: &str, b: &str| {
+            add_floats(
+                a.as_bytes(),
+                b.as_bytes(),
+                float(a.as_bytes()).unwrap(),
+                float(b.as_bytes()).unwrap(),
+            )
+        };
+        assert_eq!(add("10.50", "0.1").as_deref(), Some("10.6"));
+        assert_eq!(add("0.1", "0.2").as_deref(), Some("0.3"));
+        assert_eq!(add("5.0e3", "2.0e2").as_deref(), Some("5200"));
+        assert_eq!(add("1", "-1").as_deref(), Some("0"));
+        assert_eq!(add("-0.5", "0.25").as_deref(), Some("-0.25"));
+        assert_eq!(add("3", "1.5").as_deref(), Some("4.5"));
+    }
+}

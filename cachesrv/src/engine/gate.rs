@@ -1,0 +1,87 @@
+//! The engine-wide execution gate, for MULTI/EXEC atomicity across threads.
+//!
+//! Normal commands run under [`SharedGuard`] (many at once); EXEC runs its queued commands under
+//! [`ExclusiveGuard`] (alone). The gate is a set of cache-line-padded `RwLock`s: a reader takes
+//! only its thread's stripe, so readers on different threads do not contend; a writer takes every
+//! stripe in index order, so two writers cannot deadlock. Not reentrant: a thread holding either
+//! guard must not ask for the gate again.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::memory::Padded;
+
+const GATE_STRIPES: usize = 16;
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % GATE_STRIPES;
+}
+
+/// The gate (see the module header).
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    stripes: [Padded<RwLock<()>>; GATE_STRIPES],
+}
+
+/// Shared access: normal commands.
+#[must_use]
+pub struct SharedGuard<'a>(#[allow(dead_code)] RwLockReadGuard<'a, ()>);
+
+/// Exclusive access: EXEC.
+#[must_use]
+pub struct ExclusiveGuard<'a>(#[allow(dead_code)] [RwLockWriteGuard<'a, ()>; GATE_STRIPES]);
+
+impl Gate {
+    fn stripe(&self) -> &RwLock<()> {
+        &self.stripes[STRIPE.with(|s| *s)]
+    }
+
+    pub(crate) fn shared(&self) -> SharedGuard<'_> {
+        SharedGuard(self.stripe().read())
+    }
+
+    pub(crate) fn try_shared(&self) -> Option<SharedGuard<'_>> {
+        self.stripe().try_read().map(SharedGuard)
+    }
+
+    pub(crate) fn exclusive(&self) -> ExclusiveGuard<'_> {
+        ExclusiveGuard(std::array::from_fn(|i| self.stripes[i].write()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+
+    #[test]
+    fn exclusive_excludes_shared() {
+        let gate = Arc::new(Gate::default());
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut handles = Vec::new();
+        for _ in 0..4 {
+            let gate = gate.clone();
+            let counter = counter.clone();
+            handles.push(std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    let _g = gate.shared();
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        for _ in 0..50 {
+            let _x = gate.exclusive();
+            let a = counter.load(Ordering::Relaxed);
+            std::thread::yield_now();
+            assert_eq!(a, counter.load(Ordering::Relaxed));
+        }
+        for h in handles {
+            h.join().expect("thread");
+        }
+        assert!(gate.try_shared().is_some());
+    }
+}

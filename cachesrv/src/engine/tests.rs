@@ -1,0 +1,950 @@
+//! Engine-wide tests: TTL, LRU/LFU, eviction policies, accounting, concurrency, SCAN, WATCH.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+const T0: u64 = 1_700_000_000_000;
+
+fn engine_with(config: EngineConfig) -> (Arc<Engine>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    (Arc::new(Engine::with_clock(config, clock.clone())), clock)
+}
+
+fn engine() -> (Arc<Engine>, Arc<ManualClock>) {
+    engine_with(EngineConfig::default())
+}
+
+fn set(e: &Engine, db: usize, key: &[u8], val: &[u8], ttl: Ttl) {
+    let r = e
+        .db(db)
+        .and_then(|d| d.with_key(key, Access::WRITE, |k| k.put_str(val, ttl)));
+    assert_eq!(r, Ok(()));
+}
+
+fn get(e: &Engine, db: usize, key: &[u8]) -> Option<Vec<u8>> {
+    e.db(db).ok()?.with_key(key, Access::READ, |k| {
+        k.as_str().ok().flatten().map(<[u8]>::to_vec)
+    })
+}
+
+fn exists_quiet(e: &Engine, key: &[u8]) -> bool {
+    e.db(0)
+        .map(|d| d.with_key(key, Access::WRITE.no_touch().no_stats(), |k| k.exists()))
+        .unwrap_or(false)
+}
+
+fn del(e: &Engine, db: usize, key: &[u8]) -> bool {
+    e.db(db)
+        .map(|d| d.with_key(key, Access::WRITE, |k| k.delete()))
+        .unwrap_or(false)
+}
+
+#[test]
+fn strings_types_and_encodings() {
+    let (e, _) = engine();
+    set(&e, 0, b"k", b"12345", Ttl::Clear);
+    assert_eq!(get(&e, 0, b"k").as_deref(), Some(&b"12345"[..]));
+    let d = e.db(0).expect("db 0");
+    d.with_key(b"k", Access::READ, |k| {
+        assert_eq!(k.kind(), Some(Kind::Str));
+        assert_eq!(k.value().map(|v| v.type_name()), Some("string"));
+        assert_eq!(k.value().map(|v| v.encoding()), Some("int"));
+        assert_eq!(k.as_hash(), Err(EngineError::WrongType));
+    });
+    set(&e, 0, b"k", &[b'x'; 45], Ttl::Clear);
+    d.with_key(b"k", Access::READ, |k| {
+        assert_eq!(k.value().map(|v| v.encoding()), Some("raw"))
+    });
+    assert!(e.db(16).is_err());
+    assert_eq!(
+        EngineError::WrongType.to_string(),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    assert_eq!(
+        Oom.to_string(),
+        "OOM command not allowed when used memory > 'maxmemory'."
+    );
+}
+
+#[test]
+fn incr_append_setrange() {
+    let (e, _) = engine();
+    let d = e.db(0).expect("db");
+    assert_eq!(d.with_key(b"n", Access::WRITE, |k| k.incr_by(5)), Ok(5));
+    assert_eq!(d.with_key(b"n", Access::WRITE, |k| k.incr_by(-15)), Ok(-10));
+    assert_eq!(d.with_key(b"n", Access::WRITE, |k| k.incr_by(1)), Ok(-9));
+    set(&e, 0, b"m", b"9223372036854775807", Ttl::Clear);
+    assert_eq!(
+        d.with_key(b"m", Access::WRITE, |k| k.incr_by(1)),
+        Err(EngineError::Overflow)
+    );
+    set(&e, 0, b"z", b"007", Ttl::Clear);
+    assert_eq!(
+        d.with_key(b"z", Access::WRITE, |k| k.incr_by(1)),
+        Err(EngineError::NotInteger)
+    );
+    assert_eq!(
+        d.with_key(b"a", Access::WRITE, |k| k.append(b"hello")),
+        Ok(5)
+    );
+    assert_eq!(
+        d.with_key(b"a", Access::WRITE, |k| k.append(b" world")),
+        Ok(11)
+    );
+    assert_eq!(get(&e, 0, b"a").as_deref(), Some(&b"hello world"[..]));
+    assert_eq!(
+        d.with_key(b"a", Access::WRITE, |k| k.set_range(6, b"WORLD!!")),
+        Ok(13)
+    );
+    assert_eq!(get(&e, 0, b"a").as_deref(), Some(&b"hello WORLD!!"[..]));
+    assert_eq!(
+        d.with_key(b"r", Access::WRITE, |k| k.set_range(3, b"x")),
+        Ok(4)
+    );
+    assert_eq!(get(&e, 0, b"r").as_deref(), Some(&b"\0\0\0x"[..]));
+    assert_eq!(
+        d.with_key(b"none", Access::WRITE, |k| k.set_range(3, b"")),
+        Ok(0)
+    );
+    assert!(!exists_quiet(&e, b"none"));
+    assert_eq!(
+        d.with_key(b"big", Access::WRITE, |k| k.set_range(MAX_STRING, b"x")),
+        Err(EngineError::TooLarge)
+    );
+}
+
+#[test]
+fn lazy_expiry_with_manual_clock() {
+    let (e, clock) = engine();
+    set(&e, 0, b"t", b"v", Ttl::At(T0 + 1000));
+    set(&e, 0, b"p", b"v", Ttl::Clear);
+    assert_eq!(e.db(0).map(|d| d.info().expires), Ok(1));
+    clock.advance(1000);
+    assert!(
+        get(&e, 0, b"t").is_some(),
+        "expires strictly after the deadline"
+    );
+    clock.advance(1);
+    assert!(get(&e, 0, b"t").is_none());
+    let st = e.stats();
+    assert_eq!(st.expired_keys, 1);
+    assert_eq!((st.keyspace_hits, st.keyspace_misses), (1, 1));
+    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(1));
+    e.reset_stats();
+    assert_eq!(e.stats(), EngineStats::default());
+
+    // KEEPTTL, expiry set/clear, TTL kept by INCR and APPEND.
+    set(&e, 0, b"k", b"1", Ttl::At(T0 + 10_000));
+    let d = e.db(0).expect("db");
+    d.with_key(b"k", Access::WRITE, |k| {
+        assert_eq!(k.incr_by(1), Ok(2));
+        assert_eq!(k.append(b"0"), Ok(2));
+        assert_eq!(k.expire_at(), Some(T0 + 10_000));
+        assert!(k.put_str(b"v2", Ttl::Keep).is_ok());
+        assert_eq!(k.expire_at(), Some(T0 + 10_000));
+        assert!(k.set_expire_at(None));
+        assert_eq!(k.expire_at(), None);
+        assert!(k.put_str(b"v3", Ttl::At(T0 + 5)).is_ok());
+        assert_eq!(k.expire_at(), Some(T0 + 5));
+        assert!(k.put_str(b"v4", Ttl::Clear).is_ok());
+        assert_eq!(k.expire_at(), None);
+    });
+}
+
+#[test]
+fn active_expiry_finds_a_ttl_key_among_many_persistent_ones() {
+    let (e, clock) = engine();
+    let d = e.db(0).expect("db");
+    let d0 = e.db(0).expect("db");
+    for i in 0..1_000_000u32 {
+        let _ = d0.with_key(format!("p:{i}").as_bytes(), Access::WRITE, |k| {
+            k.put_str(b"v", Ttl::Clear)
+        });
+    }
+    for i in 0..5_000u32 {
+        set(
+            &e,
+            0,
+            format!("long:{i}").as_bytes(),
+            b"v",
+            Ttl::At(T0 + 3_600_000),
+        );
+    }
+    set(&e, 0, b"short", b"v", Ttl::At(T0 + 1_000));
+    // hz = 10 for 2 s: 20 calls, 100 ms apart, 25 ms budget each.
+    let mut gone_after = None;
+    for tick in 1..=20 {
+        clock.advance(100);
+        e.active_expire_cycle(Duration::from_millis(25));
+        if d.info().expires == 5_000 {
+            gone_after = Some(tick * 100);
+            break;
+        }
+    }
+    let ms = gone_after.expect("the key expired by the active cycle within 2 s");
+    assert!(ms <= 2_000);
+    assert_eq!(e.stats().expired_keys, 1);
+    assert_eq!(d.dbsize(), 1_005_000);
+    assert!(d.info().avg_ttl > 3_000_000);
+}
+
+#[test]
+fn active_expiry_repeats_while_many_expired_and_resumes() {
+    let (e, clock) = engine_with(EngineConfig {
+        databases: 2,
+        shards_per_db: 4,
+        ..EngineConfig::default()
+    });
+    for i in 0..10_000u32 {
+        set(&e, 1, format!("k{i}").as_bytes(), b"v", Ttl::At(T0 + 10));
+    }
+    clock.advance(100);
+    // A zero budget stops after one sample of the first shard with work; the next calls resume
+    // there and drain it while more than 25% of each sample is expired.
+    let first = e.active_expire_cycle(Duration::ZERO);
+    assert!(first > 0 && first < 10_000, "{first}");
+    let mut total = first;
+    for _ in 0..100 {
+        total += e.active_expire_cycle(Duration::from_millis(50));
+        if total == 10_000 {
+            break;
+        }
+    }
+    assert_eq!(total, 10_000);
+    assert_eq!(e.db(1).map(|d| d.dbsize()), Ok(0));
+    assert_eq!(e.used_memory(), 0);
+}
+
+#[test]
+fn lru_clock_and_no_touch() {
+    let (e, clock) = engine();
+    set(&e, 0, b"a", b"1", Ttl::Clear);
+    set(&e, 0, b"b", b"1", Ttl::Clear);
+    clock.advance(10_000);
+    get(&e, 0, b"a");
+    let d = e.db(0).expect("db");
+    let idle = |k: &[u8]| d.with_key(k, Access::READ.no_touch(), |k| k.idle_ms());
+    assert_eq!(idle(b"a"), Some(0));
+    assert_eq!(idle(b"b"), Some(10_000));
+    clock.advance(3_000);
+    assert_eq!(
+        idle(b"b"),
+        Some(13_000),
+        "no-touch reads leave the clock alone"
+    );
+}
+
+#[test]
+fn lfu_counter_starts_at_five_grows_and_decays() {
+    let (e, clock) = engine_with(EngineConfig {
+        policy: EvictionPolicy::AllKeysLfu,
+        ..EngineConfig::default()
+    });
+    set(&e, 0, b"hot", b"1", Ttl::Clear);
+    set(&e, 0, b"cold", b"1", Ttl::Clear);
+    let d = e.db(0).expect("db");
+    let freq = |k: &[u8]| d.with_key(k, Access::READ.no_touch(), |k| k.lfu_freq());
+    // The SET itself is an access (like Redis's lookupKeyWrite before overwrite) only when the
+    // key exists; a new key starts at LFU_INIT_VAL.
+    assert_eq!(freq(b"cold"), Some(LFU_INIT_VAL));
+    for _ in 0..1000 {
+        get(&e, 0, b"hot");
+    }
+    let hot = freq(b"hot").unwrap_or(0);
+    assert!(hot > 10, "{hot}");
+    clock.advance(3 * 60_000);
+    assert_eq!(
+        freq(b"hot"),
+        Some(hot - 3),
+        "one decrement per decay period"
+    );
+    assert_eq!(freq(b"cold"), Some(LFU_INIT_VAL - 3));
+}
+
+fn fill(e: &Engine, prefix: &str, n: usize, ttl: impl Fn(usize) -> Ttl) {
+    for i in 0..n {
+        set(e, 0, format!("{prefix}{i}").as_bytes(), &[b'v'; 64], ttl(i));
+    }
+}
+
+fn survivors(e: &Engine, prefix: &str, range: std::ops::Range<usize>) -> usize {
+    range
+        .filter(|i| exists_quiet(e, format!("{prefix}{i}").as_bytes()))
+        .count()
+}
+
+fn small_engine(policy: EvictionPolicy) -> (Arc<Engine>, Arc<ManualClock>) {
+    engine_with(EngineConfig {
+        databases: 2,
+        shards_per_db: 4,
+        policy,
+        ..EngineConfig::default()
+    })
+}
+
+#[test]
+fn noeviction_refuses_over_the_limit() {
+    let (e, _) = small_engine(EvictionPolicy::NoEviction);
+    fill(&e, "k", 100, |_| Ttl::Clear);
+    assert_eq!(e.ensure_memory(), Ok(()), "no limit set");
+    e.set_maxmemory(e.used_memory() - 1);
+    assert_eq!(e.ensure_memory(), Err(Oom));
+    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(100));
+    e.set_maxmemory(e.used_memory());
+    assert_eq!(e.ensure_memory(), Ok(()));
+}
+
+#[test]
+fn allkeys_lru_keeps_the_recently_used_set() {
+    let (e, clock) = small_engine(EvictionPolicy::AllKeysLru);
+    fill(&e, "cold", 900, |_| Ttl::Clear);
+    fill(&e, "hot", 100, |_| Ttl::Clear);
+    clock.advance(60_000);
+    for i in 0..100 {
+        get(&e, 0, format!("hot{i}").as_bytes());
+    }
+    let target = e.used_memory() / 2;
+    e.set_maxmemory(target);
+    assert_eq!(e.ensure_memory(), Ok(()));
+    assert!(e.used_memory() <= target);
+    assert!(survivors(&e, "hot", 0..100) >= 95);
+    assert!(e.stats().evicted_keys >= 400);
+}
+
+#[test]
+fn allkeys_lfu_keeps_the_frequently_used_set() {
+    let (e, _) = small_engine(EvictionPolicy::AllKeysLfu);
+    fill(&e, "cold", 900, |_| Ttl::Clear);
+    fill(&e, "hot", 100, |_| Ttl::Clear);
+    for _ in 0..50 {
+        for i in 0..100 {
+            get(&e, 0, format!("hot{i}").as_bytes());
+        }
+    }
+    let target = e.used_memory() / 2;
+    e.set_maxmemory(target);
+    assert_eq!(e.ensure_memory(), Ok(()));
+    assert!(e.used_memory() <= target);
+    assert!(survivors(&e, "hot", 0..100) >= 95);
+}
+
+#[test]
+fn volatile_lru_only_evicts_keys_with_ttl_then_ooms() {
+    let (e, _) = small_engine(EvictionPolicy::VolatileLru);
+    fill(&e, "p", 200, |_| Ttl::Clear);
+    fill(&e, "v", 200, |_| Ttl::At(T0 + 3_600_000));
+    e.set_maxmemory(e.used_memory() * 3 / 4);
+    assert_eq!(e.ensure_memory(), Ok(()));
+    assert_eq!(survivors(&e, "p", 0..200), 200);
+    assert!(survivors(&e, "v", 0..200) < 200);
+    e.set_maxmemory(e.used_memory() / 4);
+    assert_eq!(e.ensure_memory(), Err(Oom));
+    assert_eq!(survivors(&e, "p", 0..200), 200);
+    assert_eq!(survivors(&e, "v", 0..200), 0);
+}
+
+#[test]
+fn volatile_lfu_and_random_policies() {
+    for policy in [EvictionPolicy::VolatileLfu, EvictionPolicy::VolatileRandom] {
+        let (e, _) = small_engine(policy);
+        fill(&e, "p", 100, |_| Ttl::Clear);
+        fill(&e, "v", 100, |_| Ttl::At(T0 + 3_600_000));
+        e.set_maxmemory(e.used_memory() * 3 / 4);
+        assert_eq!(e.ensure_memory(), Ok(()), "{policy}");
+        assert_eq!(survivors(&e, "p", 0..100), 100, "{policy}");
+        assert!(survivors(&e, "v", 0..100) < 100, "{policy}");
+    }
+    let (e, _) = small_engine(EvictionPolicy::AllKeysRandom);
+    fill(&e, "k", 400, |_| Ttl::Clear);
+    let target = e.used_memory() / 3;
+    e.set_maxmemory(target);
+    assert_eq!(e.ensure_memory(), Ok(()));
+    assert!(e.used_memory() <= target);
+    assert!(e.stats().evicted_keys > 200);
+}
+
+#[test]
+fn volatile_ttl_evicts_nearest_expiry_first() {
+    let (e, _) = small_engine(EvictionPolicy::VolatileTtl);
+    fill(&e, "v", 200, |i| Ttl::At(T0 + 1_000 * (i as u64 + 1)));
+    e.set_maxmemory(e.used_memory() / 2);
+    assert_eq!(e.ensure_memory(), Ok(()));
+    let near = survivors(&e, "v", 0..40);
+    let far = survivors(&e, "v", 160..200);
+    assert!(near <= 5, "near survivors {near}");
+    assert!(far >= 35, "far survivors {far}");
+}
+
+#[test]
+fn eviction_signals_watchers_and_policy_switches_at_run_time() {
+    let (e, _) = small_engine(EvictionPolicy::NoEviction);
+    fill(&e, "k", 50, |_| Ttl::Clear);
+    let tokens: Vec<_> = (0..50)
+        .map(|i| e.watch(0, format!("k{i}").as_bytes()).expect("watch"))
+        .collect();
+    e.set_policy(EvictionPolicy::AllKeysRandom);
+    e.set_samples(10);
+    assert_eq!(e.samples(), 10);
+    e.set_maxmemory(1);
+    assert_eq!(
+        e.ensure_memory(),
+        Ok(()),
+        "everything evicted: 0 bytes <= 1"
+    );
+    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(0));
+    assert!(tokens.iter().all(|t| e.is_dirty(t)));
+    assert_eq!(e.used_memory(), 0);
+}
+
+#[test]
+fn accounting_returns_to_start_after_deleting_everything() {
+    let (e, clock) = engine();
+    assert_eq!(e.used_memory(), 0);
+    let d = e.db(0).expect("db");
+    let d3 = e.db(3).expect("db");
+    for i in 0..3000usize {
+        let key = format!("key:{i}");
+        let k = key.as_bytes();
+        let ttl = if i % 3 == 0 {
+            Ttl::At(T0 + 100_000)
+        } else {
+            Ttl::Clear
+        };
+        match i % 6 {
+            0 | 1 => set(&e, 0, k, &vec![b'x'; i % 300], ttl),
+            2 => {
+                let r = d.with_key(k, Access::WRITE, |k| {
+                    k.update_hash(true, |h| {
+                        for f in 0..(i % 40) {
+                            h.insert(format!("f{f}").as_bytes(), &vec![b'v'; f * 3]);
+                        }
+                        h.insert(b"always", b"there");
+                    })
+                });
+                assert!(matches!(r, Ok(Some(()))));
+            }
+            3 => {
+                let _ = d.with_key(k, Access::WRITE, |k| {
+                    k.update_set(true, |s| {
+                        for m in 0..(i % 700) {
+                            s.insert(m.to_string().as_bytes());
+                        }
+                        s.insert(b"member");
+                    })
+                });
+            }
+            4 => {
+                let _ = d3.with_key(k, Access::WRITE, |k| {
+                    k.update_list(true, |l| {
+                        for m in 0..(i % 200) {
+                            l.push_back(&vec![b'l'; m]);
+                        }
+                        l.push_front(b"head");
+                    })
+                });
+            }
+            _ => {
+                let _ = d.with_key(k, Access::WRITE, |k| k.incr_by(i as i64));
+            }
+        }
+    }
+    let peak = e.used_memory();
+    assert!(peak > 3000 * 32);
+    // In-place modifications of every kind.
+    for i in 0..3000usize {
+        let key = format!("key:{i}");
+        let k = key.as_bytes();
+        let db = if i % 6 == 4 { d3 } else { d };
+        db.with_key(k, Access::WRITE, |k| match k.kind() {
+            Some(Kind::Str) => {
+                if i % 2 == 0 {
+                    let _ = k.append(b"-appended-");
+                } else {
+                    let _ = k.set_range(i % 50, b"overwrite");
+                }
+                k.set_expire_at(if i % 4 == 0 { None } else { Some(T0 + 5_000) });
+            }
+            Some(Kind::Hash) => {
+                let _ = k.update_hash(false, |h| {
+                    h.remove(b"f1");
+                    h.insert(b"new", &[b'n'; 80]);
+                    h.insert(b"always", b"changed-length");
+                });
+                k.set_expire_at(Some(T0 + 50));
+            }
+            Some(Kind::Set) => {
+                let _ = k.update_set(false, |s| {
+                    s.remove(b"1");
+                    s.pop_random();
+                    s.insert(&[b's'; 70]);
+                });
+            }
+            Some(Kind::List) => {
+                let _ = k.update_list(false, |l| {
+                    l.pop_back();
+                    l.set(0, b"a-longer-head-element");
+                    l.insert(0, b"x");
+                    l.retain_range(0, 50);
+                });
+            }
+            None => {}
+        });
+    }
+    // Rename half the keys through multi-key locking, across databases for some.
+    for i in (0..3000usize).step_by(2) {
+        let src = format!("key:{i}");
+        let dst = format!("renamed:{i}");
+        let sdb = if i % 6 == 4 { 3 } else { 0 };
+        let ddb = if i % 10 == 0 { 5 } else { sdb };
+        let mut g = e
+            .lock_keys(&[(sdb, src.as_bytes()), (ddb, dst.as_bytes())])
+            .expect("lock");
+        let taken = g.key(0, Access::WRITE).and_then(|mut k| {
+            let ttl = k.expire_at();
+            k.take().map(|v| (v, ttl))
+        });
+        if let Some((v, ttl)) = taken {
+            let ttl = ttl.map_or(Ttl::Clear, Ttl::At);
+            let r = g.key(1, Access::WRITE).map(|mut k| k.put(v, ttl));
+            assert_eq!(r, Some(Ok(())));
+        }
+    }
+    // Let the hashes' TTL pass; expire some lazily and some actively.
+    clock.advance(100);
+    e.active_expire_cycle(Duration::from_millis(5));
+    let mut names = Vec::new();
+    for db in [0usize, 3, 5] {
+        e.db(db)
+            .expect("db")
+            .keys(b"*", |k, _| names.push((db, k.to_vec())));
+    }
+    assert!(names.len() < 3000, "expired hashes are not listed");
+    for (db, k) in names {
+        assert!(del(&e, db, &k));
+    }
+    // The expired hashes are still held until touched; reading them reclaims them lazily.
+    for i in 0..3000usize {
+        for db in [0usize, 3, 5] {
+            for name in [format!("key:{i}"), format!("renamed:{i}")] {
+                assert!(get(&e, db, name.as_bytes()).is_none());
+            }
+        }
+    }
+    for db in 0..16 {
+        assert_eq!(e.db(db).map(|d| d.dbsize()), Ok(0), "db {db}");
+    }
+    assert_eq!(e.used_memory(), 0, "peak was {peak}");
+
+    // And FLUSHALL from a populated state.
+    fill(&e, "again", 1000, |_| Ttl::Clear);
+    assert_eq!(e.flush_all(), 1000);
+    assert_eq!(e.used_memory(), 0);
+}
+
+#[test]
+fn entry_cost_of_a_14_byte_key_with_a_100_byte_value() {
+    let (e, _) = engine();
+    set(&e, 0, b"key:0000000001", &[b'v'; 100], Ttl::Clear);
+    assert_eq!(
+        e.db(0).ok().and_then(|d| d.memory_usage(b"key:0000000001")),
+        Some(128 + ENTRY_TABLE_OVERHEAD)
+    );
+    del(&e, 0, b"key:0000000001");
+    let n = 100_000u32;
+    for i in 0..n {
+        set(
+            &e,
+            0,
+            format!("key:{i:010}").as_bytes(),
+            &[b'v'; 100],
+            Ttl::Clear,
+        );
+    }
+    let per_key = e.used_memory() as f64 / f64::from(n);
+    assert!(
+        (136.0..=152.0).contains(&per_key),
+        "{per_key} bytes per key"
+    );
+}
+
+#[test]
+fn concurrent_increments_lose_no_update() {
+    let (e, _) = engine();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                for _ in 0..5_000 {
+                    let _g = e.shared();
+                    let r = e
+                        .db(0)
+                        .and_then(|d| d.with_key(b"counter", Access::WRITE, |k| k.incr_by(1)));
+                    assert!(r.is_ok());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    assert_eq!(get(&e, 0, b"counter").as_deref(), Some(&b"40000"[..]));
+}
+
+#[test]
+fn concurrent_multi_key_transfers_do_not_deadlock_or_lose_value() {
+    let (e, _) = engine_with(EngineConfig {
+        shards_per_db: 8,
+        ..EngineConfig::default()
+    });
+    let keys: Vec<String> = (0..16).map(|i| format!("acct:{i}")).collect();
+    for k in &keys {
+        set(&e, 0, k.as_bytes(), b"1000", Ttl::Clear);
+    }
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let e = e.clone();
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                for i in 0..3_000usize {
+                    let a = &keys[(i * 7 + t) % 16];
+                    let b = &keys[(i * 3 + t * 5 + 1) % 16];
+                    let (da, db) = if i % 5 == 0 { (1, 0) } else { (0, 0) };
+                    let mut g = e
+                        .lock_keys(&[(db, b.as_bytes()), (da, a.as_bytes()), (0, a.as_bytes())])
+                        .expect("lock");
+                    let _ = g.key(2, Access::WRITE).map(|mut k| k.incr_by(-1));
+                    let _ = g.key(0, Access::WRITE).map(|mut k| k.incr_by(1));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let total: i64 = keys
+        .iter()
+        .map(|k| {
+            get(&e, 0, k.as_bytes())
+                .and_then(|v| parse_i64_strict(&v))
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(total, 16_000);
+}
+
+#[test]
+fn exec_gate_gives_atomicity_across_threads() {
+    let (e, _) = engine();
+    set(&e, 0, b"a", b"0", Ttl::Clear);
+    set(&e, 0, b"b", b"0", Ttl::Clear);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2_000 {
+                    let _x = e.exclusive();
+                    let d = e.db(0).expect("db");
+                    let _ = d.with_key(b"a", Access::WRITE, |k| k.incr_by(1));
+                    let _ = d.with_key(b"b", Access::WRITE, |k| k.incr_by(1));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..2_000 {
+        let _g = e.shared();
+        assert_eq!(get(&e, 0, b"a"), get(&e, 0, b"b"));
+    }
+    for w in writers {
+        w.join().expect("thread");
+    }
+}
+
+#[test]
+fn scan_returns_every_stable_key_under_inserts_and_deletes() {
+    let (e, _) = engine_with(EngineConfig {
+        shards_per_db: 8,
+        ..EngineConfig::default()
+    });
+    let d = e.db(0).expect("db");
+    for i in 0..3000 {
+        set(&e, 0, format!("stable:{i}").as_bytes(), b"v", Ttl::Clear);
+        set(&e, 0, format!("temp:{i}").as_bytes(), b"v", Ttl::Clear);
+    }
+    let mut seen = HashSet::new();
+    let mut cursor = 0;
+    let mut round = 0;
+    loop {
+        cursor = d.scan(cursor, 10, |k, _| {
+            seen.insert(k.to_vec());
+        });
+        for j in 0..20 {
+            set(
+                &e,
+                0,
+                format!("new:{round}:{j}").as_bytes(),
+                b"v",
+                Ttl::Clear,
+            );
+        }
+        for j in 0..10 {
+            del(
+                &e,
+                0,
+                format!("temp:{}", (round * 10 + j) % 3000).as_bytes(),
+            );
+        }
+        round += 1;
+        if cursor == 0 {
+            break;
+        }
+        assert!(round < 100_000, "scan must terminate");
+    }
+    let missing = (0..3000)
+        .filter(|i| !seen.contains(format!("stable:{i}").as_bytes()))
+        .count();
+    assert_eq!(missing, 0);
+}
+
+#[test]
+fn scan_keys_randomkey_and_info() {
+    let (e, clock) = engine();
+    let d = e.db(2).expect("db");
+    for i in 0..500 {
+        set(
+            &e,
+            2,
+            format!("enkrypt:tools:{i}").as_bytes(),
+            b"v",
+            Ttl::Clear,
+        );
+        set(
+            &e,
+            2,
+            format!("other:{i}").as_bytes(),
+            b"v",
+            Ttl::At(T0 + 10),
+        );
+    }
+    let mut n = 0;
+    d.keys(b"enkrypt:tools:*", |k, v| {
+        assert!(k.starts_with(b"enkrypt:tools:"));
+        assert_eq!(v.type_name(), "string");
+        n += 1;
+    });
+    assert_eq!(n, 500);
+    let mut lit = 0;
+    d.keys(b"other:7", |_, _| lit += 1);
+    assert_eq!(lit, 1);
+    assert_eq!(
+        d.info(),
+        KeyspaceInfo {
+            keys: 1000,
+            expires: 500,
+            avg_ttl: 0
+        }
+    );
+    clock.advance(11);
+    let mut all = 0;
+    let mut c = 0;
+    loop {
+        c = d.scan(c, 1000, |_, _| all += 1);
+        if c == 0 {
+            break;
+        }
+    }
+    assert_eq!(all, 500, "expired keys are not returned");
+    for _ in 0..50 {
+        let k = d.random_key().expect("a live key");
+        assert!(k.starts_with(b"enkrypt:tools:"));
+    }
+    assert!(e.db(3).expect("db").random_key().is_none());
+}
+
+#[test]
+fn swapdb_move_and_flush() {
+    let (e, _) = engine();
+    set(&e, 0, b"a", b"zero", Ttl::Clear);
+    set(&e, 1, b"b", b"one", Ttl::At(T0 + 100_000));
+    let used = e.used_memory();
+    let t = e.watch(0, b"a").expect("watch");
+    assert_eq!(e.swap_db(0, 1), Ok(()));
+    assert!(e.is_dirty(&t));
+    assert_eq!(get(&e, 0, b"b").as_deref(), Some(&b"one"[..]));
+    assert_eq!(get(&e, 1, b"a").as_deref(), Some(&b"zero"[..]));
+    assert_eq!(e.used_memory(), used);
+    assert_eq!(e.swap_db(0, 99), Err(EngineError::DbIndex));
+
+    // MOVE b from db 0 to db 7, keeping its TTL.
+    let mut g = e.lock_keys(&[(0, b"b"), (7, b"b")]).expect("lock");
+    let moved = g.key(0, Access::WRITE).and_then(|mut k| {
+        let ttl = k.expire_at();
+        k.take().map(|v| (v, ttl))
+    });
+    if let Some((v, ttl)) = moved {
+        let r = g
+            .key(1, Access::WRITE)
+            .map(|mut k| k.put(v, ttl.map_or(Ttl::Clear, Ttl::At)));
+        assert_eq!(r, Some(Ok(())));
+    }
+    drop(g);
+    assert!(get(&e, 0, b"b").is_none());
+    let d7 = e.db(7).expect("db");
+    assert_eq!(
+        d7.with_key(b"b", Access::READ, |k| k.expire_at()),
+        Some(T0 + 100_000)
+    );
+    assert_eq!(d7.flush(), 1);
+    assert_eq!(e.db(1).map(|d| d.flush()), Ok(1));
+    assert_eq!(e.used_memory(), 0);
+}
+
+#[test]
+fn watch_signals_writes_deletes_expiry_and_flush() {
+    let (e, clock) = engine();
+    set(&e, 0, b"w", b"1", Ttl::Clear);
+    set(&e, 0, b"x", b"1", Ttl::At(T0 + 1_000));
+    let tw = e.watch(0, b"w").expect("watch");
+    let tx = e.watch(0, b"x").expect("watch");
+    let tmissing = e.watch(0, b"missing").expect("watch");
+    assert!(!e.is_dirty(&tw) && !e.is_dirty(&tx) && !e.is_dirty(&tmissing));
+    set(&e, 0, b"unrelated", b"1", Ttl::Clear);
+    get(&e, 0, b"w");
+    assert!(!e.is_dirty(&tw), "reads and other keys do not dirty");
+    set(&e, 0, b"w", b"2", Ttl::Clear);
+    assert!(e.is_dirty(&tw));
+    clock.advance(1_001);
+    assert!(
+        e.is_dirty(&tx),
+        "expired since WATCH even before anyone deletes it"
+    );
+    set(&e, 0, b"missing", b"now here", Ttl::Clear);
+    assert!(e.is_dirty(&tmissing));
+    let t2 = e.watch(0, b"w").expect("watch");
+    e.db(0).map(|d| d.flush()).expect("db");
+    assert!(e.is_dirty(&t2));
+    // Hash mutation through the closure API signals too.
+    let d = e.db(0).expect("db");
+    let _ = d.with_key(b"h", Access::WRITE, |k| {
+        k.update_hash(true, |h| h.insert(b"f", b"v"))
+    });
+    let th = e.watch(0, b"h").expect("watch");
+    let _ = d.with_key(b"h", Access::WRITE, |k| {
+        k.update_hash(false, |h| h.remove(b"f"))
+    });
+    assert!(e.is_dirty(&th));
+    assert!(
+        !d.with_key(b"h", Access::READ, |k| k.exists()),
+        "emptied hash deleted"
+    );
+}
+
+#[test]
+fn collections_through_the_key_api() {
+    let (e, _) = engine();
+    let d = e.db(0).expect("db");
+    let r = d.with_key(b"l", Access::WRITE, |k| {
+        k.update_list(true, |l| {
+            l.push_back(b"a");
+            l.push_back(b"b");
+            l.len()
+        })
+    });
+    assert_eq!(r, Ok(Some(2)));
+    d.with_key(b"l", Access::READ, |k| {
+        assert_eq!(k.as_list().ok().flatten().map(|l| l.len()), Some(2));
+        assert_eq!(k.value().map(|v| v.encoding()), Some("listpack"));
+        assert_eq!(k.update_set(true, |_| ()), Err(EngineError::WrongType));
+        assert_eq!(k.incr_by(1), Err(EngineError::WrongType));
+        assert_eq!(k.append(b"x"), Err(EngineError::WrongType));
+    });
+    assert_eq!(
+        d.with_key(b"nope", Access::WRITE, |k| k
+            .update_list(false, |l| l.len())),
+        Ok(None)
+    );
+    assert!(!d.with_key(b"nope", Access::WRITE, |k| k.exists()));
+    // Replace a list by a string and back (SET over any type).
+    set(&e, 0, b"l", b"str", Ttl::Clear);
+    assert_eq!(get(&e, 0, b"l").as_deref(), Some(&b"str"[..]));
+    let mut s = SetValue::new();
+    s.insert(b"1");
+    d.with_key(b"l", Access::WRITE, |k| {
+        assert_eq!(k.put(Value::Set(s.clone()), Ttl::Clear), Ok(()));
+        assert_eq!(k.value().map(|v| v.to_value()), Some(Value::Set(s.clone())));
+    });
+    d.with_key(b"l", Access::WRITE, |k| {
+        assert_eq!(k.put(Value::List(ListValue::new()), Ttl::Clear), Ok(()));
+        assert!(!k.exists(), "an empty collection deletes the key");
+    });
+    assert!(!del(&e, 0, b"l"));
+    assert_eq!(e.used_memory(), 0);
+}
+
+/// Measures the real resident memory of 1 000 000 entries of 14-byte keys and 100-byte values.
+/// Run by hand: `cargo test -p cachesrv --lib rss_per_key -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow; measures process RSS"]
+fn rss_per_key_of_a_million_entries() {
+    fn rss() -> u64 {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .map_or(0, |pages| pages * 4096)
+    }
+    let (e, _) = engine();
+    let value = [b'v'; 100];
+    let before = rss();
+    let n = 1_000_000u32;
+    let d = e.db(0).expect("db");
+    for i in 0..n {
+        let key = format!("key:{i:010}");
+        let _ = d.with_key(key.as_bytes(), Access::WRITE, |k| {
+            k.put_str(&value, Ttl::Clear)
+        });
+    }
+    let after = rss();
+    eprintln!(
+        "rss/key = {:.1} B, used_memory/key = {:.1} B",
+        (after - before) as f64 / f64::from(n),
+        e.used_memory() as f64 / f64::from(n)
+    );
+}
+
+#[test]
+fn concurrent_writers_stay_within_maxmemory() {
+    let (e, _) = engine_with(EngineConfig {
+        policy: EvictionPolicy::AllKeysLru,
+        maxmemory: 300_000,
+        ..EngineConfig::default()
+    });
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                let d = e.db(t % 2).expect("db");
+                for i in 0..5_000 {
+                    let _g = e.shared();
+                    assert_eq!(e.ensure_memory(), Ok(()));
+                    let key = format!("t{t}:{i}");
+                    let r = d.with_key(key.as_bytes(), Access::WRITE, |k| {
+                        k.put_str(&[b'x'; 100], Ttl::Clear)
+                    });
+                    assert_eq!(r, Ok(()));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    // Each thread may have written once after the last check: 4 entries plus table growth.
+    assert!(e.used_memory() <= 300_000 + 4 * 1024, "{}", e.used_memory());
+    assert!(e.stats().evicted_keys > 10_000);
+}

@@ -1,0 +1,90 @@
+//! `cachesrv [config-file] [--directive value ...]`: started like `redis-server`.
+
+use std::process::ExitCode;
+
+use cachesrv::log::{self, Level};
+use cachesrv::{Config, Server};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!("cachesrv v={}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("Usage: cachesrv [/path/to/redis.conf] [--directive value ...]\n\nExamples:\n  cachesrv --port 7777\n  cachesrv /etc/redis/redis.conf --maxmemory 256mb --maxmemory-policy allkeys-lru");
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log::init(&config.loglevel(), &config.logfile());
+    let threads = config.server_threads();
+    let affinity = config.server_thread_affinity();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
+        .worker_threads(threads)
+        .enable_all()
+        .thread_name("cachesrv-worker");
+    if affinity {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        builder.on_thread_start(move || {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % cores;
+            cachesrv::server::net::pin_current_thread(i);
+        });
+    }
+    let rt = match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let maxmemory = config.maxmemory();
+        let policy = config.maxmemory_policy();
+        let server = match Server::bind(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                log::log(Level::Warning, &e.to_string());
+                return ExitCode::FAILURE;
+            }
+        };
+        let shared = server.shared().clone();
+        let addrs: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
+        log::log(
+            Level::Notice,
+            &format!(
+                "cachesrv {} started: port {}, {} server threads, maxmemory {} ({}), listening on {}",
+                env!("CARGO_PKG_VERSION"),
+                shared.port.load(std::sync::atomic::Ordering::Relaxed),
+                threads,
+                maxmemory,
+                policy,
+                addrs.join(", ")
+            ),
+        );
+        let signals = shared.clone();
+        tokio::spawn(async move {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = term.recv() => log::log(Level::Warning, "Received SIGTERM scheduling shutdown..."),
+                _ = tokio::signal::ctrl_c() => log::log(Level::Warning, "Received SIGINT scheduling shutdown..."),
+            }
+            signals.request_shutdown();
+        });
+        server.run().await;
+        log::log(Level::Warning, "cachesrv is now ready to exit, bye bye...");
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,172 @@
+//! The registry of connected clients, for `CLIENT LIST/INFO/KILL`, `INFO clients` and
+//! `maxclients`.
+//!
+//! Each connection has a [`ClientInfo`] shared with the registry: what other connections may
+//! read (its address, name, database, idle time) or do to it (kill it). Its own command state is
+//! the connection's private [`crate::server::session::Session`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// What the registry knows of one connection.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// `CLIENT ID`: unique, increasing.
+    pub id: u64,
+    /// The peer address.
+    pub addr: SocketAddr,
+    /// The local address it connected to.
+    pub laddr: SocketAddr,
+    /// When it connected.
+    pub created: Instant,
+    /// Milliseconds since server start of its last command.
+    pub last_active_ms: AtomicU64,
+    /// `CLIENT SETNAME`.
+    pub name: Mutex<Option<Bytes>>,
+    /// `CLIENT SETINFO LIB-NAME` and `LIB-VER`.
+    pub lib: Mutex<(Option<Bytes>, Option<Bytes>)>,
+    /// Selected database.
+    pub db: AtomicUsize,
+    /// Channel + pattern subscription counts.
+    pub subs: AtomicUsize,
+    /// Pattern subscription count.
+    pub psubs: AtomicUsize,
+    /// RESP version (2 or 3).
+    pub resp: AtomicUsize,
+    /// Inside MULTI: number of queued commands, or -1 as `usize::MAX`.
+    pub multi: AtomicUsize,
+    /// A MONITOR connection.
+    pub monitor: AtomicBool,
+    /// Name of the last command run (static).
+    pub last_cmd: Mutex<&'static str>,
+    /// Wakes the connection to close it.
+    pub kill: Arc<Notify>,
+    /// Set when killed, so the connection closes even if it is busy.
+    pub killed: AtomicBool,
+}
+
+impl ClientInfo {
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    /// The `CLIENT LIST` line, without the trailing newline.
+    pub fn list_line(&self, now_ms: u64) -> String {
+        let name = self.name.lock().clone().unwrap_or_default();
+        let (lib_name, lib_ver) = self.lib.lock().clone();
+        let age = self.created.elapsed().as_secs();
+        let idle = now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
+        let subs = self.subs.load(Ordering::Relaxed);
+        let psubs = self.psubs.load(Ordering::Relaxed);
+        let mut flags = String::new();
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
+        if subs + psubs > 0 {
+            flags.push('P');
+        }
+        let multi = self.multi.load(Ordering::Relaxed);
+        if multi != usize::MAX {
+            flags.push('x');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let multi = if multi == usize::MAX {
+            -1
+        } else {
+            multi as i64
+        };
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            String::from_utf8_lossy(&name),
+            age,
+            idle,
+            flags,
+            self.db.load(Ordering::Relaxed),
+            subs,
+            psubs,
+            multi,
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+            String::from_utf8_lossy(lib_name.as_deref().unwrap_or_default()),
+            String::from_utf8_lossy(lib_ver.as_deref().unwrap_or_default()),
+        )
+    }
+}
+
+/// All connected clients.
+#[derive(Debug, Default)]
+pub struct Clients {
+    map: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+    count: AtomicUsize,
+}
+
+impl Clients {
+    /// Number of connected clients.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Registers a new connection.
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        kill: Arc<Notify>,
+        now_ms: u64,
+    ) -> Arc<ClientInfo> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(now_ms),
+            name: Mutex::new(None),
+            lib: Mutex::new((None, None)),
+            db: AtomicUsize::new(0),
+            subs: AtomicUsize::new(0),
+            psubs: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            multi: AtomicUsize::new(usize::MAX),
+            monitor: AtomicBool::new(false),
+            last_cmd: Mutex::new("NULL"),
+            kill,
+            killed: AtomicBool::new(false),
+        });
+        self.map.lock().insert(id, info.clone());
+        self.count.fetch_add(1, Ordering::Relaxed);
+        info
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        if self.map.lock().remove(&id).is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot of every client, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.map.lock().values().cloned().collect()
+    }
+
+    /// One client by id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().get(&id).cloned()
+    }
+}

@@ -1,0 +1,172 @@
+//! One client connection: read, parse every complete request, execute each, write all replies
+//! at once.
+//!
+//! Invariants:
+//! - Replies are written in request order; pushes (pub/sub, MONITOR) go between batches.
+//! - Memory per connection is bounded: at most `client-query-buffer-limit` of unparsed input,
+//!   and replies are flushed whenever a megabyte is pending, so a client that never reads its
+//!   replies stalls only itself (the socket's send buffer fills and we stop reading from it).
+//! - A protocol error is answered with Redis's error, then the connection closes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use protocol::{Parsed, Protocol, RequestParser, RespWrite};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use super::pubsub::{Mailbox, Push};
+use super::session::Session;
+use super::Shared;
+use crate::cmd;
+
+const FLUSH_AT: usize = 1 << 20;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    super::net::set_keepalive(&stream, shared.config.read().tcp_keepalive());
+    let kill = Arc::new(Notify::new());
+    let (mailbox, mut pushes, queued) = Mailbox::new(kill.clone());
+    let info = shared
+        .clients
+        .register(peer, local, kill.clone(), shared.uptime_ms());
+    shared
+        .stats
+        .total_connections
+        .fetch_add(1, Ordering::Relaxed);
+    let needs_auth = shared.requirepass.read().is_some();
+    let mut sess = Session::new(info.clone(), mailbox, !needs_auth);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::new(shared.parser_limits());
+    let mut local_stats = cmd::LocalStats::default();
+
+    'conn: loop {
+        if info.killed.load(Ordering::Acquire) {
+            break;
+        }
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let idle = match shared.idle_timeout() {
+            Some(t) if !sess.subscribed() && !info.monitor.load(Ordering::Relaxed) => t,
+            _ => Duration::from_secs(365 * 24 * 3600),
+        };
+        tokio::select! {
+            biased;
+            _ = kill.notified() => break,
+            p = pushes.recv() => {
+                let Some(p) = p else { break };
+                let mut n = write_push(&mut out, &p, sess.proto);
+                while let Ok(p) = pushes.try_recv() {
+                    n += write_push(&mut out, &p, sess.proto);
+                    if out.len() > FLUSH_AT {
+                        break;
+                    }
+                }
+                queued.fetch_sub(n.min(queued.load(Ordering::Acquire)), Ordering::AcqRel);
+            }
+            r = tokio::time::timeout(idle, rd.read_buf(&mut rbuf)) => {
+                let n = match r {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => n,
+                };
+                shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                info.last_active_ms.store(shared.uptime_ms(), Ordering::Relaxed);
+                let mut off = 0;
+                loop {
+                    match parser.parse(&mut rbuf[off..], sess.authenticated) {
+                        Ok(Parsed::Complete(len)) => {
+                            let args = parser.args(&rbuf[off..]);
+                            if !args.is_empty() {
+                                cmd::execute(&shared, &mut sess, args, &mut out, &mut local_stats);
+                            }
+                            off += len;
+                            if sess.close {
+                                break;
+                            }
+                            if out.len() >= FLUSH_AT && write_out(&shared, &mut wr, &mut out).await.is_err() {
+                                break 'conn;
+                            }
+                        }
+                        Ok(Parsed::Incomplete) => {
+                            let pending = rbuf.len() - off;
+                            if pending > shared.query_buffer_limit() {
+                                // Redis closes a client whose query buffer is over the limit.
+                                sess.close = true;
+                            } else if let Some(need) = parser.pending_bulk_need(pending) {
+                                rbuf.reserve(need.min(1 << 20));
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            out.write_error(&e.reply());
+                            sess.close = true;
+                            break;
+                        }
+                    }
+                }
+                rbuf.advance(off);
+                local_stats.flush(&shared);
+            }
+        }
+        if !out.is_empty() && write_out(&shared, &mut wr, &mut out).await.is_err() {
+            break;
+        }
+        if sess.close {
+            break;
+        }
+    }
+    cmd::disconnect(&shared, &mut sess);
+    shared.clients.unregister(info.id);
+}
+
+async fn write_out(
+    shared: &Shared,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    out: &mut BytesMut,
+) -> std::io::Result<()> {
+    shared
+        .stats
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    let r = wr.write_all(out).await;
+    out.clear();
+    r
+}
+
+/// Encodes a push as the client's protocol wants it; returns its accounted size.
+fn write_push(out: &mut BytesMut, p: &Push, proto: Protocol) -> usize {
+    match p {
+        Push::Message {
+            pattern,
+            channel,
+            payload,
+        } => {
+            match pattern {
+                Some(pat) => {
+                    out.write_push_len(4, proto);
+                    out.write_bulk(b"pmessage");
+                    out.write_bulk(pat);
+                }
+                None => {
+                    out.write_push_len(3, proto);
+                    out.write_bulk(b"message");
+                }
+            }
+            out.write_bulk(channel);
+            out.write_bulk(payload);
+        }
+        Push::Monitor(line) => out.write_simple(line),
+    }
+    p.size()
+}

@@ -1,0 +1,192 @@
+//! Pub/sub channels and patterns, shared by every connection.
+//!
+//! A subscriber registers a [`Mailbox`]: an unbounded channel of messages plus a byte counter.
+//! Publishing never blocks on a slow subscriber; instead, as Redis's `client-output-buffer-limit
+//! pubsub 32mb`, a subscriber with more than [`MAILBOX_LIMIT`] bytes queued is disconnected.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use tokio::sync::{mpsc, Notify};
+
+use crate::engine::glob::glob_match;
+
+/// Queued bytes after which a subscriber is disconnected (Redis: pubsub hard limit 32 MB).
+pub const MAILBOX_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Something delivered to a connection from outside its own commands.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// A published message; `pattern` is set for pattern subscriptions.
+    Message {
+        /// The pattern that matched.
+        pattern: Option<Bytes>,
+        /// The channel.
+        channel: Bytes,
+        /// The payload.
+        payload: Bytes,
+    },
+    /// A `MONITOR` line (without `+` and CRLF).
+    Monitor(Bytes),
+}
+
+impl Push {
+    /// The bytes this push counts for against the mailbox limit.
+    pub fn size(&self) -> usize {
+        match self {
+            Push::Message {
+                pattern,
+                channel,
+                payload,
+            } => pattern.as_ref().map_or(0, Bytes::len) + channel.len() + payload.len() + 32,
+            Push::Monitor(b) => b.len() + 8,
+        }
+    }
+}
+
+/// A connection's inbox for pushes.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    tx: mpsc::UnboundedSender<Push>,
+    queued: Arc<AtomicUsize>,
+    kill: Arc<Notify>,
+}
+
+impl Mailbox {
+    /// A mailbox, its receiving end, and its byte counter (decrement it as pushes are written).
+    pub fn new(kill: Arc<Notify>) -> (Mailbox, mpsc::UnboundedReceiver<Push>, Arc<AtomicUsize>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        (
+            Mailbox {
+                tx,
+                queued: queued.clone(),
+                kill,
+            },
+            rx,
+            queued,
+        )
+    }
+
+    /// Delivers a push; false if the connection is gone or was disconnected for being too slow.
+    pub fn deliver(&self, p: Push) -> bool {
+        let n = p.size();
+        if self.queued.fetch_add(n, Ordering::AcqRel) + n > MAILBOX_LIMIT {
+            self.kill.notify_one();
+            return false;
+        }
+        self.tx.send(p).is_ok()
+    }
+}
+
+/// The registry of channel and pattern subscriptions.
+#[derive(Debug, Default)]
+pub struct PubSub {
+    channels: RwLock<HashMap<Bytes, HashMap<u64, Mailbox>>>,
+    patterns: RwLock<Vec<(Bytes, u64, Mailbox)>>,
+}
+
+impl PubSub {
+    /// Subscribes client `id` to `channel`; false if it already was.
+    pub fn subscribe(&self, channel: &Bytes, id: u64, mb: &Mailbox) -> bool {
+        self.channels
+            .write()
+            .entry(channel.clone())
+            .or_default()
+            .insert(id, mb.clone())
+            .is_none()
+    }
+
+    /// Unsubscribes client `id` from `channel`; false if it was not subscribed.
+    pub fn unsubscribe(&self, channel: &[u8], id: u64) -> bool {
+        let mut map = self.channels.write();
+        let Some(subs) = map.get_mut(channel) else {
+            return false;
+        };
+        let removed = subs.remove(&id).is_some();
+        if subs.is_empty() {
+            map.remove(channel);
+        }
+        removed
+    }
+
+    /// Subscribes client `id` to `pattern`; false if it already was.
+    pub fn psubscribe(&self, pattern: &Bytes, id: u64, mb: &Mailbox) -> bool {
+        let mut v = self.patterns.write();
+        if v.iter().any(|(p, i, _)| *i == id && p == pattern) {
+            return false;
+        }
+        v.push((pattern.clone(), id, mb.clone()));
+        true
+    }
+
+    /// Unsubscribes client `id` from `pattern`.
+    pub fn punsubscribe(&self, pattern: &[u8], id: u64) -> bool {
+        let mut v = self.patterns.write();
+        let before = v.len();
+        v.retain(|(p, i, _)| !(*i == id && &p[..] == pattern));
+        v.len() != before
+    }
+
+    /// Publishes; returns the number of deliveries (channel subscribers plus matching patterns).
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes) -> i64 {
+        let mut n = 0;
+        if let Some(subs) = self.channels.read().get(channel) {
+            for mb in subs.values() {
+                let p = Push::Message {
+                    pattern: None,
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                if mb.deliver(p) {
+                    n += 1;
+                }
+            }
+        }
+        for (pat, _, mb) in self.patterns.read().iter() {
+            if glob_match(pat, channel, false) {
+                let p = Push::Message {
+                    pattern: Some(pat.clone()),
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                if mb.deliver(p) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// `PUBSUB CHANNELS [pattern]`.
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.channels
+            .read()
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// `PUBSUB NUMSUB channel`.
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.channels.read().get(channel).map_or(0, HashMap::len)
+    }
+
+    /// `PUBSUB NUMPAT`: the number of distinct patterns subscribed.
+    pub fn numpat(&self) -> usize {
+        let v = self.patterns.read();
+        let mut pats: Vec<&Bytes> = v.iter().map(|(p, _, _)| p).collect();
+        pats.sort();
+        pats.dedup();
+        pats.len()
+    }
+
+    /// Number of channels with subscribers and of pattern subscriptions (for INFO stats).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.channels.read().len(), self.numpat())
+    }
+}

@@ -1,0 +1,84 @@
+//! A connection's private command state: database, authentication, protocol, MULTI queue,
+//! WATCH tokens, subscriptions.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use protocol::Protocol;
+
+use super::clients::ClientInfo;
+use super::pubsub::Mailbox;
+use crate::engine::WatchToken;
+
+/// The state of one connection.
+#[derive(Debug)]
+pub struct Session {
+    /// The shared view of this client.
+    pub info: Arc<ClientInfo>,
+    /// Selected database.
+    pub db: usize,
+    /// False while a password is required and not yet given.
+    pub authenticated: bool,
+    /// RESP2 or RESP3.
+    pub proto: Protocol,
+    /// Queued commands after MULTI (each an owned argument vector).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command failed to queue: EXEC will answer EXECABORT.
+    pub multi_error: bool,
+    /// WATCHed keys.
+    pub watches: Vec<WatchToken>,
+    /// Subscribed channels.
+    pub channels: HashSet<Bytes>,
+    /// Subscribed patterns.
+    pub patterns: HashSet<Bytes>,
+    /// This connection's inbox for pub/sub messages and MONITOR lines.
+    pub mailbox: Mailbox,
+    /// Close once the pending replies are written (QUIT, protocol error, SHUTDOWN...).
+    pub close: bool,
+    /// `CLIENT NO-EVICT`.
+    pub no_evict: bool,
+    /// `CLIENT NO-TOUCH`: reads do not refresh LRU/LFU.
+    pub no_touch: bool,
+}
+
+impl Session {
+    /// A fresh session.
+    pub fn new(info: Arc<ClientInfo>, mailbox: Mailbox, authenticated: bool) -> Self {
+        Session {
+            info,
+            db: 0,
+            authenticated,
+            proto: Protocol::Resp2,
+            multi: None,
+            multi_error: false,
+            watches: Vec::new(),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            mailbox,
+            close: false,
+            no_evict: false,
+            no_touch: false,
+        }
+    }
+
+    /// In RESP2 subscriber mode only a few commands are allowed.
+    pub fn subscribed(&self) -> bool {
+        !self.channels.is_empty() || !self.patterns.is_empty()
+    }
+
+    /// Selects a database and publishes it to the registry.
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    /// Publishes the subscription counts to the registry.
+    pub fn publish_sub_counts(&self) {
+        self.info.subs.store(self.channels.len(), Ordering::Relaxed);
+        self.info
+            .psubs
+            .store(self.patterns.len(), Ordering::Relaxed);
+    }
+}

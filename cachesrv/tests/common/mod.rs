@@ -1,0 +1,113 @@
+//! Shared helpers for cachesrv's integration tests: an in-process server on a free port, and a
+//! blocking raw RESP connection that returns each reply's exact bytes.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use cachesrv::{Config, Server, Shared};
+use protocol::{encode_command, DecodeLimits, Decoder, Frame};
+
+/// A cachesrv running on its own runtime in this process.
+pub struct TestServer {
+    pub port: u16,
+    pub shared: Arc<Shared>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    pub fn start(extra: &[&str]) -> TestServer {
+        let mut args = vec!["--port", "0", "--bind", "127.0.0.1", "--save", ""];
+        args.extend_from_slice(extra);
+        let config = Config::from_args(&args).expect("config");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt.block_on(Server::bind(config)).expect("bind");
+        let shared = server.shared().clone();
+        let port = server.local_addrs()[0].port();
+        rt.spawn(server.run());
+        TestServer {
+            port,
+            shared,
+            rt: Some(rt),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shared.request_shutdown();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// A blocking RESP connection for tests.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    dec: Decoder,
+}
+
+impl Conn {
+    pub fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+            dec: Decoder::new(DecodeLimits::default()),
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, b: &[u8]) {
+        self.stream.write_all(b).expect("write");
+    }
+
+    /// Sends a command as a RESP array.
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        let mut out = BytesMut::new();
+        encode_command(&mut out, args);
+        self.send_raw(&out);
+    }
+
+    /// Reads one reply and returns its exact bytes and its frame.
+    pub fn read_raw(&mut self) -> (Vec<u8>, Frame) {
+        loop {
+            let before = self.buf.clone();
+            if let Some(f) = self.dec.decode(&mut self.buf).expect("valid RESP") {
+                let used = before.len() - self.buf.len();
+                return (before[..used].to_vec(), f);
+            }
+            let mut tmp = [0u8; 65536];
+            let n = self.stream.read(&mut tmp).expect("read");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    /// Sends a command and returns the reply frame.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Frame {
+        self.send(args);
+        self.read_raw().1
+    }
+
+    /// Reads until the server closes; returns everything read.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = self.buf.to_vec();
+        let _ = self.stream.read_to_end(&mut out);
+        out
+    }
+}

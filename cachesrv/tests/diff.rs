@@ -1,0 +1,127 @@
+//! Differential tests: the same command scripts against cachesrv and a real `redis-server` 7,
+//! replies compared byte for byte.
+//!
+//! Scripts are `tests/scripts/*.txt`, one command per line in inline syntax (quotes and
+//! escapes as `redis-cli` accepts them). `#` starts a comment. Directives:
+//! - `!sort <command>`: the reply is an array whose order Redis does not define; elements
+//!   (flattened one level) are compared sorted.
+//! - `!type <command>`: only the reply's type and length are compared (random results).
+//! - `!sleep <ms>`: waits (for expiry cases).
+//! - `!resp3`: switches both connections to RESP3 (`HELLO 3`).
+//!
+//! Both servers start empty; each script runs on fresh connections after `FLUSHALL`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Conn, TestServer};
+use protocol::{split_args, Frame};
+use testkit::RedisServer;
+
+fn sorted_elems(f: &Frame) -> Vec<String> {
+    let items = match f {
+        Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => v.clone(),
+        Frame::Map(pairs) => pairs
+            .iter()
+            .flat_map(|(k, v)| [k.clone(), v.clone()])
+            .collect(),
+        other => vec![other.clone()],
+    };
+    let mut s: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    s.sort();
+    s
+}
+
+fn shape(f: &Frame) -> String {
+    match f {
+        Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => format!("array[{}]", v.len()),
+        Frame::Map(v) => format!("map[{}]", v.len()),
+        Frame::Bulk(_) => "bulk".into(),
+        Frame::Null => "null".into(),
+        Frame::Integer(_) => "int".into(),
+        Frame::Error(e) => format!("error {}", String::from_utf8_lossy(e)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn run_script(path: &Path, ours: u16, redis: u16) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("script");
+    let mut a = Conn::open(ours);
+    let mut b = Conn::open(redis);
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.cmd(&["FLUSHALL"]), Frame::Simple("OK".into()));
+    }
+    let mut failures = vec![];
+    for (no, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (mode, cmdline) = match line.split_once(' ') {
+            Some((m, rest)) if m.starts_with('!') => (m, rest),
+            _ if line.starts_with('!') => (line, ""),
+            _ => ("", line),
+        };
+        match mode {
+            "!sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(
+                    cmdline.parse().unwrap_or(0),
+                ));
+                continue;
+            }
+            "!resp3" => {
+                for c in [&mut a, &mut b] {
+                    c.cmd(&["HELLO", "3"]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let args = split_args(cmdline.as_bytes()).expect("script line parses");
+        a.send(&args);
+        b.send(&args);
+        let (raw_a, fa) = a.read_raw();
+        let (raw_b, fb) = b.read_raw();
+        let same = match mode {
+            "!sort" => sorted_elems(&fa) == sorted_elems(&fb),
+            "!type" => shape(&fa) == shape(&fb),
+            _ => raw_a == raw_b,
+        };
+        if !same {
+            failures.push(format!(
+                "{}:{}: {}\n    cachesrv: {:?}\n    redis:    {:?}",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                no + 1,
+                line,
+                String::from_utf8_lossy(&raw_a),
+                String::from_utf8_lossy(&raw_b)
+            ));
+        }
+    }
+    failures
+}
+
+#[test]
+fn scripts_match_redis_byte_for_byte() {
+    let ours = TestServer::start(&[]);
+    let redis = RedisServer::start(None);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
+    let mut scripts: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scripts dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    scripts.sort();
+    assert!(!scripts.is_empty());
+    let mut failures = vec![];
+    for s in &scripts {
+        failures.extend(run_script(s, ours.port, redis.port));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
