@@ -28,4 +28,4 @@ pub use decode::{DecodeError, DecodeLimits, Decoder};
 pub use encode::{encode_command, RespWrite};
 pub use error::{Error, ServerError};
 pub use frame::{Frame, Protocol};
-pub use request::{Parsed, ParserLimits, ProtocolError, RequestParser};
+pub use request::{split_args, Args, Parsed, ParserLimits, ProtocolError, RequestParser};

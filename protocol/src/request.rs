@@ -334,6 +334,15 @@ impl RequestParser {
     }
 }
 
+/// Splits one line into arguments with Redis's `sdssplitargs` rules (quotes and escapes), as
+/// `redis-server` does for inline commands and config files.
+pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
+    let mut buf = line.to_vec();
+    let mut ranges = Vec::new();
+    split_args_in_place(&mut buf, &mut ranges)?;
+    Ok(ranges.into_iter().map(|r| buf[r].to_vec()).collect())
+}
+
 /// Position of the first `\r` at or after `from`.
 #[inline]
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {

@@ -378,9 +378,13 @@ impl SlowLog {
         self.entries.truncate(max_len);
     }
 
-    /// Microseconds above which a command is logged, if logging is on.
-    pub fn threshold(&self) -> Option<u64> {
-        (self.slower_than >= 0).then_some(self.slower_than as u64)
+    /// Microseconds at or above which a command is logged (`u64::MAX`: off).
+    pub fn threshold(&self) -> u64 {
+        if self.slower_than < 0 {
+            u64::MAX
+        } else {
+            self.slower_than as u64
+        }
     }
 
     fn push(&mut self, mut e: SlowEntry) {
@@ -516,20 +520,25 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     call(ctx, cmd, argv, stats);
 }
 
-/// Runs a command that passed every check (also used by EXEC for queued commands).
+/// Runs a command that passed every check, under the engine's shared gate (EXEC takes the
+/// gate exclusively itself).
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
+    if cmd.name == "exec" {
+        run(ctx, cmd, argv, stats);
+    } else {
+        let _gate = ctx.shared.engine.shared();
+        run(ctx, cmd, argv, stats);
+    }
+}
+
+/// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.
+pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
     if ctx.shared.monitoring.load(Ordering::Relaxed) && cmd.flags & flags::NO_MONITOR == 0 {
         feed_monitors(ctx, argv);
     }
     let start = Instant::now();
     ctx.failed = false;
-    if cmd.name == "exec" {
-        // EXEC takes the gate exclusively itself.
-        (cmd.handler)(ctx, argv);
-    } else {
-        let _gate = ctx.shared.engine.shared();
-        (cmd.handler)(ctx, argv);
-    }
+    (cmd.handler)(ctx, argv);
     let nanos = start.elapsed().as_nanos() as u64;
     let e = stats.entry(cmd.id);
     e.1 += 1;
@@ -538,19 +547,18 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mu
         e.4 += 1;
     }
     stats.total += 1;
-    let mut log = ctx.shared.slowlog.lock();
-    if let Some(t) = log.threshold() {
-        if nanos / 1000 >= t {
-            let entry = SlowEntry {
-                id: 0,
-                time: ctx.shared.start_unix + ctx.shared.uptime_ms() / 1000,
-                micros: nanos / 1000,
-                args: slowlog_args(argv),
-                addr: ctx.sess.info.addr.to_string(),
-                name: ctx.sess.info.name.lock().clone().unwrap_or_default(),
-            };
-            log.push(entry);
-        }
+    let micros = nanos / 1000;
+    let threshold = ctx.shared.slowlog_threshold.load(Ordering::Relaxed);
+    if micros >= threshold {
+        let entry = SlowEntry {
+            id: 0,
+            time: ctx.shared.start_unix + ctx.shared.uptime_ms() / 1000,
+            micros,
+            args: slowlog_args(argv),
+            addr: ctx.sess.info.addr.to_string(),
+            name: ctx.sess.info.name.lock().clone().unwrap_or_default(),
+        };
+        ctx.shared.slowlog.lock().push(entry);
     }
 }
 

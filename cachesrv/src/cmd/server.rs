@@ -1,5 +1,741 @@
-//! server commands.
+//! Server commands: INFO, CONFIG, TIME, LASTSAVE, MEMORY, SLOWLOG, LATENCY, COMMAND, MONITOR,
+//! SHUTDOWN, FUNCTION/SCRIPT FLUSH, DEBUG SLEEP.
+//!
+//! INFO uses Redis's section and field names so that tools reading them (`redis-cli`,
+//! exporters, the gateway) work unchanged. Persistence is not implemented yet and INFO says so
+//! (`persistence_available:0`).
 
-use super::Handler;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-pub(super) fn register(_add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {}
+use super::flags::*;
+use super::keys::help;
+use super::util::{eq, float, int, NOT_INTEGER};
+use super::{commands, unknown_subcommand, Ctx, Handler};
+use crate::engine::glob_match;
+use crate::server::pubsub::Mailbox;
+
+/// The Redis version whose behaviour is mirrored (reported as `redis_version`).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
+    add("info", -1, 0, (0, 0, 0), info);
+    add("config", -2, ADMIN, (0, 0, 0), config);
+    add("time", 1, FAST, (0, 0, 0), time);
+    add("lastsave", 1, FAST, (0, 0, 0), lastsave);
+    add("memory", -2, READONLY, (0, 0, 0), memory);
+    add("slowlog", -2, ADMIN, (0, 0, 0), slowlog);
+    add("latency", -2, ADMIN, (0, 0, 0), latency);
+    add("command", -1, 0, (0, 0, 0), command);
+    add("monitor", 1, ADMIN | NO_QUEUE, (0, 0, 0), monitor);
+    add("shutdown", -1, ADMIN | NOAUTH | NO_QUEUE, (0, 0, 0), shutdown);
+    add("function", -2, 0, (0, 0, 0), function);
+    add("script", -2, 0, (0, 0, 0), script);
+    add("debug", -2, ADMIN, (0, 0, 0), debug);
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else if b < 1024f64.powi(4) {
+        format!("{:.2}G", b / 1024f64.powi(3))
+    } else {
+        format!("{:.2}T", b / 1024f64.powi(4))
+    }
+}
+
+/// Resident set size of this process, from `/proc/self/statm`.
+pub fn rss_bytes() -> u64 {
+    let page = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |p| p * page)
+}
+
+/// User and system CPU seconds of this process.
+fn cpu_times() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = 100.0;
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+    (get(11), get(12))
+}
+
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
+    let s = ctx.shared;
+    let cfg = s.config.read();
+    let uptime = s.uptime_ms() / 1000;
+    let w = |out: &mut String, k: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(out, "{k}:{v}\r\n");
+    };
+    match name {
+        "server" => {
+            out.push_str("# Server\r\n");
+            w(out, "redis_version", &REDIS_VERSION);
+            w(out, "cachesrv_version", &env!("CARGO_PKG_VERSION"));
+            w(out, "redis_git_sha1", &"00000000");
+            w(out, "redis_git_dirty", &0);
+            w(out, "redis_build_id", &"0");
+            w(out, "redis_mode", &"standalone");
+            w(out, "os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            w(out, "arch_bits", &64);
+            w(out, "monotonic_clock", &"POSIX clock_gettime");
+            w(out, "multiplexing_api", &"epoll");
+            w(out, "process_id", &std::process::id());
+            w(out, "process_supervised", &"no");
+            w(out, "run_id", &s.run_id);
+            w(out, "tcp_port", &s.port.load(Ordering::Relaxed));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            w(out, "server_time_usec", &now.as_micros());
+            w(out, "uptime_in_seconds", &uptime);
+            w(out, "uptime_in_days", &(uptime / 86400));
+            w(out, "hz", &cfg.hz());
+            w(out, "configured_hz", &cfg.hz());
+            w(out, "lru_clock", &(now.as_secs() & ((1 << 24) - 1)));
+            let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+            w(out, "executable", &exe);
+            w(out, "config_file", &cfg.file().unwrap_or_default());
+            w(out, "io_threads_active", &0);
+            w(out, "server_threads", &cfg.server_threads());
+        }
+        "clients" => {
+            out.push_str("# Clients\r\n");
+            w(out, "connected_clients", &s.clients.count());
+            w(out, "cluster_connections", &0);
+            w(out, "maxclients", &cfg.maxclients());
+            w(out, "client_recent_max_input_buffer", &0);
+            w(out, "client_recent_max_output_buffer", &0);
+            w(out, "blocked_clients", &0);
+            w(out, "tracking_clients", &0);
+            w(out, "clients_in_timeout_table", &0);
+        }
+        "memory" => {
+            let used = s.engine.used_memory();
+            let peak = s.peak_memory.fetch_max(used, Ordering::Relaxed).max(used);
+            let rss = rss_bytes();
+            let maxmem = s.engine.maxmemory();
+            let total = total_memory();
+            out.push_str("# Memory\r\n");
+            w(out, "used_memory", &used);
+            w(out, "used_memory_human", &human(used));
+            w(out, "used_memory_rss", &rss);
+            w(out, "used_memory_rss_human", &human(rss));
+            w(out, "used_memory_peak", &peak);
+            w(out, "used_memory_peak_human", &human(peak));
+            let perc = if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 };
+            w(out, "used_memory_peak_perc", &format!("{perc:.2}%"));
+            w(out, "used_memory_overhead", &0);
+            w(out, "used_memory_startup", &0);
+            w(out, "used_memory_dataset", &used);
+            w(out, "used_memory_dataset_perc", &"100.00%");
+            w(out, "total_system_memory", &total);
+            w(out, "total_system_memory_human", &human(total));
+            w(out, "maxmemory", &maxmem);
+            w(out, "maxmemory_human", &human(maxmem));
+            w(out, "maxmemory_policy", &s.engine.policy());
+            let frag = if used > 0 { rss as f64 / used as f64 } else { 1.0 };
+            w(out, "mem_fragmentation_ratio", &format!("{frag:.2}"));
+            w(out, "mem_allocator", &"libc");
+            w(out, "lazyfree_pending_objects", &0);
+        }
+        "persistence" => {
+            out.push_str("# Persistence\r\n");
+            w(out, "loading", &0);
+            w(out, "async_loading", &0);
+            w(out, "rdb_changes_since_last_save", &0);
+            w(out, "rdb_bgsave_in_progress", &0);
+            w(out, "rdb_last_save_time", &s.start_unix);
+            w(out, "rdb_last_bgsave_status", &"ok");
+            w(out, "rdb_last_bgsave_time_sec", &-1);
+            w(out, "rdb_current_bgsave_time_sec", &-1);
+            w(out, "rdb_saves", &0);
+            w(out, "aof_enabled", &0);
+            w(out, "aof_rewrite_in_progress", &0);
+            w(out, "aof_rewrite_scheduled", &0);
+            w(out, "aof_last_rewrite_time_sec", &-1);
+            w(out, "aof_current_rewrite_time_sec", &-1);
+            w(out, "aof_last_bgrewrite_status", &"ok");
+            w(out, "aof_rewrites", &0);
+            w(out, "aof_last_write_status", &"ok");
+            w(out, "persistence_available", &0);
+            w(
+                out,
+                "persistence_note",
+                &format!(
+                    "nothing is written to disk (configured: save '{}', appendonly {})",
+                    cfg.save(),
+                    if cfg.appendonly() { "yes" } else { "no" }
+                ),
+            );
+        }
+        "stats" => {
+            let st = &s.stats;
+            let es = s.engine.stats();
+            let (channels, patterns) = s.pubsub.counts();
+            out.push_str("# Stats\r\n");
+            w(out, "total_connections_received", &st.total_connections.load(Ordering::Relaxed));
+            w(out, "total_commands_processed", &st.total_commands.load(Ordering::Relaxed));
+            w(out, "instantaneous_ops_per_sec", &st.ops_per_sec.load(Ordering::Relaxed));
+            w(out, "total_net_input_bytes", &st.net_input_bytes.load(Ordering::Relaxed));
+            w(out, "total_net_output_bytes", &st.net_output_bytes.load(Ordering::Relaxed));
+            w(out, "instantaneous_input_kbps", &"0.00");
+            w(out, "instantaneous_output_kbps", &"0.00");
+            w(out, "rejected_connections", &st.rejected_connections.load(Ordering::Relaxed));
+            w(out, "sync_full", &0);
+            w(out, "sync_partial_ok", &0);
+            w(out, "sync_partial_err", &0);
+            w(out, "expired_keys", &es.expired_keys);
+            w(out, "expired_stale_perc", &"0.00");
+            w(out, "expired_time_cap_reached_count", &0);
+            w(out, "evicted_keys", &es.evicted_keys);
+            w(out, "evicted_clients", &0);
+            w(out, "keyspace_hits", &es.keyspace_hits);
+            w(out, "keyspace_misses", &es.keyspace_misses);
+            w(out, "pubsub_channels", &channels);
+            w(out, "pubsub_patterns", &patterns);
+            w(out, "latest_fork_usec", &0);
+            w(out, "total_forks", &0);
+            w(out, "total_error_replies", &s.command_stats.snapshot().iter().map(|c| c.4 + c.3).sum::<u64>());
+        }
+        "replication" => {
+            out.push_str("# Replication\r\n");
+            w(out, "role", &"master");
+            w(out, "connected_slaves", &0);
+            w(out, "master_failover_state", &"no-failover");
+            w(out, "master_replid", &s.run_id);
+            w(out, "master_replid2", &"0000000000000000000000000000000000000000");
+            w(out, "master_repl_offset", &0);
+            w(out, "second_repl_offset", &-1);
+            w(out, "repl_backlog_active", &0);
+            w(out, "repl_backlog_size", &cfg.get("repl-backlog-size").unwrap_or_default());
+            w(out, "repl_backlog_first_byte_offset", &0);
+            w(out, "repl_backlog_histlen", &0);
+        }
+        "cpu" => {
+            let (user, sys) = cpu_times();
+            out.push_str("# CPU\r\n");
+            w(out, "used_cpu_sys", &format!("{sys:.6}"));
+            w(out, "used_cpu_user", &format!("{user:.6}"));
+            w(out, "used_cpu_sys_children", &"0.000000");
+            w(out, "used_cpu_user_children", &"0.000000");
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "errorstats" => out.push_str("# Errorstats\r\n"),
+        "cluster" => {
+            out.push_str("# Cluster\r\n");
+            w(out, "cluster_enabled", &0);
+        }
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            for i in 0..s.engine.databases() {
+                if let Ok(db) = s.engine.db(i) {
+                    let k = db.info();
+                    if k.keys > 0 {
+                        let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", k.keys, k.expires, k.avg_ttl);
+                    }
+                }
+            }
+        }
+        "commandstats" => {
+            out.push_str("# Commandstats\r\n");
+            for (name, calls, usec, rejected, failed) in s.command_stats.snapshot() {
+                let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                let _ = write!(
+                    out,
+                    "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n"
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let mut sections: Vec<String> = vec![];
+    let requested: Vec<String> = a[1..].iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
+    if requested.is_empty() || requested.iter().any(|r| r == "default") {
+        sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    for r in &requested {
+        match r.as_str() {
+            "all" | "everything" => {
+                sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                sections.push("commandstats".into());
+            }
+            "default" => {}
+            other => sections.push(other.to_string()),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    sections.retain(|s| seen.insert(s.clone()));
+    let mut out = String::new();
+    for s in &sections {
+        let mut sec = String::new();
+        info_section(ctx, s, &mut sec);
+        if !sec.is_empty() {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(&sec);
+        }
+    }
+    ctx.verbatim(&out);
+}
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+];
+
+fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "help" if a.len() == 2 => help(ctx, CONFIG_HELP),
+        "get" if a.len() >= 3 => {
+            let pats: Vec<String> = a[2..].iter().map(|p| String::from_utf8_lossy(p).to_string()).collect();
+            let pairs = ctx.shared.config.read().matching(|name| {
+                pats.iter().any(|p| glob_match(p.as_bytes(), name.as_bytes(), true))
+            });
+            ctx.map(pairs.len());
+            for (k, v) in pairs {
+                ctx.bulk(k.as_bytes());
+                ctx.bulk(v.as_bytes());
+            }
+        }
+        "set" if a.len() >= 4 && a.len() % 2 == 0 => {
+            let pairs: Vec<(String, String)> = a[2..]
+                .chunks(2)
+                .map(|p| (String::from_utf8_lossy(p[0]).into_owned(), String::from_utf8_lossy(p[1]).into_owned()))
+                .collect();
+            let r = ctx.shared.config.write().set_many(&pairs);
+            match r {
+                Ok(()) => {
+                    ctx.shared.apply_config();
+                    ctx.ok();
+                }
+                Err(e) => ctx.err(&e.reply()),
+            }
+        }
+        "resetstat" if a.len() == 2 => {
+            ctx.shared.engine.reset_stats();
+            ctx.shared.command_stats.reset();
+            let st = &ctx.shared.stats;
+            for c in [&st.total_connections, &st.rejected_connections, &st.net_input_bytes, &st.net_output_bytes, &st.total_commands] {
+                c.store(0, Ordering::Relaxed);
+            }
+            ctx.shared.slowlog.lock().entries.clear();
+            ctx.ok();
+        }
+        "rewrite" if a.len() == 2 => {
+            let cfg = ctx.shared.config.read();
+            let Some(path) = cfg.file() else {
+                drop(cfg);
+                return ctx.err("ERR The server is running without a config file");
+            };
+            let text = cfg.to_conf_text();
+            drop(cfg);
+            match std::fs::write(&path, text) {
+                Ok(()) => ctx.ok(),
+                Err(e) => ctx.err(&format!("ERR Rewriting config file: {e}")),
+            }
+        }
+        "get" | "set" | "resetstat" | "rewrite" | "help" => ctx.arity_error(&format!("config|{sub}")),
+        _ => unknown_subcommand(ctx, "config", a[1]),
+    }
+}
+
+fn time(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.array(2);
+    ctx.bulk(now.as_secs().to_string().as_bytes());
+    ctx.bulk(now.subsec_micros().to_string().as_bytes());
+}
+
+fn lastsave(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
+    let t = ctx.shared.start_unix as i64;
+    ctx.int(t);
+}
+
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+];
+
+fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "help" if a.len() == 2 => help(ctx, MEMORY_HELP),
+        "usage" if a.len() >= 3 => {
+            if a.len() != 3 && !(a.len() == 5 && eq(a[3], "samples")) {
+                return ctx.syntax_error();
+            }
+            if a.len() == 5 && int(a[4]).is_none_or(|n| n < 0) {
+                return ctx.err(NOT_INTEGER);
+            }
+            match ctx.db().memory_usage(a[2]) {
+                Some(n) => ctx.int(n as i64),
+                None => ctx.null(),
+            }
+        }
+        "stats" if a.len() == 2 => {
+            let used = ctx.shared.engine.used_memory();
+            let peak = ctx.shared.peak_memory.fetch_max(used, Ordering::Relaxed).max(used);
+            let keys: usize = (0..ctx.shared.engine.databases())
+                .filter_map(|i| ctx.shared.engine.db(i).ok())
+                .map(|d| d.dbsize())
+                .sum();
+            let rss = rss_bytes();
+            let fields: Vec<(&str, i64)> = vec![
+                ("peak.allocated", peak as i64),
+                ("total.allocated", used as i64),
+                ("startup.allocated", 0),
+                ("replication.backlog", 0),
+                ("clients.slaves", 0),
+                ("clients.normal", 0),
+                ("cluster.links", 0),
+                ("aof.buffer", 0),
+                ("lua.caches", 0),
+                ("functions.caches", 0),
+                ("overhead.total", 0),
+                ("keys.count", keys as i64),
+                ("keys.bytes-per-key", if keys > 0 { (used / keys as u64) as i64 } else { 0 }),
+                ("dataset.bytes", used as i64),
+                ("rss-bytes", rss as i64),
+            ];
+            ctx.map(fields.len());
+            for (k, v) in fields {
+                ctx.bulk(k.as_bytes());
+                ctx.int(v);
+            }
+        }
+        "doctor" if a.len() == 2 => {
+            let used = ctx.shared.engine.used_memory();
+            let max = ctx.shared.engine.maxmemory();
+            let text = if max > 0 && used > max {
+                "Sam, I detected a few issues in this cachesrv instance memory implants:\n\n * used memory is above maxmemory: eviction is not keeping up or the policy is noeviction.\n".to_string()
+            } else if used < 5 * 1024 * 1024 {
+                "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".to_string()
+            } else {
+                "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.".to_string()
+            };
+            ctx.verbatim(&text);
+        }
+        "malloc-stats" if a.len() == 2 => ctx.verbatim("Stats not supported for the current allocator"),
+        "purge" if a.len() == 2 => ctx.ok(),
+        "usage" | "stats" | "doctor" | "malloc-stats" | "purge" | "help" => ctx.arity_error(&format!("memory|{sub}")),
+        _ => unknown_subcommand(ctx, "memory", a[1]),
+    }
+}
+
+const SLOWLOG_HELP: &[&str] = &[
+    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+];
+
+fn slowlog(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "help" if a.len() == 2 => help(ctx, SLOWLOG_HELP),
+        "len" if a.len() == 2 => {
+            let n = ctx.shared.slowlog.lock().entries.len();
+            ctx.int(n as i64);
+        }
+        "reset" if a.len() == 2 => {
+            ctx.shared.slowlog.lock().entries.clear();
+            ctx.ok();
+        }
+        "get" if a.len() <= 3 => {
+            let count = match a.get(2) {
+                None => 10,
+                Some(v) => match int(v) {
+                    Some(-1) => usize::MAX,
+                    Some(n) if n >= 0 => n as usize,
+                    _ => return ctx.err("ERR count should be greater than or equal to -1"),
+                },
+            };
+            let entries: Vec<_> = ctx.shared.slowlog.lock().entries.iter().take(count).cloned().collect();
+            ctx.array(entries.len());
+            for e in entries {
+                ctx.array(6);
+                ctx.int(e.id as i64);
+                ctx.int(e.time as i64);
+                ctx.int(e.micros as i64);
+                ctx.array(e.args.len());
+                for arg in &e.args {
+                    ctx.bulk(arg);
+                }
+                ctx.bulk(e.addr.as_bytes());
+                ctx.bulk(&e.name);
+            }
+        }
+        "get" | "len" | "reset" | "help" => ctx.arity_error(&format!("slowlog|{sub}")),
+        _ => unknown_subcommand(ctx, "slowlog", a[1]),
+    }
+}
+
+fn latency(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "latest" if a.len() == 2 => ctx.array(0),
+        "reset" => ctx.int(0),
+        "history" if a.len() == 3 => ctx.array(0),
+        "help" if a.len() == 2 => help(ctx, &["LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "LATEST", "    Return the latest latency samples for all events.", "RESET [<event> ...]", "    Reset latency data of one or more <event> classes.", "    (default: reset all data for all event classes)"]),
+        "latest" | "history" | "help" => ctx.arity_error(&format!("latency|{sub}")),
+        _ => unknown_subcommand(ctx, "latency", a[1]),
+    }
+}
+
+fn flag_names(flags: u32) -> Vec<&'static str> {
+    let mut v = vec![];
+    if flags & WRITE != 0 {
+        v.push("write");
+    }
+    if flags & READONLY != 0 {
+        v.push("readonly");
+    }
+    if flags & DENYOOM != 0 {
+        v.push("denyoom");
+    }
+    if flags & ADMIN != 0 {
+        v.push("admin");
+    }
+    if flags & PUBSUB_OK != 0 {
+        v.push("pubsub");
+    }
+    if flags & NOAUTH != 0 {
+        v.push("no_auth");
+    }
+    if flags & FAST != 0 {
+        v.push("fast");
+    }
+    v
+}
+
+fn command_info(ctx: &mut Ctx<'_>, c: &super::Command) {
+    ctx.array(10);
+    ctx.bulk(c.name.as_bytes());
+    ctx.int(c.arity as i64);
+    let f = flag_names(c.flags);
+    ctx.set(f.len());
+    for name in f {
+        ctx.simple(name);
+    }
+    ctx.int(c.keys.0 as i64);
+    ctx.int(c.keys.1 as i64);
+    ctx.int(c.keys.2 as i64);
+    ctx.set(0);
+    ctx.set(0);
+    ctx.array(0);
+    ctx.array(0);
+}
+
+fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let all = commands();
+    if a.len() == 1 {
+        ctx.array(all.len());
+        for c in all {
+            command_info(ctx, c);
+        }
+        return;
+    }
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "count" if a.len() == 2 => ctx.int(all.len() as i64),
+        "list" => {
+            ctx.array(all.len());
+            for c in all {
+                ctx.bulk(c.name.as_bytes());
+            }
+        }
+        "info" => {
+            if a.len() == 2 {
+                ctx.array(all.len());
+                for c in all {
+                    command_info(ctx, c);
+                }
+                return;
+            }
+            ctx.array(a.len() - 2);
+            for name in &a[2..] {
+                match super::lookup(name) {
+                    Some(c) => command_info(ctx, c),
+                    None => ctx.null(),
+                }
+            }
+        }
+        "docs" => {
+            let names: Vec<&'static super::Command> = if a.len() == 2 {
+                all.iter().collect()
+            } else {
+                a[2..].iter().filter_map(|n| super::lookup(n)).collect()
+            };
+            ctx.map(names.len());
+            for c in names {
+                ctx.bulk(c.name.as_bytes());
+                ctx.map(2);
+                ctx.bulk(b"summary");
+                ctx.bulk(b"");
+                ctx.bulk(b"since");
+                ctx.bulk(b"1.0.0");
+            }
+        }
+        "getkeys" if a.len() >= 3 => {
+            let Some(c) = super::lookup(a[2]) else {
+                return ctx.err("ERR Invalid command specified");
+            };
+            let args = &a[2..];
+            let (first, last, step) = c.keys;
+            if first == 0 {
+                return ctx.err("ERR The command has no key arguments");
+            }
+            let last = if last < 0 { args.len() as i32 + last } else { last };
+            let keys: Vec<&[u8]> = (first..=last)
+                .step_by(step.max(1) as usize)
+                .filter_map(|i| args.get(i as usize).copied())
+                .collect();
+            ctx.array(keys.len());
+            for k in keys {
+                ctx.bulk(k);
+            }
+        }
+        "help" if a.len() == 2 => help(ctx, &["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "(no subcommand)", "    Return details about all Redis commands.", "COUNT", "    Return the total number of commands in this Redis server.", "LIST", "    Return a list of all commands in this Redis server.", "INFO [<command-name> ...]", "    Return details about multiple Redis commands.", "    If no command names are given, documentation details for all", "    commands are returned.", "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.", "    If no command names are given, documentation details for all", "    commands are returned.", "GETKEYS <full-command>", "    Return the keys from a full Redis command."]),
+        "count" | "getkeys" | "help" => ctx.arity_error(&format!("command|{sub}")),
+        _ => unknown_subcommand(ctx, "command", a[1]),
+    }
+}
+
+fn monitor(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
+    if !ctx.sess.info.monitor.swap(true, Ordering::Relaxed) {
+        let mb: Mailbox = ctx.sess.mailbox.clone();
+        let mut m = ctx.shared.monitors.write();
+        m.push((ctx.sess.info.id, mb));
+        ctx.shared.monitoring.store(true, Ordering::Relaxed);
+    }
+    ctx.ok();
+}
+
+fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    for opt in &a[1..] {
+        if !["nosave", "save", "now", "force", "abort"].iter().any(|o| eq(opt, o)) {
+            return ctx.syntax_error();
+        }
+    }
+    if a[1..].iter().any(|o| eq(o, "abort")) {
+        return ctx.err("ERR No shutdown in progress.");
+    }
+    if !ctx.sess.authenticated {
+        return ctx.err("NOAUTH Authentication required.");
+    }
+    crate::log::log(crate::log::Level::Warning, "User requested shutdown...");
+    ctx.shared.request_shutdown();
+    ctx.sess.close = true;
+}
+
+fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "flush" if a.len() <= 3 => ctx.ok(),
+        "list" => ctx.array(0),
+        "stats" if a.len() == 2 => {
+            ctx.map(2);
+            ctx.bulk(b"running_script");
+            ctx.null();
+            ctx.bulk(b"engines");
+            ctx.map(0);
+        }
+        _ => unknown_subcommand(ctx, "function", a[1]),
+    }
+}
+
+fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "flush" if a.len() <= 3 => ctx.ok(),
+        "exists" if a.len() >= 3 => {
+            ctx.array(a.len() - 2);
+            for _ in 2..a.len() {
+                ctx.int(0);
+            }
+        }
+        _ => unknown_subcommand(ctx, "script", a[1]),
+    }
+}
+
+fn debug(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    if eq(a[1], "sleep") && a.len() == 3 {
+        let Some(secs) = float(a[2]).filter(|s| *s >= 0.0 && s.is_finite()) else {
+            return ctx.err("ERR value is not a valid float");
+        };
+        // As Redis: the server (here, this worker) is blocked for the duration.
+        std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
+        ctx.ok();
+    } else if eq(a[1], "help") {
+        help(ctx, &["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed."]);
+    } else {
+        unknown_subcommand(ctx, "debug", a[1]);
+    }
+}

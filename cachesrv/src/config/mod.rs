@@ -154,6 +154,8 @@ pub struct Config {
     names: Vec<&'static str>,
     /// A `save` line was read: later ones add to it instead of replacing the default.
     save_seen: bool,
+    /// The config file it was read from, for `CONFIG REWRITE` and INFO.
+    file: Option<String>,
 }
 
 impl Default for Config {
@@ -180,6 +182,7 @@ impl Default for Config {
             params,
             names,
             save_seen: false,
+            file: None,
         }
     }
 }
@@ -295,6 +298,15 @@ impl Config {
         }
         let mut c = Config::default();
         c.load_text(&text)?;
+        if let Some(first) = args.first().map(AsRef::as_ref) {
+            if !first.starts_with("--") && first != "-" {
+                c.file = Some(
+                    std::fs::canonicalize(first)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| first.to_string()),
+                );
+            }
+        }
         Ok(c)
     }
 
@@ -472,6 +484,11 @@ impl Config {
 
     fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default()
+    }
+
+    /// The config file, if the server was started with one.
+    pub fn file(&self) -> Option<String> {
+        self.file.clone()
     }
 
     /// `port`.

@@ -71,12 +71,16 @@ pub struct Shared {
     pub command_stats: CommandStats,
     /// `SLOWLOG`.
     pub slowlog: Mutex<SlowLog>,
+    /// `slowlog-log-slower-than` in microseconds, `u64::MAX` when off (read on the hot path).
+    pub slowlog_threshold: AtomicU64,
     /// Server start.
     pub started: Instant,
     /// Server start, Unix seconds.
     pub start_unix: u64,
     /// `run_id` for INFO.
     pub run_id: String,
+    /// Highest `used_memory` seen (INFO `used_memory_peak`).
+    pub peak_memory: AtomicU64,
     /// The port actually bound (for INFO when `port 0`).
     pub port: AtomicUsize,
     shutdown: Notify,
@@ -148,9 +152,11 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: CommandStats::default(),
             slowlog: Mutex::new(SlowLog::default()),
+            slowlog_threshold: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             start_unix: now.as_secs(),
             run_id,
+            peak_memory: AtomicU64::new(0),
             port: AtomicUsize::new(config.port() as usize),
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
@@ -183,9 +189,9 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
-        self.slowlog
-            .lock()
-            .configure(c.slowlog_slower_than(), c.slowlog_max_len());
+        let mut log = self.slowlog.lock();
+        log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
+        self.slowlog_threshold.store(log.threshold(), Ordering::Relaxed);
     }
 
     /// Milliseconds since start.
