@@ -20,8 +20,20 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("auth", -2, NOAUTH | FAST | NO_MONITOR, (0, 0, 0), auth);
     add("hello", -1, NOAUTH | FAST | NO_MONITOR, (0, 0, 0), hello);
     add("select", 2, FAST, (0, 0, 0), select);
-    add("quit", -1, NOAUTH | FAST | PUBSUB_OK | NO_QUEUE, (0, 0, 0), quit);
-    add("reset", 1, NOAUTH | FAST | PUBSUB_OK | NO_QUEUE, (0, 0, 0), reset);
+    add(
+        "quit",
+        -1,
+        NOAUTH | FAST | PUBSUB_OK | NO_QUEUE,
+        (0, 0, 0),
+        quit,
+    );
+    add(
+        "reset",
+        1,
+        NOAUTH | FAST | PUBSUB_OK | NO_QUEUE,
+        (0, 0, 0),
+        reset,
+    );
     add("client", -2, ADMIN, (0, 0, 0), client);
 }
 
@@ -73,7 +85,11 @@ fn auth(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() > 3 {
         return ctx.syntax_error();
     }
-    let (user, pass) = if a.len() == 3 { (Some(a[1]), a[2]) } else { (None, a[1]) };
+    let (user, pass) = if a.len() == 3 {
+        (Some(a[1]), a[2])
+    } else {
+        (None, a[1])
+    };
     if user.is_none() && ctx.shared.requirepass.read().is_none() {
         return ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
@@ -107,7 +123,10 @@ fn hello(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             name = Some(a[j + 1]);
             j += 2;
         } else {
-            return ctx.err(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(a[j])));
+            return ctx.err(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(a[j])
+            ));
         }
     }
     if let Some((user, pass)) = creds {
@@ -126,11 +145,19 @@ fn hello(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         *ctx.sess.info.name.lock() = (!n.is_empty()).then(|| Bytes::copy_from_slice(n));
     }
     if let Some(p) = proto {
-        ctx.sess.proto = if p == 3 { protocol::Protocol::Resp3 } else { protocol::Protocol::Resp2 };
+        ctx.sess.proto = if p == 3 {
+            protocol::Protocol::Resp3
+        } else {
+            protocol::Protocol::Resp2
+        };
         ctx.sess.info.resp.store(p as usize, Ordering::Relaxed);
     }
     let id = ctx.sess.info.id as i64;
-    let p = if ctx.sess.proto == protocol::Protocol::Resp3 { 3 } else { 2 };
+    let p = if ctx.sess.proto == protocol::Protocol::Resp3 {
+        3
+    } else {
+        2
+    };
     ctx.map(7);
     ctx.bulk(b"server");
     ctx.bulk(b"redis");
@@ -285,7 +312,10 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 lib.1 = Some(v);
             } else {
                 drop(lib);
-                return ctx.err(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(a[2])));
+                return ctx.err(&format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(a[2])
+                ));
             }
             drop(lib);
             ctx.ok();
@@ -301,7 +331,10 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             while j < a.len() {
                 if eq(a[j], "type") && j + 1 < a.len() {
                     if client_type_matches(&ctx.sess.info, a[j + 1]).is_none() {
-                        return ctx.err(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(a[j + 1])));
+                        return ctx.err(&format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(a[j + 1])
+                        ));
                     }
                     type_filter = Some(a[j + 1]);
                     j += 2;
@@ -348,9 +381,8 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             }
             ctx.ok();
         }
-        "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "no-evict" | "no-touch" | "help" => {
-            ctx.arity_error(&format!("client|{lower}"))
-        }
+        "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "no-evict" | "no-touch"
+        | "help" => ctx.arity_error(&format!("client|{lower}")),
         _ => unknown_subcommand(ctx, "client", sub),
     }
 }
@@ -395,7 +427,10 @@ fn client_kill(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             filters.push((k, v));
         } else if eq(k, "type") {
             if client_type_matches(&ctx.sess.info, v).is_none() {
-                return ctx.err(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)));
+                return ctx.err(&format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(v)
+                ));
             }
             filters.push((k, v));
         } else if eq(k, "addr") || eq(k, "laddr") || eq(k, "user") {

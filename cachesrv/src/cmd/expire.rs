@@ -31,7 +31,10 @@ fn generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool) {
         } else if eq(opt, "lt") {
             lt = true;
         } else {
-            return ctx.err(&format!("ERR Unsupported option {}", String::from_utf8_lossy(opt)));
+            return ctx.err(&format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(opt)
+            ));
         }
     }
     if nx && (xx || gt || lt) {
@@ -102,7 +105,11 @@ fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) {
         match k.expire_at() {
             None => -1,
             Some(e) => {
-                let t = if absolute { e as i64 } else { (e as i64 - k.now_ms() as i64).max(0) };
+                let t = if absolute {
+                    e as i64
+                } else {
+                    (e as i64 - k.now_ms() as i64).max(0)
+                };
                 if ms {
                     t
                 } else {

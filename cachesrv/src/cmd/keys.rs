@@ -41,7 +41,10 @@ fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 fn exists(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
     let access = ctx.read_access();
-    let n: i64 = a[1..].iter().map(|k| db.with_key(k, access, |k| k.exists()) as i64).sum();
+    let n: i64 = a[1..]
+        .iter()
+        .map(|k| db.with_key(k, access, |k| k.exists()) as i64)
+        .sum();
     ctx.int(n);
 }
 
@@ -55,9 +58,9 @@ fn touch(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 fn type_cmd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let name = ctx
-        .db()
-        .with_key(a[1], Access::READ.no_touch(), |k| k.kind().map(|t| t.type_name()));
+    let name = ctx.db().with_key(a[1], Access::READ.no_touch(), |k| {
+        k.kind().map(|t| t.type_name())
+    });
     ctx.simple(name.unwrap_or("none"));
 }
 
@@ -155,7 +158,15 @@ enum Moved {
 }
 
 /// Moves `src` (in `sdb`) to `dst` (in `ddb`), keeping its expiry.
-fn transfer(ctx: &Ctx<'_>, sdb: usize, src: &[u8], ddb: usize, dst: &[u8], replace: bool, keep_source: bool) -> Result<Moved, EngineError> {
+fn transfer(
+    ctx: &Ctx<'_>,
+    sdb: usize,
+    src: &[u8],
+    ddb: usize,
+    dst: &[u8],
+    replace: bool,
+    keep_source: bool,
+) -> Result<Moved, EngineError> {
     let mut g = ctx.shared.engine.lock_keys(&[(sdb, src), (ddb, dst)])?;
     let (value, expire) = {
         let Some(k) = g.key(0, Access::WRITE.no_touch()) else {
@@ -352,7 +363,10 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.arity_error(&format!("object|{name}"));
     }
     let policy = ctx.shared.engine.policy();
-    let lfu = matches!(policy, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu);
+    let lfu = matches!(
+        policy,
+        EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+    );
     let access = Access::READ.no_touch().no_stats();
     let db = ctx.db();
     let info = db.with_key(a[2], access, |k| {

@@ -13,9 +13,27 @@ use super::{unknown_subcommand, Ctx, Handler};
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("subscribe", -2, PUBSUB_OK | NO_QUEUE, (0, 0, 0), subscribe);
-    add("unsubscribe", -1, PUBSUB_OK | NO_QUEUE, (0, 0, 0), unsubscribe);
-    add("psubscribe", -2, PUBSUB_OK | NO_QUEUE, (0, 0, 0), psubscribe);
-    add("punsubscribe", -1, PUBSUB_OK | NO_QUEUE, (0, 0, 0), punsubscribe);
+    add(
+        "unsubscribe",
+        -1,
+        PUBSUB_OK | NO_QUEUE,
+        (0, 0, 0),
+        unsubscribe,
+    );
+    add(
+        "psubscribe",
+        -2,
+        PUBSUB_OK | NO_QUEUE,
+        (0, 0, 0),
+        psubscribe,
+    );
+    add(
+        "punsubscribe",
+        -1,
+        PUBSUB_OK | NO_QUEUE,
+        (0, 0, 0),
+        punsubscribe,
+    );
     add("publish", 3, FAST, (0, 0, 0), publish);
     add("pubsub", -2, 0, (0, 0, 0), pubsub);
 }
@@ -36,7 +54,9 @@ fn subscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     for ch in &a[1..] {
         let ch = Bytes::copy_from_slice(ch);
         if ctx.sess.channels.insert(ch.clone()) {
-            ctx.shared.pubsub.subscribe(&ch, ctx.sess.info.id, &ctx.sess.mailbox);
+            ctx.shared
+                .pubsub
+                .subscribe(&ch, ctx.sess.info.id, &ctx.sess.mailbox);
         }
         confirm(ctx, b"subscribe", Some(&ch));
     }
@@ -47,7 +67,9 @@ fn psubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     for pat in &a[1..] {
         let pat = Bytes::copy_from_slice(pat);
         if ctx.sess.patterns.insert(pat.clone()) {
-            ctx.shared.pubsub.psubscribe(&pat, ctx.sess.info.id, &ctx.sess.mailbox);
+            ctx.shared
+                .pubsub
+                .psubscribe(&pat, ctx.sess.info.id, &ctx.sess.mailbox);
         }
         confirm(ctx, b"psubscribe", Some(&pat));
     }
@@ -142,7 +164,10 @@ fn pubsub(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ctx.int(0);
         }
     } else if ["channels", "numpat"].iter().any(|s| eq(sub, s)) {
-        ctx.arity_error(&format!("pubsub|{}", String::from_utf8_lossy(sub).to_ascii_lowercase()));
+        ctx.arity_error(&format!(
+            "pubsub|{}",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ));
     } else {
         unknown_subcommand(ctx, "pubsub", sub);
     }

@@ -29,7 +29,13 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("latency", -2, ADMIN, (0, 0, 0), latency);
     add("command", -1, 0, (0, 0, 0), command);
     add("monitor", 1, ADMIN | NO_QUEUE, (0, 0, 0), monitor);
-    add("shutdown", -1, ADMIN | NOAUTH | NO_QUEUE, (0, 0, 0), shutdown);
+    add(
+        "shutdown",
+        -1,
+        ADMIN | NOAUTH | NO_QUEUE,
+        (0, 0, 0),
+        shutdown,
+    );
     add("function", -2, 0, (0, 0, 0), function);
     add("script", -2, 0, (0, 0, 0), script);
     add("debug", -2, ADMIN, (0, 0, 0), debug);
@@ -112,7 +118,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "redis_git_dirty", &0);
             w(out, "redis_build_id", &"0");
             w(out, "redis_mode", &"standalone");
-            w(out, "os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            w(
+                out,
+                "os",
+                &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            );
             w(out, "arch_bits", &64);
             w(out, "monotonic_clock", &"POSIX clock_gettime");
             w(out, "multiplexing_api", &"epoll");
@@ -129,7 +139,9 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "hz", &cfg.hz());
             w(out, "configured_hz", &cfg.hz());
             w(out, "lru_clock", &(now.as_secs() & ((1 << 24) - 1)));
-            let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             w(out, "executable", &exe);
             w(out, "config_file", &cfg.file().unwrap_or_default());
             w(out, "io_threads_active", &0);
@@ -159,7 +171,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "used_memory_rss_human", &human(rss));
             w(out, "used_memory_peak", &peak);
             w(out, "used_memory_peak_human", &human(peak));
-            let perc = if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 };
+            let perc = if peak > 0 {
+                used as f64 * 100.0 / peak as f64
+            } else {
+                100.0
+            };
             w(out, "used_memory_peak_perc", &format!("{perc:.2}%"));
             w(out, "used_memory_overhead", &0);
             w(out, "used_memory_startup", &0);
@@ -170,7 +186,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "maxmemory", &maxmem);
             w(out, "maxmemory_human", &human(maxmem));
             w(out, "maxmemory_policy", &s.engine.policy());
-            let frag = if used > 0 { rss as f64 / used as f64 } else { 1.0 };
+            let frag = if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                1.0
+            };
             w(out, "mem_fragmentation_ratio", &format!("{frag:.2}"));
             w(out, "mem_allocator", &"libc");
             w(out, "lazyfree_pending_objects", &0);
@@ -210,14 +230,38 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             let es = s.engine.stats();
             let (channels, patterns) = s.pubsub.counts();
             out.push_str("# Stats\r\n");
-            w(out, "total_connections_received", &st.total_connections.load(Ordering::Relaxed));
-            w(out, "total_commands_processed", &st.total_commands.load(Ordering::Relaxed));
-            w(out, "instantaneous_ops_per_sec", &st.ops_per_sec.load(Ordering::Relaxed));
-            w(out, "total_net_input_bytes", &st.net_input_bytes.load(Ordering::Relaxed));
-            w(out, "total_net_output_bytes", &st.net_output_bytes.load(Ordering::Relaxed));
+            w(
+                out,
+                "total_connections_received",
+                &st.total_connections.load(Ordering::Relaxed),
+            );
+            w(
+                out,
+                "total_commands_processed",
+                &st.total_commands.load(Ordering::Relaxed),
+            );
+            w(
+                out,
+                "instantaneous_ops_per_sec",
+                &st.ops_per_sec.load(Ordering::Relaxed),
+            );
+            w(
+                out,
+                "total_net_input_bytes",
+                &st.net_input_bytes.load(Ordering::Relaxed),
+            );
+            w(
+                out,
+                "total_net_output_bytes",
+                &st.net_output_bytes.load(Ordering::Relaxed),
+            );
             w(out, "instantaneous_input_kbps", &"0.00");
             w(out, "instantaneous_output_kbps", &"0.00");
-            w(out, "rejected_connections", &st.rejected_connections.load(Ordering::Relaxed));
+            w(
+                out,
+                "rejected_connections",
+                &st.rejected_connections.load(Ordering::Relaxed),
+            );
             w(out, "sync_full", &0);
             w(out, "sync_partial_ok", &0);
             w(out, "sync_partial_err", &0);
@@ -232,7 +276,15 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "pubsub_patterns", &patterns);
             w(out, "latest_fork_usec", &0);
             w(out, "total_forks", &0);
-            w(out, "total_error_replies", &s.command_stats.snapshot().iter().map(|c| c.4 + c.3).sum::<u64>());
+            w(
+                out,
+                "total_error_replies",
+                &s.command_stats
+                    .snapshot()
+                    .iter()
+                    .map(|c| c.4 + c.3)
+                    .sum::<u64>(),
+            );
         }
         "replication" => {
             out.push_str("# Replication\r\n");
@@ -240,11 +292,19 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "connected_slaves", &0);
             w(out, "master_failover_state", &"no-failover");
             w(out, "master_replid", &s.run_id);
-            w(out, "master_replid2", &"0000000000000000000000000000000000000000");
+            w(
+                out,
+                "master_replid2",
+                &"0000000000000000000000000000000000000000",
+            );
             w(out, "master_repl_offset", &0);
             w(out, "second_repl_offset", &-1);
             w(out, "repl_backlog_active", &0);
-            w(out, "repl_backlog_size", &cfg.get("repl-backlog-size").unwrap_or_default());
+            w(
+                out,
+                "repl_backlog_size",
+                &cfg.get("repl-backlog-size").unwrap_or_default(),
+            );
             w(out, "repl_backlog_first_byte_offset", &0);
             w(out, "repl_backlog_histlen", &0);
         }
@@ -268,7 +328,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
                 if let Ok(db) = s.engine.db(i) {
                     let k = db.info();
                     if k.keys > 0 {
-                        let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", k.keys, k.expires, k.avg_ttl);
+                        let _ = write!(
+                            out,
+                            "db{i}:keys={},expires={},avg_ttl={}\r\n",
+                            k.keys, k.expires, k.avg_ttl
+                        );
                     }
                 }
             }
@@ -276,7 +340,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
         "commandstats" => {
             out.push_str("# Commandstats\r\n");
             for (name, calls, usec, rejected, failed) in s.command_stats.snapshot() {
-                let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                let per = if calls > 0 {
+                    usec as f64 / calls as f64
+                } else {
+                    0.0
+                };
                 let _ = write!(
                     out,
                     "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n"
@@ -289,7 +357,10 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
 
 fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut sections: Vec<String> = vec![];
-    let requested: Vec<String> = a[1..].iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
+    let requested: Vec<String> = a[1..]
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
     if requested.is_empty() || requested.iter().any(|r| r == "default") {
         sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
     }
@@ -336,9 +407,13 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     match sub.as_str() {
         "help" if a.len() == 2 => help(ctx, CONFIG_HELP),
         "get" if a.len() >= 3 => {
-            let pats: Vec<String> = a[2..].iter().map(|p| String::from_utf8_lossy(p).to_string()).collect();
+            let pats: Vec<String> = a[2..]
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).to_string())
+                .collect();
             let pairs = ctx.shared.config.read().matching(|name| {
-                pats.iter().any(|p| glob_match(p.as_bytes(), name.as_bytes(), true))
+                pats.iter()
+                    .any(|p| glob_match(p.as_bytes(), name.as_bytes(), true))
             });
             ctx.map(pairs.len());
             for (k, v) in pairs {
@@ -349,7 +424,12 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         "set" if a.len() >= 4 && a.len() % 2 == 0 => {
             let pairs: Vec<(String, String)> = a[2..]
                 .chunks(2)
-                .map(|p| (String::from_utf8_lossy(p[0]).into_owned(), String::from_utf8_lossy(p[1]).into_owned()))
+                .map(|p| {
+                    (
+                        String::from_utf8_lossy(p[0]).into_owned(),
+                        String::from_utf8_lossy(p[1]).into_owned(),
+                    )
+                })
                 .collect();
             let r = ctx.shared.config.write().set_many(&pairs);
             match r {
@@ -364,7 +444,13 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ctx.shared.engine.reset_stats();
             ctx.shared.command_stats.reset();
             let st = &ctx.shared.stats;
-            for c in [&st.total_connections, &st.rejected_connections, &st.net_input_bytes, &st.net_output_bytes, &st.total_commands] {
+            for c in [
+                &st.total_connections,
+                &st.rejected_connections,
+                &st.net_input_bytes,
+                &st.net_output_bytes,
+                &st.total_commands,
+            ] {
                 c.store(0, Ordering::Relaxed);
             }
             ctx.shared.slowlog.lock().entries.clear();
@@ -383,7 +469,9 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 Err(e) => ctx.err(&format!("ERR Rewriting config file: {e}")),
             }
         }
-        "get" | "set" | "resetstat" | "rewrite" | "help" => ctx.arity_error(&format!("config|{sub}")),
+        "get" | "set" | "resetstat" | "rewrite" | "help" => {
+            ctx.arity_error(&format!("config|{sub}"))
+        }
         _ => unknown_subcommand(ctx, "config", a[1]),
     }
 }
@@ -435,7 +523,11 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         "stats" if a.len() == 2 => {
             let used = ctx.shared.engine.used_memory();
-            let peak = ctx.shared.peak_memory.fetch_max(used, Ordering::Relaxed).max(used);
+            let peak = ctx
+                .shared
+                .peak_memory
+                .fetch_max(used, Ordering::Relaxed)
+                .max(used);
             let keys: usize = (0..ctx.shared.engine.databases())
                 .filter_map(|i| ctx.shared.engine.db(i).ok())
                 .map(|d| d.dbsize())
@@ -454,7 +546,14 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ("functions.caches", 0),
                 ("overhead.total", 0),
                 ("keys.count", keys as i64),
-                ("keys.bytes-per-key", if keys > 0 { (used / keys as u64) as i64 } else { 0 }),
+                (
+                    "keys.bytes-per-key",
+                    if keys > 0 {
+                        (used / keys as u64) as i64
+                    } else {
+                        0
+                    },
+                ),
                 ("dataset.bytes", used as i64),
                 ("rss-bytes", rss as i64),
             ];
@@ -476,9 +575,13 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             };
             ctx.verbatim(&text);
         }
-        "malloc-stats" if a.len() == 2 => ctx.verbatim("Stats not supported for the current allocator"),
+        "malloc-stats" if a.len() == 2 => {
+            ctx.verbatim("Stats not supported for the current allocator")
+        }
         "purge" if a.len() == 2 => ctx.ok(),
-        "usage" | "stats" | "doctor" | "malloc-stats" | "purge" | "help" => ctx.arity_error(&format!("memory|{sub}")),
+        "usage" | "stats" | "doctor" | "malloc-stats" | "purge" | "help" => {
+            ctx.arity_error(&format!("memory|{sub}"))
+        }
         _ => unknown_subcommand(ctx, "memory", a[1]),
     }
 }
@@ -517,7 +620,15 @@ fn slowlog(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                     _ => return ctx.err("ERR count should be greater than or equal to -1"),
                 },
             };
-            let entries: Vec<_> = ctx.shared.slowlog.lock().entries.iter().take(count).cloned().collect();
+            let entries: Vec<_> = ctx
+                .shared
+                .slowlog
+                .lock()
+                .entries
+                .iter()
+                .take(count)
+                .cloned()
+                .collect();
             ctx.array(entries.len());
             for e in entries {
                 ctx.array(6);
@@ -543,7 +654,17 @@ fn latency(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         "latest" if a.len() == 2 => ctx.array(0),
         "reset" => ctx.int(0),
         "history" if a.len() == 3 => ctx.array(0),
-        "help" if a.len() == 2 => help(ctx, &["LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "LATEST", "    Return the latest latency samples for all events.", "RESET [<event> ...]", "    Reset latency data of one or more <event> classes.", "    (default: reset all data for all event classes)"]),
+        "help" if a.len() == 2 => help(
+            ctx,
+            &[
+                "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "LATEST",
+                "    Return the latest latency samples for all events.",
+                "RESET [<event> ...]",
+                "    Reset latency data of one or more <event> classes.",
+                "    (default: reset all data for all event classes)",
+            ],
+        ),
         "latest" | "history" | "help" => ctx.arity_error(&format!("latency|{sub}")),
         _ => unknown_subcommand(ctx, "latency", a[1]),
     }
@@ -652,7 +773,11 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             if first == 0 {
                 return ctx.err("ERR The command has no key arguments");
             }
-            let last = if last < 0 { args.len() as i32 + last } else { last };
+            let last = if last < 0 {
+                args.len() as i32 + last
+            } else {
+                last
+            };
             let keys: Vec<&[u8]> = (first..=last)
                 .step_by(step.max(1) as usize)
                 .filter_map(|i| args.get(i as usize).copied())
@@ -662,7 +787,28 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ctx.bulk(k);
             }
         }
-        "help" if a.len() == 2 => help(ctx, &["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "(no subcommand)", "    Return details about all Redis commands.", "COUNT", "    Return the total number of commands in this Redis server.", "LIST", "    Return a list of all commands in this Redis server.", "INFO [<command-name> ...]", "    Return details about multiple Redis commands.", "    If no command names are given, documentation details for all", "    commands are returned.", "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.", "    If no command names are given, documentation details for all", "    commands are returned.", "GETKEYS <full-command>", "    Return the keys from a full Redis command."]),
+        "help" if a.len() == 2 => help(
+            ctx,
+            &[
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+            ],
+        ),
         "count" | "getkeys" | "help" => ctx.arity_error(&format!("command|{sub}")),
         _ => unknown_subcommand(ctx, "command", a[1]),
     }
@@ -680,7 +826,10 @@ fn monitor(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
 
 fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     for opt in &a[1..] {
-        if !["nosave", "save", "now", "force", "abort"].iter().any(|o| eq(opt, o)) {
+        if !["nosave", "save", "now", "force", "abort"]
+            .iter()
+            .any(|o| eq(opt, o))
+        {
             return ctx.syntax_error();
         }
     }
@@ -734,7 +883,14 @@ fn debug(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
         ctx.ok();
     } else if eq(a[1], "help") {
-        help(ctx, &["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed."]);
+        help(
+            ctx,
+            &[
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
     } else {
         unknown_subcommand(ctx, "debug", a[1]);
     }

@@ -77,7 +77,12 @@ fn watch(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.err("ERR WATCH inside MULTI is not allowed");
     }
     for key in &a[1..] {
-        if ctx.sess.watches.iter().any(|w| w.db() == ctx.sess.db && w.key() == *key) {
+        if ctx
+            .sess
+            .watches
+            .iter()
+            .any(|w| w.db() == ctx.sess.db && w.key() == *key)
+        {
             continue;
         }
         match ctx.shared.engine.watch(ctx.sess.db, key) {

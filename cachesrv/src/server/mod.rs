@@ -191,7 +191,8 @@ impl Shared {
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
-        self.slowlog_threshold.store(log.threshold(), Ordering::Relaxed);
+        self.slowlog_threshold
+            .store(log.threshold(), Ordering::Relaxed);
     }
 
     /// Milliseconds since start.
