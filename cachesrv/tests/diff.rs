@@ -19,6 +19,7 @@ use common::{Conn, TestServer};
 use protocol::{split_args, Frame};
 use testkit::RedisServer;
 
+/// The reply's elements in a canonical order: arrays (at any depth) sorted, maps flattened.
 fn sorted_elems(f: &Frame) -> Vec<String> {
     let items = match f {
         Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => v.clone(),
@@ -26,9 +27,17 @@ fn sorted_elems(f: &Frame) -> Vec<String> {
             .iter()
             .flat_map(|(k, v)| [k.clone(), v.clone()])
             .collect(),
-        other => vec![other.clone()],
+        other => return vec![format!("{other:?}")],
     };
-    let mut s: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    let mut s: Vec<String> = items
+        .iter()
+        .map(|i| match i {
+            Frame::Array(_) | Frame::Set(_) | Frame::Map(_) | Frame::Push(_) => {
+                sorted_elems(i).join(",")
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
     s.sort();
     s
 }

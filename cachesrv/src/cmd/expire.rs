@@ -48,7 +48,7 @@ fn generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool) {
     };
     let bad_time = format!("ERR invalid expire time in '{cmd}' command");
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return ctx.err(&bad_time);
         }
         when *= 1000;

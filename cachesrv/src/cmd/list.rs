@@ -1,5 +1,430 @@
-//! list commands.
+//! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LRANGE, LLEN, LINDEX, LSET, LREM,
+//! LTRIM, LINSERT and LPOS.
+//!
+//! Mirrors Redis 7.0's `t_list.c`: arguments checked in Redis's order (LRANGE, LTRIM and LREM
+//! parse their numbers before looking the key up, LINDEX and LSET after), its error texts, its
+//! index arithmetic (negative indices count from the tail, out-of-range ranges are clamped or
+//! empty) and its null forms: LPOP/RPOP with a count on a missing key reply a null array, and
+//! with count 0 on an existing key an empty array. A write that changes nothing (LREM without a
+//! match, LINSERT without the pivot) leaves the key untouched, so WATCH is not triggered.
 
-use super::Handler;
+use protocol::RespWrite;
 
-pub(super) fn register(_add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {}
+use super::flags::*;
+use super::hash::{finish, Fail};
+use super::util::{eq, int, NOT_INTEGER};
+use super::{Ctx, Handler};
+use crate::engine::{Access, ListValue};
+
+pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
+    add("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), lpush);
+    add("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), rpush);
+    add("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), lpushx);
+    add("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), rpushx);
+    add("lpop", -2, WRITE | FAST, (1, 1, 1), lpop);
+    add("rpop", -2, WRITE | FAST, (1, 1, 1), rpop);
+    add("lrange", 4, READONLY, (1, 1, 1), lrange);
+    add("llen", 2, READONLY | FAST, (1, 1, 1), llen);
+    add("lindex", 3, READONLY, (1, 1, 1), lindex);
+    add("lset", 4, WRITE | DENYOOM, (1, 1, 1), lset);
+    add("lrem", 4, WRITE, (1, 1, 1), lrem);
+    add("ltrim", 4, WRITE, (1, 1, 1), ltrim);
+    add("linsert", 5, WRITE | DENYOOM, (1, 1, 1), linsert);
+    add("lpos", -3, READONLY, (1, 1, 1), lpos);
+}
+
+/// LPUSH/RPUSH (`create`) and LPUSHX/RPUSHX: pushes every element in turn, replies the length.
+fn push(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool, create: bool) {
+    let r = ctx.db().with_key(a[1], Access::WRITE, |k| {
+        k.update_list(create, |l| {
+            for e in &a[2..] {
+                if front {
+                    l.push_front(e);
+                } else {
+                    l.push_back(e);
+                }
+            }
+            l.len()
+        })
+    });
+    match r {
+        Ok(n) => ctx.int(n.unwrap_or(0) as i64),
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+fn lpush(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    push(ctx, a, true, true);
+}
+
+fn rpush(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    push(ctx, a, false, true);
+}
+
+fn lpushx(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    push(ctx, a, true, false);
+}
+
+fn rpushx(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    push(ctx, a, false, false);
+}
+
+/// LPOP/RPOP with an optional count.
+fn pop(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool, name: &str) {
+    if a.len() > 3 {
+        return ctx.arity_error(name);
+    }
+    let count = match a.get(2).map(|c| int(c)) {
+        None => None,
+        Some(Some(c)) if c >= 0 => Some(c as u64),
+        Some(_) => return ctx.err("ERR value is out of range, must be positive"),
+    };
+    let proto = ctx.proto();
+    let db = ctx.db();
+    let out = &mut *ctx.out;
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+        let Some(len) = k.as_list()?.map(ListValue::len) else {
+            match count {
+                Some(_) => out.write_null_array(proto),
+                None => out.write_null(proto),
+            }
+            return Ok(());
+        };
+        let take = |l: &mut ListValue| {
+            if front {
+                l.pop_front()
+            } else {
+                l.pop_back()
+            }
+        };
+        match count {
+            None => {
+                if let Some(e) = k.update_list(false, take)?.flatten() {
+                    out.write_bulk(&e);
+                }
+            }
+            Some(0) => out.write_array_len(0),
+            Some(c) => {
+                let n = len.min(usize::try_from(c).unwrap_or(usize::MAX));
+                out.write_array_len(n);
+                k.update_list(false, |l| {
+                    for _ in 0..n {
+                        if let Some(e) = take(l) {
+                            out.write_bulk(&e);
+                        }
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    });
+    finish(ctx, r);
+}
+
+fn lpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    pop(ctx, a, true, "lpop");
+}
+
+fn rpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    pop(ctx, a, false, "rpop");
+}
+
+/// Redis's range arithmetic (LRANGE): the positions `start..end` to return, empty if none.
+fn range_of(start: i64, end: i64, len: usize) -> (usize, usize) {
+    let llen = len as i64;
+    let start = if start < 0 { start + llen } else { start }.max(0);
+    let end = if end < 0 { end + llen } else { end };
+    if start > end || start >= llen {
+        return (0, 0);
+    }
+    let end = end.min(llen - 1);
+    (start as usize, end as usize + 1)
+}
+
+fn lrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let (Some(start), Some(end)) = (int(a[2]), int(a[3])) else {
+        return ctx.err(NOT_INTEGER);
+    };
+    let access = ctx.read_access();
+    let db = ctx.db();
+    let out = &mut *ctx.out;
+    let r = db.with_key(a[1], access, |k| -> Result<(), Fail> {
+        let Some(l) = k.as_list()? else {
+            out.write_array_len(0);
+            return Ok(());
+        };
+        let (from, to) = range_of(start, end, l.len());
+        out.write_array_len(to - from);
+        for e in l.range(from, to) {
+            out.write_bulk(e);
+        }
+        Ok(())
+    });
+    finish(ctx, r);
+}
+
+fn llen(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let access = ctx.read_access();
+    match ctx.db().with_key(a[1], access, |k| {
+        k.as_list().map(|l| l.map_or(0, ListValue::len))
+    }) {
+        Ok(n) => ctx.int(n as i64),
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+/// A possibly negative index into a list of `len` elements, if in range.
+fn position(index: i64, len: usize) -> Option<usize> {
+    let i = if index < 0 { index + len as i64 } else { index };
+    usize::try_from(i).ok().filter(|&i| i < len)
+}
+
+fn lindex(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let index = int(a[2]);
+    let access = ctx.read_access();
+    let proto = ctx.proto();
+    let db = ctx.db();
+    let out = &mut *ctx.out;
+    let r = db.with_key(a[1], access, |k| -> Result<(), Fail> {
+        let Some(l) = k.as_list()? else {
+            out.write_null(proto);
+            return Ok(());
+        };
+        let index = index.ok_or(Fail::Msg(NOT_INTEGER))?;
+        match position(index, l.len()).and_then(|i| l.get(i)) {
+            Some(e) => out.write_bulk(e),
+            None => out.write_null(proto),
+        }
+        Ok(())
+    });
+    finish(ctx, r);
+}
+
+fn lset(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let index = int(a[2]);
+    let r = ctx
+        .db()
+        .with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+            let Some(l) = k.as_list()? else {
+                return Err(Fail::Msg("ERR no such key"));
+            };
+            let index = index.ok_or(Fail::Msg(NOT_INTEGER))?;
+            let i = position(index, l.len()).ok_or(Fail::Msg("ERR index out of range"))?;
+            k.update_list(false, |l| l.set(i, a[3]))?;
+            Ok(())
+        });
+    match r {
+        Ok(()) => ctx.ok(),
+        Err(e) => finish(ctx, Err(e)),
+    }
+}
+
+fn lrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let Some(count) = int(a[2]) else {
+        return ctx.err(NOT_INTEGER);
+    };
+    let elem = a[3];
+    let r = ctx.db().with_key(a[1], Access::WRITE, |k| {
+        let Some(l) = k.as_list()? else {
+            return Ok(0);
+        };
+        let matches = l.iter().filter(|e| *e == elem).count();
+        if matches == 0 {
+            return Ok(0);
+        }
+        // Removing the last |count| matches = keeping the first (matches - |count|).
+        let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let remove = if count == 0 {
+            matches
+        } else {
+            limit.min(matches)
+        };
+        let skip = if count < 0 { matches - remove } else { 0 };
+        k.update_list(false, |l| {
+            l.modify(|items| {
+                let mut seen = 0;
+                items.retain(|e| {
+                    if &**e != elem {
+                        return true;
+                    }
+                    seen += 1;
+                    seen <= skip || seen > skip + remove
+                });
+            });
+        })?;
+        Ok(remove)
+    });
+    match r {
+        Ok(n) => ctx.int(n as i64),
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+fn ltrim(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let (Some(start), Some(end)) = (int(a[2]), int(a[3])) else {
+        return ctx.err(NOT_INTEGER);
+    };
+    let r = ctx.db().with_key(a[1], Access::WRITE, |k| {
+        let Some(len) = k.as_list()?.map(ListValue::len) else {
+            return Ok(());
+        };
+        let (from, to) = range_of(start, end, len);
+        k.update_list(false, |l| l.retain_range(from, to)).map(drop)
+    });
+    match r {
+        Ok(()) => ctx.ok(),
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+fn linsert(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let after = if eq(a[2], "after") {
+        true
+    } else if eq(a[2], "before") {
+        false
+    } else {
+        return ctx.syntax_error();
+    };
+    let (pivot, elem) = (a[3], a[4]);
+    let r = ctx.db().with_key(a[1], Access::WRITE, |k| {
+        let Some(l) = k.as_list()? else {
+            return Ok(0);
+        };
+        let Some(p) = l.iter().position(|e| e == pivot) else {
+            return Ok(-1);
+        };
+        let at = if after { p + 1 } else { p };
+        k.update_list(false, |l| {
+            l.insert(at, elem);
+            l.len() as i64
+        })
+        .map(|n| n.unwrap_or(0))
+    });
+    match r {
+        Ok(n) => ctx.int(n),
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+fn lpos(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let mut rank: i64 = 1;
+    let mut count: Option<u64> = None;
+    let mut maxlen: u64 = 0;
+    let mut j = 3;
+    while j < a.len() {
+        let more = j + 1 < a.len();
+        if eq(a[j], "rank") && more {
+            j += 1;
+            match int(a[j]) {
+                None => return ctx.err(NOT_INTEGER),
+                Some(0) => {
+                    return ctx.err(
+                        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                    )
+                }
+                Some(r) => rank = r,
+            }
+        } else if eq(a[j], "count") && more {
+            j += 1;
+            match int(a[j]) {
+                Some(c) if c >= 0 => count = Some(c as u64),
+                _ => return ctx.err("ERR COUNT can't be negative"),
+            }
+        } else if eq(a[j], "maxlen") && more {
+            j += 1;
+            match int(a[j]) {
+                Some(m) if m >= 0 => maxlen = m as u64,
+                _ => return ctx.err("ERR MAXLEN can't be negative"),
+            }
+        } else {
+            return ctx.syntax_error();
+        }
+        j += 1;
+    }
+    let from_tail = rank < 0;
+    // Redis 7.0 negates RANK in a C `long`: -LONG_MIN stays LONG_MIN, so every match
+    // qualifies and a COUNT never ends the search.
+    let (skip, limit) = if rank == i64::MIN {
+        (0, 0)
+    } else {
+        (rank.unsigned_abs() - 1, count.unwrap_or(1))
+    };
+    let elem = a[2];
+    let access = ctx.read_access();
+    let proto = ctx.proto();
+    let db = ctx.db();
+    let out = &mut *ctx.out;
+    let r = db.with_key(a[1], access, |k| -> Result<(), Fail> {
+        let Some(l) = k.as_list()? else {
+            match count {
+                Some(_) => out.write_array_len(0),
+                None => out.write_null(proto),
+            }
+            return Ok(());
+        };
+        let len = l.len();
+        let scan = if maxlen == 0 {
+            len
+        } else {
+            len.min(usize::try_from(maxlen).unwrap_or(usize::MAX))
+        };
+        let hits = |it: &mut dyn Iterator<Item = &[u8]>| -> Vec<i64> {
+            let mut found = Vec::new();
+            let mut matched = 0u64;
+            for (idx, e) in it.take(scan).enumerate() {
+                if e != elem {
+                    continue;
+                }
+                matched += 1;
+                if matched <= skip {
+                    continue;
+                }
+                let pos = if from_tail { len - 1 - idx } else { idx };
+                found.push(pos as i64);
+                if limit != 0 && found.len() as u64 >= limit {
+                    break;
+                }
+            }
+            found
+        };
+        let found = if from_tail {
+            hits(&mut l.iter().rev())
+        } else {
+            hits(&mut l.iter())
+        };
+        match count {
+            Some(_) => {
+                out.write_array_len(found.len());
+                for p in found {
+                    out.write_integer(p);
+                }
+            }
+            None => match found.first() {
+                Some(&p) => out.write_integer(p),
+                None => out.write_null(proto),
+            },
+        }
+        Ok(())
+    });
+    finish(ctx, r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_redis() {
+        assert_eq!(range_of(0, -1, 5), (0, 5));
+        assert_eq!(range_of(-100, 100, 5), (0, 5));
+        assert_eq!(range_of(3, 1, 5), (0, 0));
+        assert_eq!(range_of(5, 10, 5), (0, 0));
+        assert_eq!(range_of(-2, -1, 5), (3, 5));
+        assert_eq!(range_of(i64::MIN, i64::MIN, 5), (0, 0));
+        assert_eq!(range_of(0, i64::MAX, 5), (0, 5));
+        assert_eq!(position(-1, 3), Some(2));
+        assert_eq!(position(-4, 3), None);
+        assert_eq!(position(3, 3), None);
+        assert_eq!(position(i64::MIN, 3), None);
+    }
+}

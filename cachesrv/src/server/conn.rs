@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use protocol::{Parsed, Protocol, RequestParser, RespWrite};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::io::Socket;
 use super::pubsub::{Mailbox, Push};
 use super::session::Session;
 use super::Shared;
@@ -33,6 +33,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     };
     let _ = stream.set_nodelay(true);
     super::net::set_keepalive(&stream, shared.config.read().tcp_keepalive());
+    let Ok(sock) = Socket::new(stream) else {
+        return;
+    };
     let kill = Arc::new(Notify::new());
     let (mailbox, mut pushes, queued) = Mailbox::new(kill.clone());
     let info = shared
@@ -44,7 +47,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
         .fetch_add(1, Ordering::Relaxed);
     let needs_auth = shared.requirepass.read().is_some();
     let mut sess = Session::new(info.clone(), mailbox, !needs_auth);
-    let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new(shared.parser_limits());
@@ -75,7 +77,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 }
                 queued.fetch_sub(n.min(queued.load(Ordering::Acquire)), Ordering::AcqRel);
             }
-            r = tokio::time::timeout(idle, rd.read_buf(&mut rbuf)) => {
+            r = tokio::time::timeout(idle, sock.read(&mut rbuf)) => {
                 let n = match r {
                     Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
                     Ok(Ok(n)) => n,
@@ -94,7 +96,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                             if sess.close {
                                 break;
                             }
-                            if out.len() >= FLUSH_AT && write_out(&shared, &mut wr, &mut out).await.is_err() {
+                            if out.len() >= FLUSH_AT && write_out(&shared, &sock, &mut out).await.is_err() {
                                 break 'conn;
                             }
                         }
@@ -119,7 +121,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 local_stats.flush(&shared);
             }
         }
-        if !out.is_empty() && write_out(&shared, &mut wr, &mut out).await.is_err() {
+        if !out.is_empty() && write_out(&shared, &sock, &mut out).await.is_err() {
             break;
         }
         if sess.close {
@@ -130,16 +132,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     shared.clients.unregister(info.id);
 }
 
-async fn write_out(
-    shared: &Shared,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    out: &mut BytesMut,
-) -> std::io::Result<()> {
+async fn write_out(shared: &Shared, sock: &Socket, out: &mut BytesMut) -> std::io::Result<()> {
     shared
         .stats
         .net_output_bytes
         .fetch_add(out.len() as u64, Ordering::Relaxed);
-    let r = wr.write_all(out).await;
+    let r = sock.write_all(out).await;
     out.clear();
     r
 }

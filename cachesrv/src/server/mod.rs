@@ -9,6 +9,7 @@
 
 pub mod clients;
 mod conn;
+mod io;
 pub mod net;
 pub mod pubsub;
 pub mod session;

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""cachesrv against redis-server 7 on the same machine, in the same run.
+
+Both servers are pinned to core 0 (cachesrv with --server-threads 1), redis-benchmark
+(--threads 1, -c 50) to core 1. For every row the two servers alternate, each row is repeated
+ROUNDS times and each side keeps its best. Besides ops/s, the server's own CPU time per
+operation is read from /proc/<pid>/stat (utime + stime) around each run.
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|all] (default: all)
+Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV (path to the release binary).
+"""
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CACHESRV = os.environ.get("CACHESRV", os.path.join(ROOT, "target", "release", "cachesrv"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+N = int(os.environ.get("N", "300000"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, kind, extra=(), pin="0", threads=1):
+        self.kind = kind
+        self.port = free_port()
+        if kind == "redis":
+            cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+        else:
+            cmd = [CACHESRV, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--server-threads", str(threads), "--loglevel", "warning"]
+        cmd += list(extra)
+        if pin is not None:
+            cmd = ["taskset", "-c", pin] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError(f"{kind} did not start")
+                time.sleep(0.02)
+
+    def cpu(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / TICK
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def cmd(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+                             capture_output=True, text=True, check=True)
+        return out.stdout
+
+    def info(self, field):
+        for line in self.cmd("INFO", "memory").splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split(":", 1)[1])
+        raise KeyError(field)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def bench(server, test, pipeline, n=N, pin="1", clients=50):
+    cmd = ["redis-benchmark", "-p", str(server.port), "--threads", "1", "-c", str(clients), "-n", str(n),
+           "-P", str(pipeline), "-t", test, "--csv"]
+    if pin is not None:
+        cmd = ["taskset", "-c", pin] + cmd
+    before = server.cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = server.cpu() - before
+    for line in out.splitlines():
+        cols = [c.strip('"') for c in line.split(",")]
+        if cols and cols[0] != "test":
+            return float(cols[1]), cpu / n
+    raise RuntimeError(out)
+
+
+def geomean(xs):
+    p = 1.0
+    for x in xs:
+        p *= x
+    return p ** (1.0 / len(xs))
+
+
+def ops_table(threads=1, pin_servers="0", pin_bench="1"):
+    tests = ["set", "get", "incr", "mset"]
+    best = {}
+    servers = {"redis": Server("redis", pin=pin_servers), "cachesrv": Server("cachesrv", pin=pin_servers, threads=threads)}
+    try:
+        for rnd in range(ROUNDS):
+            for p in (1, 16):
+                for t in tests:
+                    order = ["redis", "cachesrv"] if rnd % 2 == 0 else ["cachesrv", "redis"]
+                    for kind in order:
+                        rps, cpu = bench(servers[kind], t, p, pin=pin_bench)
+                        key = (t, p, kind)
+                        old = best.get(key)
+                        best[key] = (max(rps, old[0]) if old else rps, min(cpu, old[1]) if old else cpu)
+    finally:
+        for s in servers.values():
+            s.stop()
+    print(f"\n| test | -P | redis ops/s | cachesrv ops/s | ratio | redis CPU us/op | cachesrv CPU us/op | CPU ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    ratios = []
+    for p in (1, 16):
+        for t in tests:
+            r, c = best[(t, p, "redis")], best[(t, p, "cachesrv")]
+            ratio = c[0] / r[0]
+            ratios.append(ratio)
+            cr = c[1] / r[1] if r[1] > 0 else float("nan")
+            print(f"| {t.upper()} | {p} | {r[0]:,.0f} | {c[0]:,.0f} | {ratio:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
+    print(f"\ngeometric mean of ops/s ratios: {geomean(ratios):.3f}; lowest row: {min(ratios):.3f}")
+
+
+def resp(*args):
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def load(server, count, value_len, ttl):
+    value = b"v" * value_len
+    chunks = []
+    for i in range(count):
+        key = b"key:%010d" % i
+        if ttl:
+            chunks.append(resp(b"SET", key, value, b"EX", b"100000"))
+        else:
+            chunks.append(resp(b"SET", key, value))
+    data = b"".join(chunks)
+    subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=data, capture_output=True, check=True)
+
+
+def memory_table(count=1_000_000):
+    print(f"\n| keys (14-byte keys) | redis used_memory B/key | cachesrv used_memory B/key | ratio | redis RSS B/key | cachesrv RSS B/key | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for value_len, ttl in ((100, False), (16, False), (100, True)):
+        res = {}
+        for kind in ("redis", "cachesrv"):
+            s = Server(kind, pin=None, threads=1)
+            try:
+                used0, rss0 = s.info("used_memory"), s.rss()
+                load(s, count, value_len, ttl)
+                time.sleep(0.5)
+                dbsize = int(s.cmd("DBSIZE"))
+                assert dbsize == count, dbsize
+                res[kind] = ((s.info("used_memory") - used0) / count, (s.rss() - rss0) / count)
+            finally:
+                s.stop()
+        r, c = res["redis"], res["cachesrv"]
+        label = f"{value_len}-byte values" + (", EX" if ttl else "")
+        print(f"| {label} | {r[0]:.1f} | {c[0]:.1f} | {c[0]/r[0]:.2f} | {r[1]:.1f} | {c[1]:.1f} | {c[1]/r[1]:.2f} |")
+
+
+def lru_run(server, keyspace, ops, seed=7):
+    """80/20 access: 80% of operations hit 20% of the keys. GET; on a miss, SET. Pipelined
+    in batches, the same sequence for every server. Returns the hit rate after warm-up."""
+    rng = random.Random(seed)
+    hot = keyspace // 5
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    f = sock.makefile("rb")
+    value = b"x" * 100
+    hits = misses = 0
+    batch = 500
+    done = 0
+    warm = ops // 5
+    while done < ops:
+        keys = []
+        for _ in range(batch):
+            k = rng.randrange(hot) if rng.random() < 0.8 else hot + rng.randrange(keyspace - hot)
+            keys.append(b"lru:%d" % k)
+        sock.sendall(b"".join(resp(b"GET", k) for k in keys))
+        missed = []
+        for k in keys:
+            line = f.readline()
+            if line.startswith(b"$-1"):
+                missed.append(k)
+            else:
+                f.read(int(line[1:]) + 2)
+        if done >= warm:
+            hits += batch - len(missed)
+            misses += len(missed)
+        if missed:
+            sock.sendall(b"".join(resp(b"SET", k, value) for k in missed))
+            for _ in missed:
+                f.readline()
+        done += batch
+    sock.close()
+    return hits / (hits + misses)
+
+
+def lru_table(keyspace=200_000, ops=1_000_000, maxmemory="8mb"):
+    print(f"\nLRU quality: allkeys-lru, maxmemory {maxmemory}, {keyspace} keys of ~110 bytes, 80/20 access, {ops} operations")
+    print("| server | hit rate | keys held at the end |")
+    print("| --- | ---: | ---: |")
+    for kind in ("redis", "cachesrv"):
+        s = Server(kind, extra=["--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru"], pin=None)
+        try:
+            rate = lru_run(s, keyspace, ops)
+            held = int(s.cmd("DBSIZE"))
+        finally:
+            s.stop()
+        print(f"| {kind} | {rate*100:.2f}% | {held} |")
+
+
+def main():
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    subprocess.run(["redis-server", "--version"], check=True)
+    if not os.path.exists(CACHESRV):
+        sys.exit(f"build first: cargo build --release -p cachesrv ({CACHESRV} missing)")
+    if what in ("ops", "all"):
+        print("\n## ops: both servers on core 0 (cachesrv --server-threads 1), redis-benchmark --threads 1 -c 50 on core 1")
+        ops_table()
+    if what in ("threads", "all"):
+        print("\n## ops, for the record: cachesrv --server-threads 2, nothing pinned")
+        ops_table(threads=2, pin_servers=None, pin_bench=None)
+    if what in ("memory", "all"):
+        print("\n## memory per key after loading 1 000 000 keys")
+        memory_table()
+    if what in ("lru", "all"):
+        print("\n## LRU quality")
+        lru_table()
+
+
+if __name__ == "__main__":
+    main()
