@@ -12,6 +12,7 @@ use super::flags::*;
 use super::keys::help;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
+use crate::engine::Clock;
 use crate::server::clients::ClientInfo;
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
@@ -276,7 +277,7 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let sub = a[1];
     let lower = String::from_utf8_lossy(sub).to_ascii_lowercase();
     let arity = |n: usize| a.len() == n;
-    let now = ctx.shared.uptime_ms();
+    let now = ctx.shared.clock.now_ms();
     match lower.as_str() {
         "help" if arity(2) => help(ctx, CLIENT_HELP),
         "id" if arity(2) => {

@@ -17,13 +17,13 @@ mod pubsub;
 mod server;
 mod set;
 mod string;
+pub mod timing;
 mod tx;
 pub mod util;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use protocol::{Args, Protocol, RespWrite};
@@ -199,8 +199,32 @@ fn unreachable_db(engine: &crate::engine::Engine) -> DbHandle<'_> {
     }
 }
 
-fn table() -> &'static (Vec<Command>, HashMap<&'static str, usize>) {
-    static TABLE: OnceLock<(Vec<Command>, HashMap<&'static str, usize>)> = OnceLock::new();
+/// FNV-1a: command names are short, and SipHash's setup dominates for them.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type NameMap = HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv>>;
+
+fn table() -> &'static (Vec<Command>, NameMap) {
+    static TABLE: OnceLock<(Vec<Command>, NameMap)> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut v: Vec<Command> = Vec::new();
         let mut add = |name, arity, flags, keys, handler| {
@@ -303,9 +327,31 @@ pub struct LocalStats {
     /// (command id, calls, nanoseconds, rejected, failed)
     entries: Vec<(usize, u64, u64, u64, u64)>,
     total: u64,
+    /// End of the previous command (or start of the batch): each command's duration runs from
+    /// here to its own end, so one clock read per command suffices.
+    mark: Option<timing::Mark>,
+    /// The last command looked up: pipelines repeat the same command.
+    last: Option<&'static Command>,
 }
 
 impl LocalStats {
+    /// Marks the start of a batch of commands.
+    pub fn start_batch(&mut self) {
+        self.mark = Some(timing::start());
+    }
+
+    /// Looks a command up, trying the previous one first.
+    fn lookup(&mut self, name: &[u8]) -> Option<&'static Command> {
+        if let Some(c) = self.last {
+            if c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(c);
+            }
+        }
+        let c = lookup(name)?;
+        self.last = Some(c);
+        Some(c)
+    }
+
     fn entry(&mut self, id: usize) -> &mut (usize, u64, u64, u64, u64) {
         let i = match self.entries.iter().position(|e| e.0 == id) {
             Some(i) => i,
@@ -460,7 +506,7 @@ pub fn execute(
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
-    let Some(cmd) = lookup(argv[0]) else {
+    let Some(cmd) = stats.lookup(argv[0]) else {
         unknown_command(ctx, argv);
         ctx.sess.multi_error |= ctx.sess.multi.is_some();
         return;
@@ -536,10 +582,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     if ctx.shared.monitoring.load(Ordering::Relaxed) && cmd.flags & flags::NO_MONITOR == 0 {
         feed_monitors(ctx, argv);
     }
-    let start = Instant::now();
+    let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
     (cmd.handler)(ctx, argv);
-    let nanos = start.elapsed().as_nanos() as u64;
+    let (nanos, end) = timing::elapsed_ns(start);
+    stats.mark = Some(end);
     let e = stats.entry(cmd.id);
     e.1 += 1;
     e.2 += nanos;

@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
 pub use gate::{ExclusiveGuard, SharedGuard};

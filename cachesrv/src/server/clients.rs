@@ -26,7 +26,7 @@ pub struct ClientInfo {
     pub laddr: SocketAddr,
     /// When it connected.
     pub created: Instant,
-    /// Milliseconds since server start of its last command.
+    /// Unix milliseconds of its last command (the server's cached clock).
     pub last_active_ms: AtomicU64,
     /// `CLIENT SETNAME`.
     pub name: Mutex<Option<Bytes>>,

@@ -22,6 +22,7 @@ use super::pubsub::{Mailbox, Push};
 use super::session::Session;
 use super::Shared;
 use crate::cmd;
+use crate::engine::Clock;
 
 const FLUSH_AT: usize = 1 << 20;
 const READ_CHUNK: usize = 16 * 1024;
@@ -52,6 +53,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     let mut parser = RequestParser::new(shared.parser_limits());
     let mut local_stats = cmd::LocalStats::default();
 
+    // One waiter for the whole connection (not one per loop turn).
+    let killed = kill.notified();
+    tokio::pin!(killed);
     'conn: loop {
         if info.killed.load(Ordering::Acquire) {
             break;
@@ -59,13 +63,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
         }
-        let idle = match shared.idle_timeout() {
-            Some(t) if !sess.subscribed() && !info.monitor.load(Ordering::Relaxed) => t,
-            _ => Duration::from_secs(365 * 24 * 3600),
-        };
+        let idle = shared
+            .idle_timeout()
+            .filter(|_| !sess.subscribed() && !info.monitor.load(Ordering::Relaxed));
         tokio::select! {
             biased;
-            _ = kill.notified() => break,
+            _ = &mut killed => break,
             p = pushes.recv() => {
                 let Some(p) = p else { break };
                 let mut n = write_push(&mut out, &p, sess.proto);
@@ -77,14 +80,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 }
                 queued.fetch_sub(n.min(queued.load(Ordering::Acquire)), Ordering::AcqRel);
             }
-            r = tokio::time::timeout(idle, sock.read(&mut rbuf)) => {
+            r = read(&sock, &mut rbuf, idle) => {
                 let n = match r {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-                    Ok(Ok(n)) => n,
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
                 };
+                shared.clock.refresh();
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                info.last_active_ms.store(shared.uptime_ms(), Ordering::Relaxed);
+                info.last_active_ms.store(shared.clock.now_ms(), Ordering::Relaxed);
                 let mut off = 0;
+                local_stats.start_batch();
                 loop {
                     match parser.parse(&mut rbuf[off..], sess.authenticated) {
                         Ok(Parsed::Complete(len)) => {
@@ -130,6 +135,21 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     }
     cmd::disconnect(&shared, &mut sess);
     shared.clients.unregister(info.id);
+}
+
+/// Reads, closing idle clients when a `timeout` applies. No timer is armed when none does.
+async fn read(
+    sock: &Socket,
+    rbuf: &mut BytesMut,
+    idle: Option<Duration>,
+) -> std::io::Result<usize> {
+    match idle {
+        None => sock.read(rbuf).await,
+        Some(t) => match tokio::time::timeout(t, sock.read(rbuf)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        },
+    }
 }
 
 async fn write_out(shared: &Shared, sock: &Socket, out: &mut BytesMut) -> std::io::Result<()> {

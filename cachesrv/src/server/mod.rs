@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 
 use crate::cmd::{CommandStats, SlowLog};
 use crate::config::Config;
-use crate::engine::{Engine, EngineConfig, EvictionPolicy};
+use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
 use clients::Clients;
 use pubsub::{Mailbox, PubSub};
 
@@ -54,6 +54,8 @@ pub struct ServerStats {
 pub struct Shared {
     /// The keyspace.
     pub engine: Engine,
+    /// The engine's clock, refreshed once per batch of commands.
+    pub clock: Arc<CachedClock>,
     /// The configuration (`CONFIG GET/SET`).
     pub config: RwLock<Config>,
     /// `requirepass`, cached for the hot path.
@@ -143,8 +145,11 @@ impl Shared {
         let run_id: String = (0..40)
             .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
             .collect();
+        crate::cmd::timing::calibrate();
+        let clock = Arc::new(CachedClock::default());
         let shared = Arc::new(Shared {
-            engine: Engine::new(ec),
+            engine: Engine::with_clock(ec, clock.clone()),
+            clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
             pubsub: PubSub::default(),
@@ -364,6 +369,7 @@ async fn cron(shared: Arc<Shared>) {
         let hz = shared.config.read().hz();
         let period = Duration::from_millis(1000 / hz.max(1));
         tokio::time::sleep(period).await;
+        shared.clock.refresh();
         // As Redis's slow cycle: at most 25% of the period.
         let budget = period / 4;
         let s = shared.clone();
