@@ -883,40 +883,6 @@ fn collections_through_the_key_api() {
     assert_eq!(e.used_memory(), 0);
 }
 
-/// Measures the real resident memory of 1 000 000 entries of 14-byte keys and 100-byte values.
-/// Run by hand: `cargo test -p cachesrv --lib rss_per_key -- --ignored --nocapture`.
-#[test]
-#[ignore = "slow; measures process RSS"]
-fn rss_per_key_of_a_million_entries() {
-    fn rss() -> u64 {
-        std::fs::read_to_string("/proc/self/statm")
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-            .map_or(0, |pages| pages * 4096)
-    }
-    let (e, _) = engine();
-    let value = [b'v'; 100];
-    let before = rss();
-    let n = 1_000_000u32;
-    let d = e.db(0).expect("db");
-    for i in 0..n {
-        let key = format!("key:{i:010}");
-        let _ = d.with_key(key.as_bytes(), Access::WRITE, |k| {
-            k.put_str(&value, Ttl::Clear)
-        });
-    }
-    let after = rss();
-    eprintln!(
-        "rss/key = {:.1} B, used_memory/key = {:.1} B",
-        (after - before) as f64 / f64::from(n),
-        e.used_memory() as f64 / f64::from(n)
-    );
-}
-
 #[test]
 fn concurrent_writers_stay_within_maxmemory() {
     let (e, _) = engine_with(EngineConfig {
