@@ -18,4 +18,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 
+# The npm reference MCP server the gateway is tested against (Node.js and npm from Debian if
+# missing), installed locally under target/npm.
+EVERYTHING_VERSION=2026.8.31
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ]; then
+  mkdir -p target/npm
+  npm install --prefix target/npm --no-audit --no-fund --loglevel=error \
+    "@modelcontextprotocol/server-everything@${EVERYTHING_VERSION}" >/dev/null
+fi
+export MCP_SERVER_EVERYTHING="$PWD/target/npm/node_modules/.bin/mcp-server-everything"
+
 cargo test --workspace --all-targets "$@"

@@ -22,6 +22,9 @@ pub enum Level {
 struct Sink {
     min: Level,
     file: Option<std::fs::File>,
+    /// Write to standard error instead of standard output (embedded in a program whose
+    /// standard output is a protocol stream, such as an MCP stdio server).
+    stderr: bool,
 }
 
 static SINK: OnceLock<Mutex<Sink>> = OnceLock::new();
@@ -50,10 +53,29 @@ pub fn init(level: &str, logfile: &str) {
             }
         }
     };
-    let sink = SINK.get_or_init(|| Mutex::new(Sink { min, file: None }));
+    let sink = SINK.get_or_init(|| {
+        Mutex::new(Sink {
+            min,
+            file: None,
+            stderr: false,
+        })
+    });
     let mut s = sink.lock();
     s.min = min;
     s.file = file;
+}
+
+/// Sends log lines to standard error (for embedding programs whose standard output carries a
+/// protocol).
+pub fn to_stderr() {
+    let sink = SINK.get_or_init(|| {
+        Mutex::new(Sink {
+            min: Level::Notice,
+            file: None,
+            stderr: true,
+        })
+    });
+    sink.lock().stderr = true;
 }
 
 /// Writes one line if `level` passes the filter.
@@ -62,6 +84,7 @@ pub fn log(level: Level, msg: &str) {
         Mutex::new(Sink {
             min: Level::Notice,
             file: None,
+            stderr: false,
         })
     });
     let mut s = sink.lock();
@@ -85,9 +108,13 @@ pub fn log(level: Level, msg: &str) {
         mark,
         msg
     );
+    let to_stderr = s.stderr;
     match s.file.as_mut() {
         Some(f) => {
             let _ = f.write_all(line.as_bytes());
+        }
+        None if to_stderr => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
         None => {
             let _ = std::io::stdout().write_all(line.as_bytes());

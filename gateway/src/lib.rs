@@ -1,3 +1,26 @@
-//! The Secure MCP Gateway.
+//! The Secure MCP Gateway: between MCP clients and MCP servers, with gateway-key
+//! authentication, cached tool discovery, guardrail hooks, timeouts and an embedded
+//! Redis-compatible cache.
+//!
+//! - [`config`]: `enkrypt_mcp_config.json` (the reference product's format).
+//! - [`jsonrpc`]: messages kept as raw JSON so unknown fields survive forwarding.
+//! - [`upstream`]: sessions with MCP servers (stdio, streamable HTTP, legacy SSE), pooled.
+//! - [`cache`]: the cache trait with the embedded (`cachesrv`) and external (RESP) backends.
+//! - [`demo`]: a small MCP server of our own (echo and test tools) over stdio or HTTP.
+//! - [`service`]: the core: authentication, the MCP methods, discovery, routing.
+//! - [`meta`]: the reference product's `enkrypt_*` tools.
+//! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
+//! - [`cli`]: the command line.
 
+pub mod cache;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod http;
+pub mod jsonrpc;
+pub mod meta;
+pub mod metrics;
+pub mod service;
+pub mod session;
+pub mod stdio;
+pub mod upstream;

@@ -322,7 +322,7 @@ fn base64_url(bytes: &[u8]) -> String {
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (Python's `isoformat`, with an
 /// explicit offset).
-fn now_iso8601() -> String {
+pub(crate) fn now_iso8601() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

@@ -1,0 +1,936 @@
+//! The gateway cache: tool discoveries, gateway configs and key mappings, with TTLs, in the
+//! embedded `cachesrv` (default) or an external Redis/KeyDB.
+//!
+//! Mirrors the reference gateway's cache (seed "External Cache"): the same three entry kinds
+//! and key layout (`enkrypt:tools:{md5}`, `enkrypt:gateway_config:{md5}`,
+//! `enkrypt:key_to_id:{md5}`, built by [`crate::config::keys`] and [`tool_key`]), JSON values
+//! that `redis-cli GET` shows readably, TTLs from `enkrypt_tool_cache_expiration` and
+//! `enkrypt_gateway_cache_expiration` (hours, fractions allowed), `clear_cache` semantics
+//! (tool entries by default, one server, or everything) and a status report whose backend
+//! reads `Embedded` or `External (Redis/KeyDB)`.
+//!
+//! Modules: [`entry`] (tool entries, MCP cache hints), [`error`], `embedded` (in-process
+//! engine plus a RESP listener for operators), `external` (the RESP client), `health`
+//! (counters and the outage breaker), `flight` (single-flight discovery), `facade` (the
+//! convenience calls the service, meta tools and CLI use: `discover_tools`, `clear_server`,
+//! `health`, `connect_remote`, ...).
+//!
+//! Design: the backend is a closed `enum`, not a trait object. There are exactly two backends,
+//! both known here; an enum gives static dispatch and lets the embedded hot path stay a plain
+//! synchronous engine call inside the async method (a `dyn` trait would need boxed futures on
+//! every call, since async trait methods are not object safe).
+//!
+//! Invariants:
+//! - cache failures never fail the gateway: every method returns them as values, and
+//!   [`Cache::discover_with`] treats them as misses (the cache is then reported degraded);
+//! - no lock, DashMap guard or engine gate is held across an `.await`;
+//! - key names hold only namespaces and MD5 hex digests; no message carries a password or a
+//!   gateway key.
+//!
+//! Hot path: a tool lookup keeps the last decoded value of each entry next to its raw bytes
+//! (the *memo*); a hit compares the stored bytes with the memo's and hands out the shared
+//! `Arc<Value>`, so a cached tools/list costs a hash, a lookup and a `memcmp`, not a JSON parse.
+
+pub mod entry;
+pub mod error;
+
+mod embedded;
+mod external;
+mod facade;
+mod flight;
+mod health;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use entry::{tool_key, CacheHints, ToolsKey};
+pub use error::CacheError;
+pub use facade::{CacheHealth, ToolsEntryInfo};
+
+use crate::config::keys::{gateway_config_key, key_to_id_key, TOOLS_PREFIX};
+use crate::config::{CommonConfig, Secret};
+use embedded::Embedded;
+use external::External;
+use flight::{Flights, Role};
+use health::Health;
+
+/// `CacheStatus::backend` of the embedded cache.
+pub const BACKEND_EMBEDDED: &str = "Embedded";
+/// `CacheStatus::backend` of an external Redis/KeyDB (the reference's wording).
+pub const BACKEND_EXTERNAL: &str = "External (Redis/KeyDB)";
+
+/// Namespace of every gateway key.
+const NAMESPACE: &str = "enkrypt:";
+
+/// Tunables that are not in the config file.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// How long an unreachable external backend is skipped after a failure (1 s).
+    pub backoff: Duration,
+    /// `maxmemory` of the embedded server, in redis.conf syntax (`256mb`).
+    pub embedded_maxmemory: String,
+    /// `bind` of the embedded server (`127.0.0.1 -::1`: loopback only).
+    pub embedded_bind: String,
+    /// Keys examined at most when counting entries for [`Cache::status`] (100 000).
+    pub status_scan_limit: usize,
+    /// Decoded tool entries kept for the hot path (4096).
+    pub memo_capacity: usize,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            backoff: Duration::from_secs(1),
+            embedded_maxmemory: "256mb".into(),
+            embedded_bind: "127.0.0.1 -::1".into(),
+            status_scan_limit: 100_000,
+            memo_capacity: 4096,
+        }
+    }
+}
+
+/// Entries per kind, counted with SCAN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EntryCounts {
+    /// `enkrypt:tools:*` (shared entries, private markers and per-user entries).
+    pub tools: u64,
+    /// `enkrypt:gateway_config:*`.
+    pub gateway_config: u64,
+    /// `enkrypt:key_to_id:*`.
+    pub key_to_id: u64,
+    /// The scan stopped at its bound; the counts are lower limits.
+    pub truncated: bool,
+}
+
+/// The cache's state, for `enkrypt_get_cache_status` and health checks. Contains no secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheStatus {
+    /// `"Embedded"` or `"External (Redis/KeyDB)"`.
+    pub backend: &'static str,
+    /// External: `enkrypt_cache_host`.
+    pub host: Option<String>,
+    /// External: `enkrypt_cache_port`.
+    pub port: Option<u16>,
+    /// External: `enkrypt_cache_db`; embedded: 0.
+    pub db: Option<u8>,
+    /// Embedded: the RESP port operators can reach with `redis-cli`.
+    pub embedded_port: Option<u16>,
+    /// The backend answered this status request.
+    pub reachable: bool,
+    /// The cache is running degraded (backend down, or the embedded RESP listener stopped).
+    pub degraded: bool,
+    /// Why it is degraded.
+    pub degraded_reason: Option<String>,
+    /// Since when (Unix seconds), for an outage.
+    pub degraded_since: Option<u64>,
+    /// Lookups that found an entry.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// `hits / (hits + misses)`, 0 when there were none.
+    pub hit_ratio: f64,
+    /// Failed backend calls.
+    pub errors: u64,
+    /// Calls skipped while an outage's backoff window was open.
+    pub skipped: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// Entries per kind; `None` when the backend could not be scanned.
+    pub entries: Option<EntryCounts>,
+    /// `used_memory` in bytes.
+    pub used_memory: Option<u64>,
+    /// `used_memory_human`, as Redis formats it (`1.05M`).
+    pub used_memory_human: Option<String>,
+    /// `maxmemory` in bytes (0 = no limit).
+    pub maxmemory: Option<u64>,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: Option<String>,
+    /// Tool entry TTL, hours.
+    pub tool_cache_expiration_hours: f64,
+    /// Gateway config and key mapping TTL, hours.
+    pub gateway_cache_expiration_hours: f64,
+    /// Discoveries running now.
+    pub discoveries_in_flight: usize,
+}
+
+/// Memory figures of a backend.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemoryInfo {
+    pub used: Option<u64>,
+    pub maxmemory: Option<u64>,
+    pub policy: Option<String>,
+}
+
+/// A raw read.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// No such key.
+    Missing,
+    /// The value equals the bytes the caller already had.
+    Same,
+    /// The value.
+    Found(Bytes),
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Redis's `used_memory_human` format: `512B`, `1.50K`, `256.00M`, `1.00G`...
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 5] = [
+        ("K", 1 << 10),
+        ("M", 1 << 20),
+        ("G", 1 << 30),
+        ("T", 1 << 40),
+        ("P", 1 << 50),
+    ];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    for (i, (unit, size)) in UNITS.iter().enumerate() {
+        let next = UNITS.get(i + 1).map_or(u64::MAX, |u| u.1);
+        if n < next {
+            return format!("{:.2}{unit}", n as f64 / *size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
+enum Backend {
+    Embedded(Embedded),
+    External(External),
+}
+
+struct Memo {
+    raw: Bytes,
+    value: Arc<Value>,
+}
+
+/// How the cache presents itself in status reports.
+#[derive(Debug, Clone)]
+struct View {
+    backend: &'static str,
+    host: Option<String>,
+    port: Option<u16>,
+    db: Option<u8>,
+    embedded_port: Option<u16>,
+}
+
+struct Inner {
+    backend: Backend,
+    view: View,
+    health: Health,
+    flights: Flights,
+    memo: DashMap<String, Arc<Memo>>,
+    tool_ttl: Duration,
+    gateway_ttl: Duration,
+    cache_timeout: Duration,
+    opts: CacheOptions,
+    embedded_password: Option<Secret>,
+    closed: AtomicBool,
+}
+
+/// The outcome of one discovery, shared with its waiters.
+struct FlightOutcome<E> {
+    result: Result<Arc<Value>, E>,
+    private: bool,
+    owner: Option<String>,
+}
+
+impl<E> FlightOutcome<E> {
+    fn visible_to(&self, user: Option<&str>) -> bool {
+        !self.private || (user.is_some() && self.owner.as_deref() == user)
+    }
+}
+
+/// The gateway cache. Cheap to clone (clones share the backend, counters and flights).
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Cache");
+        match &self.inner.backend {
+            Backend::Embedded(e) => d.field("embedded", e),
+            Backend::External(x) => d.field("external", x),
+        };
+        d.finish()
+    }
+}
+
+/// Runs one backend call: refuses it after shutdown, applies the breaker to the external
+/// backend, and records the outcome in the counters.
+macro_rules! call {
+    ($inner:expr, $e:ident => $emb:expr, $x:ident => $ext:expr) => {{
+        let inner: &Inner = $inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(CacheError::Closed);
+        }
+        match &inner.backend {
+            Backend::Embedded($e) => {
+                let r = $emb;
+                inner.health.record(&r);
+                r
+            }
+            Backend::External($x) => {
+                let _permit = inner.health.admit()?;
+                let r = $ext;
+                inner.health.record(&r);
+                r
+            }
+        }
+    }};
+}
+
+impl Cache {
+    /// Starts the cache `common` asks for, with default [`CacheOptions`].
+    ///
+    /// Embedded: binds the RESP port now and fails with [`CacheError::Bind`] (naming the port
+    /// and `enkrypt_embedded_cache_port`) if it is taken. External: never fails; the client
+    /// connects in the background and on demand.
+    pub async fn new(common: &CommonConfig) -> Result<Cache, CacheError> {
+        Cache::with_options(common, CacheOptions::default()).await
+    }
+
+    /// [`Cache::new`] with explicit tunables.
+    pub async fn with_options(
+        common: &CommonConfig,
+        opts: CacheOptions,
+    ) -> Result<Cache, CacheError> {
+        if common.use_external_cache {
+            return Ok(Cache::external(common, opts));
+        }
+        let password = common
+            .embedded_cache_password
+            .clone()
+            .unwrap_or_else(generate_password);
+        if password.expose().chars().any(char::is_control) {
+            return Err(CacheError::Embedded(
+                "`common_mcp_gateway_config.enkrypt_embedded_cache_password` must not contain \
+                 control characters (newlines, tabs, NUL)"
+                    .into(),
+            ));
+        }
+        let e = Embedded::start(
+            common.embedded_cache_port,
+            password.expose(),
+            &opts.embedded_maxmemory,
+            &opts.embedded_bind,
+        )
+        .await?;
+        tracing::info!(
+            port = e.port(),
+            password_generated = common.embedded_cache_password.is_none(),
+            "embedded cache listening on 127.0.0.1 (inspect with redis-cli -p <port> -a \
+             <enkrypt_embedded_cache_password>)"
+        );
+        let view = View {
+            backend: BACKEND_EMBEDDED,
+            host: None,
+            port: None,
+            db: Some(0),
+            embedded_port: Some(e.port()),
+        };
+        let backend = Backend::Embedded(e);
+        Ok(Cache::assemble(backend, view, Some(password), common, opts))
+    }
+
+    /// The external backend of `common` (`enkrypt_cache_host/port/db/password`).
+    fn external(common: &CommonConfig, opts: CacheOptions) -> Cache {
+        let x = External::new(
+            &common.cache_host,
+            common.cache_port,
+            common.cache_db,
+            common.cache_password.clone(),
+            common.timeouts.connectivity,
+            common.timeouts.cache,
+        );
+        let view = View {
+            backend: BACKEND_EXTERNAL,
+            host: Some(common.cache_host.clone()),
+            port: Some(common.cache_port),
+            db: Some(common.cache_db),
+            embedded_port: None,
+        };
+        Cache::assemble(Backend::External(x), view, None, common, opts)
+    }
+
+    fn assemble(
+        backend: Backend,
+        view: View,
+        embedded_password: Option<Secret>,
+        common: &CommonConfig,
+        opts: CacheOptions,
+    ) -> Cache {
+        let inner = Arc::new(Inner {
+            backend,
+            health: Health::new(opts.backoff, view.backend),
+            view,
+            flights: Flights::default(),
+            memo: DashMap::new(),
+            tool_ttl: common.tool_cache_ttl,
+            gateway_ttl: common.gateway_cache_ttl,
+            cache_timeout: common.timeouts.cache,
+            opts,
+            embedded_password,
+            closed: AtomicBool::new(false),
+        });
+        if matches!(inner.backend, Backend::External(_)) {
+            // Connect early, so an unreachable backend is reported at start, not on first use.
+            let warm = inner.clone();
+            tokio::spawn(async move {
+                let _ = warm.ping().await;
+            });
+        }
+        Cache { inner }
+    }
+
+    /// `"Embedded"` or `"External (Redis/KeyDB)"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.view.backend
+    }
+
+    /// The embedded RESP port, if embedded.
+    pub fn embedded_port(&self) -> Option<u16> {
+        self.inner.view.embedded_port
+    }
+
+    /// The embedded server's password (configured or generated). A secret: hand it only to an
+    /// operator who asked for it, never to a log.
+    pub fn embedded_password(&self) -> Option<&Secret> {
+        self.inner.embedded_password.as_ref()
+    }
+
+    /// True while the external backend is in an outage (calls are being skipped).
+    pub fn is_degraded(&self) -> bool {
+        self.inner.health.is_down()
+    }
+
+    /// The cached tools of a server for this caller: the stored entry
+    /// (`{"server_name", "tools", "cached_at", ...}`), or `None` on a miss. For a private
+    /// entry, only the caller's own (`key.user_id`) is returned.
+    pub async fn get_tools(&self, key: &ToolsKey<'_>) -> Result<Option<Arc<Value>>, CacheError> {
+        let r = self.inner.lookup_tools(key).await.map(|l| l.0);
+        match &r {
+            Ok(Some(_)) => self.inner.health.hit(),
+            Ok(None) => self.inner.health.miss(),
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Stores a server's tools/list `result` (or a bare tools array) for
+    /// `enkrypt_tool_cache_expiration`, or `ttl_override`, capped by the result's `ttlMs`
+    /// hint; a `cacheScope` of `private`/`user` stores it per user (see [`entry`]).
+    ///
+    /// `Ok(false)` when the hints forbid storing (`ttlMs: 0`, or private without a user id);
+    /// [`CacheError::NotCacheable`] when the result has no `tools` array.
+    pub async fn put_tools(
+        &self,
+        key: &ToolsKey<'_>,
+        result: &Value,
+        ttl_override: Option<Duration>,
+    ) -> Result<bool, CacheError> {
+        let built = entry::build(key, result, ttl_override.unwrap_or(self.inner.tool_ttl));
+        match built.not_stored {
+            Some(entry::NotStored::NoTools) => {
+                return Err(CacheError::NotCacheable(
+                    entry::NotStored::NoTools.as_str().into(),
+                ))
+            }
+            Some(_) => return Ok(false),
+            None => {}
+        }
+        self.inner.store(built).await.1.map(|()| true)
+    }
+
+    /// The cached gateway config of `gateway_key` (`enkrypt:gateway_config:{md5}`).
+    pub async fn get_gateway_config(&self, gateway_key: &str) -> Result<Option<Value>, CacheError> {
+        self.inner
+            .get_counted(&gateway_config_key(gateway_key))
+            .await
+    }
+
+    /// Caches the gateway config of `gateway_key` for `enkrypt_gateway_cache_expiration`.
+    pub async fn put_gateway_config(
+        &self,
+        gateway_key: &str,
+        value: &Value,
+    ) -> Result<(), CacheError> {
+        let key = gateway_config_key(gateway_key);
+        self.inner
+            .put_json(&key, value, self.inner.gateway_ttl)
+            .await
+    }
+
+    /// The cached key-to-id mapping of `gateway_key` (`enkrypt:key_to_id:{md5}`).
+    pub async fn get_key_to_id(&self, gateway_key: &str) -> Result<Option<Value>, CacheError> {
+        self.inner.get_counted(&key_to_id_key(gateway_key)).await
+    }
+
+    /// Caches the key-to-id mapping of `gateway_key` for `enkrypt_gateway_cache_expiration`.
+    pub async fn put_key_to_id(&self, gateway_key: &str, value: &Value) -> Result<(), CacheError> {
+        let key = key_to_id_key(gateway_key);
+        self.inner
+            .put_json(&key, value, self.inner.gateway_ttl)
+            .await
+    }
+
+    /// Removes entries, as the reference's `clear_cache`; returns the number of keys removed.
+    ///
+    /// - `all`: every `enkrypt:*` key (`server` is then ignored);
+    /// - `server = Some((config_id, server_name))`: that server's tool entries, shared and
+    ///   per-user;
+    /// - otherwise: every tool entry (`enkrypt:tools:*`).
+    pub async fn clear(
+        &self,
+        server: Option<(&str, &str)>,
+        all: bool,
+    ) -> Result<usize, CacheError> {
+        let inner = &*self.inner;
+        let n = if all {
+            let keys = inner.keys_with_prefix(NAMESPACE).await?;
+            inner.del(&keys).await?
+        } else if let Some((config_id, server_name)) = server {
+            let shared = tool_key(config_id, server_name, None);
+            let keys = inner.keys_with_prefix(TOOLS_PREFIX).await?;
+            let values = inner.get_many(&keys).await?;
+            let mut targets: Vec<String> = keys
+                .into_iter()
+                .zip(values)
+                .filter(|(k, v)| {
+                    *k == shared
+                        || v.as_deref().and_then(group_of).as_deref() == Some(shared.as_str())
+                })
+                .map(|(k, _)| k)
+                .collect();
+            if !targets.contains(&shared) {
+                targets.push(shared);
+            }
+            inner.del(&targets).await?
+        } else {
+            let keys = inner.keys_with_prefix(TOOLS_PREFIX).await?;
+            inner.del(&keys).await?
+        };
+        inner.memo.clear();
+        Ok(n)
+    }
+
+    /// The cache's state: backend, reachability, counters, entries per kind and memory. For
+    /// the external backend this sends `INFO memory` and a bounded `SCAN` (through the outage
+    /// breaker, so it answers at once during an outage).
+    pub async fn status(&self) -> CacheStatus {
+        let inner = &*self.inner;
+        let (mut reachable, memory, entries) = inner.probe_status().await;
+        let listener_down = match &inner.backend {
+            Backend::Embedded(e) => !e.listening(),
+            Backend::External(_) => false,
+        };
+        if inner.closed.load(Ordering::Acquire) {
+            reachable = false;
+        }
+        let h = inner.health.snapshot();
+        let degraded_reason = if inner.closed.load(Ordering::Acquire) {
+            Some("the cache was shut down".to_string())
+        } else if let Some(r) = h.degraded.clone() {
+            Some(r)
+        } else if !reachable {
+            h.last_error
+                .clone()
+                .or_else(|| Some("not reachable".into()))
+        } else if listener_down {
+            Some("the embedded RESP listener stopped; the in-process cache still works".into())
+        } else {
+            None
+        };
+        let lookups = h.hits + h.misses;
+        let view = inner.view.clone();
+        CacheStatus {
+            backend: view.backend,
+            host: view.host,
+            port: view.port,
+            db: view.db,
+            embedded_port: view.embedded_port,
+            reachable,
+            degraded: degraded_reason.is_some(),
+            degraded_reason,
+            degraded_since: h.degraded_since,
+            hits: h.hits,
+            misses: h.misses,
+            hit_ratio: if lookups == 0 {
+                0.0
+            } else {
+                h.hits as f64 / lookups as f64
+            },
+            errors: h.errors,
+            skipped: h.skipped,
+            last_error: h.last_error,
+            entries,
+            used_memory: memory.as_ref().and_then(|m| m.used),
+            used_memory_human: memory.as_ref().and_then(|m| m.used).map(human_bytes),
+            maxmemory: memory.as_ref().and_then(|m| m.maxmemory),
+            maxmemory_policy: memory.and_then(|m| m.policy),
+            tool_cache_expiration_hours: inner.tool_ttl.as_secs_f64() / 3600.0,
+            gateway_cache_expiration_hours: inner.gateway_ttl.as_secs_f64() / 3600.0,
+            discoveries_in_flight: inner.flights.len(),
+        }
+    }
+
+    /// Discovery through the cache, one at a time per key.
+    ///
+    /// A hit returns the cached entry. On a miss, the first caller for the key runs `f` (the
+    /// upstream tools/list) while concurrent callers wait for it; a success is stored (TTL and
+    /// hints as [`Cache::put_tools`]) and every waiter gets the same entry; an error is not
+    /// stored and is returned to every waiter. A private result (cacheScope) reaches only
+    /// waiters of the same user; the others run their own discovery. Cache errors never fail
+    /// discovery: they are counted and logged (once per outage) and the lookup counts as a miss.
+    /// If the leading caller is cancelled, a waiter takes over.
+    ///
+    /// The returned value is the entry shape (`{"server_name", "tools", "cached_at", ...}`),
+    /// whether it came from the cache or from `f`.
+    pub async fn discover_with<F, Fut, E>(&self, key: &ToolsKey<'_>, f: F) -> Result<Arc<Value>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Value, E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        let inner = &*self.inner;
+        loop {
+            let private_marker = match self.get_tools_marked(key).await {
+                Ok((Some(v), _)) => return Ok(v),
+                Ok((None, marker)) => marker,
+                Err(_) => false,
+            };
+            let flight_key = match (private_marker, key.user_key()) {
+                (true, Some(user_key)) => user_key,
+                _ => key.shared_key(),
+            };
+            match inner.flights.join::<FlightOutcome<E>>(&flight_key) {
+                Role::Waiter(rx) => {
+                    if let Some(outcome) = flight::wait(rx).await {
+                        if let Some(o) = (*outcome).downcast_ref::<FlightOutcome<E>>() {
+                            if o.visible_to(key.user_id) {
+                                return o.result.clone();
+                            }
+                        }
+                    }
+                    // The leader was cancelled, or its result is private to another user.
+                    tokio::task::yield_now().await;
+                }
+                Role::Leader(leader) => {
+                    // A flight that ended between the lookup and the join has stored its entry.
+                    if let Ok((Some(v), _)) = inner.lookup_tools(key).await {
+                        let private = v.get("private").and_then(Value::as_bool) == Some(true);
+                        leader.finish(Arc::new(FlightOutcome::<E> {
+                            result: Ok(v.clone()),
+                            private,
+                            owner: key.user_id.map(str::to_string),
+                        }));
+                        return Ok(v);
+                    }
+                    let outcome = match f().await {
+                        Ok(result) => {
+                            let built = entry::build(key, &result, inner.tool_ttl);
+                            let private = built.private;
+                            let entry = match built.not_stored {
+                                Some(why) => {
+                                    tracing::debug!(
+                                        reason = why.as_str(),
+                                        "discovery result not cached"
+                                    );
+                                    Arc::new(built.entry)
+                                }
+                                None => inner.store(built).await.0,
+                            };
+                            FlightOutcome::<E> {
+                                result: Ok(entry),
+                                private,
+                                owner: key.user_id.map(str::to_string),
+                            }
+                        }
+                        Err(e) => FlightOutcome::<E> {
+                            result: Err(e),
+                            private: false,
+                            owner: None,
+                        },
+                    };
+                    let result = outcome.result.clone();
+                    leader.finish(Arc::new(outcome));
+                    return result;
+                }
+            }
+        }
+    }
+
+    async fn get_tools_marked(
+        &self,
+        key: &ToolsKey<'_>,
+    ) -> Result<(Option<Arc<Value>>, bool), CacheError> {
+        let r = self.inner.lookup_tools(key).await;
+        match &r {
+            Ok((Some(_), _)) => self.inner.health.hit(),
+            Ok((None, _)) => self.inner.health.miss(),
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Stops the embedded server (its RESP listener and connections); later calls fail with
+    /// [`CacheError::Closed`]. External: closes the pool for new calls.
+    pub async fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Backend::Embedded(e) = &self.inner.backend {
+            e.shutdown().await;
+        }
+        self.inner.memo.clear();
+    }
+}
+
+/// `group_key` of a stored tool entry, without decoding its tools.
+fn group_of(raw: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Group {
+        group_key: Option<String>,
+    }
+    serde_json::from_slice::<Group>(raw).ok()?.group_key
+}
+
+fn encode(v: &Value) -> Result<Vec<u8>, CacheError> {
+    serde_json::to_vec(v).map_err(|e| CacheError::NotCacheable(e.to_string()))
+}
+
+fn generate_password() -> Secret {
+    use rand::distr::{Alphanumeric, SampleString};
+    Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32))
+}
+
+impl Inner {
+    async fn ping(&self) -> Result<(), CacheError> {
+        call!(self, _e => Ok(()), x => x.ping().await)
+    }
+
+    async fn get_raw(&self, key: &str, known: Option<&[u8]>) -> Result<Lookup, CacheError> {
+        call!(self, e => e.get(key, known), x => x.get(key, known).await)
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
+        call!(self, e => e.get_many(keys), x => x.get_many(keys).await)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        call!(self, e => e.set(key, value, ttl), x => x.set(key, value, ttl).await)
+    }
+
+    async fn del(&self, keys: &[String]) -> Result<usize, CacheError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        call!(self, e => e.del(keys), x => x.del(keys).await)
+    }
+
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, CacheError> {
+        const NO_LIMIT: usize = usize::MAX;
+        call!(self,
+            e => e.keys_with_prefix(prefix, NO_LIMIT),
+            x => x.keys_with_prefix(prefix, NO_LIMIT).await)
+        .map(|(keys, _)| keys)
+    }
+
+    /// A JSON value, memoized (tool entries).
+    async fn get_json_memo(&self, key: &str) -> Result<Option<Arc<Value>>, CacheError> {
+        let memo = self.memo.get(key).map(|m| Arc::clone(m.value()));
+        let known = memo.as_ref().map(|m| &m.raw[..]);
+        match self.get_raw(key, known).await? {
+            Lookup::Missing => Ok(None),
+            Lookup::Same => Ok(memo.map(|m| m.value.clone())),
+            Lookup::Found(raw) => {
+                let v = Arc::new(self.decode(&raw)?);
+                self.remember(key, raw, v.clone());
+                Ok(Some(v))
+            }
+        }
+    }
+
+    fn decode(&self, raw: &[u8]) -> Result<Value, CacheError> {
+        serde_json::from_slice(raw).map_err(|e| {
+            let err = CacheError::BadEntry(format!("not JSON: {e}"));
+            self.health.failed(&err);
+            err
+        })
+    }
+
+    fn remember(&self, key: &str, raw: Bytes, value: Arc<Value>) {
+        if self.opts.memo_capacity == 0 {
+            return;
+        }
+        if self.memo.len() >= self.opts.memo_capacity && !self.memo.contains_key(key) {
+            self.memo.clear();
+        }
+        self.memo
+            .insert(key.to_string(), Arc::new(Memo { raw, value }));
+    }
+
+    /// Checks that a looked-up value is a tools entry.
+    fn tools_entry(&self, v: Arc<Value>) -> Result<Arc<Value>, CacheError> {
+        if v.get("tools").is_some_and(Value::is_array) {
+            Ok(v)
+        } else {
+            let err = CacheError::BadEntry("a tool entry without a `tools` array".into());
+            self.health.failed(&err);
+            Err(err)
+        }
+    }
+
+    /// Looks up a tool entry: the shared key, then, behind a private marker, the caller's
+    /// own. Also says whether a private marker was seen.
+    async fn lookup_tools(
+        &self,
+        key: &ToolsKey<'_>,
+    ) -> Result<(Option<Arc<Value>>, bool), CacheError> {
+        let Some(v) = self.get_json_memo(&key.shared_key()).await? else {
+            return Ok((None, false));
+        };
+        if !entry::is_private_marker(&v) {
+            return self.tools_entry(v).map(|v| (Some(v), false));
+        }
+        let Some(user_key) = key.user_key() else {
+            return Ok((None, true));
+        };
+        match self.get_json_memo(&user_key).await? {
+            Some(v) => self.tools_entry(v).map(|v| (Some(v), true)),
+            None => Ok((None, true)),
+        }
+    }
+
+    /// Writes a built tool entry (and its private marker); hands back the entry whether or
+    /// not the write succeeded.
+    async fn store(&self, built: entry::BuiltEntry) -> (Arc<Value>, Result<(), CacheError>) {
+        let entry = Arc::new(built.entry);
+        let r = self
+            .store_parts(&entry, built.entry_key, built.marker, built.ttl)
+            .await;
+        (entry, r)
+    }
+
+    async fn store_parts(
+        &self,
+        entry: &Arc<Value>,
+        entry_key: Option<String>,
+        marker: Option<(String, Value)>,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let Some(entry_key) = entry_key else {
+            return Ok(());
+        };
+        let raw = Bytes::from(encode(entry)?);
+        self.set(&entry_key, &raw, ttl).await?;
+        self.remember(&entry_key, raw, entry.clone());
+        if let Some((marker_key, marker)) = marker {
+            let raw = Bytes::from(encode(&marker)?);
+            self.set(&marker_key, &raw, ttl).await?;
+            self.remember(&marker_key, raw, Arc::new(marker));
+        }
+        Ok(())
+    }
+
+    /// A JSON value (not memoized), counted as hit or miss.
+    async fn get_counted(&self, key: &str) -> Result<Option<Value>, CacheError> {
+        let r = match self.get_raw(key, None).await {
+            Ok(Lookup::Found(raw)) => self.decode(&raw).map(Some),
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match &r {
+            Ok(Some(_)) => self.health.hit(),
+            Ok(None) => self.health.miss(),
+            Err(_) => {}
+        }
+        r
+    }
+
+    async fn put_json(&self, key: &str, value: &Value, ttl: Duration) -> Result<(), CacheError> {
+        if ttl.is_zero() {
+            return Ok(());
+        }
+        let raw = encode(value)?;
+        self.set(key, &raw, ttl).await
+    }
+
+    /// Reachability, memory and entry counts for [`Cache::status`].
+    async fn probe_status(&self) -> (bool, Option<MemoryInfo>, Option<EntryCounts>) {
+        if self.closed.load(Ordering::Acquire) {
+            return (false, None, None);
+        }
+        let limit = self.opts.status_scan_limit;
+        match &self.backend {
+            Backend::Embedded(e) => {
+                let counts = e.count(limit);
+                if let Err(err) = &counts {
+                    self.health.failed(err);
+                }
+                (true, Some(e.memory()), counts.ok())
+            }
+            Backend::External(x) => {
+                let memory = self.external_call(x.memory()).await;
+                let Ok(memory) = memory else {
+                    return (false, None, None);
+                };
+                let steps = limit.div_ceil(1000);
+                let counted =
+                    tokio::time::timeout(self.cache_timeout, self.external_call(x.count(steps)))
+                        .await;
+                let counts = match counted {
+                    Ok(Ok(c)) => Some(c),
+                    Ok(Err(_)) => None,
+                    Err(_) => {
+                        let e = CacheError::Backend {
+                            message: "counting entries timed out".into(),
+                            outage: false,
+                        };
+                        self.health.failed(&e);
+                        None
+                    }
+                };
+                (true, Some(memory), counts)
+            }
+        }
+    }
+
+    async fn external_call<T>(
+        &self,
+        fut: impl Future<Output = Result<T, CacheError>>,
+    ) -> Result<T, CacheError> {
+        let _permit = self.health.admit()?;
+        let r = fut.await;
+        self.health.record(&r);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_as_redis() {
+        assert_eq!(human_bytes(0), "0B");
+        assert_eq!(human_bytes(1023), "1023B");
+        assert_eq!(human_bytes(1536), "1.50K");
+        assert_eq!(human_bytes(256 * 1024 * 1024), "256.00M");
+        assert_eq!(human_bytes(3 << 30), "3.00G");
+    }
+}

@@ -1,0 +1,480 @@
+//! The streamable HTTP transport (MCP 2025-03-26 and later) at `/mcp` and `/mcp/`, plus
+//! `GET /health`.
+//!
+//! - `POST` carries JSON-RPC messages (one, or a batch). `initialize` creates a session and
+//!   answers with `Mcp-Session-Id`; every later request must carry it (unknown: 404, missing:
+//!   400). A request is answered as `application/json`, unless something related to it must
+//!   reach the client first (progress, a relayed sampling/elicitation request) and the client
+//!   accepts `text/event-stream`: then the answer switches to an SSE stream carrying those
+//!   messages and, last, the response. Notifications and responses alone get 202.
+//! - `GET` opens the session's stream for messages not tied to a request (list_changed,
+//!   logging); `DELETE` ends the session.
+//! - Authentication on every request: the gateway key from `Authorization: Bearer`, `apikey`
+//!   or `ENKRYPT_GATEWAY_KEY`; never from the environment. A missing, unknown or disabled key,
+//!   or a key other than the session's, gets 401 with `WWW-Authenticate`.
+//! - DNS-rebinding protection: a cross-site `Origin` is refused (403); when listening on
+//!   loopback, so is a `Host` that is not a loopback name.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST};
+use crate::service::{AuthError, Gateway, PROTOCOL_VERSIONS};
+use crate::session::Session;
+
+/// Largest request body accepted (larger: 413).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    gw: Arc<Gateway>,
+    loopback: bool,
+}
+
+/// The routes, for a server listening on `local`.
+pub fn router(gw: Arc<Gateway>, local: SocketAddr) -> Router {
+    let state = AppState {
+        gw,
+        loopback: local.ip().is_loopback(),
+    };
+    Router::new()
+        .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
+        .route("/mcp/", post(post_mcp).get(get_mcp).delete(delete_mcp))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The gateway key from the headers, in order: `Authorization: Bearer`, `apikey`,
+/// `ENKRYPT_GATEWAY_KEY`.
+pub fn extract_key(h: &HeaderMap) -> Option<&str> {
+    if let Some(a) = header_str(h, "authorization") {
+        let mut parts = a.splitn(2, ' ');
+        if let (Some(scheme), Some(token)) = (parts.next(), parts.next()) {
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+                return Some(token.trim());
+            }
+        }
+    }
+    header_str(h, "apikey").or_else(|| header_str(h, "enkrypt_gateway_key"))
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut r = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    json_response(
+        status,
+        Message::error(id, &RpcError::new(code, message)).into_value(),
+    )
+}
+
+fn unauthorized(e: AuthError) -> Response {
+    let mut r = rpc_error(
+        StatusCode::UNAUTHORIZED,
+        Value::Null,
+        AUTH_ERROR,
+        e.message(),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"secure-mcp-gateway\""),
+    );
+    r
+}
+
+fn host_of(authority: &str) -> &str {
+    let a = authority.trim();
+    if let Some(rest) = a.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    a.rsplit_once(':').map_or(a, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            a
+        }
+    })
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    matches!(
+        host.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "::1"
+    ) || host.starts_with("127.")
+}
+
+/// Refuses cross-site origins and, on loopback, foreign Host names (DNS rebinding).
+fn check_origin(state: &AppState, h: &HeaderMap) -> Result<(), Box<Response>> {
+    let forbidden = |why: &str| {
+        Box::new(rpc_error(
+            StatusCode::FORBIDDEN,
+            Value::Null,
+            INVALID_REQUEST,
+            why,
+        ))
+    };
+    let host = header_str(h, "host")
+        .map(host_of)
+        .unwrap_or_default()
+        .to_string();
+    if state.loopback && !host.is_empty() && !is_loopback_name(&host) {
+        return Err(forbidden("Forbidden: Host not allowed"));
+    }
+    if let Some(origin) = header_str(h, "origin") {
+        let o = origin.split("://").nth(1).unwrap_or(origin);
+        let o = host_of(o.split('/').next().unwrap_or_default());
+        if !(is_loopback_name(o) || o.eq_ignore_ascii_case(&host)) {
+            return Err(forbidden("Forbidden: Origin not allowed"));
+        }
+    }
+    Ok(())
+}
+
+fn accepts_sse(h: &HeaderMap) -> bool {
+    header_str(h, "accept").is_some_and(|a| a.contains("text/event-stream"))
+}
+
+fn sse_event(msg: &Message) -> Bytes {
+    let mut b = b"event: message\ndata: ".to_vec();
+    b.extend(msg.to_bytes());
+    b.extend(b"\n\n");
+    Bytes::from(b)
+}
+
+/// Finds the session of a non-initialize request, checking its key.
+fn session_for(
+    state: &AppState,
+    h: &HeaderMap,
+    key: Option<&str>,
+) -> Result<Arc<Session>, Box<Response>> {
+    let Some(id) = header_str(h, "mcp-session-id") else {
+        return Err(Box::new(rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required",
+        )));
+    };
+    let Some(s) = state.gw.sessions.get(id).map(|s| s.clone()) else {
+        return Err(Box::new(rpc_error(
+            StatusCode::NOT_FOUND,
+            Value::Null,
+            INVALID_REQUEST,
+            "Session not found",
+        )));
+    };
+    if !Gateway::same_key(&s, key) {
+        return Err(Box::new(unauthorized(if key.is_none() {
+            AuthError::Missing
+        } else {
+            AuthError::Unknown
+        })));
+    }
+    Ok(s)
+}
+
+/// The 2026-07-28 stateless form: no session; protocol version in `_meta`.
+fn stateless(msg: &Message) -> bool {
+    msg.params()
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .is_some()
+}
+
+async fn post_mcp(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = check_origin(&state, &headers) {
+        return *r;
+    }
+    let key = extract_key(&headers);
+    let parsed = match Message::parse(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                Message::error(Value::Null, &e).into_value(),
+            )
+        }
+    };
+    let batch = parsed.len() > 1;
+    let mut msgs = Vec::with_capacity(parsed.len());
+    let mut early = Vec::new();
+    for m in parsed {
+        match m {
+            Ok(m) => msgs.push(m),
+            Err(e) => early.push(Message::error(Value::Null, &e)),
+        }
+    }
+    if let Some(v) = header_str(&headers, "mcp-protocol-version") {
+        if !PROTOCOL_VERSIONS.contains(&v) && v != "2026-07-28" {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                INVALID_REQUEST,
+                &format!("Bad Request: Unsupported protocol version: {v}"),
+            );
+        }
+    }
+    let init = msgs.iter().any(|m| m.method() == Some("initialize"));
+    let ephemeral = !init
+        && header_str(&headers, "mcp-session-id").is_none()
+        && msgs.iter().all(stateless)
+        && !msgs.is_empty();
+    let session = if init || ephemeral {
+        let identity = match state.gw.authenticate(key) {
+            Ok(i) => i,
+            Err(e) => return unauthorized(e),
+        };
+        let s = Session::new(identity);
+        if init {
+            state.gw.sessions.insert(s.id.clone(), s.clone());
+        }
+        s
+    } else {
+        match session_for(&state, &headers, key) {
+            Ok(s) => s,
+            Err(r) => return *r,
+        }
+    };
+    let requests: Vec<Message> = msgs
+        .iter()
+        .filter(|m| m.kind() == Some(Kind::Request))
+        .cloned()
+        .collect();
+    for m in msgs.into_iter().filter(|m| m.kind() != Some(Kind::Request)) {
+        state.gw.handle(&session, m, None).await;
+    }
+    let session_header = init.then(|| session.id.clone());
+    if requests.is_empty() {
+        if early.is_empty() {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        return json_response(
+            StatusCode::OK,
+            Value::Array(early.into_iter().map(Message::into_value).collect()),
+        );
+    }
+    let mut resp = if batch || requests.len() > 1 {
+        let futs = requests.into_iter().map(|m| {
+            let gw = state.gw.clone();
+            let s = session.clone();
+            async move { gw.handle(&s, m, None).await }
+        });
+        let mut out: Vec<Value> = early.into_iter().map(Message::into_value).collect();
+        for r in futures_util::future::join_all(futs)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            out.push(r.into_value());
+        }
+        json_response(StatusCode::OK, Value::Array(out))
+    } else {
+        let msg = requests
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Message::notification("", None));
+        single(&state, &session, msg, accepts_sse(&headers)).await
+    };
+    if let Some(id) = session_header {
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("mcp-session-id", v);
+        }
+    }
+    resp
+}
+
+/// One request: JSON unless related messages must be streamed first.
+async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: bool) -> Response {
+    let id = msg.id().cloned().unwrap_or(Value::Null);
+    if !sse_ok {
+        return match state.gw.handle(session, msg, None).await {
+            Some(r) => json_response(StatusCode::OK, r.into_value()),
+            None => rpc_error(StatusCode::OK, id, -32800, "Request cancelled"),
+        };
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let gw = state.gw.clone();
+    let s = session.clone();
+    let mut work = tokio::spawn(async move { gw.handle(&s, msg, Some(tx)).await });
+    tokio::select! {
+        biased;
+        r = &mut work => {
+            let r = r.ok().flatten();
+            match r {
+                Some(r) => json_response(StatusCode::OK, r.into_value()),
+                None => rpc_error(StatusCode::OK, id, -32800, "Request cancelled"),
+            }
+        }
+        Some(first) = rx.recv() => {
+            // Something related comes first: answer as an SSE stream.
+            let stream = futures_util::stream::unfold(
+                (Some(first), rx, Some(work), id),
+                |(first, mut rx, work, id)| async move {
+                    if let Some(m) = first {
+                        return Some((Ok::<Bytes, Infallible>(sse_event(&m)), (None, rx, work, id)));
+                    }
+                    let mut work = work?;
+                    tokio::select! {
+                        biased;
+                        Some(m) = rx.recv() => Some((Ok(sse_event(&m)), (None, rx, Some(work), id))),
+                        r = &mut work => {
+                            let final_msg = r.ok().flatten().unwrap_or_else(|| {
+                                Message::error(id.clone(), &RpcError::new(-32800, "Request cancelled"))
+                            });
+                            // Related messages sent just before the response go first.
+                            let mut bytes = Vec::new();
+                            while let Ok(m) = rx.try_recv() {
+                                bytes.extend_from_slice(&sse_event(&m));
+                            }
+                            bytes.extend_from_slice(&sse_event(&final_msg));
+                            Some((Ok(Bytes::from(bytes)), (None, rx, None, id)))
+                        }
+                    }
+                },
+            );
+            let mut r = Response::new(Body::from_stream(stream));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+    }
+}
+
+async fn get_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_origin(&state, &headers) {
+        return *r;
+    }
+    if !accepts_sse(&headers) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let session = match session_for(&state, &headers, extract_key(&headers)) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let Some(rx) = session.take_outbound() else {
+        return rpc_error(
+            StatusCode::CONFLICT,
+            Value::Null,
+            INVALID_REQUEST,
+            "Conflict: a stream is already open for this session",
+        );
+    };
+    struct Guard {
+        session: Arc<Session>,
+        rx: Option<mpsc::UnboundedReceiver<Message>>,
+    }
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(rx) = self.rx.take() {
+                self.session.return_outbound(rx);
+            }
+        }
+    }
+    let guard = Guard {
+        session,
+        rx: Some(rx),
+    };
+    let stream = futures_util::stream::unfold(guard, |mut g| async move {
+        let rx = g.rx.as_mut()?;
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+            Ok(Some(m)) => Some((Ok::<Bytes, Infallible>(sse_event(&m)), g)),
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), g)),
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn delete_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_origin(&state, &headers) {
+        return *r;
+    }
+    match session_for(&state, &headers, extract_key(&headers)) {
+        Ok(s) => {
+            state.gw.sessions.remove(&s.id);
+            StatusCode::OK.into_response()
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let (ok, body) = state.gw.health().await;
+    json_response(
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    axum::serve(listener, router(gw, local))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_from_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        assert_eq!(extract_key(&h), Some("abc"));
+        let mut h = HeaderMap::new();
+        h.insert("apikey", HeaderValue::from_static("k1"));
+        assert_eq!(extract_key(&h), Some("k1"));
+        let mut h = HeaderMap::new();
+        h.insert("ENKRYPT_GATEWAY_KEY", HeaderValue::from_static("k2"));
+        assert_eq!(extract_key(&h), Some("k2"));
+        assert_eq!(extract_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("localhost:8000"), "localhost");
+        assert_eq!(host_of("[::1]:8000"), "::1");
+        assert_eq!(host_of("evil.example.com"), "evil.example.com");
+        assert!(is_loopback_name("127.0.0.1"));
+        assert!(!is_loopback_name("evil.example.com"));
+    }
+}

@@ -1,0 +1,287 @@
+//! JSON-RPC 2.0 messages as MCP uses them, kept as raw JSON.
+//!
+//! A [`Message`] wraps the whole JSON object, so fields the gateway does not know (new MCP
+//! fields, `_meta`, vendor extensions) survive forwarding; accessors read the few fields the
+//! gateway routes on (`id`, `method`, `params`, `result`, `error`). Errors the gateway itself
+//! produces use the standard codes below.
+
+use serde_json::{json, Map, Value};
+
+/// `-32700`: the bytes are not JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// `-32600`: JSON, but not a JSON-RPC message.
+pub const INVALID_REQUEST: i64 = -32600;
+/// `-32601`: unknown method (or tool).
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// `-32602`: bad parameters.
+pub const INVALID_PARAMS: i64 = -32602;
+/// `-32603`: the gateway failed.
+pub const INTERNAL_ERROR: i64 = -32603;
+/// MCP: the request was cancelled / the upstream closed (`-32000`, server-defined range).
+pub const UPSTREAM_ERROR: i64 = -32000;
+/// MCP: the operation timed out (server-defined range).
+pub const TIMEOUT_ERROR: i64 = -32001;
+/// MCP: authentication is required or failed (server-defined range).
+pub const AUTH_ERROR: i64 = -32002;
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// The code.
+    pub code: i64,
+    /// A short description.
+    pub message: String,
+    /// Optional details.
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// As a JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut o = json!({ "code": self.code, "message": self.message });
+        if let (Some(d), Some(m)) = (&self.data, o.as_object_mut()) {
+            m.insert("data".into(), d.clone());
+        }
+        o
+    }
+
+    /// From a JSON error object (as an upstream sent it).
+    pub fn from_json(v: &Value) -> Self {
+        RpcError {
+            code: v
+                .get("code")
+                .and_then(Value::as_i64)
+                .unwrap_or(INTERNAL_ERROR),
+            message: v
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error")
+                .to_string(),
+            data: v.get("data").cloned(),
+        }
+    }
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// What kind of message an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Has `method` and `id`.
+    Request,
+    /// Has `method`, no `id`.
+    Notification,
+    /// Has `id` and `result` or `error`.
+    Response,
+}
+
+/// One JSON-RPC message (the whole object).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message(pub Map<String, Value>);
+
+impl Message {
+    /// A request.
+    pub fn request(id: Value, method: &str, params: Option<Value>) -> Message {
+        let mut m = Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("id".into(), id);
+        m.insert("method".into(), method.into());
+        if let Some(p) = params {
+            m.insert("params".into(), p);
+        }
+        Message(m)
+    }
+
+    /// A notification.
+    pub fn notification(method: &str, params: Option<Value>) -> Message {
+        let mut m = Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("method".into(), method.into());
+        if let Some(p) = params {
+            m.insert("params".into(), p);
+        }
+        Message(m)
+    }
+
+    /// A success response.
+    pub fn result(id: Value, result: Value) -> Message {
+        let mut m = Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("id".into(), id);
+        m.insert("result".into(), result);
+        Message(m)
+    }
+
+    /// An error response.
+    pub fn error(id: Value, err: &RpcError) -> Message {
+        let mut m = Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("id".into(), id);
+        m.insert("error".into(), err.to_json());
+        Message(m)
+    }
+
+    /// Parses one object; `Err` is the error to answer with (id null).
+    pub fn from_value(v: Value) -> Result<Message, RpcError> {
+        let Value::Object(m) = v else {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                "Invalid Request: not an object",
+            ));
+        };
+        let msg = Message(m);
+        if msg.0.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                "Invalid Request: jsonrpc must be \"2.0\"",
+            ));
+        }
+        if msg.kind().is_none() {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                "Invalid Request: no method, result or error",
+            ));
+        }
+        if let Some(m) = msg.0.get("method") {
+            if !m.is_string() {
+                return Err(RpcError::new(
+                    INVALID_REQUEST,
+                    "Invalid Request: method must be a string",
+                ));
+            }
+        }
+        if let Some(id) = msg.0.get("id") {
+            if !(id.is_string()
+                || id.is_i64()
+                || id.is_u64()
+                || (id.is_null() && msg.kind() == Some(Kind::Response)))
+            {
+                return Err(RpcError::new(
+                    INVALID_REQUEST,
+                    "Invalid Request: id must be a string or an integer",
+                ));
+            }
+        }
+        Ok(msg)
+    }
+
+    /// Parses bytes holding one message or a batch (array).
+    pub fn parse(bytes: &[u8]) -> Result<Vec<Result<Message, RpcError>>, RpcError> {
+        let v: Value = serde_json::from_slice(bytes)
+            .map_err(|e| RpcError::new(PARSE_ERROR, format!("Parse error: {e}")))?;
+        match v {
+            Value::Array(items) if items.is_empty() => Err(RpcError::new(
+                INVALID_REQUEST,
+                "Invalid Request: empty batch",
+            )),
+            Value::Array(items) => Ok(items.into_iter().map(Message::from_value).collect()),
+            other => Ok(vec![Message::from_value(other)]),
+        }
+    }
+
+    /// Request, notification or response.
+    pub fn kind(&self) -> Option<Kind> {
+        let has = |k: &str| self.0.contains_key(k);
+        if has("method") {
+            Some(if has("id") {
+                Kind::Request
+            } else {
+                Kind::Notification
+            })
+        } else if has("id") && (has("result") || has("error")) {
+            Some(Kind::Response)
+        } else {
+            None
+        }
+    }
+
+    /// `id`.
+    pub fn id(&self) -> Option<&Value> {
+        self.0.get("id")
+    }
+
+    /// `method`.
+    pub fn method(&self) -> Option<&str> {
+        self.0.get("method").and_then(Value::as_str)
+    }
+
+    /// `params`.
+    pub fn params(&self) -> Option<&Value> {
+        self.0.get("params")
+    }
+
+    /// `params`, mutable (created as `{}` if absent).
+    pub fn params_mut(&mut self) -> &mut Value {
+        self.0
+            .entry("params")
+            .or_insert_with(|| Value::Object(Map::new()))
+    }
+
+    /// `result`.
+    pub fn result_value(&self) -> Option<&Value> {
+        self.0.get("result")
+    }
+
+    /// `error`, parsed.
+    pub fn error_value(&self) -> Option<RpcError> {
+        self.0.get("error").map(RpcError::from_json)
+    }
+
+    /// Replaces the id.
+    pub fn set_id(&mut self, id: Value) {
+        self.0.insert("id".into(), id);
+    }
+
+    /// `params._meta.progressToken`, if any.
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.params()?.get("_meta")?.get("progressToken")
+    }
+
+    /// The whole object as JSON.
+    pub fn into_value(self) -> Value {
+        Value::Object(self.0)
+    }
+
+    /// Serialized.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.0).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_unknown_fields() {
+        let v = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":"t"}},"x-vendor":true}"#).unwrap();
+        let m = v.into_iter().next().unwrap().unwrap();
+        assert_eq!(m.kind(), Some(Kind::Request));
+        assert_eq!(m.progress_token(), Some(&json!("t")));
+        assert!(String::from_utf8(m.to_bytes())
+            .unwrap()
+            .contains("x-vendor"));
+        assert_eq!(Message::parse(b"{").unwrap_err().code, PARSE_ERROR);
+        assert_eq!(Message::parse(b"[]").unwrap_err().code, INVALID_REQUEST);
+        let bad = Message::parse(br#"{"jsonrpc":"1.0","method":"x"}"#).unwrap();
+        assert_eq!(bad[0].as_ref().unwrap_err().code, INVALID_REQUEST);
+        let n =
+            Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        assert_eq!(n[0].as_ref().unwrap().kind(), Some(Kind::Notification));
+    }
+}

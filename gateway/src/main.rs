@@ -1,0 +1,35 @@
+//! `secure-mcp-gateway`: see `gateway::cli`.
+
+use clap::Parser;
+use gateway::cli::{run, Cli};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The embedded cache server must never write to standard output (the stdio transport).
+    cachesrv::log::to_stderr();
+    // Logs go to standard error: in stdio mode standard output carries only MCP.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

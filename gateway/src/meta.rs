@@ -1,0 +1,710 @@
+//! The gateway's own tools, with the reference product's names, arguments and result shapes:
+//! `enkrypt_list_all_servers`, `enkrypt_get_server_info`, `enkrypt_discover_all_tools`,
+//! `enkrypt_secure_call_tools`, `enkrypt_get_cache_status`, `enkrypt_clear_cache`,
+//! `enkrypt_get_timeout_metrics`.
+//!
+//! As in the reference, each result is one text item holding a JSON object (`status`,
+//! messages, data); failures inside it use the reference's error envelope (`status: "error"`,
+//! `error: {code, message, severity, recovery_strategy, ...}`) and are not `isError` results.
+//! Deliberate differences from the reference (it has quirks a port should not copy):
+//! `enkrypt_clear_cache` honours `server_name` when `cache_type` is empty; a batch of
+//! `enkrypt_secure_call_tools` never calls the upstream before its input check; cached tool
+//! lists are returned as lists, not `[tools, expiry]` pairs.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{ServerConfig, UpstreamConfig};
+use crate::service::{tool_text, Gateway};
+use crate::session::Session;
+use crate::upstream::RequestCtx;
+
+/// The meta tool names.
+pub const NAMES: &[&str] = &[
+    "enkrypt_list_all_servers",
+    "enkrypt_get_server_info",
+    "enkrypt_discover_all_tools",
+    "enkrypt_secure_call_tools",
+    "enkrypt_get_cache_status",
+    "enkrypt_clear_cache",
+    "enkrypt_get_timeout_metrics",
+];
+
+fn annotations(read_only: bool) -> Value {
+    if read_only {
+        json!({ "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false })
+    } else {
+        json!({ "readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": true })
+    }
+}
+
+/// The meta tools' definitions for `tools/list`.
+pub fn definitions() -> Vec<Value> {
+    vec![
+        json!({
+            "name": "enkrypt_list_all_servers",
+            "description": "Get detailed information about all available servers, including their tools and configuration status.",
+            "inputSchema": { "type": "object", "properties": { "discover_tools": { "type": "boolean", "default": true } } },
+            "annotations": annotations(true)
+        }),
+        json!({
+            "name": "enkrypt_get_server_info",
+            "description": "Get detailed information about a server, including its tools.",
+            "inputSchema": { "type": "object", "properties": { "server_name": { "type": "string" } }, "required": ["server_name"] },
+            "annotations": annotations(true)
+        }),
+        json!({
+            "name": "enkrypt_discover_all_tools",
+            "description": "Discover available tools for a specific server or all servers if server_name is None",
+            "inputSchema": { "type": "object", "properties": { "server_name": { "anyOf": [{ "type": "string" }, { "type": "null" }], "default": null } } },
+            "annotations": annotations(true)
+        }),
+        json!({
+            "name": "enkrypt_secure_call_tools",
+            "description": "Securely call tools for a specific server. If there are multiple tool calls to be made, please pass all of them in a single list. If tools need to be discovered, pass empty list for tool_calls.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "server_name": { "type": "string" },
+                    "tool_calls": { "type": "array", "items": {}, "default": [] }
+                },
+                "required": ["server_name"]
+            },
+            "annotations": annotations(false)
+        }),
+        json!({
+            "name": "enkrypt_get_cache_status",
+            "description": "Gets the current status of the tool cache for the servers whose tools are empty {} for which tools were discovered. Use this only if you need to debug cache issues or asked specifically for cache status.",
+            "inputSchema": { "type": "object", "properties": {} },
+            "annotations": annotations(true)
+        }),
+        json!({
+            "name": "enkrypt_clear_cache",
+            "description": "Clear the gateway cache for all/specific servers/gateway config. Use this only if you need to debug cache issues or asked specifically to clear cache.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "id": { "anyOf": [{ "type": "string" }, { "type": "null" }], "default": null },
+                    "server_name": { "anyOf": [{ "type": "string" }, { "type": "null" }], "default": null },
+                    "cache_type": { "anyOf": [{ "type": "string" }, { "type": "null" }], "default": null }
+                }
+            },
+            "annotations": annotations(false)
+        }),
+        json!({
+            "name": "enkrypt_get_timeout_metrics",
+            "description": "Gets timeout management metrics including active operations, success rates, and escalation counts. Use this to monitor timeout performance and identify potential issues.",
+            "inputSchema": { "type": "object", "properties": {} },
+            "annotations": annotations(true)
+        }),
+    ]
+}
+
+fn now_iso() -> String {
+    crate::config::generate::now_iso8601()
+}
+
+/// The reference's error envelope.
+pub fn envelope(
+    code: &str,
+    message: &str,
+    class: &str,
+    server: Option<&str>,
+    tool: Option<&str>,
+) -> Value {
+    let (severity, recovery) = match class {
+        "discovery" => ("medium", "fallback"),
+        "configuration" | "auth" | "timeout" => ("high", "fail_closed"),
+        "tool" => ("medium", "retry"),
+        _ => ("medium", "fail_open"),
+    };
+    let correlation = crate::session::new_session_id();
+    let ts = now_iso();
+    json!({
+        "status": "error",
+        "error": {
+            "code": code,
+            "message": message,
+            "severity": severity,
+            "recovery_strategy": recovery,
+            "correlation_id": correlation,
+            "timestamp": ts,
+            "context": { "server_name": server, "tool_name": tool },
+            "details": { "user_message": message }
+        },
+        "timestamp": ts,
+        "correlation_id": correlation
+    })
+}
+
+fn mask(v: &str) -> String {
+    if v.chars().count() <= 8 {
+        "****".to_string()
+    } else {
+        let c: Vec<char> = v.chars().collect();
+        format!(
+            "{}****{}",
+            c[..4].iter().collect::<String>(),
+            c[c.len() - 4..].iter().collect::<String>()
+        )
+    }
+}
+
+fn sensitive(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "token",
+        "key",
+        "secret",
+        "pass",
+        "auth",
+        "url",
+        "credential",
+        "cookie",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// A server's config entry as the reference shows it, secrets masked.
+fn server_entry(s: &ServerConfig) -> Value {
+    let config = match &s.upstream {
+        UpstreamConfig::Stdio(st) => {
+            let env: Map<String, Value> = st
+                .env
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Value::String(if sensitive(k) { mask(v) } else { v.clone() }),
+                    )
+                })
+                .collect();
+            json!({ "command": st.command, "args": st.args, "env": env })
+        }
+        UpstreamConfig::Remote(r) => {
+            let headers: Map<String, Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(mask(v))))
+                .collect();
+            json!({ "url": r.url, "headers": headers, "transport": match r.transport { crate::config::RemoteTransport::Sse => "sse", _ => "streamable-http" } })
+        }
+    };
+    json!({
+        "server_name": s.name,
+        "description": s.description,
+        "config": config,
+        "tools": s.tools,
+        "denied_tools": s.denied_tools,
+        "enable_tool_guardrails": s.enable_tool_guardrails,
+    })
+}
+
+fn arg_str<'a>(args: &'a Value, name: &str) -> Option<&'a str> {
+    args.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("null"))
+}
+
+fn as_text(v: &Value) -> Value {
+    tool_text(serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+/// Runs a meta tool; the result is a `tools/call` result.
+pub async fn call(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    name: &str,
+    args: &Value,
+    ctx: RequestCtx,
+) -> Value {
+    let v = match name {
+        "enkrypt_list_all_servers" => {
+            let discover = args
+                .get("discover_tools")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            list_servers(gw, session, discover).await
+        }
+        "enkrypt_get_server_info" => match arg_str(args, "server_name") {
+            Some(s) => server_info(gw, session, s).await,
+            None => envelope(
+                "DISC_002",
+                "Server 'None' not available.",
+                "discovery",
+                None,
+                None,
+            ),
+        },
+        "enkrypt_discover_all_tools" => match arg_str(args, "server_name") {
+            Some(s) => discover_one(gw, session, s).await,
+            None => list_servers(gw, session, true).await,
+        },
+        "enkrypt_secure_call_tools" => secure_call(gw, session, args, ctx).await,
+        "enkrypt_get_cache_status" => cache_status(gw, session).await,
+        "enkrypt_clear_cache" => clear_cache(gw, session, args).await,
+        _ => gw.metrics.to_json(&gw.config().common.timeouts),
+    };
+    as_text(&v)
+}
+
+fn no_config() -> Value {
+    envelope(
+        "CONFIG_002",
+        "No MCP config found. Please check your credentials.",
+        "configuration",
+        None,
+        None,
+    )
+}
+
+async fn list_servers(gw: &Arc<Gateway>, session: &Arc<Session>, discover: bool) -> Value {
+    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+        return no_config();
+    };
+    if !discover {
+        let servers: Map<String, Value> = mc
+            .servers
+            .iter()
+            .map(|s| (s.name.clone(), server_entry(s)))
+            .collect();
+        let names: Vec<&str> = mc.servers.iter().map(|s| s.name.as_str()).collect();
+        return json!({ "status": "success", "available_servers": servers, "servers_needing_discovery": names });
+    }
+    let results = futures_util::future::join_all(
+        mc.servers
+            .iter()
+            .map(|s| async move { (s.name.clone(), discover_one(gw, session, &s.name).await) }),
+    )
+    .await;
+    let mut ok = vec![];
+    let mut failed = vec![];
+    let mut available = Map::new();
+    for (name, r) in results {
+        if r.get("status").and_then(Value::as_str) == Some("success") {
+            ok.push(name.clone());
+        } else {
+            failed.push(name.clone());
+        }
+        available.insert(name, r);
+    }
+    json!({
+        "status": if failed.is_empty() { "success" } else { "error" },
+        "message": "Tools discovery tried for all servers",
+        "discovery_failed_servers": failed,
+        "discovery_success_servers": ok,
+        "available_servers": available
+    })
+}
+
+async fn server_info(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> Value {
+    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+        return no_config();
+    };
+    let Some(s) = mc.server(name) else {
+        return envelope(
+            "DISC_002",
+            &format!("Server '{name}' not available."),
+            "discovery",
+            Some(name),
+            None,
+        );
+    };
+    let mut entry = server_entry(s);
+    let cached = gw
+        .cache
+        .cached_tools(
+            &session.identity.mcp_config_id,
+            name,
+            Some(&session.identity.user_id),
+        )
+        .await;
+    if let Some(o) = entry.as_object_mut() {
+        let (source, has) = match (&cached, s.tools.is_empty()) {
+            (Some(_), _) => ("cache", true),
+            (None, false) => ("config", false),
+            (None, true) => ("needs_discovery", false),
+        };
+        if let Some(t) = cached {
+            o.insert("tools".into(), t);
+        }
+        o.insert("has_cached_tools".into(), Value::Bool(has));
+        o.insert("tools_source".into(), Value::String(source.into()));
+    }
+    json!({ "status": "success", "server_name": name, "server_info": entry })
+}
+
+async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> Value {
+    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+        return no_config();
+    };
+    let Some(s) = mc.server(name) else {
+        return envelope(
+            "DISC_002",
+            &format!("Server '{name}' not available."),
+            "discovery",
+            Some(name),
+            None,
+        );
+    };
+    let was_cached = gw
+        .cache
+        .cached_tools(
+            &session.identity.mcp_config_id,
+            name,
+            Some(&session.identity.user_id),
+        )
+        .await
+        .is_some();
+    match gw.discover(&session.identity, s).await {
+        Ok(tools) => {
+            let (source, message) = if was_cached {
+                ("cache", format!("Tools retrieved from cache for {name}"))
+            } else {
+                ("discovery", format!("Tools discovered for {name}"))
+            };
+            json!({
+                "status": "success",
+                "message": message,
+                "tools": { "tools": tools },
+                "source": source,
+                "blocked_tools": [],
+                "blocked_count": 0,
+                "blocked_reasons": [],
+                "policy_denied_tools": [],
+                "policy_denied_count": 0
+            })
+        }
+        Err(e) => envelope(
+            "DISC_001",
+            &format!("Tool discovery failed: {e}"),
+            "discovery",
+            Some(name),
+            None,
+        ),
+    }
+}
+
+const NAME_KEYS: &[&str] = &[
+    "name",
+    "tool_name",
+    "tool",
+    "function",
+    "function_name",
+    "function_id",
+];
+const ARG_KEYS: &[&str] = &[
+    "args",
+    "arguments",
+    "tool_arguments",
+    "tool_input_arguments",
+    "tool_args",
+    "tool_input_args",
+    "parameters",
+    "input",
+    "params",
+];
+
+async fn secure_call(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    args: &Value,
+    ctx: RequestCtx,
+) -> Value {
+    let Some(server) = arg_str(args, "server_name").map(str::to_string) else {
+        return envelope(
+            "DISC_002",
+            "Server 'None' not available.",
+            "discovery",
+            None,
+            None,
+        );
+    };
+    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+        return envelope(
+            "CONFIG_002",
+            "Configuration not found.",
+            "configuration",
+            Some(&server),
+            None,
+        );
+    };
+    let Some(sc) = mc.server(&server).cloned() else {
+        return envelope(
+            "DISC_002",
+            &format!("Server '{server}' not available."),
+            "discovery",
+            Some(&server),
+            None,
+        );
+    };
+    let calls: Vec<Value> = args
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let tools = match gw.discover(&session.identity, &sc).await {
+        Ok(t) => t,
+        Err(e) => {
+            return json!({ "status": "error", "error": format!("No tools found for {server} even after discovery: {e}") })
+        }
+    };
+    if calls.is_empty() {
+        return json!({ "status": "success", "message": format!("Successfully discovered tools for {server}"), "tools": { "tools": tools } });
+    }
+    let known: Vec<&str> = tools
+        .iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .collect();
+    let mut results = vec![];
+    let (mut ok, mut blocked, mut failed) = (0, 0, 0);
+    for (i, call) in calls.iter().enumerate() {
+        let name = NAME_KEYS
+            .iter()
+            .find_map(|k| call.get(*k).and_then(Value::as_str))
+            .map(str::to_string);
+        let call_args = ARG_KEYS
+            .iter()
+            .find_map(|k| call.get(*k).filter(|v| v.is_object()).cloned())
+            .unwrap_or(Value::Object(Map::new()));
+        let data =
+            json!({ "call_index": i, "server_name": server, "tool_name": name, "args": call_args });
+        let Some(name) = name else {
+            failed += 1;
+            results.push(json!({ "status": "error", "error": "No tool_name provided", "message": "No tool_name provided", "enkrypt_mcp_data": data }));
+            break;
+        };
+        if !known.contains(&name.as_str()) || !sc.allows_tool(&name) {
+            failed += 1;
+            let mut e = envelope(
+                "TOOL_002",
+                &format!("Tool '{name}' not found for this server."),
+                "tool",
+                Some(&server),
+                Some(&name),
+            );
+            if let Some(o) = e.as_object_mut() {
+                o.insert("enkrypt_mcp_data".into(), data);
+            }
+            results.push(e);
+            break;
+        }
+        let c = RequestCtx {
+            progress_token: ctx.progress_token.clone(),
+            downstream: ctx.downstream.clone(),
+        };
+        let params = json!({ "name": name, "arguments": call_args });
+        match gw
+            .call_upstream_tool(&session.identity, &server, &name, params, c)
+            .await
+        {
+            Ok(r) if r.get("isError").and_then(Value::as_bool) != Some(true) => {
+                ok += 1;
+                let text = r
+                    .pointer("/content/0/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                results.push(json!({
+                    "status": "success",
+                    "message": "Request processed successfully",
+                    "response": text,
+                    "enkrypt_mcp_data": data,
+                    "enkrypt_policy_detections": {
+                        "input_guardrail_name": sc.input_guardrails.as_ref().map(|g| g.policy_name.clone()),
+                        "input_guardrail_response": {},
+                        "output_guardrail_name": sc.output_guardrails.as_ref().map(|g| g.policy_name.clone()),
+                        "output_guardrail_response": {},
+                        "output_relevancy_response": {},
+                        "output_adherence_response": {},
+                        "output_hallucination_response": {}
+                    }
+                }));
+            }
+            Ok(r) => {
+                let text = r
+                    .pointer("/content/0/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("tool error")
+                    .to_string();
+                if text.contains("guardrail") {
+                    blocked += 1;
+                } else {
+                    failed += 1;
+                }
+                let mut e = envelope(
+                    "TOOL_001",
+                    &format!("Tool execution failed for {name}: {text}"),
+                    "tool",
+                    Some(&server),
+                    Some(&name),
+                );
+                if let Some(o) = e.as_object_mut() {
+                    o.insert("enkrypt_mcp_data".into(), data);
+                }
+                results.push(e);
+                break;
+            }
+            Err(err) => {
+                failed += 1;
+                let mut e = envelope(
+                    "TOOL_001",
+                    &format!("Tool execution failed for {name}: {}", err.message),
+                    "tool",
+                    Some(&server),
+                    Some(&name),
+                );
+                if let Some(o) = e.as_object_mut() {
+                    o.insert("enkrypt_mcp_data".into(), data);
+                }
+                results.push(e);
+                break;
+            }
+        }
+    }
+    let enabled =
+        |g: &Option<crate::config::GuardrailPolicy>| g.as_ref().is_some_and(|g| g.enabled);
+    json!({
+        "server_name": server,
+        "status": "success",
+        "summary": { "total_calls": calls.len(), "successful_calls": ok, "blocked_calls": blocked, "failed_calls": failed },
+        "guardrails_applied": {
+            "input_guardrails_enabled": enabled(&sc.input_guardrails),
+            "output_guardrails_enabled": enabled(&sc.output_guardrails),
+            "pii_redaction_enabled": false,
+            "relevancy_check_enabled": false,
+            "adherence_check_enabled": false,
+            "hallucination_check_enabled": false
+        },
+        "results": results
+    })
+}
+
+async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
+    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+        return no_config();
+    };
+    let cfg = gw.config();
+    let status = gw.cache.status().await;
+    let mut servers = Map::new();
+    for s in &mc.servers {
+        let entry = gw
+            .cache
+            .tools_entry_info(
+                &session.identity.mcp_config_id,
+                &s.name,
+                Some(&session.identity.user_id),
+            )
+            .await;
+        let explicit = !s.tools.is_empty();
+        servers.insert(
+            s.name.clone(),
+            json!({
+                "tool_count": entry.tool_count,
+                "error": Value::Null,
+                "are_tools_explicitly_defined": explicit,
+                "needs_discovery": !entry.exists && !explicit,
+                "exists": entry.exists,
+                "expires_at": entry.expires_at,
+                "expires_in_hours": entry.expires_in_hours,
+                "is_expired": false
+            }),
+        );
+    }
+    let mut status_json = serde_json::to_value(&status).unwrap_or(Value::Null);
+    let backend = status_json.get("backend").cloned().unwrap_or(Value::Null);
+    let cache_type = if backend.as_str() == Some("Embedded") {
+        "local"
+    } else {
+        "external_cache"
+    };
+    if let Some(o) = status_json.as_object_mut() {
+        o.insert("cache_type".into(), Value::String(cache_type.into()));
+        o.insert(
+            "tool_cache_expiration_hours".into(),
+            json!(cfg.common.tool_cache_ttl.as_secs_f64() / 3600.0),
+        );
+        o.insert(
+            "config_cache_expiration_hours".into(),
+            json!(cfg.common.gateway_cache_ttl.as_secs_f64() / 3600.0),
+        );
+    }
+    json!({
+        "status": "success",
+        "cache_status": {
+            "gateway_specific": {
+                "config": { "exists": true, "expires_at": Value::Null, "expires_in_hours": Value::Null, "is_expired": false },
+                "tools": { "server_count": mc.servers.len(), "servers": servers }
+            },
+            "global": status_json
+        }
+    })
+}
+
+async fn clear_cache(gw: &Arc<Gateway>, session: &Arc<Session>, args: &Value) -> Value {
+    let config_id = session.identity.mcp_config_id.clone();
+    let server = arg_str(args, "server_name").map(str::to_string);
+    let cache_type = arg_str(args, "cache_type").map(str::to_ascii_lowercase);
+    let gateway_kinds = [
+        "gateway_config",
+        "gateway",
+        "gateway_cache",
+        "gateway_config_cache",
+    ];
+    let result = match (cache_type.as_deref(), server.as_deref()) {
+        (Some(t), _) if gateway_kinds.contains(&t) => {
+            match gw.cache.clear_gateway_config(&config_id).await {
+                Ok(n) if n > 0 => {
+                    json!({ "status": "success", "message": format!("Gateway config cache cleared for {config_id}") })
+                }
+                Ok(_) => {
+                    json!({ "status": "info", "message": format!("No config cache found for {config_id}") })
+                }
+                Err(e) => {
+                    json!({ "status": "error", "message": format!("Cache clear failed: {e}") })
+                }
+            }
+        }
+        (_, Some(s)) => match gw.cache.clear_server(&config_id, s).await {
+            Ok(n) if n > 0 => {
+                json!({ "status": "success", "message": format!("Cache cleared for server: {s}") })
+            }
+            Ok(_) => {
+                json!({ "status": "info", "message": format!("No cache found for server: {s}") })
+            }
+            Err(e) => json!({ "status": "error", "message": format!("Cache clear failed: {e}") }),
+        },
+        (None, None) => {
+            let servers = gw
+                .mcp_config_of(&session.identity)
+                .map_or(0, |m| m.servers.len());
+            let mut n = 0;
+            if let Some(mc) = gw.mcp_config_of(&session.identity) {
+                for s in &mc.servers {
+                    n += gw
+                        .cache
+                        .clear_server(&config_id, &s.name)
+                        .await
+                        .unwrap_or(0);
+                }
+            }
+            let g = gw.cache.clear_gateway_config(&config_id).await.unwrap_or(0);
+            let _ = n;
+            json!({ "status": "success", "message": format!("Cache cleared for all servers ({servers} servers) and gateway config ({})", if g > 0 { "cleared" } else { "none" }) })
+        }
+        (Some(_), None) => {
+            let servers = gw
+                .mcp_config_of(&session.identity)
+                .map(|m| m.servers)
+                .unwrap_or_default();
+            for s in &servers {
+                let _ = gw.cache.clear_server(&config_id, &s.name).await;
+            }
+            json!({ "status": "success", "message": format!("Cache cleared for all servers ({} servers)", servers.len()) })
+        }
+    };
+    gw.invalidate_index(Some(&config_id));
+    result
+}

@@ -1,0 +1,187 @@
+//! Downstream sessions: one per connected MCP client.
+//!
+//! A session holds the client's identity (resolved from its gateway key once, at
+//! `initialize`), the negotiated protocol version and capabilities, and the ways to reach the
+//! client outside a response: the session's outbound channel (the HTTP `GET` stream or the
+//! stdio writer) and, while a request is being answered over an HTTP `POST` stream, that
+//! stream. Server-to-client requests relayed from upstreams (sampling, elicitation, roots) get
+//! gateway-assigned ids and wait here for the client's response.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::jsonrpc::{Message, RpcError, INTERNAL_ERROR};
+use crate::upstream::Downstream;
+
+/// Who a session acts for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// MD5 of the gateway key: identifies the key without keeping it.
+    pub key_digest: [u8; 16],
+    /// The key's project.
+    pub project_id: String,
+    /// The key's user.
+    pub user_id: String,
+    /// The project's mcp_config.
+    pub mcp_config_id: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("project_id", &self.project_id)
+            .field("user_id", &self.user_id)
+            .field("mcp_config_id", &self.mcp_config_id)
+            .finish()
+    }
+}
+
+/// One client session.
+pub struct Session {
+    /// `Mcp-Session-Id` (random, 128 bits, hex).
+    pub id: String,
+    /// The client's identity.
+    pub identity: Identity,
+    /// Negotiated protocol version.
+    pub protocol_version: Mutex<String>,
+    /// The client's `capabilities` from `initialize`.
+    pub client_capabilities: Mutex<Value>,
+    /// `notifications/initialized` received.
+    pub initialized: AtomicBool,
+    outbound: mpsc::UnboundedSender<Message>,
+    outbound_rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
+    pending: DashMap<String, oneshot::Sender<Result<Value, RpcError>>>,
+    next_id: AtomicU64,
+    /// Client request id (as JSON text) -> a handle that aborts its work (`notifications/cancelled`).
+    pub inflight: DashMap<String, tokio::task::AbortHandle>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// A random 128-bit hex id.
+pub fn new_session_id() -> String {
+    let v: u128 = rand::random();
+    format!("{v:032x}")
+}
+
+impl Session {
+    /// A new session for an authenticated client.
+    pub fn new(identity: Identity) -> Arc<Session> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Arc::new(Session {
+            id: new_session_id(),
+            identity,
+            protocol_version: Mutex::new(String::new()),
+            client_capabilities: Mutex::new(Value::Null),
+            initialized: AtomicBool::new(false),
+            outbound: tx,
+            outbound_rx: Mutex::new(Some(rx)),
+            pending: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            inflight: DashMap::new(),
+        })
+    }
+
+    /// Takes the outbound receiver (once: the GET stream or the stdio writer owns it).
+    pub fn take_outbound(&self) -> Option<mpsc::UnboundedReceiver<Message>> {
+        self.outbound_rx.lock().take()
+    }
+
+    /// Gives the outbound receiver back (a GET stream ended).
+    pub fn return_outbound(&self, rx: mpsc::UnboundedReceiver<Message>) {
+        *self.outbound_rx.lock() = Some(rx);
+    }
+
+    /// Sends a message on the session's outbound channel (dropped silently if nobody listens:
+    /// notifications are best-effort, as on a real MCP server without a GET stream).
+    pub fn send(&self, msg: Message) {
+        let _ = self.outbound.send(msg);
+    }
+
+    /// Routes a client's response to a relayed server-to-client request; false if unknown.
+    pub fn complete(&self, msg: &Message) -> bool {
+        let Some(id) = msg.id() else {
+            return false;
+        };
+        let Some((_, tx)) = self.pending.remove(&id.to_string()) else {
+            return false;
+        };
+        let r = match msg.error_value() {
+            Some(e) => Err(e),
+            None => Ok(msg.result_value().cloned().unwrap_or(Value::Null)),
+        };
+        let _ = tx.send(r);
+        true
+    }
+
+    /// Sends a request to the client through `via` (or the outbound channel) and waits for
+    /// its response.
+    pub fn client_request(
+        self: &Arc<Self>,
+        method: String,
+        params: Option<Value>,
+        via: Option<mpsc::UnboundedSender<Message>>,
+    ) -> BoxFuture<'static, Result<Value, RpcError>> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = Value::String(format!("gw-{n}"));
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(id.to_string(), tx);
+        let msg = Message::request(id, &method, params);
+        let sent = match via {
+            Some(s) => s.send(msg).is_ok(),
+            None => self.outbound.send(msg).is_ok(),
+        };
+        Box::pin(async move {
+            if !sent {
+                return Err(RpcError::new(
+                    INTERNAL_ERROR,
+                    "the client has no open stream for requests",
+                ));
+            }
+            rx.await
+                .unwrap_or_else(|_| Err(RpcError::new(INTERNAL_ERROR, "the client session ended")))
+        })
+    }
+}
+
+/// The client side of one in-flight request, given to upstreams so that progress
+/// notifications and server-to-client requests reach the client that asked.
+pub struct RequestDownstream {
+    /// The session.
+    pub session: Arc<Session>,
+    /// The POST's SSE stream, when the request is answered as one.
+    pub stream: Option<mpsc::UnboundedSender<Message>>,
+}
+
+impl Downstream for RequestDownstream {
+    fn notify(&self, msg: Message) {
+        match &self.stream {
+            Some(s) => {
+                let _ = s.send(msg);
+            }
+            None => self.session.send(msg),
+        }
+    }
+
+    fn request(
+        &self,
+        method: String,
+        params: Option<Value>,
+    ) -> BoxFuture<'static, Result<Value, RpcError>> {
+        self.session
+            .client_request(method, params, self.stream.clone())
+    }
+}

@@ -1,0 +1,149 @@
+//! The stdio transport: newline-delimited JSON-RPC on standard input and output, as MCP
+//! clients (Claude Desktop, Cursor) launch a local server.
+//!
+//! Only MCP goes to standard output (logs go to standard error). The gateway key comes from
+//! the environment variable `ENKRYPT_GATEWAY_KEY`; without a valid one every request is
+//! answered with an authentication error. Requests are handled concurrently, so a slow tool
+//! call does not hold up the others; a line longer than [`MAX_LINE`] is answered with a
+//! parse error and skipped.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, PARSE_ERROR};
+use crate::service::Gateway;
+use crate::session::Session;
+
+/// Longest accepted line (one JSON-RPC message).
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Serves on stdin/stdout until stdin closes.
+pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
+    let key = std::env::var("ENKRYPT_GATEWAY_KEY").ok();
+    let session = match gw.authenticate(key.as_deref()) {
+        Ok(identity) => Ok(Session::new(identity)),
+        Err(e) => Err(e),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
+        while let Some(m) = rx.recv().await {
+            let mut line = m.to_bytes();
+            line.push(b'\n');
+            if out.write_all(&line).await.is_err() || out.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    if let Ok(s) = &session {
+        gw.sessions.insert(s.id.clone(), s.clone());
+        if let Some(mut outbound) = s.take_outbound() {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(m) = outbound.recv().await {
+                    if tx.send(m).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    let mut input = BufReader::new(tokio::io::stdin());
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = read_line(&mut input, &mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() > MAX_LINE {
+            let _ = tx.send(Message::error(
+                Value::Null,
+                &RpcError::new(PARSE_ERROR, "Parse error: message too large"),
+            ));
+            continue;
+        }
+        let line = buf.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = match Message::parse(line) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Message::error(Value::Null, &e));
+                continue;
+            }
+        };
+        for m in parsed {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = tx.send(Message::error(Value::Null, &e));
+                    continue;
+                }
+            };
+            match &session {
+                Err(e) => {
+                    if m.kind() == Some(Kind::Request) {
+                        let id = m.id().cloned().unwrap_or(Value::Null);
+                        let _ =
+                            tx.send(Message::error(id, &RpcError::new(AUTH_ERROR, e.message())));
+                    }
+                }
+                Ok(s) if m.kind() == Some(Kind::Request) => {
+                    let gw = gw.clone();
+                    let s = s.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        if let Some(r) = gw.handle(&s, m, None).await {
+                            let _ = tx.send(r);
+                        }
+                    });
+                }
+                Ok(s) => {
+                    gw.handle(s, m, None).await;
+                }
+            }
+        }
+    }
+    if let Ok(s) = &session {
+        gw.sessions.remove(&s.id);
+    }
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Reads one line, keeping at most `MAX_LINE + 1` bytes of it (the rest is discarded).
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match memchr_nl(chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if buf.len() <= MAX_LINE {
+            let room = (MAX_LINE + 1 - buf.len()).min(take);
+            buf.extend_from_slice(&chunk[..room]);
+        }
+        r.consume(take);
+        total += take;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}

@@ -1,0 +1,156 @@
+//! The upstream session pool: one live session per definition ([`UpstreamSpec::pool_key`]).
+//!
+//! [`Pool::get`] returns the live session, or connects: concurrent callers share one connect
+//! attempt (single-flight) whose outcome they all receive; a failed connect is not kept, so the
+//! next `get` tries again; a session that died (a stdio child that exited, a closed event
+//! stream) is replaced on the next `get`, which respawns the server. The connect runs in its
+//! own task, so a caller that gives up does not abort it for the others.
+//!
+//! Invariant: the slot lock is never held across an `.await`.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use parking_lot::Mutex;
+
+use super::{Upstream, UpstreamError, UpstreamHandler, UpstreamSpec};
+
+type Connecting = Shared<BoxFuture<'static, Result<Arc<Upstream>, UpstreamError>>>;
+
+enum State {
+    Empty,
+    Starting(Connecting),
+    Ready(Arc<Upstream>),
+}
+
+struct Slot {
+    name: String,
+    state: Mutex<State>,
+}
+
+/// Pooled upstream sessions, keyed by definition.
+pub struct Pool {
+    handler: Arc<dyn UpstreamHandler>,
+    slots: DashMap<String, Arc<Slot>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("states", &self.states())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// An empty pool; `handler` receives every session's notifications.
+    pub fn new(handler: Arc<dyn UpstreamHandler>) -> Pool {
+        Pool {
+            handler,
+            slots: DashMap::new(),
+        }
+    }
+
+    /// The live session for `spec`, connecting (once, however many callers) if there is none
+    /// or it died.
+    pub async fn get(&self, spec: &UpstreamSpec) -> Result<Arc<Upstream>, UpstreamError> {
+        let key = spec.pool_key();
+        let slot = self
+            .slots
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    name: spec.name.clone(),
+                    state: Mutex::new(State::Empty),
+                })
+            })
+            .clone();
+        let connecting = {
+            let mut state = slot.state.lock();
+            match &*state {
+                State::Ready(u) if u.is_alive() => return Ok(u.clone()),
+                State::Starting(f) => f.clone(),
+                _ => {
+                    let spec = spec.clone();
+                    let handler = self.handler.clone();
+                    let target = slot.clone();
+                    // The task cannot store its outcome before `Starting` is set: it needs
+                    // the lock held here.
+                    let task = tokio::spawn(async move {
+                        let result = Upstream::connect(spec, handler).await;
+                        let mut state = target.state.lock();
+                        *state = match &result {
+                            Ok(u) => State::Ready(u.clone()),
+                            Err(_) => State::Empty,
+                        };
+                        result
+                    });
+                    let target = slot.clone();
+                    let fut: BoxFuture<'static, _> = async move {
+                        task.await.unwrap_or_else(|e| {
+                            // The task ended without storing an outcome: forget the attempt.
+                            let mut state = target.state.lock();
+                            if let State::Starting(_) = &*state {
+                                *state = State::Empty;
+                            }
+                            Err(UpstreamError::Spawn(format!(
+                                "upstream server `{}`: the connect task failed: {e}",
+                                target.name
+                            )))
+                        })
+                    }
+                    .boxed();
+                    let shared = fut.shared();
+                    *state = State::Starting(shared.clone());
+                    shared
+                }
+            }
+        };
+        connecting.await
+    }
+
+    /// Drops the session with this key from the pool and closes it.
+    pub fn remove(&self, key: &str) -> bool {
+        let Some((_, slot)) = self.slots.remove(key) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut *slot.state.lock(), State::Empty);
+        if let State::Ready(u) = old {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { u.close().await });
+            }
+        }
+        true
+    }
+
+    /// Closes every session and empties the pool.
+    pub async fn close_all(&self) {
+        let keys: Vec<String> = self.slots.iter().map(|e| e.key().clone()).collect();
+        let mut closing = Vec::new();
+        for key in keys {
+            if let Some((_, slot)) = self.slots.remove(&key) {
+                if let State::Ready(u) = std::mem::replace(&mut *slot.state.lock(), State::Empty) {
+                    closing.push(u);
+                }
+            }
+        }
+        futures_util::future::join_all(closing.iter().map(|u| u.close())).await;
+    }
+
+    /// Each pooled definition's server name and state: `"ready"`, `"starting"` or `"dead"`
+    /// (exited, closed, or its last connect failed). For `/health`.
+    pub fn states(&self) -> Vec<(String, &'static str)> {
+        self.slots
+            .iter()
+            .map(|e| {
+                let state = match &*e.value().state.lock() {
+                    State::Ready(u) if u.is_alive() => "ready",
+                    State::Starting(_) => "starting",
+                    _ => "dead",
+                };
+                (e.value().name.clone(), state)
+            })
+            .collect()
+    }
+}

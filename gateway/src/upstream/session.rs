@@ -1,0 +1,653 @@
+//! The transport-independent MCP client session ([`Upstream`]) and its shared state (`Core`).
+//!
+//! Mirrors what the official SDK clients do: `initialize` (we offer
+//! [`PROTOCOL_VERSION`] and accept any of [`SUPPORTED_PROTOCOL_VERSIONS`]) then
+//! `notifications/initialized`; requests numbered by the session (never the client's ids) and
+//! matched to responses through a pending map, so any number run at once; a request abandoned
+//! by its caller (dropped future, timeout) is cancelled upstream with `notifications/cancelled`
+//! (never `initialize`); `ping` from the server is answered at once; other server→client
+//! requests are relayed to the [`Downstream`] of an in-flight request (the one whose HTTP
+//! response stream carried it, else the most recent), or refused with `-32601`.
+//!
+//! Invariants: a pending entry is removed exactly once (response, failure, close or drop
+//! guard); when the session closes every pending request fails at once with
+//! [`UpstreamError::Closed`]; no lock is held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::http::HttpLink;
+use super::spec::{Transport, UpstreamSpec};
+use super::sse::SseLink;
+use super::stdio::StdioLink;
+use super::{Downstream, RequestCtx, UpstreamError, UpstreamHandler};
+use crate::jsonrpc::{Kind, Message, RpcError, METHOD_NOT_FOUND};
+
+/// The protocol version the gateway asks for in `initialize`.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// The versions an upstream may answer with.
+pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
+    ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// `clientInfo.name` in `initialize`.
+pub const CLIENT_NAME: &str = "secure-mcp-gateway";
+
+/// The `initialize` params the gateway sends: it declares sampling, elicitation and roots
+/// because it relays them to its own clients.
+pub(crate) fn initialize_params() -> Value {
+    json!({
+        "protocolVersion": PROTOCOL_VERSION,
+        "capabilities": {
+            "sampling": {},
+            "elicitation": {},
+            "roots": { "listChanged": true },
+        },
+        "clientInfo": { "name": CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
+    })
+}
+
+/// How a session reaches its server.
+pub(crate) enum Link {
+    Stdio(StdioLink),
+    Http(Arc<HttpLink>),
+    Sse(Arc<SseLink>),
+}
+
+struct Pending {
+    tx: oneshot::Sender<Result<Value, UpstreamError>>,
+    progress_token: Option<Value>,
+    downstream: Option<Arc<dyn Downstream>>,
+}
+
+/// State shared by a session's handle and its transport tasks.
+pub(crate) struct Core {
+    pub(crate) name: String,
+    pub(crate) spec: UpstreamSpec,
+    handler: Arc<dyn UpstreamHandler>,
+    pub(crate) link: Link,
+    pending: Mutex<HashMap<u64, Pending>>,
+    /// Server→client requests being relayed, by the server's id (as JSON text).
+    relayed: Mutex<HashMap<String, AbortHandle>>,
+    next_id: AtomicU64,
+    alive: AtomicBool,
+    closed_reason: Mutex<Option<String>>,
+    /// Cancelled when the session closes; transport tasks stop on it.
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Our id of a response (we only send integer ids).
+pub(crate) fn response_id(msg: &Message) -> Option<u64> {
+    if msg.kind() != Some(Kind::Response) {
+        return None;
+    }
+    match msg.id()? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Core {
+    pub(crate) fn new(
+        spec: UpstreamSpec,
+        handler: Arc<dyn UpstreamHandler>,
+        link: Link,
+    ) -> Arc<Core> {
+        Arc::new(Core {
+            name: spec.name.clone(),
+            spec,
+            handler,
+            link,
+            pending: Mutex::new(HashMap::new()),
+            relayed: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            alive: AtomicBool::new(true),
+            closed_reason: Mutex::new(None),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_pending(&self, id: u64) -> bool {
+        self.pending.lock().contains_key(&id)
+    }
+
+    fn closed_error(&self) -> UpstreamError {
+        let reason = self.closed_reason.lock().clone();
+        UpstreamError::Closed(
+            reason.unwrap_or_else(|| format!("upstream server `{}` closed the session", self.name)),
+        )
+    }
+
+    /// Fails one pending request.
+    pub(crate) fn fail(&self, id: u64, err: UpstreamError) {
+        let entry = self.pending.lock().remove(&id);
+        if let Some(p) = entry {
+            let _ = p.tx.send(Err(err));
+        }
+    }
+
+    /// Ends the session: every pending request fails with `Closed(reason)`, relayed requests
+    /// are abandoned, transport tasks stop, `on_closed` runs. Only the first call counts.
+    pub(crate) fn close_with(&self, reason: String) {
+        {
+            let mut r = self.closed_reason.lock();
+            if r.is_some() {
+                return;
+            }
+            *r = Some(reason.clone());
+        }
+        self.alive.store(false, Ordering::Release);
+        tracing::debug!(server = %self.name, "upstream session closed: {reason}");
+        self.shutdown.cancel();
+        // The handler hears of it before any caller does.
+        self.handler.on_closed(&self.name);
+        let pending: Vec<Pending> = self.pending.lock().drain().map(|(_, p)| p).collect();
+        for p in pending {
+            let _ = p.tx.send(Err(UpstreamError::Closed(reason.clone())));
+        }
+        let relayed: Vec<AbortHandle> = self.relayed.lock().drain().map(|(_, a)| a).collect();
+        for a in relayed {
+            a.abort();
+        }
+    }
+
+    /// Sends a notification or a response.
+    pub(crate) async fn send(self: &Arc<Self>, msg: Message) -> Result<(), UpstreamError> {
+        match &self.link {
+            Link::Stdio(s) => s.send(&msg).await.map_err(|()| self.closed_error()),
+            Link::Http(h) => h.send(self, &msg).await,
+            Link::Sse(s) => s.post(&msg).await,
+        }
+    }
+
+    /// Sends a notification from synchronous code (drop guards), without waiting.
+    fn send_detached(self: &Arc<Self>, msg: Message) {
+        if let Link::Stdio(s) = &self.link {
+            s.try_send(&msg);
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let core = self.clone();
+            rt.spawn(async move {
+                if let Err(e) = core.send(msg).await {
+                    tracing::debug!(server = %core.name, "could not send to the upstream: {e}");
+                }
+            });
+        }
+    }
+
+    /// Starts sending request `id`; for HTTP the returned task reads its response stream.
+    async fn start_request(
+        self: &Arc<Self>,
+        id: u64,
+        msg: Message,
+    ) -> Result<Option<AbortHandle>, UpstreamError> {
+        match &self.link {
+            Link::Stdio(s) => s
+                .send(&msg)
+                .await
+                .map(|()| None)
+                .map_err(|()| self.closed_error()),
+            Link::Http(h) => Ok(Some(h.spawn_request(self, id, msg))),
+            Link::Sse(s) => s.post(&msg).await.map(|()| None),
+        }
+    }
+
+    fn default_timeout(&self, method: &str) -> Duration {
+        let t = &self.spec.timeouts;
+        if method == "initialize" || method == "ping" || method.ends_with("/list") {
+            t.discovery
+        } else {
+            t.request
+        }
+    }
+
+    /// Sends a request and waits for its result; see [`Upstream::request`].
+    pub(crate) async fn request(
+        self: &Arc<Self>,
+        method: &str,
+        mut params: Option<Value>,
+        ctx: RequestCtx,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        if !self.is_alive() {
+            return Err(self.closed_error());
+        }
+        let id = self.next_id();
+        let token = match ctx.progress_token {
+            Some(t) => {
+                set_progress_token(&mut params, t.clone());
+                Some(t)
+            }
+            None => params
+                .as_ref()
+                .and_then(|p| p.get("_meta"))
+                .and_then(|m| m.get("progressToken"))
+                .cloned(),
+        };
+        let msg = Message::request(json!(id), method, params);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(
+            id,
+            Pending {
+                tx,
+                progress_token: token,
+                downstream: ctx.downstream,
+            },
+        );
+        let mut guard = InFlight {
+            core: self.clone(),
+            id,
+            cancellable: method != "initialize",
+            reason: "the client cancelled the request",
+            abort: None,
+            done: false,
+        };
+        match self.start_request(id, msg).await {
+            Ok(abort) => guard.abort = abort,
+            Err(e) => {
+                guard.done = true;
+                self.pending.lock().remove(&id);
+                return Err(e);
+            }
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => {
+                guard.done = true;
+                result
+            }
+            Ok(Err(_)) => {
+                guard.done = true;
+                Err(self.closed_error())
+            }
+            Err(_) => {
+                guard.reason = "the gateway's timeout expired";
+                Err(UpstreamError::Timeout {
+                    what: self.name.clone(),
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// Routes one message from the server; `origin` is our request whose HTTP response stream
+    /// carried it. Returns true when it was the response to `origin`.
+    pub(crate) fn dispatch(self: &Arc<Self>, msg: Message, origin: Option<u64>) -> bool {
+        match msg.kind() {
+            Some(Kind::Response) => {
+                let Some(id) = response_id(&msg) else {
+                    tracing::debug!(server = %self.name, "response with an unknown id: {:?}", msg.id());
+                    return false;
+                };
+                let entry = self.pending.lock().remove(&id);
+                match entry {
+                    Some(p) => {
+                        let outcome = match msg.error_value() {
+                            Some(e) => Err(UpstreamError::Rpc(e)),
+                            None => Ok(msg.result_value().cloned().unwrap_or(Value::Null)),
+                        };
+                        let _ = p.tx.send(outcome);
+                    }
+                    None => {
+                        tracing::debug!(server = %self.name, "late or unknown response {id} ignored")
+                    }
+                }
+                origin == Some(id)
+            }
+            Some(Kind::Notification) => {
+                self.on_notification(msg, origin);
+                false
+            }
+            Some(Kind::Request) => {
+                self.on_request(msg, origin);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Parses a body that holds one message or a batch and dispatches each.
+    pub(crate) fn dispatch_bytes(self: &Arc<Self>, bytes: &[u8], origin: Option<u64>) -> bool {
+        match Message::parse(bytes) {
+            Ok(items) => {
+                let mut answered = false;
+                for item in items {
+                    match item {
+                        Ok(m) => answered |= self.dispatch(m, origin),
+                        Err(e) => tracing::debug!(server = %self.name, "invalid message: {e}"),
+                    }
+                }
+                answered
+            }
+            Err(e) => {
+                let text = String::from_utf8_lossy(bytes);
+                tracing::debug!(server = %self.name, "not JSON ({e}): {}", super::error::truncate(&text, 200));
+                false
+            }
+        }
+    }
+
+    fn on_notification(self: &Arc<Self>, msg: Message, origin: Option<u64>) {
+        match msg.method() {
+            Some("notifications/progress") => {
+                let token = msg.params().and_then(|p| p.get("progressToken"));
+                if let Some(token) = token {
+                    let target = {
+                        let pending = self.pending.lock();
+                        let owns = |p: &&Pending| p.progress_token.as_ref() == Some(token);
+                        origin
+                            .and_then(|o| pending.get(&o))
+                            .filter(owns)
+                            .or_else(|| pending.values().find(owns))
+                            .map(|p| p.downstream.clone())
+                    };
+                    match target {
+                        Some(Some(ds)) => return ds.notify(msg),
+                        Some(None) => return,
+                        None => {}
+                    }
+                }
+            }
+            Some("notifications/cancelled") => {
+                let key = msg
+                    .params()
+                    .and_then(|p| p.get("requestId"))
+                    .map(Value::to_string);
+                if let Some(key) = key {
+                    let task = self.relayed.lock().remove(&key);
+                    if let Some(task) = task {
+                        task.abort();
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.handler.on_notification(&self.name, msg);
+    }
+
+    fn on_request(self: &Arc<Self>, msg: Message, origin: Option<u64>) {
+        let id = msg.id().cloned().unwrap_or(Value::Null);
+        let method = msg.method().unwrap_or_default().to_string();
+        if method == "ping" {
+            self.send_detached(Message::result(id, json!({})));
+            return;
+        }
+        let downstream = {
+            let pending = self.pending.lock();
+            origin
+                .and_then(|o| pending.get(&o))
+                .and_then(|p| p.downstream.clone())
+                .or_else(|| {
+                    pending
+                        .iter()
+                        .filter(|(_, p)| p.downstream.is_some())
+                        .max_by_key(|(id, _)| **id)
+                        .and_then(|(_, p)| p.downstream.clone())
+                })
+        };
+        let Some(downstream) = downstream else {
+            let err = RpcError::new(METHOD_NOT_FOUND, format!("no client to handle {method}"));
+            self.send_detached(Message::error(id, &err));
+            return;
+        };
+        let params = msg.params().cloned();
+        let answer = downstream.request(method, params);
+        let key = id.to_string();
+        let core = self.clone();
+        let mut relayed = self.relayed.lock();
+        let task = tokio::spawn({
+            let key = key.clone();
+            async move {
+                let reply = match answer.await {
+                    Ok(result) => Message::result(id, result),
+                    Err(e) => Message::error(id, &e),
+                };
+                core.relayed.lock().remove(&key);
+                if let Err(e) = core.send(reply).await {
+                    tracing::debug!(server = %core.name, "could not answer the upstream: {e}");
+                }
+            }
+        });
+        relayed.insert(key, task.abort_handle());
+    }
+}
+
+fn set_progress_token(params: &mut Option<Value>, token: Value) {
+    let p = params.get_or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(p) = p {
+        let meta = p
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            meta.insert("progressToken".into(), token);
+        }
+    }
+}
+
+/// Drop guard of an in-flight request: unless answered, it removes the pending entry, stops
+/// the HTTP response reader and sends `notifications/cancelled`.
+struct InFlight {
+    core: Arc<Core>,
+    id: u64,
+    cancellable: bool,
+    reason: &'static str,
+    abort: Option<AbortHandle>,
+    done: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let removed = self.core.pending.lock().remove(&self.id).is_some();
+        if let Some(a) = self.abort.take() {
+            a.abort();
+        }
+        if removed && self.cancellable && self.core.is_alive() {
+            let params = json!({ "requestId": self.id, "reason": self.reason });
+            self.core.send_detached(Message::notification(
+                "notifications/cancelled",
+                Some(params),
+            ));
+        }
+    }
+}
+
+/// A live MCP client session with one upstream server.
+///
+/// Cheap to share (`Arc<Upstream>`); dropping the last handle closes the session (a stdio
+/// child is killed). Built by [`Upstream::connect`] or obtained from a [`super::Pool`].
+pub struct Upstream {
+    core: Arc<Core>,
+    info: OnceLock<Value>,
+    version: OnceLock<String>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.core.name)
+            .field("transport", &self.core.spec.transport.kind())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl Upstream {
+    /// Starts the transport and performs the MCP handshake (`initialize`, then
+    /// `notifications/initialized`), all within the spec's discovery timeout.
+    pub async fn connect(
+        spec: UpstreamSpec,
+        handler: Arc<dyn UpstreamHandler>,
+    ) -> Result<Arc<Upstream>, UpstreamError> {
+        let limit = spec.timeouts.discovery;
+        let name = spec.name.clone();
+        match tokio::time::timeout(limit, Self::connect_inner(spec, handler)).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Timeout {
+                what: format!("{name} (start and initialize)"),
+                after: limit,
+            }),
+        }
+    }
+
+    async fn connect_inner(
+        spec: UpstreamSpec,
+        handler: Arc<dyn UpstreamHandler>,
+    ) -> Result<Arc<Upstream>, UpstreamError> {
+        let core = match &spec.transport {
+            Transport::Stdio { .. } => super::stdio::open(spec, handler)?,
+            Transport::StreamableHttp { .. } => super::http::open(spec, handler)?,
+            Transport::Sse { .. } => super::sse::open(spec, handler).await?,
+        };
+        // From here on, dropping `up` (an error or the caller's timeout) closes the session.
+        let up = Upstream {
+            core,
+            info: OnceLock::new(),
+            version: OnceLock::new(),
+        };
+        let limit = up.core.spec.timeouts.discovery;
+        let result = up
+            .core
+            .request(
+                "initialize",
+                Some(initialize_params()),
+                RequestCtx::default(),
+                limit,
+            )
+            .await?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version.as_str()) {
+            return Err(UpstreamError::Protocol(format!(
+                "upstream server `{}` answered initialize with unsupported protocol version {:?}",
+                up.core.name, version
+            )));
+        }
+        if let Link::Http(h) = &up.core.link {
+            h.set_protocol_version(&version);
+        }
+        let _ = up.info.set(result);
+        let _ = up.version.set(version);
+        up.core
+            .send(Message::notification("notifications/initialized", None))
+            .await?;
+        if let Link::Http(h) = &up.core.link {
+            h.start_get_stream(&up.core);
+        }
+        Ok(Arc::new(up))
+    }
+
+    /// The server name of the spec.
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The spec the session was made from.
+    pub fn spec(&self) -> &UpstreamSpec {
+        &self.core.spec
+    }
+
+    /// The server's `initialize` result: `protocolVersion`, `capabilities`, `serverInfo`,
+    /// `instructions` (as sent, unknown fields included).
+    pub fn server_info(&self) -> &Value {
+        static NULL: Value = Value::Null;
+        self.info.get().unwrap_or(&NULL)
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> &str {
+        self.version
+            .get()
+            .map(String::as_str)
+            .unwrap_or(PROTOCOL_VERSION)
+    }
+
+    /// Sends a request and returns its `result` object.
+    ///
+    /// The session assigns the id; a JSON-RPC error answer is [`UpstreamError::Rpc`]; no answer
+    /// within the spec's request timeout (its discovery timeout for `*/list`, `ping`,
+    /// `initialize`) is [`UpstreamError::Timeout`]. Dropping the future before the answer
+    /// sends `notifications/cancelled {requestId, reason}` upstream.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        ctx: RequestCtx,
+    ) -> Result<Value, UpstreamError> {
+        let limit = self.core.default_timeout(method);
+        self.core.request(method, params, ctx, limit).await
+    }
+
+    /// [`Upstream::request`] with an explicit time limit (e.g. from a reloaded config).
+    pub async fn request_with_timeout(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        ctx: RequestCtx,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        self.core.request(method, params, ctx, timeout).await
+    }
+
+    /// Sends a notification (e.g. `notifications/roots/list_changed`).
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), UpstreamError> {
+        if !self.is_alive() {
+            return Err(self.core.closed_error());
+        }
+        self.core.send(Message::notification(method, params)).await
+    }
+
+    /// False once the session has ended (process exited, stream ended, closed).
+    pub fn is_alive(&self) -> bool {
+        self.core.is_alive()
+    }
+
+    /// Ends the session: pending requests fail, a stdio child gets its stdin closed and is
+    /// killed if it has not exited shortly after, an HTTP session is ended with `DELETE`.
+    pub async fn close(&self) {
+        self.core.close_with(format!(
+            "the session with upstream server `{}` was closed by the gateway",
+            self.core.name
+        ));
+        match &self.core.link {
+            Link::Stdio(s) => s.wait_exited(Duration::from_secs(2)).await,
+            Link::Http(h) => h.terminate().await,
+            Link::Sse(_) => {}
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.core.close_with(format!(
+            "the session with upstream server `{}` was closed by the gateway",
+            self.core.name
+        ));
+        if let Link::Http(h) = &self.core.link {
+            h.terminate_detached();
+        }
+    }
+}

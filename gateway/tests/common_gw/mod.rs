@@ -1,0 +1,211 @@
+//! Shared helpers for the gateway's end-to-end tests: configs written to a temp dir, the real
+//! `secure-mcp-gateway` binary started on a free port, upstream servers (our demo server and
+//! the npm reference server), and an `rmcp` client as the independent MCP client.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{json, Value};
+
+pub const KEY: &str = "test-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ";
+pub const DISABLED_KEY: &str = "disabled-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDE";
+
+pub fn gateway_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_secure-mcp-gateway")
+}
+
+/// The npm reference server, installed by the test command; missing is a failure.
+pub fn everything_bin() -> String {
+    let p = std::env::var("MCP_SERVER_EVERYTHING").unwrap_or_else(|_| {
+        format!(
+            "{}/../target/npm/node_modules/.bin/mcp-server-everything",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    assert!(
+        Path::new(&p).exists(),
+        "the npm reference server is missing at {p}: run scripts/test.sh (it installs @modelcontextprotocol/server-everything)"
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    testkit::free_port()
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Our demo MCP server over streamable HTTP (`/mcp`).
+pub fn demo_http() -> (Proc, String) {
+    let port = free_port();
+    let child = Command::new(gateway_bin())
+        .args(["demo-server", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo server");
+    wait_port(port);
+    (Proc(child), format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// The npm reference server over streamable HTTP.
+pub fn everything_http() -> (Proc, String) {
+    let port = free_port();
+    let child = Command::new(everything_bin())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server-everything");
+    wait_port(port);
+    (Proc(child), format!("http://127.0.0.1:{port}/mcp"))
+}
+
+pub fn stdio_server(name: &str, command: &str, args: &[&str]) -> Value {
+    json!({ "server_name": name, "description": name, "config": { "command": command, "args": args, "env": { "DEMO_ENV": "from-config" } }, "tools": {} })
+}
+
+pub fn http_server(name: &str, url: &str) -> Value {
+    json!({ "server_name": name, "description": name, "config": { "url": url, "transport": "streamable-http" }, "tools": {} })
+}
+
+/// Writes a config with one mcp_config holding `servers`; `common` entries are merged in.
+pub fn write_config(dir: &Path, servers: Vec<Value>, common: Value) -> PathBuf {
+    let mut c = json!({
+        "enkrypt_log_level": "WARNING",
+        "enkrypt_embedded_cache_port": 0,
+        "enkrypt_embedded_cache_password": "embedded-pw-0123456789abcdef",
+    });
+    if let (Some(o), Some(extra)) = (c.as_object_mut(), common.as_object()) {
+        for (k, v) in extra {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    let cfg = json!({
+        "common_mcp_gateway_config": c,
+        "mcp_configs": { "cfg-1": { "mcp_config_name": "test", "mcp_config": servers } },
+        "projects": { "proj-1": { "project_name": "p", "mcp_config_id": "cfg-1", "users": ["user-1"] } },
+        "users": { "user-1": { "email": "u@example.com" } },
+        "apikeys": {
+            KEY: { "project_id": "proj-1", "user_id": "user-1" },
+            DISABLED_KEY: { "project_id": "proj-1", "user_id": "user-1", "disabled": true }
+        }
+    });
+    let path = dir.join("enkrypt_mcp_config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    path
+}
+
+/// The gateway over HTTP on a free port.
+pub struct HttpGateway {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl HttpGateway {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp/", self.port)
+    }
+}
+
+pub fn start_http(config: &Path) -> HttpGateway {
+    let port = free_port();
+    let child = Command::new(gateway_bin())
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "start",
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gateway");
+    wait_port(port);
+    HttpGateway {
+        proc: Proc(child),
+        port,
+    }
+}
+
+pub type Client = RunningService<RoleClient, ()>;
+
+pub async fn connect_http(url: &str, key: &str) -> Result<Client, String> {
+    let t = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(key.to_string()),
+    );
+    ().serve(t).await.map_err(|e| e.to_string())
+}
+
+pub async fn connect_stdio(config: &Path, key: &str) -> Result<Client, String> {
+    let cfg = config.to_path_buf();
+    let key = key.to_string();
+    let t = TokioChildProcess::new(tokio::process::Command::new(gateway_bin()).configure(
+        move |cmd| {
+            cmd.args([
+                "--config",
+                &cfg.to_string_lossy(),
+                "start",
+                "--transport",
+                "stdio",
+            ])
+            .env("ENKRYPT_GATEWAY_KEY", &key)
+            .stderr(Stdio::null());
+        },
+    ))
+    .map_err(|e| e.to_string())?;
+    ().serve(t).await.map_err(|e| e.to_string())
+}
+
+/// Calls a tool; returns (isError, first text, whole result as JSON).
+pub async fn call(client: &Client, name: &str, args: Value) -> (bool, String, Value) {
+    let mut p = CallToolRequestParams::new(name.to_string());
+    if let Value::Object(m) = args {
+        p = p.with_arguments(m);
+    }
+    let r = client.call_tool(p).await.expect("tools/call");
+    let v = serde_json::to_value(&r).unwrap();
+    let text = v
+        .pointer("/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let is_error = v.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    (is_error, text, v)
+}
+
+pub async fn tool_names(client: &Client) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
