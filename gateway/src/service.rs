@@ -599,6 +599,16 @@ impl Gateway {
                 "Tool '{tool}' is not allowed on server '{server}'."
             )));
         }
+        // Guardrails are refused by default rather than skipped: this build has no guardrail
+        // provider, so a server whose policy asks for them is not called at all (fail closed).
+        let guarded = [&sc.input_guardrails, &sc.output_guardrails]
+            .iter()
+            .any(|g| g.as_ref().is_some_and(|g| g.enabled));
+        if guarded {
+            return Ok(tool_error(format!(
+                "Guardrails are enabled for server '{server}', but no guardrail provider is available in this gateway: the call is refused (fail closed). Disable the server's guardrail policies in the config to call it without guardrails."
+            )));
+        }
         let spec = self.spec(sc);
         let limit = spec.timeouts.request;
         let started = Instant::now();

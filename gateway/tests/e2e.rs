@@ -297,3 +297,17 @@ async fn crashing_and_hanging_upstreams() {
     assert_eq!(h["status"], "ok", "{h}");
     assert_eq!(h["cache"]["backend"], "Embedded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabled_guardrails_without_a_provider_fail_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = stdio_server("demo", gateway_bin(), &["demo-server"]);
+    server["input_guardrails_config"] = json!({ "enabled": true, "policy_name": "p", "block": ["pii"] });
+    let cfg = write_config(dir.path(), vec![server], json!({}));
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let (err, text, _) = call(&client, "echo", json!({ "message": "x" })).await;
+    assert!(err, "{text}");
+    assert!(text.contains("fail closed"), "{text}");
+    client.cancel().await.ok();
+}
