@@ -83,6 +83,15 @@ fn json_response(status: StatusCode, body: Value) -> Response {
     r
 }
 
+fn bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
     json_response(
         status,
@@ -310,7 +319,7 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
     let id = msg.id().cloned().unwrap_or(Value::Null);
     if !sse_ok {
         return match state.gw.handle(session, msg, None).await {
-            Some(r) => json_response(StatusCode::OK, r.into_value()),
+            Some(r) => bytes_response(StatusCode::OK, r.to_bytes()),
             None => rpc_error(StatusCode::OK, id, -32800, "Request cancelled"),
         };
     }
@@ -323,7 +332,7 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
         r = &mut work => {
             let r = r.ok().flatten();
             match r {
-                Some(r) => json_response(StatusCode::OK, r.into_value()),
+                Some(r) => bytes_response(StatusCode::OK, r.to_bytes()),
                 None => rpc_error(StatusCode::OK, id, -32800, "Request cancelled"),
             }
         }

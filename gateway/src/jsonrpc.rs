@@ -94,6 +94,10 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message(pub Map<String, Value>);
 
+/// Key under which [`Message::result_raw`] keeps an already serialized result (a NUL-prefixed
+/// name no JSON-RPC peer sends).
+const RAW_RESULT: &str = "\u{0}raw_result";
+
 impl Message {
     /// A request.
     pub fn request(id: Value, method: &str, params: Option<Value>) -> Message {
@@ -124,6 +128,16 @@ impl Message {
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("id".into(), id);
         m.insert("result".into(), result);
+        Message(m)
+    }
+
+    /// A success response whose result is already serialized JSON (spliced in as is by
+    /// [`Message::to_bytes`]; for large results the gateway keeps ready, such as `tools/list`).
+    pub fn result_raw(id: Value, raw_json: String) -> Message {
+        let mut m = Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("id".into(), id);
+        m.insert(RAW_RESULT.into(), Value::String(raw_json));
         Message(m)
     }
 
@@ -232,7 +246,8 @@ impl Message {
             .or_insert_with(|| Value::Object(Map::new()))
     }
 
-    /// `result`.
+    /// `result` (not for [`Message::result_raw`] messages, which only the gateway's own
+    /// responses to clients are).
     pub fn result_value(&self) -> Option<&Value> {
         self.0.get("result")
     }
@@ -254,11 +269,23 @@ impl Message {
 
     /// The whole object as JSON.
     pub fn into_value(self) -> Value {
+        if self.0.contains_key(RAW_RESULT) {
+            return serde_json::from_slice(&self.to_bytes()).unwrap_or(Value::Null);
+        }
         Value::Object(self.0)
     }
 
     /// Serialized.
     pub fn to_bytes(&self) -> Vec<u8> {
+        if let Some(Value::String(raw)) = self.0.get(RAW_RESULT) {
+            let mut out = Vec::with_capacity(raw.len() + 48);
+            out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            let _ = serde_json::to_writer(&mut out, self.0.get("id").unwrap_or(&Value::Null));
+            out.extend_from_slice(br#","result":"#);
+            out.extend_from_slice(raw.as_bytes());
+            out.push(b'}');
+            return out;
+        }
         serde_json::to_vec(&self.0).unwrap_or_default()
     }
 }
@@ -283,5 +310,14 @@ mod tests {
         let n =
             Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!(n[0].as_ref().unwrap().kind(), Some(Kind::Notification));
+    }
+
+    #[test]
+    fn raw_results_serialize_like_values() {
+        let raw = Message::result_raw(json!(7), r#"{"tools":[{"name":"a"}]}"#.to_string());
+        let val = Message::result(json!(7), json!({ "tools": [{ "name": "a" }] }));
+        let a: Value = serde_json::from_slice(&raw.to_bytes()).unwrap();
+        assert_eq!(a, val.clone().into_value());
+        assert_eq!(raw.into_value(), val.into_value());
     }
 }

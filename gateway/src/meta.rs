@@ -39,8 +39,13 @@ fn annotations(read_only: bool) -> Value {
     }
 }
 
-/// The meta tools' definitions for `tools/list`.
-pub fn definitions() -> Vec<Value> {
+/// The meta tools' definitions for `tools/list` (built once).
+pub fn definitions() -> &'static [Value] {
+    static DEFS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    DEFS.get_or_init(build_definitions)
+}
+
+fn build_definitions() -> Vec<Value> {
     vec![
         json!({
             "name": "enkrypt_list_all_servers",

@@ -65,6 +65,33 @@ pub struct ToolIndex {
     pub names: HashMap<String, (String, String)>,
     /// The tools as listed to clients (upstream definitions under their public names).
     pub tools: Vec<Value>,
+    /// The cache entries it was built from: while the cache hands back the same entries, the
+    /// index is reused as is.
+    sources: Vec<Arc<Value>>,
+    /// `tools`, serialized and comma-joined (for the raw tools/list answer).
+    tools_json: String,
+}
+
+impl ToolIndex {
+    fn built_from(&self, entries: &[(String, Option<Arc<Value>>)]) -> bool {
+        let current: Vec<&Arc<Value>> = entries.iter().filter_map(|(_, e)| e.as_ref()).collect();
+        current.len() == self.sources.len()
+            && current
+                .iter()
+                .zip(&self.sources)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+/// A server of an mcp_config with its upstream spec and pool key, computed once per config.
+#[derive(Debug)]
+pub struct Route {
+    /// The server's config.
+    pub server: ServerConfig,
+    /// Its upstream spec.
+    pub spec: UpstreamSpec,
+    /// `spec.pool_key()`.
+    pub key: String,
 }
 
 /// The gateway.
@@ -82,6 +109,8 @@ pub struct Gateway {
     indexes: DashMap<String, Arc<ToolIndex>>,
     /// Resource URI -> server, per mcp_config (from the last resources/list).
     resources: DashMap<String, HashMap<String, String>>,
+    /// (mcp_config id, server name) -> route; cleared on config reload.
+    routes: DashMap<(String, String), Arc<Route>>,
     /// Timeout metrics.
     pub metrics: Metrics,
     /// Start time.
@@ -144,6 +173,35 @@ impl UpstreamHandler for Notifier {
     }
 }
 
+/// Values serialized and joined with commas (array contents).
+fn join_json(items: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into()));
+    }
+    out
+}
+
+/// The tools of a cache entry that a server's allow/deny lists let through.
+fn allowed_tools<'a>(
+    entry: &'a Value,
+    server: &'a ServerConfig,
+) -> impl Iterator<Item = &'a Value> + 'a {
+    entry
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| server.allows_tool(n))
+        })
+}
+
 /// A tool call result carrying an error text (`isError: true`), as MCP prefers for tool errors.
 pub fn tool_error(text: impl Into<String>) -> Value {
     json!({ "content": [{ "type": "text", "text": text.into() }], "isError": true })
@@ -171,6 +229,7 @@ impl Gateway {
             sessions: DashMap::new(),
             indexes: DashMap::new(),
             resources: DashMap::new(),
+            routes: DashMap::new(),
             metrics: Metrics::default(),
             started: Instant::now(),
             draining: AtomicBool::new(false),
@@ -187,6 +246,7 @@ impl Gateway {
         *self.config.write() = config;
         self.indexes.clear();
         self.resources.clear();
+        self.routes.clear();
     }
 
     /// Resolves a gateway key to an identity (constant-time comparison over every key).
@@ -241,21 +301,27 @@ impl Gateway {
             Some(Kind::Request) => {
                 let id = msg.id().cloned().unwrap_or(Value::Null);
                 let key = id.to_string();
-                let this = self.clone();
-                let sess = session.clone();
-                let task = tokio::spawn(async move { this.request(&sess, msg, stream).await });
-                session.inflight.insert(key.clone(), task.abort_handle());
-                let r = task.await;
+                if msg.method() == Some("tools/list") {
+                    return Some(match self.tools_list_raw(session).await {
+                        Ok(raw) => Message::result_raw(id, raw),
+                        Err(e) => Message::error(id, &e),
+                    });
+                }
+                // Abortable in place (no task per request): `notifications/cancelled` aborts
+                // it, which drops the upstream call and so cancels it upstream too.
+                let (work, abort) =
+                    futures_util::future::abortable(self.request(session, msg, stream));
+                session.inflight.insert(key.clone(), abort);
+                let r = work.await;
                 session.inflight.remove(&key);
                 match r {
                     Ok(Ok(result)) => Some(Message::result(id, result)),
                     Ok(Err(e)) => Some(Message::error(id, &e)),
                     // Cancelled by the client: MCP says not to answer.
-                    Err(e) if e.is_cancelled() => None,
-                    Err(_) => Some(Message::error(
-                        id,
-                        &RpcError::new(crate::jsonrpc::INTERNAL_ERROR, "internal error"),
-                    )),
+                    Err(_aborted) => {
+                        self.metrics.cancelled();
+                        None
+                    }
                 }
             }
             None => Some(Message::error(
@@ -282,23 +348,29 @@ impl Gateway {
     async fn request(
         self: &Arc<Self>,
         session: &Arc<Session>,
-        msg: Message,
+        mut msg: Message,
         stream: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
     ) -> Result<Value, RpcError> {
-        let params = msg.params().cloned().unwrap_or(Value::Object(Map::new()));
+        let progress_token = msg.progress_token().cloned();
+        let params = msg.0.remove("params").unwrap_or(Value::Object(Map::new()));
         let down = Arc::new(RequestDownstream {
             session: session.clone(),
             stream,
         });
         let ctx = RequestCtx {
-            progress_token: msg.progress_token().cloned(),
+            progress_token,
             downstream: Some(down),
         };
         match msg.method().unwrap_or_default() {
             "initialize" => Ok(self.initialize(session, &params)),
             "ping" => Ok(json!({})),
-            "tools/list" => self.tools_list(session).await,
-            "tools/call" => self.tools_call(session, &params, ctx).await,
+            // Normally answered raw by `handle`; kept for completeness.
+            "tools/list" => {
+                let raw = self.tools_list_raw(session).await?;
+                serde_json::from_str(&raw)
+                    .map_err(|e| RpcError::new(crate::jsonrpc::INTERNAL_ERROR, e.to_string()))
+            }
+            "tools/call" => self.tools_call(session, params, ctx).await,
             "resources/list" => self.resources_list(session, ctx).await,
             "resources/templates/list" => {
                 self.aggregate_list(
@@ -360,16 +432,46 @@ impl Gateway {
         UpstreamSpec::from_server(server, &self.config().common.timeouts)
     }
 
+    /// The route to a server of an mcp_config (cached until the config changes).
+    pub fn route(&self, mcp_config_id: &str, server: &str) -> Option<Arc<Route>> {
+        let k = (mcp_config_id.to_string(), server.to_string());
+        if let Some(r) = self.routes.get(&k) {
+            return Some(r.clone());
+        }
+        let cfg = self.config();
+        let sc = cfg.mcp_config(mcp_config_id)?.server(server)?.clone();
+        let spec = UpstreamSpec::from_server(&sc, &cfg.common.timeouts);
+        let key = spec.pool_key();
+        let r = Arc::new(Route {
+            server: sc,
+            spec,
+            key,
+        });
+        self.routes.insert(k, r.clone());
+        Some(r)
+    }
+
     /// The server's tools (discovered through the cache), as the upstream lists them.
-    pub async fn discover(
+    pub async fn discover_entry(
         &self,
         identity: &Identity,
         server: &ServerConfig,
-    ) -> Result<Vec<Value>, UpstreamError> {
-        let spec = self.spec(server);
+    ) -> Result<Arc<Value>, UpstreamError> {
+        let route = match self.route(&identity.mcp_config_id, &server.name) {
+            Some(r) => r,
+            None => {
+                let spec = self.spec(server);
+                let key = spec.pool_key();
+                Arc::new(Route {
+                    server: server.clone(),
+                    spec,
+                    key,
+                })
+            }
+        };
         let pool = &self.pool;
         let started = Instant::now();
-        let limit = spec.timeouts.discovery;
+        let limit = route.spec.timeouts.discovery;
         let result = self
             .cache
             .discover_tools(
@@ -377,7 +479,7 @@ impl Gateway {
                 &server.name,
                 Some(&identity.user_id),
                 || async {
-                    let up = pool.get(&spec).await?;
+                    let up = pool.get_keyed(&route.key, &route.spec).await?;
                     let mut tools = Vec::new();
                     let mut cursor: Option<Value> = None;
                     let mut last = Value::Null;
@@ -412,19 +514,17 @@ impl Gateway {
             limit,
             result.as_ref().err().map(UpstreamError::is_timeout),
         );
-        let value = result?;
-        Ok(value
-            .get("tools")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| {
-                t.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| server.allows_tool(n))
-            })
-            .collect())
+        result
+    }
+
+    /// The server's tools (discovered through the cache), allow/deny lists applied.
+    pub async fn discover(
+        &self,
+        identity: &Identity,
+        server: &ServerConfig,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let entry = self.discover_entry(identity, server).await?;
+        Ok(allowed_tools(&entry, server).cloned().collect())
     }
 
     /// Builds (or returns) the tool index of a session's mcp_config.
@@ -432,51 +532,67 @@ impl Gateway {
         if let Some(ix) = self.indexes.get(&identity.mcp_config_id) {
             return ix.clone();
         }
-        let ix = Arc::new(self.build_index(identity).await);
+        self.current_index(identity).await
+    }
+
+    /// The tool index of a session's config, rebuilt only when a cache entry changed.
+    async fn current_index(&self, identity: &Identity) -> Arc<ToolIndex> {
+        let Some(mc) = self.mcp_config_of(identity) else {
+            return Arc::new(ToolIndex::default());
+        };
+        let entries = futures_util::future::join_all(mc.servers.iter().map(|s| async move {
+            match self.discover_entry(identity, s).await {
+                Ok(e) => (s.name.clone(), Some(e)),
+                Err(e) => {
+                    tracing::warn!(server = %s.name, error = %e, "discovery failed; its tools are left out");
+                    (s.name.clone(), None)
+                }
+            }
+        }))
+        .await;
+        if let Some(ix) = self.indexes.get(&identity.mcp_config_id) {
+            if ix.built_from(&entries) {
+                return ix.clone();
+            }
+        }
+        let ix = Arc::new(self.build_index(&mc, entries));
         self.indexes
             .insert(identity.mcp_config_id.clone(), ix.clone());
         ix
     }
 
-    async fn build_index(&self, identity: &Identity) -> ToolIndex {
-        let Some(mc) = self.mcp_config_of(identity) else {
-            return ToolIndex::default();
-        };
+    fn build_index(&self, mc: &McpConfig, entries: Vec<(String, Option<Arc<Value>>)>) -> ToolIndex {
         let common = self.config().common.clone();
-        let lists = futures_util::future::join_all(mc.servers.iter().map(|s| async move {
-            match self.discover(identity, s).await {
-                Ok(t) => (s.name.clone(), t),
-                Err(e) => {
-                    tracing::warn!(server = %s.name, error = %e, "discovery failed; its tools are left out");
-                    (s.name.clone(), Vec::new())
-                }
-            }
-        }))
-        .await;
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for (_, tools) in &lists {
-            for t in tools {
+        let server_of = |name: &str| mc.servers.iter().find(|s| s.name == name);
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (server, entry) in &entries {
+            let (Some(e), Some(sc)) = (entry, server_of(server)) else {
+                continue;
+            };
+            for t in allowed_tools(e, sc) {
                 if let Some(n) = t.get("name").and_then(Value::as_str) {
-                    *counts.entry(n.to_string()).or_default() += 1;
+                    *counts.entry(n).or_default() += 1;
                 }
             }
         }
-        let meta: Vec<&str> = if common.tools_mode == ToolsMode::Direct {
-            vec![]
+        let meta: &[&str] = if common.tools_mode == ToolsMode::Direct {
+            &[]
         } else {
-            crate::meta::NAMES.to_vec()
+            crate::meta::NAMES
         };
         let mut ix = ToolIndex::default();
-        for (server, tools) in lists {
-            for t in tools {
-                let Some(name) = t.get("name").and_then(Value::as_str).map(str::to_string) else {
+        for (server, entry) in &entries {
+            let (Some(e), Some(sc)) = (entry, server_of(server)) else {
+                continue;
+            };
+            for t in allowed_tools(e, sc) {
+                let Some(name) = t.get("name").and_then(Value::as_str) else {
                     continue;
                 };
-                let unambiguous = counts.get(&name) == Some(&1)
-                    && !meta.contains(&name.as_str())
-                    && !name.contains(SEP);
+                let unambiguous =
+                    counts.get(name) == Some(&1) && !meta.contains(&name) && !name.contains(SEP);
                 let public = if common.unprefixed_names && unambiguous {
-                    name.clone()
+                    name.to_string()
                 } else {
                     format!("{server}{SEP}{name}")
                 };
@@ -486,12 +602,14 @@ impl Gateway {
                 }
                 ix.names.insert(
                     format!("{server}{SEP}{name}"),
-                    (server.clone(), name.clone()),
+                    (server.clone(), name.to_string()),
                 );
-                ix.names.insert(public, (server.clone(), name));
+                ix.names.insert(public, (server.clone(), name.to_string()));
                 ix.tools.push(def);
             }
         }
+        ix.sources = entries.into_iter().filter_map(|(_, e)| e).collect();
+        ix.tools_json = join_json(&ix.tools);
         ix
     }
 
@@ -505,38 +623,45 @@ impl Gateway {
         }
     }
 
-    async fn tools_list(&self, session: &Session) -> Result<Value, RpcError> {
+    /// `tools/list` serialized: the meta tools' and the index's JSON, prepared once each.
+    async fn tools_list_raw(&self, session: &Session) -> Result<String, RpcError> {
+        static META_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let mode = self.config().common.tools_mode;
-        let mut tools: Vec<Value> = Vec::new();
+        let mut out = String::from("{\"tools\":[");
         if mode != ToolsMode::Direct {
-            tools.extend(crate::meta::definitions());
+            out.push_str(META_JSON.get_or_init(|| join_json(crate::meta::definitions())));
         }
         if mode != ToolsMode::Meta {
-            // Rebuilt from the cache on every list (so a cache cleared elsewhere is seen).
-            let ix = Arc::new(self.build_index(&session.identity).await);
-            self.indexes
-                .insert(session.identity.mcp_config_id.clone(), ix.clone());
-            tools.extend(ix.tools.iter().cloned());
+            let ix = self.current_index(&session.identity).await;
+            if !ix.tools_json.is_empty() {
+                if mode != ToolsMode::Direct {
+                    out.push(',');
+                }
+                out.push_str(&ix.tools_json);
+            }
         }
-        Ok(json!({ "tools": tools }))
+        out.push_str("]}");
+        Ok(out)
     }
 
     async fn tools_call(
         self: &Arc<Self>,
         session: &Arc<Session>,
-        params: &Value,
+        params: Value,
         ctx: RequestCtx,
     ) -> Result<Value, RpcError> {
         let name = params
             .get("name")
             .and_then(Value::as_str)
-            .ok_or_else(|| RpcError::new(INVALID_PARAMS, "tools/call needs a tool name"))?;
-        let args = params
-            .get("arguments")
-            .cloned()
-            .unwrap_or(Value::Object(Map::new()));
+            .ok_or_else(|| RpcError::new(INVALID_PARAMS, "tools/call needs a tool name"))?
+            .to_string();
+        let name = name.as_str();
         let mode = self.config().common.tools_mode;
         if mode != ToolsMode::Direct && crate::meta::NAMES.contains(&name) {
+            let args = params
+                .get("arguments")
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
             return Ok(crate::meta::call(self, session, name, &args, ctx).await);
         }
         if mode == ToolsMode::Meta {
@@ -567,7 +692,7 @@ impl Gateway {
                 format!("Unknown tool: {name}"),
             ));
         };
-        let mut upstream_params = params.clone();
+        let mut upstream_params = params;
         if let Some(o) = upstream_params.as_object_mut() {
             o.insert("name".into(), Value::String(tool.clone()));
         }
@@ -585,15 +710,13 @@ impl Gateway {
         params: Value,
         ctx: RequestCtx,
     ) -> Result<Value, RpcError> {
-        let Some(mc) = self.mcp_config_of(identity) else {
-            return Err(RpcError::new(INVALID_PARAMS, "No MCP config for this key"));
-        };
-        let Some(sc) = mc.server(server) else {
+        let Some(route) = self.route(&identity.mcp_config_id, server) else {
             return Err(RpcError::new(
                 INVALID_PARAMS,
                 format!("Server '{server}' not available."),
             ));
         };
+        let sc = &route.server;
         if !sc.allows_tool(tool) {
             return Ok(tool_error(format!(
                 "Tool '{tool}' is not allowed on server '{server}'."
@@ -609,11 +732,10 @@ impl Gateway {
                 "Guardrails are enabled for server '{server}', but no guardrail provider is available in this gateway: the call is refused (fail closed). Disable the server's guardrail policies in the config to call it without guardrails."
             )));
         }
-        let spec = self.spec(sc);
-        let limit = spec.timeouts.request;
+        let limit = route.spec.timeouts.request;
         let started = Instant::now();
         let r = async {
-            let up = self.pool.get(&spec).await?;
+            let up = self.pool.get_keyed(&route.key, &route.spec).await?;
             up.request("tools/call", Some(params), ctx).await
         }
         .await;

@@ -59,7 +59,7 @@ pub struct Session {
     pending: DashMap<String, oneshot::Sender<Result<Value, RpcError>>>,
     next_id: AtomicU64,
     /// Client request id (as JSON text) -> a handle that aborts its work (`notifications/cancelled`).
-    pub inflight: DashMap<String, tokio::task::AbortHandle>,
+    pub inflight: DashMap<String, futures_util::future::AbortHandle>,
 }
 
 impl std::fmt::Debug for Session {

@@ -302,7 +302,8 @@ async fn crashing_and_hanging_upstreams() {
 async fn enabled_guardrails_without_a_provider_fail_closed() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = stdio_server("demo", gateway_bin(), &["demo-server"]);
-    server["input_guardrails_config"] = json!({ "enabled": true, "policy_name": "p", "block": ["pii"] });
+    server["input_guardrails_config"] =
+        json!({ "enabled": true, "policy_name": "p", "block": ["pii"] });
     let cfg = write_config(dir.path(), vec![server], json!({}));
     let gw = start_http(&cfg);
     let client = connect_http(&gw.url(), KEY).await.unwrap();

@@ -230,16 +230,18 @@ impl HttpLink {
         self.exchange(core, msg, None).await.map(|_| ())
     }
 
-    /// Spawns the task that POSTs request `id` and reads its answer.
-    pub(crate) fn spawn_request(
+    /// The work that POSTs request `id` and reads its answer (dispatching it to the pending
+    /// request). The caller runs it in its own task, next to the wait for the answer, so a
+    /// request costs no extra task and no cross-thread wake-up; dropping it aborts the POST.
+    pub(crate) fn request_work(
         self: &Arc<Self>,
         core: &Arc<Core>,
         id: u64,
         msg: Message,
-    ) -> AbortHandle {
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let link = self.clone();
         let core = core.clone();
-        let task = tokio::spawn(async move {
+        async move {
             let shutdown = core.shutdown.clone();
             let run = async {
                 match link.exchange(&core, &msg, Some(id)).await {
@@ -262,8 +264,7 @@ impl HttpLink {
                 _ = run => {}
                 _ = shutdown.cancelled() => {}
             }
-        });
-        task.abort_handle()
+        }
     }
 
     /// POSTs `msg`; on a 404 for a known session, re-initializes once and retries.

@@ -55,10 +55,26 @@ impl Pool {
     /// The live session for `spec`, connecting (once, however many callers) if there is none
     /// or it died.
     pub async fn get(&self, spec: &UpstreamSpec) -> Result<Arc<Upstream>, UpstreamError> {
-        let key = spec.pool_key();
+        self.get_keyed(&spec.pool_key(), spec).await
+    }
+
+    /// As [`Pool::get`], with `spec.pool_key()` already computed (callers that route many
+    /// requests keep it, instead of hashing the spec every time).
+    pub async fn get_keyed(
+        &self,
+        key: &str,
+        spec: &UpstreamSpec,
+    ) -> Result<Arc<Upstream>, UpstreamError> {
+        if let Some(slot) = self.slots.get(key) {
+            if let State::Ready(u) = &*slot.state.lock() {
+                if u.is_alive() {
+                    return Ok(u.clone());
+                }
+            }
+        }
         let slot = self
             .slots
-            .entry(key)
+            .entry(key.to_string())
             .or_insert_with(|| {
                 Arc::new(Slot {
                     name: spec.name.clone(),

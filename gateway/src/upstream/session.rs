@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
@@ -193,19 +194,20 @@ impl Core {
         }
     }
 
-    /// Starts sending request `id`; for HTTP the returned task reads its response stream.
+    /// Starts sending request `id`; for HTTP the returned work POSTs it and reads its
+    /// response stream (the caller runs it while waiting for the answer).
     async fn start_request(
         self: &Arc<Self>,
         id: u64,
         msg: Message,
-    ) -> Result<Option<AbortHandle>, UpstreamError> {
+    ) -> Result<Option<BoxFuture<'static, ()>>, UpstreamError> {
         match &self.link {
             Link::Stdio(s) => s
                 .send(&msg)
                 .await
                 .map(|()| None)
                 .map_err(|()| self.closed_error()),
-            Link::Http(h) => Ok(Some(h.spawn_request(self, id, msg))),
+            Link::Http(h) => Ok(Some(Box::pin(h.request_work(self, id, msg)))),
             Link::Sse(s) => s.post(&msg).await.map(|()| None),
         }
     }
@@ -257,18 +259,30 @@ impl Core {
             id,
             cancellable: method != "initialize",
             reason: "the client cancelled the request",
-            abort: None,
             done: false,
         };
-        match self.start_request(id, msg).await {
-            Ok(abort) => guard.abort = abort,
+        let work = match self.start_request(id, msg).await {
+            Ok(work) => work,
             Err(e) => {
                 guard.done = true;
                 self.pending.lock().remove(&id);
                 return Err(e);
             }
-        }
-        match tokio::time::timeout(timeout, rx).await {
+        };
+        let answer = async move {
+            let mut rx = rx;
+            match work {
+                None => rx.await,
+                Some(mut work) => {
+                    tokio::select! {
+                        r = &mut rx => r,
+                        // The exchange ended (the answer, if any, was dispatched): wait for it.
+                        _ = &mut work => rx.await,
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => {
                 guard.done = true;
                 result
@@ -442,14 +456,14 @@ fn set_progress_token(params: &mut Option<Value>, token: Value) {
     }
 }
 
-/// Drop guard of an in-flight request: unless answered, it removes the pending entry, stops
-/// the HTTP response reader and sends `notifications/cancelled`.
+/// Drop guard of an in-flight request: unless answered, it removes the pending entry and sends
+/// `notifications/cancelled` (an HTTP response reader runs inside the request's own future, so
+/// it stops with it).
 struct InFlight {
     core: Arc<Core>,
     id: u64,
     cancellable: bool,
     reason: &'static str,
-    abort: Option<AbortHandle>,
     done: bool,
 }
 
@@ -459,9 +473,6 @@ impl Drop for InFlight {
             return;
         }
         let removed = self.core.pending.lock().remove(&self.id).is_some();
-        if let Some(a) = self.abort.take() {
-            a.abort();
-        }
         if removed && self.cancellable && self.core.is_alive() {
             let params = json!({ "requestId": self.id, "reason": self.reason });
             self.core.send_detached(Message::notification(

@@ -1,0 +1,366 @@
+//! Load harness for the gateway: `tools/call` through the gateway against the same upstream
+//! called directly, interleaved in one run; the gateway's CPU time per call; cached
+//! `tools/list` and `enkrypt_discover_all_tools` latency with the embedded cache and with an
+//! external `redis-server`; start-to-first-request time.
+//!
+//! Run: `cargo build --release -p gateway -p benches && target/release/gateway_load`
+//! (environment: `ROUNDS` (5), `CALLS` per client per round (1000)).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const KEY: &str = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    exe.with_file_name("secure-mcp-gateway")
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing on port {port}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = 100.0;
+    let g = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (g(11) + g(12)) / tick
+}
+
+/// An MCP session over streamable HTTP (JSON answers).
+#[derive(Clone)]
+struct Mcp {
+    http: reqwest::Client,
+    url: String,
+    session: String,
+    key: Option<String>,
+}
+
+impl Mcp {
+    async fn open(url: &str, key: Option<&str>) -> Mcp {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .expect("client");
+        let mut req = http.post(url).header("accept", "application/json, text/event-stream").json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "bench", "version": "1" } }
+        }));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let r = req.send().await.expect("initialize");
+        let session = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let _ = r.bytes().await;
+        let m = Mcp {
+            http,
+            url: url.to_string(),
+            session,
+            key: key.map(str::to_string),
+        };
+        m.send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+            .await;
+        m
+    }
+
+    async fn send(&self, body: Value) -> Value {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        let r = req.send().await.expect("request");
+        let b = r.bytes().await.expect("body");
+        serde_json::from_slice(&b).unwrap_or(Value::Null)
+    }
+
+    async fn call(&self, name: &str, args: Value) -> Value {
+        self.send(json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": name, "arguments": args } }))
+            .await
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// `clients` concurrent sessions, each making `calls` echo calls; latencies and wall time.
+async fn load(target: &[Mcp], tool: &str, calls: usize) -> (Vec<Duration>, Duration) {
+    let start = Instant::now();
+    let tasks: Vec<_> = target
+        .iter()
+        .cloned()
+        .map(|m| {
+            let tool = tool.to_string();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(calls);
+                for _ in 0..calls {
+                    let t = Instant::now();
+                    let r = m.call(&tool, json!({ "message": "ping" })).await;
+                    lat.push(t.elapsed());
+                    debug_assert!(r.get("result").is_some(), "{r}");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let wall = start.elapsed();
+    all.sort();
+    (all, wall)
+}
+
+fn write_config(dir: &Path, upstream_url: &str, common: Value) -> PathBuf {
+    let mut c = json!({ "enkrypt_log_level": "WARNING", "enkrypt_embedded_cache_port": 0, "enkrypt_embedded_cache_password": "bench-embedded-pw-0123456789" });
+    if let (Some(o), Some(e)) = (c.as_object_mut(), common.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    let cfg = json!({
+        "common_mcp_gateway_config": c,
+        "mcp_configs": { "c1": { "mcp_config_name": "bench", "mcp_config": [
+            { "server_name": "demo", "config": { "url": upstream_url, "transport": "streamable-http" }, "tools": {} }
+        ] } },
+        "projects": { "p1": { "project_name": "bench", "mcp_config_id": "c1", "users": ["u1"] } },
+        "users": { "u1": { "email": "bench@example.com" } },
+        "apikeys": { KEY: { "project_id": "p1", "user_id": "u1" } }
+    });
+    let path = dir.join("cfg.json");
+    std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
+    path
+}
+
+/// Starts the gateway; returns it, its port and the time to its first served request.
+fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
+    let port = testkit::free_port();
+    let t = Instant::now();
+    let child = Command::new(bin())
+        .args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gateway");
+    // First served request: GET /health answered.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s
+                .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let mut b = Vec::new();
+            let _ = s.read_to_end(&mut b);
+            if b.starts_with(b"HTTP/1.1 200") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "gateway did not start");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    (Proc(child), port, t.elapsed())
+}
+
+async fn latency_of(m: &Mcp, body: Value, n: usize) -> Vec<Duration> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = m.send(body.clone()).await;
+        v.push(t.elapsed());
+        assert!(r.get("result").is_some(), "{r}");
+    }
+    v.sort();
+    v
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let calls: usize = std::env::var("CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let dir = std::env::temp_dir().join(format!("gateway-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+
+    // The upstream: our demo server's echo tool over streamable HTTP.
+    let up_port = testkit::free_port();
+    let _upstream = Proc(
+        Command::new(bin())
+            .args(["demo-server", "--port", &up_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo server"),
+    );
+    wait_port(up_port);
+    let up_url = format!("http://127.0.0.1:{up_port}/mcp");
+
+    let cfg = write_config(&dir, &up_url, json!({}));
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let (_g, _, t) = start_gateway(&cfg);
+        starts.push(t);
+    }
+    starts.sort();
+    let (gw, gw_port, _) = start_gateway(&cfg);
+    let gw_url = format!("http://127.0.0.1:{gw_port}/mcp/");
+    let gw_pid = gw.0.id();
+    // PROFILE_LIST=N: only N cached tools/list requests (for profiling the gateway).
+    if let Some(n) = std::env::var("PROFILE_LIST")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        eprintln!("gateway pid {gw_pid}");
+        let m = Mcp::open(&gw_url, Some(KEY)).await;
+        let l = latency_of(
+            &m,
+            json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
+            n,
+        )
+        .await;
+        println!("tools/list p50 {:.0} us", us(pct(&l, 0.5)));
+        return;
+    }
+
+    println!("## tools/call echo: the gateway against the upstream called directly ({rounds} interleaved rounds, {calls} calls per client per round)\n");
+    println!("| clients | direct p50 us | gateway p50 us | added p50 us | direct p99 us | gateway p99 us | added p99 us | direct calls/s | gateway calls/s | ratio | gateway CPU us/call |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for clients in [1usize, 16] {
+        let mut direct_sessions = Vec::new();
+        let mut gw_sessions = Vec::new();
+        for _ in 0..clients {
+            direct_sessions.push(Mcp::open(&up_url, None).await);
+            gw_sessions.push(Mcp::open(&gw_url, Some(KEY)).await);
+        }
+        // Warm up both paths (connections, discovery, caches).
+        load(&direct_sessions, "echo", 50).await;
+        load(&gw_sessions, "echo", 50).await;
+        let (mut d_all, mut g_all) = (Vec::new(), Vec::new());
+        let (mut d_wall, mut g_wall) = (Duration::ZERO, Duration::ZERO);
+        let mut g_cpu = 0.0;
+        for _ in 0..rounds {
+            let (l, w) = load(&direct_sessions, "echo", calls).await;
+            d_all.extend(l);
+            d_wall += w;
+            let before = cpu_secs(gw_pid);
+            let (l, w) = load(&gw_sessions, "echo", calls).await;
+            g_cpu += cpu_secs(gw_pid) - before;
+            g_all.extend(l);
+            g_wall += w;
+        }
+        d_all.sort();
+        g_all.sort();
+        let n = (rounds * calls * clients) as f64;
+        let (d50, g50, d99, g99) = (
+            pct(&d_all, 0.5),
+            pct(&g_all, 0.5),
+            pct(&d_all, 0.99),
+            pct(&g_all, 0.99),
+        );
+        let (dt, gt) = (n / d_wall.as_secs_f64(), n / g_wall.as_secs_f64());
+        println!(
+            "| {clients} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} |",
+            us(d50), us(g50), us(g50) - us(d50), us(d99), us(g99), us(g99) - us(d99), dt, gt, gt / dt, g_cpu * 1e6 / n
+        );
+    }
+
+    // Cached discovery: embedded cache, then an external redis-server.
+    println!("\n## cached tools/list and enkrypt_discover_all_tools (one client, 2000 requests each, after a warm-up)\n");
+    println!("| cache | tools/list p50 us | p99 us | enkrypt_discover_all_tools p50 us | p99 us |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
+    let disc = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "enkrypt_discover_all_tools", "arguments": { "server_name": "demo" } } });
+    let m = Mcp::open(&gw_url, Some(KEY)).await;
+    latency_of(&m, list.clone(), 100).await;
+    let l = latency_of(&m, list.clone(), 2000).await;
+    let d = latency_of(&m, disc.clone(), 2000).await;
+    println!(
+        "| embedded | {:.0} | {:.0} | {:.0} | {:.0} |",
+        us(pct(&l, 0.5)),
+        us(pct(&l, 0.99)),
+        us(pct(&d, 0.5)),
+        us(pct(&d, 0.99))
+    );
+    drop(gw);
+    let redis = testkit::RedisServer::start(Some("bench-redis-pw"));
+    let ext_dir = dir.join("ext");
+    std::fs::create_dir_all(&ext_dir).expect("dir");
+    let ext = write_config(
+        &ext_dir,
+        &up_url,
+        json!({ "enkrypt_mcp_use_external_cache": true, "enkrypt_cache_host": "127.0.0.1", "enkrypt_cache_port": redis.port, "enkrypt_cache_password": "bench-redis-pw" }),
+    );
+    let (gw2, port2, _) = start_gateway(&ext);
+    let m = Mcp::open(&format!("http://127.0.0.1:{port2}/mcp/"), Some(KEY)).await;
+    latency_of(&m, list.clone(), 100).await;
+    let l = latency_of(&m, list, 2000).await;
+    let d = latency_of(&m, disc, 2000).await;
+    println!(
+        "| external redis-server | {:.0} | {:.0} | {:.0} | {:.0} |",
+        us(pct(&l, 0.5)),
+        us(pct(&l, 0.99)),
+        us(pct(&d, 0.5)),
+        us(pct(&d, 0.99))
+    );
+    drop(gw2);
+
+    println!("\n## start to first served request (GET /health answered), 5 starts\n");
+    println!(
+        "min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        starts[0].as_secs_f64() * 1e3,
+        starts[2].as_secs_f64() * 1e3,
+        starts[4].as_secs_f64() * 1e3
+    );
+    let _ = Arc::new(());
+    let _ = std::fs::remove_dir_all(&dir);
+}
