@@ -247,6 +247,13 @@ impl Gateway {
         self.indexes.clear();
         self.resources.clear();
         self.routes.clear();
+        // The set of servers (and so of tools) may have changed: tell every client.
+        for s in self.sessions.iter() {
+            s.send(Message::notification(
+                "notifications/tools/list_changed",
+                None,
+            ));
+        }
     }
 
     /// Resolves a gateway key to an identity (constant-time comparison over every key).

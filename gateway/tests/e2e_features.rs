@@ -1,0 +1,212 @@
+//! MCP features through the gateway beyond tools: resources, prompts, progress over an SSE
+//! answer, cancellation, and a config file changed while clients are connected.
+
+mod common_gw;
+
+use std::time::{Duration, Instant};
+
+use common_gw::*;
+use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_and_prompts_are_routed() {
+    let (_every, every_url) = everything_http();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![
+            stdio_server("demo", gateway_bin(), &["demo-server"]),
+            http_server("everything", &every_url),
+        ],
+        json!({}),
+    );
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let resources = client.list_all_resources().await.unwrap();
+    assert!(
+        resources.iter().any(|r| r.uri == "demo://readme"),
+        "{resources:?}"
+    );
+    let read = client
+        .read_resource(ReadResourceRequestParams::new("demo://readme"))
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&read).unwrap();
+    assert!(
+        v["contents"][0]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{v}"
+    );
+    let prompts = client.list_all_prompts().await.unwrap();
+    let names: Vec<String> = prompts.iter().map(|p| p.name.to_string()).collect();
+    assert!(names.contains(&"demo__greeting".to_string()), "{names:?}");
+    let mut p = GetPromptRequestParams::new("demo__greeting");
+    p.arguments = json!({ "name": "Ada" }).as_object().cloned();
+    let got = serde_json::to_value(client.get_prompt(p).await.unwrap()).unwrap();
+    assert!(got.to_string().contains("Ada"), "{got}");
+    client.cancel().await.ok();
+}
+
+async fn raw_session(url: &str) -> (reqwest::Client, String) {
+    let http = reqwest::Client::new();
+    let r = http
+        .post(url)
+        .bearer_auth(KEY)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}))
+        .send()
+        .await
+        .unwrap();
+    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    (http, sid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_streams_and_cancellation_stops_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
+        json!({}),
+    );
+    let gw = start_http(&cfg);
+    let (http, sid) = raw_session(&gw.url()).await;
+    // Progress: the answer switches to an SSE stream carrying the notifications, then the result.
+    let r = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .header("mcp-session-id", &sid)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","arguments":{"steps":3},"_meta":{"progressToken":"tok-1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let body = r.text().await.unwrap();
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let progress: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{body}");
+    assert!(progress
+        .iter()
+        .all(|p| p["params"]["progressToken"] == "tok-1"));
+    assert_eq!(events.last().unwrap()["id"], 2, "{body}");
+    // Without SSE in Accept, the same call is a plain JSON answer.
+    let r = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .header("mcp-session-id", &sid)
+        .header("accept", "application/json")
+        .json(&json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"progress","arguments":{"steps":2},"_meta":{"progressToken":"tok-2"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], 3);
+    // Cancellation: a long call is abandoned, and the upstream is told.
+    let slow = {
+        let (http, sid, url) = (http.clone(), sid.clone(), gw.url());
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = http
+                .post(url)
+                .bearer_auth(KEY)
+                .header("mcp-session-id", sid)
+                .header("accept", "application/json")
+                .json(&json!({"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}))
+                .send()
+                .await
+                .unwrap();
+            (t.elapsed(), r.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .header("mcp-session-id", &sid)
+        .json(&json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow-1","reason":"user"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let (took, v) = slow.await.unwrap();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(v["error"]["code"], -32800, "{v}");
+    // The demo server saw the cancellation (its `stats` tool lists cancelled request ids).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = http
+            .post(gw.url())
+            .bearer_auth(KEY)
+            .header("mcp-session-id", &sid)
+            .header("accept", "application/json")
+            .json(&json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"stats","arguments":{}}}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        if v["result"]["structuredContent"]["cancelled"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the upstream was not told: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_is_picked_up_without_dropping_sessions() {
+    let (_every, every_url) = everything_http();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
+        json!({}),
+    );
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    assert!(tool_names(&client).await.contains(&"echo".to_string()));
+    write_config(
+        dir.path(),
+        vec![
+            stdio_server("demo", gateway_bin(), &["demo-server"]),
+            http_server("everything", &every_url),
+        ],
+        json!({}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = tool_names(&client).await;
+        if names.contains(&"everything__echo".to_string())
+            && names.contains(&"demo__echo".to_string())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new server never appeared: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The same session still calls tools.
+    let (err, text, _) = call(&client, "demo__echo", json!({ "message": "same session" })).await;
+    assert!(!err && text == "same session", "{text}");
+    // An invalid file keeps the last good config.
+    std::fs::write(dir.path().join("enkrypt_mcp_config.json"), b"{ not json").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (err, text, _) = call(&client, "demo__echo", json!({ "message": "still" })).await;
+    assert!(!err && text == "still", "{text}");
+    client.cancel().await.ok();
+}
