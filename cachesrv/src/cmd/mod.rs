@@ -90,6 +90,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut BytesMut,
     /// Set when the reply is an error (for `failed_calls`).
     pub failed: bool,
+    /// The engine's shared gate is already held (for the whole batch).
+    pub gated: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -477,12 +479,14 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 const STACK_ARGS: usize = 16;
 
 /// Runs one parsed request, writing its reply into `out`.
+/// `gated`: the caller holds the engine's shared gate for this command.
 pub fn execute(
     shared: &Shared,
     sess: &mut Session,
     args: Args<'_>,
     out: &mut BytesMut,
     stats: &mut LocalStats,
+    gated: bool,
 ) {
     let n = args.len();
     let mut stack: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
@@ -501,6 +505,7 @@ pub fn execute(
         sess,
         out,
         failed: false,
+        gated,
     };
     dispatch(&mut ctx, argv, stats);
 }
@@ -569,7 +574,7 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
 /// Runs a command that passed every check, under the engine's shared gate (EXEC takes the
 /// gate exclusively itself).
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if cmd.name == "exec" {
+    if cmd.name == "exec" || ctx.gated {
         run(ctx, cmd, argv, stats);
     } else {
         let _gate = ctx.shared.engine.shared();

@@ -91,35 +91,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 let mut off = 0;
                 local_stats.start_batch();
                 loop {
-                    match parser.parse(&mut rbuf[off..], sess.authenticated) {
-                        Ok(Parsed::Complete(len)) => {
-                            let args = parser.args(&rbuf[off..]);
-                            if !args.is_empty() {
-                                cmd::execute(&shared, &mut sess, args, &mut out, &mut local_stats);
-                            }
-                            off += len;
-                            if sess.close {
-                                break;
-                            }
-                            if out.len() >= FLUSH_AT && write_out(&shared, &sock, &mut out).await.is_err() {
+                    match run_batch(&shared, &mut sess, &mut parser, &mut rbuf, &mut off, &mut out, &mut local_stats) {
+                        Batch::Flush => {
+                            if write_out(&shared, &sock, &mut out).await.is_err() {
                                 break 'conn;
                             }
                         }
-                        Ok(Parsed::Incomplete) => {
-                            let pending = rbuf.len() - off;
-                            if pending > shared.query_buffer_limit() {
-                                // Redis closes a client whose query buffer is over the limit.
-                                sess.close = true;
-                            } else if let Some(need) = parser.pending_bulk_need(pending) {
-                                rbuf.reserve(need.min(1 << 20));
-                            }
-                            break;
-                        }
-                        Err(e) => {
-                            out.write_error(&e.reply());
-                            sess.close = true;
-                            break;
-                        }
+                        Batch::Done => break,
                     }
                 }
                 rbuf.advance(off);
@@ -135,6 +113,66 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     }
     cmd::disconnect(&shared, &mut sess);
     shared.clients.unregister(info.id);
+}
+
+/// Why [`run_batch`] returned.
+enum Batch {
+    /// A megabyte of replies is pending: write it, then call again.
+    Flush,
+    /// Every complete request was run (or the connection must close).
+    Done,
+}
+
+/// Runs every complete request in `rbuf[*off..]`, under one hold of the engine's shared gate
+/// (released for EXEC, which takes it exclusively, and before returning: never held across an
+/// `.await`).
+fn run_batch(
+    shared: &Shared,
+    sess: &mut Session,
+    parser: &mut RequestParser,
+    rbuf: &mut BytesMut,
+    off: &mut usize,
+    out: &mut BytesMut,
+    stats: &mut cmd::LocalStats,
+) -> Batch {
+    let mut gate = None;
+    loop {
+        match parser.parse(&mut rbuf[*off..], sess.authenticated) {
+            Ok(Parsed::Complete(len)) => {
+                let args = parser.args(&rbuf[*off..]);
+                if !args.is_empty() {
+                    if args.at(0).eq_ignore_ascii_case(b"exec") {
+                        gate = None;
+                    } else if gate.is_none() {
+                        gate = Some(shared.engine.shared());
+                    }
+                    cmd::execute(shared, sess, args, out, stats, gate.is_some());
+                }
+                *off += len;
+                if sess.close {
+                    return Batch::Done;
+                }
+                if out.len() >= FLUSH_AT {
+                    return Batch::Flush;
+                }
+            }
+            Ok(Parsed::Incomplete) => {
+                let pending = rbuf.len() - *off;
+                if pending > shared.query_buffer_limit() {
+                    // Redis closes a client whose query buffer is over the limit.
+                    sess.close = true;
+                } else if let Some(need) = parser.pending_bulk_need(pending) {
+                    rbuf.reserve(need.min(1 << 20));
+                }
+                return Batch::Done;
+            }
+            Err(e) => {
+                out.write_error(&e.reply());
+                sess.close = true;
+                return Batch::Done;
+            }
+        }
+    }
 }
 
 /// Reads, closing idle clients when a `timeout` applies. No timer is armed when none does.
