@@ -682,34 +682,30 @@ async fn clear_cache(gw: &Arc<Gateway>, session: &Arc<Session>, args: &Value) ->
             Err(e) => json!({ "status": "error", "message": format!("Cache clear failed: {e}") }),
         },
         (None, None) => {
-            let servers = gw
-                .mcp_config_of(&session.identity)
-                .map_or(0, |m| m.servers.len());
-            let mut n = 0;
-            if let Some(mc) = gw.mcp_config_of(&session.identity) {
-                for s in &mc.servers {
-                    n += gw
-                        .cache
-                        .clear_server(&config_id, &s.name)
-                        .await
-                        .unwrap_or(0);
-                }
-            }
+            let servers = clear_all_servers(gw, session, &config_id).await;
             let g = gw.cache.clear_gateway_config(&config_id).await.unwrap_or(0);
-            let _ = n;
-            json!({ "status": "success", "message": format!("Cache cleared for all servers ({servers} servers) and gateway config ({})", if g > 0 { "cleared" } else { "none" }) })
+            let gateway = if g > 0 { "cleared" } else { "none" };
+            json!({ "status": "success", "message": format!("Cache cleared for all servers ({servers} servers) and gateway config ({gateway})") })
         }
         (Some(_), None) => {
-            let servers = gw
-                .mcp_config_of(&session.identity)
-                .map(|m| m.servers)
-                .unwrap_or_default();
-            for s in &servers {
-                let _ = gw.cache.clear_server(&config_id, &s.name).await;
-            }
-            json!({ "status": "success", "message": format!("Cache cleared for all servers ({} servers)", servers.len()) })
+            let servers = clear_all_servers(gw, session, &config_id).await;
+            json!({ "status": "success", "message": format!("Cache cleared for all servers ({servers} servers)") })
         }
     };
     gw.invalidate_index(Some(&config_id));
     result
+}
+
+/// Clears the tool entries of every server of the session's config; returns how many servers.
+async fn clear_all_servers(gw: &Arc<Gateway>, session: &Arc<Session>, config_id: &str) -> usize {
+    let servers = gw
+        .mcp_config_of(&session.identity)
+        .map(|m| m.servers)
+        .unwrap_or_default();
+    for s in &servers {
+        if let Err(e) = gw.cache.clear_server(config_id, &s.name).await {
+            tracing::warn!(server = %s.name, error = %e, "clearing the cache failed");
+        }
+    }
+    servers.len()
 }

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -361,6 +360,5 @@ async fn main() {
         starts[2].as_secs_f64() * 1e3,
         starts[4].as_secs_f64() * 1e3
     );
-    let _ = Arc::new(());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -196,7 +196,6 @@ fn quit(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
 
 fn reset(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     let shared = ctx.shared;
-    let id = ctx.sess.info.id;
     super::disconnect(shared, ctx.sess);
     ctx.sess.info.monitor.store(false, Ordering::Relaxed);
     ctx.sess.publish_sub_counts();
@@ -210,7 +209,6 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.sess.no_touch = false;
     ctx.sess.authenticated = shared.requirepass.read().is_none();
     *ctx.sess.info.name.lock() = None;
-    let _ = id;
     ctx.simple("RESET");
 }
 

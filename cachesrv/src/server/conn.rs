@@ -90,14 +90,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 info.last_active_ms.store(shared.clock.now_ms(), Ordering::Relaxed);
                 let mut off = 0;
                 local_stats.start_batch();
-                loop {
-                    match run_batch(&shared, &mut sess, &mut parser, &mut rbuf, &mut off, &mut out, &mut local_stats) {
-                        Batch::Flush => {
-                            if write_out(&shared, &sock, &mut out).await.is_err() {
-                                break 'conn;
-                            }
-                        }
-                        Batch::Done => break,
+                while let Batch::Flush = run_batch(&shared, &mut sess, &mut parser, &mut rbuf, &mut off, &mut out, &mut local_stats) {
+                    if write_out(&shared, &sock, &mut out).await.is_err() {
+                        break 'conn;
                     }
                 }
                 rbuf.advance(off);
