@@ -55,37 +55,9 @@ impl Kind {
 
 /// Parses a string the way Redis's `string2ll` does: optional `-`, no `+`, no leading zeros, no
 /// spaces, within `i64`. Used for `INCR` and for the `int` encoding.
+#[inline]
 pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else {
-        i64::try_from(v).ok()
-    }
+    protocol::number::parse_i64(s)
 }
 
 /// `OBJECT ENCODING` of a string: `int`, `embstr` or `raw`.
