@@ -370,6 +370,17 @@ impl Gateway {
         };
         match msg.method().unwrap_or_default() {
             "initialize" => Ok(self.initialize(session, &params)),
+            // 2026-07-28: the stateless form's discovery probe.
+            "server/discover" => {
+                let mut r = self.initialize(session, &params);
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("protocolVersion");
+                    let mut versions = vec![Value::String("2026-07-28".into())];
+                    versions.extend(PROTOCOL_VERSIONS.iter().map(|v| Value::String((*v).into())));
+                    o.insert("supportedVersions".into(), Value::Array(versions));
+                }
+                Ok(r)
+            }
             "ping" => Ok(json!({})),
             // Normally answered raw by `handle`; kept for completeness.
             "tools/list" => {

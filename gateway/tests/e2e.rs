@@ -207,6 +207,37 @@ async fn authentication_is_refused_without_a_valid_key() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // The 2026-07-28 stateless form: no session, the version in `_meta`.
+    let discover = json!({"jsonrpc":"2.0","id":5,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}});
+    let r = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .json(&discover)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["result"]["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "2025-11-25"),
+        "{body}"
+    );
+    let call = json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","arguments":{"message":"stateless"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}});
+    let body: Value = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .json(&call)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "stateless", "{body}");
     // Bad JSON is a JSON-RPC parse error, not a crash.
     let r = http
         .post(gw.url())
