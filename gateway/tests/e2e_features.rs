@@ -210,3 +210,46 @@ async fn a_changed_config_is_picked_up_without_dropping_sessions() {
     assert!(!err && text == "still", "{text}");
     client.cancel().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sharing_an_upstream_keep_their_own_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
+        json!({}),
+    );
+    let gw = start_http(&cfg);
+    let mut runs = Vec::new();
+    // Two sessions, the same token, different step counts, at the same time.
+    for steps in [3u64, 5] {
+        let url = gw.url();
+        runs.push(tokio::spawn(async move {
+            let (http, sid) = raw_session(&url).await;
+            let body = http
+                .post(&url)
+                .bearer_auth(KEY)
+                .header("mcp-session-id", &sid)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","arguments":{"steps":steps},"_meta":{"progressToken":"same"}}}))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let progress = body
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .map(|d| serde_json::from_str::<Value>(d).unwrap())
+                .filter(|e| e["method"] == "notifications/progress")
+                .inspect(|e| assert_eq!(e["params"]["progressToken"], "same"))
+                .count();
+            (steps, progress)
+        }));
+    }
+    for r in runs {
+        let (steps, got) = r.await.unwrap();
+        assert_eq!(got as u64, steps);
+    }
+}

@@ -65,7 +65,11 @@ pub(crate) enum Link {
 
 struct Pending {
     tx: oneshot::Sender<Result<Value, UpstreamError>>,
+    /// The token the upstream sees: unique per request, because clients sharing this session
+    /// may pick the same tokens.
     progress_token: Option<Value>,
+    /// The client's own token, put back into progress notifications.
+    client_token: Option<Value>,
     downstream: Option<Arc<dyn Downstream>>,
 }
 
@@ -233,17 +237,18 @@ impl Core {
             return Err(self.closed_error());
         }
         let id = self.next_id();
-        let token = match ctx.progress_token {
-            Some(t) => {
-                set_progress_token(&mut params, t.clone());
-                Some(t)
-            }
-            None => params
+        let client_token = ctx.progress_token.or_else(|| {
+            params
                 .as_ref()
                 .and_then(|p| p.get("_meta"))
                 .and_then(|m| m.get("progressToken"))
-                .cloned(),
-        };
+                .cloned()
+        });
+        let token = client_token.as_ref().map(|_| {
+            let t = json!(format!("gw-progress-{id}"));
+            set_progress_token(&mut params, t.clone());
+            t
+        });
         let msg = Message::request(json!(id), method, params);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(
@@ -251,6 +256,7 @@ impl Core {
             Pending {
                 tx,
                 progress_token: token,
+                client_token,
                 downstream: ctx.downstream,
             },
         );
@@ -370,11 +376,20 @@ impl Core {
                             .and_then(|o| pending.get(&o))
                             .filter(owns)
                             .or_else(|| pending.values().find(owns))
-                            .map(|p| p.downstream.clone())
+                            .map(|p| (p.downstream.clone(), p.client_token.clone()))
                     };
                     match target {
-                        Some(Some(ds)) => return ds.notify(msg),
-                        Some(None) => return,
+                        Some((Some(ds), client_token)) => {
+                            let mut msg = msg;
+                            if let (Some(t), Some(p)) = (
+                                client_token,
+                                msg.0.get_mut("params").and_then(Value::as_object_mut),
+                            ) {
+                                p.insert("progressToken".into(), t);
+                            }
+                            return ds.notify(msg);
+                        }
+                        Some((None, _)) => return,
                         None => {}
                     }
                 }
