@@ -58,6 +58,9 @@ pub enum Command {
         /// Transport.
         #[arg(long, value_enum, default_value_t = TransportArg::Http)]
         transport: TransportArg,
+        /// Worker threads (default: half the cores, at least one; `TOKIO_WORKER_THREADS` also works).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Inspect or clear the cache.
     Cache {
@@ -103,6 +106,16 @@ stdio (Claude Desktop, Cursor): command `secure-mcp-gateway start --transport st
     );
 }
 
+impl Cli {
+    /// Worker threads asked for on the command line.
+    pub fn threads(&self) -> Option<usize> {
+        match self.command {
+            Command::Start { threads, .. } => threads.filter(|n| *n > 0),
+            _ => None,
+        }
+    }
+}
+
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let path = resolve_config_path(cli.config.as_deref());
@@ -139,6 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             host,
             port,
             transport,
+            ..
         } => {
             if !path.exists() {
                 let w = config::write_new(&path, &GenerateOptions::default(), false)

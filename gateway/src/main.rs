@@ -15,10 +15,21 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    // Default: half the cores (at least one). A proxy's work is short and hops between tasks;
+    // fewer workers mean fewer cross-thread wake-ups, and the host's MCP servers and cache
+    // need cores too (benches/README.md has the figures). `--threads` or
+    // `TOKIO_WORKER_THREADS` override it.
+    let threads = cli.threads().or_else(|| {
+        std::env::var_os("TOKIO_WORKER_THREADS")
+            .is_none()
+            .then(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
+    });
+    if let Some(n) = threads {
+        builder.worker_threads(n);
+    }
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -175,14 +175,19 @@ fn write_config(dir: &Path, upstream_url: &str, common: Value) -> PathBuf {
 fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
     let port = testkit::free_port();
     let t = Instant::now();
+    let mut args = vec![
+        "--config".to_string(),
+        cfg.to_string_lossy().to_string(),
+        "start".into(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    // GATEWAY_THREADS=N: the gateway's worker threads.
+    if let Ok(n) = std::env::var("GATEWAY_THREADS") {
+        args.extend(["--threads".to_string(), n]);
+    }
     let child = Command::new(bin())
-        .args([
-            "--config",
-            &cfg.to_string_lossy(),
-            "start",
-            "--port",
-            &port.to_string(),
-        ])
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
