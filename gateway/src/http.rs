@@ -266,12 +266,10 @@ async fn post_mcp(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             Err(r) => return *r,
         }
     };
-    let requests: Vec<Message> = msgs
-        .iter()
-        .filter(|m| m.kind() == Some(Kind::Request))
-        .cloned()
-        .collect();
-    for m in msgs.into_iter().filter(|m| m.kind() != Some(Kind::Request)) {
+    let (requests, others): (Vec<Message>, Vec<Message>) = msgs
+        .into_iter()
+        .partition(|m| m.kind() == Some(Kind::Request));
+    for m in others {
         state.gw.handle(&session, m, None).await;
     }
     let session_header = init.then(|| session.id.clone());

@@ -61,8 +61,8 @@ impl AuthError {
 /// The routing view of one mcp_config's tools.
 #[derive(Debug, Default)]
 pub struct ToolIndex {
-    /// Public name -> (server, upstream tool name).
-    pub names: HashMap<String, (String, String)>,
+    /// Public name -> the route to its server and its upstream name.
+    pub names: HashMap<String, (Arc<Route>, String)>,
     /// The tools as listed to clients (upstream definitions under their public names).
     pub tools: Vec<Value>,
     /// The cache entries it was built from: while the cache hands back the same entries, the
@@ -600,7 +600,9 @@ impl Gateway {
         };
         let mut ix = ToolIndex::default();
         for (server, entry) in &entries {
-            let (Some(e), Some(sc)) = (entry, server_of(server)) else {
+            let (Some(e), Some(sc), Some(route)) =
+                (entry, server_of(server), self.route(&mc.id, server))
+            else {
                 continue;
             };
             for t in allowed_tools(e, sc) {
@@ -620,9 +622,9 @@ impl Gateway {
                 }
                 ix.names.insert(
                     format!("{server}{SEP}{name}"),
-                    (server.clone(), name.to_string()),
+                    (route.clone(), name.to_string()),
                 );
-                ix.names.insert(public, (server.clone(), name.to_string()));
+                ix.names.insert(public, (route.clone(), name.to_string()));
                 ix.tools.push(def);
             }
         }
@@ -704,7 +706,7 @@ impl Gateway {
                 .get(name)
                 .cloned();
         }
-        let Some((server, tool)) = target else {
+        let Some((route, tool)) = target else {
             return Err(RpcError::new(
                 INVALID_PARAMS,
                 format!("Unknown tool: {name}"),
@@ -714,7 +716,7 @@ impl Gateway {
         if let Some(o) = upstream_params.as_object_mut() {
             o.insert("name".into(), Value::String(tool.clone()));
         }
-        self.call_upstream_tool(&session.identity, &server, &tool, upstream_params, ctx)
+        self.call_on_route(&route, &tool, upstream_params, ctx)
             .await
     }
 
@@ -734,7 +736,19 @@ impl Gateway {
                 format!("Server '{server}' not available."),
             ));
         };
+        self.call_on_route(&route, tool, params, ctx).await
+    }
+
+    /// [`Gateway::call_upstream_tool`] once the route is known.
+    async fn call_on_route(
+        &self,
+        route: &Route,
+        tool: &str,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<Value, RpcError> {
         let sc = &route.server;
+        let server = sc.name.as_str();
         if !sc.allows_tool(tool) {
             return Ok(tool_error(format!(
                 "Tool '{tool}' is not allowed on server '{server}'."
