@@ -483,16 +483,13 @@ async fn secure_call(
         };
         if !known.contains(&name.as_str()) || !sc.allows_tool(&name) {
             failed += 1;
-            let mut e = envelope(
+            let e = tool_failure(
                 "TOOL_002",
                 &format!("Tool '{name}' not found for this server."),
-                "tool",
-                Some(&server),
-                Some(&name),
+                &server,
+                &name,
+                data,
             );
-            if let Some(o) = e.as_object_mut() {
-                o.insert("enkrypt_mcp_data".into(), data);
-            }
             results.push(e);
             break;
         }
@@ -539,31 +536,25 @@ async fn secure_call(
                 } else {
                     failed += 1;
                 }
-                let mut e = envelope(
+                let e = tool_failure(
                     "TOOL_001",
                     &format!("Tool execution failed for {name}: {text}"),
-                    "tool",
-                    Some(&server),
-                    Some(&name),
+                    &server,
+                    &name,
+                    data,
                 );
-                if let Some(o) = e.as_object_mut() {
-                    o.insert("enkrypt_mcp_data".into(), data);
-                }
                 results.push(e);
                 break;
             }
             Err(err) => {
                 failed += 1;
-                let mut e = envelope(
+                let e = tool_failure(
                     "TOOL_001",
                     &format!("Tool execution failed for {name}: {}", err.message),
-                    "tool",
-                    Some(&server),
-                    Some(&name),
+                    &server,
+                    &name,
+                    data,
                 );
-                if let Some(o) = e.as_object_mut() {
-                    o.insert("enkrypt_mcp_data".into(), data);
-                }
                 results.push(e);
                 break;
             }
@@ -708,4 +699,13 @@ async fn clear_all_servers(gw: &Arc<Gateway>, session: &Arc<Session>, config_id:
         }
     }
     servers.len()
+}
+
+/// A per-call failure of `enkrypt_secure_call_tools`: the error envelope plus the call's data.
+fn tool_failure(code: &str, message: &str, server: &str, tool: &str, data: Value) -> Value {
+    let mut e = envelope(code, message, "tool", Some(server), Some(tool));
+    if let Some(o) = e.as_object_mut() {
+        o.insert("enkrypt_mcp_data".into(), data);
+    }
+    e
 }
