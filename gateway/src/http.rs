@@ -36,6 +36,10 @@ use crate::session::Session;
 /// Largest request body accepted (larger: 413).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// A session unused this long (no request, nothing in flight, no open stream) is dropped; the
+/// client gets 404 and re-initializes, as MCP prescribes.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+
 #[derive(Clone)]
 struct AppState {
     gw: Arc<Gateway>,
@@ -201,6 +205,7 @@ fn session_for(
             AuthError::Unknown
         })));
     }
+    s.touch();
     Ok(s)
 }
 
@@ -453,9 +458,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
-    axum::serve(listener, router(gw, local))
+    // Clients that never send DELETE: their sessions go after SESSION_IDLE without use.
+    let sweeper = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                gw.sessions
+                    .retain(|_, s| s.idle_for().is_none_or(|idle| idle < SESSION_IDLE));
+            }
+        })
+    };
+    let r = axum::serve(listener, router(gw, local))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    sweeper.abort();
+    r
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub struct Session {
     outbound_rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
     pending: DashMap<String, oneshot::Sender<Result<Value, RpcError>>>,
     next_id: AtomicU64,
+    /// Unix seconds of the last request (idle sessions are dropped by [`Session::idle_for`]'s users).
+    last_seen: AtomicU64,
     /// Client request id (as JSON text) -> a handle that aborts its work (`notifications/cancelled`).
     pub inflight: DashMap<String, futures_util::future::AbortHandle>,
 }
@@ -69,6 +71,12 @@ impl std::fmt::Debug for Session {
             .field("identity", &self.identity)
             .finish()
     }
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A random 128-bit hex id.
@@ -91,8 +99,26 @@ impl Session {
             outbound_rx: Mutex::new(Some(rx)),
             pending: DashMap::new(),
             next_id: AtomicU64::new(1),
+            last_seen: AtomicU64::new(unix_secs()),
             inflight: DashMap::new(),
         })
+    }
+
+    /// Records activity (each request).
+    pub fn touch(&self) {
+        self.last_seen.store(unix_secs(), Ordering::Relaxed);
+    }
+
+    /// How long the session has been idle: no request, nothing in flight, no open GET stream.
+    /// `None` while it is in use.
+    pub fn idle_for(&self) -> Option<std::time::Duration> {
+        if !self.inflight.is_empty() || self.outbound_rx.lock().is_none() {
+            return None;
+        }
+        let last = self.last_seen.load(Ordering::Relaxed);
+        Some(std::time::Duration::from_secs(
+            unix_secs().saturating_sub(last),
+        ))
     }
 
     /// Takes the outbound receiver (once: the GET stream or the stdio writer owns it).
@@ -183,5 +209,34 @@ impl Downstream for RequestDownstream {
     ) -> BoxFuture<'static, Result<Value, RpcError>> {
         self.session
             .client_request(method, params, self.stream.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            key_digest: [0; 16],
+            project_id: "p".into(),
+            user_id: "u".into(),
+            mcp_config_id: "c".into(),
+        }
+    }
+
+    #[test]
+    fn idle_only_when_unused() {
+        let s = Session::new(identity());
+        assert!(s.idle_for().is_some_and(|d| d.as_secs() < 5));
+        // An open GET stream (the receiver taken) keeps it in use.
+        let rx = s.take_outbound().unwrap();
+        assert!(s.idle_for().is_none());
+        s.return_outbound(rx);
+        // So does a request in flight.
+        let (_f, abort) = futures_util::future::abortable(async {});
+        s.inflight.insert("1".into(), abort);
+        assert!(s.idle_for().is_none());
+        assert_ne!(new_session_id(), new_session_id());
     }
 }
