@@ -343,3 +343,69 @@ async fn enabled_guardrails_without_a_provider_fail_closed() {
     assert!(text.contains("fail closed"), "{text}");
     client.cancel().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
+        json!({}),
+    );
+    // stdio: garbage, a non-request, an unknown method, then a working ping; nothing crashes.
+    let mut child = tokio::process::Command::new(gateway_bin())
+        .args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--transport",
+            "stdio",
+        ])
+        .env("ENKRYPT_GATEWAY_KEY", KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    stdin
+        .write_all(b"{not json\n[]\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        got.push(serde_json::from_str::<Value>(&line).expect("only JSON-RPC on stdout"));
+    }
+    let code_of = |id: Value| {
+        got.iter()
+            .find(|m| m["id"] == id)
+            .map(|m| m["error"]["code"].clone())
+    };
+    assert!(got.iter().any(|m| m["error"]["code"] == -32700), "{got:?}");
+    assert!(got.iter().any(|m| m["error"]["code"] == -32600), "{got:?}");
+    assert_eq!(code_of(json!(1)), Some(json!(-32601)));
+    assert!(
+        got.iter().any(|m| m["id"] == 2 && m["result"] == json!({})),
+        "{got:?}"
+    );
+    // HTTP: an oversized body is refused without reading it all.
+    let gw = start_http(&cfg);
+    let big = vec![b' '; 17 * 1024 * 1024];
+    let r = reqwest::Client::new()
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
