@@ -35,21 +35,24 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("setrange", 4, WRITE | DENYOOM, (1, 1, 1), setrange);
 }
 
+/// Writes a string value, or a null when there is none; true when there was one.
+fn write_opt(out: &mut bytes::BytesMut, v: Option<&[u8]>, proto: protocol::Protocol) -> bool {
+    match v {
+        Some(v) => protocol::RespWrite::write_bulk(out, v),
+        None => protocol::RespWrite::write_null(out, proto),
+    }
+    v.is_some()
+}
+
 fn get(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let access = ctx.read_access();
     let db = ctx.db();
     let out = &mut *ctx.out;
     let proto = ctx.sess.proto;
-    let r = db.with_key(a[1], access, |k| match k.as_str() {
-        Ok(Some(v)) => {
-            protocol::RespWrite::write_bulk(out, v);
-            Ok(())
-        }
-        Ok(None) => {
-            protocol::RespWrite::write_null(out, proto);
-            Ok(())
-        }
-        Err(e) => Err(e),
+    let r = db.with_key(a[1], access, |k| {
+        k.as_str().map(|v| {
+            write_opt(out, v, proto);
+        })
     });
     if let Err(e) = r {
         ctx.engine_err(e);
@@ -136,10 +139,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let out = &mut *ctx.out;
     let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), EngineError> {
         if get {
-            match k.as_str()? {
-                Some(v) => protocol::RespWrite::write_bulk(out, v),
-                None => protocol::RespWrite::write_null(out, proto),
-            }
+            write_opt(out, k.as_str()?, proto);
         }
         let found = k.exists();
         if (nx && found) || (xx && !found) {
@@ -199,10 +199,7 @@ fn getset(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
     let out = &mut *ctx.out;
     let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), EngineError> {
-        match k.as_str()? {
-            Some(v) => protocol::RespWrite::write_bulk(out, v),
-            None => protocol::RespWrite::write_null(out, proto),
-        }
+        write_opt(out, k.as_str()?, proto);
         k.put_str(a[2], Ttl::Clear)
     });
     if let Err(e) = r {
@@ -216,12 +213,8 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
     let out = &mut *ctx.out;
     let r = db.with_key(a[1], access, |k| -> Result<(), EngineError> {
-        match k.as_str()? {
-            Some(v) => protocol::RespWrite::write_bulk(out, v),
-            None => {
-                protocol::RespWrite::write_null(out, proto);
-                return Ok(());
-            }
+        if !write_opt(out, k.as_str()?, proto) {
+            return Ok(());
         }
         k.delete();
         Ok(())
@@ -263,12 +256,8 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
     let out = &mut *ctx.out;
     let r = db.with_key(a[1], access, |k| -> Result<(), EngineError> {
-        match k.as_str()? {
-            Some(v) => protocol::RespWrite::write_bulk(out, v),
-            None => {
-                protocol::RespWrite::write_null(out, proto);
-                return Ok(());
-            }
+        if !write_opt(out, k.as_str()?, proto) {
+            return Ok(());
         }
         match exp {
             Exp::At(at) if at <= k.now_ms() => {
