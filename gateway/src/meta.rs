@@ -250,7 +250,10 @@ pub async fn call(
         "enkrypt_secure_call_tools" => secure_call(gw, session, args, ctx).await,
         "enkrypt_get_cache_status" => cache_status(gw, session).await,
         "enkrypt_clear_cache" => clear_cache(gw, session, args).await,
-        _ => gw.metrics.to_json(&gw.config().common.timeouts),
+        _ => {
+            let active = gw.sessions.iter().map(|s| s.inflight.len()).sum();
+            gw.metrics.to_json(&gw.config().common.timeouts, active)
+        }
     };
     as_text(&v)
 }

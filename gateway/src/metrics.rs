@@ -2,7 +2,7 @@
 //! counted by outcome, and by how close they came to their limit (escalation levels: normal
 //! below 80 % of the timeout, warn from 80 %, timeout from 100 %, fail from 120 %).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -20,13 +20,12 @@ pub struct Metrics {
     warn: AtomicU64,
     timeout_level: AtomicU64,
     fail: AtomicU64,
-    active: AtomicI64,
 }
 
 impl Metrics {
     /// Records a finished operation: `timed_out` is `None` on success, `Some(true)` for a
     /// timeout and `Some(false)` for another failure.
-    pub fn record(&self, _kind: &str, elapsed: Duration, limit: Duration, timed_out: Option<bool>) {
+    pub fn record(&self, elapsed: Duration, limit: Duration, timed_out: Option<bool>) {
         self.total.fetch_add(1, Ordering::Relaxed);
         match timed_out {
             None => {
@@ -57,11 +56,10 @@ impl Metrics {
         self.cancelled.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The reference's result object.
-    pub fn to_json(&self, t: &TimeoutSettings) -> Value {
+    /// The reference's result object; `active` is the number of requests in flight.
+    pub fn to_json(&self, t: &TimeoutSettings, active: usize) -> Value {
         let total = self.total.load(Ordering::Relaxed);
         let ok = self.successful.load(Ordering::Relaxed);
-        let active = self.active.load(Ordering::Relaxed).max(0);
         json!({
             "timeout_metrics": {
                 "total_operations": total,

@@ -527,7 +527,6 @@ impl Gateway {
             )
             .await;
         self.metrics.record(
-            "discovery",
             started.elapsed(),
             limit,
             result.as_ref().err().map(UpstreamError::is_timeout),
@@ -772,7 +771,6 @@ impl Gateway {
         }
         .await;
         self.metrics.record(
-            "tool_call",
             started.elapsed(),
             limit,
             r.as_ref().err().map(UpstreamError::is_timeout),
