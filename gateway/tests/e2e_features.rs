@@ -49,6 +49,24 @@ async fn resources_and_prompts_are_routed() {
     client.cancel().await.ok();
 }
 
+/// POSTs a message in a session, with the gateway key and this `Accept`.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    sid: &str,
+    accept: &str,
+    body: Value,
+) -> reqwest::Response {
+    http.post(url)
+        .bearer_auth(KEY)
+        .header("mcp-session-id", sid)
+        .header("accept", accept)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn raw_session(url: &str) -> (reqwest::Client, String) {
     let http = reqwest::Client::new();
     let r = http
@@ -74,15 +92,7 @@ async fn progress_streams_and_cancellation_stops_the_call() {
     let gw = start_http(&cfg);
     let (http, sid) = raw_session(&gw.url()).await;
     // Progress: the answer switches to an SSE stream carrying the notifications, then the result.
-    let r = http
-        .post(gw.url())
-        .bearer_auth(KEY)
-        .header("mcp-session-id", &sid)
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","arguments":{"steps":3},"_meta":{"progressToken":"tok-1"}}}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&http, &gw.url(), &sid, "application/json, text/event-stream", json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","arguments":{"steps":3},"_meta":{"progressToken":"tok-1"}}})).await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let body = r.text().await.unwrap();
     let events: Vec<Value> = body
@@ -100,15 +110,7 @@ async fn progress_streams_and_cancellation_stops_the_call() {
         .all(|p| p["params"]["progressToken"] == "tok-1"));
     assert_eq!(events.last().unwrap()["id"], 2, "{body}");
     // Without SSE in Accept, the same call is a plain JSON answer.
-    let r = http
-        .post(gw.url())
-        .bearer_auth(KEY)
-        .header("mcp-session-id", &sid)
-        .header("accept", "application/json")
-        .json(&json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"progress","arguments":{"steps":2},"_meta":{"progressToken":"tok-2"}}}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&http, &gw.url(), &sid, "application/json", json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"progress","arguments":{"steps":2},"_meta":{"progressToken":"tok-2"}}})).await;
     assert_eq!(r.headers()["content-type"], "application/json");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["id"], 3);
@@ -117,15 +119,7 @@ async fn progress_streams_and_cancellation_stops_the_call() {
         let (http, sid, url) = (http.clone(), sid.clone(), gw.url());
         tokio::spawn(async move {
             let t = Instant::now();
-            let r = http
-                .post(url)
-                .bearer_auth(KEY)
-                .header("mcp-session-id", sid)
-                .header("accept", "application/json")
-                .json(&json!({"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}))
-                .send()
-                .await
-                .unwrap();
+            let r = post(&http, &url, &sid, "application/json", json!({"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}})).await;
             (t.elapsed(), r.json::<Value>().await.unwrap())
         })
     };
@@ -145,15 +139,7 @@ async fn progress_streams_and_cancellation_stops_the_call() {
     // The demo server saw the cancellation (its `stats` tool lists cancelled request ids).
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let r = http
-            .post(gw.url())
-            .bearer_auth(KEY)
-            .header("mcp-session-id", &sid)
-            .header("accept", "application/json")
-            .json(&json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"stats","arguments":{}}}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(&http, &gw.url(), &sid, "application/json", json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"stats","arguments":{}}})).await;
         let v: Value = r.json().await.unwrap();
         if v["result"]["structuredContent"]["cancelled"]
             .as_array()
@@ -226,15 +212,7 @@ async fn clients_sharing_an_upstream_keep_their_own_progress() {
         let url = gw.url();
         runs.push(tokio::spawn(async move {
             let (http, sid) = raw_session(&url).await;
-            let body = http
-                .post(&url)
-                .bearer_auth(KEY)
-                .header("mcp-session-id", &sid)
-                .header("accept", "application/json, text/event-stream")
-                .json(&json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","arguments":{"steps":steps},"_meta":{"progressToken":"same"}}}))
-                .send()
-                .await
-                .unwrap()
+            let body = post(&http, &url, &sid, "application/json, text/event-stream", json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","arguments":{"steps":steps},"_meta":{"progressToken":"same"}}})).await
                 .text()
                 .await
                 .unwrap();
