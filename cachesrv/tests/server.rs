@@ -367,6 +367,47 @@ fn hostile_clients_do_not_hurt_others() {
     drop(idle);
 }
 
+#[test]
+fn slow_reader_gets_every_byte_of_large_replies() {
+    let srv = TestServer::start(&[]);
+    let value: Vec<u8> = (0..4 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut setter = Conn::open(srv.port);
+    assert_eq!(
+        setter.cmd(&[b"SET".as_slice(), b"big", &value]),
+        Frame::Simple("OK".into())
+    );
+    // Four 4 MB replies requested at once, then nothing read for a while: the server's writes
+    // fill the socket and must wait for room, while others are served.
+    let mut reader = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    reader.write_all(&b"GET big\r\n".repeat(4)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = Conn::open(srv.port);
+    assert_eq!(other.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    let mut expected = Vec::new();
+    for _ in 0..4 {
+        expected.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+        expected.extend_from_slice(&value);
+        expected.extend_from_slice(b"\r\n");
+    }
+    reader
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = vec![0u8; expected.len()];
+    let mut chunk = [0u8; 7919];
+    let mut n = 0;
+    while n < got.len() {
+        // Small, slow reads: the server sees the socket fill up again and again.
+        let r = reader.read(&mut chunk).expect("reply bytes");
+        assert!(r > 0, "connection closed after {n} bytes");
+        got[n..n + r].copy_from_slice(&chunk[..r]);
+        n += r;
+        if n % 64 == 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    assert!(got == expected, "the replies differ from the value");
+}
+
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -7,6 +7,14 @@
 //!   and replies are flushed whenever a megabyte is pending, so a client that never reads its
 //!   replies stalls only itself (the socket's send buffer fills and we stop reading from it).
 //! - A protocol error is answered with Redis's error, then the connection closes.
+//!
+//! Replies are written at the end of a scheduler turn, as Redis writes them before it sleeps:
+//! a connection with replies yields once, so the other connections that are ready run their
+//! requests first and the writes of one turn come together. The first write wakes the client
+//! from its wait, the following ones find it awake, which costs the kernel far less than one
+//! wake-up per write. A yield that found nobody else to run is wasted (it costs an extra poll
+//! of the reactor), so after one a connection writes at once for its next [`YIELD_BACKOFF`]
+//! batches.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,6 +34,17 @@ use crate::engine::Clock;
 
 const FLUSH_AT: usize = 1 << 20;
 const READ_CHUNK: usize = 16 * 1024;
+/// Batches written without yielding after a yield that let no other connection run.
+const YIELD_BACKOFF: u32 = 32;
+
+thread_local! {
+    /// Batches run on this thread: tells a yielding connection whether anyone else ran.
+    static TURNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn turns() -> u64 {
+    TURNS.with(std::cell::Cell::get)
+}
 
 /// Serves one accepted connection until it closes.
 pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
@@ -52,6 +71,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new(shared.parser_limits());
     let mut local_stats = cmd::LocalStats::default();
+    let mut no_yield = 0u32;
 
     // One waiter for the whole connection (not one per loop turn).
     let killed = kill.notified();
@@ -97,6 +117,18 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 }
                 rbuf.advance(off);
                 local_stats.flush(&shared);
+                TURNS.with(|t| t.set(t.get().wrapping_add(1)));
+            }
+        }
+        if !out.is_empty() {
+            if no_yield == 0 {
+                let before = turns();
+                tokio::task::yield_now().await;
+                if turns() == before {
+                    no_yield = YIELD_BACKOFF;
+                }
+            } else {
+                no_yield -= 1;
             }
         }
         if !out.is_empty() && write_out(&shared, &sock, &mut out).await.is_err() {

@@ -3,6 +3,11 @@
 //! `read` that would only return `EAGAIN` (tokio's edge-triggered reactor reports new data as a
 //! new event). Writes go straight to the socket and wait for writability only when it is full.
 //! This keeps a request/reply round trip at one `read` and one `write`, as Redis does.
+//!
+//! The socket is registered for readability only, as Redis registers its clients: with
+//! writability too, every ACK that frees send-buffer space is an edge that wakes the thread
+//! from `epoll_wait` for nothing. A write that finds the buffer full registers a duplicate of
+//! the descriptor for writability alone, for as long as that write waits.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -10,6 +15,7 @@ use std::os::fd::AsRawFd;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// A non-blocking socket registered with the reactor.
 pub struct Socket {
@@ -23,7 +29,7 @@ impl Socket {
         std.set_nonblocking(true)?;
         // SAFETY: the `TcpStream` owns its descriptor, which stays open for as long as the
         // `AsyncFd` (which owns the stream) exists.
-        let fd = unsafe { AsyncFd::register(std) }.map_err(io::Error::from)?;
+        let fd = unsafe { AsyncFd::register_with_interest(std, Interest::READABLE) }?;
         Ok(Socket { fd })
     }
 
@@ -66,18 +72,31 @@ impl Socket {
 
     /// Writes all of `data`.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        // Registered on the first write that finds the send buffer full.
+        let mut waiter: Option<AsyncFd<TcpStream>> = None;
         while !data.is_empty() {
             match self.fd.get_ref().write(data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let mut guard = self.fd.writable().await?;
-                    match guard.try_io(|s| s.get_ref().write(data)) {
-                        Ok(Ok(n)) => data = &data[n..],
-                        Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Ok(Err(e)) => return Err(e),
-                        Err(_would_block) => {}
+                    if waiter.is_none() {
+                        // Registering reports readiness that already holds, so space freed
+                        // since the failed write is not missed.
+                        let dup = self.fd.get_ref().try_clone()?;
+                        // SAFETY: the duplicate is owned by the `AsyncFd`, which closes it when dropped.
+                        waiter = Some(unsafe {
+                            AsyncFd::register_with_interest(dup, Interest::WRITABLE)
+                        }?);
+                    }
+                    if let Some(w) = &waiter {
+                        let mut guard = w.writable().await?;
+                        match guard.try_io(|_| self.fd.get_ref().write(data)) {
+                            Ok(Ok(n)) => data = &data[n..],
+                            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Ok(Err(e)) => return Err(e),
+                            Err(_would_block) => {}
+                        }
                     }
                 }
                 Err(e) => return Err(e),
