@@ -259,20 +259,63 @@ async fn main() {
     let (gw, gw_port, _) = start_gateway(&cfg);
     let gw_url = format!("http://127.0.0.1:{gw_port}/mcp/");
     let gw_pid = gw.0.id();
-    // PROFILE_LIST=N: only N cached tools/list requests (for profiling the gateway).
-    if let Some(n) = std::env::var("PROFILE_LIST")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+    // PROFILE=list|ping|call|direct, PROFILE_N requests per client, PROFILE_CLIENTS clients:
+    // only that load, with the gateway's CPU per request (for profiling the gateway).
+    if let Ok(what) = std::env::var("PROFILE") {
+        let n: usize = std::env::var("PROFILE_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5000);
+        let clients: usize = std::env::var("PROFILE_CLIENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
         eprintln!("gateway pid {gw_pid}");
-        let m = Mcp::open(&gw_url, Some(KEY)).await;
-        let l = latency_of(
-            &m,
-            json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
-            n,
-        )
-        .await;
-        println!("tools/list p50 {:.0} us", us(pct(&l, 0.5)));
+        let (url, key) = if what == "direct" {
+            (up_url.as_str(), None)
+        } else {
+            (gw_url.as_str(), Some(KEY))
+        };
+        let body = match what.as_str() {
+            "list" => json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
+            "ping" => json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" }),
+            _ => {
+                json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "echo", "arguments": { "message": "ping" } } })
+            }
+        };
+        let mut sessions = Vec::new();
+        for _ in 0..clients {
+            sessions.push(Mcp::open(url, key).await);
+        }
+        std::thread::sleep(Duration::from_millis(
+            std::env::var("PROFILE_WAIT_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        ));
+        let before = cpu_secs(gw_pid);
+        let t = Instant::now();
+        let tasks: Vec<_> = sessions
+            .into_iter()
+            .map(|m| {
+                let body = body.clone();
+                tokio::spawn(async move { latency_of(&m, body, n).await })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("task"));
+        }
+        let wall = t.elapsed();
+        all.sort();
+        let total = (n * clients) as f64;
+        println!(
+            "{what}: p50 {:.0} us, p99 {:.0} us, {:.0}/s, gateway CPU {:.1} us/request",
+            us(pct(&all, 0.5)),
+            us(pct(&all, 0.99)),
+            total / wall.as_secs_f64(),
+            (cpu_secs(gw_pid) - before) * 1e6 / total
+        );
         return;
     }
 
