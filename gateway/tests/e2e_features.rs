@@ -231,3 +231,147 @@ async fn clients_sharing_an_upstream_keep_their_own_progress() {
         assert_eq!(got as u64, steps);
     }
 }
+
+/// An MCP client that can sample, elicit and list roots, recording what servers asked it.
+#[derive(Clone, Default)]
+struct Assistant {
+    asked: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+// Sampling and roots are deprecated from 2026-07-28 on; clients of the earlier versions the
+// gateway serves still use them.
+#[allow(deprecated)]
+impl rmcp::ClientHandler for Assistant {
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(json!({ "sampling": serde_json::to_value(&params).unwrap() }));
+        Ok(serde_json::from_value(json!({
+            "role": "assistant",
+            "content": { "type": "text", "text": "sampled by the test client" },
+            "model": "test-model",
+            "stopReason": "endTurn"
+        }))
+        .unwrap())
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(json!({ "elicitation": serde_json::to_value(&request).unwrap() }));
+        Ok(serde_json::from_value(json!({
+            "action": "accept",
+            "content": { "name": "Ada Lovelace", "check": true, "integer": 7 }
+        }))
+        .unwrap())
+    }
+
+    async fn list_roots(
+        &self,
+        _: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        Ok(serde_json::from_value(
+            json!({ "roots": [{ "uri": "file:///work/project", "name": "project" }] }),
+        )
+        .unwrap())
+    }
+
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        serde_json::from_value(json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": { "sampling": {}, "elicitation": {}, "roots": { "listChanged": true } },
+            "clientInfo": { "name": "assistant", "version": "1" }
+        }))
+        .unwrap()
+    }
+}
+
+/// Sampling and elicitation asked by an upstream (the npm reference server) during a tool call
+/// reach the client that made the call, over both downstream transports, and its answers go
+/// back to the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_and_elicitation_reach_the_calling_client() {
+    use rmcp::ServiceExt;
+    let (_every, every_url) = everything_http();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![http_server("everything", &every_url)],
+        json!({}),
+    );
+    let gw = start_http(&cfg);
+    for transport in ["http", "stdio"] {
+        let me = Assistant::default();
+        let client = if transport == "http" {
+            let t = rmcp::transport::StreamableHttpClientTransport::from_config(
+                rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(gw.url())
+                    .auth_header(KEY.to_string()),
+            );
+            me.clone().serve(t).await.unwrap()
+        } else {
+            let cfg = cfg.clone();
+            let t = rmcp::transport::TokioChildProcess::new(
+                rmcp::transport::ConfigureCommandExt::configure(
+                    tokio::process::Command::new(gateway_bin()),
+                    move |cmd| {
+                        cmd.args([
+                            "--config",
+                            &cfg.to_string_lossy(),
+                            "start",
+                            "--transport",
+                            "stdio",
+                        ])
+                        .env("ENKRYPT_GATEWAY_KEY", KEY)
+                        .stderr(std::process::Stdio::null());
+                    },
+                ),
+            )
+            .unwrap();
+            me.clone().serve(t).await.unwrap()
+        };
+        let mut p = rmcp::model::CallToolRequestParams::new("everything__trigger-sampling-request");
+        p = p.with_arguments(
+            json!({ "prompt": format!("hello over {transport}") })
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let r = serde_json::to_value(client.call_tool(p).await.expect("sampling call")).unwrap();
+        let text = r.to_string();
+        assert!(
+            text.contains("sampled by the test client"),
+            "{transport}: {r}"
+        );
+        assert!(text.contains("test-model"), "{transport}: {r}");
+
+        let p = rmcp::model::CallToolRequestParams::new("everything__trigger-elicitation-request");
+        let r = serde_json::to_value(client.call_tool(p).await.expect("elicitation call")).unwrap();
+        let text = r.to_string();
+        assert!(text.contains("Name: Ada Lovelace"), "{transport}: {r}");
+        assert!(text.contains("Favorite Integer: 7"), "{transport}: {r}");
+
+        let asked = me.asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 2, "{transport}: {asked:?}");
+        assert!(
+            asked[0]
+                .to_string()
+                .contains(&format!("hello over {transport}")),
+            "{transport}: the sampling request carries the prompt: {asked:?}"
+        );
+        assert!(
+            asked[1]["elicitation"]["requestedSchema"]["properties"]["name"].is_object(),
+            "{transport}: {asked:?}"
+        );
+        client.cancel().await.ok();
+    }
+}
