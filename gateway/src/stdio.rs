@@ -17,10 +17,13 @@ use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, PARSE_ERROR};
 use crate::service::Gateway;
 use crate::session::Session;
 
+/// How long answers in flight when standard input closes may still be written.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Longest accepted line (one JSON-RPC message).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
-/// Serves on stdin/stdout until stdin closes.
+/// Serves on stdin/stdout until stdin closes, then returns (within [`EXIT_GRACE`]).
 pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
     let key = std::env::var("ENKRYPT_GATEWAY_KEY").ok();
     let session = match gw.authenticate(key.as_deref()) {
@@ -38,17 +41,18 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
             }
         }
     });
+    let mut forwarder = None;
     if let Ok(s) = &session {
         gw.sessions.insert(s.id.clone(), s.clone());
         if let Some(mut outbound) = s.take_outbound() {
             let tx = tx.clone();
-            tokio::spawn(async move {
+            forwarder = Some(tokio::spawn(async move {
                 while let Some(m) = outbound.recv().await {
                     if tx.send(m).is_err() {
                         break;
                     }
                 }
-            });
+            }));
         }
     }
     let mut input = BufReader::new(tokio::io::stdin());
@@ -109,11 +113,16 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
             }
         }
     }
+    // Standard input closed: the client is done. Answers still in flight may be written for
+    // a short while (the client may still read), then the gateway exits.
     if let Ok(s) = &session {
         gw.sessions.remove(&s.id);
     }
+    if let Some(f) = forwarder {
+        f.abort();
+    }
     drop(tx);
-    let _ = writer.await;
+    let _ = tokio::time::timeout(EXIT_GRACE, writer).await;
     Ok(())
 }
 

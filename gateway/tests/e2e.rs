@@ -409,3 +409,64 @@ async fn bad_input_gets_clear_errors() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+/// A stdio gateway exits once its client closes standard input, as MCP's stdio shutdown
+/// prescribes: it must not linger after Claude Desktop or Cursor let go of it.
+#[test]
+fn stdio_gateway_exits_when_stdin_closes() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
+        json!({}),
+    );
+    let mut child = std::process::Command::new(gateway_bin())
+        .args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--transport",
+            "stdio",
+        ])
+        .env("ENKRYPT_GATEWAY_KEY", KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for msg in [
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"last words"}}}),
+    ] {
+        writeln!(stdin, "{msg}").unwrap();
+    }
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        answers.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    assert!(
+        answers
+            .iter()
+            .any(|a| a["id"] == 2 && a.to_string().contains("last words")),
+        "{answers:?}"
+    );
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the stdio gateway still runs 10 s after its standard input closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
