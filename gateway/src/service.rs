@@ -94,6 +94,13 @@ pub struct Route {
     pub key: String,
 }
 
+/// What a request is answered with: a value the gateway built, or an upstream's result
+/// passed on as the upstream wrote it.
+enum Reply {
+    Value(Value),
+    Raw(crate::upstream::RawResult),
+}
+
 /// The gateway.
 pub struct Gateway {
     config: RwLock<Arc<GatewayConfig>>,
@@ -322,7 +329,10 @@ impl Gateway {
                 let r = work.await;
                 session.inflight.remove(&key);
                 match r {
-                    Ok(Ok(result)) => Some(Message::result(id, result)),
+                    Ok(Ok(Reply::Value(result))) => Some(Message::result(id, result)),
+                    Ok(Ok(Reply::Raw(raw))) => {
+                        Some(Message::result_raw(id, String::from(Box::<str>::from(raw))))
+                    }
                     Ok(Err(e)) => Some(Message::error(id, &e)),
                     // Cancelled by the client: MCP says not to answer.
                     Err(_aborted) => {
@@ -357,7 +367,7 @@ impl Gateway {
         session: &Arc<Session>,
         mut msg: Message,
         stream: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Reply, RpcError> {
         let progress_token = msg.progress_token().cloned();
         let params = msg.0.remove("params").unwrap_or(Value::Object(Map::new()));
         let down = Arc::new(RequestDownstream {
@@ -368,6 +378,22 @@ impl Gateway {
             progress_token,
             downstream: Some(down),
         };
+        if msg.method() == Some("tools/call") {
+            return self.tools_call(session, params, ctx).await;
+        }
+        self.request_value(session, &msg, params, ctx)
+            .await
+            .map(Reply::Value)
+    }
+
+    /// Requests other than `tools/call`.
+    async fn request_value(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        msg: &Message,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<Value, RpcError> {
         match msg.method().unwrap_or_default() {
             "initialize" => Ok(self.initialize(session, &params)),
             // 2026-07-28: the stateless form's discovery probe.
@@ -388,7 +414,6 @@ impl Gateway {
                 serde_json::from_str(&raw)
                     .map_err(|e| RpcError::new(crate::jsonrpc::INTERNAL_ERROR, e.to_string()))
             }
-            "tools/call" => self.tools_call(session, params, ctx).await,
             "resources/list" => self.resources_list(session, ctx).await,
             "resources/templates/list" => {
                 self.aggregate_list(
@@ -668,7 +693,7 @@ impl Gateway {
         session: &Arc<Session>,
         params: Value,
         ctx: RequestCtx,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Reply, RpcError> {
         let name = params
             .get("name")
             .and_then(Value::as_str)
@@ -681,7 +706,9 @@ impl Gateway {
                 .get("arguments")
                 .cloned()
                 .unwrap_or(Value::Object(Map::new()));
-            return Ok(crate::meta::call(self, session, name, &args, ctx).await);
+            return Ok(Reply::Value(
+                crate::meta::call(self, session, name, &args, ctx).await,
+            ));
         }
         if mode == ToolsMode::Meta {
             return Err(RpcError::new(
@@ -735,23 +762,28 @@ impl Gateway {
                 format!("Server '{server}' not available."),
             ));
         };
-        self.call_on_route(&route, tool, params, ctx).await
+        match self.call_on_route(&route, tool, params, ctx).await? {
+            Reply::Value(v) => Ok(v),
+            Reply::Raw(raw) => Ok(crate::upstream::parse_result(&raw)
+                .unwrap_or_else(|e| tool_error(format!("{server}: {e}")))),
+        }
     }
 
-    /// [`Gateway::call_upstream_tool`] once the route is known.
+    /// [`Gateway::call_upstream_tool`] once the route is known. The upstream's result is
+    /// passed on as it wrote it.
     async fn call_on_route(
         &self,
         route: &Route,
         tool: &str,
         params: Value,
         ctx: RequestCtx,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Reply, RpcError> {
         let sc = &route.server;
         let server = sc.name.as_str();
         if !sc.allows_tool(tool) {
-            return Ok(tool_error(format!(
+            return Ok(Reply::Value(tool_error(format!(
                 "Tool '{tool}' is not allowed on server '{server}'."
-            )));
+            ))));
         }
         // Guardrails are refused by default rather than skipped: this build has no guardrail
         // provider, so a server whose policy asks for them is not called at all (fail closed).
@@ -759,15 +791,15 @@ impl Gateway {
             .iter()
             .any(|g| g.as_ref().is_some_and(|g| g.enabled));
         if guarded {
-            return Ok(tool_error(format!(
+            return Ok(Reply::Value(tool_error(format!(
                 "Guardrails are enabled for server '{server}', but no guardrail provider is available in this gateway: the call is refused (fail closed). Disable the server's guardrail policies in the config to call it without guardrails."
-            )));
+            ))));
         }
         let limit = route.spec.timeouts.request;
         let started = Instant::now();
         let r = async {
             let up = self.pool.get_keyed(&route.key, &route.spec).await?;
-            up.request("tools/call", Some(params), ctx).await
+            up.request_raw("tools/call", Some(params), ctx).await
         }
         .await;
         self.metrics.record(
@@ -776,9 +808,9 @@ impl Gateway {
             r.as_ref().err().map(UpstreamError::is_timeout),
         );
         match r {
-            Ok(v) => Ok(v),
+            Ok(raw) => Ok(Reply::Raw(raw)),
             Err(UpstreamError::Rpc(e)) => Err(e),
-            Err(e) => Ok(tool_error(format!("{server}: {e}"))),
+            Err(e) => Ok(Reply::Value(tool_error(format!("{server}: {e}")))),
         }
     }
 

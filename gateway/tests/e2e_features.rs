@@ -375,3 +375,123 @@ async fn sampling_and_elicitation_reach_the_calling_client() {
         client.cancel().await.ok();
     }
 }
+
+/// An MCP server over streamable HTTP that writes its answers pretty-printed (line breaks
+/// between tokens) and puts fields no specification knows into its tool results.
+async fn pretty_upstream() -> String {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    async fn mcp(body: axum::body::Bytes) -> axum::response::Response {
+        let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let Some(id) = req.get("id").cloned() else {
+            return StatusCode::ACCEPTED.into_response();
+        };
+        let result = match req["method"].as_str().unwrap_or_default() {
+            "initialize" => json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": { "tools": {} },
+                "serverInfo": { "name": "pretty", "version": "1" }
+            }),
+            "tools/list" => json!({ "tools": [{
+                "name": "lines",
+                "description": "Two lines of text",
+                "inputSchema": { "type": "object" }
+            }] }),
+            "tools/call" => json!({
+                "content": [{ "type": "text", "text": "line one\nline two" }],
+                "x-vendor": { "kept": true, "nested": [1, 2, { "deep": "yes" }] }
+            }),
+            _ => json!({}),
+        };
+        let text =
+            serde_json::to_string_pretty(&json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+                .unwrap();
+        assert!(text.contains('\n'));
+        ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/mcp", axum::routing::post(mcp));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A tool's result reaches the client as the upstream wrote it, fields unknown to MCP
+/// included, over stdio (one message per line) and HTTP, even when the upstream's JSON spans
+/// lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_results_pass_through_whole() {
+    let url = pretty_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), vec![http_server("pretty", &url)], json!({}));
+    let gw = start_http(&cfg);
+    let http = connect_http(&gw.url(), KEY).await.unwrap();
+    let stdio = connect_stdio(&cfg, KEY).await.unwrap();
+    for (transport, client) in [("http", &http), ("stdio", &stdio)] {
+        let (is_error, text, whole) = tokio::time::timeout(
+            Duration::from_secs(30),
+            call(client, "pretty__lines", json!({})),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{transport}: no answer within 30 s"));
+        assert!(!is_error, "{transport}: {whole}");
+        assert_eq!(text, "line one\nline two", "{transport}");
+    }
+    // rmcp keeps only the fields it knows; raw exchanges show the rest arrives too.
+    let vendor = json!({ "kept": true, "nested": [1, 2, { "deep": "yes" }] });
+    let mut child = std::process::Command::new(gateway_bin())
+        .args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--transport",
+            "stdio",
+        ])
+        .env("ENKRYPT_GATEWAY_KEY", KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, Write};
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        for msg in [
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"pretty__lines","arguments":{}}}),
+        ] {
+            writeln!(stdin, "{msg}").unwrap();
+        }
+        let mut call = Value::Null;
+        for _ in 0..2 {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            let v: Value = serde_json::from_str(&line).expect("one message per line");
+            if v["id"] == 2 {
+                call = v;
+            }
+        }
+        assert_eq!(call["result"]["x-vendor"], vendor, "stdio: {call}");
+        drop(stdin);
+    }
+    let _ = child.wait();
+    // The raw HTTP answer is one line of JSON with the unknown fields.
+    let (h, sid) = raw_session(&gw.url()).await;
+    let r = post(
+        &h,
+        &gw.url(),
+        &sid,
+        "application/json",
+        json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": { "name": "pretty__lines", "arguments": {} } }),
+    )
+    .await;
+    let body = r.text().await.unwrap();
+    assert!(!body.trim().contains('\n'), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["id"], 9);
+    assert_eq!(v["result"]["x-vendor"], vendor, "http: {v}");
+    http.cancel().await.ok();
+    stdio.cancel().await.ok();
+}

@@ -280,7 +280,12 @@ async fn main() {
             "list" => json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
             "ping" => json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" }),
             _ => {
-                json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "echo", "arguments": { "message": "ping" } } })
+                // PROFILE_MSG_BYTES: the size of the echoed message (default: "ping").
+                let msg = std::env::var("PROFILE_MSG_BYTES")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .map_or_else(|| "ping".to_string(), |n| "x".repeat(n));
+                json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "echo", "arguments": { "message": msg } } })
             }
         };
         let mut sessions = Vec::new();

@@ -33,7 +33,9 @@ use crate::jsonrpc::{Message, RpcError};
 
 pub use error::UpstreamError;
 pub use pool::Pool;
-pub use session::{Upstream, CLIENT_NAME, PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS};
+pub use session::{
+    parse_result, RawResult, Upstream, CLIENT_NAME, PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS,
+};
 pub use spec::{Timeouts, Transport, UpstreamSpec};
 
 /// The client side of the request being served, for messages an upstream sends about it.

@@ -9,6 +9,10 @@
 //! requests are relayed to the [`Downstream`] of an in-flight request (the one whose HTTP
 //! response stream carried it, else the most recent), or refused with `-32601`.
 //!
+//! A response's `result` is kept as the raw JSON the server wrote ([`RawResult`]): a tool's
+//! output passes through the gateway without being parsed into a tree and written out again;
+//! callers that need to look inside parse it ([`Upstream::request`]).
+//!
 //! Invariants: a pending entry is removed exactly once (response, failure, close or drop
 //! guard); when the session closes every pending request fails at once with
 //! [`UpstreamError::Closed`]; no lock is held across an `.await`.
@@ -20,6 +24,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
@@ -38,6 +44,40 @@ pub const PROTOCOL_VERSION: &str = "2025-11-25";
 /// The versions an upstream may answer with.
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
     ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// A response's `result` as the server wrote it.
+pub type RawResult = Box<RawValue>;
+
+/// The envelope of a response, its result left unparsed. `method` present means the message
+/// is not a response.
+#[derive(Deserialize)]
+struct ResponseEnvelope {
+    jsonrpc: Option<String>,
+    #[serde(default)]
+    method: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    result: Option<RawResult>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// `raw` with its line breaks made spaces. Outside strings (where they must be escaped) line
+/// breaks are only whitespace, and a result passed on raw must not break the stdio
+/// transport's one-message-per-line framing or an SSE `data:` line.
+fn single_line(raw: RawResult) -> RawResult {
+    if memchr::memchr2(b'\n', b'\r', raw.get().as_bytes()).is_none() {
+        return raw;
+    }
+    let flat = raw.get().replace(['\n', '\r'], " ");
+    RawValue::from_string(flat).unwrap_or(raw)
+}
+
+/// A raw result as a JSON value.
+pub fn parse_result(raw: &RawValue) -> Result<Value, UpstreamError> {
+    serde_json::from_str(raw.get()).map_err(|e| UpstreamError::Protocol(e.to_string()))
+}
 
 /// `clientInfo.name` in `initialize`.
 pub const CLIENT_NAME: &str = "secure-mcp-gateway";
@@ -64,7 +104,7 @@ pub(crate) enum Link {
 }
 
 struct Pending {
-    tx: oneshot::Sender<Result<Value, UpstreamError>>,
+    tx: oneshot::Sender<Result<RawResult, UpstreamError>>,
     /// The token the upstream sees: unique per request, because clients sharing this session
     /// may pick the same tokens.
     progress_token: Option<Value>,
@@ -232,7 +272,7 @@ impl Core {
         mut params: Option<Value>,
         ctx: RequestCtx,
         timeout: Duration,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Result<RawResult, UpstreamError> {
         if !self.is_alive() {
             return Err(self.closed_error());
         }
@@ -316,19 +356,14 @@ impl Core {
                     tracing::debug!(server = %self.name, "response with an unknown id: {:?}", msg.id());
                     return false;
                 };
-                let entry = self.pending.lock().remove(&id);
-                match entry {
-                    Some(p) => {
-                        let outcome = match msg.error_value() {
-                            Some(e) => Err(UpstreamError::Rpc(e)),
-                            None => Ok(msg.result_value().cloned().unwrap_or(Value::Null)),
-                        };
-                        let _ = p.tx.send(outcome);
-                    }
+                let outcome = match msg.error_value() {
+                    Some(e) => Err(UpstreamError::Rpc(e)),
                     None => {
-                        tracing::debug!(server = %self.name, "late or unknown response {id} ignored")
+                        serde_json::value::to_raw_value(msg.result_value().unwrap_or(&Value::Null))
+                            .map_err(|e| UpstreamError::Protocol(e.to_string()))
                     }
-                }
+                };
+                self.complete(id, outcome);
                 origin == Some(id)
             }
             Some(Kind::Notification) => {
@@ -343,8 +378,53 @@ impl Core {
         }
     }
 
+    /// Hands a response to the request waiting for it.
+    fn complete(&self, id: u64, outcome: Result<RawResult, UpstreamError>) {
+        let entry = self.pending.lock().remove(&id);
+        match entry {
+            Some(p) => {
+                let _ = p.tx.send(outcome);
+            }
+            None => tracing::debug!(server = %self.name, "late or unknown response {id} ignored"),
+        }
+    }
+
+    /// A single response, its result kept raw; `None` when `bytes` is anything else (a batch,
+    /// a request, a notification, invalid JSON), which [`Message::parse`] then handles.
+    fn dispatch_response(&self, bytes: &[u8], origin: Option<u64>) -> Option<bool> {
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        let env: ResponseEnvelope = serde_json::from_slice(bytes).ok()?;
+        if env.method.is_some()
+            || env.jsonrpc.as_deref() != Some("2.0")
+            || (env.result.is_none() && env.error.is_none())
+        {
+            return None;
+        }
+        let id = match env.id? {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        let Some(id) = id else {
+            tracing::debug!(server = %self.name, "response with an unknown id");
+            return Some(false);
+        };
+        let outcome = match (env.error, env.result) {
+            (Some(e), _) => Err(UpstreamError::Rpc(RpcError::from_json(&e))),
+            (None, Some(r)) => Ok(single_line(r)),
+            (None, None) => return None,
+        };
+        self.complete(id, outcome);
+        Some(origin == Some(id))
+    }
+
     /// Parses a body that holds one message or a batch and dispatches each.
     pub(crate) fn dispatch_bytes(self: &Arc<Self>, bytes: &[u8], origin: Option<u64>) -> bool {
+        if let Some(answered) = self.dispatch_response(bytes, origin) {
+            return answered;
+        }
         match Message::parse(bytes) {
             Ok(items) => {
                 let mut answered = false;
@@ -560,7 +640,8 @@ impl Upstream {
                 RequestCtx::default(),
                 limit,
             )
-            .await?;
+            .await
+            .and_then(|r| parse_result(&r))?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -623,6 +704,16 @@ impl Upstream {
         params: Option<Value>,
         ctx: RequestCtx,
     ) -> Result<Value, UpstreamError> {
+        parse_result(&self.request_raw(method, params, ctx).await?)
+    }
+
+    /// [`Upstream::request`], the result left as the server wrote it (to pass it on).
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        ctx: RequestCtx,
+    ) -> Result<RawResult, UpstreamError> {
         let limit = self.core.default_timeout(method);
         self.core.request(method, params, ctx, limit).await
     }
@@ -635,7 +726,7 @@ impl Upstream {
         ctx: RequestCtx,
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
-        self.core.request(method, params, ctx, timeout).await
+        parse_result(&self.core.request(method, params, ctx, timeout).await?)
     }
 
     /// Sends a notification (e.g. `notifications/roots/list_changed`).
