@@ -248,6 +248,8 @@ async fn main() {
     );
     wait_port(up_port);
     let up_url = format!("http://127.0.0.1:{up_port}/mcp");
+    let up_pid = _upstream.0.id();
+    let me = std::process::id();
 
     let cfg = write_config(&dir, &up_url, json!({}));
     let mut starts = Vec::new();
@@ -327,6 +329,8 @@ async fn main() {
     println!("## tools/call echo: the gateway against the upstream called directly ({rounds} interleaved rounds, {calls} calls per client per round)\n");
     println!("| clients | direct p50 us | gateway p50 us | added p50 us | direct p99 us | gateway p99 us | added p99 us | direct calls/s | gateway calls/s | ratio | gateway CPU us/call |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    // CPU per call of the other two processes, direct / through the gateway (printed after).
+    let mut others = Vec::new();
     for clients in [1usize, 16] {
         let mut direct_sessions = Vec::new();
         let mut gw_sessions = Vec::new();
@@ -340,13 +344,20 @@ async fn main() {
         let (mut d_all, mut g_all) = (Vec::new(), Vec::new());
         let (mut d_wall, mut g_wall) = (Duration::ZERO, Duration::ZERO);
         let mut g_cpu = 0.0;
+        // (client, upstream) CPU seconds: direct, through the gateway.
+        let (mut d_other, mut g_other) = ((0.0, 0.0), (0.0, 0.0));
         for _ in 0..rounds {
+            let (c0, u0) = (cpu_secs(me), cpu_secs(up_pid));
             let (l, w) = load(&direct_sessions, "echo", calls).await;
+            d_other.0 += cpu_secs(me) - c0;
+            d_other.1 += cpu_secs(up_pid) - u0;
             d_all.extend(l);
             d_wall += w;
-            let before = cpu_secs(gw_pid);
+            let (before, c0, u0) = (cpu_secs(gw_pid), cpu_secs(me), cpu_secs(up_pid));
             let (l, w) = load(&gw_sessions, "echo", calls).await;
             g_cpu += cpu_secs(gw_pid) - before;
+            g_other.0 += cpu_secs(me) - c0;
+            g_other.1 += cpu_secs(up_pid) - u0;
             g_all.extend(l);
             g_wall += w;
         }
@@ -363,6 +374,19 @@ async fn main() {
         println!(
             "| {clients} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} |",
             us(d50), us(g50), us(g50) - us(d50), us(d99), us(g99), us(g99) - us(d99), dt, gt, gt / dt, g_cpu * 1e6 / n
+        );
+        others.push((clients, d_other, g_other, n));
+    }
+    println!("\nCPU per call of the load client and of the upstream, called directly / through the gateway:\n");
+    println!("| clients | client us/call | upstream us/call |");
+    println!("| ---: | ---: | ---: |");
+    for (clients, d, g, n) in others {
+        println!(
+            "| {clients} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            d.0 * 1e6 / n,
+            g.0 * 1e6 / n,
+            d.1 * 1e6 / n,
+            g.1 * 1e6 / n
         );
     }
 
