@@ -357,11 +357,9 @@ async fn call_tool(
             "Invalid params: name is required",
         ));
     };
-    let empty = Value::Object(Map::new());
-    let args = params
-        .get("arguments")
-        .filter(|a| a.is_object())
-        .unwrap_or(&empty);
+    let args = crate::jsonrpc::arguments_of(&params)
+        .filter(Value::is_object)
+        .unwrap_or(Value::Object(Map::new()));
     let arg = |k: &str| args.get(k);
     Ok(match name {
         "echo" => match arg("message").and_then(Value::as_str) {

@@ -5,6 +5,8 @@
 //! gateway routes on (`id`, `method`, `params`, `result`, `error`). Errors the gateway itself
 //! produces use the standard codes below.
 
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// `-32700`: the bytes are not JSON.
@@ -97,6 +99,102 @@ pub struct Message(pub Map<String, Value>);
 /// Key under which [`Message::result_raw`] keeps an already serialized result (a NUL-prefixed
 /// name no JSON-RPC peer sends).
 const RAW_RESULT: &str = "\u{0}raw_result";
+
+/// Key under which a `tools/call` request's `params` keep `arguments` as the client wrote them
+/// (spliced back by [`Message::to_bytes`]): a tool's input passes through the gateway without
+/// being parsed into a tree and written again. Read them with [`arguments_of`].
+const RAW_ARGUMENTS: &str = "\u{0}raw_arguments";
+
+/// `params.arguments` of a request as a value, whether kept raw or not (`None`: absent).
+pub fn arguments_of(params: &Value) -> Option<Value> {
+    match params.get(RAW_ARGUMENTS) {
+        Some(Value::String(raw)) => serde_json::from_str(raw).ok(),
+        _ => params.get("arguments").cloned(),
+    }
+}
+
+/// Line breaks between tokens made spaces (inside JSON strings they are always escaped), so
+/// raw JSON fits stdio's one message per line and an SSE `data:` line.
+pub fn single_line(raw: String) -> String {
+    if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none() {
+        return raw;
+    }
+    raw.replace(['\n', '\r'], " ")
+}
+
+/// Deserializes a message object: `params.arguments` is kept raw when `params` is an object.
+struct ObjectSeed {
+    /// The message itself (else its `params`).
+    top: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if self.top && k == "params" {
+                let v = a.next_value_seed(ObjectSeed { top: false })?;
+                m.insert(k, v);
+            } else if !self.top && k == "arguments" {
+                let raw: Box<RawValue> = a.next_value()?;
+                let raw = single_line(String::from(Box::<str>::from(raw)));
+                m.insert(RAW_ARGUMENTS.into(), Value::String(raw));
+            } else {
+                m.insert(k, a.next_value()?);
+            }
+        }
+        Ok(Value::Object(m))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = a.next_element::<Value>()? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
 
 impl Message {
     /// A request.
@@ -194,10 +292,24 @@ impl Message {
         Ok(msg)
     }
 
-    /// Parses bytes holding one message or a batch (array).
+    /// Parses bytes holding one message or a batch (array). A single `tools/call` request
+    /// keeps its `arguments` raw (see [`arguments_of`]).
     pub fn parse(bytes: &[u8]) -> Result<Vec<Result<Message, RpcError>>, RpcError> {
-        let v: Value = serde_json::from_slice(bytes)
-            .map_err(|e| RpcError::new(PARSE_ERROR, format!("Parse error: {e}")))?;
+        let parse_error =
+            |e: serde_json::Error| RpcError::new(PARSE_ERROR, format!("Parse error: {e}"));
+        if bytes.trim_ascii_start().first() == Some(&b'{') {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let v = ObjectSeed { top: true }
+                .deserialize(&mut de)
+                .map_err(parse_error)?;
+            de.end().map_err(parse_error)?;
+            let mut msg = Message::from_value(v);
+            if let Ok(m) = &mut msg {
+                m.restore_arguments_unless_call();
+            }
+            return Ok(vec![msg]);
+        }
+        let v: Value = serde_json::from_slice(bytes).map_err(parse_error)?;
         match v {
             Value::Array(items) if items.is_empty() => Err(RpcError::new(
                 INVALID_REQUEST,
@@ -269,14 +381,35 @@ impl Message {
 
     /// The whole object as JSON.
     pub fn into_value(self) -> Value {
-        if self.0.contains_key(RAW_RESULT) {
+        let raw_arguments = self
+            .params()
+            .is_some_and(|p| p.get(RAW_ARGUMENTS).is_some());
+        if self.0.contains_key(RAW_RESULT) || raw_arguments {
             return serde_json::from_slice(&self.to_bytes()).unwrap_or(Value::Null);
         }
         Value::Object(self.0)
     }
 
+    /// Only `tools/call` keeps raw arguments; other methods (`prompts/get`, ...) get a value.
+    fn restore_arguments_unless_call(&mut self) {
+        if self.method() == Some("tools/call") {
+            return;
+        }
+        if let Some(Value::Object(p)) = self.0.get_mut("params") {
+            if let Some(Value::String(raw)) = p.remove(RAW_ARGUMENTS) {
+                let v = serde_json::from_str(&raw).unwrap_or(Value::Null);
+                p.insert("arguments".into(), v);
+            }
+        }
+    }
+
     /// Serialized.
     pub fn to_bytes(&self) -> Vec<u8> {
+        if let Some(Value::Object(p)) = self.0.get("params") {
+            if let Some(Value::String(raw)) = p.get(RAW_ARGUMENTS) {
+                return self.to_bytes_with_raw_arguments(p, raw);
+            }
+        }
         if let Some(Value::String(raw)) = self.0.get(RAW_RESULT) {
             let mut out = Vec::with_capacity(raw.len() + 48);
             out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
@@ -288,11 +421,98 @@ impl Message {
         }
         serde_json::to_vec(&self.0).unwrap_or_default()
     }
+
+    /// [`Message::to_bytes`] for a message whose `params` keep raw arguments.
+    fn to_bytes_with_raw_arguments(&self, params: &Map<String, Value>, raw: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(raw.len() + 256);
+        out.push(b'{');
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, k);
+            out.push(b':');
+            if k != "params" {
+                let _ = serde_json::to_writer(&mut out, v);
+                continue;
+            }
+            out.push(b'{');
+            for (j, (pk, pv)) in params.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                if pk == RAW_ARGUMENTS {
+                    out.extend_from_slice(br#""arguments":"#);
+                    out.extend_from_slice(raw.as_bytes());
+                } else {
+                    let _ = serde_json::to_writer(&mut out, pk);
+                    out.push(b':');
+                    let _ = serde_json::to_writer(&mut out, pv);
+                }
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one(bytes: &[u8]) -> Message {
+        Message::parse(bytes).unwrap().remove(0).unwrap()
+    }
+
+    #[test]
+    fn tool_call_arguments_pass_through_as_written() {
+        let text = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t","arguments":{"n": 2.50,
+  "s":"a\nb","deep":[1,{"x":null}]},"_meta":{"progressToken":1}},"x":true}"#;
+        let m = one(text);
+        let out = String::from_utf8(m.to_bytes()).unwrap();
+        // The client's own spelling of the number survives (a parsed value would give 2.5);
+        // the line break between tokens became a space, the escaped one in the string stays.
+        assert!(
+            out.contains(r#""arguments":{"n": 2.50,   "s":"a\nb","deep":[1,{"x":null}]}"#),
+            "{out}"
+        );
+        assert!(!out.contains('\n'), "{out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let original: Value = serde_json::from_slice(text).unwrap();
+        assert_eq!(v, original);
+        assert_eq!(m.clone().into_value(), original);
+        assert_eq!(
+            arguments_of(m.params().unwrap()),
+            Some(json!({ "n": 2.5, "s": "a\nb", "deep": [1, { "x": null }] }))
+        );
+        assert_eq!(m.progress_token(), Some(&json!(1)));
+    }
+
+    #[test]
+    fn other_methods_get_their_arguments_as_values() {
+        let m = one(br#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"who":"Ada"}}}"#);
+        assert_eq!(m.params().unwrap()["arguments"], json!({ "who": "Ada" }));
+        assert_eq!(
+            arguments_of(m.params().unwrap()),
+            Some(json!({ "who": "Ada" }))
+        );
+        // A batch is parsed as values throughout.
+        let b = Message::parse(br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":1}}}]"#).unwrap();
+        let m = b.into_iter().next().unwrap().unwrap();
+        assert_eq!(m.params().unwrap()["arguments"], json!({ "a": 1 }));
+        // Params that are not an object, and no arguments at all, are left alone.
+        let m = one(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1,"two",3.5,true,null]}"#);
+        assert_eq!(m.params().unwrap(), &json!([1, "two", 3.5, true, null]));
+        assert_eq!(arguments_of(&json!({ "name": "t" })), None);
+        // Trailing bytes after the object are a parse error, as before.
+        assert_eq!(
+            Message::parse(br#"{"jsonrpc":"2.0","method":"x"} {"#)
+                .unwrap_err()
+                .code,
+            PARSE_ERROR
+        );
+    }
 
     #[test]
     fn kinds_and_unknown_fields() {

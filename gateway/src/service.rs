@@ -702,10 +702,7 @@ impl Gateway {
         let name = name.as_str();
         let mode = self.config().common.tools_mode;
         if mode != ToolsMode::Direct && crate::meta::NAMES.contains(&name) {
-            let args = params
-                .get("arguments")
-                .cloned()
-                .unwrap_or(Value::Object(Map::new()));
+            let args = crate::jsonrpc::arguments_of(&params).unwrap_or(Value::Object(Map::new()));
             return Ok(Reply::Value(
                 crate::meta::call(self, session, name, &args, ctx).await,
             ));

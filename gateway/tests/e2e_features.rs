@@ -399,7 +399,10 @@ async fn pretty_upstream() -> String {
             }] }),
             "tools/call" => json!({
                 "content": [{ "type": "text", "text": "line one\nline two" }],
-                "x-vendor": { "kept": true, "nested": [1, 2, { "deep": "yes" }] }
+                "x-vendor": { "kept": true, "nested": [1, 2, { "deep": "yes" }] },
+                // Whether the arguments arrived as the client wrote them (a re-serialized
+                // value would spell the number 2.5).
+                "x-args-verbatim": String::from_utf8_lossy(&body).contains(r#""arguments":{"n":2.50}"#)
             }),
             _ => json!({}),
         };
@@ -416,11 +419,11 @@ async fn pretty_upstream() -> String {
     url
 }
 
-/// A tool's result reaches the client as the upstream wrote it, fields unknown to MCP
-/// included, over stdio (one message per line) and HTTP, even when the upstream's JSON spans
-/// lines.
+/// A tool's arguments reach the upstream as the client wrote them, and its result reaches the
+/// client as the upstream wrote it, fields unknown to MCP included, over stdio (one message per
+/// line) and HTTP, even when the upstream's JSON spans lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tool_results_pass_through_whole() {
+async fn tool_calls_pass_through_whole() {
     let url = pretty_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), vec![http_server("pretty", &url)], json!({}));
@@ -460,10 +463,10 @@ async fn tool_results_pass_through_whole() {
         for msg in [
             json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
             json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"pretty__lines","arguments":{}}}),
         ] {
             writeln!(stdin, "{msg}").unwrap();
         }
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"pretty__lines","arguments":{{"n":2.50}}}}}}"#).unwrap();
         let mut call = Value::Null;
         for _ in 0..2 {
             let mut line = String::new();
@@ -474,24 +477,28 @@ async fn tool_results_pass_through_whole() {
             }
         }
         assert_eq!(call["result"]["x-vendor"], vendor, "stdio: {call}");
+        assert_eq!(call["result"]["x-args-verbatim"], true, "stdio: {call}");
         drop(stdin);
     }
     let _ = child.wait();
     // The raw HTTP answer is one line of JSON with the unknown fields.
     let (h, sid) = raw_session(&gw.url()).await;
-    let r = post(
-        &h,
-        &gw.url(),
-        &sid,
-        "application/json",
-        json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": { "name": "pretty__lines", "arguments": {} } }),
-    )
-    .await;
+    let r = h
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .header("mcp-session-id", &sid)
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pretty__lines","arguments":{"n":2.50}}}"#)
+        .send()
+        .await
+        .unwrap();
     let body = r.text().await.unwrap();
     assert!(!body.trim().contains('\n'), "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["id"], 9);
     assert_eq!(v["result"]["x-vendor"], vendor, "http: {v}");
+    assert_eq!(v["result"]["x-args-verbatim"], true, "http: {v}");
     http.cancel().await.ok();
     stdio.cancel().await.ok();
 }

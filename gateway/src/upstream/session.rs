@@ -63,14 +63,12 @@ struct ResponseEnvelope {
     error: Option<Value>,
 }
 
-/// `raw` with its line breaks made spaces. Outside strings (where they must be escaped) line
-/// breaks are only whitespace, and a result passed on raw must not break the stdio
-/// transport's one-message-per-line framing or an SSE `data:` line.
+/// `raw` fit for one line (see [`crate::jsonrpc::single_line`]).
 fn single_line(raw: RawResult) -> RawResult {
     if memchr::memchr2(b'\n', b'\r', raw.get().as_bytes()).is_none() {
         return raw;
     }
-    let flat = raw.get().replace(['\n', '\r'], " ");
+    let flat = crate::jsonrpc::single_line(raw.get().to_string());
     RawValue::from_string(flat).unwrap_or(raw)
 }
 
