@@ -354,18 +354,7 @@ async fn bad_input_gets_clear_errors() {
         json!({}),
     );
     // stdio: garbage, a non-request, an unknown method, then a working ping; nothing crashes.
-    let mut child = tokio::process::Command::new(gateway_bin())
-        .args([
-            "--config",
-            &cfg.to_string_lossy(),
-            "start",
-            "--transport",
-            "stdio",
-        ])
-        .env("ENKRYPT_GATEWAY_KEY", KEY)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+    let mut child = tokio::process::Command::from(stdio_command(&cfg, KEY))
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -421,29 +410,12 @@ fn stdio_gateway_exits_when_stdin_closes() {
         vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
         json!({}),
     );
-    let mut child = std::process::Command::new(gateway_bin())
-        .args([
-            "--config",
-            &cfg.to_string_lossy(),
-            "start",
-            "--transport",
-            "stdio",
-        ])
-        .env("ENKRYPT_GATEWAY_KEY", KEY)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = stdio_command(&cfg, KEY).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    for msg in [
-        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
-        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"last words"}}}),
-    ] {
-        writeln!(stdin, "{msg}").unwrap();
-    }
+    stdin.write_all(RAW_HANDSHAKE.as_bytes()).unwrap();
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"last words"}}});
+    writeln!(stdin, "{call}").unwrap();
     let mut answers = Vec::new();
     for _ in 0..2 {
         let mut line = String::new();

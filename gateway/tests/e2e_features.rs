@@ -301,7 +301,6 @@ impl rmcp::ClientHandler for Assistant {
 /// back to the upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_and_elicitation_reach_the_calling_client() {
-    use rmcp::ServiceExt;
     let (_every, every_url) = everything_http();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
@@ -313,31 +312,9 @@ async fn sampling_and_elicitation_reach_the_calling_client() {
     for transport in ["http", "stdio"] {
         let me = Assistant::default();
         let client = if transport == "http" {
-            let t = rmcp::transport::StreamableHttpClientTransport::from_config(
-                rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(gw.url())
-                    .auth_header(KEY.to_string()),
-            );
-            me.clone().serve(t).await.unwrap()
+            connect_http_with(&gw.url(), KEY, me.clone()).await.unwrap()
         } else {
-            let cfg = cfg.clone();
-            let t = rmcp::transport::TokioChildProcess::new(
-                rmcp::transport::ConfigureCommandExt::configure(
-                    tokio::process::Command::new(gateway_bin()),
-                    move |cmd| {
-                        cmd.args([
-                            "--config",
-                            &cfg.to_string_lossy(),
-                            "start",
-                            "--transport",
-                            "stdio",
-                        ])
-                        .env("ENKRYPT_GATEWAY_KEY", KEY)
-                        .stderr(std::process::Stdio::null());
-                    },
-                ),
-            )
-            .unwrap();
-            me.clone().serve(t).await.unwrap()
+            connect_stdio_with(&cfg, KEY, me.clone()).await.unwrap()
         };
         let mut p = rmcp::model::CallToolRequestParams::new("everything__trigger-sampling-request");
         p = p.with_arguments(
@@ -442,30 +419,12 @@ async fn tool_calls_pass_through_whole() {
     }
     // rmcp keeps only the fields it knows; raw exchanges show the rest arrives too.
     let vendor = json!({ "kept": true, "nested": [1, 2, { "deep": "yes" }] });
-    let mut child = std::process::Command::new(gateway_bin())
-        .args([
-            "--config",
-            &cfg.to_string_lossy(),
-            "start",
-            "--transport",
-            "stdio",
-        ])
-        .env("ENKRYPT_GATEWAY_KEY", KEY)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = stdio_command(&cfg, KEY).spawn().unwrap();
     {
         use std::io::{BufRead, Write};
         let mut stdin = child.stdin.take().unwrap();
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        for msg in [
-            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
-            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-        ] {
-            writeln!(stdin, "{msg}").unwrap();
-        }
+        stdin.write_all(RAW_HANDSHAKE.as_bytes()).unwrap();
         writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"pretty__lines","arguments":{{"n":2.50}}}}}}"#).unwrap();
         let mut call = Value::Null;
         for _ in 0..2 {

@@ -223,16 +223,18 @@ async fn latency_of(m: &Mcp, body: Value, n: usize) -> Vec<Duration> {
     v
 }
 
+/// A number from the environment, or `default`.
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let calls: usize = std::env::var("CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let rounds: usize = env_usize("ROUNDS", 5);
+    let calls: usize = env_usize("CALLS", 1000);
     let dir = std::env::temp_dir().join(format!("gateway-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
 
@@ -264,14 +266,8 @@ async fn main() {
     // PROFILE=list|ping|call|direct, PROFILE_N requests per client, PROFILE_CLIENTS clients:
     // only that load, with the gateway's CPU per request (for profiling the gateway).
     if let Ok(what) = std::env::var("PROFILE") {
-        let n: usize = std::env::var("PROFILE_N")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5000);
-        let clients: usize = std::env::var("PROFILE_CLIENTS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        let n: usize = env_usize("PROFILE_N", 5000);
+        let clients: usize = env_usize("PROFILE_CLIENTS", 1);
         eprintln!("gateway pid {gw_pid}");
         let (url, key) = if what == "direct" {
             (up_url.as_str(), None)
@@ -294,12 +290,7 @@ async fn main() {
         for _ in 0..clients {
             sessions.push(Mcp::open(url, key).await);
         }
-        std::thread::sleep(Duration::from_millis(
-            std::env::var("PROFILE_WAIT_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-        ));
+        std::thread::sleep(Duration::from_millis(env_usize("PROFILE_WAIT_MS", 0) as u64));
         let before = cpu_secs(gw_pid);
         let t = Instant::now();
         let tasks: Vec<_> = sessions

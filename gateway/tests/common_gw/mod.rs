@@ -12,7 +12,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
 
 pub const KEY: &str = "test-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ";
@@ -157,13 +157,31 @@ pub fn start_http(config: &Path) -> HttpGateway {
 pub type Client = RunningService<RoleClient, ()>;
 
 pub async fn connect_http(url: &str, key: &str) -> Result<Client, String> {
+    connect_http_with(url, key, ()).await
+}
+
+/// An rmcp client with its own handler (sampling, elicitation, roots) over streamable HTTP.
+pub async fn connect_http_with<H: ClientHandler>(
+    url: &str,
+    key: &str,
+    handler: H,
+) -> Result<RunningService<RoleClient, H>, String> {
     let t = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(key.to_string()),
     );
-    ().serve(t).await.map_err(|e| e.to_string())
+    handler.serve(t).await.map_err(|e| e.to_string())
 }
 
 pub async fn connect_stdio(config: &Path, key: &str) -> Result<Client, String> {
+    connect_stdio_with(config, key, ()).await
+}
+
+/// An rmcp client with its own handler over stdio, the gateway its child process.
+pub async fn connect_stdio_with<H: ClientHandler>(
+    config: &Path,
+    key: &str,
+    handler: H,
+) -> Result<RunningService<RoleClient, H>, String> {
     let cfg = config.to_path_buf();
     let key = key.to_string();
     let t = TokioChildProcess::new(tokio::process::Command::new(gateway_bin()).configure(
@@ -180,8 +198,33 @@ pub async fn connect_stdio(config: &Path, key: &str) -> Result<Client, String> {
         },
     ))
     .map_err(|e| e.to_string())?;
-    ().serve(t).await.map_err(|e| e.to_string())
+    handler.serve(t).await.map_err(|e| e.to_string())
 }
+
+/// The gateway in stdio mode with piped standard input and output, for raw exchanges.
+pub fn stdio_command(config: &Path, key: &str) -> Command {
+    let mut cmd = Command::new(gateway_bin());
+    cmd.args([
+        "--config",
+        &config.to_string_lossy(),
+        "start",
+        "--transport",
+        "stdio",
+    ])
+    .env("ENKRYPT_GATEWAY_KEY", key)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    cmd
+}
+
+/// `initialize` (id 1) and `notifications/initialized`, one per line.
+pub const RAW_HANDSHAKE: &str = concat!(
+    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    "\n",
+    r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    "\n"
+);
 
 /// Calls a tool; returns (isError, first text, whole result as JSON).
 pub async fn call(client: &Client, name: &str, args: Value) -> (bool, String, Value) {
