@@ -84,7 +84,8 @@ impl Socket {
                         // Registering reports readiness that already holds, so space freed
                         // since the failed write is not missed.
                         let dup = self.fd.get_ref().try_clone()?;
-                        // SAFETY: the duplicate is owned by the `AsyncFd`, which closes it when dropped.
+                        // SAFETY: the duplicate is owned by the `AsyncFd`, which closes it
+                        // when dropped.
                         waiter = Some(unsafe {
                             AsyncFd::register_with_interest(dup, Interest::WRITABLE)
                         }?);
