@@ -296,11 +296,11 @@ impl rmcp::ClientHandler for Assistant {
     }
 }
 
-/// Sampling and elicitation asked by an upstream (the npm reference server) during a tool call
-/// reach the client that made the call, over both downstream transports, and its answers go
-/// back to the upstream.
+/// Sampling, elicitation and roots asked by an upstream (the npm reference server) reach the
+/// client that made the call, over both downstream transports, and its answers go back to the
+/// upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sampling_and_elicitation_reach_the_calling_client() {
+async fn sampling_elicitation_and_roots_reach_the_calling_client() {
     let (_every, every_url) = everything_http();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
@@ -336,6 +336,14 @@ async fn sampling_and_elicitation_reach_the_calling_client() {
         let text = r.to_string();
         assert!(text.contains("Name: Ada Lovelace"), "{transport}: {r}");
         assert!(text.contains("Favorite Integer: 7"), "{transport}: {r}");
+
+        // The server asks for the client's roots (roots/list) and lists them.
+        let p = rmcp::model::CallToolRequestParams::new("everything__get-roots-list");
+        let r = serde_json::to_value(client.call_tool(p).await.expect("roots call")).unwrap();
+        assert!(
+            r.to_string().contains("file:///work/project"),
+            "{transport}: {r}"
+        );
 
         let asked = me.asked.lock().unwrap().clone();
         assert_eq!(asked.len(), 2, "{transport}: {asked:?}");
