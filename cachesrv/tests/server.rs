@@ -408,6 +408,40 @@ fn slow_reader_gets_every_byte_of_large_replies() {
     assert!(got == expected, "the replies differ from the value");
 }
 
+#[test]
+fn client_kill_closes_a_client_that_does_not_read() {
+    let srv = TestServer::start(&[]);
+    let mut setter = Conn::open(srv.port);
+    setter.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
+    let mut greedy = Conn::open(srv.port);
+    let Frame::Integer(id) = greedy.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID")
+    };
+    // Far more than the socket buffers hold, never read: the server waits to write.
+    greedy.send_raw(&b"GET big\r\n".repeat(200));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut op = Conn::open(srv.port);
+    assert_eq!(
+        op.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
+        Frame::Integer(1)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let Frame::Bulk(list) = op.cmd(&["CLIENT", "LIST"]) else {
+            panic!("CLIENT LIST")
+        };
+        let list = String::from_utf8_lossy(&list).to_string();
+        if !list.contains(&format!("id={id} ")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed client is still connected:\n{list}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -111,7 +111,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 let mut off = 0;
                 local_stats.start_batch();
                 while let Batch::Flush = run_batch(&shared, &mut sess, &mut parser, &mut rbuf, &mut off, &mut out, &mut local_stats) {
-                    if write_out(&shared, &sock, &mut out).await.is_err() {
+                    if write_out(&shared, &sock, &mut out, killed.as_mut()).await.is_err() {
                         break 'conn;
                     }
                 }
@@ -131,7 +131,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 no_yield -= 1;
             }
         }
-        if !out.is_empty() && write_out(&shared, &sock, &mut out).await.is_err() {
+        if !out.is_empty()
+            && write_out(&shared, &sock, &mut out, killed.as_mut())
+                .await
+                .is_err()
+        {
             break;
         }
         if sess.close {
@@ -217,12 +221,23 @@ async fn read(
     }
 }
 
-async fn write_out(shared: &Shared, sock: &Socket, out: &mut BytesMut) -> std::io::Result<()> {
+/// Writes `out` whole, unless the connection is killed first (`CLIENT KILL`, a subscriber too
+/// slow for its mailbox): a client that does not read must not keep a killed connection open.
+async fn write_out(
+    shared: &Shared,
+    sock: &Socket,
+    out: &mut BytesMut,
+    killed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+) -> std::io::Result<()> {
     shared
         .stats
         .net_output_bytes
         .fetch_add(out.len() as u64, Ordering::Relaxed);
-    let r = sock.write_all(out).await;
+    let r = tokio::select! {
+        biased;
+        r = sock.write_all(out) => r,
+        _ = killed => Err(std::io::ErrorKind::ConnectionAborted.into()),
+    };
     out.clear();
     r
 }
