@@ -395,7 +395,7 @@ async fn get_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response 
     };
     struct Guard {
         session: Arc<Session>,
-        rx: Option<mpsc::UnboundedReceiver<Message>>,
+        rx: Option<mpsc::Receiver<Message>>,
     }
     impl Drop for Guard {
         fn drop(&mut self) {

@@ -19,6 +19,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::jsonrpc::{Message, RpcError, INTERNAL_ERROR};
 use crate::upstream::Downstream;
 
+/// Messages the outbound channel holds for a client that is not reading it (no `GET` stream
+/// open, or one it does not read); beyond, new ones are dropped, so a session cannot grow
+/// without limit however chatty its upstreams are.
+pub const OUTBOUND_LIMIT: usize = 1024;
+
 /// Who a session acts for.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -54,8 +59,8 @@ pub struct Session {
     pub client_capabilities: Mutex<Value>,
     /// `notifications/initialized` received.
     pub initialized: AtomicBool,
-    outbound: mpsc::UnboundedSender<Message>,
-    outbound_rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
+    outbound: mpsc::Sender<Message>,
+    outbound_rx: Mutex<Option<mpsc::Receiver<Message>>>,
     pending: DashMap<String, oneshot::Sender<Result<Value, RpcError>>>,
     next_id: AtomicU64,
     /// Unix seconds of the last request (idle sessions are dropped by [`Session::idle_for`]'s users).
@@ -88,7 +93,7 @@ pub fn new_session_id() -> String {
 impl Session {
     /// A new session for an authenticated client.
     pub fn new(identity: Identity) -> Arc<Session> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(OUTBOUND_LIMIT);
         Arc::new(Session {
             id: new_session_id(),
             identity,
@@ -122,19 +127,27 @@ impl Session {
     }
 
     /// Takes the outbound receiver (once: the GET stream or the stdio writer owns it).
-    pub fn take_outbound(&self) -> Option<mpsc::UnboundedReceiver<Message>> {
+    pub fn take_outbound(&self) -> Option<mpsc::Receiver<Message>> {
         self.outbound_rx.lock().take()
     }
 
     /// Gives the outbound receiver back (a GET stream ended).
-    pub fn return_outbound(&self, rx: mpsc::UnboundedReceiver<Message>) {
+    pub fn return_outbound(&self, rx: mpsc::Receiver<Message>) {
         *self.outbound_rx.lock() = Some(rx);
     }
 
-    /// Sends a message on the session's outbound channel (dropped silently if nobody listens:
-    /// notifications are best-effort, as on a real MCP server without a GET stream).
-    pub fn send(&self, msg: Message) {
-        let _ = self.outbound.send(msg);
+    /// Sends a message on the session's outbound channel. Notifications are best-effort, as on
+    /// an MCP server without a GET stream: past [`OUTBOUND_LIMIT`] unread messages they are
+    /// dropped. False when the message was not queued.
+    pub fn send(&self, msg: Message) -> bool {
+        match self.outbound.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                tracing::debug!(session = %self.id, method = ?m.method(), "client not reading its stream: message dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     /// Routes a client's response to a relayed server-to-client request; false if unknown.
@@ -168,7 +181,7 @@ impl Session {
         let msg = Message::request(id, &method, params);
         let sent = match via {
             Some(s) => s.send(msg).is_ok(),
-            None => self.outbound.send(msg).is_ok(),
+            None => self.send(msg),
         };
         Box::pin(async move {
             if !sent {
@@ -198,7 +211,9 @@ impl Downstream for RequestDownstream {
             Some(s) => {
                 let _ = s.send(msg);
             }
-            None => self.session.send(msg),
+            None => {
+                self.session.send(msg);
+            }
         }
     }
 
@@ -238,5 +253,28 @@ mod tests {
         s.inflight.insert("1".into(), abort);
         assert!(s.idle_for().is_none());
         assert_ne!(new_session_id(), new_session_id());
+    }
+
+    #[test]
+    fn unread_messages_are_bounded() {
+        let s = Session::new(identity());
+        let sent = (0..3 * OUTBOUND_LIMIT)
+            .filter(|i| {
+                s.send(Message::notification(
+                    "notifications/message",
+                    Some(serde_json::json!({ "n": i })),
+                ))
+            })
+            .count();
+        assert_eq!(sent, OUTBOUND_LIMIT);
+        let mut rx = s.take_outbound().unwrap();
+        let mut got = 0;
+        while let Ok(m) = rx.try_recv() {
+            assert_eq!(m.params().unwrap()["n"], got);
+            got += 1;
+        }
+        assert_eq!(got, OUTBOUND_LIMIT);
+        // Read: room again.
+        assert!(s.send(Message::notification("notifications/message", None)));
     }
 }
