@@ -315,6 +315,34 @@ fn idle_timeout_closes_clients() {
 }
 
 #[test]
+fn idle_timeout_closes_a_client_that_stops_reading() {
+    let srv = TestServer::start(&["--timeout", "1"]);
+    let mut setter = Conn::open(srv.port);
+    setter.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
+    let mut greedy = Conn::open(srv.port);
+    let Frame::Integer(id) = greedy.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID")
+    };
+    greedy.send_raw(&b"GET big\r\n".repeat(200));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut op = Conn::open(srv.port);
+    loop {
+        let Frame::Bulk(list) = op.cmd(&["CLIENT", "LIST"]) else {
+            panic!("CLIENT LIST")
+        };
+        if !String::from_utf8_lossy(&list).contains(&format!("id={id} ")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a client that reads nothing is still connected after 5 s with timeout 1"
+        );
+        // The operator's own connection must not idle out meanwhile.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
 fn hostile_clients_do_not_hurt_others() {
     let srv = TestServer::start(&[]);
     // 100 000 nested arrays: a protocol error, the connection closed.

@@ -111,7 +111,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 let mut off = 0;
                 local_stats.start_batch();
                 while let Batch::Flush = run_batch(&shared, &mut sess, &mut parser, &mut rbuf, &mut off, &mut out, &mut local_stats) {
-                    if write_out(&shared, &sock, &mut out, killed.as_mut()).await.is_err() {
+                    if write_out(&shared, &sock, &mut out, idle, killed.as_mut()).await.is_err() {
                         break 'conn;
                     }
                 }
@@ -132,7 +132,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
             }
         }
         if !out.is_empty()
-            && write_out(&shared, &sock, &mut out, killed.as_mut())
+            && write_out(&shared, &sock, &mut out, idle, killed.as_mut())
                 .await
                 .is_err()
         {
@@ -222,11 +222,13 @@ async fn read(
 }
 
 /// Writes `out` whole, unless the connection is killed first (`CLIENT KILL`, a subscriber too
-/// slow for its mailbox): a client that does not read must not keep a killed connection open.
+/// slow for its mailbox) or, with an idle `timeout`, the client reads nothing for that long: a
+/// client that does not read must not keep its connection open for good.
 async fn write_out(
     shared: &Shared,
     sock: &Socket,
     out: &mut BytesMut,
+    idle: Option<Duration>,
     killed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
 ) -> std::io::Result<()> {
     shared
@@ -235,7 +237,7 @@ async fn write_out(
         .fetch_add(out.len() as u64, Ordering::Relaxed);
     let r = tokio::select! {
         biased;
-        r = sock.write_all(out) => r,
+        r = sock.write_all(out, idle) => r,
         _ = killed => Err(std::io::ErrorKind::ConnectionAborted.into()),
     };
     out.clear();

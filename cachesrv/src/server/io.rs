@@ -12,6 +12,7 @@
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::unix::AsyncFd;
@@ -70,8 +71,10 @@ impl Socket {
         }
     }
 
-    /// Writes all of `data`.
-    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+    /// Writes all of `data`. With `stall`, a socket that stays full that long (the client reads
+    /// nothing) is an error (`TimedOut`), as Redis's `timeout` closes a client without
+    /// interaction.
+    pub async fn write_all(&self, mut data: &[u8], stall: Option<Duration>) -> io::Result<()> {
         // Registered on the first write that finds the send buffer full.
         let mut waiter: Option<AsyncFd<TcpStream>> = None;
         while !data.is_empty() {
@@ -91,7 +94,13 @@ impl Socket {
                         }?);
                     }
                     if let Some(w) = &waiter {
-                        let mut guard = w.writable().await?;
+                        let mut guard = match stall {
+                            None => w.writable().await?,
+                            Some(t) => match tokio::time::timeout(t, w.writable()).await {
+                                Ok(g) => g?,
+                                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                            },
+                        };
                         match guard.try_io(|_| self.fd.get_ref().write(data)) {
                             Ok(Ok(n)) => data = &data[n..],
                             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
