@@ -314,32 +314,46 @@ fn idle_timeout_closes_clients() {
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
-#[test]
-fn idle_timeout_closes_a_client_that_stops_reading() {
-    let srv = TestServer::start(&["--timeout", "1"]);
-    let mut setter = Conn::open(srv.port);
+/// A client that asks for 200 MB of replies (1 MB value, 200 GETs) and reads none of them:
+/// the server's writes to it wait for room. Returns it (kept open) and its id.
+fn greedy_client(port: u16) -> (Conn, i64) {
+    let mut setter = Conn::open(port);
     setter.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
-    let mut greedy = Conn::open(srv.port);
+    let mut greedy = Conn::open(port);
     let Frame::Integer(id) = greedy.cmd(&["CLIENT", "ID"]) else {
         panic!("CLIENT ID")
     };
     greedy.send_raw(&b"GET big\r\n".repeat(200));
+    (greedy, id)
+}
+
+/// Polls CLIENT LIST on `op` until client `id` is gone; fails after 5 s.
+fn wait_until_gone(op: &mut Conn, id: i64, why: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut op = Conn::open(srv.port);
     loop {
         let Frame::Bulk(list) = op.cmd(&["CLIENT", "LIST"]) else {
             panic!("CLIENT LIST")
         };
-        if !String::from_utf8_lossy(&list).contains(&format!("id={id} ")) {
-            break;
+        let list = String::from_utf8_lossy(&list).to_string();
+        if !list.contains(&format!("id={id} ")) {
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "a client that reads nothing is still connected after 5 s with timeout 1"
-        );
-        // The operator's own connection must not idle out meanwhile.
-        std::thread::sleep(Duration::from_millis(200));
+        assert!(Instant::now() < deadline, "{why}:\n{list}");
+        // Often enough that `op` itself never idles out under `timeout 1`.
+        std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn idle_timeout_closes_a_client_that_stops_reading() {
+    let srv = TestServer::start(&["--timeout", "1"]);
+    let (_greedy, id) = greedy_client(srv.port);
+    let mut op = Conn::open(srv.port);
+    wait_until_gone(
+        &mut op,
+        id,
+        "a client that reads nothing is still connected after 5 s with timeout 1",
+    );
 }
 
 #[test]
@@ -439,35 +453,14 @@ fn slow_reader_gets_every_byte_of_large_replies() {
 #[test]
 fn client_kill_closes_a_client_that_does_not_read() {
     let srv = TestServer::start(&[]);
-    let mut setter = Conn::open(srv.port);
-    setter.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
-    let mut greedy = Conn::open(srv.port);
-    let Frame::Integer(id) = greedy.cmd(&["CLIENT", "ID"]) else {
-        panic!("CLIENT ID")
-    };
-    // Far more than the socket buffers hold, never read: the server waits to write.
-    greedy.send_raw(&b"GET big\r\n".repeat(200));
+    let (_greedy, id) = greedy_client(srv.port);
     std::thread::sleep(Duration::from_millis(300));
     let mut op = Conn::open(srv.port);
     assert_eq!(
         op.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
         Frame::Integer(1)
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let Frame::Bulk(list) = op.cmd(&["CLIENT", "LIST"]) else {
-            panic!("CLIENT LIST")
-        };
-        let list = String::from_utf8_lossy(&list).to_string();
-        if !list.contains(&format!("id={id} ")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the killed client is still connected:\n{list}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_gone(&mut op, id, "the killed client is still connected");
 }
 
 fn rss_kb() -> u64 {
