@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// The protocol version the load client speaks, to the upstream directly and to the gateway:
+/// the one the gateway asks its upstreams for (`gateway::upstream::PROTOCOL_VERSION`), so both
+/// paths cost the upstream the same
+/// (server-everything, for one, sends a priming SSE event per response from 2025-11-25 on).
+const PROTOCOL: &str = "2025-11-25";
+
 const KEY: &str = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
 
 struct Proc(Child);
@@ -63,7 +69,7 @@ impl Mcp {
             .expect("client");
         let mut req = http.post(url).header("accept", "application/json, text/event-stream").json(&json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "bench", "version": "1" } }
+            "params": { "protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": { "name": "bench", "version": "1" } }
         }));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -93,14 +99,23 @@ impl Mcp {
             .post(&self.url)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-session-id", &self.session)
-            .header("mcp-protocol-version", "2025-06-18")
+            .header("mcp-protocol-version", PROTOCOL)
             .json(&body);
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
         let r = req.send().await.expect("request");
         let b = r.bytes().await.expect("body");
-        serde_json::from_slice(&b).unwrap_or(Value::Null)
+        if let Ok(v) = serde_json::from_slice(&b) {
+            return v;
+        }
+        // An SSE answer: the response is the event that carries a result or an error.
+        String::from_utf8_lossy(&b)
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v.get("result").is_some() || v.get("error").is_some())
+            .unwrap_or(Value::Null)
     }
 
     async fn call(&self, name: &str, args: Value) -> Value {
@@ -238,16 +253,24 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("gateway-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
 
-    // The upstream: our demo server's echo tool over streamable HTTP.
+    // The upstream: our demo server's echo tool over streamable HTTP, or with
+    // UPSTREAM_EVERYTHING=<path to mcp-server-everything> the npm reference server's.
     let up_port = testkit::free_port();
-    let _upstream = Proc(
-        Command::new(bin())
+    let _upstream = Proc(match std::env::var("UPSTREAM_EVERYTHING") {
+        Ok(path) => Command::new(path)
+            .arg("streamableHttp")
+            .env("PORT", up_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server-everything"),
+        Err(_) => Command::new(bin())
             .args(["demo-server", "--port", &up_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("demo server"),
-    );
+    });
     wait_port(up_port);
     let up_url = format!("http://127.0.0.1:{up_port}/mcp");
     let up_pid = _upstream.0.id();
