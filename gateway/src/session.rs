@@ -143,7 +143,7 @@ impl Session {
         match self.outbound.try_send(msg) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(m)) => {
-                tracing::debug!(session = %self.id, method = ?m.method(), "client not reading its stream: message dropped");
+                tracing::debug!(method = ?m.method(), "a client is not reading its stream: message dropped");
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
