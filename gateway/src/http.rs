@@ -326,7 +326,9 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
             None => rpc_error(StatusCode::OK, id, -32800, "Request cancelled"),
         };
     }
-    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    // Bounded like the session's outbound channel: a client that does not read its stream
+    // loses notifications past the limit, never the response (which does not use it).
+    let (tx, mut rx) = mpsc::channel::<Message>(crate::session::OUTBOUND_LIMIT);
     let gw = state.gw.clone();
     let s = session.clone();
     let mut work = tokio::spawn(async move { gw.handle(&s, msg, Some(tx)).await });

@@ -301,7 +301,7 @@ impl Gateway {
         self: &Arc<Self>,
         session: &Arc<Session>,
         msg: Message,
-        stream: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
+        stream: Option<tokio::sync::mpsc::Sender<Message>>,
     ) -> Option<Message> {
         match msg.kind() {
             Some(Kind::Response) => {
@@ -366,7 +366,7 @@ impl Gateway {
         self: &Arc<Self>,
         session: &Arc<Session>,
         mut msg: Message,
-        stream: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
+        stream: Option<tokio::sync::mpsc::Sender<Message>>,
     ) -> Result<Reply, RpcError> {
         let progress_token = msg.progress_token().cloned();
         let params = msg.0.remove("params").unwrap_or(Value::Object(Map::new()));

@@ -19,9 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::jsonrpc::{Message, RpcError, INTERNAL_ERROR};
 use crate::upstream::Downstream;
 
-/// Messages the outbound channel holds for a client that is not reading it (no `GET` stream
-/// open, or one it does not read); beyond, new ones are dropped, so a session cannot grow
-/// without limit however chatty its upstreams are.
+/// Messages the outbound channel (and a request's SSE answer) holds for a client that is not
+/// reading it (no `GET` stream open, or a stream it does not read); beyond, new ones are
+/// dropped, so a session cannot grow without limit however chatty its upstreams are.
 pub const OUTBOUND_LIMIT: usize = 1024;
 
 /// Who a session acts for.
@@ -172,7 +172,7 @@ impl Session {
         self: &Arc<Self>,
         method: String,
         params: Option<Value>,
-        via: Option<mpsc::UnboundedSender<Message>>,
+        via: Option<mpsc::Sender<Message>>,
     ) -> BoxFuture<'static, Result<Value, RpcError>> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = Value::String(format!("gw-{n}"));
@@ -180,7 +180,7 @@ impl Session {
         self.pending.insert(id.to_string(), tx);
         let msg = Message::request(id, &method, params);
         let sent = match via {
-            Some(s) => s.send(msg).is_ok(),
+            Some(s) => s.try_send(msg).is_ok(),
             None => self.send(msg),
         };
         Box::pin(async move {
@@ -202,14 +202,14 @@ pub struct RequestDownstream {
     /// The session.
     pub session: Arc<Session>,
     /// The POST's SSE stream, when the request is answered as one.
-    pub stream: Option<mpsc::UnboundedSender<Message>>,
+    pub stream: Option<mpsc::Sender<Message>>,
 }
 
 impl Downstream for RequestDownstream {
     fn notify(&self, msg: Message) {
         match &self.stream {
             Some(s) => {
-                let _ = s.send(msg);
+                let _ = s.try_send(msg);
             }
             None => {
                 self.session.send(msg);

@@ -186,7 +186,7 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        let node = Node {
+        let mut node = Node {
             child,
             port,
             program,
@@ -196,9 +196,19 @@ impl Node {
         node
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            // A child that exited (its port taken meanwhile by another test) must not pass
+            // for ready because something else listens there.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} {:?} exited ({status}) before listening on port {}",
+                    self.program.display(),
+                    self.args,
+                    self.port
+                );
+            }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
