@@ -235,13 +235,7 @@ pub async fn call(
         }
         "enkrypt_get_server_info" => match arg_str(args, "server_name") {
             Some(s) => server_info(gw, session, s).await,
-            None => envelope(
-                "DISC_002",
-                "Server 'None' not available.",
-                "discovery",
-                None,
-                None,
-            ),
+            None => unavailable(None),
         },
         "enkrypt_discover_all_tools" => match arg_str(args, "server_name") {
             Some(s) => discover_one(gw, session, s).await,
@@ -266,6 +260,26 @@ fn no_config() -> Value {
         None,
         None,
     )
+}
+
+/// The reference's answer for a server that is not in the client's config (`None`: no
+/// `server_name` given).
+fn unavailable(server: Option<&str>) -> Value {
+    envelope(
+        "DISC_002",
+        &format!("Server '{}' not available.", server.unwrap_or("None")),
+        "discovery",
+        server,
+        None,
+    )
+}
+
+/// The client's server `name`, or the envelope to answer with.
+fn server_of(gw: &Gateway, session: &Session, name: &str) -> Result<ServerConfig, Value> {
+    let mc = gw.mcp_config_of(&session.identity).ok_or_else(no_config)?;
+    mc.server(name)
+        .cloned()
+        .ok_or_else(|| unavailable(Some(name)))
 }
 
 async fn list_servers(gw: &Arc<Gateway>, session: &Arc<Session>, discover: bool) -> Value {
@@ -308,19 +322,11 @@ async fn list_servers(gw: &Arc<Gateway>, session: &Arc<Session>, discover: bool)
 }
 
 async fn server_info(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> Value {
-    let Some(mc) = gw.mcp_config_of(&session.identity) else {
-        return no_config();
+    let s = match server_of(gw, session, name) {
+        Ok(s) => s,
+        Err(e) => return e,
     };
-    let Some(s) = mc.server(name) else {
-        return envelope(
-            "DISC_002",
-            &format!("Server '{name}' not available."),
-            "discovery",
-            Some(name),
-            None,
-        );
-    };
-    let mut entry = server_entry(s);
+    let mut entry = server_entry(&s);
     let cached = gw
         .cache
         .cached_tools(
@@ -345,17 +351,9 @@ async fn server_info(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> V
 }
 
 async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> Value {
-    let Some(mc) = gw.mcp_config_of(&session.identity) else {
-        return no_config();
-    };
-    let Some(s) = mc.server(name) else {
-        return envelope(
-            "DISC_002",
-            &format!("Server '{name}' not available."),
-            "discovery",
-            Some(name),
-            None,
-        );
+    let s = match server_of(gw, session, name) {
+        Ok(s) => s,
+        Err(e) => return e,
     };
     let was_cached = gw
         .cache
@@ -366,7 +364,7 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
         )
         .await
         .is_some();
-    match gw.discover(&session.identity, s).await {
+    match gw.discover(&session.identity, &s).await {
         Ok(tools) => {
             let (source, message) = if was_cached {
                 ("cache", format!("Tools retrieved from cache for {name}"))
@@ -422,13 +420,7 @@ async fn secure_call(
     ctx: RequestCtx,
 ) -> Value {
     let Some(server) = arg_str(args, "server_name").map(str::to_string) else {
-        return envelope(
-            "DISC_002",
-            "Server 'None' not available.",
-            "discovery",
-            None,
-            None,
-        );
+        return unavailable(None);
     };
     let Some(mc) = gw.mcp_config_of(&session.identity) else {
         return envelope(
@@ -440,13 +432,7 @@ async fn secure_call(
         );
     };
     let Some(sc) = mc.server(&server).cloned() else {
-        return envelope(
-            "DISC_002",
-            &format!("Server '{server}' not available."),
-            "discovery",
-            Some(&server),
-            None,
-        );
+        return unavailable(Some(&server));
     };
     let calls: Vec<Value> = args
         .get("tool_calls")
