@@ -140,63 +140,69 @@ impl Embedded {
         }
     }
 
-    /// Reads `key`. When its bytes equal `known`, says so instead of copying them.
-    pub(crate) fn get(&self, key: &str, known: Option<&[u8]>) -> Result<Lookup, CacheError> {
+    /// Runs `f` on the gateway's database under the engine's shared gate, the clock fresh (the
+    /// engine's contract for one access).
+    fn with_db<R>(
+        &self,
+        f: impl FnOnce(&cachesrv::engine::DbHandle<'_>) -> Result<R, CacheError>,
+    ) -> Result<R, CacheError> {
         self.open()?;
         let eng = &self.shared.engine;
         self.shared.clock.refresh();
         let _gate = eng.shared();
-        let db = eng.db(DB)?;
-        db.with_key(key.as_bytes(), Access::READ, |k| match k.as_str()? {
-            None => Ok(Lookup::Missing),
-            Some(b) if known == Some(b) => Ok(Lookup::Same),
-            Some(b) => Ok(Lookup::Found(Bytes::copy_from_slice(b))),
+        f(&eng.db(DB)?)
+    }
+
+    /// Reads `key`. When its bytes equal `known`, says so instead of copying them.
+    pub(crate) fn get(&self, key: &str, known: Option<&[u8]>) -> Result<Lookup, CacheError> {
+        self.with_db(|db| {
+            db.with_key(key.as_bytes(), Access::READ, |k| match k.as_str()? {
+                None => Ok(Lookup::Missing),
+                Some(b) if known == Some(b) => Ok(Lookup::Same),
+                Some(b) => Ok(Lookup::Found(Bytes::copy_from_slice(b))),
+            })
         })
     }
 
     /// Reads several keys without counting keyspace hits (internal scans).
     pub(crate) fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
-        self.open()?;
-        let eng = &self.shared.engine;
-        self.shared.clock.refresh();
-        let _gate = eng.shared();
-        let db = eng.db(DB)?;
-        Ok(keys
-            .iter()
-            .map(|key| {
-                db.with_key(key.as_bytes(), Access::READ.no_stats().no_touch(), |k| {
-                    k.as_str().ok().flatten().map(Bytes::copy_from_slice)
+        self.with_db(|db| {
+            Ok(keys
+                .iter()
+                .map(|key| {
+                    db.with_key(key.as_bytes(), Access::READ.no_stats().no_touch(), |k| {
+                        k.as_str().ok().flatten().map(Bytes::copy_from_slice)
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 
     /// `SET key value PX ttl`.
     pub(crate) fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         self.open()?;
-        let eng = &self.shared.engine;
-        eng.ensure_memory().map_err(|_| CacheError::OutOfMemory)?;
+        // Before the gate: eviction takes shard locks.
+        self.shared
+            .engine
+            .ensure_memory()
+            .map_err(|_| CacheError::OutOfMemory)?;
         let at = unix_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        self.shared.clock.refresh();
-        let _gate = eng.shared();
-        let db = eng.db(DB)?;
-        db.with_key(key.as_bytes(), Access::WRITE, |k| {
-            k.put_str(value, Ttl::At(at))
-        })?;
-        Ok(())
+        self.with_db(|db| {
+            db.with_key(key.as_bytes(), Access::WRITE, |k| {
+                k.put_str(value, Ttl::At(at))
+            })?;
+            Ok(())
+        })
     }
 
     /// Deletes `keys`; the number removed.
     pub(crate) fn del(&self, keys: &[String]) -> Result<usize, CacheError> {
-        self.open()?;
-        let eng = &self.shared.engine;
-        self.shared.clock.refresh();
-        let _gate = eng.shared();
-        let db = eng.db(DB)?;
-        Ok(keys
-            .iter()
-            .filter(|key| db.with_key(key.as_bytes(), Access::WRITE, |k| k.delete()))
-            .count())
+        self.with_db(|db| {
+            Ok(keys
+                .iter()
+                .filter(|key| db.with_key(key.as_bytes(), Access::WRITE, |k| k.delete()))
+                .count())
+        })
     }
 
     /// Keys starting with `prefix`, visiting at most `limit` keys; `true` when cut short.
