@@ -766,6 +766,51 @@ async fn demo_http_session_expiry_reinitializes_once() {
 
 // ----- the npm reference server -----
 
+/// What every transport to server-everything must carry: a call, 32 concurrent calls,
+/// progress with the caller's token (when `progress`), and a sampling request relayed to the
+/// caller's side with its answer going back.
+async fn everything_round(up: &Upstream, label: &str, progress: bool) {
+    let echo = call(up, "echo", json!({ "message": "hi" })).await.unwrap();
+    assert_eq!(text_of(&echo), "Echo: hi");
+    assert_concurrent_echo(up, "Echo: ").await;
+
+    let ds = Arc::new(Recorder::default());
+    if progress {
+        let token = format!("{label}-progress");
+        let r = call_with(
+            up,
+            "trigger-long-running-operation",
+            json!({ "duration": 0.3, "steps": 3 }),
+            &ds,
+            json!(token),
+        )
+        .await
+        .unwrap();
+        assert!(text_of(&r).contains("completed"), "{r}");
+        let progress = ds.progress();
+        assert_eq!(progress.len(), 3, "{progress:?}");
+        assert!(progress
+            .iter()
+            .all(|p| p["progressToken"] == token.as_str()));
+    }
+
+    let r = call_with(
+        up,
+        "trigger-sampling-request",
+        json!({ "prompt": format!("over {label}") }),
+        &ds,
+        json!(format!("{label}-sampling")),
+    )
+    .await
+    .unwrap();
+    assert!(text_of(&r).contains("sampled: "), "{r}");
+    assert!(ds
+        .requests
+        .lock()
+        .iter()
+        .any(|m| m == "sampling/createMessage"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_stdio() {
     logs();
@@ -785,42 +830,7 @@ async fn everything_stdio() {
         "{names:?}"
     );
 
-    let echo = call(&up, "echo", json!({ "message": "hi" })).await.unwrap();
-    assert_eq!(text_of(&echo), "Echo: hi");
-    assert_concurrent_echo(&up, "Echo: ").await;
-
-    let ds = Arc::new(Recorder::default());
-    let r = call_with(
-        &up,
-        "trigger-long-running-operation",
-        json!({ "duration": 0.3, "steps": 3 }),
-        &ds,
-        json!("everything-progress"),
-    )
-    .await
-    .unwrap();
-    assert!(text_of(&r).contains("completed"), "{r}");
-    let progress = ds.progress();
-    assert_eq!(progress.len(), 3, "{progress:?}");
-    assert!(progress
-        .iter()
-        .all(|p| p["progressToken"] == "everything-progress"));
-
-    let r = call_with(
-        &up,
-        "trigger-sampling-request",
-        json!({ "prompt": "ping me" }),
-        &ds,
-        json!(1),
-    )
-    .await
-    .unwrap();
-    assert!(text_of(&r).contains("sampled: "), "{r}");
-    assert!(ds
-        .requests
-        .lock()
-        .iter()
-        .any(|m| m == "sampling/createMessage"));
+    everything_round(&up, "stdio", true).await;
 
     let r = call(&up, "get-env", json!({})).await.unwrap();
     assert!(text_of(&r).contains("from-the-spec"));
@@ -842,32 +852,7 @@ async fn everything_streamable_http_with_session_expiry() {
     );
     let names = tool_names(&up).await;
     assert!(names.iter().any(|n| n == "echo"), "{names:?}");
-    let echo = call(&up, "echo", json!({ "message": "hi" })).await.unwrap();
-    assert_eq!(text_of(&echo), "Echo: hi");
-    assert_concurrent_echo(&up, "Echo: ").await;
-
-    let ds = Arc::new(Recorder::default());
-    let r = call_with(
-        &up,
-        "trigger-long-running-operation",
-        json!({ "duration": 0.3, "steps": 3 }),
-        &ds,
-        json!("http-progress"),
-    )
-    .await
-    .unwrap();
-    assert!(text_of(&r).contains("completed"), "{r}");
-    assert_eq!(ds.progress().len(), 3);
-    let r = call_with(
-        &up,
-        "trigger-sampling-request",
-        json!({ "prompt": "over http" }),
-        &ds,
-        json!(2),
-    )
-    .await
-    .unwrap();
-    assert!(text_of(&r).contains("sampled: "), "{r}");
+    everything_round(&up, "http", true).await;
 
     // The server restarts and forgets the session: the next request gets 404, the session is
     // re-initialized and the request retried.
@@ -901,20 +886,7 @@ async fn everything_legacy_sse() {
         "mcp-servers/everything"
     );
     assert!(tool_names(&up).await.iter().any(|n| n == "echo"));
-    let echo = call(&up, "echo", json!({ "message": "hi" })).await.unwrap();
-    assert_eq!(text_of(&echo), "Echo: hi");
-    assert_concurrent_echo(&up, "Echo: ").await;
-    let ds = Arc::new(Recorder::default());
-    let r = call_with(
-        &up,
-        "trigger-sampling-request",
-        json!({ "prompt": "over sse" }),
-        &ds,
-        json!(3),
-    )
-    .await
-    .unwrap();
-    assert!(text_of(&r).contains("sampled: "), "{r}");
+    everything_round(&up, "sse", false).await;
 
     // The server goes away: the session ends and says so.
     node.kill();
