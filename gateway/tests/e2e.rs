@@ -129,11 +129,7 @@ impl TapMkdir for std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_is_refused_without_a_valid_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
-        json!({}),
-    );
+    let cfg = demo_config(dir.path());
     let gw = start_http(&cfg);
     let http = reqwest::Client::new();
     let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
@@ -348,11 +344,7 @@ async fn enabled_guardrails_without_a_provider_fail_closed() {
 async fn bad_input_gets_clear_errors() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
-        json!({}),
-    );
+    let cfg = demo_config(dir.path());
     // stdio: garbage, a non-request, an unknown method, then a working ping; nothing crashes.
     let mut child = tokio::process::Command::from(stdio_command(&cfg, KEY))
         .kill_on_drop(true)
@@ -405,11 +397,7 @@ async fn bad_input_gets_clear_errors() {
 fn stdio_gateway_exits_when_stdin_closes() {
     use std::io::{BufRead, Write};
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
-        json!({}),
-    );
+    let cfg = demo_config(dir.path());
     let mut child = stdio_command(&cfg, KEY).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());

@@ -84,11 +84,7 @@ async fn raw_session(url: &str) -> (reqwest::Client, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_streams_and_cancellation_stops_the_call() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
-        json!({}),
-    );
+    let cfg = demo_config(dir.path());
     let gw = start_http(&cfg);
     let (http, sid) = raw_session(&gw.url()).await;
     // Progress: the answer switches to an SSE stream carrying the notifications, then the result.
@@ -156,11 +152,7 @@ async fn progress_streams_and_cancellation_stops_the_call() {
 async fn a_changed_config_is_picked_up_without_dropping_sessions() {
     let (_every, every_url) = everything_http();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
-        json!({}),
-    );
+    let cfg = demo_config(dir.path());
     let gw = start_http(&cfg);
     let client = connect_http(&gw.url(), KEY).await.unwrap();
     assert!(tool_names(&client).await.contains(&"echo".to_string()));
@@ -200,11 +192,7 @@ async fn a_changed_config_is_picked_up_without_dropping_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_sharing_an_upstream_keep_their_own_progress() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
-        json!({}),
-    );
+    let cfg = demo_config(dir.path());
     let gw = start_http(&cfg);
     let mut runs = Vec::new();
     // Two sessions, the same token, different step counts, at the same time.

@@ -122,6 +122,15 @@ pub fn write_config(dir: &Path, servers: Vec<Value>, common: Value) -> PathBuf {
 }
 
 /// The gateway over HTTP on a free port.
+/// A config with our demo server over stdio as its one upstream (`demo`).
+pub fn demo_config(dir: &Path) -> PathBuf {
+    write_config(
+        dir,
+        vec![stdio_server("demo", gateway_bin(), &["demo-server"])],
+        json!({}),
+    )
+}
+
 pub struct HttpGateway {
     pub proc: Proc,
     pub port: u16,
