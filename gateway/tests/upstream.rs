@@ -162,24 +162,56 @@ struct Node {
     child: Child,
     port: u16,
     program: PathBuf,
+    /// Arguments before `--port <port>` (added when `port_arg`; `PORT` is always set).
     args: Vec<String>,
+    port_arg: bool,
 }
 
 impl Node {
     /// `mcp-server-everything <mode>` with `PORT`.
-    fn everything(mode: &str, port: u16) -> Node {
-        Node::start(everything_path(), vec![mode.to_string()], port)
+    fn everything(mode: &str) -> Node {
+        Node::start_on_free_port(everything_path(), vec![mode.to_string()], false)
     }
 
     /// `secure-mcp-gateway demo-server --port <port>`.
-    fn demo(port: u16) -> Node {
-        let args = vec!["demo-server".into(), "--port".into(), port.to_string()];
-        Node::start(env!("CARGO_BIN_EXE_secure-mcp-gateway").into(), args, port)
+    fn demo() -> Node {
+        Node::start_on_free_port(
+            env!("CARGO_BIN_EXE_secure-mcp-gateway").into(),
+            vec!["demo-server".into()],
+            true,
+        )
     }
 
-    fn start(program: PathBuf, args: Vec<String>, port: u16) -> Node {
-        let child = Command::new(&program)
-            .args(&args)
+    /// Starts the server on a free port. A free port can be taken by a parallel test before
+    /// the child binds it; the child then exits, and another port is tried.
+    fn start_on_free_port(program: PathBuf, args: Vec<String>, port_arg: bool) -> Node {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Node::start(
+                program.clone(),
+                args.clone(),
+                port_arg,
+                testkit::free_port(),
+            ) {
+                Ok(node) => return node,
+                Err(e) => last = e,
+            }
+        }
+        panic!("{last}")
+    }
+
+    fn start(
+        program: PathBuf,
+        args: Vec<String>,
+        port_arg: bool,
+        port: u16,
+    ) -> Result<Node, String> {
+        let mut cmd = Command::new(&program);
+        cmd.args(&args);
+        if port_arg {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        let child = cmd
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -191,40 +223,54 @@ impl Node {
             port,
             program,
             args,
+            port_arg,
         };
-        node.wait_ready();
-        node
+        node.wait_ready()?;
+        Ok(node)
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the port accepts connections and the child is still running a moment
+    /// later (something else may listen on a port the child failed to bind).
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let exited = |node: &mut Node| {
+            node.child.try_wait().ok().flatten().map(|status| {
+                format!(
+                    "{} {:?} exited ({status}) instead of listening on port {}",
+                    node.program.display(),
+                    node.args,
+                    node.port
+                )
+            })
+        };
         while Instant::now() < deadline {
-            // A child that exited (its port taken meanwhile by another test) must not pass
-            // for ready because something else listens there.
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} {:?} exited ({status}) before listening on port {}",
-                    self.program.display(),
-                    self.args,
-                    self.port
-                );
+            if let Some(e) = exited(self) {
+                return Err(e);
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                std::thread::sleep(Duration::from_millis(100));
+                return exited(self).map_or(Ok(()), Err);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
+        Err(format!(
             "{} {:?} did not listen on port {}",
             self.program.display(),
             self.args,
             self.port
-        );
+        ))
     }
 
+    /// Kills the server and starts it again on the same port.
     fn restart(&mut self) {
         self.kill();
-        *self = Node::start(self.program.clone(), self.args.clone(), self.port);
+        *self = Node::start(
+            self.program.clone(),
+            self.args.clone(),
+            self.port_arg,
+            self.port,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     fn kill(&mut self) {
@@ -737,7 +783,7 @@ async fn demo_streamable_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_http_session_expiry_reinitializes_once() {
     logs();
-    let mut node = Node::demo(testkit::free_port());
+    let mut node = Node::demo();
     let url = format!("http://127.0.0.1:{}/mcp", node.port);
     let up = Upstream::connect(http_spec("demo-http", &url), Arc::new(Events::default()))
         .await
@@ -840,7 +886,7 @@ async fn everything_stdio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_streamable_http_with_session_expiry() {
     logs();
-    let mut node = Node::everything("streamableHttp", testkit::free_port());
+    let mut node = Node::everything("streamableHttp");
     let url = format!("http://127.0.0.1:{}/mcp", node.port);
     let events = Arc::new(Events::default());
     let up = Upstream::connect(http_spec("everything-http", &url), events.clone())
@@ -868,7 +914,7 @@ async fn everything_streamable_http_with_session_expiry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_legacy_sse() {
     logs();
-    let mut node = Node::everything("sse", testkit::free_port());
+    let mut node = Node::everything("sse");
     let spec = UpstreamSpec {
         name: "everything-sse".into(),
         transport: Transport::Sse {
