@@ -6,8 +6,13 @@ Both servers are pinned to core 0 (cachesrv with --server-threads 1), redis-benc
 ROUNDS times and each side keeps its best. Besides ops/s, the server's own CPU time per
 operation is read from /proc/<pid>/stat (utime + stime) around each run.
 
-Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|all] (default: all)
-Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV (path to the release binary).
+`floor` adds target/release/nil_server (benches/src/bin/nil_server.rs) to the GET rows: a
+server that parses each request and answers nil with the same system calls and nothing else,
+the lowest CPU per request any server using read/write/epoll_wait can reach here.
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|all] (default: all)
+Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV and NIL_SERVER (paths to the
+release binaries).
 """
 
 import os
@@ -19,6 +24,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CACHESRV = os.environ.get("CACHESRV", os.path.join(ROOT, "target", "release", "cachesrv"))
+NIL_SERVER = os.environ.get("NIL_SERVER", os.path.join(ROOT, "target", "release", "nil_server"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 N = int(os.environ.get("N", "300000"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -39,6 +45,8 @@ class Server:
         if kind == "redis":
             cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+        elif kind == "nil":
+            cmd = [NIL_SERVER, str(self.port)]
         else:
             cmd = [CACHESRV, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                    "--server-threads", str(threads), "--loglevel", "warning"]
@@ -155,6 +163,34 @@ def ops_table(threads=1, pin_servers="0", pin_bench="1"):
             print(f"| {t.upper()} | {p} | {r[2]*1e6:.2f} | {r[3]*1e6:.2f} | {c[2]*1e6:.2f} | {c[3]*1e6:.2f} |")
 
 
+def floor_table():
+    kinds = ["redis", "cachesrv", "nil"]
+    best = {}
+    servers = {k: Server(k, pin="0") for k in kinds}
+    try:
+        for rnd in range(ROUNDS):
+            for p in (1, 16):
+                order = kinds[rnd % 3:] + kinds[:rnd % 3]
+                for kind in order:
+                    _, cpu, user, system = bench(servers[kind], "get", p)
+                    if (p, kind) not in best or cpu < best[(p, kind)][0]:
+                        best[(p, kind)] = (cpu, user, system)
+    finally:
+        for s in servers.values():
+            s.stop()
+    print("\n| GET -P | redis CPU us/op | cachesrv | nil_server | cachesrv/redis | nil_server/redis |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for p in (1, 16):
+        r, c, f = (best[(p, k)][0] for k in kinds)
+        print(f"| {p} | {r*1e6:.2f} | {c*1e6:.2f} | {f*1e6:.2f} | {c/r:.2f} | {f/r:.2f} |")
+    print("\nuser / system split (us/op):\n")
+    print("| GET -P | redis | cachesrv | nil_server |")
+    print("| ---: | ---: | ---: | ---: |")
+    for p in (1, 16):
+        cells = " | ".join(f"{best[(p, k)][1]*1e6:.2f} / {best[(p, k)][2]*1e6:.2f}" for k in kinds)
+        print(f"| {p} | {cells} |")
+
+
 def resp(*args):
     out = [f"*{len(args)}\r\n".encode()]
     for a in args:
@@ -268,6 +304,11 @@ def main():
     if what in ("threads", "all"):
         print("\n## ops, for the record: cachesrv --server-threads 2, nothing pinned")
         ops_table(threads=2, pin_servers=None, pin_bench=None)
+    if what in ("floor", "all"):
+        if not os.path.exists(NIL_SERVER):
+            sys.exit(f"build first: cargo build --release -p benches --bin nil_server ({NIL_SERVER} missing)")
+        print("\n## floor: GET against a server that only parses and answers nil, all on core 0")
+        floor_table()
     if what in ("memory", "all"):
         print("\n## memory per key after loading 1 000 000 keys")
         memory_table()
