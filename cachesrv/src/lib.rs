@@ -3,7 +3,8 @@
 //! - [`engine`]: the sync, runtime-free keyspace (databases, shards, expiry, eviction, memory
 //!   accounting).
 //! - [`cmd`]: the command table and handlers, byte-compatible with Redis 7.
-//! - [`server`]: the tokio network layer (listeners, connections, pub/sub, periodic tasks).
+//! - [`server`]: the network layer: `server-threads` event loops (epoll through mio) serving
+//!   the connections, pub/sub, and the periodic task (on the embedding tokio runtime).
 //! - [`config`]: `redis.conf`/`keydb.conf` directives and `CONFIG GET/SET`.
 //!
 //! Embedding: build a [`config::Config`], [`server::Server::bind`] it and spawn

@@ -24,23 +24,12 @@ fn main() -> ExitCode {
     };
     log::init(&config.loglevel(), &config.logfile());
     let threads = config.server_threads();
-    let affinity = config.server_thread_affinity();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .worker_threads(threads)
+    // Connections are served by the server's own event loops (`server-threads` of them); this
+    // runtime only runs the periodic task, the signal handler and the shutdown.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("cachesrv-worker");
-    if affinity {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        builder.on_thread_start(move || {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % cores;
-            cachesrv::server::net::pin_current_thread(i);
-        });
-    }
-    let rt = match builder.build() {
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

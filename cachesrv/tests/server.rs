@@ -314,6 +314,22 @@ fn idle_timeout_closes_clients() {
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
+#[test]
+fn timeout_set_at_run_time_closes_clients_already_idle() {
+    let srv = TestServer::start(&[]);
+    // Connected first and then silent: whichever thread serves it has nothing to wake it.
+    let mut idle = Conn::open(srv.port);
+    idle.cmd(&["PING"]);
+    let mut op = Conn::open(srv.port);
+    assert_eq!(
+        op.cmd(&["CONFIG", "SET", "timeout", "1"]),
+        Frame::Simple("OK".into())
+    );
+    let start = Instant::now();
+    assert!(idle.read_to_close().is_empty());
+    assert!(start.elapsed() < Duration::from_secs(4));
+}
+
 /// A client that asks for 200 MB of replies (1 MB value, 200 GETs) and reads none of them:
 /// the server's writes to it wait for room. Returns it (kept open) and its id.
 fn greedy_client(port: u16) -> (Conn, i64) {
@@ -448,6 +464,50 @@ fn slow_reader_gets_every_byte_of_large_replies() {
         }
     }
     assert!(got == expected, "the replies differ from the value");
+}
+
+#[test]
+fn a_pipeline_larger_than_the_socket_buffers_is_answered_in_order() {
+    let srv = TestServer::start(&[]);
+    // 100 000 requests sent before reading anything: their replies (21 MB, more than the
+    // socket buffers hold) fill the socket, the server stops in the middle of the requests it
+    // has read and resumes once there is room. Every reply must come, once, in order.
+    const N: usize = 100_000;
+    let mut c = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut requests = Vec::new();
+    for i in 0..N {
+        requests.extend_from_slice(format!("ECHO {i:0>200}\r\n").as_bytes());
+    }
+    let writer = {
+        let mut w = c.try_clone().unwrap();
+        std::thread::spawn(move || w.write_all(&requests).unwrap())
+    };
+    let mut expected = Vec::new();
+    for i in 0..N {
+        let s = format!("{i:0>200}");
+        expected.extend_from_slice(format!("${}\r\n{s}\r\n", s.len()).as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = vec![0u8; expected.len()];
+    c.read_exact(&mut got).expect("every reply");
+    writer.join().unwrap();
+    assert!(got == expected, "replies missing, repeated or out of order");
+}
+
+#[test]
+fn a_client_that_closes_its_side_still_gets_its_replies() {
+    let srv = TestServer::start(&[]);
+    let mut c = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"SET k v\r\nGET k\r\nDEL k\r\n").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got)
+        .expect("replies, then the end of the stream");
+    assert_eq!(got, b"+OK\r\n$1\r\nv\r\n:1\r\n");
+    let mut op = Conn::open(srv.port);
+    assert_eq!(op.cmd(&["EXISTS", "k"]), Frame::Integer(0));
 }
 
 #[test]

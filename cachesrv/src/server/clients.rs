@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+
+use super::evloop::ConnWaker;
 
 /// What the registry knows of one connection.
 #[derive(Debug)]
@@ -46,8 +47,8 @@ pub struct ClientInfo {
     pub monitor: AtomicBool,
     /// Name of the last command run (static).
     pub last_cmd: Mutex<&'static str>,
-    /// Wakes the connection to close it.
-    pub kill: Arc<Notify>,
+    /// Wakes the connection's loop (to close it).
+    pub(crate) waker: ConnWaker,
     /// Set when killed, so the connection closes even if it is busy.
     pub killed: AtomicBool,
 }
@@ -56,7 +57,7 @@ impl ClientInfo {
     /// Asks the connection to close.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        self.kill.notify_one();
+        self.waker.wake();
     }
 
     /// The `CLIENT LIST` line, without the trailing newline.
@@ -126,7 +127,7 @@ impl Clients {
         &self,
         addr: SocketAddr,
         laddr: SocketAddr,
-        kill: Arc<Notify>,
+        waker: ConnWaker,
         now_ms: u64,
     ) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -145,7 +146,7 @@ impl Clients {
             multi: AtomicUsize::new(usize::MAX),
             monitor: AtomicBool::new(false),
             last_cmd: Mutex::new("NULL"),
-            kill,
+            waker,
             killed: AtomicBool::new(false),
         });
         self.map.lock().insert(id, info.clone());

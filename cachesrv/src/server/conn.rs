@@ -1,149 +1,371 @@
-//! One client connection: read, parse every complete request, execute each, write all replies
-//! at once.
+//! One client connection, driven by its event loop ([`super::evloop`]): read, parse every
+//! complete request, execute each, and leave the replies for the loop to write at the end of
+//! its turn.
 //!
 //! Invariants:
 //! - Replies are written in request order; pushes (pub/sub, MONITOR) go between batches.
 //! - Memory per connection is bounded: at most `client-query-buffer-limit` of unparsed input,
-//!   and replies are flushed whenever a megabyte is pending, so a client that never reads its
-//!   replies stalls only itself (the socket's send buffer fills and we stop reading from it).
+//!   and about a megabyte of replies: with that much pending the replies are written before
+//!   the next request runs, and a socket that takes no more stops the connection (no reads, no
+//!   commands) until it does. A client that never reads its replies stalls only itself.
 //! - A protocol error is answered with Redis's error, then the connection closes.
-//!
-//! Replies are written at the end of a scheduler turn, as Redis writes them before it sleeps:
-//! a connection with replies yields once, so the other connections that are ready run their
-//! requests first and the writes of one turn come together. The first write wakes the client
-//! from its wait, the following ones find it awake, which costs the kernel far less than one
-//! wake-up per write. A yield that found nobody else to run is wasted (it costs an extra poll
-//! of the reactor), so after one a connection writes at once for its next [`YIELD_BACKOFF`]
-//! batches.
 
-use std::sync::atomic::Ordering;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
 use protocol::{Parsed, Protocol, RequestParser, RespWrite};
-use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::io::Socket;
-use super::pubsub::{Mailbox, Push};
+use super::evloop::{register, ConnWaker};
+use super::pubsub::{Mailbox, Push, MAILBOX_LIMIT};
 use super::session::Session;
-use super::Shared;
+use super::{net, Shared};
 use crate::cmd;
 use crate::engine::Clock;
 
 const FLUSH_AT: usize = 1 << 20;
 const READ_CHUNK: usize = 16 * 1024;
-/// Batches written without yielding after a yield that let no other connection run.
-const YIELD_BACKOFF: u32 = 32;
 
-thread_local! {
-    /// Batches run on this thread: tells a yielding connection whether anyone else ran.
-    static TURNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+/// What a connection needs from its loop after it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing.
+    Idle,
+    /// Replies are pending: write them at the end of the turn.
+    Write,
+    /// The socket is full: watch it for writability.
+    Block,
+    /// The backlog is written: watch for readability again and resume.
+    Unblock,
+    /// Close the connection.
+    Close,
 }
 
-fn turns() -> u64 {
-    TURNS.with(std::cell::Cell::get)
+/// A connection's state.
+pub(crate) struct Conn {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    out: BytesMut,
+    /// Bytes of `out` already written.
+    sent: usize,
+    parser: RequestParser,
+    sess: Session,
+    stats: cmd::LocalStats,
+    pushes: UnboundedReceiver<Push>,
+    queued: Arc<AtomicUsize>,
+    /// Waiting for the socket to take `out`.
+    blocked: bool,
+    /// Requests left in `rbuf` when the connection blocked.
+    unrun: bool,
+    /// The peer closed its side: close once the replies are written.
+    eof: bool,
+    /// Unix ms of the last read or write progress.
+    last_io_ms: u64,
+    /// The socket may hold unread bytes.
+    pub(crate) readable: bool,
+    /// The peer closed or the socket failed: read until the end of the stream.
+    pub(crate) closing_peer: bool,
+    /// Queued in the loop's list of connections to read this turn.
+    pub(crate) in_ready: bool,
+    /// Queued in the loop's list of connections to write this turn.
+    pub(crate) in_writes: bool,
 }
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-        return;
-    };
-    let _ = stream.set_nodelay(true);
-    super::net::set_keepalive(&stream, shared.config.read().tcp_keepalive());
-    let Ok(sock) = Socket::new(stream) else {
-        return;
-    };
-    let kill = Arc::new(Notify::new());
-    let (mailbox, mut pushes, queued) = Mailbox::new(kill.clone());
-    let info = shared
-        .clients
-        .register(peer, local, kill.clone(), shared.uptime_ms());
-    shared
-        .stats
-        .total_connections
-        .fetch_add(1, Ordering::Relaxed);
-    let needs_auth = shared.requirepass.read().is_some();
-    let mut sess = Session::new(info.clone(), mailbox, !needs_auth);
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out = BytesMut::with_capacity(READ_CHUNK);
-    let mut parser = RequestParser::new(shared.parser_limits());
-    let mut local_stats = cmd::LocalStats::default();
-    let mut no_yield = 0u32;
+impl Conn {
+    /// Registers an accepted stream with the loop and the client registry.
+    pub(crate) fn open(
+        shared: &Shared,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        waker: ConnWaker,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Conn> {
+        stream.set_nonblocking(true)?;
+        let _ = stream.set_nodelay(true);
+        net::set_keepalive(&stream, shared.config.read().tcp_keepalive());
+        let local = stream.local_addr()?;
+        let mut stream = TcpStream::from_std(stream);
+        register(registry, &mut stream, token, Interest::READABLE, true)?;
+        let info = shared
+            .clients
+            .register(peer, local, waker.clone(), shared.uptime_ms());
+        shared
+            .stats
+            .total_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let (mailbox, pushes, queued) = Mailbox::new(waker);
+        let needs_auth = shared.requirepass.read().is_some();
+        Ok(Conn {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            out: BytesMut::with_capacity(READ_CHUNK),
+            sent: 0,
+            parser: RequestParser::new(shared.parser_limits()),
+            sess: Session::new(info, mailbox, !needs_auth),
+            stats: cmd::LocalStats::default(),
+            pushes,
+            queued,
+            blocked: false,
+            unrun: false,
+            eof: false,
+            last_io_ms: shared.clock.now_ms(),
+            readable: false,
+            closing_peer: false,
+            in_ready: false,
+            in_writes: false,
+        })
+    }
 
-    // One waiter for the whole connection (not one per loop turn).
-    let killed = kill.notified();
-    tokio::pin!(killed);
-    'conn: loop {
-        if info.killed.load(Ordering::Acquire) {
-            break;
+    /// Waiting for the socket to take the replies.
+    pub(crate) fn blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// The socket may hold more requests, and they would be read.
+    pub(crate) fn wants_read(&self) -> bool {
+        self.readable && !self.blocked && !self.eof && !self.sess.close
+    }
+
+    /// Changes what the loop watches the socket for.
+    pub(crate) fn watch(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        register(registry, &mut self.stream, token, interest, false)
+    }
+
+    /// Milliseconds since the last read or write progress.
+    pub(crate) fn idle_for(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_io_ms)
+    }
+
+    /// Whether the idle `timeout` applies (not to subscribers nor MONITOR, as Redis).
+    pub(crate) fn times_out(&self) -> bool {
+        !self.sess.subscribed() && !self.sess.info.monitor.load(Ordering::Relaxed)
+    }
+
+    /// Runs requests left over from before a block, delivers pushes, then reads once and runs
+    /// what came.
+    pub(crate) fn on_readable(&mut self, shared: &Shared) -> Step {
+        if self.blocked {
+            return Step::Idle;
         }
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-            rbuf.reserve(READ_CHUNK);
+        if self.sess.close {
+            // Closing (QUIT, a protocol error, an oversized query): nothing more is run.
+            return self.pending();
         }
-        let idle = shared
-            .idle_timeout()
-            .filter(|_| !sess.subscribed() && !info.monitor.load(Ordering::Relaxed));
-        tokio::select! {
-            biased;
-            _ = &mut killed => break,
-            p = pushes.recv() => {
-                let Some(p) = p else { break };
-                let mut n = write_push(&mut out, &p, sess.proto);
-                while let Ok(p) = pushes.try_recv() {
-                    n += write_push(&mut out, &p, sess.proto);
-                    if out.len() > FLUSH_AT {
-                        break;
-                    }
-                }
-                queued.fetch_sub(n.min(queued.load(Ordering::Acquire)), Ordering::AcqRel);
-            }
-            r = read(&sock, &mut rbuf, idle) => {
-                let n = match r {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                shared.clock.refresh();
-                shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                info.last_active_ms.store(shared.clock.now_ms(), Ordering::Relaxed);
-                let mut off = 0;
-                local_stats.start_batch();
-                while let Batch::Flush = run_batch(&shared, &mut sess, &mut parser, &mut rbuf, &mut off, &mut out, &mut local_stats) {
-                    if write_out(&shared, &sock, &mut out, idle, killed.as_mut()).await.is_err() {
-                        break 'conn;
-                    }
-                }
-                rbuf.advance(off);
-                local_stats.flush(&shared);
-                TURNS.with(|t| t.set(t.get().wrapping_add(1)));
-            }
+        if self.queued.load(Ordering::Acquire) > 0 {
+            self.drain_pushes();
         }
-        if !out.is_empty() {
-            if no_yield == 0 {
-                let before = turns();
-                tokio::task::yield_now().await;
-                if turns() == before {
-                    no_yield = YIELD_BACKOFF;
-                }
-            } else {
-                no_yield -= 1;
+        if self.unrun {
+            self.unrun = false;
+            match self.run(shared) {
+                Step::Idle | Step::Write => {}
+                other => return other,
             }
         }
-        if !out.is_empty()
-            && write_out(&shared, &sock, &mut out, idle, killed.as_mut())
-                .await
-                .is_err()
-        {
-            break;
+        if !self.readable || self.eof || self.sess.close {
+            return self.pending();
         }
-        if sess.close {
-            break;
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match read_into(&self.stream, &mut self.rbuf) {
+            Ok((0, _)) => {
+                self.readable = false;
+                self.eof = true;
+                self.pending()
+            }
+            Ok((n, filled)) => {
+                // Edge-triggered: a read that did not fill the buffer emptied the socket, and
+                // more data will raise a new edge. After a close, read on to the end.
+                self.readable = filled || self.closing_peer;
+                shared
+                    .stats
+                    .net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                match self.run(shared) {
+                    Step::Idle => self.pending(),
+                    other => other,
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                self.pending()
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.pending(),
+            Err(_) => Step::Close,
         }
     }
-    cmd::disconnect(&shared, &mut sess);
-    shared.clients.unregister(info.id);
+
+    /// A push arrived or the client was killed.
+    pub(crate) fn on_wake(&mut self, _shared: &Shared) -> Step {
+        if self.sess.info.killed.load(Ordering::Acquire)
+            || self.queued.load(Ordering::Acquire) > MAILBOX_LIMIT
+        {
+            return Step::Close;
+        }
+        if self.blocked {
+            return Step::Idle;
+        }
+        if self.queued.load(Ordering::Acquire) > 0 {
+            self.drain_pushes();
+        }
+        self.pending()
+    }
+
+    /// The socket may take more of the backlog.
+    pub(crate) fn on_writable(&mut self, shared: &Shared) -> Step {
+        self.flush(shared)
+    }
+
+    /// Write (at the end of the turn) if there is anything to write.
+    fn pending(&self) -> Step {
+        if !self.out.is_empty() {
+            Step::Write
+        } else if self.eof || self.sess.close {
+            Step::Close
+        } else {
+            Step::Idle
+        }
+    }
+
+    /// Runs every complete request in `rbuf`.
+    fn run(&mut self, shared: &Shared) -> Step {
+        shared.clock.refresh();
+        let now = shared.clock.now_ms();
+        self.last_io_ms = now;
+        self.sess.info.last_active_ms.store(now, Ordering::Relaxed);
+        let mut off = 0;
+        self.stats.start_batch();
+        let mut step = Step::Idle;
+        while let Batch::Flush = run_batch(
+            shared,
+            &mut self.sess,
+            &mut self.parser,
+            &mut self.rbuf,
+            &mut off,
+            &mut self.out,
+            &mut self.stats,
+        ) {
+            match self.write_some(shared) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The rest waits until the socket takes this megabyte.
+                    self.unrun = true;
+                    self.blocked = true;
+                    step = Step::Block;
+                    break;
+                }
+                Err(_) => {
+                    step = Step::Close;
+                    break;
+                }
+            }
+        }
+        self.rbuf.advance(off);
+        self.stats.flush(shared);
+        step
+    }
+
+    /// Writes the pending replies as far as the socket takes them.
+    pub(crate) fn flush(&mut self, shared: &Shared) -> Step {
+        match self.write_some(shared) {
+            Ok(true) => {
+                if self.eof || self.sess.close || self.sess.info.killed.load(Ordering::Acquire) {
+                    return Step::Close;
+                }
+                if self.blocked {
+                    self.blocked = false;
+                    return Step::Unblock;
+                }
+                Step::Idle
+            }
+            Ok(false) if self.blocked => Step::Idle,
+            Ok(false) => {
+                self.blocked = true;
+                Step::Block
+            }
+            Err(_) => Step::Close,
+        }
+    }
+
+    /// Writes `out[sent..]`; true once all of it is written, false if the socket is full.
+    fn write_some(&mut self, shared: &Shared) -> io::Result<bool> {
+        let start = self.sent;
+        let r = loop {
+            if self.sent == self.out.len() {
+                break Ok(true);
+            }
+            match (&self.stream).write(&self.out[self.sent..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        if self.sent > start {
+            shared
+                .stats
+                .net_output_bytes
+                .fetch_add((self.sent - start) as u64, Ordering::Relaxed);
+            self.last_io_ms = shared.clock.now_ms();
+        }
+        if let Ok(true) = r {
+            self.out.clear();
+            self.sent = 0;
+        }
+        r
+    }
+
+    /// Encodes the pushes waiting in the mailbox (up to a megabyte of output) into `out`.
+    fn drain_pushes(&mut self) {
+        let mut n = 0;
+        while self.out.len() <= FLUSH_AT {
+            let Ok(p) = self.pushes.try_recv() else {
+                break;
+            };
+            n += write_push(&mut self.out, &p, self.sess.proto);
+        }
+        // The counter is raised before a push is sent: never let it wrap.
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| Some(q - n.min(q)));
+    }
+
+    /// Leaves the loop and the registry.
+    pub(crate) fn close(&mut self, shared: &Shared, registry: &Registry) {
+        let _ = registry.deregister(&mut self.stream);
+        cmd::disconnect(shared, &mut self.sess);
+        shared.clients.unregister(self.sess.info.id);
+    }
+}
+
+/// Reads what the socket holds into `buf`'s spare capacity: the byte count, and whether the
+/// read filled all the room it had (then more may be waiting).
+fn read_into(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
+    let spare = buf.chunk_mut();
+    let room = spare.len();
+    // SAFETY: `recv` writes at most `room` bytes into the spare capacity it is given; exactly
+    // the `n` bytes it reports are then marked initialised.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), room, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised these `n` bytes.
+    unsafe { buf.advance_mut(n) };
+    Ok((n, n == room))
 }
 
 /// Why [`run_batch`] returned.
@@ -155,8 +377,7 @@ enum Batch {
 }
 
 /// Runs every complete request in `rbuf[*off..]`, under one hold of the engine's shared gate
-/// (released for EXEC, which takes it exclusively, and before returning: never held across an
-/// `.await`).
+/// (released for EXEC, which takes it exclusively, and before returning).
 fn run_batch(
     shared: &Shared,
     sess: &mut Session,
@@ -204,44 +425,6 @@ fn run_batch(
             }
         }
     }
-}
-
-/// Reads, closing idle clients when a `timeout` applies. No timer is armed when none does.
-async fn read(
-    sock: &Socket,
-    rbuf: &mut BytesMut,
-    idle: Option<Duration>,
-) -> std::io::Result<usize> {
-    match idle {
-        None => sock.read(rbuf).await,
-        Some(t) => match tokio::time::timeout(t, sock.read(rbuf)).await {
-            Ok(r) => r,
-            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-        },
-    }
-}
-
-/// Writes `out` whole, unless the connection is killed first (`CLIENT KILL`, a subscriber too
-/// slow for its mailbox) or, with an idle `timeout`, the client reads nothing for that long: a
-/// client that does not read must not keep its connection open for good.
-async fn write_out(
-    shared: &Shared,
-    sock: &Socket,
-    out: &mut BytesMut,
-    idle: Option<Duration>,
-    killed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-) -> std::io::Result<()> {
-    shared
-        .stats
-        .net_output_bytes
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
-    let r = tokio::select! {
-        biased;
-        r = sock.write_all(out, idle) => r,
-        _ = killed => Err(std::io::ErrorKind::ConnectionAborted.into()),
-    };
-    out.clear();
-    r
 }
 
 /// Encodes a push as the client's protocol wants it; returns its accounted size.

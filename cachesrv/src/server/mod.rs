@@ -2,14 +2,16 @@
 //! connection shares ([`Shared`]).
 //!
 //! [`Server::bind`] opens the `bind` addresses (an address with a leading `-` may be missing);
-//! [`Server::run`] accepts until [`Shared::request_shutdown`] (SIGTERM/SIGINT in the binary,
-//! `SHUTDOWN`, or the embedding program). Accepting applies `maxclients` and protected mode
-//! with Redis's replies. The periodic task runs `hz` times a second: the active expire cycle
-//! (a quarter of each period at most, as Redis) and the ops/sec sampler.
+//! [`Server::run`] starts `server-threads` event loops (`evloop`: threads of their own, not
+//! tokio tasks) that accept and serve until [`Shared::request_shutdown`] (SIGTERM/SIGINT in
+//! the binary, `SHUTDOWN`, or the embedding program). Accepting applies `maxclients` and
+//! protected mode with Redis's replies. The periodic task runs on the caller's tokio runtime
+//! `hz` times a second: the active expire cycle (a quarter of each period at most, as Redis)
+//! and the ops/sec sampler.
 
 pub mod clients;
 mod conn;
-mod io;
+mod evloop;
 pub mod net;
 pub mod pubsub;
 pub mod session;
@@ -23,7 +25,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use protocol::ParserLimits;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -298,14 +299,30 @@ impl Server {
             .collect()
     }
 
-    /// Accepts and serves until shutdown is requested.
+    /// Serves until shutdown is requested: `server-threads` event loops (threads of their
+    /// own) serve the connections, this task runs the periodic work.
     pub async fn run(self) {
         let Server { shared, listeners } = self;
+        let (threads, affinity) = {
+            let c = shared.config.read();
+            (c.server_threads(), c.server_thread_affinity())
+        };
+        let listeners = listeners
+            .into_iter()
+            .filter_map(|l| l.into_std().ok())
+            .collect();
+        let loops = match evloop::Loops::start(shared.clone(), listeners, threads, affinity) {
+            Ok(l) => l,
+            Err(e) => {
+                crate::log::log(
+                    crate::log::Level::Warning,
+                    &format!("cannot start the event loops: {e}"),
+                );
+                shared.request_shutdown();
+                return;
+            }
+        };
         let cron = tokio::spawn(cron(shared.clone()));
-        let mut accepts = Vec::new();
-        for l in listeners {
-            accepts.push(tokio::spawn(accept_loop(shared.clone(), l)));
-        }
         while !shared.is_shutting_down() {
             let notified = shared.shutdown.notified();
             if shared.is_shutting_down() {
@@ -313,52 +330,18 @@ impl Server {
             }
             notified.await;
         }
-        for a in accepts {
-            a.abort();
-        }
         cron.abort();
-        // Give connections a moment to write their last replies (SHUTDOWN's own is none).
+        // Every client was killed: give the loops a moment to close them (and to write what
+        // they had pending), then stop them.
         let deadline = Instant::now() + Duration::from_millis(500);
         while shared.clients.count() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
-}
-
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    loop {
-        let (mut stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(_) => {
-                // EMFILE and friends: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        if shared.clients.count() >= shared.maxclients.load(Ordering::Relaxed) {
-            shared
-                .stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let _ = stream.write_all(net::MAX_CLIENTS).await;
-            });
-            continue;
+        loops.stop();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !loops.finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if shared.protected.load(Ordering::Relaxed)
-            && shared.requirepass.read().is_none()
-            && !net::is_loopback(peer.ip())
-        {
-            shared
-                .stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let _ = stream.write_all(net::DENIED).await;
-            });
-            continue;
-        }
-        tokio::spawn(conn::serve(shared.clone(), stream));
     }
 }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
+
+use super::evloop::ConnWaker;
 
 use crate::engine::glob::glob_match;
 
@@ -52,19 +54,19 @@ impl Push {
 pub struct Mailbox {
     tx: mpsc::UnboundedSender<Push>,
     queued: Arc<AtomicUsize>,
-    kill: Arc<Notify>,
+    waker: ConnWaker,
 }
 
 impl Mailbox {
     /// A mailbox, its receiving end, and its byte counter (decrement it as pushes are written).
-    pub fn new(kill: Arc<Notify>) -> (Mailbox, mpsc::UnboundedReceiver<Push>, Arc<AtomicUsize>) {
+    pub fn new(waker: ConnWaker) -> (Mailbox, mpsc::UnboundedReceiver<Push>, Arc<AtomicUsize>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         (
             Mailbox {
                 tx,
                 queued: queued.clone(),
-                kill,
+                waker,
             },
             rx,
             queued,
@@ -75,10 +77,15 @@ impl Mailbox {
     pub fn deliver(&self, p: Push) -> bool {
         let n = p.size();
         if self.queued.fetch_add(n, Ordering::AcqRel) + n > MAILBOX_LIMIT {
-            self.kill.notify_one();
+            // Its loop closes a connection whose mailbox is over the limit.
+            self.waker.wake();
             return false;
         }
-        self.tx.send(p).is_ok()
+        let sent = self.tx.send(p).is_ok();
+        if sent {
+            self.waker.wake();
+        }
+        sent
     }
 }
 
