@@ -330,6 +330,50 @@ fn timeout_set_at_run_time_closes_clients_already_idle() {
     assert!(start.elapsed() < Duration::from_secs(4));
 }
 
+#[test]
+fn slowlog_records_slow_commands_only() {
+    let srv = TestServer::start(&[]);
+    let mut c = Conn::open(srv.port);
+    let ok = Frame::Simple("OK".into());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "20000"]),
+        ok
+    );
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), ok);
+    c.cmd(&["PING"]);
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0.05"]), ok);
+    c.cmd(&["PING"]);
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Frame::Integer(1));
+    let Frame::Array(entries) = c.cmd(&["SLOWLOG", "GET"]) else {
+        panic!("SLOWLOG GET")
+    };
+    let Frame::Array(entry) = &entries[0] else {
+        panic!("an entry")
+    };
+    let Frame::Integer(micros) = entry[2] else {
+        panic!("a duration")
+    };
+    assert!((50_000..5_000_000).contains(&micros), "{micros} us");
+    assert_eq!(
+        entry[3],
+        Frame::Array(vec![
+            Frame::Bulk("DEBUG".into()),
+            Frame::Bulk("SLEEP".into()),
+            Frame::Bulk("0.05".into())
+        ])
+    );
+    // Threshold 0 logs every command.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        ok
+    );
+    c.cmd(&["PING"]);
+    let Frame::Integer(n) = c.cmd(&["SLOWLOG", "LEN"]) else {
+        panic!("SLOWLOG LEN")
+    };
+    assert!(n >= 3, "{n} entries");
+}
+
 /// A client that asks for 200 MB of replies (1 MB value, 200 GETs) and reads none of them:
 /// the server's writes to it wait for room. Returns it (kept open) and its id.
 fn greedy_client(port: u16) -> (Conn, i64) {

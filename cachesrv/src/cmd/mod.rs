@@ -328,20 +328,37 @@ impl CommandStats {
 /// not contend on shared counters per command.
 #[derive(Debug, Default)]
 pub struct LocalStats {
-    /// (command id, calls, nanoseconds, rejected, failed)
+    /// (command id, calls, ticks of [`timing`], rejected, failed)
     entries: Vec<(usize, u64, u64, u64, u64)>,
     total: u64,
     /// End of the previous command (or start of the batch): each command's duration runs from
     /// here to its own end, so one clock read per command suffices.
     mark: Option<timing::Mark>,
+    /// Commands shorter than this many ticks are not slow (half the slow log threshold, so
+    /// the rounding of the conversion cannot hide one); 0: check every command.
+    slow_ticks: u64,
+    /// The threshold (microseconds) `slow_ticks` was computed from.
+    slow_micros: u64,
     /// The last command looked up: pipelines repeat the same command.
     last: Option<&'static Command>,
 }
 
 impl LocalStats {
     /// Marks the start of a batch of commands.
-    pub fn start_batch(&mut self) {
+    pub fn start_batch(&mut self, shared: &Shared) {
         self.mark = Some(timing::start());
+        self.slow_threshold(shared);
+    }
+
+    /// The slow log threshold in ticks, recomputed when `CONFIG SET` changed it.
+    #[inline]
+    fn slow_threshold(&mut self, shared: &Shared) -> u64 {
+        let micros = shared.slowlog_threshold.load(Ordering::Relaxed);
+        if micros != self.slow_micros {
+            self.slow_micros = micros;
+            self.slow_ticks = timing::micros_to_ticks(micros) / 2;
+        }
+        self.slow_ticks
     }
 
     /// Looks a command up, trying the previous one first.
@@ -370,10 +387,10 @@ impl LocalStats {
     /// Adds this batch's counts to the server's.
     pub fn flush(&mut self, shared: &Shared) {
         let s = &shared.command_stats;
-        for &(id, calls, nanos, rejected, failed) in &self.entries {
+        for &(id, calls, ticks, rejected, failed) in &self.entries {
             if calls > 0 {
                 s.calls[id].fetch_add(calls, Ordering::Relaxed);
-                s.nanos[id].fetch_add(nanos, Ordering::Relaxed);
+                s.nanos[id].fetch_add(timing::ticks_to_ns(ticks), Ordering::Relaxed);
             }
             if rejected > 0 {
                 s.rejected[id].fetch_add(rejected, Ordering::Relaxed);
@@ -592,16 +609,25 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
     (cmd.handler)(ctx, argv);
-    let (nanos, end) = timing::elapsed_ns(start);
+    let end = timing::start();
+    let ticks = start.ticks_to(end);
     stats.mark = Some(end);
     let e = stats.entry(cmd.id);
     e.1 += 1;
-    e.2 += nanos;
+    e.2 += ticks;
     if ctx.failed {
         e.4 += 1;
     }
     stats.total += 1;
-    let micros = nanos / 1000;
+    if ticks >= stats.slow_threshold(ctx.shared) {
+        slow_check(ctx, argv, ticks);
+    }
+}
+
+/// Logs the command if it took at least `slowlog-log-slower-than`.
+#[cold]
+fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
+    let micros = timing::ticks_to_ns(ticks) / 1000;
     let threshold = ctx.shared.slowlog_threshold.load(Ordering::Relaxed);
     if micros >= threshold {
         let entry = SlowEntry {
@@ -700,11 +726,12 @@ mod tests {
         let shared = Shared::new(Config::from_args::<&str>(&[]).expect("config"));
         let get = lookup(b"GET").expect("GET");
         let mut stats = LocalStats::default();
-        // Ten batches of one 400 ns GET each: 4 us in all, not ten times nothing.
+        // Ten batches of one 450 ns GET each: 4 us in all, not ten times nothing.
+        let ticks_450ns = timing::micros_to_ticks(450) / 1000;
         for _ in 0..10 {
             let e = stats.entry(get.id);
             e.1 += 1;
-            e.2 += 400;
+            e.2 += ticks_450ns;
             stats.flush(&shared);
         }
         let snap = shared.command_stats.snapshot();

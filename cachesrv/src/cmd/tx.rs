@@ -62,7 +62,7 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     drop(watches);
     ctx.array(queue.len());
     let mut stats = LocalStats::default();
-    stats.start_batch();
+    stats.start_batch(shared);
     for argv in &queue {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
         match lookup(args[0]) {

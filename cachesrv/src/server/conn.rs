@@ -10,7 +10,7 @@
 //!   commands) until it does. A client that never reads its replies stalls only itself.
 //! - A protocol error is answered with Redis's error, then the connection closes.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -246,7 +246,7 @@ impl Conn {
         self.last_io_ms = now;
         self.sess.info.last_active_ms.store(now, Ordering::Relaxed);
         let mut off = 0;
-        self.stats.start_batch();
+        self.stats.start_batch(shared);
         let mut step = Step::Idle;
         while let Batch::Flush = run_batch(
             shared,
@@ -306,7 +306,7 @@ impl Conn {
             if self.sent == self.out.len() {
                 break Ok(true);
             }
-            match (&self.stream).write(&self.out[self.sent..]) {
+            match send(&self.stream, &self.out[self.sent..]) {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
@@ -351,14 +351,29 @@ impl Conn {
     }
 }
 
+// Reads and writes are raw system calls: glibc's `recv` and `send` are thread cancellation
+// points, and in a multi-threaded process each call pays for enabling and disabling
+// asynchronous cancellation around the system call (`perf`: about 1 % of the CPU per request
+// at `-P 1`).
+
 /// Reads what the socket holds into `buf`'s spare capacity: the byte count, and whether the
 /// read filled all the room it had (then more may be waiting).
 fn read_into(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
     let spare = buf.chunk_mut();
     let room = spare.len();
-    // SAFETY: `recv` writes at most `room` bytes into the spare capacity it is given; exactly
-    // the `n` bytes it reports are then marked initialised.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), room, 0) };
+    // SAFETY: `recvfrom` writes at most `room` bytes into the spare capacity it is given
+    // (no address is asked for); exactly the `n` bytes it reports are then marked initialised.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            stream.as_raw_fd(),
+            spare.as_mut_ptr(),
+            room,
+            0,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -366,6 +381,27 @@ fn read_into(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<(usize, bool)
     // SAFETY: the kernel initialised these `n` bytes.
     unsafe { buf.advance_mut(n) };
     Ok((n, n == room))
+}
+
+/// Sends what the socket takes of `data` (without SIGPIPE on a closed peer).
+fn send(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `sendto` reads at most `data.len()` bytes from `data`; no address is given.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            stream.as_raw_fd(),
+            data.as_ptr(),
+            data.len(),
+            libc::MSG_NOSIGNAL,
+            std::ptr::null::<libc::sockaddr>(),
+            0 as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 /// Why [`run_batch`] returned.
