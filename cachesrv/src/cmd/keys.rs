@@ -5,6 +5,7 @@ use bytes::BytesMut;
 use protocol::RespWrite;
 
 use super::flags::*;
+use super::hash::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
 use crate::engine::{glob_match, Access, EngineError, EvictionPolicy, Ttl, ValueRef};
@@ -83,20 +84,13 @@ fn keys(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     ctx.out.extend_from_slice(&body);
 }
 
-/// Parses a SCAN cursor: an unsigned 64-bit decimal.
-pub(super) fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 20 || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(b).ok()?.parse().ok()
-}
-
 fn scan(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    // Redis reads the cursor with strtoul, which takes "-1" as a (huge, finished) cursor.
-    let negative = a[1].first() == Some(&b'-') && parse_cursor(&a[1][1..]).is_some();
-    let Some(cursor) = parse_cursor(a[1]).or(negative.then_some(0)) else {
+    // Redis reads the cursor with strtoul, as HSCAN and SSCAN do: "" and "+0" are 0, and "-1"
+    // is a (huge, finished) cursor.
+    let Some(cursor) = scan_cursor(a[1]) else {
         return ctx.err("ERR invalid cursor");
     };
+    let negative = a[1].first() == Some(&b'-') && cursor != 0;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<&[u8]> = None;
