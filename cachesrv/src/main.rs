@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use cachesrv::log::{self, Level};
 use cachesrv::{Config, Server};
+use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +47,15 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Handlers first: a SIGTERM sent as soon as the start line appears must stop the
+        // server cleanly, not kill it.
+        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                log::log(Level::Warning, &format!("cannot handle signals: {e}"));
+                return ExitCode::FAILURE;
+            }
+        };
         let shared = server.shared().clone();
         let addrs: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
         log::log(
@@ -62,13 +72,9 @@ fn main() -> ExitCode {
         );
         let signals = shared.clone();
         tokio::spawn(async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
             tokio::select! {
                 _ = term.recv() => log::log(Level::Warning, "Received SIGTERM scheduling shutdown..."),
-                _ = tokio::signal::ctrl_c() => log::log(Level::Warning, "Received SIGINT scheduling shutdown..."),
+                _ = int.recv() => log::log(Level::Warning, "Received SIGINT scheduling shutdown..."),
             }
             signals.request_shutdown();
         });

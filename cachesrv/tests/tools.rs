@@ -142,6 +142,30 @@ fn start_binary(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) 
     (Child(child), stdout)
 }
 
+/// Starts the binary on a free port (`before`, `--port <p>`, `after`) and returns once it logged
+/// its start line (its listeners are bound then), with the line. A port found free can be
+/// taken by another test before the binary binds it: then the binary exits with an error and
+/// another port is tried.
+fn start_bound(
+    before: &[&str],
+    after: &[&str],
+) -> (Child, BufReader<std::process::ChildStdout>, u16, String) {
+    for _ in 0..5 {
+        let port = testkit::free_port();
+        let p = port.to_string();
+        let mut args: Vec<&str> = before.to_vec();
+        args.extend(["--port", p.as_str()]);
+        args.extend_from_slice(after);
+        let (child, mut out) = start_binary(&args);
+        let mut line = String::new();
+        let _ = out.read_line(&mut line);
+        if line.contains("started: port") {
+            return (child, out, port, line);
+        }
+    }
+    panic!("cachesrv did not start on a free port in 5 tries");
+}
+
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -153,11 +177,8 @@ fn wait_for_port(port: u16) {
 #[test]
 fn binary_starts_with_the_documented_configs_and_stops_on_sigterm() {
     for conf in ["redis.conf", "keydb.conf"] {
-        let port = testkit::free_port();
         let path = format!("{}/tests/conf/{conf}", env!("CARGO_MANIFEST_DIR"));
-        let (mut child, _out) =
-            start_binary(&[&path, "--port", &port.to_string(), "--logfile", ""]);
-        wait_for_port(port);
+        let (mut child, _out, port, _) = start_bound(&[&path], &["--logfile", ""]);
         let mut c = Conn::open(port);
         assert_eq!(
             c.cmd(&["PING"]),
@@ -183,17 +204,8 @@ fn binary_starts_with_the_documented_configs_and_stops_on_sigterm() {
 
 #[test]
 fn binary_logs_a_start_line_and_rejects_bad_directives() {
-    let port = testkit::free_port();
-    let (mut child, mut out) = start_binary(&[
-        "--port",
-        &port.to_string(),
-        "--server-threads",
-        "2",
-        "--maxmemory",
-        "64mb",
-    ]);
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut child, _out, port, line) =
+        start_bound(&[], &["--server-threads", "2", "--maxmemory", "64mb"]);
     assert!(
         line.contains("started: port")
             && line.contains("2 server threads")

@@ -147,12 +147,15 @@ impl Loops {
                 } else {
                     Vec::new()
                 },
+                accept_retry_at: None,
                 next_target: 0,
                 conns: Vec::new(),
                 free: Vec::new(),
                 ready: Vec::new(),
                 again: Vec::new(),
                 writes: Vec::new(),
+                spare: Vec::new(),
+                spare_writes: Vec::new(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("cachesrv-io-{i}"))
@@ -199,6 +202,8 @@ struct EventLoop {
     me: Arc<LoopHandle>,
     all: Vec<Arc<LoopHandle>>,
     listeners: Vec<TcpListener>,
+    /// Accepting failed (out of descriptors): when to try again (cached clock, ms).
+    accept_retry_at: Option<u64>,
     next_target: usize,
     /// Connections by token; `free` lists the empty slots.
     conns: Vec<Option<Box<Conn>>>,
@@ -209,6 +214,9 @@ struct EventLoop {
     again: Vec<usize>,
     /// Tokens with replies to write at the end of the turn.
     writes: Vec<usize>,
+    /// Empty lists kept for the next pass of `read_ready` and `write_turn`.
+    spare: Vec<usize>,
+    spare_writes: Vec<usize>,
 }
 
 impl EventLoop {
@@ -240,6 +248,14 @@ impl EventLoop {
             }
             self.read_ready();
             self.write_turn();
+            if let Some(at) = self.accept_retry_at {
+                if self.shared.clock.now_ms() >= at {
+                    self.accept_retry_at = None;
+                    for i in 0..self.listeners.len() {
+                        self.accept(i);
+                    }
+                }
+            }
             if let Some(timeout) = self.shared.idle_timeout() {
                 // The cached clock (refreshed by every batch and by the periodic task) is
                 // precise enough here and costs no clock read per turn.
@@ -276,8 +292,11 @@ impl EventLoop {
     /// buffer, until none is left.
     fn read_ready(&mut self) {
         while !self.ready.is_empty() {
-            let ready = std::mem::take(&mut self.ready);
-            for &t in &ready {
+            // This pass's list, swapped with the (empty) spare so neither allocates per turn;
+            // `after` may queue more into `ready` meanwhile.
+            let mut pass = std::mem::take(&mut self.spare);
+            std::mem::swap(&mut pass, &mut self.ready);
+            for &t in &pass {
                 let Some(Some(c)) = self.conns.get_mut(t) else {
                     continue;
                 };
@@ -288,14 +307,16 @@ impl EventLoop {
                 }
                 self.after(t, step);
             }
-            self.ready = ready;
-            self.ready.clear();
-            std::mem::swap(&mut self.ready, &mut self.again);
-            for &t in &self.ready {
+            for t in self.again.drain(..) {
                 if let Some(Some(c)) = self.conns.get_mut(t) {
-                    c.in_ready = true;
+                    if !c.in_ready {
+                        c.in_ready = true;
+                        self.ready.push(t);
+                    }
                 }
             }
+            pass.clear();
+            self.spare = pass;
         }
     }
 
@@ -345,8 +366,9 @@ impl EventLoop {
     /// Writes the replies of this turn.
     fn write_turn(&mut self) {
         while !self.writes.is_empty() {
-            let writes = std::mem::take(&mut self.writes);
-            for &t in &writes {
+            let mut pass = std::mem::take(&mut self.spare_writes);
+            std::mem::swap(&mut pass, &mut self.writes);
+            for &t in &pass {
                 let Some(Some(c)) = self.conns.get_mut(t) else {
                     continue;
                 };
@@ -354,6 +376,8 @@ impl EventLoop {
                 let step = c.flush(&self.shared);
                 self.after(t, step);
             }
+            pass.clear();
+            self.spare_writes = pass;
             // Unblocked connections may have run more requests.
             self.read_ready();
         }
@@ -392,9 +416,10 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    // EMFILE and friends: the event comes back while the backlog is not empty;
-                    // a short pause keeps the loop from spinning on it.
-                    std::thread::sleep(Duration::from_millis(10));
+                    // EMFILE and friends. The listener is edge-triggered: no new event comes
+                    // for the connections already waiting, so accepting is retried on a later
+                    // turn (10 ms on), without stopping the loop's other connections.
+                    self.accept_retry_at = Some(self.shared.clock.now_ms() + 10);
                     return;
                 }
             };
