@@ -22,7 +22,7 @@ use mio::{Interest, Registry, Token};
 use protocol::{Parsed, Protocol, RequestParser, RespWrite};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::evloop::{register, ConnWaker};
+use super::evloop::ConnWaker;
 use super::pubsub::{Mailbox, Push, MAILBOX_LIMIT};
 use super::session::Session;
 use super::{net, Shared};
@@ -81,18 +81,17 @@ impl Conn {
     /// Registers an accepted stream with the loop and the client registry.
     pub(crate) fn open(
         shared: &Shared,
-        stream: std::net::TcpStream,
+        mut stream: TcpStream,
         peer: SocketAddr,
         waker: ConnWaker,
         registry: &Registry,
         token: Token,
     ) -> io::Result<Conn> {
-        stream.set_nonblocking(true)?;
+        // Accepted by mio: already non-blocking.
         let _ = stream.set_nodelay(true);
         net::set_keepalive(&stream, shared.config.read().tcp_keepalive());
         let local = stream.local_addr()?;
-        let mut stream = TcpStream::from_std(stream);
-        register(registry, &mut stream, token, Interest::READABLE, true)?;
+        registry.register(&mut stream, token, Interest::READABLE)?;
         let info = shared
             .clients
             .register(peer, local, waker.clone(), shared.uptime_ms());
@@ -140,7 +139,7 @@ impl Conn {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        register(registry, &mut self.stream, token, interest, false)
+        registry.reregister(&mut self.stream, token, interest)
     }
 
     /// Milliseconds since the last read or write progress.
@@ -208,7 +207,7 @@ impl Conn {
     }
 
     /// A push arrived or the client was killed.
-    pub(crate) fn on_wake(&mut self, _shared: &Shared) -> Step {
+    pub(crate) fn on_wake(&mut self) -> Step {
         if self.sess.info.killed.load(Ordering::Acquire)
             || self.queued.load(Ordering::Acquire) > MAILBOX_LIMIT
         {
@@ -221,11 +220,6 @@ impl Conn {
             self.drain_pushes();
         }
         self.pending()
-    }
-
-    /// The socket may take more of the backlog.
-    pub(crate) fn on_writable(&mut self, shared: &Shared) -> Step {
-        self.flush(shared)
     }
 
     /// Write (at the end of the turn) if there is anything to write.

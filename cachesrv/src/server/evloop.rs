@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
 use super::conn::{Conn, Step};
@@ -44,7 +44,7 @@ struct Inbox {
     /// Connections to look at: a push, a kill.
     woken: Vec<usize>,
     /// Connections accepted by the first loop for this one.
-    accepted: Vec<(std::net::TcpStream, SocketAddr)>,
+    accepted: Vec<(TcpStream, SocketAddr)>,
     /// Close everything and end the thread.
     stop: bool,
 }
@@ -283,7 +283,7 @@ impl EventLoop {
             }
         }
         if ev.is_writable() && c.blocked() {
-            let step = c.on_writable(&self.shared);
+            let step = c.flush(&self.shared);
             self.after(t, step);
         }
     }
@@ -403,7 +403,7 @@ impl EventLoop {
             let Some(Some(c)) = self.conns.get_mut(t) else {
                 continue;
             };
-            let step = c.on_wake(&self.shared);
+            let step = c.on_wake();
             self.after(t, step);
         }
         true
@@ -437,7 +437,7 @@ impl EventLoop {
     }
 
     /// `maxclients` and protected mode, with Redis's replies; the stream if it may stay.
-    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<std::net::TcpStream> {
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<TcpStream> {
         use std::io::Write;
         let shared = &self.shared;
         let refuse = if shared.clients.count() >= shared.maxclients.load(Ordering::Relaxed) {
@@ -459,14 +459,11 @@ impl EventLoop {
             let _ = (&stream).write(reply);
             return None;
         }
-        // mio streams are std streams underneath: hand over the descriptor as it is.
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        // SAFETY: the descriptor comes out of a stream that gives up its ownership.
-        Some(unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) })
+        Some(stream)
     }
 
     /// Takes a connection into this loop.
-    fn adopt(&mut self, stream: std::net::TcpStream, peer: SocketAddr) {
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
         let t = match self.free.pop() {
             Some(t) => t,
             None => {
@@ -534,20 +531,5 @@ impl EventLoop {
         for t in stale {
             self.close(t);
         }
-    }
-}
-
-/// Registers or re-registers a stream; used by [`Conn`].
-pub(crate) fn register(
-    registry: &Registry,
-    stream: &mut TcpStream,
-    token: Token,
-    interest: Interest,
-    first: bool,
-) -> io::Result<()> {
-    if first {
-        registry.register(stream, token, interest)
-    } else {
-        registry.reregister(stream, token, interest)
     }
 }
