@@ -304,6 +304,36 @@ fn maxclients_is_enforced() {
 }
 
 #[test]
+fn maxclients_holds_for_a_burst_spread_over_threads() {
+    // Every connection is made before the server accepts any: the first loop accepts them
+    // all in one go and hands most to the other loops.
+    let srv = TestServer::start(&["--maxclients", "3", "--server-threads", "4"]);
+    let mut conns: Vec<TcpStream> = (0..24)
+        .map(|_| TcpStream::connect(("127.0.0.1", srv.port)).unwrap())
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for s in &mut conns {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // A refused connection may already be closed: a failed write is read below.
+        let _ = s.write_all(b"PING\r\n");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 128];
+        while !got.ends_with(b"\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        match got.as_slice() {
+            b"+PONG\r\n" => served += 1,
+            b"-ERR max number of clients reached\r\n" => refused += 1,
+            other => panic!("unexpected reply {:?}", String::from_utf8_lossy(other)),
+        }
+    }
+    assert_eq!((served, refused), (3, 21));
+}
+
+#[test]
 fn idle_timeout_closes_clients() {
     let srv = TestServer::start(&["--timeout", "1"]);
     let mut c = Conn::open(srv.port);

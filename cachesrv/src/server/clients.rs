@@ -117,12 +117,29 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Number of connected clients.
+    /// Number of connected clients, counting those accepted and not yet registered.
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// Registers a new connection.
+    /// Takes a place for a connection just accepted, unless `max` are taken. The place is
+    /// given back by [`Clients::unregister`] once registered, or by [`Clients::release`].
+    /// Counting at accept keeps `maxclients` exact while connections are still on their way
+    /// to the thread that will serve them.
+    pub fn reserve(&self, max: usize) -> bool {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back a place taken by [`Clients::reserve`] for a connection never registered.
+    pub fn release(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Registers a new connection, in the place [`Clients::reserve`] took for it.
     pub fn register(
         &self,
         addr: SocketAddr,
@@ -150,14 +167,13 @@ impl Clients {
             killed: AtomicBool::new(false),
         });
         self.map.lock().insert(id, info.clone());
-        self.count.fetch_add(1, Ordering::Relaxed);
         info
     }
 
     /// Removes a closed connection.
     pub fn unregister(&self, id: u64) {
         if self.map.lock().remove(&id).is_some() {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.release();
         }
     }
 

@@ -394,6 +394,9 @@ impl EventLoop {
             )
         };
         if stop {
+            for _ in &accepted {
+                self.shared.clients.release();
+            }
             return false;
         }
         for (stream, peer) in accepted {
@@ -436,16 +439,22 @@ impl EventLoop {
         }
     }
 
-    /// `maxclients` and protected mode, with Redis's replies; the stream if it may stay.
+    /// `maxclients` and protected mode, with Redis's replies; the stream if it may stay, with
+    /// its place among the clients reserved.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<TcpStream> {
         use std::io::Write;
         let shared = &self.shared;
-        let refuse = if shared.clients.count() >= shared.maxclients.load(Ordering::Relaxed) {
+        // Redis's order: the client limit first, then protected mode.
+        let refuse = if !shared
+            .clients
+            .reserve(shared.maxclients.load(Ordering::Relaxed))
+        {
             Some(net::MAX_CLIENTS)
         } else if shared.protected.load(Ordering::Relaxed)
             && shared.requirepass.read().is_none()
             && !net::is_loopback(peer.ip())
         {
+            shared.clients.release();
             Some(net::DENIED)
         } else {
             None
@@ -492,7 +501,10 @@ impl EventLoop {
                     self.ready.push(t);
                 }
             }
-            Err(_) => self.free.push(t),
+            Err(_) => {
+                self.shared.clients.release();
+                self.free.push(t);
+            }
         }
     }
 
