@@ -134,3 +134,85 @@ fn scripts_match_redis_byte_for_byte() {
         failures.join("\n")
     );
 }
+
+/// `INFO commandstats` as (name, calls, rejected_calls, failed_calls), without the timings.
+fn command_counts(c: &mut Conn) -> Vec<String> {
+    let Frame::Bulk(text) = c.cmd(&["INFO", "commandstats"]) else {
+        panic!("INFO is a bulk reply");
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let mut rows: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .map(|l| {
+            let (name, fields) = l.split_once(':').expect("name:fields");
+            let keep: Vec<&str> = fields
+                .split(',')
+                .filter(|f| !f.starts_with("usec"))
+                .collect();
+            format!("{name}:{}", keep.join(","))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The `cmd=` field of the `CLIENT LIST` line whose `name=` is `name`.
+fn last_command(list: &Frame, name: &str) -> String {
+    let Frame::Bulk(text) = list else {
+        panic!("CLIENT LIST is a bulk reply");
+    };
+    let text = String::from_utf8_lossy(text);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("no client named {name} in {text}"));
+    let cmd = line
+        .split(' ')
+        .find_map(|f| f.strip_prefix("cmd="))
+        .expect("cmd= field");
+    cmd.to_string()
+}
+
+#[test]
+fn commandstats_and_client_list_name_subcommands_as_redis() {
+    let ours = TestServer::start(&[]);
+    let redis = RedisServer::start(None);
+    let mut results = vec![];
+    for port in [ours.port, redis.port] {
+        let mut admin = Conn::open(port);
+        let mut reader = Conn::open(port);
+        let mut stranger = Conn::open(port);
+        admin.cmd(&["CLIENT", "SETNAME", "admin"]);
+        reader.cmd(&["CLIENT", "SETNAME", "reader"]);
+        stranger.cmd(&["CLIENT", "SETNAME", "stranger"]);
+        admin.cmd(&["CONFIG", "RESETSTAT"]);
+        admin.cmd(&["CONFIG", "GET", "maxmemory"]);
+        admin.cmd(&["config", "get", "maxmemory-policy"]);
+        admin.cmd(&["CONFIG", "GET"]); // arity: rejected, counted on config|get
+        admin.cmd(&["CONFIG"]); // arity: rejected, counted on config
+        admin.cmd(&["CONFIG", "NOSUCH"]); // unknown subcommand: counted nowhere
+        admin.cmd(&["OBJECT", "ENCODING", "missing"]);
+        admin.cmd(&["MEMORY", "USAGE", "missing"]);
+        admin.cmd(&["PUBSUB", "NUMPAT"]);
+        admin.cmd(&["SLOWLOG", "LEN"]);
+        admin.cmd(&["CLIENT", "ID"]);
+        admin.cmd(&["COMMAND", "COUNT"]);
+        reader.cmd(&["GET", "x"]);
+        stranger.cmd(&["NOSUCHCOMMAND"]);
+        let list = admin.cmd(&["CLIENT", "LIST"]);
+        let names: Vec<String> = ["admin", "reader", "stranger"]
+            .iter()
+            .map(|n| last_command(&list, n))
+            .collect();
+        results.push((command_counts(&mut admin), names));
+    }
+    let (ours_r, redis_r) = (&results[0], &results[1]);
+    assert_eq!(ours_r.1, redis_r.1, "CLIENT LIST cmd= (cachesrv, redis)");
+    assert_eq!(ours_r.1[0], "client|list");
+    assert_eq!(ours_r.0, redis_r.0, "INFO commandstats (cachesrv, redis)");
+    assert!(ours_r
+        .0
+        .iter()
+        .any(|r| r.starts_with("config|get:calls=2,")));
+}

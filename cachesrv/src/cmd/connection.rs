@@ -36,6 +36,20 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         reset,
     );
     add("client", -2, ADMIN, (0, 0, 0), client);
+    for (name, arity) in [
+        ("client|id", 2),
+        ("client|getname", 2),
+        ("client|setname", 3),
+        ("client|setinfo", 4),
+        ("client|info", 2),
+        ("client|list", -2),
+        ("client|kill", -3),
+        ("client|no-evict", 3),
+        ("client|no-touch", 3),
+        ("client|help", 2),
+    ] {
+        add(name, arity, ADMIN, (0, 0, 0), client);
+    }
 }
 
 /// Constant-time equality of a given and an expected secret.

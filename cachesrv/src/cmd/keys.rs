@@ -28,6 +28,15 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("swapdb", 3, WRITE | FAST, (0, 0, 0), swapdb);
     add("touch", -2, READONLY | FAST, (1, -1, 1), touch);
     add("object", -2, READONLY, (2, 2, 1), object);
+    for name in [
+        "object|encoding",
+        "object|idletime",
+        "object|freq",
+        "object|refcount",
+    ] {
+        add(name, 3, READONLY, (2, 2, 1), object);
+    }
+    add("object|help", 2, READONLY, (0, 0, 0), object);
 }
 
 fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) {

@@ -72,6 +72,16 @@ pub struct Command {
     pub handler: Handler,
     /// Index in the table (for per-command stats).
     pub id: usize,
+    /// A container's subcommands (ids), such as `config|get` for CONFIG: as in Redis 7, each
+    /// has its own arity, statistics and name in `CLIENT LIST`.
+    pub subs: Vec<usize>,
+}
+
+impl Command {
+    /// A subcommand (`container|sub`).
+    pub fn is_sub(&self) -> bool {
+        self.name.contains('|')
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -238,6 +248,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
                 keys,
                 handler,
                 id,
+                subs: Vec::new(),
             });
         };
         string::register(&mut add);
@@ -250,18 +261,63 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
+        for i in 0..v.len() {
+            if let Some((container, _)) = v[i].name.split_once('|') {
+                let parent = v.iter().position(|c| c.name == container);
+                if let Some(p) = parent {
+                    v[p].subs.push(i);
+                }
+            }
+        }
         let map = v.iter().map(|c| (c.name, c.id)).collect();
         (v, map)
     })
 }
 
-/// Every command, in table order.
+/// Every command and subcommand, in table order.
 pub fn commands() -> &'static [Command] {
     &table().0
 }
 
-/// Finds a command by name, case-insensitively.
+/// A subcommand of `container` by name (`argv[1]`), case-insensitively.
+pub fn subcommand(container: &Command, sub: &[u8]) -> Option<&'static Command> {
+    let mut buf = [0u8; 32];
+    let n = container.name.len();
+    if n + 1 + sub.len() > buf.len() {
+        return None;
+    }
+    buf[..n].copy_from_slice(container.name.as_bytes());
+    buf[n] = b'|';
+    buf[n + 1..n + 1 + sub.len()].copy_from_slice(sub);
+    lookup_full(&buf[..n + 1 + sub.len()])
+}
+
+/// The command a request names: for a container with arguments (`CONFIG GET ...`), its
+/// subcommand. `Err(Some(container))`: the container has no such subcommand.
+pub fn resolve(argv: &[&[u8]]) -> Result<&'static Command, Option<&'static Command>> {
+    let cmd = lookup(argv[0]).ok_or(None)?;
+    resolve_sub(cmd, argv)
+}
+
+fn resolve_sub(
+    cmd: &'static Command,
+    argv: &[&[u8]],
+) -> Result<&'static Command, Option<&'static Command>> {
+    match argv.get(1) {
+        Some(sub) if !cmd.subs.is_empty() => subcommand(cmd, sub).ok_or(Some(cmd)),
+        _ => Ok(cmd),
+    }
+}
+
+/// Finds a command by name, case-insensitively (subcommands are not commands of their own:
+/// `config|get` is not found).
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    lookup_full(name).filter(|c| !c.is_sub())
+}
+
+/// Finds a command or a subcommand (`config|get`) by name, case-insensitively, as
+/// `COMMAND INFO` does.
+pub fn lookup_full(name: &[u8]) -> Option<&'static Command> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
         return None;
@@ -497,6 +553,9 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 const STACK_ARGS: usize = 16;
 
+/// `CLIENT LIST`'s `cmd=NULL`: no command yet, or the last one was unknown.
+pub const NO_COMMAND: usize = usize::MAX;
+
 /// Runs one parsed request, writing its reply into `out`.
 /// `gated`: the caller holds the engine's shared gate for this command.
 pub fn execute(
@@ -530,11 +589,23 @@ pub fn execute(
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
-    let Some(cmd) = stats.lookup(argv[0]) else {
-        unknown_command(ctx, argv);
-        ctx.sess.multi_error |= ctx.sess.multi.is_some();
-        return;
+    let cmd = match stats
+        .lookup(argv[0])
+        .ok_or(None)
+        .and_then(|c| resolve_sub(c, argv))
+    {
+        Ok(cmd) => cmd,
+        Err(container) => {
+            ctx.sess.info.last_cmd.store(NO_COMMAND, Ordering::Relaxed);
+            match container {
+                Some(c) => unknown_subcommand(ctx, c.name, argv[1]),
+                None => unknown_command(ctx, argv),
+            }
+            ctx.sess.multi_error |= ctx.sess.multi.is_some();
+            return;
+        }
     };
+    ctx.sess.info.last_cmd.store(cmd.id, Ordering::Relaxed);
     if !arity_ok(cmd.arity, argv.len()) {
         ctx.arity_error(cmd.name);
         ctx.sess.multi_error |= ctx.sess.multi.is_some();

@@ -36,6 +36,16 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     );
     add("publish", 3, FAST, (0, 0, 0), publish);
     add("pubsub", -2, 0, (0, 0, 0), pubsub);
+    for (name, arity) in [
+        ("pubsub|channels", -2),
+        ("pubsub|numsub", -2),
+        ("pubsub|numpat", 2),
+        ("pubsub|shardchannels", -2),
+        ("pubsub|shardnumsub", -2),
+        ("pubsub|help", 2),
+    ] {
+        add(name, arity, 0, (0, 0, 0), pubsub);
+    }
 }
 
 fn confirm(ctx: &mut Ctx<'_>, kind: &[u8], name: Option<&[u8]>) {

@@ -39,6 +39,63 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("function", -2, 0, (0, 0, 0), function);
     add("script", -2, 0, (0, 0, 0), script);
     add("debug", -2, ADMIN, (0, 0, 0), debug);
+    // Subcommands with Redis 7's arities; each runs its container's handler.
+    let none = (0, 0, 0);
+    for (name, arity) in [
+        ("config|get", -3),
+        ("config|set", -4),
+        ("config|resetstat", 2),
+        ("config|rewrite", 2),
+        ("config|help", 2),
+    ] {
+        add(name, arity, ADMIN, none, config);
+    }
+    for (name, arity, keys) in [
+        ("memory|usage", -3, (2, 2, 1)),
+        ("memory|stats", 2, none),
+        ("memory|doctor", 2, none),
+        ("memory|malloc-stats", 2, none),
+        ("memory|purge", 2, none),
+        ("memory|help", 2, none),
+    ] {
+        add(name, arity, READONLY, keys, memory);
+    }
+    for (name, arity) in [
+        ("slowlog|get", -2),
+        ("slowlog|len", 2),
+        ("slowlog|reset", 2),
+        ("slowlog|help", 2),
+    ] {
+        add(name, arity, ADMIN, none, slowlog);
+    }
+    for (name, arity) in [
+        ("latency|latest", 2),
+        ("latency|reset", -2),
+        ("latency|history", 3),
+        ("latency|help", 2),
+    ] {
+        add(name, arity, ADMIN, none, latency);
+    }
+    for (name, arity) in [
+        ("command|count", 2),
+        ("command|list", -2),
+        ("command|info", -2),
+        ("command|docs", -2),
+        ("command|getkeys", -4),
+        ("command|help", 2),
+    ] {
+        add(name, arity, 0, none, command);
+    }
+    for (name, arity) in [
+        ("function|flush", -2),
+        ("function|list", -2),
+        ("function|stats", 2),
+    ] {
+        add(name, arity, 0, none, function);
+    }
+    for (name, arity) in [("script|flush", -2), ("script|exists", -3)] {
+        add(name, arity, 0, none, script);
+    }
 }
 
 fn human(bytes: u64) -> String {
@@ -711,14 +768,17 @@ fn command_info(ctx: &mut Ctx<'_>, c: &super::Command) {
     ctx.set(0);
     ctx.set(0);
     ctx.array(0);
-    ctx.array(0);
+    ctx.array(c.subs.len());
+    for &s in &c.subs {
+        command_info(ctx, &commands()[s]);
+    }
 }
 
 fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let all = commands();
+    let all: Vec<&'static super::Command> = commands().iter().filter(|c| !c.is_sub()).collect();
     if a.len() == 1 {
         ctx.array(all.len());
-        for c in all {
+        for c in &all {
             command_info(ctx, c);
         }
         return;
@@ -728,21 +788,21 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         "count" if a.len() == 2 => ctx.int(all.len() as i64),
         "list" => {
             ctx.array(all.len());
-            for c in all {
+            for c in &all {
                 ctx.bulk(c.name.as_bytes());
             }
         }
         "info" => {
             if a.len() == 2 {
                 ctx.array(all.len());
-                for c in all {
+                for c in &all {
                     command_info(ctx, c);
                 }
                 return;
             }
             ctx.array(a.len() - 2);
             for name in &a[2..] {
-                match super::lookup(name) {
+                match super::lookup_full(name) {
                     Some(c) => command_info(ctx, c),
                     None => ctx.null(),
                 }
@@ -750,9 +810,12 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         "docs" => {
             let names: Vec<&'static super::Command> = if a.len() == 2 {
-                all.iter().collect()
+                all
             } else {
-                a[2..].iter().filter_map(|n| super::lookup(n)).collect()
+                a[2..]
+                    .iter()
+                    .filter_map(|n| super::lookup_full(n))
+                    .collect()
             };
             ctx.map(names.len());
             for c in names {
@@ -765,7 +828,7 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             }
         }
         "getkeys" if a.len() >= 3 => {
-            let Some(c) = super::lookup(a[2]) else {
+            let Ok(c) = super::resolve(&a[2..]) else {
                 return ctx.err("ERR Invalid command specified");
             };
             let args = &a[2..];

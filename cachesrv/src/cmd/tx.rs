@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::flags::*;
-use super::{lookup, run, Ctx, Handler, LocalStats};
+use super::{resolve, run, Ctx, Handler, LocalStats};
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("multi", 1, NO_QUEUE | FAST, (0, 0, 0), multi);
@@ -65,9 +65,10 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     stats.start_batch(shared);
     for argv in &queue {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
-        match lookup(args[0]) {
-            Some(cmd) => run(ctx, cmd, &args, &mut stats),
-            None => ctx.err("ERR unknown command"),
+        // Queued only after the checks of `dispatch`: it resolves.
+        match resolve(&args) {
+            Ok(cmd) => run(ctx, cmd, &args, &mut stats),
+            Err(_) => ctx.err("ERR unknown command"),
         }
     }
     stats.flush(shared);

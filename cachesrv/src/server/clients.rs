@@ -45,8 +45,8 @@ pub struct ClientInfo {
     pub multi: AtomicUsize,
     /// A MONITOR connection.
     pub monitor: AtomicBool,
-    /// Name of the last command run (static).
-    pub last_cmd: Mutex<&'static str>,
+    /// Table id of the last command (`crate::cmd::NO_COMMAND`: none), for `cmd=`.
+    pub last_cmd: AtomicUsize,
     /// Wakes the connection's loop (to close it).
     pub(crate) waker: ConnWaker,
     /// Set when killed, so the connection closes even if it is busy.
@@ -100,7 +100,9 @@ impl ClientInfo {
             subs,
             psubs,
             multi,
-            self.last_cmd.lock(),
+            crate::cmd::commands()
+                .get(self.last_cmd.load(Ordering::Relaxed))
+                .map_or("NULL", |c| c.name),
             self.resp.load(Ordering::Relaxed),
             String::from_utf8_lossy(lib_name.as_deref().unwrap_or_default()),
             String::from_utf8_lossy(lib_ver.as_deref().unwrap_or_default()),
@@ -162,7 +164,7 @@ impl Clients {
             resp: AtomicUsize::new(2),
             multi: AtomicUsize::new(usize::MAX),
             monitor: AtomicBool::new(false),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicUsize::new(crate::cmd::NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),
         });
