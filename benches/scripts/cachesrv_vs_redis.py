@@ -10,7 +10,11 @@ operation is read from /proc/<pid>/stat (utime + stime) around each run.
 server that parses each request and answers nil with the same system calls and nothing else,
 the lowest CPU per request any server using read/write/epoll_wait can reach here.
 
-Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|all] (default: all)
+`control` runs the ops table with a second redis-server in cachesrv's place: how far apart two
+identical servers land under the same protocol (the noise floor of the ops goals).
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|all]
+(default: all; `control` only when asked)
 Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV and NIL_SERVER (paths to the
 release binaries).
 """
@@ -122,10 +126,13 @@ def geomean(xs):
     return p ** (1.0 / len(xs))
 
 
-def ops_table(threads=1, pin_servers="0", pin_bench="1"):
+def ops_table(threads=1, pin_servers="0", pin_bench="1", control=False):
+    """The ops table. `control`: a second redis-server takes cachesrv's place, to show how far
+    two identical servers drift apart under the same protocol on this machine."""
     tests = ["set", "get", "incr", "mset"]
     best = {}
-    servers = {"redis": Server("redis", pin=pin_servers), "cachesrv": Server("cachesrv", pin=pin_servers, threads=threads)}
+    second = Server("redis", pin=pin_servers) if control else Server("cachesrv", pin=pin_servers, threads=threads)
+    servers = {"redis": Server("redis", pin=pin_servers), "cachesrv": second}
     try:
         for rnd in range(ROUNDS):
             for p in (1, 16):
@@ -143,7 +150,8 @@ def ops_table(threads=1, pin_servers="0", pin_bench="1"):
     finally:
         for s in servers.values():
             s.stop()
-    print(f"\n| test | -P | redis ops/s | cachesrv ops/s | ratio | redis CPU us/op | cachesrv CPU us/op | CPU ratio |")
+    b = "redis B" if control else "cachesrv"
+    print(f"\n| test | -P | redis ops/s | {b} ops/s | ratio | redis CPU us/op | {b} CPU us/op | CPU ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     ratios = []
     for p in (1, 16):
@@ -153,9 +161,9 @@ def ops_table(threads=1, pin_servers="0", pin_bench="1"):
             ratios.append(ratio)
             cr = c[1] / r[1] if r[1] > 0 else float("nan")
             print(f"| {t.upper()} | {p} | {r[0]:,.0f} | {c[0]:,.0f} | {ratio:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
-    print(f"\ngeometric mean of ops/s ratios: {geomean(ratios):.3f}; lowest row: {min(ratios):.3f}")
+    print(f"\ngeometric mean of ops/s ratios: {geomean(ratios):.3f}; lowest row: {min(ratios):.3f}; highest row: {max(ratios):.3f}")
     print("\nCPU per op split into user and system time (us):\n")
-    print("| test | -P | redis user | redis system | cachesrv user | cachesrv system |")
+    print(f"| test | -P | redis user | redis system | {b} user | {b} system |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for p in (1, 16):
         for t in tests:
@@ -301,6 +309,9 @@ def main():
     if what in ("ops", "all"):
         print("\n## ops: both servers on core 0 (cachesrv --server-threads 1), redis-benchmark --threads 1 -c 50 on core 1")
         ops_table()
+    if what == "control":
+        print("\n## control: redis-server against a second redis-server, same protocol as ops")
+        ops_table(control=True)
     if what in ("threads", "all"):
         print("\n## ops, for the record: cachesrv --server-threads 2, nothing pinned")
         ops_table(threads=2, pin_servers=None, pin_bench=None)
