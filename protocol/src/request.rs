@@ -169,6 +169,9 @@ pub struct RequestParser {
     bulk: Option<usize>,
     /// The last call returned `Complete`: the next call starts a new request.
     done: bool,
+    /// Tests only: skip [`RequestParser::parse_whole`], to compare it with the general path.
+    #[cfg(test)]
+    general_only: bool,
 }
 
 impl RequestParser {
@@ -250,6 +253,15 @@ impl RequestParser {
         authenticated: bool,
     ) -> Result<Parsed, ProtocolError> {
         let lim = self.limits;
+        #[cfg(test)]
+        let fast = !self.general_only;
+        #[cfg(not(test))]
+        let fast = true;
+        if self.pos == 0 && fast {
+            if let Some(n) = self.parse_whole(buf, authenticated) {
+                return Ok(Parsed::Complete(n));
+            }
+        }
         if self.pos == 0 {
             // `*<count>\r\n`; like Redis, the byte after '\r' is not checked.
             let Some(cr) = find_cr(buf, 1) else {
@@ -317,6 +329,44 @@ impl RequestParser {
         Ok(Parsed::Complete(self.pos))
     }
 
+    /// The common case in one pass with local state: a whole request already in `buf`, its
+    /// count and lengths short plain numbers. `None` (with nothing kept) for anything else,
+    /// which the general path then parses, errors included; both accept exactly the same
+    /// requests (a property test compares them).
+    #[inline]
+    fn parse_whole(&mut self, buf: &[u8], authenticated: bool) -> Option<usize> {
+        let lim = &self.limits;
+        let (count, mut p) = short_number(buf, 1)?;
+        if count == 0
+            || count > lim.max_multibulk
+            || (!authenticated && count > lim.unauth_max_multibulk)
+        {
+            return None;
+        }
+        let max_bulk = if authenticated {
+            lim.max_bulk
+        } else {
+            lim.max_bulk.min(lim.unauth_max_bulk)
+        };
+        for _ in 0..count {
+            let whole = match buf.get(p) {
+                Some(b'$') => short_number(buf, p + 1).and_then(|(len, start)| {
+                    // Data plus its CRLF, which Redis skips without checking.
+                    let end = start.checked_add(len)?;
+                    (len <= max_bulk && end + 2 <= buf.len()).then_some((start, end))
+                }),
+                _ => None,
+            };
+            let Some((start, end)) = whole else {
+                self.args.clear();
+                return None;
+            };
+            self.args.push(start..end);
+            p = end + 2;
+        }
+        Some(p)
+    }
+
     fn parse_inline(&mut self, buf: &mut [u8]) -> Result<Parsed, ProtocolError> {
         let Some(nl) = memchr(b'\n', buf) else {
             if buf.len() > self.limits.max_inline {
@@ -341,6 +391,32 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
     let mut ranges = Vec::new();
     split_args_in_place(&mut buf, &mut ranges)?;
     Ok(ranges.into_iter().map(|r| buf[r].to_vec()).collect())
+}
+
+/// `0`, or 1 to 9 digits without a leading zero, at `buf[from..]`, followed by `\r` and one
+/// more byte (not checked, as Redis does not): the number and the offset after that byte.
+/// `None` for anything else, including what the general path would take or refuse.
+#[inline]
+fn short_number(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let digits = buf.get(from..)?;
+    let mut n = 0usize;
+    let mut i = 0;
+    while i < 10 {
+        let c = *digits.get(i)?;
+        if c == b'\r' {
+            break;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 || (i == 1 && n == 0) {
+            return None;
+        }
+        n = n * 10 + d as usize;
+        i += 1;
+    }
+    if i == 0 || i == 10 || from + i + 1 >= buf.len() {
+        return None;
+    }
+    Some((n, from + i + 2))
 }
 
 /// Position of the first `\r` at or after `from`.
@@ -583,5 +659,94 @@ mod tests {
             p.args(&buf).iter().collect::<Vec<_>>(),
             vec![&b"SET"[..], b"k", b"hello"]
         );
+    }
+
+    /// Feeds `input` in chunks ending at `cuts`, as reads would deliver it; every outcome in
+    /// order (arguments of each request, the error that ends the stream).
+    fn outcomes(
+        input: &[u8],
+        cuts: &[usize],
+        auth: bool,
+        limits: ParserLimits,
+        general_only: bool,
+    ) -> Vec<Result<Vec<Vec<u8>>, ProtocolError>> {
+        let mut p = RequestParser::new(limits);
+        p.general_only = general_only;
+        let mut buf = Vec::new();
+        let mut off = 0;
+        let mut out = Vec::new();
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c % (input.len() + 1)).collect();
+        ends.push(input.len());
+        ends.sort_unstable();
+        let mut fed = 0;
+        for end in ends {
+            buf.extend_from_slice(&input[fed..end]);
+            fed = end;
+            while off < buf.len() {
+                match p.parse(&mut buf[off..], auth) {
+                    Ok(Parsed::Complete(n)) => {
+                        out.push(Ok(p.args(&buf[off..]).iter().map(<[u8]>::to_vec).collect()));
+                        off += n;
+                    }
+                    Ok(Parsed::Incomplete) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn request_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let arg = proptest::collection::vec(any::<u8>(), 0..24);
+        let request = proptest::collection::vec(arg, 1..6).prop_map(|args| {
+            let mut r = format!("*{}\r\n", args.len()).into_bytes();
+            for a in args {
+                r.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                r.extend_from_slice(&a);
+                r.extend_from_slice(b"\r\n");
+            }
+            r
+        });
+        // Valid requests, then a few bytes overwritten with protocol-ish or random ones.
+        let edit = (
+            any::<usize>(),
+            prop::sample::select(b"*$\r\n0123456789-+ x".to_vec()),
+        );
+        (
+            proptest::collection::vec(request, 1..5),
+            proptest::collection::vec(edit, 0..4),
+        )
+            .prop_map(|(reqs, edits)| {
+                let mut b: Vec<u8> = reqs.concat();
+                for (at, byte) in edits {
+                    let i = at % b.len();
+                    b[i] = byte;
+                }
+                b
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn whole_request_path_parses_as_the_general_path(
+            input in request_bytes(),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..4),
+            auth in proptest::prelude::any::<bool>(),
+            small_limits in proptest::prelude::any::<bool>(),
+        ) {
+            let limits = if small_limits {
+                ParserLimits { max_bulk: 8, max_multibulk: 3, unauth_max_multibulk: 2, unauth_max_bulk: 4, ..ParserLimits::default() }
+            } else {
+                ParserLimits::default()
+            };
+            let fast = outcomes(&input, &cuts, auth, limits, false);
+            let general = outcomes(&input, &cuts, auth, limits, true);
+            proptest::prop_assert_eq!(fast, general);
+        }
     }
 }
