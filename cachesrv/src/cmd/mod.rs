@@ -395,8 +395,11 @@ pub struct LocalStats {
     slow_ticks: u64,
     /// The threshold (microseconds) `slow_ticks` was computed from.
     slow_micros: u64,
-    /// The last command looked up: pipelines repeat the same command.
+    /// The last command looked up, and its name as the client spelled it (at most 16
+    /// bytes): pipelines repeat the same command in the same case, so an exact comparison
+    /// finds it without a case-insensitive one.
     last: Option<&'static Command>,
+    last_spelling: ([u8; 16], usize),
 }
 
 impl LocalStats {
@@ -419,13 +422,20 @@ impl LocalStats {
 
     /// Looks a command up, trying the previous one first.
     fn lookup(&mut self, name: &[u8]) -> Option<&'static Command> {
+        let (spelling, len) = &self.last_spelling;
         if let Some(c) = self.last {
-            if c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name) {
+            if *len == name.len() && spelling[..*len] == *name {
                 return Some(c);
             }
         }
         let c = lookup(name)?;
         self.last = Some(c);
+        if name.len() <= 16 {
+            self.last_spelling.0[..name.len()].copy_from_slice(name);
+            self.last_spelling.1 = name.len();
+        } else {
+            self.last_spelling.1 = usize::MAX;
+        }
         Some(c)
     }
 

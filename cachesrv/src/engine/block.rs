@@ -368,7 +368,12 @@ impl Block {
 
     /// Estimated heap bytes: the block plus its collection, if any.
     pub(crate) fn mem_usage(&self) -> usize {
-        let base = alloc_size(self.total_len());
+        // One header decode for strings, the common case (run twice per write).
+        let h = self.hdr();
+        let base = alloc_size(h.total());
+        if h.kind() == Kind::Str {
+            return base;
+        }
         match self.value() {
             ValueRef::Str(_) => base,
             ValueRef::Hash(h) => base + h.mem_usage(),
