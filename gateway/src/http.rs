@@ -36,6 +36,57 @@ use crate::session::Session;
 /// Largest request body accepted (larger: 413).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// After a body passed [`MAX_BODY`], the rest is read and dropped, up to this many bytes in
+/// all and [`DRAIN_FOR`], before the 413 is sent: a client still writing its body would
+/// otherwise meet a reset connection instead of the answer.
+const DRAIN_MAX: usize = 4 * MAX_BODY;
+const DRAIN_FOR: Duration = Duration::from_secs(5);
+
+/// The request body, at most [`MAX_BODY`] bytes kept; a 413 response when larger.
+async fn read_body(body: axum::body::Body) -> Result<Bytes, Response> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    let mut over_since: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match over_since {
+            None => stream.next().await,
+            // Draining a refused body: a client that stalls is not waited for.
+            Some(t) => match tokio::time::timeout_at(t + DRAIN_FOR, stream.next()).await {
+                Ok(n) => n,
+                Err(_) => break,
+            },
+        };
+        let Some(chunk) = next else {
+            break;
+        };
+        let Ok(chunk) = chunk else {
+            // The client went away or sent a malformed body: nothing to answer it with.
+            return Err(StatusCode::BAD_REQUEST.into_response());
+        };
+        total = total.saturating_add(chunk.len());
+        if over_since.is_none() && total > MAX_BODY {
+            buf = bytes::BytesMut::new();
+            over_since = Some(tokio::time::Instant::now());
+        }
+        match over_since {
+            None => buf.extend_from_slice(&chunk),
+            Some(_) if total > DRAIN_MAX => break,
+            Some(_) => {}
+        }
+    }
+    if over_since.is_some() {
+        return Err(rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Value::Null,
+            INVALID_REQUEST,
+            &format!("Request body larger than {} MiB", MAX_BODY >> 20),
+        ));
+    }
+    Ok(buf.freeze())
+}
+
 /// A session unused this long (no request, nothing in flight, no open stream) is dropped; the
 /// client gets 404 and re-initializes, as MCP prescribes.
 pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
@@ -217,10 +268,18 @@ fn stateless(msg: &Message) -> bool {
         .is_some()
 }
 
-async fn post_mcp(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_mcp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
     if let Err(r) = check_origin(&state, &headers) {
         return *r;
     }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let key = extract_key(&headers);
     let parsed = match Message::parse(&body) {
         Ok(p) => p,

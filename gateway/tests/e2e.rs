@@ -377,9 +377,10 @@ async fn bad_input_gets_clear_errors() {
         got.iter().any(|m| m["id"] == 2 && m["result"] == json!({})),
         "{got:?}"
     );
-    // HTTP: an oversized body is refused without reading it all.
+    // HTTP: an oversized body is refused without being kept, and the client, still writing
+    // its body when the limit (16 MiB) passes, gets the answer rather than a reset.
     let gw = start_http(&cfg);
-    let big = vec![b' '; 17 * 1024 * 1024];
+    let big = vec![b' '; 40 * 1024 * 1024];
     let r = reqwest::Client::new()
         .post(gw.url())
         .bearer_auth(KEY)
@@ -387,8 +388,15 @@ async fn bad_input_gets_clear_errors() {
         .body(big)
         .send()
         .await
-        .unwrap();
+        .expect("the 413 arrives, not a broken connection");
     assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("larger than 16 MiB")),
+        "{v}"
+    );
 }
 
 /// A stdio gateway exits once its client closes standard input, as MCP's stdio shutdown
