@@ -530,6 +530,10 @@ mod tests {
         let n =
             Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!(n[0].as_ref().unwrap().kind(), Some(Kind::Notification));
+        // MCP: a request's id must not be null (JSON-RPC allows it; MCP does not).
+        let null_id =
+            Message::parse(br#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#).unwrap();
+        assert_eq!(null_id[0].as_ref().unwrap_err().code, INVALID_REQUEST);
     }
 
     #[test]

@@ -57,7 +57,11 @@ proptest! {
         }
         let mut msg = Map::new();
         for (k, v) in extra {
-            msg.insert(k, v);
+            // Extra fields only: the envelope's own members are set below. (An extra `id`
+            // of null would make the message invalid, as MCP forbids null ids.)
+            if !["id", "jsonrpc", "method", "params", "result", "error"].contains(&k.as_str()) {
+                msg.insert(k, v);
+            }
         }
         msg.insert("jsonrpc".into(), json!("2.0"));
         msg.insert("method".into(), json!(m));
