@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -107,7 +107,6 @@ pub fn router(gw: Arc<Gateway>, local: SocketAddr) -> Router {
         .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
         .route("/mcp/", post(post_mcp).get(get_mcp).delete(delete_mcp))
         .route("/health", get(health))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
