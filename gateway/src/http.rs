@@ -29,8 +29,9 @@ use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::auth::AuthError;
 use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST};
-use crate::service::{AuthError, Gateway, PROTOCOL_VERSIONS};
+use crate::service::{Gateway, PROTOCOL_VERSIONS};
 use crate::session::Session;
 
 /// Largest request body accepted (larger: 413).

@@ -7,19 +7,24 @@
 //! - [`upstream`]: sessions with MCP servers (stdio, streamable HTTP, legacy SSE), pooled.
 //! - [`cache`]: the cache trait with the embedded (`cachesrv`) and external (RESP) backends.
 //! - [`demo`]: a small MCP server of our own (echo and test tools) over stdio or HTTP.
-//! - [`service`]: the core: authentication, the MCP methods, discovery, routing.
+//! - [`service`]: the core: the gateway's state and the MCP methods it answers.
+//! - [`auth`]: gateway keys to identities; [`router`]: discovery, the tool index and the
+//!   tool call path; [`forward`]: resources, prompts, completion and logging.
 //! - [`meta`]: the reference product's `enkrypt_*` tools.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
 //! - [`cli`]: the command line.
 
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod forward;
 pub mod http;
 pub mod jsonrpc;
 pub mod meta;
 pub mod metrics;
+pub mod router;
 pub mod service;
 pub mod session;
 pub mod stdio;

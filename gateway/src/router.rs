@@ -1,0 +1,428 @@
+//! Routing of tool calls: discovery through the cache, the per-mcp_config tool index, and
+//! the call path from a public tool name to its upstream server.
+//!
+//! Direct tools are listed as `<server>__<tool>`, or under their own names where no other
+//! server (nor a meta tool) uses the name. The index is rebuilt from the discovery results
+//! whenever it is missing or invalidated (list_changed, cache clear, config reload), and reused
+//! while the cache hands back the same entries. Every call passes the server's allow/deny lists
+//! and its guardrail policies before the upstream sees it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{McpConfig, ServerConfig, ToolsMode};
+use crate::jsonrpc::{RpcError, INVALID_PARAMS};
+use crate::service::{tool_error, Gateway, Reply, SEP};
+use crate::session::{Identity, Session};
+use crate::upstream::{RequestCtx, UpstreamError, UpstreamSpec};
+
+/// The routing view of one mcp_config's tools.
+#[derive(Debug, Default)]
+pub struct ToolIndex {
+    /// Public name -> the route to its server and its upstream name.
+    pub names: HashMap<String, (Arc<Route>, String)>,
+    /// The tools as listed to clients (upstream definitions under their public names).
+    pub tools: Vec<Value>,
+    /// The cache entries it was built from: while the cache hands back the same entries, the
+    /// index is reused as is.
+    sources: Vec<Arc<Value>>,
+    /// `tools`, serialized and comma-joined (for the raw tools/list answer).
+    tools_json: String,
+}
+
+impl ToolIndex {
+    fn built_from(&self, entries: &[(String, Option<Arc<Value>>)]) -> bool {
+        let current: Vec<&Arc<Value>> = entries.iter().filter_map(|(_, e)| e.as_ref()).collect();
+        current.len() == self.sources.len()
+            && current
+                .iter()
+                .zip(&self.sources)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+/// A server of an mcp_config with its upstream spec and pool key, computed once per config.
+#[derive(Debug)]
+pub struct Route {
+    /// The server's config.
+    pub server: ServerConfig,
+    /// Its upstream spec.
+    pub spec: UpstreamSpec,
+    /// `spec.pool_key()`.
+    pub key: String,
+}
+
+/// Values serialized and joined with commas (array contents).
+fn join_json(items: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into()));
+    }
+    out
+}
+
+/// The tools of a cache entry that a server's allow/deny lists let through.
+fn allowed_tools<'a>(
+    entry: &'a Value,
+    server: &'a ServerConfig,
+) -> impl Iterator<Item = &'a Value> + 'a {
+    entry
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| server.allows_tool(n))
+        })
+}
+
+impl Gateway {
+    /// The upstream spec for a server.
+    pub fn spec(&self, server: &ServerConfig) -> UpstreamSpec {
+        UpstreamSpec::from_server(server, &self.config().common.timeouts)
+    }
+
+    /// The route to a server of an mcp_config (cached until the config changes).
+    pub fn route(&self, mcp_config_id: &str, server: &str) -> Option<Arc<Route>> {
+        let k = (mcp_config_id.to_string(), server.to_string());
+        if let Some(r) = self.routes.get(&k) {
+            return Some(r.clone());
+        }
+        let cfg = self.config();
+        let sc = cfg.mcp_config(mcp_config_id)?.server(server)?.clone();
+        let spec = UpstreamSpec::from_server(&sc, &cfg.common.timeouts);
+        let key = spec.pool_key();
+        let r = Arc::new(Route {
+            server: sc,
+            spec,
+            key,
+        });
+        self.routes.insert(k, r.clone());
+        Some(r)
+    }
+
+    /// The server's tools (discovered through the cache), as the upstream lists them.
+    pub async fn discover_entry(
+        &self,
+        identity: &Identity,
+        server: &ServerConfig,
+    ) -> Result<Arc<Value>, UpstreamError> {
+        let route = match self.route(&identity.mcp_config_id, &server.name) {
+            Some(r) => r,
+            None => {
+                let spec = self.spec(server);
+                let key = spec.pool_key();
+                Arc::new(Route {
+                    server: server.clone(),
+                    spec,
+                    key,
+                })
+            }
+        };
+        let pool = &self.pool;
+        let started = Instant::now();
+        let limit = route.spec.timeouts.discovery;
+        let result = self
+            .cache
+            .discover_tools(
+                &identity.mcp_config_id,
+                &server.name,
+                Some(&identity.user_id),
+                || async {
+                    let up = pool.get_keyed(&route.key, &route.spec).await?;
+                    let mut tools = Vec::new();
+                    let mut cursor: Option<Value> = None;
+                    let mut last = Value::Null;
+                    for _ in 0..100 {
+                        let params = cursor.as_ref().map(|c| json!({ "cursor": c }));
+                        let page = up
+                            .request("tools/list", params, RequestCtx::default())
+                            .await?;
+                        if let Some(t) = page.get("tools").and_then(Value::as_array) {
+                            tools.extend(t.iter().cloned());
+                        }
+                        cursor = page.get("nextCursor").filter(|c| !c.is_null()).cloned();
+                        last = page;
+                        if cursor.is_none() {
+                            break;
+                        }
+                    }
+                    let mut out = json!({ "tools": tools });
+                    // Keep the upstream's cache hints (ttlMs, cacheScope) for the cache to honour.
+                    for hint in ["ttlMs", "cacheScope", "_meta"] {
+                        if let (Some(v), Some(o)) = (last.get(hint), out.as_object_mut()) {
+                            o.insert(hint.to_string(), v.clone());
+                        }
+                    }
+                    Ok::<Value, UpstreamError>(out)
+                },
+            )
+            .await;
+        self.metrics.record(
+            started.elapsed(),
+            limit,
+            result.as_ref().err().map(UpstreamError::is_timeout),
+        );
+        result
+    }
+
+    /// The server's tools (discovered through the cache), allow/deny lists applied.
+    pub async fn discover(
+        &self,
+        identity: &Identity,
+        server: &ServerConfig,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let entry = self.discover_entry(identity, server).await?;
+        Ok(allowed_tools(&entry, server).cloned().collect())
+    }
+
+    /// Builds (or returns) the tool index of a session's mcp_config.
+    pub async fn tool_index(&self, identity: &Identity) -> Arc<ToolIndex> {
+        if let Some(ix) = self.indexes.get(&identity.mcp_config_id) {
+            return ix.clone();
+        }
+        self.current_index(identity).await
+    }
+
+    /// The tool index of a session's config, rebuilt only when a cache entry changed.
+    pub(crate) async fn current_index(&self, identity: &Identity) -> Arc<ToolIndex> {
+        let Some(mc) = self.mcp_config_of(identity) else {
+            return Arc::new(ToolIndex::default());
+        };
+        let entries = futures_util::future::join_all(mc.servers.iter().map(|s| async move {
+            match self.discover_entry(identity, s).await {
+                Ok(e) => (s.name.clone(), Some(e)),
+                Err(e) => {
+                    tracing::warn!(server = %s.name, error = %e, "discovery failed; its tools are left out");
+                    (s.name.clone(), None)
+                }
+            }
+        }))
+        .await;
+        if let Some(ix) = self.indexes.get(&identity.mcp_config_id) {
+            if ix.built_from(&entries) {
+                return ix.clone();
+            }
+        }
+        let ix = Arc::new(self.build_index(&mc, entries));
+        self.indexes
+            .insert(identity.mcp_config_id.clone(), ix.clone());
+        ix
+    }
+
+    fn build_index(&self, mc: &McpConfig, entries: Vec<(String, Option<Arc<Value>>)>) -> ToolIndex {
+        let common = self.config().common.clone();
+        let server_of = |name: &str| mc.servers.iter().find(|s| s.name == name);
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (server, entry) in &entries {
+            let (Some(e), Some(sc)) = (entry, server_of(server)) else {
+                continue;
+            };
+            for t in allowed_tools(e, sc) {
+                if let Some(n) = t.get("name").and_then(Value::as_str) {
+                    *counts.entry(n).or_default() += 1;
+                }
+            }
+        }
+        let meta: &[&str] = if common.tools_mode == ToolsMode::Direct {
+            &[]
+        } else {
+            crate::meta::NAMES
+        };
+        let mut ix = ToolIndex::default();
+        for (server, entry) in &entries {
+            let (Some(e), Some(sc), Some(route)) =
+                (entry, server_of(server), self.route(&mc.id, server))
+            else {
+                continue;
+            };
+            for t in allowed_tools(e, sc) {
+                let Some(name) = t.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let unambiguous =
+                    counts.get(name) == Some(&1) && !meta.contains(&name) && !name.contains(SEP);
+                let public = if common.unprefixed_names && unambiguous {
+                    name.to_string()
+                } else {
+                    format!("{server}{SEP}{name}")
+                };
+                let mut def = t.clone();
+                if let Some(o) = def.as_object_mut() {
+                    o.insert("name".into(), Value::String(public.clone()));
+                }
+                ix.names.insert(
+                    format!("{server}{SEP}{name}"),
+                    (route.clone(), name.to_string()),
+                );
+                ix.names.insert(public, (route.clone(), name.to_string()));
+                ix.tools.push(def);
+            }
+        }
+        ix.sources = entries.into_iter().filter_map(|(_, e)| e).collect();
+        ix.tools_json = join_json(&ix.tools);
+        ix
+    }
+
+    /// Forgets a config's tool index (after a cache clear or list change).
+    pub fn invalidate_index(&self, mcp_config_id: Option<&str>) {
+        match mcp_config_id {
+            Some(id) => {
+                self.indexes.remove(id);
+            }
+            None => self.indexes.clear(),
+        }
+    }
+
+    /// `tools/list` serialized: the meta tools' and the index's JSON, prepared once each.
+    pub(crate) async fn tools_list_raw(&self, session: &Session) -> Result<String, RpcError> {
+        static META_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let mode = self.config().common.tools_mode;
+        let mut out = String::from("{\"tools\":[");
+        if mode != ToolsMode::Direct {
+            out.push_str(META_JSON.get_or_init(|| join_json(crate::meta::definitions())));
+        }
+        if mode != ToolsMode::Meta {
+            let ix = self.current_index(&session.identity).await;
+            if !ix.tools_json.is_empty() {
+                if mode != ToolsMode::Direct {
+                    out.push(',');
+                }
+                out.push_str(&ix.tools_json);
+            }
+        }
+        out.push_str("]}");
+        Ok(out)
+    }
+
+    pub(crate) async fn tools_call(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<Reply, RpcError> {
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::new(INVALID_PARAMS, "tools/call needs a tool name"))?
+            .to_string();
+        let name = name.as_str();
+        let mode = self.config().common.tools_mode;
+        if mode != ToolsMode::Direct && crate::meta::NAMES.contains(&name) {
+            let args = crate::jsonrpc::arguments_of(&params).unwrap_or(Value::Object(Map::new()));
+            return Ok(Reply::Value(
+                crate::meta::call(self, session, name, &args, ctx).await,
+            ));
+        }
+        if mode == ToolsMode::Meta {
+            return Err(RpcError::new(
+                INVALID_PARAMS,
+                format!("Unknown tool: {name}"),
+            ));
+        }
+        let mut target = self
+            .tool_index(&session.identity)
+            .await
+            .names
+            .get(name)
+            .cloned();
+        if target.is_none() {
+            // The tool may be new upstream: rebuild once.
+            self.invalidate_index(Some(&session.identity.mcp_config_id));
+            target = self
+                .tool_index(&session.identity)
+                .await
+                .names
+                .get(name)
+                .cloned();
+        }
+        let Some((route, tool)) = target else {
+            return Err(RpcError::new(
+                INVALID_PARAMS,
+                format!("Unknown tool: {name}"),
+            ));
+        };
+        let mut upstream_params = params;
+        if let Some(o) = upstream_params.as_object_mut() {
+            o.insert("name".into(), Value::String(tool.clone()));
+        }
+        self.call_on_route(&route, &tool, upstream_params, ctx)
+            .await
+    }
+
+    /// Calls a tool on a server after the allow/deny checks; upstream failures become tool
+    /// errors (`isError`) so the model sees them.
+    pub async fn call_upstream_tool(
+        &self,
+        identity: &Identity,
+        server: &str,
+        tool: &str,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<Value, RpcError> {
+        let Some(route) = self.route(&identity.mcp_config_id, server) else {
+            return Err(RpcError::new(
+                INVALID_PARAMS,
+                format!("Server '{server}' not available."),
+            ));
+        };
+        match self.call_on_route(&route, tool, params, ctx).await? {
+            Reply::Value(v) => Ok(v),
+            Reply::Raw(raw) => Ok(crate::upstream::parse_result(&raw)
+                .unwrap_or_else(|e| tool_error(format!("{server}: {e}")))),
+        }
+    }
+
+    /// [`Gateway::call_upstream_tool`] once the route is known. The upstream's result is
+    /// passed on as it wrote it.
+    pub(crate) async fn call_on_route(
+        &self,
+        route: &Route,
+        tool: &str,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<Reply, RpcError> {
+        let sc = &route.server;
+        let server = sc.name.as_str();
+        if !sc.allows_tool(tool) {
+            return Ok(Reply::Value(tool_error(format!(
+                "Tool '{tool}' is not allowed on server '{server}'."
+            ))));
+        }
+        // Guardrails are refused by default rather than skipped: this build has no guardrail
+        // provider, so a server whose policy asks for them is not called at all (fail closed).
+        let guarded = [&sc.input_guardrails, &sc.output_guardrails]
+            .iter()
+            .any(|g| g.as_ref().is_some_and(|g| g.enabled));
+        if guarded {
+            return Ok(Reply::Value(tool_error(format!(
+                "Guardrails are enabled for server '{server}', but no guardrail provider is available in this gateway: the call is refused (fail closed). Disable the server's guardrail policies in the config to call it without guardrails."
+            ))));
+        }
+        let limit = route.spec.timeouts.request;
+        let started = Instant::now();
+        let r = async {
+            let up = self.pool.get_keyed(&route.key, &route.spec).await?;
+            up.request_raw("tools/call", Some(params), ctx).await
+        }
+        .await;
+        self.metrics.record(
+            started.elapsed(),
+            limit,
+            r.as_ref().err().map(UpstreamError::is_timeout),
+        );
+        match r {
+            Ok(raw) => Ok(Reply::Raw(raw)),
+            Err(UpstreamError::Rpc(e)) => Err(e),
+            Err(e) => Ok(Reply::Value(tool_error(format!("{server}: {e}")))),
+        }
+    }
+}
