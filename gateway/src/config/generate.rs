@@ -133,19 +133,18 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, ConfigError> {
                     "denied_tools": [],
                     "enable_tool_guardrails": false,
                     "enable_server_info_validation": false,
-                    "input_guardrails_policy": {
+                    "input_guardrails_config": {
                         "enabled": false,
-                        "policy_name": "Sample Airline Guardrail",
-                        "additional_config": {"pii_redaction": false},
-                        "block": ["policy_violation", "injection_attack", "topic_detector", "nsfw",
-                                  "toxicity", "pii", "keyword_detector", "bias", "sponge_attack"]
+                        "guardrail_name": "local",
+                        "additional_config": {"pii_redaction": false, "pin_tools": "warn"},
+                        "block": ["injection_attack", "pii", "secrets", "keyword_detector",
+                                  "sponge_attack", "command_injection", "path_traversal", "ssrf"]
                     },
-                    "output_guardrails_policy": {
+                    "output_guardrails_config": {
                         "enabled": false,
-                        "policy_name": "Sample Airline Guardrail",
+                        "guardrail_name": "local",
                         "additional_config": {"relevancy": false, "hallucination": false, "adherence": false},
-                        "block": ["policy_violation", "injection_attack", "topic_detector", "nsfw",
-                                  "toxicity", "pii", "keyword_detector", "bias", "sponge_attack"]
+                        "block": ["injection_attack", "secrets"]
                     }
                 }]
             }

@@ -20,6 +20,9 @@ pub const GATEWAY_CONFIG_PREFIX: &str = "enkrypt:gateway_config:";
 /// Prefix of API-key-to-id entries.
 pub const KEY_TO_ID_PREFIX: &str = "enkrypt:key_to_id:";
 
+/// Prefix of tool pins (the hash of each tool definition at first sight).
+pub const TOOL_PIN_PREFIX: &str = "enkrypt:tool_pin:";
+
 /// Lowercase hex MD5 of the concatenation of `parts`.
 pub fn md5_hex(parts: &[&[u8]]) -> String {
     let mut h = Md5::new();
@@ -42,6 +45,21 @@ pub fn tool_cache_key(config_id: &str, server_name: &str) -> String {
     format!(
         "{TOOLS_PREFIX}{}",
         md5_hex(&[config_id.as_bytes(), b":", server_name.as_bytes()])
+    )
+}
+
+/// `enkrypt:tool_pin:{md5hex(config_id:server_name:tool_name)}`: the pinned definition hash of
+/// one tool of one server of one mcp_config.
+pub fn tool_pin_key(config_id: &str, server_name: &str, tool_name: &str) -> String {
+    format!(
+        "{TOOL_PIN_PREFIX}{}",
+        md5_hex(&[
+            config_id.as_bytes(),
+            b":",
+            server_name.as_bytes(),
+            b":",
+            tool_name.as_bytes()
+        ])
     )
 }
 

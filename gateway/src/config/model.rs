@@ -287,7 +287,8 @@ pub enum UpstreamConfig {
 pub struct GuardrailPolicy {
     /// `enabled` (false).
     pub enabled: bool,
-    /// `policy_name`.
+    /// `guardrail_name` (2.2), else `policy_name` (2.1): the remote policy to apply, or
+    /// `"local"` (or any name when no remote provider is configured) for the local detectors.
     pub policy_name: Option<String>,
     /// `block`: detector names whose findings block the call ([]).
     pub block: Vec<String>,
@@ -339,6 +340,9 @@ pub struct McpConfig {
     pub name: Option<String>,
     /// `mcp_config`, in file order.
     pub servers: Vec<ServerConfig>,
+    /// `common_overrides.server_tools_guardrails_config`: registration checks of every
+    /// server's tool names, descriptions and schemas at discovery.
+    pub tools_guardrails: Option<GuardrailPolicy>,
 }
 
 impl McpConfig {
@@ -390,6 +394,53 @@ pub struct ApiKeyEntry {
     pub disabled: bool,
 }
 
+/// The remote guardrail provider (the reference's Enkrypt guardrail API).
+#[derive(Clone, PartialEq)]
+pub struct GuardrailProvider {
+    /// `plugins.guardrails.provider` (`enkrypt` when absent); any other name turns the remote
+    /// stage off.
+    pub provider: String,
+    /// `plugins.guardrails.config.api_key`, else `enkrypt_config.api_key`; a placeholder
+    /// (`YOUR_ENKRYPT_API_KEY`, `null`, empty) counts as absent.
+    pub api_key: Option<Secret>,
+    /// `plugins.guardrails.config.base_url`, else `enkrypt_config.base_url`
+    /// (`https://api.enkryptai.com`).
+    pub base_url: String,
+    /// `common_mcp_gateway_config.enkrypt_guardrails_fail_open` (false, ours): when the
+    /// remote stage fails (timeout, error, bad answer), let the call through instead of
+    /// blocking it.
+    pub fail_open: bool,
+}
+
+impl Default for GuardrailProvider {
+    fn default() -> Self {
+        GuardrailProvider {
+            provider: "enkrypt".to_string(),
+            api_key: None,
+            base_url: "https://api.enkryptai.com".to_string(),
+            fail_open: false,
+        }
+    }
+}
+
+impl GuardrailProvider {
+    /// True when a remote provider is configured (a real API key, provider `enkrypt`).
+    pub fn remote_enabled(&self) -> bool {
+        self.api_key.is_some() && self.provider.eq_ignore_ascii_case("enkrypt")
+    }
+}
+
+impl fmt::Debug for GuardrailProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardrailProvider")
+            .field("provider", &self.provider)
+            .field("api_key", &self.api_key.as_ref().map(|_| "(hidden)"))
+            .field("base_url", &self.base_url)
+            .field("fail_open", &self.fail_open)
+            .finish()
+    }
+}
+
 /// The whole configuration, validated. Cheap to share as `Arc<GatewayConfig>`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GatewayConfig {
@@ -403,6 +454,8 @@ pub struct GatewayConfig {
     pub users: IndexMap<String, User>,
     /// `apikeys`, in file order.
     pub apikeys: Vec<ApiKeyEntry>,
+    /// The remote guardrail provider's settings.
+    pub guardrails: GuardrailProvider,
 }
 
 impl GatewayConfig {

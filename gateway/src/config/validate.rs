@@ -21,9 +21,9 @@ use serde_json::{Map, Value};
 
 use super::error::{redact_key, Issue, ValidationErrors};
 use super::model::{
-    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, LogLevel, McpConfig, Project,
-    RemoteServer, RemoteTransport, ServerConfig, StdioServer, TelemetryConfig, TimeoutSettings,
-    ToolsMode, UpstreamConfig, User,
+    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, GuardrailProvider, LogLevel,
+    McpConfig, Project, RemoteServer, RemoteTransport, ServerConfig, StdioServer, TelemetryConfig,
+    TimeoutSettings, ToolsMode, UpstreamConfig, User,
 };
 use super::secret::{GatewayKey, Secret};
 
@@ -87,6 +87,8 @@ pub(crate) fn validate(root: &Map<String, Value>) -> Result<GatewayConfig, Valid
         }
     }
 
+    let guardrails = v.guardrail_provider(root);
+
     if v.issues.is_empty() {
         Ok(GatewayConfig {
             common,
@@ -94,6 +96,7 @@ pub(crate) fn validate(root: &Map<String, Value>) -> Result<GatewayConfig, Valid
             projects,
             users,
             apikeys,
+            guardrails,
         })
     } else {
         Err(ValidationErrors(v.issues))
@@ -639,10 +642,20 @@ impl Validator {
                 format!("expected a list of servers, got {}", describe(other)),
             ),
         }
+        let tools_guardrails = self.object(obj, &path, "common_overrides").and_then(|o| {
+            let p = join(&path, "common_overrides");
+            self.policy(
+                o,
+                &p,
+                "server_tools_guardrails_config",
+                "server_tools_guardrails_policy",
+            )
+        });
         (self.issues.len() == before && !id.trim().is_empty()).then(|| McpConfig {
             id: id.to_string(),
             name,
             servers,
+            tools_guardrails,
         })
     }
 
@@ -857,12 +870,70 @@ impl Validator {
             .object(p, &path, "additional_config")
             .cloned()
             .unwrap_or_default();
+        let name_key = if given(p, "guardrail_name").is_some() {
+            "guardrail_name"
+        } else {
+            "policy_name"
+        };
         Some(GuardrailPolicy {
             enabled: self.bool_field(p, &path, "enabled", false),
-            policy_name: self.opt_string(p, &path, "policy_name"),
+            policy_name: self.opt_string(p, &path, name_key),
             block: self.string_list(p, &path, "block"),
             additional_config,
         })
+    }
+
+    /// The remote guardrail provider: `plugins.guardrails` (2.2), else `enkrypt_config`.
+    fn guardrail_provider(&mut self, root: &Map<String, Value>) -> GuardrailProvider {
+        let empty = Map::new();
+        let plugin = self
+            .object(root, "", "plugins")
+            .and_then(|p| self.object(p, "plugins", "guardrails"));
+        let provider = plugin
+            .and_then(|g| self.opt_string(g, "plugins.guardrails", "provider"))
+            .unwrap_or_else(|| "enkrypt".to_string());
+        let plugin_cfg = plugin
+            .and_then(|g| self.object(g, "plugins.guardrails", "config"))
+            .unwrap_or(&empty);
+        let enkrypt = self.object(root, "", "enkrypt_config").unwrap_or(&empty);
+        let pick = |key: &str| -> (&Map<String, Value>, &'static str) {
+            if given(plugin_cfg, key).is_some() {
+                (plugin_cfg, "plugins.guardrails.config")
+            } else {
+                (enkrypt, "enkrypt_config")
+            }
+        };
+        let (o, p) = pick("api_key");
+        let api_key = self.secret_field(o, p, "api_key").filter(|k| {
+            let k = k.expose().trim();
+            !k.is_empty() && !k.eq_ignore_ascii_case("null") && k != "YOUR_ENKRYPT_API_KEY"
+        });
+        let (o, p) = pick("base_url");
+        let base_url = match self.opt_string(o, p, "base_url") {
+            Some(u) if is_http_url(&u) => u.trim_end_matches('/').to_string(),
+            Some(u) => {
+                self.err(
+                    join(p, "base_url"),
+                    format!(
+                        "expected an http(s) URL, got {}",
+                        describe(&Value::String(u))
+                    ),
+                );
+                String::new()
+            }
+            None => "https://api.enkryptai.com".to_string(),
+        };
+        // An ill-typed common section is reported once, by `common`.
+        let common = given(root, COMMON)
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let fail_open = self.bool_field(common, COMMON, "enkrypt_guardrails_fail_open", false);
+        GuardrailProvider {
+            provider,
+            api_key,
+            base_url,
+            fail_open,
+        }
     }
 
     fn project(&mut self, id: &str, val: &Value, mcp_ids: &HashSet<&str>) -> Option<Project> {
