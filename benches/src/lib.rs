@@ -142,7 +142,6 @@ pub fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-
 /// Starts the gateway; returns it, its port and the time to its first served request.
 pub fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
     let port = testkit::free_port();
@@ -190,4 +189,3 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
-

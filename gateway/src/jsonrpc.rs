@@ -113,6 +113,14 @@ pub fn arguments_of(params: &Value) -> Option<Value> {
     }
 }
 
+/// Replaces a request's `params.arguments` (raw or not) by `args`.
+pub fn set_arguments(params: &mut Value, args: Value) {
+    if let Some(o) = params.as_object_mut() {
+        o.remove(RAW_ARGUMENTS);
+        o.insert("arguments".to_string(), args);
+    }
+}
+
 /// Line breaks between tokens made spaces (inside JSON strings they are always escaped), so
 /// raw JSON fits stdio's one message per line and an SSE `data:` line.
 pub fn single_line(raw: String) -> String {

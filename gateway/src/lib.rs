@@ -10,6 +10,8 @@
 //! - [`service`]: the core: the gateway's state and the MCP methods it answers.
 //! - [`auth`]: gateway keys to identities; [`router`]: discovery, the tool index and the
 //!   tool call path; [`forward`]: resources, prompts, completion and logging.
+//! - [`guard`]: guardrails on tool inputs and outputs (local detectors, redaction, tool
+//!   pinning, the remote provider).
 //! - [`meta`]: the reference product's `enkrypt_*` tools.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
 //! - [`cli`]: the command line.
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod forward;
+pub mod guard;
 pub mod http;
 pub mod jsonrpc;
 pub mod meta;

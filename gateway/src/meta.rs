@@ -106,7 +106,7 @@ fn build_definitions() -> Vec<Value> {
     ]
 }
 
-fn now_iso() -> String {
+pub(crate) fn now_iso() -> String {
     crate::config::generate::now_iso8601()
 }
 
@@ -364,8 +364,9 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
         )
         .await
         .is_some();
-    match gw.discover(&session.identity, &s).await {
-        Ok(tools) => {
+    match gw.discover_screened(&session.identity, &s).await {
+        Ok((tools, screen)) => {
+            let (blocked, reasons) = blocked_report(&screen);
             let (source, message) = if was_cached {
                 ("cache", format!("Tools retrieved from cache for {name}"))
             } else {
@@ -376,9 +377,10 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
                 "message": message,
                 "tools": { "tools": tools },
                 "source": source,
-                "blocked_tools": [],
-                "blocked_count": 0,
-                "blocked_reasons": [],
+                "blocked_count": blocked.len(),
+                "blocked_tools": blocked,
+                "blocked_reasons": reasons,
+                "tool_pin_changes": serde_json::to_value(&screen.pin_changes).unwrap_or_default(),
                 "policy_denied_tools": [],
                 "policy_denied_count": 0
             })
@@ -391,6 +393,22 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
             None,
         ),
     }
+}
+
+/// `blocked_tools` (`{name, reasons}` each, as the reference reports them) and the flat
+/// `blocked_reasons` of a screening.
+fn blocked_report(screen: &crate::guard::Screen) -> (Vec<Value>, Vec<Value>) {
+    let mut names: Vec<&String> = screen.blocked.keys().collect();
+    names.sort();
+    let tools = names
+        .iter()
+        .map(|n| json!({ "name": n, "reasons": [screen.blocked[*n]] }))
+        .collect();
+    let reasons = names
+        .iter()
+        .map(|n| Value::String(format!("{n}: {}", screen.blocked[*n])))
+        .collect();
+    (tools, reasons)
 }
 
 const NAME_KEYS: &[&str] = &[
@@ -439,7 +457,7 @@ async fn secure_call(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let tools = match gw.discover(&session.identity, &sc).await {
+    let (tools, screen) = match gw.discover_screened(&session.identity, &sc).await {
         Ok(t) => t,
         Err(e) => {
             return json!({ "status": "error", "error": format!("No tools found for {server} even after discovery: {e}") })
@@ -452,8 +470,7 @@ async fn secure_call(
         .iter()
         .filter_map(|t| t.get("name").and_then(Value::as_str))
         .collect();
-    let mut results = vec![];
-    let (mut ok, mut blocked, mut failed) = (0, 0, 0);
+    let mut results: Vec<Value> = vec![];
     for (i, call) in calls.iter().enumerate() {
         let name = NAME_KEYS
             .iter()
@@ -466,12 +483,27 @@ async fn secure_call(
         let data =
             json!({ "call_index": i, "server_name": server, "tool_name": name, "args": call_args });
         let Some(name) = name else {
-            failed += 1;
             results.push(json!({ "status": "error", "error": "No tool_name provided", "message": "No tool_name provided", "enkrypt_mcp_data": data }));
             break;
         };
-        if !known.contains(&name.as_str()) || !sc.allows_tool(&name) {
-            failed += 1;
+        let denied = screen
+            .blocked
+            .get(&name)
+            .map(|why| format!("Tool '{name}' of server '{server}' is blocked: {why}."))
+            .or_else(|| {
+                (!sc.allows_tool(&name))
+                    .then(|| format!("Tool '{name}' is not allowed on server '{server}'."))
+            });
+        if let Some(message) = denied {
+            results.push(json!({
+                "status": "denied",
+                "message": message,
+                "response": "",
+                "enkrypt_mcp_data": data
+            }));
+            break;
+        }
+        if !known.contains(&name.as_str()) {
             let e = tool_failure(
                 "TOOL_002",
                 &format!("Tool '{name}' not found for this server."),
@@ -487,56 +519,12 @@ async fn secure_call(
             downstream: ctx.downstream.clone(),
         };
         let params = json!({ "name": name, "arguments": call_args });
-        match gw
+        let outcome = match gw
             .call_upstream_tool(&session.identity, &server, &name, params, c)
             .await
         {
-            Ok(r) if r.get("isError").and_then(Value::as_bool) != Some(true) => {
-                ok += 1;
-                let text = r
-                    .pointer("/content/0/text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                results.push(json!({
-                    "status": "success",
-                    "message": "Request processed successfully",
-                    "response": text,
-                    "enkrypt_mcp_data": data,
-                    "enkrypt_policy_detections": {
-                        "input_guardrail_name": sc.input_guardrails.as_ref().map(|g| g.policy_name.clone()),
-                        "input_guardrail_response": {},
-                        "output_guardrail_name": sc.output_guardrails.as_ref().map(|g| g.policy_name.clone()),
-                        "output_guardrail_response": {},
-                        "output_relevancy_response": {},
-                        "output_adherence_response": {},
-                        "output_hallucination_response": {}
-                    }
-                }));
-            }
-            Ok(r) => {
-                let text = r
-                    .pointer("/content/0/text")
-                    .and_then(Value::as_str)
-                    .unwrap_or("tool error")
-                    .to_string();
-                if text.contains("guardrail") {
-                    blocked += 1;
-                } else {
-                    failed += 1;
-                }
-                let e = tool_failure(
-                    "TOOL_001",
-                    &format!("Tool execution failed for {name}: {text}"),
-                    &server,
-                    &name,
-                    data,
-                );
-                results.push(e);
-                break;
-            }
+            Ok(o) => o,
             Err(err) => {
-                failed += 1;
                 let e = tool_failure(
                     "TOOL_001",
                     &format!("Tool execution failed for {name}: {}", err.message),
@@ -547,24 +535,107 @@ async fn secure_call(
                 results.push(e);
                 break;
             }
+        };
+        let detections = json!({
+            "input_guardrail_name": policy_name(&sc.input_guardrails),
+            "input_guardrail_response": outcome.input.as_ref().map_or(json!({}), |v| v.report()),
+            "output_guardrail_name": policy_name(&sc.output_guardrails),
+            "output_guardrail_response": outcome.output.as_ref().map_or(json!({}), |v| v.report()),
+            "output_relevancy_response": {},
+            "output_adherence_response": {},
+            "output_hallucination_response": {}
+        });
+        let text = outcome
+            .result
+            .pointer("/content/0/text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some(stage) = outcome.blocked {
+            let verdict = match stage {
+                crate::guard::policy::Direction::Input => outcome.input.as_ref(),
+                _ => outcome.output.as_ref(),
+            };
+            let reason = verdict.map(|v| v.reason.clone()).unwrap_or_default();
+            results.push(json!({
+                "status": format!("blocked_{}", stage.as_str()),
+                "message": format!("Request blocked due to {} guardrail violations: {reason}", stage.as_str()),
+                "response": "",
+                "enkrypt_mcp_data": data,
+                "enkrypt_policy_detections": detections
+            }));
+            break;
         }
+        if outcome.result.get("isError").and_then(Value::as_bool) == Some(true) {
+            let text = if text.is_empty() {
+                "tool error".to_string()
+            } else {
+                text
+            };
+            let mut e = tool_failure(
+                "TOOL_001",
+                &format!("Tool execution failed for {name}: {text}"),
+                &server,
+                &name,
+                data,
+            );
+            if let Some(o) = e.as_object_mut() {
+                o.insert("enkrypt_policy_detections".into(), detections);
+            }
+            results.push(e);
+            break;
+        }
+        results.push(json!({
+            "status": "success",
+            "message": "Request processed successfully",
+            "response": text,
+            "enkrypt_mcp_data": data,
+            "enkrypt_policy_detections": detections
+        }));
     }
+    let count = |pred: &dyn Fn(&str) -> bool| {
+        results
+            .iter()
+            .filter(|r| r.get("status").and_then(Value::as_str).is_some_and(pred))
+            .count()
+    };
+    let ok = count(&|s| s == "success");
+    let blocked = count(&|s| s.starts_with("blocked"));
+    let failed = count(&|s| s == "error");
+    let status = if !results.is_empty() && ok == results.len() {
+        "success"
+    } else if !results.is_empty() && failed == results.len() {
+        "error"
+    } else {
+        "partial"
+    };
     let enabled =
         |g: &Option<crate::config::GuardrailPolicy>| g.as_ref().is_some_and(|g| g.enabled);
+    let add_flag = |g: &Option<crate::config::GuardrailPolicy>, k: &str| {
+        g.as_ref().is_some_and(|g| {
+            g.enabled && g.additional_config.get(k).and_then(Value::as_bool) == Some(true)
+        })
+    };
     json!({
         "server_name": server,
-        "status": "success",
+        "status": status,
         "summary": { "total_calls": calls.len(), "successful_calls": ok, "blocked_calls": blocked, "failed_calls": failed },
         "guardrails_applied": {
             "input_guardrails_enabled": enabled(&sc.input_guardrails),
             "output_guardrails_enabled": enabled(&sc.output_guardrails),
-            "pii_redaction_enabled": false,
-            "relevancy_check_enabled": false,
-            "adherence_check_enabled": false,
-            "hallucination_check_enabled": false
+            "pii_redaction_enabled": add_flag(&sc.input_guardrails, "pii_redaction"),
+            "relevancy_check_enabled": add_flag(&sc.output_guardrails, "relevancy"),
+            "adherence_check_enabled": add_flag(&sc.output_guardrails, "adherence"),
+            "hallucination_check_enabled": add_flag(&sc.output_guardrails, "hallucination")
         },
         "results": results
     })
+}
+
+fn policy_name(p: &Option<crate::config::GuardrailPolicy>) -> Value {
+    p.as_ref()
+        .and_then(|g| g.policy_name.clone())
+        .map_or(Value::Null, Value::String)
 }
 
 async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
@@ -624,7 +695,8 @@ async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
                 "tools": { "server_count": mc.servers.len(), "servers": servers }
             },
             "global": status_json
-        }
+        },
+        "guardrails": gw.guardrails_report(Some(&session.identity.mcp_config_id))
     })
 }
 

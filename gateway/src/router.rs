@@ -13,7 +13,11 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{McpConfig, ServerConfig, ToolsMode};
+use crate::config::{GatewayConfig, McpConfig, ServerConfig, ToolsMode};
+use crate::guard::detect::Detector;
+use crate::guard::policy::{Direction, ServerPolicies};
+use crate::guard::redact::Redactions;
+use crate::guard::{Screen, Verdict};
 use crate::jsonrpc::{RpcError, INVALID_PARAMS};
 use crate::service::{tool_error, Gateway, Reply, SEP};
 use crate::session::{Identity, Session};
@@ -47,12 +51,98 @@ impl ToolIndex {
 /// A server of an mcp_config with its upstream spec and pool key, computed once per config.
 #[derive(Debug)]
 pub struct Route {
+    /// The mcp_config it belongs to.
+    pub config_id: String,
     /// The server's config.
     pub server: ServerConfig,
     /// Its upstream spec.
     pub spec: UpstreamSpec,
     /// `spec.pool_key()`.
     pub key: String,
+    /// Its guardrail policies, resolved.
+    pub policies: ServerPolicies,
+}
+
+impl Route {
+    /// The route to `server` of the mcp_config `config_id` under `cfg`.
+    pub fn new(config_id: &str, server: ServerConfig, cfg: &GatewayConfig) -> Route {
+        let spec = UpstreamSpec::from_server(&server, &cfg.common.timeouts);
+        let key = spec.pool_key();
+        let registration = cfg
+            .mcp_config(config_id)
+            .and_then(|m| m.tools_guardrails.as_ref());
+        let policies = ServerPolicies::resolve(&server, registration, &cfg.guardrails);
+        Route {
+            config_id: config_id.to_string(),
+            server,
+            spec,
+            key,
+            policies,
+        }
+    }
+}
+
+/// The outcome of a tool call through the guard: the result to hand back and what the
+/// guardrails decided.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The `tools/call` result (an `isError` result when blocked or failed).
+    pub result: Value,
+    /// Which stage blocked the call, if one did.
+    pub blocked: Option<Direction>,
+    /// The input verdict, when an input policy ran.
+    pub input: Option<Verdict>,
+    /// The output verdict, when an output policy ran.
+    pub output: Option<Verdict>,
+}
+
+impl CallOutcome {
+    fn plain(result: Value) -> CallOutcome {
+        CallOutcome {
+            result,
+            blocked: None,
+            input: None,
+            output: None,
+        }
+    }
+}
+
+/// The `isError` result of a blocked call: the reason for the model, the detections (names,
+/// kinds, spans; never the values) in `_meta`.
+fn blocked_result(
+    server: &str,
+    stage: Direction,
+    called: bool,
+    policy: Option<&str>,
+    v: &Verdict,
+) -> Value {
+    let what = if called {
+        "The result was withheld"
+    } else {
+        "The tool was not called"
+    };
+    let policy = policy
+        .map(|p| format!(" (policy '{p}')"))
+        .unwrap_or_default();
+    let mut r = tool_error(format!(
+        "Blocked by the {} guardrails of server '{server}'{policy}: {}. {what}.",
+        stage.as_str(),
+        v.reason
+    ));
+    if let Some(o) = r.as_object_mut() {
+        o.insert(
+            "_meta".into(),
+            json!({ "enkrypt_policy_detections": { stage.as_str(): v.report() } }),
+        );
+    }
+    r
+}
+
+/// True when a screening keeps this tool out.
+fn screened_out(screen: &Screen, tool: &Value) -> bool {
+    tool.get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| screen.blocked.contains_key(n))
 }
 
 /// Values serialized and joined with commas (array contents).
@@ -98,13 +188,7 @@ impl Gateway {
         }
         let cfg = self.config();
         let sc = cfg.mcp_config(mcp_config_id)?.server(server)?.clone();
-        let spec = UpstreamSpec::from_server(&sc, &cfg.common.timeouts);
-        let key = spec.pool_key();
-        let r = Arc::new(Route {
-            server: sc,
-            spec,
-            key,
-        });
+        let r = Arc::new(Route::new(mcp_config_id, sc, &cfg));
         self.routes.insert(k, r.clone());
         Some(r)
     }
@@ -115,18 +199,7 @@ impl Gateway {
         identity: &Identity,
         server: &ServerConfig,
     ) -> Result<Arc<Value>, UpstreamError> {
-        let route = match self.route(&identity.mcp_config_id, &server.name) {
-            Some(r) => r,
-            None => {
-                let spec = self.spec(server);
-                let key = spec.pool_key();
-                Arc::new(Route {
-                    server: server.clone(),
-                    spec,
-                    key,
-                })
-            }
-        };
+        let route = self.route_for(identity, server);
         let pool = &self.pool;
         let started = Instant::now();
         let limit = route.spec.timeouts.discovery;
@@ -180,8 +253,55 @@ impl Gateway {
         identity: &Identity,
         server: &ServerConfig,
     ) -> Result<Vec<Value>, UpstreamError> {
+        Ok(self.discover_screened(identity, server).await?.0)
+    }
+
+    /// [`Gateway::discover`], with the screening that kept tools out (registration checks,
+    /// pin blocks) and the pin changes it saw.
+    pub async fn discover_screened(
+        &self,
+        identity: &Identity,
+        server: &ServerConfig,
+    ) -> Result<(Vec<Value>, Arc<Screen>), UpstreamError> {
         let entry = self.discover_entry(identity, server).await?;
-        Ok(allowed_tools(&entry, server).cloned().collect())
+        let screen = self.screen(identity, server, &entry).await;
+        let tools = allowed_tools(&entry, server)
+            .filter(|t| !screened_out(&screen, t))
+            .cloned()
+            .collect();
+        Ok((tools, screen))
+    }
+
+    /// The route of a server of the identity's config (or one built for it alone).
+    fn route_for(&self, identity: &Identity, server: &ServerConfig) -> Arc<Route> {
+        match self.route(&identity.mcp_config_id, &server.name) {
+            Some(r) => r,
+            None => Arc::new(Route::new(
+                &identity.mcp_config_id,
+                server.clone(),
+                &self.config(),
+            )),
+        }
+    }
+
+    /// Registration checks and pins of a server's discovered tools.
+    async fn screen(
+        &self,
+        identity: &Identity,
+        server: &ServerConfig,
+        entry: &Arc<Value>,
+    ) -> Arc<Screen> {
+        let route = self.route_for(identity, server);
+        let tools: Vec<&Value> = allowed_tools(entry, server).collect();
+        self.guard
+            .screen(
+                &self.cache,
+                (&identity.mcp_config_id, &server.name),
+                &route.policies,
+                entry,
+                &tools,
+            )
+            .await
     }
 
     /// Builds (or returns) the tool index of a session's mcp_config.
@@ -212,23 +332,41 @@ impl Gateway {
                 return ix.clone();
             }
         }
-        let ix = Arc::new(self.build_index(&mc, entries));
+        let mut screens = HashMap::new();
+        for (name, entry) in &entries {
+            if let (Some(e), Some(sc)) = (entry, mc.server(name)) {
+                screens.insert(name.clone(), self.screen(identity, sc, e).await);
+            }
+        }
+        let ix = Arc::new(self.build_index(&mc, entries, &screens));
         self.indexes
             .insert(identity.mcp_config_id.clone(), ix.clone());
         ix
     }
 
-    fn build_index(&self, mc: &McpConfig, entries: Vec<(String, Option<Arc<Value>>)>) -> ToolIndex {
+    fn build_index(
+        &self,
+        mc: &McpConfig,
+        entries: Vec<(String, Option<Arc<Value>>)>,
+        screens: &HashMap<String, Arc<Screen>>,
+    ) -> ToolIndex {
         let common = self.config().common.clone();
         let server_of = |name: &str| mc.servers.iter().find(|s| s.name == name);
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let offered = |e: &'_ Arc<Value>, sc: &ServerConfig| -> Vec<Value> {
+            let screen = screens.get(&sc.name);
+            allowed_tools(e, sc)
+                .filter(|t| screen.is_none_or(|s| !screened_out(s, t)))
+                .cloned()
+                .collect()
+        };
+        let mut counts: HashMap<String, usize> = HashMap::new();
         for (server, entry) in &entries {
             let (Some(e), Some(sc)) = (entry, server_of(server)) else {
                 continue;
             };
-            for t in allowed_tools(e, sc) {
+            for t in offered(e, sc) {
                 if let Some(n) = t.get("name").and_then(Value::as_str) {
-                    *counts.entry(n).or_default() += 1;
+                    *counts.entry(n.to_string()).or_default() += 1;
                 }
             }
         }
@@ -244,7 +382,7 @@ impl Gateway {
             else {
                 continue;
             };
-            for t in allowed_tools(e, sc) {
+            for t in offered(e, sc) {
                 let Some(name) = t.get("name").and_then(Value::as_str) else {
                     continue;
                 };
@@ -345,6 +483,15 @@ impl Gateway {
                 .cloned();
         }
         let Some((route, tool)) = target else {
+            // A tool kept out by its screening is answered with the reason, not as unknown.
+            if let Some((server, tool)) = name.split_once(SEP) {
+                let cfg = &session.identity.mcp_config_id;
+                if let Some(why) = self.guard.refused_tool(cfg, server, tool) {
+                    return Ok(Reply::Value(tool_error(format!(
+                        "Tool '{tool}' of server '{server}' is blocked: {why}."
+                    ))));
+                }
+            }
             return Err(RpcError::new(
                 INVALID_PARAMS,
                 format!("Unknown tool: {name}"),
@@ -354,12 +501,12 @@ impl Gateway {
         if let Some(o) = upstream_params.as_object_mut() {
             o.insert("name".into(), Value::String(tool.clone()));
         }
-        self.call_on_route(&route, &tool, upstream_params, ctx)
+        self.call_on_route(&session.identity, &route, &tool, upstream_params, ctx)
             .await
     }
 
-    /// Calls a tool on a server after the allow/deny checks; upstream failures become tool
-    /// errors (`isError`) so the model sees them.
+    /// Calls a tool on a server after the allow/deny checks and the server's guardrails;
+    /// upstream failures become tool errors (`isError`) so the model sees them.
     pub async fn call_upstream_tool(
         &self,
         identity: &Identity,
@@ -367,46 +514,81 @@ impl Gateway {
         tool: &str,
         params: Value,
         ctx: RequestCtx,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<CallOutcome, RpcError> {
         let Some(route) = self.route(&identity.mcp_config_id, server) else {
             return Err(RpcError::new(
                 INVALID_PARAMS,
                 format!("Server '{server}' not available."),
             ));
         };
-        match self.call_on_route(&route, tool, params, ctx).await? {
-            Reply::Value(v) => Ok(v),
-            Reply::Raw(raw) => Ok(crate::upstream::parse_result(&raw)
-                .unwrap_or_else(|e| tool_error(format!("{server}: {e}")))),
+        if let Some(refused) = self.refused(&route, tool) {
+            return Ok(CallOutcome::plain(refused));
         }
+        if route.policies.guarded() {
+            return self.guarded_call(identity, &route, tool, params, ctx).await;
+        }
+        let result = match self.upstream_call(&route, params, ctx).await {
+            Ok(raw) => crate::upstream::parse_result(&raw)
+                .unwrap_or_else(|e| tool_error(format!("{server}: {e}"))),
+            Err(UpstreamError::Rpc(e)) => return Err(e),
+            Err(e) => tool_error(format!("{server}: {e}")),
+        };
+        Ok(CallOutcome::plain(result))
     }
 
-    /// [`Gateway::call_upstream_tool`] once the route is known. The upstream's result is
-    /// passed on as it wrote it.
+    /// [`Gateway::call_upstream_tool`] once the route is known. An unguarded server's result
+    /// is passed on as the upstream wrote it.
     pub(crate) async fn call_on_route(
         &self,
+        identity: &Identity,
         route: &Route,
         tool: &str,
         params: Value,
         ctx: RequestCtx,
     ) -> Result<Reply, RpcError> {
-        let sc = &route.server;
-        let server = sc.name.as_str();
-        if !sc.allows_tool(tool) {
-            return Ok(Reply::Value(tool_error(format!(
+        if let Some(refused) = self.refused(route, tool) {
+            return Ok(Reply::Value(refused));
+        }
+        if route.policies.guarded() {
+            let out = self
+                .guarded_call(identity, route, tool, params, ctx)
+                .await?;
+            return Ok(Reply::Value(out.result));
+        }
+        match self.upstream_call(route, params, ctx).await {
+            Ok(raw) => Ok(Reply::Raw(raw)),
+            Err(UpstreamError::Rpc(e)) => Err(e),
+            Err(e) => Ok(Reply::Value(tool_error(format!(
+                "{}: {e}",
+                route.server.name
+            )))),
+        }
+    }
+
+    /// The refusal of a tool the allow/deny lists or the last screening keep out.
+    fn refused(&self, route: &Route, tool: &str) -> Option<Value> {
+        let server = route.server.name.as_str();
+        if !route.server.allows_tool(tool) {
+            return Some(tool_error(format!(
                 "Tool '{tool}' is not allowed on server '{server}'."
-            ))));
+            )));
         }
-        // Guardrails are refused by default rather than skipped: this build has no guardrail
-        // provider, so a server whose policy asks for them is not called at all (fail closed).
-        let guarded = [&sc.input_guardrails, &sc.output_guardrails]
-            .iter()
-            .any(|g| g.as_ref().is_some_and(|g| g.enabled));
-        if guarded {
-            return Ok(Reply::Value(tool_error(format!(
-                "Guardrails are enabled for server '{server}', but no guardrail provider is available in this gateway: the call is refused (fail closed). Disable the server's guardrail policies in the config to call it without guardrails."
-            ))));
-        }
+        self.guard
+            .refused_tool(&route.config_id, server, tool)
+            .map(|why| {
+                tool_error(format!(
+                    "Tool '{tool}' of server '{server}' is blocked: {why}."
+                ))
+            })
+    }
+
+    /// One `tools/call` on the route's upstream, timed.
+    async fn upstream_call(
+        &self,
+        route: &Route,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<crate::upstream::RawResult, UpstreamError> {
         let limit = route.spec.timeouts.request;
         let started = Instant::now();
         let r = async {
@@ -419,10 +601,115 @@ impl Gateway {
             limit,
             r.as_ref().err().map(UpstreamError::is_timeout),
         );
-        match r {
-            Ok(raw) => Ok(Reply::Raw(raw)),
-            Err(UpstreamError::Rpc(e)) => Err(e),
-            Err(e) => Ok(Reply::Value(tool_error(format!("{server}: {e}")))),
+        r
+    }
+
+    /// The tool's `inputSchema`, from its server's (cached) discovery.
+    async fn input_schema(&self, identity: &Identity, route: &Route, tool: &str) -> Option<Value> {
+        let entry = self.discover_entry(identity, &route.server).await.ok()?;
+        entry
+            .get("tools")?
+            .as_array()?
+            .iter()
+            .find(|t| t.get("name").and_then(Value::as_str) == Some(tool))?
+            .get("inputSchema")
+            .cloned()
+    }
+
+    /// A call under the server's guardrails: the input verdict before the upstream is called
+    /// (beside it in async mode, the result then withheld when blocked), the output verdict
+    /// before the caller sees the result.
+    async fn guarded_call(
+        &self,
+        identity: &Identity,
+        route: &Route,
+        tool: &str,
+        mut params: Value,
+        ctx: RequestCtx,
+    ) -> Result<CallOutcome, RpcError> {
+        let server = route.server.name.as_str();
+        let pol = &route.policies;
+        let args =
+            crate::jsonrpc::arguments_of(&params).unwrap_or_else(|| Value::Object(Map::new()));
+        let mut out = CallOutcome::plain(Value::Null);
+        let mut redactions = Redactions::default();
+        let raw = match &pol.input {
+            None => self.upstream_call(route, params, ctx).await,
+            Some(p) => {
+                let schema = if p.local.contains(Detector::Schema) {
+                    self.input_schema(identity, route, tool).await
+                } else {
+                    None
+                };
+                let beside = self.config().common.async_input_guardrails && !p.pii_redaction;
+                let check = self.guard.check_input(p, schema.as_ref(), &args);
+                let (checked, raw) = if beside {
+                    let (c, r) =
+                        futures_util::future::join(check, self.upstream_call(route, params, ctx))
+                            .await;
+                    (c, Some(r))
+                } else {
+                    let checked = check.await;
+                    if checked.verdict.blocked {
+                        (checked, None)
+                    } else {
+                        if !checked.redactions.is_empty() {
+                            crate::jsonrpc::set_arguments(&mut params, checked.args.clone());
+                        }
+                        let raw = self.upstream_call(route, params, ctx).await;
+                        (checked, Some(raw))
+                    }
+                };
+                if checked.verdict.blocked {
+                    tracing::info!(server, tool, reason = %checked.verdict.reason, "input blocked by guardrails");
+                    out.result = blocked_result(
+                        server,
+                        Direction::Input,
+                        beside,
+                        p.name.as_deref(),
+                        &checked.verdict,
+                    );
+                    out.blocked = Some(Direction::Input);
+                    out.input = Some(checked.verdict);
+                    return Ok(out);
+                }
+                redactions = checked.redactions;
+                out.input = Some(checked.verdict);
+                match raw {
+                    Some(r) => r,
+                    None => return Ok(out),
+                }
+            }
+        };
+        let mut result = match raw {
+            Ok(raw) => match crate::upstream::parse_result(&raw) {
+                Ok(v) => v,
+                Err(e) => {
+                    out.result = tool_error(format!("{server}: {e}"));
+                    return Ok(out);
+                }
+            },
+            Err(UpstreamError::Rpc(e)) => return Err(e),
+            Err(e) => {
+                out.result = tool_error(format!("{server}: {e}"));
+                return Ok(out);
+            }
+        };
+        let verdict = self
+            .guard
+            .check_output(pol.output.as_ref(), &mut result, &redactions, &args)
+            .await;
+        if verdict.blocked {
+            tracing::info!(server, tool, reason = %verdict.reason, "output blocked by guardrails");
+            let name = pol.output.as_ref().and_then(|p| p.name.as_deref());
+            out.result = blocked_result(server, Direction::Output, true, name, &verdict);
+            out.blocked = Some(Direction::Output);
+        } else {
+            out.result = result;
         }
+        if pol.output.is_some() {
+            out.output = Some(verdict);
+        }
+        Ok(out)
     }
 }

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cache::Cache;
 use crate::config::{GatewayConfig, McpConfig};
+use crate::guard::Guard;
 use crate::jsonrpc::{Kind, Message, RpcError, INVALID_REQUEST, METHOD_NOT_FOUND};
 use crate::metrics::Metrics;
 use crate::router::{Route, ToolIndex};
@@ -60,6 +61,8 @@ pub struct Gateway {
     pub(crate) routes: DashMap<(String, String), Arc<Route>>,
     /// Timeout metrics.
     pub metrics: Metrics,
+    /// Guardrails: counters, the remote provider, verdict cache, screenings.
+    pub guard: Guard,
     /// Start time.
     pub started: Instant,
     /// Draining: /health answers 503.
@@ -120,6 +123,20 @@ impl UpstreamHandler for Notifier {
     }
 }
 
+/// Every guardrail note of a config, as (mcp_config id, `server: direction: text`).
+pub fn guardrail_notes(cfg: &GatewayConfig) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for mc in cfg.mcp_configs.values() {
+        for s in &mc.servers {
+            let route = Route::new(&mc.id, s.clone(), cfg);
+            for n in route.policies.notes() {
+                out.push((mc.id.clone(), format!("{}: {n}", s.name)));
+            }
+        }
+    }
+    out
+}
+
 /// A tool call result carrying an error text (`isError: true`), as MCP prefers for tool errors.
 pub fn tool_error(text: impl Into<String>) -> Value {
     json!({ "content": [{ "type": "text", "text": text.into() }], "isError": true })
@@ -133,7 +150,7 @@ pub fn tool_text(text: impl Into<String>) -> Value {
 impl Gateway {
     /// A gateway for this config, cache and config path.
     pub fn new(config: GatewayConfig, config_path: PathBuf, cache: Arc<Cache>) -> Arc<Gateway> {
-        Arc::new_cyclic(|weak| Gateway {
+        let gw = Arc::new_cyclic(|weak| Gateway {
             config: RwLock::new(Arc::new(config)),
             config_path,
             cache,
@@ -145,9 +162,25 @@ impl Gateway {
             resources: DashMap::new(),
             routes: DashMap::new(),
             metrics: Metrics::default(),
+            guard: Guard::default(),
             started: Instant::now(),
             draining: AtomicBool::new(false),
-        })
+        });
+        gw.configure_guard();
+        gw
+    }
+
+    /// Applies the config's guardrail settings and reports, once per load, every policy that
+    /// cannot run as written (it fails closed) and what an operator should know.
+    fn configure_guard(&self) {
+        // Compile the detectors' automata now (tens of ms), not on the first guarded call.
+        crate::guard::detect::warm_up();
+        let cfg = self.config();
+        self.guard
+            .configure(&cfg.guardrails, cfg.common.timeouts.guardrail);
+        for (id, line) in guardrail_notes(&cfg) {
+            tracing::warn!(mcp_config = %id, "guardrails: {line}");
+        }
     }
 
     /// The current config.
@@ -161,6 +194,7 @@ impl Gateway {
         self.indexes.clear();
         self.resources.clear();
         self.routes.clear();
+        self.configure_guard();
         // The set of servers (and so of tools) may have changed: tell every client.
         for s in self.sessions.iter() {
             s.send(Message::notification(
@@ -374,8 +408,25 @@ impl Gateway {
             "cache": { "backend": cache.backend, "reachable": cache.reachable, "detail": cache.detail },
             "upstreams": upstreams,
             "sessions": self.sessions.len(),
+            "guardrails": self.guardrails_report(None),
         });
         (!draining, body)
+    }
+
+    /// The guardrails' counters, remote provider state, tool pin changes and policy notes
+    /// (fail-closed reasons and what an operator should know), for `/health` (every
+    /// mcp_config) and the cache status (one mcp_config: `only`).
+    pub fn guardrails_report(&self, only: Option<&str>) -> Value {
+        let mut v = self.guard.to_json(only);
+        let notes: Vec<Value> = guardrail_notes(&self.config())
+            .into_iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == id))
+            .map(|(id, line)| json!({ "mcp_config_id": id, "note": line }))
+            .collect();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("policy_notes".into(), Value::Array(notes));
+        }
+        v
     }
 
     /// Waits for in-flight work to finish, at most `grace`.

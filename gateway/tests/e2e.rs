@@ -326,17 +326,33 @@ async fn crashing_and_hanging_upstreams() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enabled_guardrails_without_a_provider_fail_closed() {
+async fn enabled_guardrails_guard_offline_or_fail_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = stdio_server("demo", gateway_bin(), &["demo-server"]);
-    server["input_guardrails_config"] =
+    let mut pii = stdio_server("pii", gateway_bin(), &["demo-server"]);
+    pii["input_guardrails_config"] =
         json!({ "enabled": true, "policy_name": "p", "block": ["pii"] });
-    let cfg = write_config(dir.path(), vec![server], json!({}));
+    // `toxicity` needs a model (or a keyword list) and no remote provider is configured.
+    let mut tox = stdio_server("tox", gateway_bin(), &["demo-server"]);
+    tox["input_guardrails_config"] =
+        json!({ "enabled": true, "policy_name": "p", "block": ["toxicity"] });
+    let cfg = write_config(dir.path(), vec![pii, tox], json!({}));
     let gw = start_http(&cfg);
     let client = connect_http(&gw.url(), KEY).await.unwrap();
-    let (err, text, _) = call(&client, "echo", json!({ "message": "x" })).await;
+    let (err, text, _) = call(&client, "pii__echo", json!({ "message": "x" })).await;
+    assert!(!err, "{text}");
+    let (err, text, _) = call(
+        &client,
+        "pii__echo",
+        json!({ "message": "mail me at ada@lovelace-labs.io" }),
+    )
+    .await;
+    assert!(err && text.contains("pii"), "{text}");
+    let (err, text, _) = call(&client, "tox__echo", json!({ "message": "x" })).await;
     assert!(err, "{text}");
-    assert!(text.contains("fail closed"), "{text}");
+    assert!(
+        text.contains("fails closed") && text.contains("toxicity"),
+        "{text}"
+    );
     client.cancel().await.ok();
 }
 

@@ -173,6 +173,23 @@ impl Cache {
         }
     }
 
+    /// Tool pins (`enkrypt:tool_pin:*` values) for these keys, in order; `None` where absent
+    /// or unreadable.
+    pub async fn get_pins(&self, keys: &[String]) -> Result<Vec<Option<Value>>, CacheError> {
+        let raw = self.inner.get_many(keys).await?;
+        Ok(raw
+            .into_iter()
+            .map(|r| r.and_then(|b| serde_json::from_slice(&b).ok()))
+            .collect())
+    }
+
+    /// Stores a tool pin. Pins outlive tool entries (a year): they are the memory of what a
+    /// tool looked like when first seen; `cache clear --all` forgets them.
+    pub async fn put_pin(&self, key: &str, value: &Value) -> Result<(), CacheError> {
+        const PIN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+        self.inner.put_json(key, value, PIN_TTL).await
+    }
+
     /// Removes a server's tool entries (shared and per-user); the number of keys removed.
     pub async fn clear_server(&self, config_id: &str, server: &str) -> Result<usize, CacheError> {
         self.clear(Some((config_id, server)), false).await

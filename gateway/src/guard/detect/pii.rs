@@ -1,0 +1,1062 @@
+//! `pii`: personal data in tool arguments and results, and the spans used to redact it.
+//!
+//! Mirrors the reference product's PII detector for structured identifiers (it cannot
+//! find names or postal addresses, which need a model): emails; phone numbers (E.164
+//! with `+`, `00`-prefixed international, North-American formatted, and national numbers
+//! with a leading 0 written in groups); payment cards (13–19 digits, Luhn-valid, with a
+//! known issuer prefix and length); IBANs (per-country length and mod-97 check); US SSNs
+//! (SSA rules: area not 000/666/9xx, group not 00, serial not 0000); UK National
+//! Insurance numbers (prefix rules); Indian Aadhaar (Verhoeff check) and PAN (format);
+//! Spanish DNI/NIE (check letter); public IPv4/IPv6 addresses.
+//!
+//! Decisions (to keep developer traffic clean):
+//! - IP addresses are PII only when globally routable: loopback, private, link-local,
+//!   CGNAT, documentation, benchmark, multicast and reserved ranges are not flagged,
+//!   nor are well-known public DNS resolvers (8.8.8.8, 1.1.1.1, 9.9.9.9, ...). Dotted
+//!   numbers with leading zeros, a `v` prefix, a semver suffix (`1.2.3.4-beta`), only
+//!   single-digit parts (`1.2.3.4`) or a "section"/"version"-like word before them are
+//!   not addresses, and an address that is a URL's host is a server, not a person (the
+//!   `ssrf` detector looks at those).
+//! - Well-known test card numbers published by payment providers (4242 4242 4242 4242,
+//!   4111 1111 1111 1111, ...) and card-like numbers with at most three distinct digits
+//!   are not flagged.
+//! - Emails on documentation domains (example.com/.org/.net, `.test`, `.example`,
+//!   `.invalid`, `.localhost`), logins on hosts (`git@github.com`, `ssh ubuntu@host`,
+//!   `user@host:/path`), `noreply` addresses and "emails" whose top-level domain is a
+//!   file extension (`logo@2x.png`) are not flagged.
+//! - Unformatted 9-digit (SSN) and 12-digit (Aadhaar) numbers are flagged only with the
+//!   identifier's name just before them.
+//!
+//! Invariants: one pass for digit clusters, one `memchr` pass for `@`, one regex pass for
+//! upper-case identifiers (only when an upper-case letter touches a digit), one `memchr`
+//! pass over `:` for IPv6 candidates. No allocation on the common path. Spans are on char boundaries
+//! (every candidate starts and ends at an ASCII byte).
+
+use std::net::Ipv6Addr;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::text::{cls, Class};
+
+type Hit<'a> = &'a mut dyn FnMut(&'static str, usize, usize);
+
+/// Scans one text for PII.
+pub(crate) fn scan(text: &str, c: &Class, hit: Hit<'_>) {
+    if c.has(cls::AT) {
+        scan_emails(text, hit);
+    }
+    if c.digits >= 4 {
+        scan_numeric(text, hit);
+    }
+    if c.upper >= 1 && c.digits >= 4 && upper_next_to_digit(text.as_bytes()) {
+        scan_ids(text, hit);
+    }
+    if c.has(cls::COLON) && c.digits >= 1 {
+        scan_ipv6(text, hit);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Emails
+
+fn is_local_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+}
+
+const FILE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "mjs", "cjs", "ts",
+    "tsx", "jsx", "css", "scss", "json", "yaml", "yml", "toml", "lock", "txt", "html", "htm",
+    "xml", "map", "wasm", "tar", "gz", "zip", "mp4", "mp3", "woff", "woff2", "ttf", "avif",
+];
+
+fn excluded_email(text: &str, ls: usize, local: &str, domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let tld = d.rsplit('.').next().unwrap_or("");
+    if FILE_EXTENSIONS.contains(&tld) {
+        return true;
+    }
+    let doc = ["example.com", "example.org", "example.net"];
+    let under = |x: &str| {
+        d == x
+            || (d.len() > x.len() && d.ends_with(x) && d.as_bytes()[d.len() - x.len() - 1] == b'.')
+    };
+    if doc.iter().any(|x| under(x))
+        || [".test", ".example", ".invalid", ".localhost", ".local"]
+            .iter()
+            .any(|s| d.ends_with(s))
+    {
+        return true;
+    }
+    let l = local.to_ascii_lowercase();
+    if l.starts_with("noreply") || l.starts_with("no-reply") || l == "donotreply" {
+        return true;
+    }
+    // Logins on hosts (`ssh ubuntu@host`, `git@github.com`), not mailboxes.
+    const SYSTEM_USERS: &[&str] = &[
+        "git",
+        "root",
+        "ubuntu",
+        "ec2-user",
+        "centos",
+        "debian",
+        "fedora",
+        "azureuser",
+        "opc",
+        "bitnami",
+        "pi",
+        "core",
+        "admin",
+        "deploy",
+        "vagrant",
+        "www-data",
+        "postgres",
+    ];
+    if SYSTEM_USERS.contains(&l.as_str()) && !text[..ls].ends_with("mailto:") {
+        return true;
+    }
+    // URL userinfo (`https://user:pass@host`) is not an email; `mailto:` is.
+    if ls > 0 {
+        let before = &text.as_bytes()[..ls];
+        if before.last() == Some(&b':') && !before.ends_with(b"mailto:") {
+            return true;
+        }
+        if before.last() == Some(&b'/') {
+            return true;
+        }
+    }
+    false
+}
+
+fn scan_emails(text: &str, hit: Hit<'_>) {
+    let b = text.as_bytes();
+    let mut last_end = 0;
+    for at in memchr::memchr_iter(b'@', b) {
+        if at < last_end || at == 0 {
+            continue;
+        }
+        let mut ls = at;
+        while ls > last_end && ls > 0 && is_local_byte(b[ls - 1]) && at - ls < 64 {
+            ls -= 1;
+        }
+        while ls < at && (b[ls] == b'.' || b[ls] == b'-') {
+            ls += 1;
+        }
+        if ls == at {
+            continue;
+        }
+        let mut de = at + 1;
+        while de < b.len() && is_domain_byte(b[de]) && de - at < 255 {
+            de += 1;
+        }
+        while de > at + 1 && (b[de - 1] == b'.' || b[de - 1] == b'-') {
+            de -= 1;
+        }
+        let domain = &text[at + 1..de];
+        let mut labels = domain.split('.');
+        let n_labels = domain.split('.').count();
+        if n_labels < 2 || labels.any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+            continue;
+        }
+        let tld = domain.rsplit('.').next().unwrap_or("");
+        if tld.len() < 2 || !tld.bytes().all(|x| x.is_ascii_alphabetic()) {
+            continue;
+        }
+        let local = &text[ls..at];
+        if excluded_email(text, ls, local, domain) {
+            continue;
+        }
+        // `user@host:/path` (scp, rsync, git remotes).
+        if b.get(de) == Some(&b':')
+            && b.get(de + 1)
+                .is_some_and(|&x| x == b'/' || x == b'~' || x.is_ascii_alphanumeric())
+        {
+            last_end = de;
+            continue;
+        }
+        hit("email", ls, de);
+        last_end = de;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Digit clusters: cards, phones, SSNs, Aadhaar, IPv4
+
+const MAX_GROUPS: usize = 16;
+
+#[derive(Clone, Copy, Default)]
+struct Cluster {
+    groups: [(usize, usize); MAX_GROUPS],
+    /// Separator after group i (bytes between group i and i+1).
+    seps: [(usize, usize); MAX_GROUPS],
+    n: usize,
+    lead_plus: bool,
+    lead_paren: bool,
+}
+
+fn is_sep_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'-' | b'.' | b'(' | b')')
+}
+
+fn valid_sep(s: &[u8]) -> bool {
+    if s.is_empty() || s.len() > 3 {
+        return false;
+    }
+    let dashes = s.iter().filter(|&&x| x == b'-').count();
+    let dots = s.iter().filter(|&&x| x == b'.').count();
+    let opens = s.iter().filter(|&&x| x == b'(').count();
+    let closes = s.iter().filter(|&&x| x == b')').count();
+    dashes + dots <= 1 && opens <= 1 && closes <= 1
+}
+
+fn scan_numeric(text: &str, hit: Hit<'_>) {
+    let b = text.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // Digits glued to letters belong to an identifier or hash: skip the whole token.
+        if i > 0 && (b[i - 1].is_ascii_alphabetic() || b[i - 1] == b'_') {
+            while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            continue;
+        }
+        let mut cl = Cluster {
+            lead_plus: i > 0 && b[i - 1] == b'+' && (i < 2 || !b[i - 2].is_ascii_alphanumeric()),
+            lead_paren: i > 0 && b[i - 1] == b'(',
+            ..Cluster::default()
+        };
+        let mut j = i;
+        loop {
+            let gs = j;
+            while j < n && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if cl.n < MAX_GROUPS {
+                cl.groups[cl.n] = (gs, j);
+                cl.n += 1;
+            }
+            let mut k = j;
+            while k < n && is_sep_byte(b[k]) && k - j < 3 {
+                k += 1;
+            }
+            if cl.n < MAX_GROUPS && k > j && k < n && b[k].is_ascii_digit() && valid_sep(&b[j..k]) {
+                cl.seps[cl.n - 1] = (j, k);
+                j = k;
+                continue;
+            }
+            break;
+        }
+        let end = j;
+        let glued = end < n && (b[end].is_ascii_alphabetic() || b[end] == b'_');
+        if glued {
+            while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            i = i.max(end);
+            continue;
+        }
+        classify(text, &cl, hit);
+        i = end;
+    }
+}
+
+fn group_value(b: &[u8], g: (usize, usize)) -> u64 {
+    b[g.0..g.1]
+        .iter()
+        .take(18)
+        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'))
+}
+
+fn sep_str<'t>(b: &'t [u8], cl: &Cluster, i: usize) -> &'t [u8] {
+    let (s, e) = cl.seps[i];
+    &b[s..e]
+}
+
+fn classify(text: &str, cl: &Cluster, hit: Hit<'_>) {
+    let b = text.as_bytes();
+    // IPv4: exactly four dot-separated groups.
+    if cl.n == 4 && (0..3).all(|i| sep_str(b, cl, i) == b".") {
+        let ok = cl.groups[..4].iter().all(|&(s, e)| {
+            e - s <= 3 && (e - s == 1 || b[s] != b'0') && group_value(b, (s, e)) <= 255
+        });
+        let start = cl.groups[0].0;
+        let end = cl.groups[3].1;
+        let dotted_more = (start > 0 && b[start - 1] == b'.')
+            || (end + 1 < b.len() && b[end] == b'.' && b[end + 1].is_ascii_digit());
+        // Semver-like suffixes (`1.2.3.4-beta`, `1.2.3.4+build`).
+        let version_suffix = end < b.len()
+            && (b[end] == b'+'
+                || (b[end] == b'-' && b.get(end + 1).is_some_and(u8::is_ascii_alphabetic)));
+        // A URL's host is a server, not a person (the `ssrf` detector looks at those).
+        let url_host = b[..start].ends_with(b"//") || (start > 0 && b[start - 1] == b'@');
+        // Section numbers and placeholders (`1.2.3.4`, `section 2.1.4.3`).
+        let small = cl.groups[..4].iter().all(|&(s, e)| e - s == 1);
+        let numbered = has_context_before(
+            text,
+            start,
+            &[
+                "section", "chapter", "version", "step", "clause", "figure", "table", "rule",
+                "item", "release",
+            ],
+        );
+        if ok && !dotted_more && !version_suffix && !url_host && !small && !numbered {
+            let o = [0, 1, 2, 3].map(|k| group_value(b, cl.groups[k]) as u8);
+            if is_public_ipv4(o) {
+                hit("ip_address", start, end);
+            }
+        }
+        return;
+    }
+    // Windows of consecutive groups, longest first.
+    let mut a = 0;
+    while a < cl.n {
+        let mut matched = None;
+        for z in (a..cl.n).rev() {
+            if let Some(kind) = classify_window(text, cl, a, z) {
+                matched = Some((kind, z));
+                break;
+            }
+        }
+        match matched {
+            Some((kind, z)) => {
+                let mut s = cl.groups[a].0;
+                if a == 0 && cl.lead_plus {
+                    s -= 1;
+                }
+                if a == 0 && cl.lead_paren && kind == "phone" {
+                    s -= 1;
+                }
+                hit(kind, s, cl.groups[z].1);
+                a = z + 1;
+            }
+            None => a += 1,
+        }
+    }
+}
+
+/// The digits of groups `a..=z` (at most 32), and their count.
+fn window_digits(b: &[u8], cl: &Cluster, a: usize, z: usize, out: &mut [u8; 32]) -> usize {
+    let mut n = 0;
+    for &(s, e) in &cl.groups[a..=z] {
+        for &d in &b[s..e] {
+            if n == 32 {
+                return 33;
+            }
+            out[n] = d - b'0';
+            n += 1;
+        }
+    }
+    n
+}
+
+fn has_context_before(text: &str, pos: usize, words: &[&str]) -> bool {
+    let from = pos.saturating_sub(40);
+    let before = &text.as_bytes()[from..pos];
+    words.iter().any(|w| {
+        before
+            .windows(w.len())
+            .any(|win| win.eq_ignore_ascii_case(w.as_bytes()))
+    })
+}
+
+fn classify_window(text: &str, cl: &Cluster, a: usize, z: usize) -> Option<&'static str> {
+    let b = text.as_bytes();
+    let whole = a == 0 && z + 1 == cl.n;
+    let count = z - a + 1;
+    let glen = |k: usize| cl.groups[k].1 - cl.groups[k].0;
+    let internal: Option<&[u8]> = if count > 1 {
+        let first = sep_str(b, cl, a);
+        if (a..z).all(|k| sep_str(b, cl, k) == first) {
+            Some(first)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    // A window inside a longer cluster must be delimited by spaces, and must not be a
+    // slice of a longer space-separated number.
+    if !whole {
+        let spaces = |k: usize| sep_str(b, cl, k).iter().all(|&x| x == b' ');
+        if (a > 0 && !spaces(a - 1)) || (z + 1 < cl.n && !spaces(z)) {
+            return None;
+        }
+        if count > 1 && internal.is_some_and(|s| s.iter().all(|&x| x == b' ')) {
+            return None;
+        }
+    }
+    let mut digits = [0u8; 32];
+    let nd = window_digits(b, cl, a, z, &mut digits);
+    if nd > 32 {
+        return None;
+    }
+    let d = &digits[..nd];
+    let start = cl.groups[a].0;
+    let plus = a == 0 && cl.lead_plus;
+
+    // Payment card.
+    if (13..=19).contains(&nd) && !plus {
+        let grouped_ok = count == 1
+            || (matches!(internal, Some(b" ") | Some(b"-"))
+                && ((a..z).all(|k| glen(k) == 4) && (1..=4).contains(&glen(z))
+                    || (count == 3
+                        && glen(a) == 4
+                        && glen(a + 1) == 6
+                        && (4..=5).contains(&glen(z)))));
+        let decimal = count == 1
+            && ((start > 0 && b[start - 1] == b'.')
+                || (cl.groups[z].1 + 1 < b.len()
+                    && b[cl.groups[z].1] == b'.'
+                    && b[cl.groups[z].1 + 1].is_ascii_digit()));
+        if grouped_ok && !decimal && luhn(d) && card_prefix_ok(d) && !test_card(d) {
+            return Some("payment_card");
+        }
+    }
+    // US SSN.
+    if nd == 9 && !plus {
+        let formatted = count == 3
+            && matches!(internal, Some(b"-") | Some(b" "))
+            && glen(a) == 3
+            && glen(a + 1) == 2
+            && glen(z) == 4;
+        let contextual =
+            count == 1 && has_context_before(text, start, &["ssn", "social security", "ss#"]);
+        if (formatted || contextual) && ssn_ok(d) {
+            return Some("us_ssn");
+        }
+    }
+    // Aadhaar.
+    if nd == 12 && !plus && d[0] >= 2 {
+        let formatted = count == 3
+            && matches!(internal, Some(b" ") | Some(b"-"))
+            && (a..=z).all(|k| glen(k) == 4);
+        let contextual =
+            count == 1 && has_context_before(text, start, &["aadhaar", "aadhar", "uidai"]);
+        if (formatted || contextual) && verhoeff(d) {
+            return Some("in_aadhaar");
+        }
+    }
+    // Phone numbers.
+    if plus && (9..=15).contains(&nd) && d[0] != 0 {
+        return Some("phone");
+    }
+    if !plus
+        && d.len() >= 3
+        && d[0] == 0
+        && d[1] == 0
+        && d[2] != 0
+        && (2..=5).contains(&glen(a))
+        && (11..=16).contains(&nd)
+        && count >= 2
+    {
+        return Some("phone");
+    }
+    if !plus && nanp(b, cl, a, z, d, internal) {
+        return Some("phone");
+    }
+    if !plus
+        && (10..=11).contains(&nd)
+        && d[0] == 0
+        && d[1] != 0
+        && (2..=5).contains(&count)
+        && matches!(internal, Some(b" ") | Some(b".") | Some(b"-"))
+        && glen(a) >= 2
+    {
+        return Some("phone");
+    }
+    None
+}
+
+/// North-American formatted numbers: `(415) 555-2671`, `415-555-2671`, `415.555.2671`,
+/// optionally with a leading `1`.
+fn nanp(b: &[u8], cl: &Cluster, a: usize, z: usize, d: &[u8], internal: Option<&[u8]>) -> bool {
+    let count = z - a + 1;
+    let glen = |k: usize| cl.groups[k].1 - cl.groups[k].0;
+    let (first, digits) = match (count, d.len()) {
+        (3, 10) => (a, d),
+        (4, 11) if d[0] == 1 && glen(a) == 1 => (a + 1, &d[1..]),
+        _ => return false,
+    };
+    if glen(first) != 3 || glen(first + 1) != 3 || glen(first + 2) != 4 {
+        return false;
+    }
+    if !(2..=9).contains(&digits[0]) || !(2..=9).contains(&digits[3]) {
+        return false;
+    }
+    // 555-01xx numbers are reserved for fiction.
+    if digits[3..6] == [5, 5, 5] && digits[6] == 0 && digits[7] == 1 {
+        return false;
+    }
+    let uniform = matches!(internal, Some(b"-") | Some(b"."));
+    let paren = {
+        let s1 = sep_str(b, cl, first);
+        let s2 = sep_str(b, cl, first + 1);
+        let opened = (first == 0 && cl.lead_paren)
+            || (first > a && sep_str(b, cl, first - 1).ends_with(b"("));
+        opened && s1.starts_with(b")") && (s2 == b"-" || s2 == b" " || s2 == b".")
+    };
+    uniform || paren
+}
+
+pub(crate) fn luhn(d: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &x) in d.iter().rev().enumerate() {
+        let mut v = u32::from(x);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0 && !d.is_empty()
+}
+
+fn prefix(d: &[u8], n: usize) -> u32 {
+    d.iter().take(n).fold(0u32, |a, &x| a * 10 + u32::from(x))
+}
+
+fn card_prefix_ok(d: &[u8]) -> bool {
+    let len = d.len();
+    let p2 = prefix(d, 2);
+    let p3 = prefix(d, 3);
+    let p4 = prefix(d, 4);
+    let p6 = prefix(d, 6);
+    (d[0] == 4 && matches!(len, 13 | 16 | 19))
+        || (((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16)
+        || ((p2 == 34 || p2 == 37) && len == 15)
+        || ((p4 == 6011
+            || p2 == 65
+            || (644..=649).contains(&p3)
+            || (622_126..=622_925).contains(&p6))
+            && (16..=19).contains(&len))
+        || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
+        || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 || p4 == 3095)
+            && (14..=19).contains(&len))
+        || (p2 == 62 && (16..=19).contains(&len))
+        || ((2200..=2204).contains(&p4) && (16..=19).contains(&len))
+        || ((p2 == 50 || (56..=69).contains(&p2)) && (13..=19).contains(&len))
+}
+
+/// Published test numbers and degenerate card-like numbers.
+fn test_card(d: &[u8]) -> bool {
+    const TEST: &[&str] = &[
+        "4000056655665556",
+        "5200828282828210",
+        "5105105105105100",
+        "378282246310005",
+        "371449635398431",
+        "378734493671000",
+        "6011111111111117",
+        "6011000990139424",
+        "3056930009020004",
+        "36227206271667",
+        "3566002020360505",
+        "6200000000000005",
+        "4012888888881881",
+        "4222222222222",
+        "5454545454545454",
+        "2223003122003222",
+        "6011000000000004",
+        "4917610000000000",
+        "4000002500003155",
+        "4000002760003184",
+        "4000000000003220",
+        "4000000000009995",
+        "4000000000000077",
+        "4000000000000002",
+    ];
+    let mut distinct = [false; 10];
+    for &x in d {
+        distinct[x as usize] = true;
+    }
+    if distinct.iter().filter(|&&x| x).count() <= 3 {
+        return true;
+    }
+    TEST.iter()
+        .any(|t| t.len() == d.len() && t.bytes().zip(d).all(|(a, &b)| a - b'0' == b))
+}
+
+fn ssn_ok(d: &[u8]) -> bool {
+    let area = prefix(d, 3);
+    let group = prefix(&d[3..], 2);
+    let serial = prefix(&d[5..], 4);
+    let v = prefix(d, 9);
+    area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        // Published sample numbers.
+        && v != 78_051_120
+        && v != 219_099_999
+        && v != 123_456_789
+}
+
+pub(crate) fn verhoeff(d: &[u8]) -> bool {
+    const M: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const P: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let mut c = 0u8;
+    for (i, &x) in d.iter().rev().enumerate() {
+        c = M[c as usize][P[i % 8][x as usize] as usize];
+    }
+    c == 0 && !d.is_empty()
+}
+
+pub(crate) fn is_public_ipv4(o: [u8; 4]) -> bool {
+    let [a, b, c, _] = o;
+    let special = a == 0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..=127).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..=31).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224;
+    let resolver = matches!(
+        o,
+        [8, 8, 8, 8]
+            | [8, 8, 4, 4]
+            | [1, 1, 1, 1]
+            | [1, 0, 0, 1]
+            | [9, 9, 9, 9]
+            | [149, 112, 112, 112]
+            | [208, 67, 222, 222]
+            | [208, 67, 220, 220]
+    );
+    !special && !resolver
+}
+
+// ---------------------------------------------------------------------------------------
+// Upper-case identifiers: IBAN, UK NINO, Indian PAN, Spanish DNI/NIE
+
+/// Every upper-case identifier has an upper-case letter next to a digit (possibly with
+/// one space or dash between): a branch-free pre-check for the regex.
+fn upper_next_to_digit(b: &[u8]) -> bool {
+    if b.len() < 3 {
+        return true;
+    }
+    let mut hint = false;
+    for w in b.windows(3) {
+        let u0 = w[0].is_ascii_uppercase();
+        let d0 = w[0].is_ascii_digit();
+        let u1 = w[1].is_ascii_uppercase();
+        let d1 = w[1].is_ascii_digit();
+        let gap = w[1] == b' ' || w[1] == b'-';
+        let u2 = w[2].is_ascii_uppercase();
+        let d2 = w[2].is_ascii_digit();
+        hint |= (u0 & d1) | (d0 & u1) | (u1 & d2) | (d1 & u2) | (gap & ((u0 & d2) | (d0 & u2)));
+    }
+    hint
+}
+
+fn ids_regex() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?-u:\b)(?:([A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,8}(?:[ ]?[A-Z0-9]{1,3})?)|([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-D])|([A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z])|([0-9]{8}[ \-]?[A-Z]|[XYZ][ \-]?[0-9]{7}[ \-]?[A-Z]))(?-u:\b)",
+        )
+        .ok()
+    })
+    .as_ref()
+}
+
+fn iban_length(cc: &[u8]) -> Option<usize> {
+    const T: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
+    ];
+    T.iter().find(|(c, _)| &c[..] == cc).map(|&(_, l)| l)
+}
+
+/// mod-97 of an IBAN (given without spaces, any length); valid when it is 1.
+pub(crate) fn iban_mod97(iban: &[u8]) -> Option<u32> {
+    if iban.len() < 5 {
+        return None;
+    }
+    let mut r = 0u32;
+    for &ch in iban[4..].iter().chain(&iban[..4]) {
+        match ch {
+            b'0'..=b'9' => r = (r * 10 + u32::from(ch - b'0')) % 97,
+            b'A'..=b'Z' => r = (r * 100 + u32::from(ch - b'A') + 10) % 97,
+            _ => return None,
+        }
+    }
+    Some(r)
+}
+
+/// Validates an IBAN candidate starting at `s`; returns the end of the IBAN in `text`.
+fn iban_at(text: &str, s: usize, e: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let len = iban_length(&b[s..s + 2])?;
+    let mut compact = [0u8; 40];
+    let mut n = 0;
+    let mut end = s;
+    for (i, &ch) in b[s..e].iter().enumerate() {
+        if ch == b' ' {
+            continue;
+        }
+        if n == len {
+            break;
+        }
+        compact[n] = ch;
+        n += 1;
+        end = s + i + 1;
+    }
+    if n != len {
+        return None;
+    }
+    // Cut inside a group: the next byte must not continue the token.
+    if end < b.len() && b[end].is_ascii_alphanumeric() {
+        return None;
+    }
+    (iban_mod97(&compact[..n]) == Some(1)).then_some(end)
+}
+
+fn nino_ok(m: &[u8]) -> bool {
+    let p = &m[..2];
+    !matches!(p, b"BG" | b"GB" | b"NK" | b"KN" | b"TN" | b"NT" | b"ZZ")
+}
+
+fn dni_ok(m: &[u8]) -> bool {
+    const LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+    let mut n = 0u32;
+    let mut letter = 0u8;
+    for (i, &ch) in m.iter().enumerate() {
+        match ch {
+            b'0'..=b'9' => n = n * 10 + u32::from(ch - b'0'),
+            b'X' if i == 0 => n = 0,
+            b'Y' if i == 0 => n = 1,
+            b'Z' if i == 0 => n = 2,
+            b'A'..=b'Z' => letter = ch,
+            _ => {}
+        }
+    }
+    letter != 0 && LETTERS[(n % 23) as usize] == letter
+}
+
+fn scan_ids(text: &str, hit: Hit<'_>) {
+    let Some(re) = ids_regex() else { return };
+    let b = text.as_bytes();
+    for found in re.find_iter(text) {
+        let Some(caps) = re.captures_at(text, found.start()) else {
+            continue;
+        };
+        if let Some(m) = caps.get(1) {
+            if let Some(end) = iban_at(text, m.start(), m.end()) {
+                hit("iban", m.start(), end);
+            }
+        } else if let Some(m) = caps.get(2) {
+            if nino_ok(&b[m.start()..m.end()]) {
+                hit("uk_nino", m.start(), m.end());
+            }
+        } else if let Some(m) = caps.get(3) {
+            hit("in_pan", m.start(), m.end());
+        } else if let Some(m) = caps.get(4) {
+            if dni_ok(&b[m.start()..m.end()]) {
+                hit("es_dni", m.start(), m.end());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6
+
+fn scan_ipv6(text: &str, hit: Hit<'_>) {
+    let b = text.as_bytes();
+    let n = b.len();
+    let is_c = |x: u8| x.is_ascii_hexdigit() || x == b':' || x == b'.';
+    let mut next_from = 0;
+    // A public (2000::/3) address starts with `2xxx:` or `3xxx:`: look at colons only.
+    for colon in memchr::memchr_iter(b':', b) {
+        if colon < next_from || colon < 4 {
+            continue;
+        }
+        let s = colon - 4;
+        if !matches!(b[s], b'2' | b'3') || !b[s + 1..colon].iter().all(u8::is_ascii_hexdigit) {
+            continue;
+        }
+        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_' || b[s - 1] == b':') {
+            continue;
+        }
+        let mut e = colon;
+        let mut colons = 0;
+        while e < n && is_c(b[e]) && e - s <= 45 {
+            colons += usize::from(b[e] == b':');
+            e += 1;
+        }
+        while e > s && b[e - 1] == b'.' {
+            e -= 1;
+        }
+        if e > s + 1 && b[e - 1] == b':' && b[e - 2] != b':' {
+            e -= 1;
+        }
+        next_from = e;
+        if colons < 2 || e - s < 6 || e - s > 45 {
+            continue;
+        }
+        let after_ok = e >= n || !(b[e].is_ascii_alphanumeric() || b[e] == b'_');
+        if !after_ok {
+            continue;
+        }
+        if let Ok(addr) = text[s..e].parse::<Ipv6Addr>() {
+            let seg = addr.segments();
+            let global = seg[0] & 0xe000 == 0x2000;
+            let doc = seg[0] == 0x2001 && seg[1] == 0x0db8;
+            if global && !doc {
+                hit("ip_address", s, e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        scan(text, &Class::of(text), &mut |k, s, e| {
+            assert!(text.is_char_boundary(s) && text.is_char_boundary(e) && s < e);
+            v.push((k, text[s..e].to_string()))
+        });
+        v
+    }
+
+    fn kinds(text: &str) -> Vec<&'static str> {
+        found(text).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn luhn_and_cards() {
+        assert!(luhn(&[4, 5, 3, 9, 1, 4, 8, 8, 0, 3, 4, 3, 6, 4, 6, 7]));
+        assert!(!luhn(&[4, 5, 3, 9, 1, 4, 8, 8, 0, 3, 4, 3, 6, 4, 6, 8]));
+        assert_eq!(
+            found("card 4539 1488 0343 6467 exp 12/27"),
+            vec![("payment_card", "4539 1488 0343 6467".to_string())]
+        );
+        assert_eq!(kinds("4539-1488-0343-6467"), vec!["payment_card"]);
+        assert_eq!(kinds("n=4539148803436467;"), vec!["payment_card"]);
+        assert_eq!(kinds("amex 3714 496353 98431"), Vec::<&str>::new()); // test number
+        assert_eq!(kinds("amex 3782 822463 10006"), Vec::<&str>::new()); // bad Luhn
+        assert!(kinds("4242 4242 4242 4242").is_empty());
+        assert!(kinds("4111111111111111").is_empty());
+        assert!(kinds("ts 1700000000000 and 0.4539148803436467").is_empty());
+        assert!(kinds("sha a4539148803436467b").is_empty());
+    }
+
+    #[test]
+    fn ssn_rules() {
+        assert_eq!(kinds("SSN: 536-22-1234"), vec!["us_ssn"]);
+        assert!(kinds("000-12-3456 666-12-3456 912-12-3456 536-00-1234 536-22-0000").is_empty());
+        assert!(kinds("078-05-1120").is_empty());
+        assert_eq!(kinds("ssn 536221234"), vec!["us_ssn"]);
+        assert!(kinds("order 536221234").is_empty());
+        assert!(kinds("isbn 978-3-16-148410-0").is_empty());
+    }
+
+    #[test]
+    fn aadhaar_verhoeff() {
+        assert!(verhoeff(&[2, 3, 6]));
+        assert!(!verhoeff(&[2, 3, 7]));
+        // 4991 1866 5246 passes Verhoeff.
+        assert_eq!(kinds("aadhaar 4991 1866 5246"), vec!["in_aadhaar"]);
+        assert!(kinds("4991 1866 5247").is_empty());
+    }
+
+    #[test]
+    fn iban_mod97_and_lengths() {
+        assert_eq!(iban_mod97(b"GB82WEST12345698765432"), Some(1));
+        assert_eq!(iban_mod97(b"GB83WEST12345698765432"), Some(2));
+        assert_eq!(kinds("IBAN GB82 WEST 1234 5698 7654 32."), vec!["iban"]);
+        assert_eq!(kinds("DE89370400440532013000"), vec!["iban"]);
+        assert_eq!(
+            found("to DE89 3704 0044 0532 0130 00 PLEASE"),
+            vec![("iban", "DE89 3704 0044 0532 0130 00".to_string())]
+        );
+        assert!(kinds("DE89370400440532013001").is_empty());
+    }
+
+    #[test]
+    fn national_ids() {
+        assert_eq!(kinds("NI number JT 48 73 92 B"), vec!["uk_nino"]);
+        assert!(kinds("QQ 12 34 56 C").is_empty());
+        assert!(kinds("GB 12 34 56 C").is_empty());
+        assert_eq!(kinds("PAN ABCPE1234F"), vec!["in_pan"]);
+        assert_eq!(kinds("DNI 12345678Z"), vec!["es_dni"]);
+        assert!(kinds("DNI 12345678A").is_empty());
+        assert_eq!(kinds("NIE X1234567L"), vec!["es_dni"]);
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(kinds("call +1 415 555 2671"), vec!["phone"]);
+        assert_eq!(kinds("+442079460958"), vec!["phone"]);
+        assert_eq!(kinds("(415) 867-5309"), vec!["phone"]);
+        assert_eq!(kinds("415-867-5309"), vec!["phone"]);
+        assert_eq!(kinds("tel 01 42 68 53 00"), vec!["phone"]);
+        assert_eq!(kinds("0044 20 7946 0958"), vec!["phone"]);
+        for benign in [
+            "2024-01-15 10:30:00",
+            "version 1.2.3",
+            "took 1234567 ms",
+            "id 12345678",
+            "+1 for this idea",
+            "555-0123",
+            "port 8080, pid 4321",
+            "2.5.0+20240115",
+            "(555) 012-3456",
+        ] {
+            assert!(kinds(benign).is_empty(), "{benign}: {:?}", kinds(benign));
+        }
+    }
+
+    #[test]
+    fn ips() {
+        assert_eq!(kinds("client 81.2.69.160 connected"), vec!["ip_address"]);
+        for benign in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "192.168.1.10",
+            "8.8.8.8",
+            "0.0.0.0",
+            "v1.2.3.4",
+            "1.2.3.4.5",
+            "01.02.03.04",
+            "203.0.113.7",
+        ] {
+            assert!(kinds(benign).is_empty(), "{benign}");
+        }
+        assert_eq!(kinds("from 2a00:1450:4001:82a::200e"), vec!["ip_address"]);
+        assert!(kinds("::1 fe80::1 2001:db8::1 12:30:45 std::vec").is_empty());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            found("mail <jane.doe+x@acme-mail.co.uk>."),
+            vec![("email", "jane.doe+x@acme-mail.co.uk".to_string())]
+        );
+        assert_eq!(kinds("mailto:bob@corp.io"), vec!["email"]);
+        for benign in [
+            "git@github.com:org/repo.git",
+            "user@example.com",
+            "logo@2x.png",
+            "npm i react@18.2.0",
+            "@decorator",
+            "https://user:pw@host.io/x",
+            "noreply@github.com",
+        ] {
+            assert!(kinds(benign).is_empty(), "{benign}");
+        }
+    }
+}

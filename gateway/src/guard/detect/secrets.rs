@@ -1,0 +1,1163 @@
+//! `secrets`: credentials in tool arguments and results, and the spans used to mask
+//! them.
+//!
+//! Mirrors the reference product's secrets detector with format rules: AWS access key
+//! ids (`AKIA`/`ASIA`/...) and secret keys assigned to an AWS name; GitHub (`ghp_`,
+//! `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`), GitLab (`glpat-`), Slack (`xox?-`,
+//! webhooks), Stripe live keys (`sk_live_`, `rk_live_`, `whsec_`), Google API keys
+//! (`AIza`) and OAuth tokens (`ya29.`), OpenAI / Anthropic style keys (`sk-`,
+//! `sk-proj-`, `sk-ant-`), npm, PyPI, Hugging Face, SendGrid, DigitalOcean, Shopify,
+//! Databricks, Vault, Postman, Grafana, Linear, Square, Sentry, Mailgun, Telegram bot,
+//! age and Azure storage keys;
+//! private key blocks (`-----BEGIN ... PRIVATE KEY-----` with a real body, PuTTY keys);
+//! JWTs (three base64url segments whose header decodes to JSON with `"alg"`); passwords
+//! in URLs (`scheme://user:pass@host`); `Bearer` / `Basic` credentials; and values
+//! assigned to credential names (`password`, `secret`, `token`, `api_key`, ...), either
+//! in text (`API_KEY=...`, `"password": "..."`, `--token ...`) or as the value of a JSON
+//! member with such a name.
+//!
+//! Decisions:
+//! - A generic value needs a credential-like name: at least 16 chars, two character
+//!   classes including a digit, and Shannon entropy ≥ 3.0 bits/char (hex of 32+ chars
+//!   also qualifies); passwords need 8 chars and two classes. Hashes in lock files,
+//!   git SHAs and checksums are therefore not flagged (their names are not credential
+//!   names), nor are pagination / CSRF / cancellation "tokens".
+//! - Placeholders and indirections are not secrets: `${VAR}`, `<your-key>`, `xxxx`,
+//!   `changeme`, `os.environ[...]`, `process.env.X`, paths to key files, documented
+//!   examples (`AKIAIOSFODNN7EXAMPLE`, the jwt.io sample token), values containing
+//!   "example", "test", "dummy", "placeholder" and the like.
+//! - Stripe test-mode keys (`sk_test_`) are not flagged; live keys are.
+//!
+//! Invariants: two case-sensitive Aho-Corasick passes (token prefixes and markers in
+//! their exact case; credential-name words in lower, upper and capitalised spelling;
+//! each at most 64 patterns, so each gets a SIMD prefilter) find every trigger; the
+//! identifier around a name is then checked case-insensitively against the full name
+//! list. Everything after a trigger is a bounded hand-written parse: no regex, and no
+//! allocation except for the rare JWT header check. A value already reported as a token
+//! is not reported again as an assigned secret. Spans end on char boundaries (callers
+//! clamp them).
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use base64::Engine as _;
+
+use super::text::{self, Class};
+
+type Hit<'a> = &'a mut dyn FnMut(&'static str, usize, usize);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum T {
+    /// An exact-case prefix followed by a token body.
+    Prefix(&'static str),
+    PrivateKey,
+    Putty,
+    Jwt,
+    UrlCreds,
+    Bearer,
+    Basic,
+    SlackHook,
+    /// `:AA` of a Telegram bot token (`123456789:AA...`).
+    Telegram,
+    /// `mysql ... -pPASSWORD` (password glued to `-p`).
+    MysqlPass,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum NameClass {
+    Password,
+    Generic,
+    AwsSecret,
+}
+
+const PREFIXES: &[&str] = &[
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxa-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "xoxe-",
+    "xapp-",
+    "sk_live_",
+    "rk_live_",
+    "whsec_",
+    "AIza",
+    "ya29.",
+    "sk-ant-",
+    "sk-proj-",
+    "sk-svcacct-",
+    "sk-admin-",
+    "sk-",
+    "npm_",
+    "pypi-AgE",
+    "hf_",
+    "SG.",
+    "dop_v1_",
+    "shpat_",
+    "shpss_",
+    "shpca_",
+    "shppa_",
+    "dapi",
+    "AGE-SECRET-KEY-1",
+    "hvs.",
+    "PMAK-",
+    "glsa_",
+    "lin_api_",
+    "sq0atp-",
+    "sq0csp-",
+    "AccountKey=",
+    "SharedAccessKey=",
+    "sntrys_",
+    "key-",
+];
+
+const NAMES: &[(&str, NameClass)] = &[
+    ("password", NameClass::Password),
+    ("passwd", NameClass::Password),
+    ("passphrase", NameClass::Password),
+    ("pwd", NameClass::Password),
+    ("secret", NameClass::Generic),
+    ("token", NameClass::Generic),
+    ("api_key", NameClass::Generic),
+    ("apikey", NameClass::Generic),
+    ("api-key", NameClass::Generic),
+    ("access_key", NameClass::Generic),
+    ("accesskey", NameClass::Generic),
+    ("private_key", NameClass::Generic),
+    ("privatekey", NameClass::Generic),
+    ("secret_key", NameClass::Generic),
+    ("secretkey", NameClass::Generic),
+    ("auth_key", NameClass::Generic),
+    ("credential", NameClass::Generic),
+    ("credentials", NameClass::Generic),
+    ("aws_secret_access_key", NameClass::AwsSecret),
+    ("secret_access_key", NameClass::AwsSecret),
+    ("secretaccesskey", NameClass::AwsSecret),
+    ("aws_secret_key", NameClass::AwsSecret),
+    ("auth", NameClass::Generic),
+    ("authorization", NameClass::Generic),
+];
+
+/// The last words of credential names (see `NAMES`).
+const NAME_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "credentials",
+    "auth",
+    "authorization",
+];
+
+fn capitalise(w: &str) -> String {
+    let mut c = w.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// Two automata of at most 64 patterns each (larger sets lose the SIMD prefilter): token
+/// prefixes and markers, and credential-name words.
+struct Triggers {
+    ac: AhoCorasick,
+    kinds: Vec<T>,
+    names: AhoCorasick,
+}
+
+fn triggers() -> Option<&'static Triggers> {
+    static TR: OnceLock<Option<Triggers>> = OnceLock::new();
+    TR.get_or_init(|| {
+        let mut pats: Vec<&'static str> = Vec::new();
+        let mut kinds = Vec::new();
+        for p in PREFIXES {
+            pats.push(p);
+            kinds.push(T::Prefix(p));
+        }
+        for (p, k) in [
+            ("-----BEGIN ", T::PrivateKey),
+            ("PuTTY-User-Key-File-", T::Putty),
+            ("eyJ", T::Jwt),
+            ("://", T::UrlCreds),
+            ("bearer ", T::Bearer),
+            ("Bearer ", T::Bearer),
+            ("BEARER ", T::Bearer),
+            ("basic ", T::Basic),
+            ("Basic ", T::Basic),
+            ("BASIC ", T::Basic),
+            ("hooks.slack.com/services/", T::SlackHook),
+            (":AA", T::Telegram),
+            ("mysql", T::MysqlPass),
+        ] {
+            pats.push(p);
+            kinds.push(k);
+        }
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&pats)
+            .ok()?;
+        // Credential names are found by their last word in three spellings (lower,
+        // upper, capitalised: `password`, `DB_PASSWORD`, `dbPassword`); the whole
+        // identifier is then checked against `NAMES`.
+        let mut words: Vec<String> = Vec::new();
+        for w in NAME_WORDS {
+            words.extend([w.to_string(), w.to_ascii_uppercase(), capitalise(w)]);
+        }
+        let names = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&words)
+            .ok()?;
+        Some(Triggers { ac, kinds, names })
+    })
+    .as_ref()
+}
+
+/// Scans one text for secrets.
+pub(crate) fn scan(text: &str, _c: &Class, hit: Hit<'_>) {
+    if text.len() < 8 {
+        return;
+    }
+    let Some(tr) = triggers() else { return };
+    let b = text.as_bytes();
+    let mut last_end = 0usize;
+    let mut reported = [(0usize, 0usize); 16];
+    let mut reported_n = 0;
+    for m in tr.ac.find_iter(text) {
+        if m.start() < last_end {
+            continue;
+        }
+        let Some(&t) = tr.kinds.get(m.pattern().as_usize()) else {
+            continue;
+        };
+        let found = match t {
+            T::Prefix(p) => prefix_token(b, m.start(), p),
+            T::PrivateKey => private_key(text, m.start()),
+            T::Putty => putty(b, m.start()),
+            T::Jwt => jwt(b, m.start()),
+            T::UrlCreds => url_creds(b, m.start()),
+            T::Bearer => bearer(b, m.start(), m.end()),
+            T::Basic => basic(b, m.start(), m.end()),
+            T::SlackHook => slack_hook(b, m.start(), m.end()),
+            T::Telegram => telegram(b, m.start()),
+            T::MysqlPass => mysql_pass(b, m.end()),
+        };
+        if let Some((kind, s, e)) = found {
+            hit(kind, s, e);
+            last_end = e;
+            if reported_n < reported.len() {
+                reported[reported_n] = (s, e);
+                reported_n += 1;
+            }
+        }
+    }
+    // Values assigned to credential names, unless a token above already covers them.
+    let mut last_end = 0usize;
+    for m in tr.names.find_iter(text) {
+        if m.start() < last_end {
+            continue;
+        }
+        if let Some((kind, s, e)) = assigned(b, m.start(), m.end(), NameClass::Generic) {
+            let covered = reported[..reported_n]
+                .iter()
+                .any(|&(rs, re)| rs < e && s < re);
+            if !covered {
+                hit(kind, s, e);
+            }
+            last_end = e;
+        }
+    }
+}
+
+/// Checks the value of a JSON member whose key may be a credential name.
+pub(crate) fn scan_member(key: &str, value: &str, hit: Hit<'_>) {
+    let Some(nc) = credential_name(key.as_bytes()) else {
+        return;
+    };
+    let v = value.trim();
+    let lead = value.len() - value.trim_start().len();
+    if let Some(kind) = credential_value(v.as_bytes(), nc) {
+        hit(kind, lead, lead + v.len());
+    }
+}
+
+/// Whether a whole identifier ends with a credential name (and is not a pagination,
+/// CSRF or other non-credential "token").
+fn credential_name(id: &[u8]) -> Option<NameClass> {
+    if id.len() > 64 || id.is_empty() {
+        return None;
+    }
+    let (_, nc) = NAMES
+        .iter()
+        .filter(|(n, _)| {
+            id.len() >= n.len() && id[id.len() - n.len()..].eq_ignore_ascii_case(n.as_bytes()) && {
+                let rest = &id[..id.len() - n.len()];
+                // The name must start a word: start, a separator, or a camel-case hump.
+                rest.is_empty()
+                    || !rest[rest.len() - 1].is_ascii_alphanumeric()
+                    || id[id.len() - n.len()].is_ascii_uppercase()
+            }
+        })
+        .max_by_key(|(n, _)| n.len())?;
+    if excluded_name(id) {
+        return None;
+    }
+    Some(*nc)
+}
+
+fn excluded_name(id: &[u8]) -> bool {
+    const EXCLUDE: &[&str] = &[
+        "page",
+        "next",
+        "continuation",
+        "cursor",
+        "sync",
+        "csrf",
+        "xsrf",
+        "pagination",
+        "resume",
+        "cancel",
+        "max",
+        "num",
+        "count",
+        "limit",
+        "length",
+        "prompt",
+        "completion",
+        "input",
+        "output",
+        "reset",
+        "hash",
+        "_id",
+        "public",
+    ];
+    EXCLUDE.iter().any(|x| {
+        id.windows(x.len())
+            .any(|w| w.eq_ignore_ascii_case(x.as_bytes()))
+    })
+}
+
+#[inline]
+fn boundary_before(b: &[u8], s: usize) -> bool {
+    s == 0 || !b[s - 1].is_ascii_alphanumeric()
+}
+
+#[inline]
+fn boundary_after(b: &[u8], e: usize) -> bool {
+    e >= b.len() || !(b[e].is_ascii_alphanumeric() || b[e] == b'_')
+}
+
+fn take_while(b: &[u8], from: usize, max: usize, f: impl Fn(u8) -> bool) -> usize {
+    let mut e = from;
+    while e < b.len() && e - from < max && f(b[e]) {
+        e += 1;
+    }
+    e
+}
+
+fn alnum(x: u8) -> bool {
+    x.is_ascii_alphanumeric()
+}
+
+fn b64url(x: u8) -> bool {
+    x.is_ascii_alphanumeric() || x == b'_' || x == b'-'
+}
+
+fn classes(v: &[u8]) -> (bool, bool, bool, bool) {
+    let mut l = false;
+    let mut u = false;
+    let mut d = false;
+    let mut s = false;
+    for &x in v {
+        l |= x.is_ascii_lowercase();
+        u |= x.is_ascii_uppercase();
+        d |= x.is_ascii_digit();
+        s |= !x.is_ascii_alphanumeric();
+    }
+    (l, u, d, s)
+}
+
+/// A token body after an exact-case prefix.
+fn prefix_token(b: &[u8], s: usize, p: &'static str) -> Option<(&'static str, usize, usize)> {
+    let pe = s + p.len();
+    if b.get(s..pe)? != p.as_bytes() {
+        return None;
+    }
+    let before_ok = match p {
+        "AccountKey=" | "SharedAccessKey=" => true,
+        p if p.starts_with("sk-") => {
+            s == 0 || !(b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'-')
+        }
+        _ => boundary_before(b, s),
+    };
+    if !before_ok {
+        return None;
+    }
+    let is_hex = |x: u8| x.is_ascii_hexdigit();
+    let (kind, e) = match p {
+        "AKIA" | "ASIA" | "ABIA" | "ACCA" => {
+            let e = take_while(b, pe, 17, |x| x.is_ascii_uppercase() || x.is_ascii_digit());
+            if e - pe != 16 || !boundary_after(b, e) || b[s..e].windows(7).any(|w| w == b"EXAMPLE")
+            {
+                return None;
+            }
+            ("aws_access_key", e)
+        }
+        "ghp_" | "gho_" | "ghu_" | "ghs_" | "ghr_" => {
+            let e = take_while(b, pe, 255, alnum);
+            if e - pe < 30 {
+                return None;
+            }
+            ("github_token", e)
+        }
+        "github_pat_" => {
+            let e = take_while(b, pe, 255, |x| alnum(x) || x == b'_');
+            if e - pe < 40 {
+                return None;
+            }
+            ("github_token", e)
+        }
+        "glpat-" => {
+            let e = take_while(b, pe, 255, b64url);
+            if e - pe < 20 {
+                return None;
+            }
+            ("gitlab_token", e)
+        }
+        "xoxb-" | "xoxa-" | "xoxp-" | "xoxr-" | "xoxs-" | "xoxe-" | "xapp-" => {
+            let e = take_while(b, pe, 255, |x| alnum(x) || x == b'-');
+            if e - pe < 10 || !b[pe..e].iter().any(u8::is_ascii_digit) {
+                return None;
+            }
+            ("slack_token", e)
+        }
+        "sk_live_" | "rk_live_" => {
+            let e = take_while(b, pe, 255, alnum);
+            if e - pe < 16 {
+                return None;
+            }
+            ("stripe_key", e)
+        }
+        "whsec_" => {
+            let e = take_while(b, pe, 255, |x| {
+                alnum(x) || x == b'+' || x == b'/' || x == b'='
+            });
+            if e - pe < 24 {
+                return None;
+            }
+            ("stripe_key", e)
+        }
+        "AIza" => {
+            let e = take_while(b, pe, 40, b64url);
+            if e - pe != 35 || !boundary_after(b, e) {
+                return None;
+            }
+            ("google_api_key", e)
+        }
+        "ya29." => {
+            let e = take_while(b, pe, 2048, |x| b64url(x) || x == b'.');
+            if e - pe < 20 {
+                return None;
+            }
+            ("google_oauth_token", e)
+        }
+        "sk-ant-" => {
+            let e = take_while(b, pe, 255, b64url);
+            if e - pe < 32 {
+                return None;
+            }
+            ("anthropic_api_key", e)
+        }
+        "sk-proj-" | "sk-svcacct-" | "sk-admin-" => {
+            let e = take_while(b, pe, 255, b64url);
+            if e - pe < 20 {
+                return None;
+            }
+            ("openai_api_key", e)
+        }
+        "sk-" => {
+            let e = take_while(b, pe, 255, alnum);
+            let body = &b[pe..e];
+            let (_, _, d, _) = classes(body);
+            if body.len() < 32 || !d || text::shannon_entropy(body) < 3.5 {
+                return None;
+            }
+            ("openai_api_key", e)
+        }
+        "npm_" => {
+            let e = take_while(b, pe, 255, alnum);
+            if e - pe != 36 {
+                return None;
+            }
+            ("npm_token", e)
+        }
+        "pypi-AgE" => {
+            let e = take_while(b, pe, 1024, b64url);
+            if e - pe < 50 {
+                return None;
+            }
+            ("pypi_token", e)
+        }
+        "hf_" => {
+            let e = take_while(b, pe, 255, alnum);
+            let (l, u, _, _) = classes(&b[pe..e]);
+            if e - pe < 30 || !(l && u) {
+                return None;
+            }
+            ("huggingface_token", e)
+        }
+        "SG." => {
+            let e1 = take_while(b, pe, 64, b64url);
+            if e1 - pe != 22 || b.get(e1) != Some(&b'.') {
+                return None;
+            }
+            let e = take_while(b, e1 + 1, 64, b64url);
+            if e - e1 - 1 != 43 {
+                return None;
+            }
+            ("sendgrid_key", e)
+        }
+        "dop_v1_" => {
+            let e = take_while(b, pe, 64, is_hex);
+            if e - pe != 64 {
+                return None;
+            }
+            ("digitalocean_token", e)
+        }
+        "shpat_" | "shpss_" | "shpca_" | "shppa_" => {
+            let e = take_while(b, pe, 40, is_hex);
+            if e - pe != 32 {
+                return None;
+            }
+            ("shopify_token", e)
+        }
+        "dapi" => {
+            let e = take_while(b, pe, 40, is_hex);
+            if e - pe != 32 || !boundary_after(b, e) {
+                return None;
+            }
+            ("databricks_token", e)
+        }
+        "AGE-SECRET-KEY-1" => {
+            let e = take_while(b, pe, 80, |x| x.is_ascii_uppercase() || x.is_ascii_digit());
+            if e - pe < 50 {
+                return None;
+            }
+            ("age_secret_key", e)
+        }
+        "hvs." => {
+            let e = take_while(b, pe, 255, b64url);
+            if e - pe < 24 {
+                return None;
+            }
+            ("vault_token", e)
+        }
+        "PMAK-" => {
+            let e = take_while(b, pe, 80, |x| is_hex(x) || x == b'-');
+            if e - pe < 50 {
+                return None;
+            }
+            ("postman_key", e)
+        }
+        "glsa_" => {
+            let e = take_while(b, pe, 80, |x| alnum(x) || x == b'_');
+            if e - pe < 32 {
+                return None;
+            }
+            ("grafana_token", e)
+        }
+        "lin_api_" => {
+            let e = take_while(b, pe, 80, alnum);
+            if e - pe < 40 {
+                return None;
+            }
+            ("linear_key", e)
+        }
+        "sq0atp-" | "sq0csp-" => {
+            let e = take_while(b, pe, 80, b64url);
+            if e - pe < 22 {
+                return None;
+            }
+            ("square_token", e)
+        }
+        "sntrys_" => {
+            let e = take_while(b, pe, 512, |x| b64url(x) || x == b'=');
+            if e - pe < 40 {
+                return None;
+            }
+            ("sentry_token", e)
+        }
+        "key-" => {
+            let e = take_while(b, pe, 40, |x| x.is_ascii_lowercase() || x.is_ascii_digit());
+            if e - pe != 32 || !boundary_after(b, e) || !b[pe..e].iter().any(u8::is_ascii_digit) {
+                return None;
+            }
+            ("mailgun_key", e)
+        }
+        "AccountKey=" | "SharedAccessKey=" => {
+            let e = take_while(b, pe, 128, |x| {
+                alnum(x) || x == b'+' || x == b'/' || x == b'='
+            });
+            if e - pe < 40 || text::shannon_entropy(&b[pe..e]) < 4.0 {
+                return None;
+            }
+            return Some(("azure_storage_key", pe, e));
+        }
+        _ => return None,
+    };
+    Some((kind, s, e))
+}
+
+fn private_key(text: &str, s: usize) -> Option<(&'static str, usize, usize)> {
+    let b = text.as_bytes();
+    let he = take_while(b, s + 11, 64, |x| {
+        x.is_ascii_uppercase() || x.is_ascii_digit() || x == b' '
+    });
+    let label = &b[s + 11..he];
+    let rest = &b[he..];
+    if !(label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK"))
+        || !rest.starts_with(b"-----")
+    {
+        return None;
+    }
+    let body_start = he + 5;
+    let window_end = (body_start + 16 * 1024).min(b.len());
+    let window = &b[body_start..window_end];
+    let (body, end) = match memchr::memmem::find(window, b"-----END") {
+        Some(off) => {
+            let end_marker = body_start + off;
+            let close = memchr::memmem::find(&b[end_marker + 8..window_end], b"-----")
+                .map_or(end_marker + 8, |o| end_marker + 8 + o + 5);
+            (&b[body_start..end_marker], close)
+        }
+        None => (window, window_end),
+    };
+    let b64 = body
+        .iter()
+        .filter(|&&x| x.is_ascii_alphanumeric() || x == b'+' || x == b'/' || x == b'=')
+        .count();
+    if b64 < 64 {
+        return None;
+    }
+    Some(("private_key", s, text::ceil_boundary(text, end)))
+}
+
+fn putty(b: &[u8], s: usize) -> Option<(&'static str, usize, usize)> {
+    let window = &b[s..(s + 8192).min(b.len())];
+    let off = memchr::memmem::find(window, b"Private-Lines:")?;
+    Some(("private_key", s, s + off + 14))
+}
+
+fn jwt(b: &[u8], s: usize) -> Option<(&'static str, usize, usize)> {
+    if (s > 0 && b64url(b[s - 1])) || b.get(s..s + 3)? != b"eyJ" {
+        return None;
+    }
+    let e1 = take_while(b, s, 4096, b64url);
+    if e1 - s < 10 || b.get(e1) != Some(&b'.') {
+        return None;
+    }
+    let e2 = take_while(b, e1 + 1, 8192, b64url);
+    if e2 - e1 - 1 < 10 || b.get(e2) != Some(&b'.') {
+        return None;
+    }
+    let e3 = take_while(b, e2 + 1, 4096, b64url);
+    let sig = &b[e2 + 1..e3];
+    if sig == b"SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c" {
+        return None;
+    }
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&b[s..e1])
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    v.as_object()?.get("alg")?;
+    Some(("jwt", s, e3))
+}
+
+fn url_creds(b: &[u8], p: usize) -> Option<(&'static str, usize, usize)> {
+    // Scheme before `://`.
+    let mut ss = p;
+    while ss > 0 && (b[ss - 1].is_ascii_alphanumeric() || matches!(b[ss - 1], b'+' | b'.' | b'-')) {
+        ss -= 1;
+    }
+    if ss == p || !b[ss].is_ascii_alphabetic() {
+        return None;
+    }
+    let auth_start = p + 3;
+    let auth_end = take_while(b, auth_start, 512, |x| {
+        !matches!(
+            x,
+            b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>' | b'`'
+        )
+    });
+    let auth = &b[auth_start..auth_end];
+    let at = auth.iter().rposition(|&x| x == b'@')?;
+    let userinfo = &auth[..at];
+    let colon = userinfo.iter().position(|&x| x == b':')?;
+    let pass = &userinfo[colon + 1..];
+    let short_word = pass.len() < 8 && pass.iter().all(u8::is_ascii_lowercase);
+    if pass.len() < 3 || placeholder(pass) || short_word {
+        return None;
+    }
+    let ps = auth_start + colon + 1;
+    Some(("url_credentials", ps, ps + pass.len()))
+}
+
+fn bearer(b: &[u8], s: usize, e: usize) -> Option<(&'static str, usize, usize)> {
+    if !boundary_before(b, s) {
+        return None;
+    }
+    let ve = take_while(b, e, 4096, |x| {
+        b64url(x) || matches!(x, b'.' | b'~' | b'+' | b'/' | b'=')
+    });
+    let v = &b[e..ve];
+    let (_, _, d, _) = classes(v);
+    if v.len() < 20 || !d || placeholder(v) || text::shannon_entropy(v) < 3.5 {
+        return None;
+    }
+    Some(("bearer_token", e, ve))
+}
+
+fn basic(b: &[u8], s: usize, e: usize) -> Option<(&'static str, usize, usize)> {
+    if !boundary_before(b, s) {
+        return None;
+    }
+    let ve = take_while(b, e, 1024, |x| alnum(x) || matches!(x, b'+' | b'/' | b'='));
+    let v = &b[e..ve];
+    if v.len() < 8 || !boundary_after(b, ve) {
+        return None;
+    }
+    let dec = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+    let colon = dec.iter().position(|&x| x == b':')?;
+    if colon == 0 || dec.len() - colon < 4 || dec.iter().any(|&x| !(0x20..0x7f).contains(&x)) {
+        return None;
+    }
+    Some(("basic_auth", e, ve))
+}
+
+fn mysql_pass(b: &[u8], from: usize) -> Option<(&'static str, usize, usize)> {
+    let line_end = b[from..]
+        .iter()
+        .position(|&x| x == b'\n')
+        .map_or(b.len(), |p| from + p)
+        .min(from + 400);
+    let line = &b[from..line_end];
+    let off = line.windows(3).position(|w| w == b" -p")?;
+    let vs = from + off + 3;
+    let ve = take_while(b, vs, 128, |x| {
+        !matches!(x, b' ' | b'\t' | b'\n' | b'\'' | b'"')
+    });
+    let v = &b[vs..ve];
+    if v.first().is_none_or(|&x| x == b'-') {
+        return None;
+    }
+    credential_value(v, NameClass::Password).map(|k| (k, vs, ve))
+}
+
+fn telegram(b: &[u8], colon: usize) -> Option<(&'static str, usize, usize)> {
+    if b.get(colon..colon + 3)? != b":AA" {
+        return None;
+    }
+    let mut s = colon;
+    while s > 0 && b[s - 1].is_ascii_digit() && colon - s < 11 {
+        s -= 1;
+    }
+    if !(8..=10).contains(&(colon - s)) || !boundary_before(b, s) {
+        return None;
+    }
+    let e = take_while(b, colon + 1, 40, b64url);
+    (e - colon - 1 == 35 && boundary_after(b, e)).then_some(("telegram_bot_token", s, e))
+}
+
+fn slack_hook(b: &[u8], _s: usize, e: usize) -> Option<(&'static str, usize, usize)> {
+    let ve = take_while(b, e, 128, |x| alnum(x) || x == b'/');
+    let parts = b[e..ve]
+        .split(|&x| x == b'/')
+        .filter(|p| !p.is_empty())
+        .count();
+    (parts >= 3 && ve - e >= 30).then_some(("slack_webhook", e, ve))
+}
+
+/// A value assigned to a credential name in text: `NAME = value`, `"name": "value"`,
+/// `name: value`, `--name value`.
+fn assigned(
+    b: &[u8],
+    ms: usize,
+    me: usize,
+    _nc: NameClass,
+) -> Option<(&'static str, usize, usize)> {
+    // The identifier around the name must end exactly at the name.
+    if !boundary_after(b, me) || me < b.len() && b[me] == b'-' {
+        return None;
+    }
+    let mut is_ = ms;
+    while is_ > 0
+        && (b[is_ - 1].is_ascii_alphanumeric() || matches!(b[is_ - 1], b'_' | b'-' | b'.'))
+    {
+        is_ -= 1;
+    }
+    let ident = &b[is_..me];
+    let flag = ident.starts_with(b"-");
+    let id_trim: &[u8] = {
+        let mut t = ident;
+        while let Some((&x, rest)) = t.split_first() {
+            if x == b'-' || x == b'.' {
+                t = rest;
+            } else {
+                break;
+            }
+        }
+        t
+    };
+    let nc = credential_name(id_trim)?;
+    // Assignment.
+    let mut i = me;
+    if i < b.len() && matches!(b[i], b'"' | b'\'') {
+        i += 1;
+    }
+    let ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    let before_ws = i;
+    ws(&mut i);
+    if b[i..].starts_with(b"=>") || b[i..].starts_with(b":=") {
+        i += 2;
+    } else if i < b.len() && (b[i] == b'=' || b[i] == b':') {
+        i += 1;
+    } else if !(flag && i > before_ws) {
+        // `--password VALUE`: a flag followed by whitespace and its value.
+        return None;
+    }
+    ws(&mut i);
+    if i >= b.len() {
+        return None;
+    }
+    let (vs, ve) = if matches!(b[i], b'"' | b'\'' | b'`') {
+        let q = b[i];
+        let vs = i + 1;
+        let ve = take_while(b, vs, 512, |x| x != q && x != b'\n');
+        if ve >= b.len() || b[ve] != q {
+            return None;
+        }
+        (vs, ve)
+    } else {
+        let ve = take_while(b, i, 512, |x| {
+            !matches!(
+                x,
+                b' ' | b'\t'
+                    | b'\n'
+                    | b'\r'
+                    | b'"'
+                    | b'\''
+                    | b'`'
+                    | b','
+                    | b';'
+                    | b')'
+                    | b']'
+                    | b'}'
+                    | b'>'
+                    | b'&'
+                    | b'|'
+            )
+        });
+        (i, ve)
+    };
+    let kind = credential_value(&b[vs..ve], nc)?;
+    Some((kind, vs, ve))
+}
+
+/// Placeholders, references and indirections: not credentials.
+fn placeholder(v: &[u8]) -> bool {
+    const MARKERS: &[&str] = &[
+        "xxx",
+        "***",
+        "\u{2022}\u{2022}",
+        "your",
+        "example",
+        "changeme",
+        "change_me",
+        "change-me",
+        "placeholder",
+        "redacted",
+        "dummy",
+        "sample",
+        "<",
+        ">",
+        "{",
+        "}",
+        "$",
+        "%(",
+        "env:",
+        "secret:",
+        "vault:",
+        "arn:aws",
+        "ref+",
+        "...",
+        "replace",
+        "insert",
+        "todo",
+        "fixme",
+        "none",
+        "null",
+        "undefined",
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "test",
+        "fake",
+        "mock",
+        "lorem",
+        "foobar",
+        "hidden",
+        "masked",
+        "://",
+        "12345678",
+        "abcdef",
+        "qwerty",
+        "letmein",
+        "admin",
+    ];
+    let lower: Vec<u8> = v.iter().map(u8::to_ascii_lowercase).collect();
+    MARKERS
+        .iter()
+        .any(|m| lower.windows(m.len()).any(|w| w == m.as_bytes()))
+}
+
+/// Code or paths rather than a literal value.
+fn looks_like_code_or_path(v: &[u8]) -> bool {
+    if v.iter()
+        .any(|&x| matches!(x, b'(' | b')' | b'[' | b']' | b' ' | b'\t'))
+    {
+        return true;
+    }
+    if matches!(
+        v.first(),
+        Some(b'/') | Some(b'~') | Some(b'.') | Some(b'@') | Some(b'\\')
+    ) {
+        return true;
+    }
+    let lower: Vec<u8> = v.iter().map(u8::to_ascii_lowercase).collect();
+    for ext in [
+        ".pem", ".key", ".json", ".txt", ".p12", ".pfx", ".crt", ".yaml", ".yml", ".env",
+    ] {
+        if lower.ends_with(ext.as_bytes()) {
+            return true;
+        }
+    }
+    // Dotted identifiers: process.env.X, settings.API_KEY, os.environ.
+    let ident = |s: &[u8]| {
+        !s.is_empty()
+            && (s[0].is_ascii_alphabetic() || s[0] == b'_')
+            && s.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'_')
+    };
+    let parts: Vec<&[u8]> = v.split(|&x| x == b'.').collect();
+    if parts.len() >= 2 && parts.iter().all(|p| ident(p)) {
+        return true;
+    }
+    // A bare word or identifier without digits.
+    v.iter()
+        .all(|&x| x.is_ascii_alphabetic() || x == b'_' || x == b'-')
+}
+
+fn credential_value(v: &[u8], nc: NameClass) -> Option<&'static str> {
+    if v.len() > 512 || v.is_empty() || placeholder(v) || looks_like_code_or_path(v) {
+        return None;
+    }
+    if v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let (l, u, d, s) = classes(v);
+    let n_classes = [l, u, d, s].iter().filter(|&&x| x).count();
+    match nc {
+        NameClass::Password => (v.len() >= 8 && n_classes >= 2).then_some("password"),
+        NameClass::AwsSecret => {
+            let ok = v.len() == 40
+                && v.iter()
+                    .all(|&x| alnum(x) || x == b'/' || x == b'+' || x == b'=')
+                && text::shannon_entropy(v) >= 4.0;
+            ok.then_some("aws_secret_key")
+        }
+        NameClass::Generic => {
+            let hex = v.len() >= 32 && v.iter().all(u8::is_ascii_hexdigit) && d;
+            let strong = v.len() >= 16 && d && n_classes >= 2 && text::shannon_entropy(v) >= 3.0;
+            (hex || strong).then_some("high_entropy_secret")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        scan(text, &Class::of(text), &mut |k, s, e| {
+            assert!(text.is_char_boundary(s) && text.is_char_boundary(e) && s < e);
+            v.push((k, text[s..e].to_string()))
+        });
+        v
+    }
+
+    fn kinds(text: &str) -> Vec<&'static str> {
+        found(text).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn provider_tokens() {
+        assert_eq!(
+            kinds("key AKIAZ3MHQK7PLX2RWN4D here"),
+            vec!["aws_access_key"]
+        );
+        assert!(kinds("AKIAIOSFODNN7EXAMPLE").is_empty());
+        assert!(kinds("xAKIAZ3MHQK7PLX2RWN4D").is_empty());
+        assert_eq!(
+            kinds("ghp_R4nd0mT0k3nV4lu3sAr3L0ng3n0ugh1234AB"),
+            vec!["github_token"]
+        );
+        assert_eq!(kinds("glpat-Xy9_kLm2Pq7RsTuVwZ3a"), vec!["gitlab_token"]);
+        assert_eq!(
+            kinds("xoxb-2481632641-3141592653589-AbCdEfGhIjKl"),
+            vec!["slack_token"]
+        );
+        assert_eq!(kinds("sk_live_51HxYzAbCdEfGhIjKlMnOp"), vec!["stripe_key"]);
+        assert!(kinds("sk_test_4eC39HqLyjWDarjtT1zdp7dc").is_empty());
+        assert_eq!(
+            kinds("AIzaSyD3k9F8s7G6h5J4k3L2m1N0pQrStUvWxYz"),
+            vec!["google_api_key"]
+        );
+        assert_eq!(
+            kinds("sk-ant-api03-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0GfEdCbA9876543210"),
+            vec!["anthropic_api_key"]
+        );
+        assert_eq!(
+            kinds("sk-proj-aB3dE5gH7jK9mN1pQ3sT5vW7yZ"),
+            vec!["openai_api_key"]
+        );
+        assert!(kinds("task-sk-learn-tutorial-for-beginners-in-2024").is_empty());
+        assert!(kinds("pip install sk-learn-tutorial-for-beginners-2024").is_empty());
+    }
+
+    #[test]
+    fn private_keys() {
+        let body = "MIIEowIBAAKCAQEA7bq3Lr0kX9vWm2Pq8sTn4YhJ6cD1fGzR5uV0wE3xK7aL9bN2mQ4p";
+        let k = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----");
+        let f = found(&k);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].1, k);
+        assert!(kinds("-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----").is_empty());
+        assert!(kinds("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----").is_empty());
+    }
+
+    #[test]
+    fn jwt_header_check() {
+        let good = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEyMyJ9.eyJzdWIiOiJ1c2VyLTQyIiwiZXhwIjoxOTAwMDAwMDAwfQ.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
+        assert_eq!(kinds(&format!("Authorization: {good}")), vec!["jwt"]);
+        // Header without "alg".
+        let no_alg =
+            "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ1c2VyLTQyIiwiZXhwIjoxOTAwMDAwMDAwfQ.c2lnbmF0dXJl";
+        assert!(kinds(no_alg).is_empty());
+        // Not JSON.
+        assert!(kinds("eyJub3QganNvbg.eyJzdWIiOiJ1c2VyIn0.abcdefghijk").is_empty());
+        // The jwt.io sample.
+        assert!(kinds("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c").is_empty());
+    }
+
+    #[test]
+    fn assignments_and_entropy() {
+        assert_eq!(kinds("DB_PASSWORD=Tr0ub4dor&3x"), vec!["password"]);
+        assert_eq!(
+            kinds(r#"{"api_key": "q8Zr2LmX9vT4wK7pN3sB6dF1"}"#),
+            vec!["high_entropy_secret"]
+        );
+        assert_eq!(
+            kinds("export GITHUB_TOKEN=9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+            vec!["high_entropy_secret"]
+        );
+        assert_eq!(
+            kinds("mysql --password hX7!kq2Pz9 -u root"),
+            vec!["password"]
+        );
+        assert_eq!(
+            kinds("aws_secret_access_key = wJ4lrXUtnFEMI/K7MDENG/bPxRfiCYzQ8sKy2Lp1"),
+            vec!["aws_secret_key"]
+        );
+        for benign in [
+            "password = os.environ['DB_PASSWORD']",
+            "token := os.Getenv(\"TOKEN\")",
+            "api_key: ${API_KEY}",
+            "\"password\": \"<your-password>\"",
+            "next_page_token: CiAKGjBpNDd2Nmp2Zml2cXRnbjQ",
+            "max_tokens = 4096",
+            "token_type: Bearer",
+            "private_key_path = /etc/ssl/private/server.key",
+            "secret = aaaaaaaaaaaaaaaaaaaaaaaa1",
+            "tokenizer = cl100k_base",
+            "password: str",
+            "password=self.password",
+        ] {
+            assert!(kinds(benign).is_empty(), "{benign}: {:?}", kinds(benign));
+        }
+    }
+
+    #[test]
+    fn member_context() {
+        let mut v = Vec::new();
+        scan_member("clientSecret", "Zq3xT8vN2mL7pK4wR9sB", &mut |k, _, _| {
+            v.push(k)
+        });
+        scan_member("password", "correct-Horse-7", &mut |k, _, _| v.push(k));
+        scan_member(
+            "sha256",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            &mut |k, _, _| v.push(k),
+        );
+        scan_member(
+            "integrity",
+            "sha512-abc123DEF456ghi789JKL012mno345PQR678stu901VWX",
+            &mut |k, _, _| v.push(k),
+        );
+        scan_member("page_token", "Zq3xT8vN2mL7pK4wR9sB", &mut |k, _, _| {
+            v.push(k)
+        });
+        assert_eq!(v, vec!["high_entropy_secret", "password"]);
+    }
+
+    #[test]
+    fn url_bearer_basic() {
+        assert_eq!(
+            kinds("postgres://app:s3cr3tPw9@db.internal:5432/app"),
+            vec!["url_credentials"]
+        );
+        assert!(kinds("postgres://user:password@localhost/db").is_empty());
+        assert!(kinds("https://user:${PASS}@host/x").is_empty());
+        assert_eq!(
+            kinds("Authorization: Bearer 7f3a9c2e1b8d4f6a0e5c9b3d7a1f4e8c2b6d0a9f"),
+            vec!["bearer_token"]
+        );
+        assert!(kinds("uses a bearer token for auth").is_empty());
+        assert_eq!(
+            kinds("Authorization: Basic YWxpY2U6czNjcjN0UGFzcw=="),
+            vec!["basic_auth"]
+        );
+        assert!(kinds("basic usage of the api").is_empty());
+    }
+}
