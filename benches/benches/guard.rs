@@ -1,8 +1,9 @@
 //! Guardrail CPU per call with every local detector on: the input stage over a tool call's
-//! arguments and the output stage over its result, for 1 KB, 10 KB and 100 KB of ordinary
-//! developer text (prose, code, paths, URLs, SQL, non-English text): nothing is flagged, so
-//! every detector scans everything. Each call's arguments differ (a counter), so the verdict
-//! cache never answers. Also the detectors alone (`scan_value`), input side.
+//! arguments, and input plus the output stage over a result echoing them, for 1 KB, 10 KB and
+//! 100 KB of ordinary developer text (prose, code, paths, URLs, SQL), `mixed` with some
+//! French and Chinese words, `ascii` without: nothing is flagged, so every detector scans
+//! everything. Each call's arguments differ (a counter), so the verdict cache never answers.
+//! Also the detectors alone (`scan_value`), input side.
 //!
 //! Run: `cargo bench -p benches --bench guard -- --warm-up-time 1 --measurement-time 3`
 
@@ -117,8 +118,8 @@ const WORDS: &[&str] = &[
 ];
 
 /// Ordinary text of about `n` bytes, made of varied lines (no long exact repetition, which
-/// the sponge detector would rightly flag).
-fn text(n: usize) -> String {
+/// the sponge detector would rightly flag); with `ascii`, the non-ASCII words are left out.
+fn text(n: usize, ascii: bool) -> String {
     let mut s = String::with_capacity(n + 64);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut col = 0;
@@ -127,6 +128,9 @@ fn text(n: usize) -> String {
         x ^= x >> 7;
         x ^= x << 17;
         let w = WORDS[(x % WORDS.len() as u64) as usize];
+        if ascii && !w.is_ascii() {
+            continue;
+        }
         s.push_str(w);
         col += w.len() + 1;
         if col > 72 {
@@ -145,30 +149,21 @@ fn text(n: usize) -> String {
 }
 
 /// Arguments of about `n` bytes: a few fields, most of the size in one text.
-fn args(n: usize, seq: u64) -> Value {
+fn args(n: usize, seq: u64, ascii: bool) -> Value {
     json!({
         "path": "src/service/router.rs",
         "line": 120,
         "query": "where is the tool index rebuilt",
         "seq": seq,
-        "content": text(n.saturating_sub(100)),
+        "content": text(n.saturating_sub(100), ascii),
     })
 }
 
 fn all(direction: Direction) -> Policy {
-    let mut block: Vec<String> = [
-        "injection_attack",
-        "pii",
-        "secrets",
-        "keyword_detector",
-        "sponge_attack",
-        "command_injection",
-        "path_traversal",
-        "ssrf",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut block: Vec<String> = benches::LOCAL_DETECTORS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if direction == Direction::Input {
         block.push("schema".into());
     }
@@ -198,47 +193,58 @@ fn bench(c: &mut Criterion) {
         "path": { "type": "string" }, "line": { "type": "integer" }, "query": { "type": "string" },
         "seq": { "type": "integer" }, "content": { "type": "string" } }, "required": ["path"] });
 
-    let mut g = c.benchmark_group("detectors_scan_value");
     let set = input.local.without(Detector::Schema);
     let lists = &input.lists;
     let limits = Limits::from_additional_config(&Map::new());
-    for size in [1024usize, 10 * 1024, 100 * 1024] {
-        g.throughput(Throughput::Bytes(size as u64));
-        let a = args(size, 1);
-        g.bench_with_input(BenchmarkId::new("input", size), &a, |b, a| {
-            let mut out = Vec::new();
-            b.iter(|| {
-                out.clear();
-                scan_value(black_box(a), set, lists, &limits, &mut out);
-                assert!(out.is_empty(), "{out:?}");
-            })
-        });
-    }
-    g.finish();
+    for (label, ascii) in [("mixed", false), ("ascii", true)] {
+        let mut g = c.benchmark_group(format!("detectors_scan_value_{label}"));
+        for size in [1024usize, 10 * 1024, 100 * 1024] {
+            g.throughput(Throughput::Bytes(size as u64));
+            let a = args(size, 1, ascii);
+            g.bench_with_input(BenchmarkId::new("input", size), &a, |b, a| {
+                let mut out = Vec::new();
+                b.iter(|| {
+                    out.clear();
+                    scan_value(black_box(a), set, lists, &limits, &mut out);
+                    assert!(out.is_empty(), "{out:?}");
+                })
+            });
+        }
+        g.finish();
 
-    let mut g = c.benchmark_group("guard_call");
-    for size in [1024usize, 10 * 1024, 100 * 1024] {
-        g.throughput(Throughput::Bytes(size as u64));
-        let mut seq = 0u64;
-        g.bench_with_input(BenchmarkId::new("input+output", size), &size, |b, &size| {
-            b.iter(|| {
-                seq += 1;
-                let a = args(size, seq);
-                let checked = rt.block_on(guard.check_input(&input, Some(&schema), &a));
-                assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
-                let mut result = json!({ "content": [{ "type": "text", "text": a["content"] }], "isError": false });
-                let v = rt.block_on(guard.check_output(
-                    Some(&output),
-                    &mut result,
-                    &Redactions::default(),
-                    &a,
-                ));
-                assert!(!v.blocked, "{:?}", v.reason);
-                black_box(result)
-            })
-        });
+        let mut g = c.benchmark_group(format!("guard_call_{label}"));
+        for size in [1024usize, 10 * 1024, 100 * 1024] {
+            g.throughput(Throughput::Bytes(size as u64));
+            let mut seq = 0u64;
+            g.bench_with_input(BenchmarkId::new("input", size), &size, |b, &size| {
+                b.iter(|| {
+                    seq += 1;
+                    let a = args(size, seq, ascii);
+                    let checked = rt.block_on(guard.check_input(&input, Some(&schema), &a));
+                    assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
+                    black_box(checked)
+                })
+            });
+            g.bench_with_input(BenchmarkId::new("input+output", size), &size, |b, &size| {
+                b.iter(|| {
+                    seq += 1;
+                    let a = args(size, seq, ascii);
+                    let checked = rt.block_on(guard.check_input(&input, Some(&schema), &a));
+                    assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
+                    let mut result = json!({ "content": [{ "type": "text", "text": a["content"] }], "isError": false });
+                    let v = rt.block_on(guard.check_output(
+                        Some(&output),
+                        &mut result,
+                        &Redactions::default(),
+                        &a,
+                    ));
+                    assert!(!v.blocked, "{:?}", v.reason);
+                    black_box(result)
+                })
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 criterion_group!(benches, bench);

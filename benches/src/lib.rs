@@ -17,6 +17,19 @@ pub const PROTOCOL: &str = "2025-11-25";
 /// The gateway key of the harnesses' configs.
 pub const KEY: &str = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
 
+/// Every detector that runs locally with no configuration but a keyword list (`schema`, which
+/// needs a tool schema, left out): the guardrail harnesses' "every detector on" policy.
+pub const LOCAL_DETECTORS: &[&str] = &[
+    "injection_attack",
+    "pii",
+    "secrets",
+    "keyword_detector",
+    "sponge_attack",
+    "command_injection",
+    "path_traversal",
+    "ssrf",
+];
+
 /// A child process killed on drop.
 pub struct Proc(pub Child);
 

@@ -10,7 +10,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use benches::{bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, Mcp, Proc, KEY};
+use benches::{
+    bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, Mcp, Proc, KEY, LOCAL_DETECTORS,
+};
 use serde_json::{json, Value};
 
 /// Ordinary text of about `n` bytes: nothing a detector should flag.
@@ -33,35 +35,15 @@ fn message(n: usize) -> String {
     s
 }
 
-const ALL_INPUT: &[&str] = &[
-    "injection_attack",
-    "pii",
-    "secrets",
-    "keyword_detector",
-    "sponge_attack",
-    "command_injection",
-    "path_traversal",
-    "ssrf",
-    "schema",
-];
-const ALL_OUTPUT: &[&str] = &[
-    "injection_attack",
-    "pii",
-    "secrets",
-    "keyword_detector",
-    "sponge_attack",
-    "command_injection",
-    "path_traversal",
-    "ssrf",
-];
-
 fn write_config(dir: &std::path::Path, upstream: &str) -> std::path::PathBuf {
     let server = |name: &str, guarded: bool| {
         let mut s = json!({ "server_name": name, "config": { "url": upstream, "transport": "streamable-http" }, "tools": {} });
         if guarded {
-            s["input_guardrails_config"] = json!({ "enabled": true, "guardrail_name": "local", "block": ALL_INPUT,
+            let mut input = LOCAL_DETECTORS.to_vec();
+            input.push("schema");
+            s["input_guardrails_config"] = json!({ "enabled": true, "guardrail_name": "local", "block": input,
                 "additional_config": { "keyword_detector": { "keywords": ["project-zebra", "codename-orca"] } } });
-            s["output_guardrails_config"] = json!({ "enabled": true, "guardrail_name": "local", "block": ALL_OUTPUT,
+            s["output_guardrails_config"] = json!({ "enabled": true, "guardrail_name": "local", "block": LOCAL_DETECTORS,
                 "additional_config": { "keyword_detector": { "keywords": ["project-zebra", "codename-orca"] } } });
         }
         s
