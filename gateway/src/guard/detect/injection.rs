@@ -461,8 +461,23 @@ fn url_carries_data(url: &str) -> bool {
 /// Reports hidden Unicode: tag characters, bidi controls, zero-width chars between
 /// visible chars, variation-selector runs, Hangul fillers.
 fn scan_hidden(text: &str, hit: &mut dyn FnMut(&'static str, usize, usize)) {
+    // Every flagged char starts with one of these UTF-8 lead bytes; the scan starts at
+    // the char before the first of them (so `prev` is right).
+    let b = text.as_bytes();
+    let first = match (
+        memchr::memchr3(0xC2, 0xE1, 0xE2, b),
+        memchr::memchr3(0xE3, 0xEF, 0xF3, b),
+    ) {
+        (Some(x), Some(y)) => x.min(y),
+        (Some(x), None) | (None, Some(x)) => x,
+        (None, None) => return,
+    };
+    let from = text::floor_boundary(text, first.saturating_sub(1));
     let mut prev: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
+    let mut chars = text[from..]
+        .char_indices()
+        .map(|(i, ch)| (from + i, ch))
+        .peekable();
     let mut reported = 0;
     let mut last_vs_end = usize::MAX;
     while let Some((i, ch)) = chars.next() {

@@ -183,10 +183,24 @@ pub(crate) fn scan(
             );
         }
     }
-    if c.non_ascii() {
+    // Every combining mark counted here starts with one of these UTF-8 lead bytes.
+    let b = text.as_bytes();
+    let first = if c.non_ascii() {
+        match (
+            memchr::memchr3(0xCC, 0xCD, 0xD2, b),
+            memchr::memchr3(0xE1, 0xE2, 0xEF, b),
+        ) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        }
+    } else {
+        None
+    };
+    if let Some(from) = first {
         let mut run = 0usize;
         let mut run_start = 0usize;
-        for (i, ch) in text.char_indices() {
+        for (i, ch) in text[from..].char_indices() {
+            let i = from + i;
             if is_combining(ch) {
                 if run == 0 {
                     run_start = i;

@@ -104,9 +104,15 @@ pub(crate) struct Class {
     pub bits: u32,
     pub digits: u32,
     pub upper: u32,
-    /// Longest run of base64-alphabet bytes (capped at 255).
-    pub b64_run: u32,
+    /// Start offsets of the first [`LONG_RUN_SLOTS`] runs of at least
+    /// [`MIN_ENCODED_RUN`] base64-alphabet bytes.
+    long_runs: [usize; LONG_RUN_SLOTS],
+    /// How many such runs the text has (may exceed [`LONG_RUN_SLOTS`]).
+    long_runs_n: usize,
 }
+
+/// How many long base64-alphabet runs [`Class`] records.
+const LONG_RUN_SLOTS: usize = 8;
 
 impl Class {
     pub fn of(text: &str) -> Class {
@@ -114,20 +120,27 @@ impl Class {
         let mut digits = 0u32;
         let mut upper = 0u32;
         let mut run = 0u32;
-        let mut b64_run = 0u32;
-        for &b in text.as_bytes() {
+        let mut long_runs = [0usize; LONG_RUN_SLOTS];
+        let mut long_runs_n = 0usize;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
             let c = CLASS_TABLE[b as usize];
             bits |= c;
             digits += c & cls::DIGIT;
             upper += (c & cls::UPPER) >> 1;
-            run = if c & cls::B64 != 0 { run + 1 } else { 0 };
-            b64_run = b64_run.max(run);
+            run = (run + 1) * u32::from(c & cls::B64 != 0);
+            if run == MIN_ENCODED_RUN as u32 {
+                if let Some(slot) = long_runs.get_mut(long_runs_n) {
+                    *slot = i + 1 - MIN_ENCODED_RUN;
+                }
+                long_runs_n += 1;
+            }
         }
         Class {
             bits,
             digits,
             upper,
-            b64_run: b64_run.min(255),
+            long_runs,
+            long_runs_n,
         }
     }
 
@@ -410,10 +423,9 @@ impl Norm {
             let mut v = std::mem::take(&mut self.buf).into_bytes();
             v.clear();
             v.extend(bytes.iter().map(u8::to_ascii_lowercase));
-            let spelled = spelled_possible(&v);
             self.buf = String::from_utf8(v).unwrap_or_default();
             self.identity = true;
-            if spelled && has_spelled_run(self.buf.as_bytes()) {
+            if has_spelled_run(self.buf.as_bytes()) {
                 self.join_spelled();
             }
             return;
@@ -439,18 +451,33 @@ impl Norm {
                 self.map.push(i as u32);
             }
             self.map.push(text.len() as u32);
-            let spelled = spelled_possible(&v);
             self.buf = String::from_utf8(v).unwrap_or_default();
-            if spelled && has_spelled_run(self.buf.as_bytes()) {
+            if has_spelled_run(self.buf.as_bytes()) {
                 self.join_spelled();
             }
             return;
         } else {
             self.identity = false;
-            for (i, ch) in text.char_indices() {
+            self.buf.reserve(bytes.len());
+            self.map.reserve(bytes.len() + 1);
+            let mut i = 0;
+            while i < bytes.len() {
+                let z = bytes[i..]
+                    .iter()
+                    .position(|&b| !b.is_ascii())
+                    .map_or(bytes.len(), |k| i + k);
+                if z > i {
+                    self.push_ascii(text, i, z);
+                    i = z;
+                    continue;
+                }
+                let Some(ch) = text[i..].chars().next() else {
+                    break;
+                };
                 let before = self.buf.len();
-                if ch == '\t' {
-                    self.buf.push(' ');
+                if matches!(ch as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3) {
+                    // CJK ideographs and Hangul syllables: no case, nothing to fold.
+                    self.buf.push(ch);
                 } else {
                     push_folded(ch, &mut self.buf);
                 }
@@ -465,11 +492,39 @@ impl Norm {
                 for _ in before..self.buf.len() {
                     self.map.push(i as u32);
                 }
+                i += ch.len_utf8();
             }
             self.map.push(text.len() as u32);
         }
-        if spelled_possible(self.buf.as_bytes()) && has_spelled_run(self.buf.as_bytes()) {
+        if has_spelled_run(self.buf.as_bytes()) {
             self.join_spelled();
+        }
+    }
+
+    /// Appends the ASCII segment `text[a..z]`: lower-cased, tabs as spaces, runs of
+    /// spaces collapsed (also across the segment's start).
+    fn push_ascii(&mut self, text: &str, a: usize, z: usize) {
+        let seg = &text.as_bytes()[a..z];
+        let glued_space = seg.first() == Some(&b' ') && self.buf.as_bytes().last() == Some(&b' ');
+        let plain = !glued_space && !seg.contains(&b'\t') && !seg.windows(2).any(|w| w == b"  ");
+        if plain {
+            let before = self.buf.len();
+            self.buf.push_str(&text[a..z]);
+            self.buf[before..].make_ascii_lowercase();
+            self.map.extend(a as u32..z as u32);
+            return;
+        }
+        for (k, &b) in seg.iter().enumerate() {
+            let l = if b == b'\t' {
+                b' '
+            } else {
+                b.to_ascii_lowercase()
+            };
+            if l == b' ' && self.buf.as_bytes().last() == Some(&b' ') {
+                continue;
+            }
+            self.buf.push(char::from(l));
+            self.map.push((a + k) as u32);
         }
     }
 
@@ -559,21 +614,26 @@ fn spelled_run_at(b: &[u8], i: usize) -> Option<usize> {
 /// Whether `b` has a spelled-out run (at least four single lower-case letters, each
 /// separated from the next by the same one separator byte).
 fn has_spelled_run(b: &[u8]) -> bool {
-    (0..b.len()).any(|i| spelled_run_at(b, i).is_some())
-}
-
-/// A branch-free pre-check over lower-cased bytes: whether a letter, separator, letter,
-/// same separator sequence occurs (a possible spelled-out word). Most texts have none
-/// and skip the exact check.
-fn spelled_possible(b: &[u8]) -> bool {
-    let mut hint = false;
-    for w in b.windows(4) {
-        hint |= w[0].is_ascii_lowercase()
-            & is_spell_sep(w[1])
-            & w[2].is_ascii_lowercase()
-            & (w[3] == w[1]);
+    // A run starts with letter, separator, letter, same separator. A branch-free pass
+    // over blocks of windows finds the blocks holding such a start (most texts have
+    // none); only those get the exact check.
+    const BLOCK: usize = 64;
+    let mut start = 0;
+    while start + 3 < b.len() {
+        let end = (start + BLOCK).min(b.len() - 3);
+        let mut hint = false;
+        for w in b[start..end + 3].windows(4) {
+            hint |= w[0].is_ascii_lowercase()
+                & is_spell_sep(w[1])
+                & w[2].is_ascii_lowercase()
+                & (w[3] == w[1]);
+        }
+        if hint && (start..end).any(|i| spelled_run_at(b, i).is_some()) {
+            return true;
+        }
+        start = end;
     }
-    hint
+    false
 }
 
 // ---------------------------------------------------------------------------------------
@@ -783,10 +843,33 @@ fn decode_hex_run(run: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Counts the places an escape can start (`\x`, `\X`, `\u`, `&#`), stopping at four.
+fn escape_candidates(s: &[u8]) -> usize {
+    let mut n = 0;
+    for i in memchr::memchr2_iter(b'\\', b'&', s) {
+        let next = s.get(i + 1).copied();
+        let ok = if s[i] == b'\\' {
+            matches!(next, Some(b'x' | b'X' | b'u'))
+        } else {
+            next == Some(b'#')
+        };
+        if ok {
+            n += 1;
+            if n >= 4 {
+                break;
+            }
+        }
+    }
+    n
+}
+
 /// Decodes `\xNN`, `\uNNNN`, `&#NN;` and `&#xNN;` escapes (at least four of them must be
 /// present); other bytes are copied.
 fn decode_escapes(s: &[u8], out: &mut Vec<u8>) -> Option<(usize, usize)> {
     out.clear();
+    if escape_candidates(s) < 4 {
+        return None;
+    }
     let mut count = 0;
     let mut first = usize::MAX;
     let mut last = 0;
@@ -885,6 +968,53 @@ pub(crate) struct DecodeBufs {
     tmp: Vec<u8>,
 }
 
+/// Decodes the base64 or hex run starting at `start` (a run of at least
+/// [`MIN_ENCODED_RUN`] base64-alphabet bytes) and hands it to `f` if it looks like text;
+/// returns the end of the run (after up to two `=` of padding).
+fn decode_run(
+    bytes: &[u8],
+    start: usize,
+    bufs: &mut DecodeBufs,
+    f: &mut dyn FnMut(&str, Encoding, usize, usize),
+) -> usize {
+    let i = start
+        + bytes[start..]
+            .iter()
+            .position(|&b| !is_b64_byte(b))
+            .unwrap_or(bytes.len() - start);
+    let mut end = i;
+    while end < bytes.len() && bytes[end] == b'=' && end - i < 2 {
+        end += 1;
+    }
+    let run = &bytes[start..end];
+    let body = &bytes[start..end.min(start + 4096)];
+    let has_digit = body.iter().any(u8::is_ascii_digit);
+    let has_upper = body.iter().any(u8::is_ascii_uppercase);
+    let has_lower = body.iter().any(u8::is_ascii_lowercase);
+    let all_hex = run
+        .iter()
+        .take_while(|&&b| b != b'=')
+        .all(u8::is_ascii_hexdigit);
+    // Plain words and identifiers: base64 of text almost always mixes cases.
+    if !((has_upper && has_lower) || (all_hex && has_digit)) {
+        return end;
+    }
+    let (ok, enc) = if all_hex && run.len() % 2 == 0 {
+        (decode_hex_run(run, &mut bufs.out), Encoding::Hex)
+    } else {
+        (
+            decode_b64_run(run, &mut bufs.out, &mut bufs.tmp),
+            Encoding::Base64,
+        )
+    };
+    if ok && looks_textual(&bufs.out) {
+        if let Ok(s) = std::str::from_utf8(&bufs.out) {
+            f(s, enc, start, end);
+        }
+    }
+    end
+}
+
 /// Finds encoded runs in `text`, decodes each once, and calls `f(decoded, encoding,
 /// start, end)` for every decoded payload that looks like text; `start..end` is the
 /// encoded run's span in `text` (always on char boundaries).
@@ -895,52 +1025,25 @@ pub(crate) fn for_each_encoded(
     f: &mut dyn FnMut(&str, Encoding, usize, usize),
 ) {
     let bytes = text.as_bytes();
-    // 1. base64 / hex runs.
-    if c.b64_run as usize >= MIN_ENCODED_RUN {
+    // 1. base64 / hex runs: the ones [`Class`] recorded, then (if it ran out of slots)
+    // the rest found by a byte scan.
+    if c.long_runs_n > 0 {
         let mut i = 0;
-        while i < bytes.len() {
-            // Skip to the next base64 byte, then to the end of the run.
-            match bytes[i..].iter().position(|&b| is_b64_byte(b)) {
-                Some(off) => i += off,
-                None => break,
+        let recorded = c.long_runs_n.min(LONG_RUN_SLOTS);
+        for &start in &c.long_runs[..recorded] {
+            if start >= i && start < bytes.len() {
+                i = decode_run(bytes, start, bufs, f);
             }
-            let start = i;
-            i += bytes[i..]
-                .iter()
-                .position(|&b| !is_b64_byte(b))
-                .unwrap_or(bytes.len() - i);
-            if i - start < MIN_ENCODED_RUN {
-                continue;
-            }
-            let mut end = i;
-            while end < bytes.len() && bytes[end] == b'=' && end - i < 2 {
-                end += 1;
-            }
-            i = end;
-            let run = &bytes[start..end];
-            let body = &bytes[start..end.min(start + 4096)];
-            let has_digit = body.iter().any(u8::is_ascii_digit);
-            let has_upper = body.iter().any(u8::is_ascii_uppercase);
-            let has_lower = body.iter().any(u8::is_ascii_lowercase);
-            let all_hex = run
-                .iter()
-                .take_while(|&&b| b != b'=')
-                .all(u8::is_ascii_hexdigit);
-            // Plain words and identifiers: base64 of text almost always mixes cases.
-            if !((has_upper && has_lower) || (all_hex && has_digit)) {
-                continue;
-            }
-            let (ok, enc) = if all_hex && run.len() % 2 == 0 {
-                (decode_hex_run(run, &mut bufs.out), Encoding::Hex)
-            } else {
-                (
-                    decode_b64_run(run, &mut bufs.out, &mut bufs.tmp),
-                    Encoding::Base64,
-                )
-            };
-            if ok && looks_textual(&bufs.out) {
-                if let Ok(s) = std::str::from_utf8(&bufs.out) {
-                    f(s, enc, start, end);
+        }
+        if c.long_runs_n > LONG_RUN_SLOTS {
+            let mut run = 0usize;
+            while i < bytes.len() {
+                run = (run + 1) * usize::from(is_b64_byte(bytes[i]));
+                if run == MIN_ENCODED_RUN {
+                    i = decode_run(bytes, i + 1 - MIN_ENCODED_RUN, bufs, f);
+                    run = 0;
+                } else {
+                    i += 1;
                 }
             }
         }
@@ -972,11 +1075,19 @@ pub(crate) fn for_each_encoded(
         }
     }
     // 4. Unicode tag characters carrying ASCII ("ASCII smuggling").
-    if c.non_ascii() {
+    // Tag characters (U+E0000..U+E007F) all start with the bytes F3 A0 in UTF-8.
+    let tag_at = if c.non_ascii() {
+        memchr::memchr_iter(0xF3, bytes).find(|&i| bytes.get(i + 1) == Some(&0xA0))
+    } else {
+        None
+    };
+    if let Some(from) = tag_at {
         let mut decoded = String::new();
         let mut first = usize::MAX;
         let mut last = 0;
-        for (i, ch) in text.char_indices() {
+        let from = floor_boundary(text, from);
+        for (i, ch) in text[from..].char_indices() {
+            let i = from + i;
             let u = ch as u32;
             if (0xE0020..=0xE007E).contains(&u) {
                 if let Some(a) = char::from_u32(u - 0xE0000) {
