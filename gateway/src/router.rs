@@ -653,8 +653,8 @@ impl Gateway {
                     if checked.verdict.blocked {
                         (checked, None)
                     } else {
-                        if !checked.redactions.is_empty() {
-                            crate::jsonrpc::set_arguments(&mut params, checked.args.clone());
+                        if let Some(a) = &checked.args {
+                            crate::jsonrpc::set_arguments(&mut params, a.clone());
                         }
                         let raw = self.upstream_call(route, params, ctx).await;
                         (checked, Some(raw))

@@ -137,8 +137,9 @@ impl Verdict {
 /// The outcome of the input stage.
 #[derive(Debug)]
 pub struct InputChecked {
-    /// The arguments to send (PII replaced by placeholders when redacting).
-    pub args: Value,
+    /// The arguments to send instead of the call's, when redaction replaced PII by
+    /// placeholders.
+    pub args: Option<Value>,
     /// The call's placeholders.
     pub redactions: Redactions,
     /// The verdict.
@@ -268,12 +269,41 @@ impl Guard {
         self.remote.read().as_ref().map(|(_, p)| p.clone())
     }
 
-    fn cache_key(&self, policy: &Policy, dir: Direction, text: &str) -> (usize, u8, u64, usize) {
+    /// The verdict cache's key: the policy, the direction, and a keyed (per-process random)
+    /// hash of the value with its string bytes counted, computed without serializing it.
+    fn cache_key(&self, policy: &Policy, dir: Direction, value: &Value) -> (usize, u8, u64, usize) {
+        use std::hash::{Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        let mut bytes = 0usize;
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Null => 0u8.hash(&mut h),
+                Value::Bool(b) => (1u8, *b).hash(&mut h),
+                Value::Number(n) => (2u8, n).hash(&mut h),
+                Value::String(s) => {
+                    bytes += s.len();
+                    (3u8, s).hash(&mut h);
+                }
+                Value::Array(a) => {
+                    (4u8, a.len()).hash(&mut h);
+                    stack.extend(a.iter().rev());
+                }
+                Value::Object(o) => {
+                    (5u8, o.len()).hash(&mut h);
+                    for (k, v) in o.iter().rev() {
+                        bytes += k.len();
+                        k.hash(&mut h);
+                        stack.push(v);
+                    }
+                }
+            }
+        }
         (
             policy as *const Policy as usize,
             dir as u8,
-            self.hasher.hash_one(text),
-            text.len(),
+            h.finish(),
+            bytes,
         )
     }
 
@@ -401,31 +431,35 @@ impl Guard {
         schema: Option<&Value>,
         args: &Value,
     ) -> InputChecked {
-        let mut args = args.clone();
         let mut redactions = Redactions::default();
         if let Some(why) = &policy.fail_closed {
             self.stats.fail_closed();
             return InputChecked {
-                args,
+                args: None,
                 redactions,
                 verdict: Verdict::refused(why),
             };
         }
+        let mut redacted = None;
         if policy.pii_redaction {
-            redactions.redact(&mut args);
+            let mut a = args.clone();
+            redactions.redact(&mut a);
             self.stats.redacted(redactions.len());
+            if !redactions.is_empty() {
+                redacted = Some(a);
+            }
         }
-        let text = args.to_string();
-        let key = self.cache_key(policy, Direction::Input, &text);
+        let args = redacted.as_ref().unwrap_or(args);
+        let key = self.cache_key(policy, Direction::Input, args);
         if let Some(verdict) = self.cached(&key) {
             self.stats.cache_hit();
             return InputChecked {
-                args,
+                args: redacted,
                 redactions,
                 verdict,
             };
         }
-        let findings = self.local_scan(policy, policy.blocking(), &args, schema);
+        let findings = self.local_scan(policy, policy.blocking(), args, schema);
         let mut verdict = Verdict::default();
         if !redactions.is_empty() {
             verdict
@@ -440,6 +474,7 @@ impl Guard {
             verdict.detections = findings.iter().map(|f| Detection::local(f, "")).collect();
             verdict.reason = summarize(&verdict.detections);
         } else if policy.remote {
+            let text = args.to_string();
             let passed = self
                 .remote_stage(policy, Mode::Prompt, &text, &mut verdict)
                 .await;
@@ -456,7 +491,7 @@ impl Guard {
             self.remember(key, &verdict);
         }
         InputChecked {
-            args,
+            args: redacted,
             redactions,
             verdict,
         }
