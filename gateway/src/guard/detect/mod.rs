@@ -637,6 +637,24 @@ pub fn scan_text(
     sc.finish("");
 }
 
+/// Where a detector reports a finding: (kind, start, end) in the scanned text.
+pub(crate) type Hit<'a> = &'a mut dyn FnMut(&'static str, usize, usize);
+
+/// Test support: what a detector's `scan` finds in `text`, as (kind, matched text), with
+/// every span checked to lie on char boundaries.
+#[cfg(test)]
+pub(crate) fn found_by(
+    scan: fn(&str, &text::Class, Hit<'_>),
+    text: &str,
+) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    scan(text, &text::Class::of(text), &mut |k, s, e| {
+        assert!(text.is_char_boundary(s) && text.is_char_boundary(e) && s < e);
+        v.push((k, text[s..e].to_string()))
+    });
+    v
+}
+
 /// Compiles every built-in automaton now (they are otherwise built on first use, which
 /// takes tens of milliseconds): call once at startup to keep that off the first request.
 pub fn warm_up() {
