@@ -691,37 +691,10 @@ fn block_texts(b: &Value) -> Vec<(&'static str, &str)> {
 fn mask_secrets(result: &mut Value) -> usize {
     let mut n = 0;
     let mut spans = Vec::new();
-    let mut stack = vec![result];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::String(s) => {
-                spans.clear();
-                secret_spans(s, &mut spans);
-                if spans.is_empty() {
-                    continue;
-                }
-                let mut out = String::with_capacity(s.len());
-                let mut at = 0;
-                for &(kind, start, end) in spans.iter() {
-                    if start < at
-                        || end > s.len()
-                        || !s.is_char_boundary(start)
-                        || !s.is_char_boundary(end)
-                    {
-                        continue;
-                    }
-                    out.push_str(&s[at..start]);
-                    out.push_str(&format!("[REDACTED:{kind}]"));
-                    at = end;
-                    n += 1;
-                }
-                out.push_str(&s[at..]);
-                *s = out;
-            }
-            Value::Array(a) => stack.extend(a.iter_mut()),
-            Value::Object(o) => stack.extend(o.values_mut()),
-            _ => {}
-        }
-    }
+    redact::each_string_mut(result, |s| {
+        spans.clear();
+        secret_spans(s, &mut spans);
+        n += redact::replace_spans(s, &spans, |kind, _| format!("[REDACTED:{kind}]"));
+    });
     n
 }

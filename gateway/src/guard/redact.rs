@@ -69,41 +69,15 @@ impl Redactions {
         p
     }
 
-    fn redact_str(&mut self, s: &mut String, spans: &mut Vec<(&'static str, usize, usize)>) {
-        spans.clear();
-        pii_spans(s, spans);
-        if spans.is_empty() {
-            return;
-        }
-        let mut out = String::with_capacity(s.len());
-        let mut at = 0;
-        for &(kind, start, end) in spans.iter() {
-            if start < at || end > s.len() || !s.is_char_boundary(start) || !s.is_char_boundary(end)
-            {
-                continue;
-            }
-            out.push_str(&s[at..start]);
-            let p = self.placeholder(kind, &s[start..end]);
-            out.push_str(&p);
-            at = end;
-        }
-        out.push_str(&s[at..]);
-        *s = out;
-    }
-
     /// Replaces every PII value in `value`'s strings (object keys left as they are) by its
     /// placeholder; placeholders are numbered in document order.
     pub fn redact(&mut self, value: &mut Value) {
         let mut spans = Vec::new();
-        let mut stack = vec![value];
-        while let Some(v) = stack.pop() {
-            match v {
-                Value::String(s) => self.redact_str(s, &mut spans),
-                Value::Array(a) => stack.extend(a.iter_mut().rev()),
-                Value::Object(o) => stack.extend(o.values_mut().rev()),
-                _ => {}
-            }
-        }
+        each_string_mut(value, |s| {
+            spans.clear();
+            pii_spans(s, &mut spans);
+            replace_spans(s, &spans, |kind, v| self.placeholder(kind, v));
+        });
     }
 
     fn restore_str(&self, s: &mut String) {
@@ -140,16 +114,49 @@ impl Redactions {
         if self.pairs.is_empty() {
             return;
         }
-        let mut stack = vec![value];
-        while let Some(v) = stack.pop() {
-            match v {
-                Value::String(s) => self.restore_str(s),
-                Value::Array(a) => stack.extend(a.iter_mut()),
-                Value::Object(o) => stack.extend(o.values_mut()),
-                _ => {}
-            }
+        each_string_mut(value, |s| self.restore_str(s));
+    }
+}
+
+/// Calls `f` on every string value of `value` (object keys left as they are), in document
+/// order.
+pub(crate) fn each_string_mut(value: &mut Value, mut f: impl FnMut(&mut String)) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => f(s),
+            Value::Array(a) => stack.extend(a.iter_mut().rev()),
+            Value::Object(o) => stack.extend(o.values_mut().rev()),
+            _ => {}
         }
     }
+}
+
+/// Replaces the `(kind, start, end)` spans of `s` (sorted; a span that overlaps the
+/// previous one or is not on char boundaries is skipped) by what `with` returns for the
+/// kind and the spanned text; the number replaced.
+pub(crate) fn replace_spans(
+    s: &mut String,
+    spans: &[(&'static str, usize, usize)],
+    mut with: impl FnMut(&'static str, &str) -> String,
+) -> usize {
+    if spans.is_empty() {
+        return 0;
+    }
+    let mut out = String::with_capacity(s.len());
+    let (mut at, mut n) = (0, 0);
+    for &(kind, start, end) in spans {
+        if start < at || end > s.len() || !s.is_char_boundary(start) || !s.is_char_boundary(end) {
+            continue;
+        }
+        out.push_str(&s[at..start]);
+        out.push_str(&with(kind, &s[start..end]));
+        at = end;
+        n += 1;
+    }
+    out.push_str(&s[at..]);
+    *s = out;
+    n
 }
 
 #[cfg(test)]
