@@ -6,7 +6,7 @@
 
 use md5::{Digest, Md5};
 
-use crate::config::KeyError;
+use crate::config::{GatewayConfig, KeyError};
 use crate::service::Gateway;
 use crate::session::{Identity, Session};
 
@@ -36,6 +36,20 @@ pub(crate) fn digest(key: &str) -> [u8; 16] {
     Md5::digest(key.as_bytes()).into()
 }
 
+/// The identity `key` resolves to in `cfg`.
+fn resolve(cfg: &GatewayConfig, key: &str) -> Result<Identity, AuthError> {
+    let r = cfg.resolve_key(key).map_err(|e| match e {
+        KeyError::Disabled => AuthError::Disabled,
+        _ => AuthError::Unknown,
+    })?;
+    Ok(Identity {
+        key_digest: digest(key),
+        project_id: r.project_id().to_string(),
+        user_id: r.user_id().to_string(),
+        mcp_config_id: r.mcp_config_id().to_string(),
+    })
+}
+
 impl Gateway {
     /// Resolves a gateway key to an identity (constant-time comparison over every key).
     pub fn authenticate(&self, key: Option<&str>) -> Result<Identity, AuthError> {
@@ -44,16 +58,45 @@ impl Gateway {
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Missing)?;
         let cfg = self.config();
-        let r = cfg.resolve_key(key).map_err(|e| match e {
-            KeyError::Disabled => AuthError::Disabled,
-            _ => AuthError::Unknown,
-        })?;
-        Ok(Identity {
-            key_digest: digest(key),
-            project_id: r.project_id().to_string(),
-            user_id: r.user_id().to_string(),
-            mcp_config_id: r.mcp_config_id().to_string(),
-        })
+        resolve(&cfg, key)
+    }
+
+    /// Re-checks every session against the current config (after a reload): a session whose
+    /// key was deleted, rotated or disabled, or whose user, project or mcp_config is gone, is
+    /// ended and forgotten (its next HTTP request gets 404, as MCP prescribes for an ended
+    /// session; a stdio client gets authentication errors); the others take the identity
+    /// their key resolves to now. Returns how many sessions were ended.
+    pub fn revalidate_sessions(&self) -> usize {
+        let cfg = self.config();
+        // One MD5 per configured key, then a lookup per session.
+        let mut now: std::collections::HashMap<[u8; 16], Result<Identity, AuthError>> =
+            std::collections::HashMap::with_capacity(cfg.apikeys.len());
+        for entry in &cfg.apikeys {
+            let key = entry.key.expose();
+            now.insert(digest(key), resolve(&cfg, key));
+        }
+        let mut ended = Vec::new();
+        for s in self.sessions.iter() {
+            let current = s.identity();
+            match now.get(&current.key_digest) {
+                Some(Ok(identity)) => s.set_identity(identity.clone()),
+                other => {
+                    let why = match other {
+                        Some(Err(AuthError::Disabled)) => "its key was disabled",
+                        Some(Err(_)) => "its user, project or mcp_config is gone",
+                        _ => "its key was removed",
+                    };
+                    tracing::info!(project = %current.project_id, user = %current.user_id, "session ended at reload: {why}");
+                    ended.push(s.key().clone());
+                }
+            }
+        }
+        for id in &ended {
+            if let Some((_, s)) = self.sessions.remove(id) {
+                s.end();
+            }
+        }
+        ended.len()
     }
 
     /// True when `key` is the key the session was opened with.
@@ -62,6 +105,6 @@ impl Gateway {
         let Some(k) = key.map(str::trim) else {
             return false;
         };
-        bool::from(digest(k).ct_eq(&session.identity.key_digest))
+        bool::from(digest(k).ct_eq(&session.identity().key_digest))
     }
 }

@@ -17,7 +17,7 @@ use crate::upstream::RequestCtx;
 
 impl Gateway {
     pub(crate) async fn upstreams_of(&self, session: &Session) -> Vec<ServerConfig> {
-        self.mcp_config_of(&session.identity)
+        self.mcp_config_of(&session.identity())
             .map(|m| m.servers)
             .unwrap_or_default()
     }
@@ -102,7 +102,7 @@ impl Gateway {
             }
         }
         self.resources
-            .insert(session.identity.mcp_config_id.clone(), map);
+            .insert(session.identity().mcp_config_id.clone(), map);
         Ok(json!({ "resources": all }))
     }
 
@@ -120,7 +120,7 @@ impl Gateway {
             .to_string();
         let known = self
             .resources
-            .get(&session.identity.mcp_config_id)
+            .get(&session.identity().mcp_config_id)
             .and_then(|m| m.get(&uri).cloned());
         let servers = self.upstreams_of(session).await;
         let candidates: Vec<&ServerConfig> = match &known {
@@ -262,7 +262,7 @@ impl Gateway {
                 let uri = r#ref.get("uri").and_then(Value::as_str).unwrap_or_default();
                 match self
                     .resources
-                    .get(&session.identity.mcp_config_id)
+                    .get(&session.identity().mcp_config_id)
                     .and_then(|m| m.get(uri).cloned())
                 {
                     Some(s) => s,

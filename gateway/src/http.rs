@@ -182,11 +182,13 @@ fn host_of(authority: &str) -> &str {
     })
 }
 
+/// `localhost` or a loopback address (`127.0.0.0/8`, `::1`), exactly: `127.evil.example` or
+/// `localhost.evil.example` are other hosts.
 fn is_loopback_name(host: &str) -> bool {
-    matches!(
-        host.to_ascii_lowercase().as_str(),
-        "localhost" | "127.0.0.1" | "::1"
-    ) || host.starts_with("127.")
+    let h = host.strip_suffix('.').unwrap_or(host);
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Refuses cross-site origins and, on loopback, foreign Host names (DNS rebinding).
@@ -470,11 +472,16 @@ async fn get_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response 
         rx: Some(rx),
     };
     let stream = futures_util::stream::unfold(guard, |mut g| async move {
+        let session = g.session.clone();
         let rx = g.rx.as_mut()?;
-        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
-            Ok(Some(m)) => Some((Ok::<Bytes, Infallible>(sse_event(&m)), g)),
-            Ok(None) => None,
-            Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), g)),
+        tokio::select! {
+            // The session ended (its key was revoked): the stream ends too.
+            _ = session.ended() => None,
+            r = tokio::time::timeout(Duration::from_secs(15), rx.recv()) => match r {
+                Ok(Some(m)) => Some((Ok::<Bytes, Infallible>(sse_event(&m)), g)),
+                Ok(None) => None,
+                Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), g)),
+            },
         }
     });
     let mut r = Response::new(Body::from_stream(stream));
@@ -560,7 +567,26 @@ mod tests {
         assert_eq!(host_of("localhost:8000"), "localhost");
         assert_eq!(host_of("[::1]:8000"), "::1");
         assert_eq!(host_of("evil.example.com"), "evil.example.com");
-        assert!(is_loopback_name("127.0.0.1"));
-        assert!(!is_loopback_name("evil.example.com"));
+        for h in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+        ] {
+            assert!(is_loopback_name(h), "{h}");
+        }
+        for h in [
+            "evil.example.com",
+            "127.evil.example",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "evil-localhost",
+            "0.0.0.0",
+            "",
+        ] {
+            assert!(!is_loopback_name(h), "{h}");
+        }
     }
 }

@@ -276,14 +276,16 @@ fn unavailable(server: Option<&str>) -> Value {
 
 /// The client's server `name`, or the envelope to answer with.
 fn server_of(gw: &Gateway, session: &Session, name: &str) -> Result<ServerConfig, Value> {
-    let mc = gw.mcp_config_of(&session.identity).ok_or_else(no_config)?;
+    let mc = gw
+        .mcp_config_of(&session.identity())
+        .ok_or_else(no_config)?;
     mc.server(name)
         .cloned()
         .ok_or_else(|| unavailable(Some(name)))
 }
 
 async fn list_servers(gw: &Arc<Gateway>, session: &Arc<Session>, discover: bool) -> Value {
-    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+    let Some(mc) = gw.mcp_config_of(&session.identity()) else {
         return no_config();
     };
     if !discover {
@@ -330,9 +332,9 @@ async fn server_info(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> V
     let cached = gw
         .cache
         .cached_tools(
-            &session.identity.mcp_config_id,
+            &session.identity().mcp_config_id,
             name,
-            Some(&session.identity.user_id),
+            Some(&session.identity().user_id),
         )
         .await;
     if let Some(o) = entry.as_object_mut() {
@@ -358,13 +360,13 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
     let was_cached = gw
         .cache
         .cached_tools(
-            &session.identity.mcp_config_id,
+            &session.identity().mcp_config_id,
             name,
-            Some(&session.identity.user_id),
+            Some(&session.identity().user_id),
         )
         .await
         .is_some();
-    match gw.discover_screened(&session.identity, &s).await {
+    match gw.discover_screened(&session.identity(), &s).await {
         Ok((tools, screen)) => {
             let (blocked, reasons) = blocked_report(&screen);
             let (source, message) = if was_cached {
@@ -440,7 +442,7 @@ async fn secure_call(
     let Some(server) = arg_str(args, "server_name").map(str::to_string) else {
         return unavailable(None);
     };
-    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+    let Some(mc) = gw.mcp_config_of(&session.identity()) else {
         return envelope(
             "CONFIG_002",
             "Configuration not found.",
@@ -457,7 +459,7 @@ async fn secure_call(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let (tools, screen) = match gw.discover_screened(&session.identity, &sc).await {
+    let (tools, screen) = match gw.discover_screened(&session.identity(), &sc).await {
         Ok(t) => t,
         Err(e) => {
             return json!({ "status": "error", "error": format!("No tools found for {server} even after discovery: {e}") })
@@ -520,7 +522,7 @@ async fn secure_call(
         };
         let params = json!({ "name": name, "arguments": call_args });
         let outcome = match gw
-            .call_upstream_tool(&session.identity, &server, &name, params, c)
+            .call_upstream_tool(&session.identity(), &server, &name, params, c)
             .await
         {
             Ok(o) => o,
@@ -639,7 +641,7 @@ fn policy_name(p: &Option<crate::config::GuardrailPolicy>) -> Value {
 }
 
 async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
-    let Some(mc) = gw.mcp_config_of(&session.identity) else {
+    let Some(mc) = gw.mcp_config_of(&session.identity()) else {
         return no_config();
     };
     let cfg = gw.config();
@@ -649,9 +651,9 @@ async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
         let entry = gw
             .cache
             .tools_entry_info(
-                &session.identity.mcp_config_id,
+                &session.identity().mcp_config_id,
                 &s.name,
-                Some(&session.identity.user_id),
+                Some(&session.identity().user_id),
             )
             .await;
         let explicit = !s.tools.is_empty();
@@ -696,12 +698,12 @@ async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
             },
             "global": status_json
         },
-        "guardrails": gw.guardrails_report(Some(&session.identity.mcp_config_id))
+        "guardrails": gw.guardrails_report(Some(&session.identity().mcp_config_id))
     })
 }
 
 async fn clear_cache(gw: &Arc<Gateway>, session: &Arc<Session>, args: &Value) -> Value {
-    let config_id = session.identity.mcp_config_id.clone();
+    let config_id = session.identity().mcp_config_id.clone();
     let server = arg_str(args, "server_name").map(str::to_string);
     let cache_type = arg_str(args, "cache_type").map(str::to_ascii_lowercase);
     let gateway_kinds = [
@@ -751,7 +753,7 @@ async fn clear_cache(gw: &Arc<Gateway>, session: &Arc<Session>, args: &Value) ->
 /// Clears the tool entries of every server of the session's config; returns how many servers.
 async fn clear_all_servers(gw: &Arc<Gateway>, session: &Arc<Session>, config_id: &str) -> usize {
     let servers = gw
-        .mcp_config_of(&session.identity)
+        .mcp_config_of(&session.identity())
         .map(|m| m.servers)
         .unwrap_or_default();
     for s in &servers {

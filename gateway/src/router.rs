@@ -429,7 +429,7 @@ impl Gateway {
             out.push_str(META_JSON.get_or_init(|| join_json(crate::meta::definitions())));
         }
         if mode != ToolsMode::Meta {
-            let ix = self.current_index(&session.identity).await;
+            let ix = self.current_index(&session.identity()).await;
             if !ix.tools_json.is_empty() {
                 if mode != ToolsMode::Direct {
                     out.push(',');
@@ -467,16 +467,16 @@ impl Gateway {
             ));
         }
         let mut target = self
-            .tool_index(&session.identity)
+            .tool_index(&session.identity())
             .await
             .names
             .get(name)
             .cloned();
         if target.is_none() {
             // The tool may be new upstream: rebuild once.
-            self.invalidate_index(Some(&session.identity.mcp_config_id));
+            self.invalidate_index(Some(&session.identity().mcp_config_id));
             target = self
-                .tool_index(&session.identity)
+                .tool_index(&session.identity())
                 .await
                 .names
                 .get(name)
@@ -485,7 +485,7 @@ impl Gateway {
         let Some((route, tool)) = target else {
             // A tool kept out by its screening is answered with the reason, not as unknown.
             if let Some((server, tool)) = name.split_once(SEP) {
-                let cfg = &session.identity.mcp_config_id;
+                let cfg = &session.identity().mcp_config_id;
                 if let Some(why) = self.guard.refused_tool(cfg, server, tool) {
                     return Ok(Reply::Value(tool_error(format!(
                         "Tool '{tool}' of server '{server}' is blocked: {why}."
@@ -501,7 +501,7 @@ impl Gateway {
         if let Some(o) = upstream_params.as_object_mut() {
             o.insert("name".into(), Value::String(tool.clone()));
         }
-        self.call_on_route(&session.identity, &route, &tool, upstream_params, ctx)
+        self.call_on_route(&session.identity(), &route, &tool, upstream_params, ctx)
             .await
     }
 

@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use crate::cache::Cache;
 use crate::config::{GatewayConfig, McpConfig};
 use crate::guard::Guard;
-use crate::jsonrpc::{Kind, Message, RpcError, INVALID_REQUEST, METHOD_NOT_FOUND};
+use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND};
 use crate::metrics::Metrics;
 use crate::router::{Route, ToolIndex};
 use crate::session::{Identity, RequestDownstream, Session};
@@ -116,7 +116,7 @@ impl UpstreamHandler for Notifier {
             return;
         }
         for s in gw.sessions.iter() {
-            if configs.contains(&s.identity.mcp_config_id) {
+            if configs.contains(&s.identity().mcp_config_id) {
                 s.send(msg.clone());
             }
         }
@@ -188,9 +188,11 @@ impl Gateway {
         self.config.read().clone()
     }
 
-    /// Replaces the config (hot reload): sessions live on; routing views are rebuilt.
+    /// Replaces the config (hot reload): sessions whose key no longer resolves end at once,
+    /// the others follow the new config; routing views are rebuilt.
     pub fn set_config(&self, config: Arc<GatewayConfig>) {
         *self.config.write() = config;
+        self.revalidate_sessions();
         self.indexes.clear();
         self.resources.clear();
         self.routes.clear();
@@ -227,6 +229,15 @@ impl Gateway {
             }
             Some(Kind::Request) => {
                 let id = msg.id().cloned().unwrap_or(Value::Null);
+                if session.is_ended() {
+                    return Some(Message::error(
+                        id,
+                        &RpcError::new(
+                            AUTH_ERROR,
+                            "Session ended: its gateway key is no longer valid",
+                        ),
+                    ));
+                }
                 let key = id.to_string();
                 if msg.method() == Some("tools/list") {
                     return Some(match self.tools_list_raw(session).await {

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::jsonrpc::{Message, RpcError, INTERNAL_ERROR};
 use crate::upstream::Downstream;
@@ -51,8 +52,10 @@ impl std::fmt::Debug for Identity {
 pub struct Session {
     /// `Mcp-Session-Id` (random, 128 bits, hex).
     pub id: String,
-    /// The client's identity.
-    pub identity: Identity,
+    /// The client's identity; follows config reloads ([`Session::set_identity`]).
+    identity: RwLock<Arc<Identity>>,
+    /// Ended (its key revoked, or closed): no request is served any more.
+    ended: CancellationToken,
     /// Negotiated protocol version.
     pub protocol_version: Mutex<String>,
     /// The client's `capabilities` from `initialize`.
@@ -73,7 +76,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("id", &self.id)
-            .field("identity", &self.identity)
+            .field("identity", &self.identity())
             .finish()
     }
 }
@@ -96,7 +99,8 @@ impl Session {
         let (tx, rx) = mpsc::channel(OUTBOUND_LIMIT);
         Arc::new(Session {
             id: new_session_id(),
-            identity,
+            identity: RwLock::new(Arc::new(identity)),
+            ended: CancellationToken::new(),
             protocol_version: Mutex::new(String::new()),
             client_capabilities: Mutex::new(Value::Null),
             initialized: AtomicBool::new(false),
@@ -107,6 +111,42 @@ impl Session {
             last_seen: AtomicU64::new(unix_secs()),
             inflight: DashMap::new(),
         })
+    }
+
+    /// Who the session acts for now.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.read().clone()
+    }
+
+    /// Follows a config reload: the key now resolves to `identity`.
+    pub fn set_identity(&self, identity: Identity) {
+        let mut cur = self.identity.write();
+        if **cur != identity {
+            *cur = Arc::new(identity);
+        }
+    }
+
+    /// Ends the session: requests in flight are aborted, relayed requests waiting for the
+    /// client fail, open streams end. Idempotent.
+    pub fn end(&self) {
+        self.ended.cancel();
+        let inflight: Vec<String> = self.inflight.iter().map(|e| e.key().clone()).collect();
+        for k in inflight {
+            if let Some((_, h)) = self.inflight.remove(&k) {
+                h.abort();
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// True once [`Session::end`] was called.
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_cancelled()
+    }
+
+    /// Completes when the session ends.
+    pub fn ended(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.ended.cancelled()
     }
 
     /// Records activity (each request).

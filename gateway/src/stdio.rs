@@ -2,8 +2,9 @@
 //! clients (Claude Desktop, Cursor) launch a local server.
 //!
 //! Only MCP goes to standard output (logs go to standard error). The gateway key comes from
-//! the environment variable `ENKRYPT_GATEWAY_KEY`; without a valid one every request is
-//! answered with an authentication error. Requests are handled concurrently, so a slow tool
+//! the environment variable `ENKRYPT_GATEWAY_KEY` (or `ENKRYPT_APIKEY`); without a valid one
+//! every request is answered with an authentication error. The key is checked again after
+//! every config reload: a disabled, rotated or removed key stops working at once. Requests are handled concurrently, so a slow tool
 //! call does not hold up the others; a line longer than [`MAX_LINE`] is answered with a
 //! parse error and skipped.
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use crate::auth::AuthError;
 use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, PARSE_ERROR};
 use crate::service::Gateway;
 use crate::session::Session;
@@ -23,13 +25,64 @@ const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest accepted line (one JSON-RPC message).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
+/// The gateway key of a stdio client: `ENKRYPT_GATEWAY_KEY`, else `ENKRYPT_APIKEY` (the
+/// reference's name for it).
+pub fn key_from_env() -> Option<String> {
+    ["ENKRYPT_GATEWAY_KEY", "ENKRYPT_APIKEY"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|k| !k.trim().is_empty())
+}
+
+/// The stdio client's session: authenticated at start and again whenever it ended (its key
+/// was disabled, rotated or removed by a config reload, which ends it at once), so a key made
+/// valid again works without restarting the client.
+struct Client {
+    gw: Arc<Gateway>,
+    key: Option<String>,
+    tx: mpsc::UnboundedSender<Message>,
+    session: Option<Arc<Session>>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Client {
+    /// The live session, opening one if the key resolves.
+    fn session(&mut self) -> Result<Arc<Session>, AuthError> {
+        if let Some(s) = &self.session {
+            if !s.is_ended() {
+                return Ok(s.clone());
+            }
+        }
+        self.close();
+        let identity = self.gw.authenticate(self.key.as_deref())?;
+        let s = Session::new(identity);
+        self.gw.sessions.insert(s.id.clone(), s.clone());
+        if let Some(mut outbound) = s.take_outbound() {
+            let tx = self.tx.clone();
+            self.forwarder = Some(tokio::spawn(async move {
+                while let Some(m) = outbound.recv().await {
+                    if tx.send(m).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        self.session = Some(s.clone());
+        Ok(s)
+    }
+
+    fn close(&mut self) {
+        if let Some(s) = self.session.take() {
+            self.gw.sessions.remove(&s.id);
+        }
+        if let Some(f) = self.forwarder.take() {
+            f.abort();
+        }
+    }
+}
+
 /// Serves on stdin/stdout until stdin closes, then returns (within [`EXIT_GRACE`]).
 pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
-    let key = std::env::var("ENKRYPT_GATEWAY_KEY").ok();
-    let session = match gw.authenticate(key.as_deref()) {
-        Ok(identity) => Ok(Session::new(identity)),
-        Err(e) => Err(e),
-    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
@@ -41,19 +94,15 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
             }
         }
     });
-    let mut forwarder = None;
-    if let Ok(s) = &session {
-        gw.sessions.insert(s.id.clone(), s.clone());
-        if let Some(mut outbound) = s.take_outbound() {
-            let tx = tx.clone();
-            forwarder = Some(tokio::spawn(async move {
-                while let Some(m) = outbound.recv().await {
-                    if tx.send(m).is_err() {
-                        break;
-                    }
-                }
-            }));
-        }
+    let mut client = Client {
+        gw: gw.clone(),
+        key: key_from_env(),
+        tx: tx.clone(),
+        session: None,
+        forwarder: None,
+    };
+    if let Err(e) = client.session() {
+        tracing::warn!("stdio client not authenticated: {}", e.message());
     }
     let mut input = BufReader::new(tokio::io::stdin());
     let mut buf = Vec::new();
@@ -89,7 +138,7 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
                     continue;
                 }
             };
-            match &session {
+            match client.session() {
                 Err(e) => {
                     if m.kind() == Some(Kind::Request) {
                         let id = m.id().cloned().unwrap_or(Value::Null);
@@ -99,7 +148,6 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
                 }
                 Ok(s) if m.kind() == Some(Kind::Request) => {
                     let gw = gw.clone();
-                    let s = s.clone();
                     let tx = tx.clone();
                     tokio::spawn(async move {
                         if let Some(r) = gw.handle(&s, m, None).await {
@@ -108,19 +156,15 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
                     });
                 }
                 Ok(s) => {
-                    gw.handle(s, m, None).await;
+                    gw.handle(&s, m, None).await;
                 }
             }
         }
     }
     // Standard input closed: the client is done. Answers still in flight may be written for
     // a short while (the client may still read), then the gateway exits.
-    if let Ok(s) = &session {
-        gw.sessions.remove(&s.id);
-    }
-    if let Some(f) = forwarder {
-        f.abort();
-    }
+    client.close();
+    drop(client);
     drop(tx);
     let _ = tokio::time::timeout(EXIT_GRACE, writer).await;
     Ok(())
