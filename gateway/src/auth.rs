@@ -19,6 +19,8 @@ pub enum AuthError {
     Unknown,
     /// The key is disabled.
     Disabled,
+    /// A `project_id` / `user_id` sent beside the key is not the key's.
+    Mismatch,
 }
 
 impl AuthError {
@@ -28,6 +30,7 @@ impl AuthError {
             AuthError::Missing => "Authentication required: send the gateway key as 'Authorization: Bearer <key>' (or the 'apikey' / 'ENKRYPT_GATEWAY_KEY' header)",
             AuthError::Unknown => "Invalid gateway key",
             AuthError::Disabled => "This gateway key is disabled",
+            AuthError::Mismatch => "The project_id or user_id sent does not match the gateway key's",
         }
     }
 }
@@ -97,6 +100,22 @@ impl Gateway {
             }
         }
         ended.len()
+    }
+
+    /// The reference's optional `project_id` / `user_id` claims (HTTP headers, or
+    /// `ENKRYPT_PROJECT_ID` / `ENKRYPT_USER_ID` for stdio): when sent, they must be the key's.
+    pub fn check_claims(
+        identity: &Identity,
+        project_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let differs = |claim: Option<&str>, actual: &str| {
+            claim.is_some_and(|c| !c.trim().is_empty() && c.trim() != actual)
+        };
+        if differs(project_id, &identity.project_id) || differs(user_id, &identity.user_id) {
+            return Err(AuthError::Mismatch);
+        }
+        Ok(())
     }
 
     /// True when `key` is the key the session was opened with.

@@ -229,6 +229,15 @@ fn sse_event(msg: &Message) -> Bytes {
     Bytes::from(b)
 }
 
+/// The reference's `project_id` / `user_id` headers, when sent, must be the key's.
+fn check_claims(h: &HeaderMap, identity: &crate::session::Identity) -> Result<(), AuthError> {
+    Gateway::check_claims(
+        identity,
+        header_str(h, "project_id"),
+        header_str(h, "user_id"),
+    )
+}
+
 /// Finds the session of a non-initialize request, checking its key.
 fn session_for(
     state: &AppState,
@@ -257,6 +266,9 @@ fn session_for(
         } else {
             AuthError::Unknown
         })));
+    }
+    if let Err(e) = check_claims(h, &s.identity()) {
+        return Err(Box::new(unauthorized(e)));
     }
     s.touch();
     Ok(s)
@@ -321,6 +333,9 @@ async fn post_mcp(
             Ok(i) => i,
             Err(e) => return unauthorized(e),
         };
+        if let Err(e) = check_claims(&headers, &identity) {
+            return unauthorized(e);
+        }
         let s = Session::new(identity);
         if init {
             state.gw.sessions.insert(s.id.clone(), s.clone());

@@ -55,6 +55,12 @@ impl Client {
         }
         self.close();
         let identity = self.gw.authenticate(self.key.as_deref())?;
+        let env = |v: &str| std::env::var(v).ok();
+        Gateway::check_claims(
+            &identity,
+            env("ENKRYPT_PROJECT_ID").as_deref(),
+            env("ENKRYPT_USER_ID").as_deref(),
+        )?;
         let s = Session::new(identity);
         self.gw.sessions.insert(s.id.clone(), s.clone());
         if let Some(mut outbound) = s.take_outbound() {

@@ -324,3 +324,57 @@ async fn only_exact_loopback_hosts_and_origins_pass() {
         assert_eq!(r.status(), 200, "Host {host} Origin {origin:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_and_user_headers_must_be_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    let gw = start_http(&cfg);
+    let http = reqwest::Client::new();
+    let init = |project: &str, user: &str| {
+        http.post(gw.url())
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .header("project_id", project)
+            .header("user_id", user)
+            .body(INIT)
+            .send()
+    };
+    let r = init("proj-1", "user-1").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    for (p, u) in [("proj-2", "user-1"), ("proj-1", "someone-else")] {
+        let r = init(p, u).await.unwrap();
+        assert_eq!(r.status(), 401, "{p} {u}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not match"),
+            "{body}"
+        );
+        // Nor on an existing session.
+        let r = http
+            .post(gw.url())
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &sid)
+            .header("project_id", p)
+            .header("user_id", u)
+            .body(LIST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{p} {u}");
+    }
+    // stdio: ENKRYPT_PROJECT_ID / ENKRYPT_USER_ID.
+    let mut cmd = stdio_command(&cfg, KEY);
+    cmd.env("ENKRYPT_PROJECT_ID", "proj-2");
+    let mut child = Proc(cmd.spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    stdin.write_all(RAW_HANDSHAKE.as_bytes()).unwrap();
+    let r = response(&mut lines, 1);
+    assert_eq!(r["error"]["code"], -32002, "{r}");
+}
