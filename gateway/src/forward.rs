@@ -113,6 +113,19 @@ impl Gateway {
         params: Value,
         ctx: RequestCtx,
     ) -> Result<Value, RpcError> {
+        self.resource_call_on(session, method, params, ctx)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    /// As [`Gateway::resource_call`], with the pool key of the server that answered.
+    pub(crate) async fn resource_call_on(
+        &self,
+        session: &Session,
+        method: &str,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<(String, Value), RpcError> {
         let uri = params
             .get("uri")
             .and_then(Value::as_str)
@@ -129,7 +142,8 @@ impl Gateway {
         };
         let mut last = RpcError::new(INVALID_PARAMS, format!("Resource not found: {uri}"));
         for s in candidates {
-            let up = match self.pool.get(&self.spec(s)).await {
+            let spec = self.spec(s);
+            let up = match self.pool.get(&spec).await {
                 Ok(u) => u,
                 Err(e) => {
                     last = e.to_rpc();
@@ -148,7 +162,7 @@ impl Gateway {
                 downstream: ctx.downstream.clone(),
             };
             match up.request(method, Some(params.clone()), c).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => return Ok((spec.pool_key(), v)),
                 Err(e) => last = e.to_rpc(),
             }
         }
@@ -282,26 +296,5 @@ impl Gateway {
         up.request("completion/complete", Some(params), ctx)
             .await
             .map_err(|e| e.to_rpc())
-    }
-
-    pub(crate) async fn set_level(
-        &self,
-        session: &Session,
-        params: Value,
-    ) -> Result<Value, RpcError> {
-        for s in self.upstreams_of(session).await {
-            if let Ok(up) = self.pool.get(&self.spec(&s)).await {
-                if up.server_info().pointer("/capabilities/logging").is_some() {
-                    let _ = up
-                        .request(
-                            "logging/setLevel",
-                            Some(params.clone()),
-                            RequestCtx::default(),
-                        )
-                        .await;
-                }
-            }
-        }
-        Ok(json!({}))
     }
 }

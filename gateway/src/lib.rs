@@ -27,6 +27,7 @@ pub mod http;
 pub mod jsonrpc;
 pub mod meta;
 pub mod metrics;
+pub mod relay;
 pub mod router;
 pub mod service;
 pub mod session;

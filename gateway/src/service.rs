@@ -27,7 +27,7 @@ use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST, METHO
 use crate::metrics::Metrics;
 use crate::router::{Route, ToolIndex};
 use crate::session::{Identity, RequestDownstream, Session};
-use crate::upstream::{Pool, RequestCtx, UpstreamHandler};
+use crate::upstream::{Pool, RequestCtx};
 
 /// Protocol versions the gateway speaks with clients, newest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -77,52 +77,6 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// Routes upstream notifications to the sessions that can see the server.
-struct Notifier {
-    gateway: std::sync::Weak<Gateway>,
-}
-
-impl UpstreamHandler for Notifier {
-    fn on_notification(&self, server: &str, msg: Message) {
-        let Some(gw) = self.gateway.upgrade() else {
-            return;
-        };
-        let method = msg.method().unwrap_or_default().to_string();
-        let cfg = gw.config();
-        let configs: Vec<String> = cfg
-            .mcp_configs
-            .values()
-            .filter(|c| c.server(server).is_some())
-            .map(|c| c.id.clone())
-            .collect();
-        let relay = match method.as_str() {
-            "notifications/tools/list_changed" => {
-                let gw2 = gw.clone();
-                let server = server.to_string();
-                let configs2 = configs.clone();
-                tokio::spawn(async move {
-                    for c in &configs2 {
-                        gw2.cache.invalidate_tools(c, &server).await;
-                        gw2.indexes.remove(c);
-                    }
-                });
-                true
-            }
-            "notifications/prompts/list_changed" | "notifications/resources/list_changed" => true,
-            "notifications/message" | "notifications/resources/updated" => true,
-            _ => false,
-        };
-        if !relay {
-            return;
-        }
-        for s in gw.sessions.iter() {
-            if configs.contains(&s.identity().mcp_config_id) {
-                s.send(msg.clone());
-            }
-        }
-    }
-}
-
 /// Every guardrail note of a config, as (mcp_config id, `server: direction: text`).
 pub fn guardrail_notes(cfg: &GatewayConfig) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -154,7 +108,7 @@ impl Gateway {
             config: RwLock::new(Arc::new(config)),
             config_path,
             cache,
-            pool: Pool::new(Arc::new(Notifier {
+            pool: Pool::new(Arc::new(crate::relay::Notifier {
                 gateway: weak.clone(),
             })),
             sessions: DashMap::new(),
@@ -348,9 +302,13 @@ impl Gateway {
                 )
                 .await
             }
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                let method = msg.method().unwrap_or_default().to_string();
-                self.resource_call(session, &method, params, ctx).await
+            "resources/read" => {
+                self.resource_call(session, "resources/read", params, ctx)
+                    .await
+            }
+            m @ ("resources/subscribe" | "resources/unsubscribe") => {
+                let m = m.to_string();
+                self.subscription(session, &m, params, ctx).await
             }
             "prompts/list" => self.prompts_list(session, ctx).await,
             "prompts/get" => self.prompts_get(session, params, ctx).await,

@@ -7,7 +7,7 @@
 //! stream. Server-to-client requests relayed from upstreams (sampling, elicitation, roots) get
 //! gateway-assigned ids and wait here for the client's response.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -70,6 +70,10 @@ pub struct Session {
     last_seen: AtomicU64,
     /// Client request id (as JSON text) -> a handle that aborts its work (`notifications/cancelled`).
     pub inflight: DashMap<String, futures_util::future::AbortHandle>,
+    /// `logging/setLevel`, as [`crate::relay::level_rank`] (0: never set).
+    log_level: AtomicU8,
+    /// Resource subscriptions: (upstream pool key, URI).
+    subscriptions: Mutex<Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -110,6 +114,8 @@ impl Session {
             next_id: AtomicU64::new(1),
             last_seen: AtomicU64::new(unix_secs()),
             inflight: DashMap::new(),
+            log_level: AtomicU8::new(0),
+            subscriptions: Mutex::new(Vec::new()),
         })
     }
 
@@ -147,6 +153,39 @@ impl Session {
     /// Completes when the session ends.
     pub fn ended(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.ended.cancelled()
+    }
+
+    /// The session's log level ([`crate::relay::level_rank`]; 0: never set).
+    pub fn log_level(&self) -> u8 {
+        self.log_level.load(Ordering::Relaxed)
+    }
+
+    /// Sets the session's log level.
+    pub fn set_log_level(&self, rank: u8) {
+        self.log_level.store(rank, Ordering::Relaxed);
+    }
+
+    /// Records a subscription to `uri` on the upstream with pool key `key`.
+    pub fn subscribe(&self, key: String, uri: String) {
+        let mut subs = self.subscriptions.lock();
+        if !subs.iter().any(|(k, u)| *k == key && *u == uri) {
+            subs.push((key, uri));
+        }
+    }
+
+    /// Forgets the subscription to `uri`; the upstream's pool key if there was one.
+    pub fn unsubscribe(&self, uri: &str) -> Option<String> {
+        let mut subs = self.subscriptions.lock();
+        let i = subs.iter().position(|(_, u)| u == uri)?;
+        Some(subs.swap_remove(i).0)
+    }
+
+    /// True when the session subscribed to `uri` on the upstream with pool key `key`.
+    pub fn is_subscribed(&self, key: &str, uri: &str) -> bool {
+        self.subscriptions
+            .lock()
+            .iter()
+            .any(|(k, u)| k == key && u == uri)
     }
 
     /// Records activity (each request).
@@ -264,6 +303,10 @@ impl Downstream for RequestDownstream {
     ) -> BoxFuture<'static, Result<Value, RpcError>> {
         self.session
             .client_request(method, params, self.stream.clone())
+    }
+
+    fn client(&self) -> Option<&str> {
+        Some(&self.session.id)
     }
 }
 

@@ -52,6 +52,11 @@ pub trait Downstream: Send + Sync {
         method: String,
         params: Option<Value>,
     ) -> BoxFuture<'static, Result<Value, RpcError>>;
+    /// Which client this is (the gateway's session id), to tell clients sharing an upstream
+    /// session apart; `None` when unknown.
+    fn client(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Receives what an upstream session sends outside any request.
@@ -59,6 +64,12 @@ pub trait UpstreamHandler: Send + Sync {
     /// A notification not tied to an in-flight request: `notifications/tools/list_changed`
     /// (and prompts, resources), `notifications/resources/updated`, `notifications/message`, ...
     fn on_notification(&self, server: &str, msg: Message);
+    /// As [`UpstreamHandler::on_notification`], with the whole definition of the server that
+    /// sent it (two configs may use one name for different servers). Calls
+    /// `on_notification` with the server's name unless overridden.
+    fn on_server_notification(&self, spec: &UpstreamSpec, msg: Message) {
+        self.on_notification(&spec.name, msg);
+    }
     /// The session ended (process exit, stream end, failed re-initialization, or close).
     /// Called once per session.
     fn on_closed(&self, server: &str) {

@@ -7,7 +7,8 @@
 //! by its caller (dropped future, timeout) is cancelled upstream with `notifications/cancelled`
 //! (never `initialize`); `ping` from the server is answered at once; other server→client
 //! requests are relayed to the [`Downstream`] of an in-flight request (the one whose HTTP
-//! response stream carried it, else the most recent), or refused with `-32601`.
+//! response stream carried it, else the one client all requests in flight come from), or
+//! declined with `-32601`: never guessed, since clients of several tenants share a session.
 //!
 //! A response's `result` is kept as the raw JSON the server wrote ([`RawResult`]): a tool's
 //! output passes through the gateway without being parsed into a tree and written out again;
@@ -487,7 +488,7 @@ impl Core {
             }
             _ => {}
         }
-        self.handler.on_notification(&self.name, msg);
+        self.handler.on_server_notification(&self.spec, msg);
     }
 
     fn on_request(self: &Arc<Self>, msg: Message, origin: Option<u64>) {
@@ -499,19 +500,17 @@ impl Core {
         }
         let downstream = {
             let pending = self.pending.lock();
-            origin
-                .and_then(|o| pending.get(&o))
-                .and_then(|p| p.downstream.clone())
-                .or_else(|| {
-                    pending
-                        .iter()
-                        .filter(|(_, p)| p.downstream.is_some())
-                        .max_by_key(|(id, _)| **id)
-                        .and_then(|(_, p)| p.downstream.clone())
-                })
+            match origin.and_then(|o| pending.get(&o)) {
+                // Sent on the response stream of one of our requests: that request's client.
+                Some(p) => p.downstream.clone(),
+                None => sole_client(pending.values().filter_map(|p| p.downstream.as_ref())),
+            }
         };
         let Some(downstream) = downstream else {
-            let err = RpcError::new(METHOD_NOT_FOUND, format!("no client to handle {method}"));
+            let err = RpcError::new(
+                METHOD_NOT_FOUND,
+                format!("no client to handle {method}: it belongs to no single client request"),
+            );
             self.send_detached(Message::error(id, &err));
             return;
         };
@@ -535,6 +534,21 @@ impl Core {
         });
         relayed.insert(key, task.abort_handle());
     }
+}
+
+/// The client of a server-to-client request that came with no link to one of our requests
+/// (stdio, or an HTTP server's standalone stream): the one client every request in flight on
+/// this session comes from, if there is exactly one. Requests of several clients in flight
+/// make it ambiguous: it is declined, never guessed (it could reach another tenant).
+fn sole_client<'a>(
+    mut clients: impl Iterator<Item = &'a Arc<dyn Downstream>>,
+) -> Option<Arc<dyn Downstream>> {
+    let first = clients.next()?;
+    let same = |c: &Arc<dyn Downstream>| {
+        std::ptr::addr_eq(Arc::as_ptr(c), Arc::as_ptr(first))
+            || first.client().is_some_and(|id| c.client() == Some(id))
+    };
+    clients.all(same).then(|| first.clone())
 }
 
 fn set_progress_token(params: &mut Option<Value>, token: Value) {
