@@ -43,8 +43,9 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 const DRAIN_MAX: usize = 4 * MAX_BODY;
 const DRAIN_FOR: Duration = Duration::from_secs(5);
 
-/// The request body, at most [`MAX_BODY`] bytes kept; a 413 response when larger.
-async fn read_body(body: axum::body::Body) -> Result<Bytes, Response> {
+/// The request body, at most [`MAX_BODY`] bytes kept; a 413 response when larger, a 408
+/// when the client lets `idle` pass between two parts of it.
+async fn read_body(body: axum::body::Body, idle: Duration) -> Result<Bytes, Response> {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
@@ -52,7 +53,20 @@ async fn read_body(body: axum::body::Body) -> Result<Bytes, Response> {
     let mut over_since: Option<tokio::time::Instant> = None;
     loop {
         let next = match over_since {
-            None => stream.next().await,
+            None => match tokio::time::timeout(idle, stream.next()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(rpc_error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        Value::Null,
+                        INVALID_REQUEST,
+                        &format!(
+                            "Request Timeout: no part of the body came for {} s",
+                            idle.as_secs()
+                        ),
+                    ))
+                }
+            },
             // Draining a refused body: a client that stalls is not waited for.
             Some(t) => match tokio::time::timeout_at(t + DRAIN_FOR, stream.next()).await {
                 Ok(n) => n,
@@ -229,6 +243,15 @@ fn sse_event(msg: &Message) -> Bytes {
     Bytes::from(b)
 }
 
+fn session_not_found() -> Response {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        Value::Null,
+        INVALID_REQUEST,
+        "Session not found",
+    )
+}
+
 /// The reference's `project_id` / `user_id` headers, when sent, must be the key's.
 fn check_claims(h: &HeaderMap, identity: &crate::session::Identity) -> Result<(), AuthError> {
     Gateway::check_claims(
@@ -253,12 +276,7 @@ fn session_for(
         )));
     };
     let Some(s) = state.gw.sessions.get(id).map(|s| s.clone()) else {
-        return Err(Box::new(rpc_error(
-            StatusCode::NOT_FOUND,
-            Value::Null,
-            INVALID_REQUEST,
-            "Session not found",
-        )));
+        return Err(Box::new(session_not_found()));
     };
     if !Gateway::same_key(&s, key) {
         return Err(Box::new(unauthorized(if key.is_none() {
@@ -290,11 +308,25 @@ async fn post_mcp(
     if let Err(r) = check_origin(&state, &headers) {
         return *r;
     }
-    let body = match read_body(body).await {
+    // An ended session (expired, deleted, or its key revoked) is 404 whoever asks, so its
+    // client starts a new one, as MCP prescribes.
+    if let Some(id) = header_str(&headers, "mcp-session-id") {
+        if !state.gw.sessions.contains_key(id) {
+            return session_not_found();
+        }
+    }
+    // Every request needs a valid key: checked before a byte of the body is read, so a
+    // client without one costs a header parse.
+    let key = extract_key(&headers);
+    let identity = match state.gw.authenticate(key) {
+        Ok(i) => i,
+        Err(e) => return unauthorized(e),
+    };
+    let limits = state.gw.config().common.http_limits;
+    let body = match read_body(body, limits.body_timeout).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let key = extract_key(&headers);
     let parsed = match Message::parse(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -304,6 +336,18 @@ async fn post_mcp(
             )
         }
     };
+    if parsed.len() > limits.max_batch {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            &format!(
+                "Bad Request: a batch of {} messages; at most {} are accepted",
+                parsed.len(),
+                limits.max_batch
+            ),
+        );
+    }
     let batch = parsed.len() > 1;
     let mut msgs = Vec::with_capacity(parsed.len());
     let mut early = Vec::new();
@@ -329,12 +373,27 @@ async fn post_mcp(
         && msgs.iter().all(stateless)
         && !msgs.is_empty();
     let session = if init || ephemeral {
-        let identity = match state.gw.authenticate(key) {
-            Ok(i) => i,
-            Err(e) => return unauthorized(e),
-        };
         if let Err(e) = check_claims(&headers, &identity) {
             return unauthorized(e);
+        }
+        if init {
+            let held = state
+                .gw
+                .sessions
+                .iter()
+                .filter(|s| s.identity().key_digest == identity.key_digest)
+                .count();
+            if held >= limits.max_sessions_per_key {
+                return rpc_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    &format!(
+                        "Too Many Requests: this gateway key holds {held} sessions, the most allowed; end one with DELETE (idle ones expire after {} min)",
+                        SESSION_IDLE.as_secs() / 60
+                    ),
+                );
+            }
         }
         let s = Session::new(identity);
         if init {
@@ -534,12 +593,43 @@ async fn health(State(state): State<AppState>) -> Response {
     )
 }
 
-/// Serves until `shutdown` completes.
+/// Answer to a connection past [`crate::config::HttpLimits::max_connections`].
+fn too_many_connections() -> Vec<u8> {
+    let body = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Service Unavailable: too many connections"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Counts a connection while it lives.
+struct Open(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Open {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> Open {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Open(n.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Serves until `shutdown` completes, then lets open connections finish for a short while.
+///
+/// One HTTP/1.1 connection task per client, with the config's `enkrypt_http_limits`: request
+/// headers must arrive within `header_timeout` (a slowloris client is dropped), at most
+/// `max_connections` at once (one more is answered 503 and closed at once).
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
     let local = listener.local_addr()?;
     // Clients that never send DELETE: their sessions go after SESSION_IDLE without use.
     let sweeper = {
@@ -552,11 +642,56 @@ pub async fn serve(
             }
         })
     };
-    let r = axum::serve(listener, router(gw, local))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(gw.clone(), local);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: pass, and try again shortly.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let limits = gw.config().common.http_limits;
+        if open.load(std::sync::atomic::Ordering::Relaxed) >= limits.max_connections {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = stream.write_all(&too_many_connections()).await;
+                    let _ = stream.shutdown().await;
+                })
+                .await;
+            });
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let guard = Open::new(&open);
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(app.clone()),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
     sweeper.abort();
-    r
+    // Open streams (GET) would hold the shutdown for ever: a short grace, then go.
+    let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -378,3 +378,227 @@ async fn project_and_user_headers_must_be_the_keys() {
     let r = response(&mut lines, 1);
     assert_eq!(r["error"]["code"], -32002, "{r}");
 }
+
+/// A config whose HTTP limits are small enough to reach in a test.
+fn limited_config(dir: &Path) -> std::path::PathBuf {
+    let cfg = demo_config(dir);
+    edit_config(&cfg, |v| {
+        v["common_mcp_gateway_config"]["enkrypt_http_limits"] = json!({
+            "max_connections": 40,
+            "max_sessions_per_key": 3,
+            "max_batch": 4,
+            "header_timeout_seconds": 2,
+            "body_timeout_seconds": 2,
+        });
+    });
+    cfg
+}
+
+/// Sends `head` (and `body`) on a new connection; returns what the server answered before
+/// closing, or within `wait`.
+async fn raw(port: u16, head: &str, body: &[u8], wait: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                out.extend_from_slice(&buf[..n]);
+                // One whole response is enough.
+                let text = String::from_utf8_lossy(&out);
+                if let Some((h, b)) = text.split_once("\r\n\r\n") {
+                    let len = h.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    });
+                    if len.is_some_and(|l| b.len() >= l) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_requests_cost_nothing_and_every_cap_answers_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = limited_config(dir.path());
+    let gw = start_http(&cfg);
+    let port = gw.port;
+    let http = reqwest::Client::new();
+
+    // No key, a 100 MB body announced and never sent: 401 at once, the body not awaited.
+    let started = Instant::now();
+    let r = raw(
+        port,
+        &format!("POST /mcp/ HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n"),
+        b"",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A valid key and a body that stops coming: 408 after the body timeout.
+    let r = raw(
+        port,
+        &format!("POST /mcp/ HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n"),
+        b"{\"jsonrpc\":",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+    assert!(r.contains("no part of the body came"), "{r}");
+
+    // Headers that never end: the connection is closed after the header timeout.
+    let started = Instant::now();
+    let r = raw(
+        port,
+        &format!("POST /mcp/ HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nx-slow: "),
+        b"",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(!r.contains(" 200 "), "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "held {:?}",
+        started.elapsed()
+    );
+
+    // A batch past max_batch.
+    let batch: Vec<Value> = (0..5)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"ping"}))
+        .collect();
+    let r = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 4"),
+        "{body}"
+    );
+
+    // Sessions per key: the fourth is refused until one ends.
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(open_session(&http, &gw, KEY).await);
+    }
+    let r = http
+        .post(gw.url())
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sessions"),
+        "{body}"
+    );
+    let r = http
+        .delete(gw.url())
+        .bearer_auth(KEY)
+        .header("mcp-session-id", &sessions[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    open_session(&http, &gw, KEY).await;
+
+    // Connections past max_connections: 503, and the gateway serves again once they go.
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = raw(
+        port,
+        &format!("GET /health HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n"),
+        b"",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    assert!(r.contains("too many connections"), "{r}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = raw(
+        port,
+        &format!("GET /health HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n"),
+        b"",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_slowloris_requests_do_not_stop_a_normal_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    let gw = start_http(&cfg);
+    let port = gw.port;
+    // 1 000 connections, each with a request whose headers trickle in a byte at a time.
+    let mut slow = Vec::new();
+    for _ in 0..1000 {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        s.write_all(format!("POST /mcp/ HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nx-a: ").as_bytes())
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let trickle = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        for _ in 0..5 {
+            for s in &mut slow {
+                let _ = s.write_all(b"a").await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        slow
+    });
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    for i in 0..20 {
+        let (err, text, _) =
+            call(&client, "demo__echo", json!({ "message": format!("m{i}") })).await;
+        assert!(!err, "{text}");
+        assert_eq!(text, format!("m{i}"));
+    }
+    let slow = trickle.await.unwrap();
+    assert_eq!(slow.len(), 1000);
+}

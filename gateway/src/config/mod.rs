@@ -35,9 +35,9 @@ pub use error::{redact_key, ConfigError, Issue, ParseError, ValidationErrors};
 pub use generate::{generate, write_new, GenerateOptions, Generated, Written};
 pub use identity::{KeyError, ResolvedKey};
 pub use model::{
-    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, GuardrailProvider, LogLevel,
-    McpConfig, Project, RemoteServer, RemoteTransport, ServerConfig, StdioServer, TelemetryConfig,
-    TimeoutSettings, ToolsMode, UpstreamConfig, User,
+    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, GuardrailProvider, HttpLimits,
+    LogLevel, McpConfig, Project, RemoteServer, RemoteTransport, ServerConfig, StdioServer,
+    TelemetryConfig, TimeoutSettings, ToolsMode, UpstreamConfig, User,
 };
 pub use paths::{resolve_config_path, CONFIG_PATH_ENV, DOCKER_CONFIG_PATH};
 pub use secret::{GatewayKey, Secret};

@@ -191,6 +191,39 @@ pub struct CommonConfig {
     /// `enkrypt_gateway_unprefixed_names` (true: upstream tool names stay unprefixed where no
     /// two servers share them).
     pub unprefixed_names: bool,
+    /// `enkrypt_http_limits`: what the HTTP transport accepts before refusing.
+    pub http_limits: HttpLimits,
+}
+
+/// `enkrypt_http_limits` (ours): caps and read deadlines of the HTTP transport, so that clients
+/// without a valid key, or slow on purpose, cost almost nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HttpLimits {
+    /// `max_connections` (4096): open connections at once; one more is answered 503 and
+    /// closed.
+    pub max_connections: usize,
+    /// `max_sessions_per_key` (128): sessions one gateway key may hold; one more is 429.
+    pub max_sessions_per_key: usize,
+    /// `max_batch` (64): messages in one JSON-RPC batch; more is 400.
+    pub max_batch: usize,
+    /// `header_timeout_seconds` (20): a request's headers must arrive within this, else the
+    /// connection is closed (it also bounds how long an idle keep-alive connection is kept).
+    pub header_timeout: Duration,
+    /// `body_timeout_seconds` (20): the longest wait for the next part of a request body;
+    /// longer is 408.
+    pub body_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 4096,
+            max_sessions_per_key: 128,
+            max_batch: 64,
+            header_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 impl Default for CommonConfig {
@@ -215,6 +248,7 @@ impl Default for CommonConfig {
             embedded_cache_password: None,
             tools_mode: ToolsMode::Both,
             unprefixed_names: true,
+            http_limits: HttpLimits::default(),
         }
     }
 }

@@ -21,9 +21,9 @@ use serde_json::{Map, Value};
 
 use super::error::{redact_key, Issue, ValidationErrors};
 use super::model::{
-    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, GuardrailProvider, LogLevel,
-    McpConfig, Project, RemoteServer, RemoteTransport, ServerConfig, StdioServer, TelemetryConfig,
-    TimeoutSettings, ToolsMode, UpstreamConfig, User,
+    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, GuardrailProvider, HttpLimits,
+    LogLevel, McpConfig, Project, RemoteServer, RemoteTransport, ServerConfig, StdioServer,
+    TelemetryConfig, TimeoutSettings, ToolsMode, UpstreamConfig, User,
 };
 use super::secret::{GatewayKey, Secret};
 
@@ -525,6 +525,8 @@ impl Validator {
         let telemetry = self.telemetry(o, p);
         let (o, p) = pick("timeout_settings");
         let timeouts = self.timeouts(o, p);
+        let (o, p) = pick("enkrypt_http_limits");
+        let http_limits = self.http_limits(o, p);
 
         CommonConfig {
             log_level,
@@ -546,6 +548,7 @@ impl Validator {
             embedded_cache_password,
             tools_mode,
             unprefixed_names,
+            http_limits,
         }
     }
 
@@ -596,6 +599,37 @@ impl Validator {
                 "connectivity_timeout",
                 SECS,
                 d.connectivity,
+            ),
+        }
+    }
+
+    fn http_limits(&mut self, common: &Map<String, Value>, parent: &str) -> HttpLimits {
+        let d = HttpLimits::default();
+        let Some(obj) = self.object(common, parent, "enkrypt_http_limits") else {
+            return d;
+        };
+        let p = join(parent, "enkrypt_http_limits");
+        const SECS: (f64, &str) = (1.0, "seconds");
+        let count = |v: &mut Self, key: &str, default: usize| {
+            v.int_field(obj, &p, key, (1, 1 << 20), default as i64) as usize
+        };
+        HttpLimits {
+            max_connections: count(self, "max_connections", d.max_connections),
+            max_sessions_per_key: count(self, "max_sessions_per_key", d.max_sessions_per_key),
+            max_batch: count(self, "max_batch", d.max_batch),
+            header_timeout: self.duration_field(
+                obj,
+                &p,
+                "header_timeout_seconds",
+                SECS,
+                d.header_timeout,
+            ),
+            body_timeout: self.duration_field(
+                obj,
+                &p,
+                "body_timeout_seconds",
+                SECS,
+                d.body_timeout,
             ),
         }
     }
