@@ -144,8 +144,9 @@ impl Gateway {
 
     /// Replaces the config (hot reload): sessions whose key no longer resolves end at once,
     /// the others follow the new config; routing views are rebuilt.
-    pub fn set_config(&self, config: Arc<GatewayConfig>) {
-        *self.config.write() = config;
+    pub fn set_config(self: &Arc<Self>, config: Arc<GatewayConfig>) {
+        let old = std::mem::replace(&mut *self.config.write(), config.clone());
+        self.drop_changed_servers(&old, &config);
         self.revalidate_sessions();
         self.indexes.clear();
         self.resources.clear();
@@ -157,6 +158,57 @@ impl Gateway {
                 "notifications/tools/list_changed",
                 None,
             ));
+        }
+    }
+
+    /// After a reload: a server whose definition (transport, command, URL, env, ...) changed
+    /// or that is gone loses its cached tools, and an upstream session no config uses any
+    /// more is closed.
+    fn drop_changed_servers(self: &Arc<Self>, old: &GatewayConfig, new: &GatewayConfig) {
+        let key = |cfg: &GatewayConfig, s: &crate::config::ServerConfig| {
+            crate::upstream::UpstreamSpec::from_server(s, &cfg.common.timeouts).pool_key()
+        };
+        let kept: std::collections::HashSet<String> = new
+            .mcp_configs
+            .values()
+            .flat_map(|mc| mc.servers.iter().map(|s| key(new, s)))
+            .collect();
+        let mut stale = Vec::new();
+        let mut unused = std::collections::HashSet::new();
+        for mc in old.mcp_configs.values() {
+            for s in &mc.servers {
+                let before = key(old, s);
+                let after = new
+                    .mcp_config(&mc.id)
+                    .and_then(|m| m.server(&s.name))
+                    .map(|n| key(new, n));
+                if after.as_ref() != Some(&before) {
+                    stale.push((mc.id.clone(), s.name.clone()));
+                }
+                if !kept.contains(&before) {
+                    unused.insert(before);
+                }
+            }
+        }
+        for k in &unused {
+            self.pool.remove(k);
+        }
+        if stale.is_empty() {
+            return;
+        }
+        tracing::info!(
+            servers = stale.len(),
+            "server definitions changed: their cached tools are dropped"
+        );
+        let gw = self.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for (c, s) in &stale {
+                    gw.cache.invalidate_tools(c, s).await;
+                    // A tool index rebuilt meanwhile from the old entries goes too.
+                    gw.indexes.remove(c);
+                }
+            });
         }
     }
 

@@ -602,3 +602,35 @@ async fn a_thousand_slowloris_requests_do_not_stop_a_normal_client() {
     let slow = trickle.await.unwrap();
     assert_eq!(slow.len(), 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_server_definition_drops_its_cached_tools_at_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let names = tool_names(&client).await;
+    assert!(names.iter().any(|n| n == "add"), "{names:?}");
+    // Same name, another server: the tenant fixture (tools ask, slow, log, ...).
+    let fixture = format!(
+        "{}/tests/fixtures/tenant_upstream.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    edit_config(&cfg, |v| {
+        v["mcp_configs"]["cfg-1"]["mcp_config"][0]["config"] =
+            json!({ "command": "python3", "args": [fixture] });
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let names = tool_names(&client).await;
+        if names.iter().any(|n| n == "slow" || n == "demo__slow") {
+            assert!(!names.iter().any(|n| n == "add"), "{names:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still the old server's tools after the reload: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
