@@ -5,7 +5,8 @@
 //! - [`document`]: the raw JSON document ([`ConfigDocument`]), [`load`], [`parse`], atomic
 //!   0600 saves.
 //! - [`model`]: the typed, validated view ([`GatewayConfig`]) with the reference's defaults.
-//! - `validate`: document -> typed view; every problem named by its JSON path.
+//! - `validate`: document -> typed view; every problem named by its JSON path (the
+//!   `mcp_configs` section in `validate/servers.rs`).
 //! - [`identity`]: gateway key -> user, project, mcp_config, compared in constant time.
 //! - [`mod@generate`]: a working default config and a safe `write_new`.
 //! - [`mod@watch`]: hot reload by polling ([`ConfigWatcher`]).
