@@ -204,8 +204,12 @@ impl Gateway {
         }
     }
 
-    /// The mcp_config a session sees.
+    /// The mcp_config a session sees: an empty one (no servers) for a key whose project has no
+    /// mcp_config; `None` when its mcp_config is gone from the config since the session began.
     pub fn mcp_config_of(&self, identity: &Identity) -> Option<McpConfig> {
+        if identity.mcp_config_id.is_empty() {
+            return Some(McpConfig::empty());
+        }
         self.config().mcp_config(&identity.mcp_config_id).cloned()
     }
 

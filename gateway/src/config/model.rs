@@ -346,6 +346,17 @@ pub struct McpConfig {
 }
 
 impl McpConfig {
+    /// An mcp_config with no servers and an empty id (no real mcp_config has one): what a
+    /// project without an mcp_config (`"mcp_config_id": null`) reaches.
+    pub const fn empty() -> McpConfig {
+        McpConfig {
+            id: String::new(),
+            name: None,
+            servers: Vec::new(),
+            tools_guardrails: None,
+        }
+    }
+
     /// The server named `name`.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
@@ -359,8 +370,9 @@ pub struct Project {
     pub id: String,
     /// `project_name`.
     pub name: Option<String>,
-    /// `mcp_config_id`: an existing mcp_config.
-    pub mcp_config_id: String,
+    /// `mcp_config_id`: an existing mcp_config, or `None` when `null` or absent (the
+    /// reference's `project create` writes `null` until `project assign-config`): no servers.
+    pub mcp_config_id: Option<String>,
     /// `users`: member user ids ([]).
     pub users: Vec<String>,
     /// `created_at`, as written.

@@ -8,7 +8,7 @@
 //!
 //! Cross-references are checked against the ids present in the document (even when the entry
 //! they name has problems of its own, so one mistake is reported once): apikey -> project and
-//! user, project -> mcp_config.
+//! user, project -> mcp_config (a project whose `mcp_config_id` is null or absent has none).
 //!
 //! Invariant: messages never contain a gateway key (paths through `apikeys` are redacted) nor the
 //! value of a secret field (passwords, `env`, `headers`): those are described by type only.
@@ -662,7 +662,25 @@ impl Validator {
         };
         let before = self.issues.len();
         let name = self.opt_string(obj, &path, "project_name");
-        let mcp_config_id = self.required_string(obj, &path, "mcp_config_id");
+        // null (what the reference's `project create` writes) or absent: no mcp_config yet.
+        let mcp_config_id = match given(obj, "mcp_config_id") {
+            None => None,
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.err(
+                    join(&path, "mcp_config_id"),
+                    "must not be empty (null: no mcp_config yet)",
+                );
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.err(
+                    join(&path, "mcp_config_id"),
+                    format!("expected a string or null, got {}", describe(other)),
+                );
+                None
+            }
+        };
         if let Some(m) = &mcp_config_id {
             if !mcp_ids.contains(m.as_str()) {
                 self.err(
@@ -679,7 +697,7 @@ impl Validator {
         Some(Project {
             id: id.to_string(),
             name,
-            mcp_config_id: mcp_config_id?,
+            mcp_config_id,
             users,
             created_at,
         })
