@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{ServerConfig, UpstreamConfig};
+use crate::config::{DeniedTool, ServerConfig, UpstreamConfig};
 use crate::service::{tool_text, Gateway};
 use crate::session::Session;
 use crate::upstream::RequestCtx;
@@ -202,7 +202,7 @@ fn server_entry(s: &ServerConfig) -> Value {
         "description": s.description,
         "config": config,
         "tools": s.tools,
-        "denied_tools": s.denied_tools,
+        "denied_tools": s.denied_tools.iter().map(DeniedTool::to_json).collect::<Vec<_>>(),
         "enable_tool_guardrails": s.enable_tool_guardrails,
     })
 }
@@ -367,6 +367,8 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
     match gw.discover_screened(&session.identity, &s).await {
         Ok((tools, screen)) => {
             let (blocked, reasons) = blocked_report(&screen);
+            let denied = denied_report(gw, session, &s).await;
+            let denied_count = denied.len();
             let (source, message) = if was_cached {
                 ("cache", format!("Tools retrieved from cache for {name}"))
             } else {
@@ -381,8 +383,8 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
                 "blocked_tools": blocked,
                 "blocked_reasons": reasons,
                 "tool_pin_changes": serde_json::to_value(&screen.pin_changes).unwrap_or_default(),
-                "policy_denied_tools": [],
-                "policy_denied_count": 0
+                "policy_denied_tools": denied,
+                "policy_denied_count": denied_count
             })
         }
         Err(e) => envelope(
@@ -393,6 +395,25 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
             None,
         ),
     }
+}
+
+/// The discovered tools the server's `denied_tools` keep out, as the reference lists them in
+/// `policy_denied_tools` (`{name, pattern, reason}` each).
+async fn denied_report(gw: &Arc<Gateway>, session: &Arc<Session>, s: &ServerConfig) -> Vec<Value> {
+    if s.denied_tools.is_empty() {
+        return Vec::new();
+    }
+    let Ok(entry) = gw.discover_entry(&session.identity, s).await else {
+        return Vec::new();
+    };
+    entry
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .filter_map(|n| s.denial(n).map(|d| d.to_json(n)))
+        .collect()
 }
 
 /// `blocked_tools` (`{name, reasons}` each, as the reference reports them) and the flat
@@ -486,6 +507,24 @@ async fn secure_call(
             results.push(json!({ "status": "error", "error": "No tool_name provided", "message": "No tool_name provided", "enkrypt_mcp_data": data }));
             break;
         };
+        if let Some(d) = sc.denial(&name) {
+            // The reference's answer for a tool on the deny list.
+            let message = d.message(&name);
+            tracing::info!(server = %server, tool = %name, pattern = %d.pattern, "tool denied by the deny list");
+            let mut data = data;
+            if let Some(o) = data.as_object_mut() {
+                o.remove("args");
+                o.insert("deny_pattern".into(), Value::String(d.pattern.clone()));
+                o.insert("deny_reason".into(), Value::String(d.reason.clone()));
+            }
+            results.push(json!({
+                "status": "denied",
+                "error": message,
+                "message": message,
+                "enkrypt_mcp_data": data
+            }));
+            break;
+        }
         let denied = screen
             .blocked
             .get(&name)

@@ -4,6 +4,7 @@
 //! guardrail settings.
 
 use gateway::config::{parse, GatewayConfig, ParseError};
+use serde_json::{json, Value};
 
 fn ok(text: &str) -> GatewayConfig {
     match parse(text) {
@@ -20,6 +21,9 @@ fn issues(text: &str) -> Vec<String> {
     }
 }
 
+fn one_server(server: Value) -> String {
+    json!({ "mcp_configs": { "m": { "mcp_config": [server] } } }).to_string()
+}
 // ---------------------------------------------------------------------------------------------
 // Projects without an mcp_config
 
@@ -41,5 +45,60 @@ fn null_or_absent_mcp_config_id_means_no_servers() {
     assert_eq!(
         issues(r#"{"projects": {"p": {"mcp_config_id": ""}}}"#),
         ["projects.p.mcp_config_id: must not be empty (null: no mcp_config yet)"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// denied_tools
+
+#[test]
+fn denied_tools_take_names_globs_and_objects() {
+    let c = ok(&one_server(json!({
+        "server_name": "s", "config": {"command": "x"},
+        "denied_tools": ["crash", "delete_*", "b?d", {"name": "add", "reason": "Not here", "description": "d"},
+                         {"name": "rm[0-9]"}]
+    })));
+    let s = c.mcp_config("m").unwrap().server("s").unwrap();
+    for denied in ["crash", "delete_repo", "delete_", "bad", "add", "rm1"] {
+        assert!(!s.allows_tool(denied), "{denied}");
+    }
+    for allowed in [
+        "crashed",
+        "undelete_repo",
+        "Delete_repo",
+        "bard",
+        "adds",
+        "rmx",
+        "echo",
+    ] {
+        assert!(s.allows_tool(allowed), "{allowed}");
+    }
+}
+
+#[test]
+fn deny_all_spares_only_the_allow_list() {
+    let c = ok(&one_server(json!({
+        "server_name": "s", "config": {"command": "x"},
+        "tools": {"search": {}, "read": {}}, "denied_tools": ["*"]
+    })));
+    let s = c.mcp_config("m").unwrap().server("s").unwrap();
+    assert!(s.allows_tool("search") && s.allows_tool("read"));
+    assert!(!s.allows_tool("write"));
+}
+
+#[test]
+fn bad_denied_entries_name_their_paths() {
+    let p = "mcp_configs.m.mcp_config[0].denied_tools";
+    assert_eq!(
+        issues(&one_server(json!({
+            "server_name": "s", "config": {"command": "x"},
+            "denied_tools": [true, {"reason": "no name"}, {"name": ""}, {"name": "x", "reason": 3}]
+        }))),
+        [
+            format!("{p}[0]: expected a tool name, a glob pattern or {{\"name\", \"reason\", \"description\"}}, got true"),
+            format!("{p}[1].name: missing"),
+            format!("{p}[2].name: must not be empty"),
+            format!("{p}[3].reason: expected a string, got 3"),
+        ]
     );
 }

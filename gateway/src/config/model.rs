@@ -16,6 +16,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::deny::{denial, Denial, DeniedTool};
 use super::secret::{GatewayKey, Secret};
 
 /// Log level of `enkrypt_log_level` (case-insensitive in the file, as in the reference).
@@ -308,8 +309,9 @@ pub struct ServerConfig {
     /// `tools`: the reference's tool object (name -> definition). Empty means every tool the
     /// server offers; otherwise only these names.
     pub tools: Map<String, Value>,
-    /// `denied_tools`: names never exposed nor callable ([]).
-    pub denied_tools: Vec<String>,
+    /// `denied_tools`: names, glob patterns or `{name, reason, description}` objects; the tools
+    /// they match are never offered nor callable ([]).
+    pub denied_tools: Vec<DeniedTool>,
     /// `enable_tool_guardrails` (true).
     pub enable_tool_guardrails: bool,
     /// `enable_server_info_validation` (false).
@@ -324,10 +326,14 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// Whether the tool `name` may be listed and called: it is in `tools` (or `tools` is empty)
-    /// and not in `denied_tools`.
+    /// and no `denied_tools` entry refuses it.
     pub fn allows_tool(&self, name: &str) -> bool {
-        (self.tools.is_empty() || self.tools.contains_key(name))
-            && !self.denied_tools.iter().any(|d| d == name)
+        (self.tools.is_empty() || self.tools.contains_key(name)) && self.denial(name).is_none()
+    }
+
+    /// The `denied_tools` entry that refuses `name`, with its reason (see [`super::deny`]).
+    pub fn denial(&self, name: &str) -> Option<Denial> {
+        denial(name, &self.denied_tools, &self.tools)
     }
 }
 
@@ -516,7 +522,7 @@ mod tests {
                 env: vec![("TOKEN".into(), "s3cret".into())],
             }),
             tools: Map::new(),
-            denied_tools: vec!["delete_repo".into()],
+            denied_tools: vec![DeniedTool::name("delete_repo")],
             enable_tool_guardrails: true,
             enable_server_info_validation: false,
             input_guardrails: None,

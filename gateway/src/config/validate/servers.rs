@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{describe, given, is_http_url, join, Validator, MCP_CONFIGS};
+use crate::config::deny::DeniedTool;
 use crate::config::model::{
     GuardrailPolicy, McpConfig, RemoteServer, RemoteTransport, ServerConfig, StdioServer,
     UpstreamConfig,
@@ -148,7 +149,7 @@ impl Validator {
                 Map::new()
             }
         };
-        let denied_tools = self.string_list(obj, path, "denied_tools");
+        let denied_tools = self.denied_tools(obj, path);
         let enable_tool_guardrails = self.bool_field(obj, path, "enable_tool_guardrails", true);
         let enable_server_info_validation =
             self.bool_field(obj, path, "enable_server_info_validation", false);
@@ -185,6 +186,54 @@ impl Validator {
             output_guardrails,
             tool_guardrails,
         })
+    }
+
+    /// `denied_tools`: each entry a tool name or glob pattern, or `{"name", "reason",
+    /// "description"}` (what the reference's `config add-server --denied-tools` writes).
+    fn denied_tools(&mut self, obj: &Map<String, Value>, parent: &str) -> Vec<DeniedTool> {
+        let path = join(parent, "denied_tools");
+        let items = match given(obj, "denied_tools") {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.err(
+                    path,
+                    format!(
+                        "expected a list of tool names or patterns, got {}",
+                        describe(other)
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let ipath = format!("{path}[{i}]");
+            match item {
+                Value::String(s) if s.is_empty() => self.err(ipath, "must not be empty"),
+                Value::String(s) => out.push(DeniedTool::name(s.clone())),
+                Value::Object(o) => {
+                    let pattern = self.required_string(o, &ipath, "name");
+                    let reason = self.opt_string(o, &ipath, "reason");
+                    let description = self.opt_string(o, &ipath, "description");
+                    if let Some(pattern) = pattern {
+                        out.push(DeniedTool {
+                            pattern,
+                            reason,
+                            description,
+                        });
+                    }
+                }
+                other => self.err(
+                    ipath,
+                    format!(
+                        "expected a tool name, a glob pattern or {{\"name\", \"reason\", \"description\"}}, got {}",
+                        describe(other)
+                    ),
+                ),
+            }
+        }
+        out
     }
 
     fn upstream(&mut self, obj: &Map<String, Value>, path: &str) -> Option<UpstreamConfig> {
