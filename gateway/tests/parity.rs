@@ -3,7 +3,12 @@
 //! format, the cache lifetimes in hours or minutes, and the 2.1 and 2.2 spellings of the same
 //! guardrail settings.
 
-use gateway::config::{parse, GatewayConfig, ParseError};
+mod common_gw;
+
+use std::process::{Command, Stdio};
+
+use common_gw::*;
+use gateway::config::{parse, GatewayConfig, ParseError, RemoteTransport, UpstreamConfig};
 use serde_json::{json, Value};
 
 fn ok(text: &str) -> GatewayConfig {
@@ -101,4 +106,85 @@ fn bad_denied_entries_name_their_paths() {
             format!("{p}[3].reason: expected a string, got 3"),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transports
+
+fn transport_of(config: Value) -> Result<RemoteTransport, Vec<String>> {
+    let text = one_server(json!({ "server_name": "s", "config": config }));
+    match parse(&text) {
+        Ok(l) => match &l.config.mcp_config("m").unwrap().servers[0].upstream {
+            UpstreamConfig::Remote(r) => Ok(r.transport),
+            other => panic!("{other:?}"),
+        },
+        Err(ParseError::Invalid(v)) => Err(v.issues().iter().map(ToString::to_string).collect()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn type_sse_means_the_sse_transport() {
+    let url = "https://h/sse";
+    assert_eq!(
+        transport_of(json!({"url": url, "type": "sse"})),
+        Ok(RemoteTransport::Sse)
+    );
+    assert_eq!(
+        transport_of(json!({"url": url, "type": "SSE"})),
+        Ok(RemoteTransport::Sse)
+    );
+    assert_eq!(
+        transport_of(json!({"url": url, "type": "http"})),
+        Ok(RemoteTransport::StreamableHttp)
+    );
+    assert_eq!(
+        transport_of(json!({"url": url})),
+        Ok(RemoteTransport::StreamableHttp)
+    );
+    // An explicit transport wins over type, as in the reference.
+    assert_eq!(
+        transport_of(json!({"url": url, "type": "sse", "transport": "streamable_http"})),
+        Ok(RemoteTransport::StreamableHttp)
+    );
+    assert_eq!(
+        transport_of(json!({"url": url, "type": "http", "transport": "sse"})),
+        Ok(RemoteTransport::Sse)
+    );
+    assert_eq!(
+        transport_of(json!({"url": url, "type": "websocket"})),
+        Err(vec![
+            "mcp_configs.m.mcp_config[0].config.type: expected \"http\" or \"sse\" for a server with a url, got \"websocket\"".to_string()
+        ])
+    );
+    // A stdio server may say so.
+    ok(&one_server(
+        json!({ "server_name": "s", "config": {"command": "x", "type": "stdio"} }),
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_sse_server_is_reached_over_sse() {
+    let port = free_port();
+    let child = Command::new(everything_bin())
+        .arg("sse")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server-everything sse");
+    let _every = Proc(child);
+    wait_port(port);
+    let dir = tempfile::tempdir().unwrap();
+    let server = json!({
+        "server_name": "legacy",
+        "config": { "url": format!("http://127.0.0.1:{port}/sse"), "type": "sse" },
+        "tools": {}
+    });
+    let cfg = write_config(dir.path(), vec![server], json!({}));
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let (err, text, _) = call(&client, "legacy__echo", json!({ "message": "over sse" })).await;
+    assert!(!err && text.contains("over sse"), "{text}");
+    client.cancel().await.ok();
 }

@@ -255,6 +255,17 @@ impl Validator {
                 None
             }
             (true, false) => {
+                if let Some((val, t)) = server_type(obj) {
+                    if t != "stdio" {
+                        self.err(
+                            join(path, "type"),
+                            format!(
+                                "expected \"stdio\" for a server with a command, got {}",
+                                describe(val)
+                            ),
+                        );
+                    }
+                }
                 let command = self.required_string(obj, path, "command");
                 let args = self.string_list(obj, path, "args");
                 let env = self.secret_string_map(obj, path, "env");
@@ -280,8 +291,27 @@ impl Validator {
                     None => None,
                 };
                 let headers = self.secret_string_map(obj, path, "headers");
-                let transport = match given(obj, "transport") {
+                // "type" (the VS Code / Claude Desktop spelling, which the reference's
+                // `config add-server --type` writes) gives the transport unless "transport" does.
+                let by_type = match server_type(obj) {
                     None => Some(RemoteTransport::StreamableHttp),
+                    Some((_, "http" | "streamable-http" | "streamable_http")) => {
+                        Some(RemoteTransport::StreamableHttp)
+                    }
+                    Some((_, "sse")) => Some(RemoteTransport::Sse),
+                    Some((val, _)) => {
+                        self.err(
+                            join(path, "type"),
+                            format!(
+                                "expected \"http\" or \"sse\" for a server with a url, got {}",
+                                describe(val)
+                            ),
+                        );
+                        None
+                    }
+                };
+                let transport = match given(obj, "transport") {
+                    None => by_type,
                     Some(val) => match val
                         .as_str()
                         .map(|s| s.trim().to_ascii_lowercase())
@@ -303,6 +333,7 @@ impl Validator {
                         }
                     },
                 };
+                by_type?;
                 Some(UpstreamConfig::Remote(RemoteServer {
                     url: url?,
                     headers,
@@ -343,4 +374,23 @@ impl Validator {
             additional_config,
         })
     }
+}
+
+/// A server config's `type`, as written and lower-cased (`""` when it is not a string, which
+/// no accepted value matches).
+fn server_type(obj: &Map<String, Value>) -> Option<(&Value, &'static str)> {
+    let val = given(obj, "type")?;
+    let t = match val
+        .as_str()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("stdio") => "stdio",
+        Some("http") => "http",
+        Some("streamable-http") => "streamable-http",
+        Some("streamable_http") => "streamable_http",
+        Some("sse") => "sse",
+        _ => "",
+    };
+    Some((val, t))
 }
