@@ -6,6 +6,7 @@
 mod common_gw;
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common_gw::*;
 use gateway::config::{parse, GatewayConfig, ParseError, RemoteTransport, UpstreamConfig};
@@ -187,4 +188,55 @@ async fn type_sse_server_is_reached_over_sse() {
     let (err, text, _) = call(&client, "legacy__echo", json!({ "message": "over sse" })).await;
     assert!(!err && text.contains("over sse"), "{text}");
     client.cancel().await.ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache lifetimes
+
+#[test]
+fn cache_lifetimes_in_hours_or_minutes() {
+    let c = ok(r#"{"common_mcp_gateway_config": {
+        "enkrypt_tool_cache_expiration": 2, "enkrypt_gateway_cache_expiration": 24,
+        "enkrypt_gateway_cache_expiration_minutes": 5
+    }}"#);
+    assert_eq!(c.common.tool_cache_ttl, Duration::from_secs(7200));
+    assert_eq!(c.common.gateway_cache_ttl, Duration::from_secs(300));
+    let c = ok(r#"{"common_mcp_gateway_config": {
+        "enkrypt_tool_cache_expiration": 2, "enkrypt_tool_cache_expiration_minutes": 1.5,
+        "enkrypt_gateway_cache_expiration": 3, "enkrypt_gateway_cache_expiration_minutes": null
+    }}"#);
+    assert_eq!(c.common.tool_cache_ttl, Duration::from_secs(90));
+    assert_eq!(c.common.gateway_cache_ttl, Duration::from_secs(3 * 3600));
+    assert_eq!(
+        issues(r#"{"common_mcp_gateway_config": {"enkrypt_gateway_cache_expiration_minutes": 0}}"#),
+        ["common_mcp_gateway_config.enkrypt_gateway_cache_expiration_minutes: expected a number of minutes > 0, got 0"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_entries_get_the_configured_lifetimes() {
+    let c = ok(r#"{"common_mcp_gateway_config": {
+        "enkrypt_gateway_cache_expiration": 24, "enkrypt_gateway_cache_expiration_minutes": 5,
+        "enkrypt_embedded_cache_port": 0, "enkrypt_embedded_cache_password": "pw-0123456789abcdef"
+    }}"#)
+    .common;
+    let cache = gateway::cache::Cache::start(&c).await.unwrap();
+    cache
+        .put_gateway_config("a-gateway-key", &json!({ "mcp_config_id": "m" }))
+        .await
+        .unwrap();
+    let port = cache.embedded_port().unwrap();
+    let client = protocol::client::Client::connect(protocol::client::ClientConfig {
+        port,
+        password: Some("pw-0123456789abcdef".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let secs = client
+        .ttl(gateway::config::keys::gateway_config_key("a-gateway-key"))
+        .await
+        .unwrap();
+    assert!((295..=300).contains(&secs), "TTL {secs} for 5 minutes");
+    cache.shutdown().await;
 }

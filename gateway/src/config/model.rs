@@ -171,9 +171,11 @@ pub struct CommonConfig {
     pub cache_db: u8,
     /// `enkrypt_cache_password` (null; an empty string counts as null).
     pub cache_password: Option<Secret>,
-    /// `enkrypt_tool_cache_expiration`, given in hours (4 h).
+    /// `enkrypt_tool_cache_expiration_minutes` (ours), else `enkrypt_tool_cache_expiration`
+    /// in hours (4 h).
     pub tool_cache_ttl: Duration,
-    /// `enkrypt_gateway_cache_expiration`, given in hours (24 h).
+    /// `enkrypt_gateway_cache_expiration_minutes`, else `enkrypt_gateway_cache_expiration` in
+    /// hours (24 h), as the reference's `get_gateway_cache_ttl_seconds` reads them.
     pub gateway_cache_ttl: Duration,
     /// `enkrypt_async_input_guardrails_enabled` (false).
     pub async_input_guardrails: bool,

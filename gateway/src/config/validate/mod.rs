@@ -434,6 +434,7 @@ impl Validator {
             }
         };
         const HOURS: (f64, &str) = (3600.0, "hours");
+        const MINUTES: (f64, &str) = (60.0, "minutes");
 
         let (o, p) = pick("enkrypt_log_level");
         let log_level = match given(o, "enkrypt_log_level") {
@@ -511,12 +512,20 @@ impl Validator {
         let cache_password = secret(self, "enkrypt_cache_password");
         let embedded_cache_password = secret(self, "enkrypt_embedded_cache_password");
 
-        let hours = |v: &mut Self, key: &str, default: Duration| {
+        // `<key>_minutes` wins over `<key>` (hours), as the reference's
+        // `get_gateway_cache_ttl_seconds` reads them; both are checked.
+        let ttl = |v: &mut Self, key: &str, default: Duration| {
+            let minutes_key = format!("{key}_minutes");
+            let (o, p) = pick(&minutes_key);
+            let minutes = given(o, &minutes_key)
+                .is_some()
+                .then(|| v.duration_field(o, p, &minutes_key, MINUTES, default));
             let (o, p) = pick(key);
-            v.duration_field(o, p, key, HOURS, default)
+            let hours = v.duration_field(o, p, key, HOURS, default);
+            minutes.unwrap_or(hours)
         };
-        let tool_cache_ttl = hours(self, "enkrypt_tool_cache_expiration", d.tool_cache_ttl);
-        let gateway_cache_ttl = hours(
+        let tool_cache_ttl = ttl(self, "enkrypt_tool_cache_expiration", d.tool_cache_ttl);
+        let gateway_cache_ttl = ttl(
             self,
             "enkrypt_gateway_cache_expiration",
             d.gateway_cache_ttl,
