@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common_gw::*;
 use gateway::config::{parse, GatewayConfig, ParseError, RemoteTransport, UpstreamConfig};
+use gateway::guard::policy::ServerPolicies;
 use serde_json::{json, Value};
 
 fn ok(text: &str) -> GatewayConfig {
@@ -239,4 +240,89 @@ async fn cache_entries_get_the_configured_lifetimes() {
         .unwrap();
     assert!((295..=300).contains(&secs), "TTL {secs} for 5 minutes");
     cache.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2.1 and 2.2 spellings
+
+/// The same server in the 2.1 spelling (`*_guardrails_policy`, `policy_name`, the server's own
+/// `tool_guardrails_policy`) and in the 2.2 spelling (`*_guardrails_config`, `guardrail_name`,
+/// `common_overrides.server_tools_guardrails_config`).
+fn spelled(v21: bool) -> GatewayConfig {
+    let policy = |name_key: &str, block: Value| {
+        let mut p = json!({ "enabled": true, "additional_config": { "pii_redaction": false }, "block": block });
+        p[name_key] = json!("Airline Policy");
+        p
+    };
+    let name_key = if v21 { "policy_name" } else { "guardrail_name" };
+    let mut server = json!({
+        "server_name": "s", "config": {"command": "x"}, "tools": {},
+        "enable_tool_guardrails": true
+    });
+    let input = policy(name_key, json!(["injection_attack", "pii"]));
+    let output = policy(name_key, json!(["secrets"]));
+    let tools = policy(name_key, json!(["injection_attack"]));
+    let mut mcp = json!({ "mcp_config_name": "c" });
+    if v21 {
+        server["input_guardrails_policy"] = input;
+        server["output_guardrails_policy"] = output;
+        server["tool_guardrails_policy"] = tools;
+        server["enable_server_info_validation"] = json!(true);
+    } else {
+        server["input_guardrails_config"] = input;
+        server["output_guardrails_config"] = output;
+        mcp["common_overrides"] = json!({ "server_tools_guardrails_config": tools });
+    }
+    mcp["mcp_config"] = json!([server]);
+    ok(&json!({ "mcp_configs": { "m": mcp } }).to_string())
+}
+
+#[test]
+fn guardrail_entries_of_2_1_and_2_2_read_the_same() {
+    let (old, new) = (spelled(true), spelled(false));
+    let resolve = |c: &GatewayConfig| {
+        let mc = c.mcp_config("m").unwrap();
+        let s = mc.server("s").unwrap();
+        let p = ServerPolicies::resolve(s, mc.tools_guardrails.as_ref(), &c.guardrails);
+        let summary = |p: &Option<gateway::guard::policy::Policy>| {
+            p.as_ref().map(|p| {
+                format!(
+                    "{:?} {:?} {:?} {:?} {:?} {:?}",
+                    p.direction, p.name, p.block, p.local, p.pin, p.fail_closed
+                )
+            })
+        };
+        (
+            s.input_guardrails.clone(),
+            s.output_guardrails.clone(),
+            summary(&p.input),
+            summary(&p.output),
+            summary(&p.registration),
+        )
+    };
+    let (a, b) = (resolve(&old), resolve(&new));
+    assert!(
+        b.4.as_deref()
+            .is_some_and(|r| r.starts_with("Registration")),
+        "{:?}",
+        b.4
+    );
+    assert_eq!(a, b);
+    assert_eq!(
+        a.0.and_then(|p| p.policy_name).as_deref(),
+        Some("Airline Policy")
+    );
+}
+
+#[test]
+fn an_empty_guardrail_name_falls_back_to_policy_name() {
+    let c = ok(&one_server(json!({
+        "server_name": "s", "config": {"command": "x"},
+        "input_guardrails_config": {"enabled": true, "guardrail_name": "", "policy_name": "Old Name", "block": []}
+    })));
+    let s = c.mcp_config("m").unwrap().server("s").unwrap();
+    assert_eq!(
+        s.input_guardrails.as_ref().unwrap().policy_name.as_deref(),
+        Some("Old Name")
+    );
 }

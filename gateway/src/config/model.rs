@@ -290,7 +290,7 @@ pub enum UpstreamConfig {
 pub struct GuardrailPolicy {
     /// `enabled` (false).
     pub enabled: bool,
-    /// `guardrail_name` (2.2), else `policy_name` (2.1): the remote policy to apply, or
+    /// `guardrail_name` (2.2) when not empty, else `policy_name` (2.1): the remote policy to apply, or
     /// `"local"` (or any name when no remote provider is configured) for the local detectors.
     pub policy_name: Option<String>,
     /// `block`: detector names whose findings block the call ([]).
@@ -322,7 +322,9 @@ pub struct ServerConfig {
     pub input_guardrails: Option<GuardrailPolicy>,
     /// Output policy: `output_guardrails_config`, else `output_guardrails_policy`.
     pub output_guardrails: Option<GuardrailPolicy>,
-    /// Tool-description policy: `tool_guardrails_config`, else `tool_guardrails_policy`.
+    /// The server's own registration policy (2.1): `tool_guardrails_config`, else
+    /// `tool_guardrails_policy`; used when its mcp_config has no
+    /// `common_overrides.server_tools_guardrails_config` (the 2.2 place).
     pub tool_guardrails: Option<GuardrailPolicy>,
 }
 

@@ -362,14 +362,17 @@ impl Validator {
             .object(p, &path, "additional_config")
             .cloned()
             .unwrap_or_default();
-        let name_key = if given(p, "guardrail_name").is_some() {
-            "guardrail_name"
-        } else {
-            "policy_name"
+        // `guardrail_name` (2.2), else `policy_name` (2.1); an empty `guardrail_name` falls back
+        // too, as the reference reads `guardrail_name or policy_name`.
+        let guardrail_name = self.opt_string(p, &path, "guardrail_name");
+        let old_name = self.opt_string(p, &path, "policy_name");
+        let policy_name = match guardrail_name {
+            Some(n) if !n.trim().is_empty() => Some(n),
+            empty => old_name.or(empty),
         };
         Some(GuardrailPolicy {
             enabled: self.bool_field(p, &path, "enabled", false),
-            policy_name: self.opt_string(p, &path, name_key),
+            policy_name,
             block: self.string_list(p, &path, "block"),
             additional_config,
         })
