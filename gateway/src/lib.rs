@@ -14,7 +14,7 @@
 //!   pinning, the remote provider).
 //! - [`meta`]: the reference product's `enkrypt_*` tools.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`logging`]: log level and format.
 
 pub mod auth;
 pub mod cache;
@@ -25,6 +25,7 @@ pub mod forward;
 pub mod guard;
 pub mod http;
 pub mod jsonrpc;
+pub mod logging;
 pub mod meta;
 pub mod metrics;
 pub mod router;

@@ -190,6 +190,7 @@ impl Gateway {
 
     /// Replaces the config (hot reload): sessions live on; routing views are rebuilt.
     pub fn set_config(&self, config: Arc<GatewayConfig>) {
+        crate::logging::follow_config(config.common.log_level);
         *self.config.write() = config;
         self.indexes.clear();
         self.resources.clear();

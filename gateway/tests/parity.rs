@@ -5,8 +5,9 @@
 
 mod common_gw;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common_gw::*;
 use gateway::config::{parse, GatewayConfig, ParseError, RemoteTransport, UpstreamConfig};
@@ -325,4 +326,151 @@ fn an_empty_guardrail_name_falls_back_to_policy_name() {
         s.input_guardrails.as_ref().unwrap().policy_name.as_deref(),
         Some("Old Name")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log level and format
+
+/// The gateway with its standard error read line by line.
+struct Logged {
+    _proc: Proc,
+    lines: std::sync::mpsc::Receiver<String>,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Logged {
+    /// Starts the gateway with this log level in the config and these variables, and waits
+    /// until it listens.
+    fn start(level: &str, env: &[(&str, &str)]) -> Logged {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), vec![], json!({ "enkrypt_log_level": level }));
+        let port = free_port();
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args([
+            "--config",
+            &config.to_string_lossy(),
+            "start",
+            "--port",
+            &port.to_string(),
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("ENKRYPT_LOG_LEVEL")
+        .env_remove("ENKRYPT_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut proc = Proc(cmd.spawn().expect("gateway"));
+        let stderr = proc.0.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        wait_port(port);
+        Logged {
+            _proc: proc,
+            lines,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// The lines written until one contains `until` (included), or until `wait` has passed.
+    fn read_until(&self, until: &str, wait: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                Ok(l) => {
+                    let done = l.contains(until);
+                    out.push(l);
+                    if done {
+                        break;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        out
+    }
+}
+
+/// The standard error lines of a gateway started with this level and these variables, up to
+/// its banner (printed after the "listening" log line).
+fn startup_log(level: &str, env: &[(&str, &str)]) -> Vec<String> {
+    Logged::start(level, env).read_until("listening on http://", Duration::from_secs(10))
+}
+
+fn has_listening_log(lines: &[String]) -> bool {
+    lines
+        .iter()
+        .any(|l| l.contains("listening") && !l.contains("listening on http://"))
+}
+
+#[test]
+fn config_log_level_applies_unless_rust_log_is_set() {
+    let quiet = startup_log("ERROR", &[]);
+    assert!(!has_listening_log(&quiet), "{quiet:#?}");
+    let info = startup_log("INFO", &[]);
+    assert!(has_listening_log(&info), "{info:#?}");
+    let overridden = startup_log("ERROR", &[("RUST_LOG", "info")]);
+    assert!(has_listening_log(&overridden), "{overridden:#?}");
+}
+
+#[test]
+fn reloaded_log_level_applies() {
+    let g = Logged::start("ERROR", &[]);
+    g.read_until("listening on http://", Duration::from_secs(10));
+    let rewrite = |level: &str, mode: &str| {
+        let mut doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&g.config).unwrap()).unwrap();
+        doc["common_mcp_gateway_config"]["enkrypt_log_level"] = json!(level);
+        doc["common_mcp_gateway_config"]["enkrypt_gateway_tools_mode"] = json!(mode);
+        std::fs::write(&g.config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    };
+    // The first reload is logged before its level applies; the second one under it.
+    rewrite("INFO", "meta");
+    let first = g.read_until("config reloaded", Duration::from_secs(3));
+    assert!(
+        !first.iter().any(|l| l.contains("config reloaded")),
+        "{first:#?}"
+    );
+    rewrite("INFO", "both");
+    let second = g.read_until("config reloaded", Duration::from_secs(10));
+    assert!(
+        second.iter().any(|l| l.contains("config reloaded")),
+        "{second:#?}"
+    );
+}
+
+#[test]
+fn json_log_format() {
+    let lines = startup_log("INFO", &[("ENKRYPT_LOG_FORMAT", "json")]);
+    let logs: Vec<Value> = lines
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let listening = logs
+        .iter()
+        .find(|v| v["message"] == "listening")
+        .unwrap_or_else(|| panic!("no JSON 'listening' line in {lines:#?}"));
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["timestamp"].is_string(), "{listening}");
+    assert!(listening["addr"].is_string(), "{listening}");
+    let text_lines: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" INFO ") || l.contains(" WARN "))
+        .collect();
+    assert!(text_lines.is_empty(), "text log lines: {text_lines:?}");
 }
