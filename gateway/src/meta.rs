@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::config::{DeniedTool, ServerConfig, UpstreamConfig};
+use crate::mask;
 use crate::service::{tool_text, Gateway};
 use crate::session::Session;
 use crate::upstream::RequestCtx;
@@ -143,58 +144,27 @@ pub fn envelope(
     })
 }
 
-fn mask(v: &str) -> String {
-    if v.chars().count() <= 8 {
-        "****".to_string()
-    } else {
-        let c: Vec<char> = v.chars().collect();
-        format!(
-            "{}****{}",
-            c[..4].iter().collect::<String>(),
-            c[c.len() - 4..].iter().collect::<String>()
-        )
-    }
+/// Name/value pairs with secret values masked whole (see [`crate::mask`]).
+fn masked_pairs(pairs: &[(String, String)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(mask::value(k, v))))
+        .collect()
 }
 
-fn sensitive(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "token",
-        "key",
-        "secret",
-        "pass",
-        "auth",
-        "url",
-        "credential",
-        "cookie",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
-
-/// A server's config entry as the reference shows it, secrets masked.
+/// A server's config entry as the reference shows it, secrets masked whole: URL credentials
+/// and secret query parameters, secret-looking env and header values, secret flag values.
 fn server_entry(s: &ServerConfig) -> Value {
     let config = match &s.upstream {
         UpstreamConfig::Stdio(st) => {
-            let env: Map<String, Value> = st
-                .env
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        Value::String(if sensitive(k) { mask(v) } else { v.clone() }),
-                    )
-                })
-                .collect();
-            json!({ "command": st.command, "args": st.args, "env": env })
+            json!({ "command": mask::text(&st.command), "args": mask::args(&st.args), "env": masked_pairs(&st.env) })
         }
         UpstreamConfig::Remote(r) => {
-            let headers: Map<String, Value> = r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(mask(v))))
-                .collect();
-            json!({ "url": r.url, "headers": headers, "transport": match r.transport { crate::config::RemoteTransport::Sse => "sse", _ => "streamable-http" } })
+            let transport = match r.transport {
+                crate::config::RemoteTransport::Sse => "sse",
+                crate::config::RemoteTransport::StreamableHttp => "streamable-http",
+            };
+            json!({ "url": mask::url(&r.url), "headers": masked_pairs(&r.headers), "transport": transport })
         }
     };
     json!({
@@ -389,7 +359,7 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
         }
         Err(e) => envelope(
             "DISC_001",
-            &format!("Tool discovery failed: {e}"),
+            &mask::text(&format!("Tool discovery failed: {e}")),
             "discovery",
             Some(name),
             None,
@@ -481,7 +451,7 @@ async fn secure_call(
     let (tools, screen) = match gw.discover_screened(&session.identity, &sc).await {
         Ok(t) => t,
         Err(e) => {
-            return json!({ "status": "error", "error": format!("No tools found for {server} even after discovery: {e}") })
+            return json!({ "status": "error", "error": mask::text(&format!("No tools found for {server} even after discovery: {e}")) })
         }
     };
     if calls.is_empty() {
@@ -566,7 +536,10 @@ async fn secure_call(
             Err(err) => {
                 let e = tool_failure(
                     "TOOL_001",
-                    &format!("Tool execution failed for {name}: {}", err.message),
+                    &mask::text(&format!(
+                        "Tool execution failed for {name}: {}",
+                        err.message
+                    )),
                     &server,
                     &name,
                     data,
@@ -709,6 +682,7 @@ async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
         );
     }
     let mut status_json = serde_json::to_value(&status).unwrap_or(Value::Null);
+    mask::json_text(&mut status_json);
     let backend = status_json.get("backend").cloned().unwrap_or(Value::Null);
     let cache_type = if backend.as_str() == Some("Embedded") {
         "local"

@@ -321,7 +321,7 @@ impl Gateway {
             match self.discover_entry(identity, s).await {
                 Ok(e) => (s.name.clone(), Some(e)),
                 Err(e) => {
-                    tracing::warn!(server = %s.name, error = %e, "discovery failed; its tools are left out");
+                    tracing::warn!(server = %s.name, error = %crate::mask::text(&e.to_string()), "discovery failed; its tools are left out");
                     (s.name.clone(), None)
                 }
             }
@@ -533,9 +533,9 @@ impl Gateway {
         }
         let result = match self.upstream_call(&route, params, ctx).await {
             Ok(raw) => crate::upstream::parse_result(&raw)
-                .unwrap_or_else(|e| tool_error(format!("{server}: {e}"))),
+                .unwrap_or_else(|e| tool_error(crate::mask::text(&format!("{server}: {e}")))),
             Err(UpstreamError::Rpc(e)) => return Err(e),
-            Err(e) => tool_error(format!("{server}: {e}")),
+            Err(e) => tool_error(crate::mask::text(&format!("{server}: {e}"))),
         };
         Ok(CallOutcome::plain(result))
     }
@@ -562,10 +562,10 @@ impl Gateway {
         match self.upstream_call(route, params, ctx).await {
             Ok(raw) => Ok(Reply::Raw(raw)),
             Err(UpstreamError::Rpc(e)) => Err(e),
-            Err(e) => Ok(Reply::Value(tool_error(format!(
+            Err(e) => Ok(Reply::Value(tool_error(crate::mask::text(&format!(
                 "{}: {e}",
                 route.server.name
-            )))),
+            ))))),
         }
     }
 
@@ -722,13 +722,13 @@ impl Gateway {
             Ok(raw) => match crate::upstream::parse_result(&raw) {
                 Ok(v) => v,
                 Err(e) => {
-                    out.result = tool_error(format!("{server}: {e}"));
+                    out.result = tool_error(crate::mask::text(&format!("{server}: {e}")));
                     return Ok(out);
                 }
             },
             Err(UpstreamError::Rpc(e)) => return Err(e),
             Err(e) => {
-                out.result = tool_error(format!("{server}: {e}"));
+                out.result = tool_error(crate::mask::text(&format!("{server}: {e}")));
                 return Ok(out);
             }
         };
