@@ -37,7 +37,7 @@ impl Gateway {
             let up = match self.pool.get(&spec).await {
                 Ok(u) => u,
                 Err(e) => {
-                    tracing::warn!(server = %s.name, error = %e, "upstream unavailable");
+                    tracing::warn!(server = %s.name, error = %crate::mask::text(&e.to_string()), "upstream unavailable");
                     return None;
                 }
             };
@@ -50,7 +50,7 @@ impl Gateway {
             match up.request(method, None, c).await {
                 Ok(v) => Some((s.name.clone(), v)),
                 Err(e) => {
-                    tracing::warn!(server = %s.name, error = %e, method, "upstream request failed");
+                    tracing::warn!(server = %s.name, error = %crate::mask::text(&e.to_string()), method, "upstream request failed");
                     None
                 }
             }

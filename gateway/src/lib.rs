@@ -12,9 +12,10 @@
 //!   tool call path; [`forward`]: resources, prompts, completion and logging.
 //! - [`guard`]: guardrails on tool inputs and outputs (local detectors, redaction, tool
 //!   pinning, the remote provider).
-//! - [`meta`]: the reference product's `enkrypt_*` tools.
+//! - [`meta`]: the reference product's `enkrypt_*` tools; [`mask`]: secrets hidden whole in
+//!   what they show.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`logging`]: log level and format.
 
 pub mod auth;
 pub mod cache;
@@ -25,6 +26,8 @@ pub mod forward;
 pub mod guard;
 pub mod http;
 pub mod jsonrpc;
+pub mod logging;
+pub mod mask;
 pub mod meta;
 pub mod metrics;
 pub mod relay;

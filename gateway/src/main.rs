@@ -13,15 +13,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The embedded cache server must never write to standard output (the stdio transport).
     cachesrv::log::to_stderr();
-    // Logs go to standard error: in stdio mode standard output carries only MCP.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    // Level (RUST_LOG, ENKRYPT_LOG_LEVEL, the config's enkrypt_log_level) and format.
+    gateway::logging::init(cli.config.as_deref());
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     // Default: half the cores (at least one). A proxy's work is short and hops between tasks;

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{ServerConfig, UpstreamConfig};
+use crate::config::{DeniedTool, ServerConfig, UpstreamConfig};
+use crate::mask;
 use crate::service::{tool_text, Gateway};
 use crate::session::Session;
 use crate::upstream::RequestCtx;
@@ -143,58 +144,27 @@ pub fn envelope(
     })
 }
 
-fn mask(v: &str) -> String {
-    if v.chars().count() <= 8 {
-        "****".to_string()
-    } else {
-        let c: Vec<char> = v.chars().collect();
-        format!(
-            "{}****{}",
-            c[..4].iter().collect::<String>(),
-            c[c.len() - 4..].iter().collect::<String>()
-        )
-    }
+/// Name/value pairs with secret values masked whole (see [`crate::mask`]).
+fn masked_pairs(pairs: &[(String, String)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(mask::value(k, v))))
+        .collect()
 }
 
-fn sensitive(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "token",
-        "key",
-        "secret",
-        "pass",
-        "auth",
-        "url",
-        "credential",
-        "cookie",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
-
-/// A server's config entry as the reference shows it, secrets masked.
+/// A server's config entry as the reference shows it, secrets masked whole: URL credentials
+/// and secret query parameters, secret-looking env and header values, secret flag values.
 fn server_entry(s: &ServerConfig) -> Value {
     let config = match &s.upstream {
         UpstreamConfig::Stdio(st) => {
-            let env: Map<String, Value> = st
-                .env
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        Value::String(if sensitive(k) { mask(v) } else { v.clone() }),
-                    )
-                })
-                .collect();
-            json!({ "command": st.command, "args": st.args, "env": env })
+            json!({ "command": mask::text(&st.command), "args": mask::args(&st.args), "env": masked_pairs(&st.env) })
         }
         UpstreamConfig::Remote(r) => {
-            let headers: Map<String, Value> = r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(mask(v))))
-                .collect();
-            json!({ "url": r.url, "headers": headers, "transport": match r.transport { crate::config::RemoteTransport::Sse => "sse", _ => "streamable-http" } })
+            let transport = match r.transport {
+                crate::config::RemoteTransport::Sse => "sse",
+                crate::config::RemoteTransport::StreamableHttp => "streamable-http",
+            };
+            json!({ "url": mask::url(&r.url), "headers": masked_pairs(&r.headers), "transport": transport })
         }
     };
     json!({
@@ -202,7 +172,7 @@ fn server_entry(s: &ServerConfig) -> Value {
         "description": s.description,
         "config": config,
         "tools": s.tools,
-        "denied_tools": s.denied_tools,
+        "denied_tools": s.denied_tools.iter().map(DeniedTool::to_json).collect::<Vec<_>>(),
         "enable_tool_guardrails": s.enable_tool_guardrails,
     })
 }
@@ -369,6 +339,8 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
     match gw.discover_screened(&session.identity(), &s).await {
         Ok((tools, screen)) => {
             let (blocked, reasons) = blocked_report(&screen);
+            let denied = denied_report(gw, session, &s).await;
+            let denied_count = denied.len();
             let (source, message) = if was_cached {
                 ("cache", format!("Tools retrieved from cache for {name}"))
             } else {
@@ -383,18 +355,37 @@ async fn discover_one(gw: &Arc<Gateway>, session: &Arc<Session>, name: &str) -> 
                 "blocked_tools": blocked,
                 "blocked_reasons": reasons,
                 "tool_pin_changes": serde_json::to_value(&screen.pin_changes).unwrap_or_default(),
-                "policy_denied_tools": [],
-                "policy_denied_count": 0
+                "policy_denied_tools": denied,
+                "policy_denied_count": denied_count
             })
         }
         Err(e) => envelope(
             "DISC_001",
-            &format!("Tool discovery failed: {e}"),
+            &mask::text(&format!("Tool discovery failed: {e}")),
             "discovery",
             Some(name),
             None,
         ),
     }
+}
+
+/// The discovered tools the server's `denied_tools` keep out, as the reference lists them in
+/// `policy_denied_tools` (`{name, pattern, reason}` each).
+async fn denied_report(gw: &Arc<Gateway>, session: &Arc<Session>, s: &ServerConfig) -> Vec<Value> {
+    if s.denied_tools.is_empty() {
+        return Vec::new();
+    }
+    let Ok(entry) = gw.discover_entry(&session.identity(), s).await else {
+        return Vec::new();
+    };
+    entry
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .filter_map(|n| s.denial(n).map(|d| d.to_json(n)))
+        .collect()
 }
 
 /// `blocked_tools` (`{name, reasons}` each, as the reference reports them) and the flat
@@ -462,7 +453,7 @@ async fn secure_call(
     let (tools, screen) = match gw.discover_screened(&session.identity(), &sc).await {
         Ok(t) => t,
         Err(e) => {
-            return json!({ "status": "error", "error": format!("No tools found for {server} even after discovery: {e}") })
+            return json!({ "status": "error", "error": mask::text(&format!("No tools found for {server} even after discovery: {e}")) })
         }
     };
     if calls.is_empty() {
@@ -488,6 +479,24 @@ async fn secure_call(
             results.push(json!({ "status": "error", "error": "No tool_name provided", "message": "No tool_name provided", "enkrypt_mcp_data": data }));
             break;
         };
+        if let Some(d) = sc.denial(&name) {
+            // The reference's answer for a tool on the deny list.
+            let message = d.message(&name);
+            tracing::info!(server = %server, tool = %name, pattern = %d.pattern, "tool denied by the deny list");
+            let mut data = data;
+            if let Some(o) = data.as_object_mut() {
+                o.remove("args");
+                o.insert("deny_pattern".into(), Value::String(d.pattern.clone()));
+                o.insert("deny_reason".into(), Value::String(d.reason.clone()));
+            }
+            results.push(json!({
+                "status": "denied",
+                "error": message,
+                "message": message,
+                "enkrypt_mcp_data": data
+            }));
+            break;
+        }
         let denied = screen
             .blocked
             .get(&name)
@@ -529,7 +538,10 @@ async fn secure_call(
             Err(err) => {
                 let e = tool_failure(
                     "TOOL_001",
-                    &format!("Tool execution failed for {name}: {}", err.message),
+                    &mask::text(&format!(
+                        "Tool execution failed for {name}: {}",
+                        err.message
+                    )),
                     &server,
                     &name,
                     data,
@@ -672,6 +684,7 @@ async fn cache_status(gw: &Arc<Gateway>, session: &Arc<Session>) -> Value {
         );
     }
     let mut status_json = serde_json::to_value(&status).unwrap_or(Value::Null);
+    mask::json_text(&mut status_json);
     let backend = status_json.get("backend").cloned().unwrap_or(Value::Null);
     let cache_type = if backend.as_str() == Some("Embedded") {
         "local"

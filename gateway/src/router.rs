@@ -321,7 +321,7 @@ impl Gateway {
             match self.discover_entry(identity, s).await {
                 Ok(e) => (s.name.clone(), Some(e)),
                 Err(e) => {
-                    tracing::warn!(server = %s.name, error = %e, "discovery failed; its tools are left out");
+                    tracing::warn!(server = %s.name, error = %crate::mask::text(&e.to_string()), "discovery failed; its tools are left out");
                     (s.name.clone(), None)
                 }
             }
@@ -483,7 +483,11 @@ impl Gateway {
                 .cloned();
         }
         let Some((route, tool)) = target else {
-            // A tool kept out by its screening is answered with the reason, not as unknown.
+            // A tool kept out by the deny list or by its screening is answered with the
+            // reason, not as unknown.
+            if let Some(refusal) = self.denied_direct(&session.identity(), name).await {
+                return Ok(Reply::Value(refusal));
+            }
             if let Some((server, tool)) = name.split_once(SEP) {
                 let cfg = &session.identity().mcp_config_id;
                 if let Some(why) = self.guard.refused_tool(cfg, server, tool) {
@@ -529,9 +533,9 @@ impl Gateway {
         }
         let result = match self.upstream_call(&route, params, ctx).await {
             Ok(raw) => crate::upstream::parse_result(&raw)
-                .unwrap_or_else(|e| tool_error(format!("{server}: {e}"))),
+                .unwrap_or_else(|e| tool_error(crate::mask::text(&format!("{server}: {e}")))),
             Err(UpstreamError::Rpc(e)) => return Err(e),
-            Err(e) => tool_error(format!("{server}: {e}")),
+            Err(e) => tool_error(crate::mask::text(&format!("{server}: {e}"))),
         };
         Ok(CallOutcome::plain(result))
     }
@@ -558,16 +562,49 @@ impl Gateway {
         match self.upstream_call(route, params, ctx).await {
             Ok(raw) => Ok(Reply::Raw(raw)),
             Err(UpstreamError::Rpc(e)) => Err(e),
-            Err(e) => Ok(Reply::Value(tool_error(format!(
+            Err(e) => Ok(Reply::Value(tool_error(crate::mask::text(&format!(
                 "{}: {e}",
                 route.server.name
-            )))),
+            ))))),
         }
+    }
+
+    /// The refusal of a direct tool name the deny list keeps out: `<server>__<tool>` when the
+    /// server denies the tool, or a bare name one of the config's servers lists and denies.
+    async fn denied_direct(&self, identity: &Identity, name: &str) -> Option<Value> {
+        let mc = self.mcp_config_of(identity)?;
+        if let Some((server, tool)) = name.split_once(SEP) {
+            if let Some(d) = mc.server(server).and_then(|s| s.denial(tool)) {
+                return Some(tool_error(d.message(tool)));
+            }
+        }
+        for s in mc.servers.iter().filter(|s| !s.denied_tools.is_empty()) {
+            let Some(d) = s.denial(name) else {
+                continue;
+            };
+            let Ok(entry) = self.discover_entry(identity, s).await else {
+                continue;
+            };
+            let listed = entry
+                .get("tools")
+                .and_then(Value::as_array)
+                .is_some_and(|t| {
+                    t.iter()
+                        .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+                });
+            if listed {
+                return Some(tool_error(d.message(name)));
+            }
+        }
+        None
     }
 
     /// The refusal of a tool the allow/deny lists or the last screening keep out.
     fn refused(&self, route: &Route, tool: &str) -> Option<Value> {
         let server = route.server.name.as_str();
+        if let Some(d) = route.server.denial(tool) {
+            return Some(tool_error(d.message(tool)));
+        }
         if !route.server.allows_tool(tool) {
             return Some(tool_error(format!(
                 "Tool '{tool}' is not allowed on server '{server}'."
@@ -685,13 +722,13 @@ impl Gateway {
             Ok(raw) => match crate::upstream::parse_result(&raw) {
                 Ok(v) => v,
                 Err(e) => {
-                    out.result = tool_error(format!("{server}: {e}"));
+                    out.result = tool_error(crate::mask::text(&format!("{server}: {e}")));
                     return Ok(out);
                 }
             },
             Err(UpstreamError::Rpc(e)) => return Err(e),
             Err(e) => {
-                out.result = tool_error(format!("{server}: {e}"));
+                out.result = tool_error(crate::mask::text(&format!("{server}: {e}")));
                 return Ok(out);
             }
         };

@@ -145,6 +145,7 @@ impl Gateway {
     /// Replaces the config (hot reload): sessions whose key no longer resolves end at once,
     /// the others follow the new config; routing views are rebuilt.
     pub fn set_config(self: &Arc<Self>, config: Arc<GatewayConfig>) {
+        crate::logging::follow_config(config.common.log_level);
         let old = std::mem::replace(&mut *self.config.write(), config.clone());
         self.drop_changed_servers(&old, &config);
         self.revalidate_sessions();
@@ -212,8 +213,12 @@ impl Gateway {
         }
     }
 
-    /// The mcp_config a session sees.
+    /// The mcp_config a session sees: an empty one (no servers) for a key whose project has no
+    /// mcp_config; `None` when its mcp_config is gone from the config since the session began.
     pub fn mcp_config_of(&self, identity: &Identity) -> Option<McpConfig> {
+        if identity.mcp_config_id.is_empty() {
+            return Some(McpConfig::empty());
+        }
         self.config().mcp_config(&identity.mcp_config_id).cloned()
     }
 

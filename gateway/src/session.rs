@@ -34,7 +34,7 @@ pub struct Identity {
     pub project_id: String,
     /// The key's user.
     pub user_id: String,
-    /// The project's mcp_config.
+    /// The project's mcp_config; empty when the project has none (no servers).
     pub mcp_config_id: String,
 }
 

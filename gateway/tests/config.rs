@@ -515,7 +515,9 @@ fn server_errors_name_their_paths() {
         ),
         (
             r#"{"server_name": "s", "config": {"command": "x"}, "denied_tools": [true]}"#,
-            format!("{p}.denied_tools[0]: expected a string, got true"),
+            format!(
+                r#"{p}.denied_tools[0]: expected a tool name, a glob pattern or {{"name", "reason", "description"}}, got true"#
+            ),
         ),
         (
             r#"{"server_name": "s", "config": {"command": "x"}, "enable_tool_guardrails": "no"}"#,

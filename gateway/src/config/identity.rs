@@ -11,6 +11,9 @@ use subtle::ConstantTimeEq;
 
 use super::model::{ApiKeyEntry, GatewayConfig, McpConfig, Project, User};
 
+/// What a key of a project without an mcp_config reaches.
+static NO_SERVERS: McpConfig = McpConfig::empty();
+
 /// Why a presented key does not resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -32,7 +35,8 @@ pub struct ResolvedKey<'a> {
     pub project: &'a Project,
     /// The key's user.
     pub user: &'a User,
-    /// The project's mcp_config: the upstream servers this key may reach.
+    /// The project's mcp_config: the upstream servers this key may reach. A project without
+    /// one (`"mcp_config_id": null`) gets [`McpConfig::empty`]: no servers, empty id.
     pub mcp_config: &'a McpConfig,
 }
 
@@ -47,7 +51,7 @@ impl<'a> ResolvedKey<'a> {
         &self.user.id
     }
 
-    /// The mcp_config id.
+    /// The mcp_config id (empty when the project has none).
     pub fn mcp_config_id(&self) -> &'a str {
         &self.mcp_config.id
     }
@@ -71,9 +75,10 @@ impl GatewayConfig {
         // Validation guarantees these references; a hand-built config might break them.
         let project = self.project(&entry.project_id).ok_or(KeyError::Unknown)?;
         let user = self.user(&entry.user_id).ok_or(KeyError::Unknown)?;
-        let mcp_config = self
-            .mcp_config(&project.mcp_config_id)
-            .ok_or(KeyError::Unknown)?;
+        let mcp_config = match &project.mcp_config_id {
+            Some(id) => self.mcp_config(id).ok_or(KeyError::Unknown)?,
+            None => &NO_SERVERS,
+        };
         Ok(ResolvedKey {
             entry,
             project,
@@ -89,13 +94,15 @@ mod tests {
 
     const DOC: &str = r#"{
       "mcp_configs": {"m1": {"mcp_config_name": "x", "mcp_config": []}},
-      "projects": {"p1": {"project_name": "P", "mcp_config_id": "m1", "users": ["u1"]}},
+      "projects": {"p1": {"project_name": "P", "mcp_config_id": "m1", "users": ["u1"]},
+                   "p2": {"project_name": "new", "mcp_config_id": null, "users": []}},
       "users": {"u1": {"email": "a@b.c"}},
       "apikeys": {
         "key-ok-0123456789": {"project_id": "p1", "user_id": "u1"},
         "key-off-0123456789": {"project_id": "p1", "user_id": "u1", "disabled": true},
         "key-inactive-0123456789": {"project_id": "p1", "user_id": "u1", "is_active": false},
-        "key-status-0123456789": {"project_id": "p1", "user_id": "u1", "status": "Disabled"}
+        "key-status-0123456789": {"project_id": "p1", "user_id": "u1", "status": "Disabled"},
+        "key-new-0123456789": {"project_id": "p2", "user_id": "u1"}
       }
     }"#;
 
@@ -120,6 +127,9 @@ mod tests {
                 "{bad}"
             );
         }
+        let r = c.resolve_key("key-new-0123456789").unwrap();
+        assert_eq!((r.project_id(), r.mcp_config_id()), ("p2", ""));
+        assert!(r.mcp_config.servers.is_empty());
         for off in [
             "key-off-0123456789",
             "key-inactive-0123456789",

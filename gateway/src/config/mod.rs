@@ -5,10 +5,13 @@
 //! - [`document`]: the raw JSON document ([`ConfigDocument`]), [`load`], [`parse`], atomic
 //!   0600 saves.
 //! - [`model`]: the typed, validated view ([`GatewayConfig`]) with the reference's defaults.
-//! - `validate`: document -> typed view; every problem named by its JSON path.
+//! - `validate`: document -> typed view; every problem named by its JSON path (the
+//!   `mcp_configs` section in `validate/servers.rs`).(the
+//!   `mcp_configs` section in `validate/servers.rs`).
 //! - [`identity`]: gateway key -> user, project, mcp_config, compared in constant time.
 //! - [`mod@generate`]: a working default config and a safe `write_new`.
 //! - [`mod@watch`]: hot reload by polling ([`ConfigWatcher`]).
+//! - [`deny`]: `denied_tools` entries (names, globs, objects with a reason) and their matching.
 //! - [`keys`]: the cache key layout (`enkrypt:tools:{md5}` ...).
 //!
 //! Design: the document is the source of truth and the typed view is derived from it. Both
@@ -19,6 +22,7 @@
 //! Invariants: no error, log line or `Debug` output contains a gateway key (only its first four
 //! characters and `…`) or a password.
 
+pub mod deny;
 pub mod document;
 pub mod error;
 pub mod generate;
@@ -30,6 +34,7 @@ pub mod secret;
 mod validate;
 pub mod watch;
 
+pub use deny::{Denial, DeniedTool};
 pub use document::{load, parse, ConfigDocument, Loaded};
 pub use error::{redact_key, ConfigError, Issue, ParseError, ValidationErrors};
 pub use generate::{generate, write_new, GenerateOptions, Generated, Written};

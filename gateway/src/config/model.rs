@@ -16,6 +16,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::deny::{denial, Denial, DeniedTool};
 use super::secret::{GatewayKey, Secret};
 
 /// Log level of `enkrypt_log_level` (case-insensitive in the file, as in the reference).
@@ -170,9 +171,11 @@ pub struct CommonConfig {
     pub cache_db: u8,
     /// `enkrypt_cache_password` (null; an empty string counts as null).
     pub cache_password: Option<Secret>,
-    /// `enkrypt_tool_cache_expiration`, given in hours (4 h).
+    /// `enkrypt_tool_cache_expiration_minutes` (ours), else `enkrypt_tool_cache_expiration`
+    /// in hours (4 h).
     pub tool_cache_ttl: Duration,
-    /// `enkrypt_gateway_cache_expiration`, given in hours (24 h).
+    /// `enkrypt_gateway_cache_expiration_minutes`, else `enkrypt_gateway_cache_expiration` in
+    /// hours (24 h), as the reference's `get_gateway_cache_ttl_seconds` reads them.
     pub gateway_cache_ttl: Duration,
     /// `enkrypt_async_input_guardrails_enabled` (false).
     pub async_input_guardrails: bool,
@@ -321,7 +324,7 @@ pub enum UpstreamConfig {
 pub struct GuardrailPolicy {
     /// `enabled` (false).
     pub enabled: bool,
-    /// `guardrail_name` (2.2), else `policy_name` (2.1): the remote policy to apply, or
+    /// `guardrail_name` (2.2) when not empty, else `policy_name` (2.1): the remote policy to apply, or
     /// `"local"` (or any name when no remote provider is configured) for the local detectors.
     pub policy_name: Option<String>,
     /// `block`: detector names whose findings block the call ([]).
@@ -342,8 +345,9 @@ pub struct ServerConfig {
     /// `tools`: the reference's tool object (name -> definition). Empty means every tool the
     /// server offers; otherwise only these names.
     pub tools: Map<String, Value>,
-    /// `denied_tools`: names never exposed nor callable ([]).
-    pub denied_tools: Vec<String>,
+    /// `denied_tools`: names, glob patterns or `{name, reason, description}` objects; the tools
+    /// they match are never offered nor callable ([]).
+    pub denied_tools: Vec<DeniedTool>,
     /// `enable_tool_guardrails` (true).
     pub enable_tool_guardrails: bool,
     /// `enable_server_info_validation` (false).
@@ -352,16 +356,22 @@ pub struct ServerConfig {
     pub input_guardrails: Option<GuardrailPolicy>,
     /// Output policy: `output_guardrails_config`, else `output_guardrails_policy`.
     pub output_guardrails: Option<GuardrailPolicy>,
-    /// Tool-description policy: `tool_guardrails_config`, else `tool_guardrails_policy`.
+    /// The server's own registration policy (2.1): `tool_guardrails_config`, else
+    /// `tool_guardrails_policy`; used when its mcp_config has no
+    /// `common_overrides.server_tools_guardrails_config` (the 2.2 place).
     pub tool_guardrails: Option<GuardrailPolicy>,
 }
 
 impl ServerConfig {
     /// Whether the tool `name` may be listed and called: it is in `tools` (or `tools` is empty)
-    /// and not in `denied_tools`.
+    /// and no `denied_tools` entry refuses it.
     pub fn allows_tool(&self, name: &str) -> bool {
-        (self.tools.is_empty() || self.tools.contains_key(name))
-            && !self.denied_tools.iter().any(|d| d == name)
+        (self.tools.is_empty() || self.tools.contains_key(name)) && self.denial(name).is_none()
+    }
+
+    /// The `denied_tools` entry that refuses `name`, with its reason (see [`super::deny`]).
+    pub fn denial(&self, name: &str) -> Option<Denial> {
+        denial(name, &self.denied_tools, &self.tools)
     }
 }
 
@@ -380,6 +390,17 @@ pub struct McpConfig {
 }
 
 impl McpConfig {
+    /// An mcp_config with no servers and an empty id (no real mcp_config has one): what a
+    /// project without an mcp_config (`"mcp_config_id": null`) reaches.
+    pub const fn empty() -> McpConfig {
+        McpConfig {
+            id: String::new(),
+            name: None,
+            servers: Vec::new(),
+            tools_guardrails: None,
+        }
+    }
+
     /// The server named `name`.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
@@ -393,8 +414,9 @@ pub struct Project {
     pub id: String,
     /// `project_name`.
     pub name: Option<String>,
-    /// `mcp_config_id`: an existing mcp_config.
-    pub mcp_config_id: String,
+    /// `mcp_config_id`: an existing mcp_config, or `None` when `null` or absent (the
+    /// reference's `project create` writes `null` until `project assign-config`): no servers.
+    pub mcp_config_id: Option<String>,
     /// `users`: member user ids ([]).
     pub users: Vec<String>,
     /// `created_at`, as written.
@@ -538,7 +560,7 @@ mod tests {
                 env: vec![("TOKEN".into(), "s3cret".into())],
             }),
             tools: Map::new(),
-            denied_tools: vec!["delete_repo".into()],
+            denied_tools: vec![DeniedTool::name("delete_repo")],
             enable_tool_guardrails: true,
             enable_server_info_validation: false,
             input_guardrails: None,

@@ -237,14 +237,16 @@ pub struct ServerPolicies {
     pub input: Option<Policy>,
     /// Output policy.
     pub output: Option<Policy>,
-    /// Registration checks of its tools (the mcp_config's `common_overrides`).
+    /// Registration checks of its tools (the mcp_config's `common_overrides`, else the
+    /// server's `tool_guardrails_config` / `tool_guardrails_policy`).
     pub registration: Option<Policy>,
     /// How changed tool definitions of this server are treated.
     pub pin: PinMode,
 }
 
 impl ServerPolicies {
-    /// Resolves a server's input and output policies. The pin mode is taken from the first
+    /// Resolves a server's input, output and registration policies (the mcp_config's, else the
+    /// server's own 2.1 `tool_guardrails_policy`). The pin mode is taken from the first
     /// policy that sets it: the server's tool policy, its input policy, then the mcp_config's
     /// registration policy.
     pub fn resolve(
@@ -272,7 +274,10 @@ impl ServerPolicies {
             _ => Some(PinMode::Warn),
         })
         .unwrap_or_default();
+        // 2.2 keeps the registration policy in the mcp_config's common_overrides; a 2.1 file
+        // has it on the server (`tool_guardrails_policy`).
         let registration = registration
+            .or(server.tool_guardrails.as_ref())
             .filter(|_| server.enable_tool_guardrails)
             .and_then(|p| Policy::resolve(p, Direction::Registration, provider));
         ServerPolicies {

@@ -202,4 +202,29 @@ mod tests {
         let dbg = format!("{a:?}");
         assert!(dbg.contains("TOKEN") && !dbg.contains("one"), "{dbg}");
     }
+
+    #[test]
+    fn type_or_transport_sse_gives_the_sse_transport() {
+        let kind = |config: &str| {
+            let text = format!(
+                r#"{{"mcp_configs": {{"m": {{"mcp_config": [{{"server_name": "s", "config": {config}}}]}}}}}}"#
+            );
+            let c = crate::config::parse(&text).unwrap().config;
+            let s = &c.mcp_config("m").unwrap().servers[0];
+            UpstreamSpec::from_server(s, &c.common.timeouts)
+                .transport
+                .kind()
+        };
+        assert_eq!(kind(r#"{"url": "http://h/sse", "type": "sse"}"#), "sse");
+        assert_eq!(
+            kind(r#"{"url": "http://h/sse", "transport": "sse"}"#),
+            "sse"
+        );
+        assert_eq!(
+            kind(r#"{"url": "http://h/mcp", "type": "http"}"#),
+            "streamable-http"
+        );
+        assert_eq!(kind(r#"{"url": "http://h/mcp"}"#), "streamable-http");
+        assert_eq!(kind(r#"{"command": "x", "type": "stdio"}"#), "stdio");
+    }
 }

@@ -8,12 +8,12 @@
 //!
 //! Cross-references are checked against the ids present in the document (even when the entry
 //! they name has problems of its own, so one mistake is reported once): apikey -> project and
-//! user, project -> mcp_config.
+//! user, project -> mcp_config (a project whose `mcp_config_id` is null or absent has none).
 //!
 //! Invariant: messages never contain a gateway key (paths through `apikeys` are redacted) nor the
 //! value of a secret field (passwords, `env`, `headers`): those are described by type only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -21,11 +21,12 @@ use serde_json::{Map, Value};
 
 use super::error::{redact_key, Issue, ValidationErrors};
 use super::model::{
-    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailPolicy, GuardrailProvider, HttpLimits,
-    LogLevel, McpConfig, Project, RemoteServer, RemoteTransport, ServerConfig, StdioServer,
-    TelemetryConfig, TimeoutSettings, ToolsMode, UpstreamConfig, User,
+    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailProvider, HttpLimits, LogLevel, Project,
+    TelemetryConfig, TimeoutSettings, ToolsMode, User,
 };
 use super::secret::{GatewayKey, Secret};
+
+mod servers;
 
 /// Top-level section names.
 pub(crate) const COMMON: &str = "common_mcp_gateway_config";
@@ -433,6 +434,7 @@ impl Validator {
             }
         };
         const HOURS: (f64, &str) = (3600.0, "hours");
+        const MINUTES: (f64, &str) = (60.0, "minutes");
 
         let (o, p) = pick("enkrypt_log_level");
         let log_level = match given(o, "enkrypt_log_level") {
@@ -510,12 +512,20 @@ impl Validator {
         let cache_password = secret(self, "enkrypt_cache_password");
         let embedded_cache_password = secret(self, "enkrypt_embedded_cache_password");
 
-        let hours = |v: &mut Self, key: &str, default: Duration| {
+        // `<key>_minutes` wins over `<key>` (hours), as the reference's
+        // `get_gateway_cache_ttl_seconds` reads them; both are checked.
+        let ttl = |v: &mut Self, key: &str, default: Duration| {
+            let minutes_key = format!("{key}_minutes");
+            let (o, p) = pick(&minutes_key);
+            let minutes = given(o, &minutes_key)
+                .is_some()
+                .then(|| v.duration_field(o, p, &minutes_key, MINUTES, default));
             let (o, p) = pick(key);
-            v.duration_field(o, p, key, HOURS, default)
+            let hours = v.duration_field(o, p, key, HOURS, default);
+            minutes.unwrap_or(hours)
         };
-        let tool_cache_ttl = hours(self, "enkrypt_tool_cache_expiration", d.tool_cache_ttl);
-        let gateway_cache_ttl = hours(
+        let tool_cache_ttl = ttl(self, "enkrypt_tool_cache_expiration", d.tool_cache_ttl);
+        let gateway_cache_ttl = ttl(
             self,
             "enkrypt_gateway_cache_expiration",
             d.gateway_cache_ttl,
@@ -634,289 +644,6 @@ impl Validator {
         }
     }
 
-    fn mcp_config(&mut self, id: &str, val: &Value) -> Option<McpConfig> {
-        let path = join(MCP_CONFIGS, id);
-        if id.trim().is_empty() {
-            self.err(path.clone(), "an mcp_config id must not be empty");
-        }
-        let Value::Object(obj) = val else {
-            self.err(path, format!("expected an object, got {}", describe(val)));
-            return None;
-        };
-        let before = self.issues.len();
-        let name = self.opt_string(obj, &path, "mcp_config_name");
-        let list_path = join(&path, "mcp_config");
-        let mut servers = Vec::new();
-        match given(obj, "mcp_config") {
-            None => {}
-            Some(Value::Array(items)) => {
-                let mut seen: HashMap<&str, usize> = HashMap::new();
-                for (i, item) in items.iter().enumerate() {
-                    let spath = format!("{list_path}[{i}]");
-                    let server = self.server(item, &spath);
-                    let name = item.get("server_name").and_then(Value::as_str);
-                    if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
-                        if let Some(first) = seen.get(name) {
-                            self.err(
-                                join(&spath, "server_name"),
-                                format!(
-                                    "duplicate server name {} (also at mcp_config[{first}])",
-                                    describe(&Value::String(name.to_string()))
-                                ),
-                            );
-                            continue;
-                        }
-                        seen.insert(name, i);
-                    }
-                    servers.extend(server);
-                }
-            }
-            Some(other) => self.err(
-                list_path,
-                format!("expected a list of servers, got {}", describe(other)),
-            ),
-        }
-        let tools_guardrails = self.object(obj, &path, "common_overrides").and_then(|o| {
-            let p = join(&path, "common_overrides");
-            self.policy(
-                o,
-                &p,
-                "server_tools_guardrails_config",
-                "server_tools_guardrails_policy",
-            )
-        });
-        (self.issues.len() == before && !id.trim().is_empty()).then(|| McpConfig {
-            id: id.to_string(),
-            name,
-            servers,
-            tools_guardrails,
-        })
-    }
-
-    fn server(&mut self, val: &Value, path: &str) -> Option<ServerConfig> {
-        let Value::Object(obj) = val else {
-            self.err(
-                path.to_string(),
-                format!("expected an object (a server), got {}", describe(val)),
-            );
-            return None;
-        };
-        let before = self.issues.len();
-        let name = match given(obj, "server_name") {
-            None => {
-                self.err(
-                    join(path, "server_name"),
-                    "missing (every server needs a unique server_name)",
-                );
-                None
-            }
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                self.err(join(path, "server_name"), "must not be empty");
-                None
-            }
-            Some(Value::String(s)) if s.contains("__") => {
-                self.err(
-                    join(path, "server_name"),
-                    format!(
-                        "{} contains \"__\", which separates server and tool in namespaced tool names",
-                        describe(&Value::String(s.clone()))
-                    ),
-                );
-                None
-            }
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => {
-                self.err(
-                    join(path, "server_name"),
-                    format!("expected a string, got {}", describe(other)),
-                );
-                None
-            }
-        };
-        let description = self.opt_string(obj, path, "description");
-        let upstream = match given(obj, "config") {
-            None => {
-                self.err(
-                    join(path, "config"),
-                    "missing (expected {\"command\": ...} for a stdio server or {\"url\": ...} for a remote one)",
-                );
-                None
-            }
-            Some(Value::Object(c)) => self.upstream(c, &join(path, "config")),
-            Some(other) => {
-                self.err(
-                    join(path, "config"),
-                    format!("expected an object, got {}", describe(other)),
-                );
-                None
-            }
-        };
-        let tools = match given(obj, "tools") {
-            None => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|n| (n.to_string(), Value::Null))
-                .collect(),
-            Some(other) => {
-                self.err(
-                    join(path, "tools"),
-                    format!(
-                        "expected an object of tool names (empty = all tools), got {}",
-                        describe(other)
-                    ),
-                );
-                Map::new()
-            }
-        };
-        let denied_tools = self.string_list(obj, path, "denied_tools");
-        let enable_tool_guardrails = self.bool_field(obj, path, "enable_tool_guardrails", true);
-        let enable_server_info_validation =
-            self.bool_field(obj, path, "enable_server_info_validation", false);
-        let input_guardrails = self.policy(
-            obj,
-            path,
-            "input_guardrails_config",
-            "input_guardrails_policy",
-        );
-        let output_guardrails = self.policy(
-            obj,
-            path,
-            "output_guardrails_config",
-            "output_guardrails_policy",
-        );
-        let tool_guardrails = self.policy(
-            obj,
-            path,
-            "tool_guardrails_config",
-            "tool_guardrails_policy",
-        );
-        if self.issues.len() != before {
-            return None;
-        }
-        Some(ServerConfig {
-            name: name?,
-            description,
-            upstream: upstream?,
-            tools,
-            denied_tools,
-            enable_tool_guardrails,
-            enable_server_info_validation,
-            input_guardrails,
-            output_guardrails,
-            tool_guardrails,
-        })
-    }
-
-    fn upstream(&mut self, obj: &Map<String, Value>, path: &str) -> Option<UpstreamConfig> {
-        let has_command = given(obj, "command").is_some();
-        let has_url = given(obj, "url").is_some();
-        match (has_command, has_url) {
-            (true, true) => {
-                self.err(
-                    path.to_string(),
-                    "has both \"command\" (stdio server) and \"url\" (remote server); keep one",
-                );
-                None
-            }
-            (false, false) => {
-                self.err(
-                    path.to_string(),
-                    "expected \"command\" (stdio server) or \"url\" (remote server)",
-                );
-                None
-            }
-            (true, false) => {
-                let command = self.required_string(obj, path, "command");
-                let args = self.string_list(obj, path, "args");
-                let env = self.secret_string_map(obj, path, "env");
-                Some(UpstreamConfig::Stdio(StdioServer {
-                    command: command?,
-                    args,
-                    env,
-                }))
-            }
-            (false, true) => {
-                let url = match given(obj, "url") {
-                    Some(Value::String(u)) if is_http_url(u) => Some(u.clone()),
-                    Some(other) => {
-                        self.err(
-                            join(path, "url"),
-                            format!(
-                                "expected an http:// or https:// URL, got {}",
-                                describe(other)
-                            ),
-                        );
-                        None
-                    }
-                    None => None,
-                };
-                let headers = self.secret_string_map(obj, path, "headers");
-                let transport = match given(obj, "transport") {
-                    None => Some(RemoteTransport::StreamableHttp),
-                    Some(val) => match val
-                        .as_str()
-                        .map(|s| s.trim().to_ascii_lowercase())
-                        .as_deref()
-                    {
-                        Some("streamable-http" | "streamable_http" | "http") => {
-                            Some(RemoteTransport::StreamableHttp)
-                        }
-                        Some("sse") => Some(RemoteTransport::Sse),
-                        _ => {
-                            self.err(
-                                join(path, "transport"),
-                                format!(
-                                    "expected \"streamable-http\" or \"sse\", got {}",
-                                    describe(val)
-                                ),
-                            );
-                            None
-                        }
-                    },
-                };
-                Some(UpstreamConfig::Remote(RemoteServer {
-                    url: url?,
-                    headers,
-                    transport: transport?,
-                }))
-            }
-        }
-    }
-
-    /// A guardrail policy under its newer name, else its older one.
-    fn policy(
-        &mut self,
-        obj: &Map<String, Value>,
-        parent: &str,
-        newer: &str,
-        older: &str,
-    ) -> Option<GuardrailPolicy> {
-        let key = if given(obj, newer).is_some() {
-            newer
-        } else {
-            older
-        };
-        let p = self.object(obj, parent, key)?;
-        let path = join(parent, key);
-        let additional_config = self
-            .object(p, &path, "additional_config")
-            .cloned()
-            .unwrap_or_default();
-        let name_key = if given(p, "guardrail_name").is_some() {
-            "guardrail_name"
-        } else {
-            "policy_name"
-        };
-        Some(GuardrailPolicy {
-            enabled: self.bool_field(p, &path, "enabled", false),
-            policy_name: self.opt_string(p, &path, name_key),
-            block: self.string_list(p, &path, "block"),
-            additional_config,
-        })
-    }
-
     /// The remote guardrail provider: `plugins.guardrails` (2.2), else `enkrypt_config`.
     fn guardrail_provider(&mut self, root: &Map<String, Value>) -> GuardrailProvider {
         let empty = Map::new();
@@ -978,7 +705,25 @@ impl Validator {
         };
         let before = self.issues.len();
         let name = self.opt_string(obj, &path, "project_name");
-        let mcp_config_id = self.required_string(obj, &path, "mcp_config_id");
+        // null (what the reference's `project create` writes) or absent: no mcp_config yet.
+        let mcp_config_id = match given(obj, "mcp_config_id") {
+            None => None,
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.err(
+                    join(&path, "mcp_config_id"),
+                    "must not be empty (null: no mcp_config yet)",
+                );
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.err(
+                    join(&path, "mcp_config_id"),
+                    format!("expected a string or null, got {}", describe(other)),
+                );
+                None
+            }
+        };
         if let Some(m) = &mcp_config_id {
             if !mcp_ids.contains(m.as_str()) {
                 self.err(
@@ -995,7 +740,7 @@ impl Validator {
         Some(Project {
             id: id.to_string(),
             name,
-            mcp_config_id: mcp_config_id?,
+            mcp_config_id,
             users,
             created_at,
         })
