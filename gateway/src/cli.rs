@@ -230,6 +230,8 @@ async fn start(path: &Path, host: &str, port: u16, transport: TransportArg) -> a
         }
     }
     watcher.stop();
+    // Stdio upstreams (and their process groups) stop with the gateway.
+    gw.pool.close_all().await;
     cache.shutdown().await;
     Ok(())
 }

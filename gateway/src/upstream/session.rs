@@ -748,7 +748,10 @@ impl Upstream {
             self.core.name
         ));
         match &self.core.link {
-            Link::Stdio(s) => s.wait_exited(Duration::from_secs(2)).await,
+            Link::Stdio(s) => {
+                s.wait_exited(super::stdio::STOP_GRACE * 2 + Duration::from_secs(1))
+                    .await
+            }
             Link::Http(h) => h.terminate().await,
             Link::Sse(_) => {}
         }
