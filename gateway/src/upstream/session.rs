@@ -379,10 +379,7 @@ impl Core {
                     }
                 }
             };
-            match answer {
-                Ok(result) => Some(result),
-                Err(_) => None,
-            }
+            answer.ok()
         };
         match tokio::time::timeout_at(deadline, exchange).await {
             Ok(Some(result)) => {
