@@ -14,9 +14,10 @@
 //!   pinning, the remote provider).
 //! - [`meta`]: the reference product's `enkrypt_*` tools.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`bind`]: its default HTTP listen address (container-aware).
 
 pub mod auth;
+pub mod bind;
 pub mod cache;
 pub mod cli;
 pub mod config;

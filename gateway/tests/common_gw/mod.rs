@@ -121,7 +121,6 @@ pub fn write_config(dir: &Path, servers: Vec<Value>, common: Value) -> PathBuf {
     path
 }
 
-/// The gateway over HTTP on a free port.
 /// A config with our demo server over stdio as its one upstream (`demo`).
 pub fn demo_config(dir: &Path) -> PathBuf {
     write_config(
@@ -142,6 +141,8 @@ impl HttpGateway {
     }
 }
 
+/// The gateway over HTTP on a free loopback port (explicitly: in a container the default is
+/// every interface).
 pub fn start_http(config: &Path) -> HttpGateway {
     let port = free_port();
     let child = Command::new(gateway_bin())
@@ -149,6 +150,8 @@ pub fn start_http(config: &Path) -> HttpGateway {
             "--config",
             &config.to_string_lossy(),
             "start",
+            "--host",
+            "127.0.0.1",
             "--port",
             &port.to_string(),
         ])
