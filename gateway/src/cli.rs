@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::cache::Cache;
 use crate::config::{self, resolve_config_path, GenerateOptions};
 use crate::service::Gateway;
+use crate::upstream::UpstreamSpec;
 
 /// Secure MCP Gateway: authentication, cached tool discovery, guardrails and timeouts between
 /// MCP clients and MCP servers.
@@ -204,7 +205,18 @@ async fn start(
             while updates.changed().await.is_ok() {
                 let next = updates.borrow().clone();
                 tracing::info!("config reloaded");
+                // Upstream sessions of definitions no longer in the config are stopped.
+                let keep: std::collections::HashSet<String> = next
+                    .mcp_configs
+                    .values()
+                    .flat_map(|mc| mc.servers.iter())
+                    .map(|s| UpstreamSpec::from_server(s, &next.common.timeouts).pool_key())
+                    .collect();
                 gw.set_config(next);
+                let stopped = gw.pool.retain(&keep);
+                if stopped > 0 {
+                    tracing::info!(stopped, "upstream sessions of changed servers stopped");
+                }
             }
         });
     }

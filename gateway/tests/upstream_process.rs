@@ -80,6 +80,7 @@ async fn gone(pid: u64) -> bool {
 fn reap(pid: u64) {
     let _ = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
+        .stderr(Stdio::null())
         .status();
 }
 
@@ -136,20 +137,20 @@ async fn stdio_gateway(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let t = TokioChildProcess::new(
-        tokio::process::Command::new(common_gw::gateway_bin()).configure(move |cmd| {
-            cmd.args([
-                "--config",
-                &cfg.to_string_lossy(),
-                "start",
-                "--transport",
-                "stdio",
-            ])
-            .envs(env)
-            .stderr(Stdio::null());
-        }),
-    )
-    .expect("spawn the gateway");
+    let cmd = tokio::process::Command::new(common_gw::gateway_bin()).configure(move |cmd| {
+        cmd.args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--transport",
+            "stdio",
+        ])
+        .envs(env);
+    });
+    let (t, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the gateway");
     ().serve(t).await.expect("initialize the gateway")
 }
 
@@ -246,4 +247,44 @@ async fn a_stdio_gateway_that_exits_takes_its_upstreams_process_groups_with_it()
         grandchild_gone,
         "the upstream's child {grandchild} outlived the gateway"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_changed_in_the_config_is_stopped_with_its_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = probe_config(dir.path());
+    let client = stdio_gateway(&config, &[("ENKRYPT_GATEWAY_KEY", KEY)]).await;
+    let (err, text, who) = call(&client, "whoami", json!({})).await;
+    assert!(!err, "{text}");
+    let pid = who["structuredContent"]["pid"].as_u64().unwrap();
+    let (_, _, spawned) = call(&client, "spawn_grandchild", json!({})).await;
+    let grandchild = spawned["structuredContent"]["pid"].as_u64().unwrap();
+
+    // The server's definition changes (another env value): the new one serves, the old one
+    // is stopped.
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    doc["mcp_configs"]["cfg-1"]["mcp_config"][0]["config"]["env"]["PROBE_CONFIGURED"] =
+        json!("changed");
+    std::fs::write(&config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, env) = call(&client, "environ", json!({})).await;
+        if env["structuredContent"]["env"]["PROBE_CONFIGURED"] == "changed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the config change was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (server_gone, grandchild_gone) = (gone(pid).await, gone(grandchild).await);
+    reap(grandchild);
+    reap(pid);
+    assert!(server_gone, "the old server {pid} still runs");
+    assert!(
+        grandchild_gone,
+        "the old server's child {grandchild} still runs"
+    );
+    client.cancel().await.ok();
 }

@@ -362,7 +362,6 @@ impl Core {
         };
         // One deadline for the whole exchange: a full stdio queue or a POST that never ends
         // counts against it as much as a slow answer.
-        let deadline = tokio::time::Instant::now() + timeout;
         let exchange = async {
             let mut rx = rx;
             let work = match self.start_request(id, msg).await {
@@ -381,7 +380,7 @@ impl Core {
             };
             answer.ok()
         };
-        match tokio::time::timeout_at(deadline, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(Some(result)) => {
                 guard.done = true;
                 if result.is_err() {

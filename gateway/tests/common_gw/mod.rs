@@ -196,20 +196,21 @@ pub async fn connect_stdio_with<H: ClientHandler>(
 ) -> Result<RunningService<RoleClient, H>, String> {
     let cfg = config.to_path_buf();
     let key = key.to_string();
-    let t = TokioChildProcess::new(tokio::process::Command::new(gateway_bin()).configure(
-        move |cmd| {
-            cmd.args([
-                "--config",
-                &cfg.to_string_lossy(),
-                "start",
-                "--transport",
-                "stdio",
-            ])
-            .env("ENKRYPT_GATEWAY_KEY", &key)
-            .stderr(Stdio::null());
-        },
-    ))
-    .map_err(|e| e.to_string())?;
+    let cmd = tokio::process::Command::new(gateway_bin()).configure(move |cmd| {
+        cmd.args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--transport",
+            "stdio",
+        ])
+        .env("ENKRYPT_GATEWAY_KEY", &key);
+    });
+    // (`TokioChildProcess::new` would let the gateway's log through to the test's stderr.)
+    let (t, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     handler.serve(t).await.map_err(|e| e.to_string())
 }
 
