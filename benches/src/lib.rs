@@ -163,6 +163,8 @@ pub fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
         "--config".to_string(),
         cfg.to_string_lossy().to_string(),
         "start".into(),
+        "--host".into(),
+        "127.0.0.1".into(),
         "--port".into(),
         port.to_string(),
     ];

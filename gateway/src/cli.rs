@@ -49,9 +49,10 @@ pub enum Command {
     },
     /// Run the gateway (generating a config first if there is none).
     Start {
-        /// Address to listen on (HTTP).
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
+        /// Address to listen on (HTTP). Default: 0.0.0.0 in a container (Docker, podman,
+        /// Kubernetes), else 127.0.0.1.
+        #[arg(long, env = "ENKRYPT_GATEWAY_HOST")]
+        host: Option<String>,
         /// Port to listen on (HTTP).
         #[arg(long, default_value_t = 8000)]
         port: u16,
@@ -154,12 +155,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             transport,
             ..
         } => {
+            let bind = crate::bind::choose(host.as_deref(), &crate::bind::Signals::probe());
             if !path.exists() {
                 let w = config::write_new(&path, &GenerateOptions::default(), false)
                     .with_context(|| format!("generating a config at {}", path.display()))?;
-                print_connect(&path, w.generated.api_key.expose(), &host, port);
+                let shown = if bind.host == crate::bind::ALL_INTERFACES {
+                    crate::bind::LOOPBACK
+                } else {
+                    &bind.host
+                };
+                print_connect(&path, w.generated.api_key.expose(), shown, port);
             }
-            start(&path, &host, port, transport).await?;
+            start(&path, &bind, port, transport).await?;
             Ok(0)
         }
         Command::Cache { action } => cache_cmd(&path, action).await,
@@ -176,7 +183,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-async fn start(path: &Path, host: &str, port: u16, transport: TransportArg) -> anyhow::Result<()> {
+async fn start(
+    path: &Path,
+    bind: &crate::bind::Bind,
+    port: u16,
+    transport: TransportArg,
+) -> anyhow::Result<()> {
     let (watcher, mut updates) = config::ConfigWatcher::start(path, Duration::from_millis(1000))
         .with_context(|| format!("loading {}", path.display()))?;
     let cfg = updates.borrow().clone();
@@ -215,6 +227,8 @@ async fn start(path: &Path, host: &str, port: u16, transport: TransportArg) -> a
             }
         }
         TransportArg::Http => {
+            let host = bind.host.as_str();
+            tracing::info!(host, reason = %bind.why, "HTTP listen address");
             let listener = tokio::net::TcpListener::bind((host, port))
                 .await
                 .with_context(|| format!("binding {host}:{port}"))?;
@@ -230,6 +244,8 @@ async fn start(path: &Path, host: &str, port: u16, transport: TransportArg) -> a
         }
     }
     watcher.stop();
+    // Stdio upstreams (and their process groups) stop with the gateway.
+    gw.pool.close_all().await;
     cache.shutdown().await;
     Ok(())
 }

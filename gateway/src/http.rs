@@ -300,27 +300,49 @@ fn stateless(msg: &Message) -> bool {
         .is_some()
 }
 
+/// What refuses a POST before its body is read: a foreign `Origin`/`Host` (403), an ended
+/// session (404, whoever asks, so its client starts a new one as MCP prescribes), a missing or
+/// invalid key (401). Otherwise the key's identity.
+fn early_refusal(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<crate::session::Identity, Box<Response>> {
+    check_origin(state, headers)?;
+    if let Some(id) = header_str(headers, "mcp-session-id") {
+        if !state.gw.sessions.contains_key(id) {
+            return Err(Box::new(session_not_found()));
+        }
+    }
+    state
+        .gw
+        .authenticate(extract_key(headers))
+        .map_err(|e| Box::new(unauthorized(e)))
+}
+
+/// A body this small is read (and dropped) before a refusal goes out, so the client, still
+/// writing it, reads the answer instead of a reset connection; a larger one is not read.
+const DRAIN_SMALL: u64 = 64 * 1024;
+
+/// Sends `response` to a request refused before its body was read.
+async fn refuse(response: Response, headers: &HeaderMap, body: axum::body::Body) -> Response {
+    let small = header_str(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(|l| l <= DRAIN_SMALL);
+    if small {
+        let drain = axum::body::to_bytes(body, DRAIN_SMALL as usize);
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+    response
+}
+
 async fn post_mcp(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    if let Err(r) = check_origin(&state, &headers) {
-        return *r;
-    }
-    // An ended session (expired, deleted, or its key revoked) is 404 whoever asks, so its
-    // client starts a new one, as MCP prescribes.
-    if let Some(id) = header_str(&headers, "mcp-session-id") {
-        if !state.gw.sessions.contains_key(id) {
-            return session_not_found();
-        }
-    }
-    // Every request needs a valid key: checked before a byte of the body is read, so a
-    // client without one costs a header parse.
-    let key = extract_key(&headers);
-    let identity = match state.gw.authenticate(key) {
-        Ok(i) => i,
-        Err(e) => return unauthorized(e),
+    let identity = match early_refusal(&state, &headers) {
+        Ok(identity) => identity,
+        Err(r) => return refuse(*r, &headers, body).await,
     };
     let limits = state.gw.config().common.http_limits;
     let body = match read_body(body, limits.body_timeout).await {
@@ -401,7 +423,7 @@ async fn post_mcp(
         }
         s
     } else {
-        match session_for(&state, &headers, key) {
+        match session_for(&state, &headers, extract_key(&headers)) {
             Ok(s) => s,
             Err(r) => return *r,
         }

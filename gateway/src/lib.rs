@@ -15,9 +15,11 @@
 //! - [`meta`]: the reference product's `enkrypt_*` tools; [`mask`]: secrets hidden whole in
 //!   what they show.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
-//! - [`cli`]: the command line; [`logging`]: log level and format.
+//! - [`cli`]: the command line; [`logging`]: log level and format; [`bind`]: the default HTTP
+//!   listen address (container-aware).
 
 pub mod auth;
+pub mod bind;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -175,7 +175,6 @@ impl Gateway {
             .flat_map(|mc| mc.servers.iter().map(|s| key(new, s)))
             .collect();
         let mut stale = Vec::new();
-        let mut unused = std::collections::HashSet::new();
         for mc in old.mcp_configs.values() {
             for s in &mc.servers {
                 let before = key(old, s);
@@ -186,13 +185,13 @@ impl Gateway {
                 if after.as_ref() != Some(&before) {
                     stale.push((mc.id.clone(), s.name.clone()));
                 }
-                if !kept.contains(&before) {
-                    unused.insert(before);
-                }
             }
         }
-        for k in &unused {
-            self.pool.remove(k);
+        // Upstream sessions of definitions no longer in the config are stopped (a stdio
+        // server with its process group).
+        let stopped = self.pool.retain(&kept);
+        if stopped > 0 {
+            tracing::info!(stopped, "upstream sessions of changed servers stopped");
         }
         if stale.is_empty() {
             return;

@@ -279,20 +279,68 @@ async fn embedded_clear_by_server_and_all() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_port_taken_is_a_clear_error() {
+async fn embedded_port_taken_by_a_non_resp_program_gives_a_private_cache() {
+    // Listens and never answers: only the deadline ends the attempt to share it.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let cfg = CommonConfig {
         embedded_cache_port: port,
+        timeouts: TimeoutSettings {
+            cache: Duration::from_millis(500),
+            connectivity: Duration::from_millis(500),
+            ..TimeoutSettings::default()
+        },
         ..embedded_config("pw")
     };
-    let err = Cache::new(&cfg).await.expect_err("port in use");
-    let text = err.to_string();
-    assert!(matches!(err, CacheError::Bind { .. }), "{err:?}");
-    assert!(
-        text.contains(&port.to_string()) && text.contains("enkrypt_embedded_cache_port"),
-        "{text}"
-    );
+    let cache = Cache::new(&cfg).await.expect("a private cache");
+    let st = cache.status().await;
+    assert_eq!(st.backend, BACKEND_EMBEDDED);
+    assert!(st.reachable && !st.degraded, "{st:?}");
+    let private = st.embedded_port.expect("its own port");
+    assert_ne!(private, port);
+    let k = ToolsKey::new(CONFIG_ID, SERVER);
+    cache
+        .put_tools(&k, &tools_result(2), None)
+        .await
+        .expect("put");
+    assert!(cache.get_tools(&k).await.expect("get").is_some());
+    cache.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_port_taken_by_another_cache_with_our_password_is_shared() {
+    let owner = Cache::new(&embedded_config("shared-pw"))
+        .await
+        .expect("owner");
+    let port = owner.embedded_port().expect("port");
+    let cfg = CommonConfig {
+        embedded_cache_port: port,
+        ..embedded_config("shared-pw")
+    };
+    let sibling = Cache::new(&cfg).await.expect("sibling");
+    assert_eq!(sibling.embedded_port(), Some(port));
+    let k = ToolsKey::new(CONFIG_ID, SERVER);
+    sibling
+        .put_tools(&k, &tools_result(3), None)
+        .await
+        .expect("put through the sibling");
+    let seen = owner
+        .get_tools(&k)
+        .await
+        .expect("get")
+        .expect("shared entry");
+    assert_eq!(seen["tools"].as_array().map(Vec::len), Some(3));
+    // Another password: not shared, private.
+    let other = CommonConfig {
+        embedded_cache_port: port,
+        ..embedded_config("other-pw")
+    };
+    let private = Cache::new(&other).await.expect("private");
+    assert_ne!(private.embedded_port(), Some(port));
+    assert!(private.get_tools(&k).await.expect("get").is_none());
+    for c in [private, sibling, owner] {
+        c.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,3 +251,67 @@ async fn external_redis_dies_and_comes_back() {
     }
     client.cancel().await.ok();
 }
+
+/// Starts `start --port <free> <extra>` with `env`, waits for its "listening on" line and
+/// returns the address it names; the gateway is stopped before returning.
+fn listen_address(config: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> String {
+    use std::io::BufRead;
+    let port = free_port();
+    let mut cmd = Command::new(gateway_bin());
+    cmd.args(["--config", &config.to_string_lossy(), "start", "--port"])
+        .arg(port.to_string())
+        .args(extra)
+        .env_remove("ENKRYPT_GATEWAY_HOST")
+        .env_remove("ENKRYPT_DOCKER")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut proc = Proc(cmd.spawn().unwrap());
+    let stderr = proc.0.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr = rest.split('/').next().unwrap_or_default().to_string();
+            assert!(addr.ends_with(&format!(":{port}")), "{line}");
+            return addr.rsplit_once(':').unwrap().0.to_string();
+        }
+        seen.push(line);
+    }
+    panic!("the gateway did not say where it listens: {seen:?}");
+}
+
+#[test]
+fn http_listens_on_every_interface_in_a_container_and_on_loopback_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    // ENKRYPT_DOCKER stands for the container signals (this test may itself run in one).
+    assert_eq!(
+        listen_address(&cfg, &[], &[("ENKRYPT_DOCKER", "true")]),
+        "0.0.0.0"
+    );
+    assert_eq!(
+        listen_address(&cfg, &[], &[("ENKRYPT_DOCKER", "false")]),
+        "127.0.0.1"
+    );
+    // An explicit host always wins.
+    assert_eq!(
+        listen_address(
+            &cfg,
+            &["--host", "127.0.0.1"],
+            &[("ENKRYPT_DOCKER", "true")]
+        ),
+        "127.0.0.1"
+    );
+    assert_eq!(
+        listen_address(
+            &cfg,
+            &[],
+            &[
+                ("ENKRYPT_DOCKER", "true"),
+                ("ENKRYPT_GATEWAY_HOST", "127.0.0.1")
+            ]
+        ),
+        "127.0.0.1"
+    );
+}

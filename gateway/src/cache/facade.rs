@@ -18,7 +18,8 @@ use serde_json::Value;
 use super::entry::{unix_secs, ToolsKey};
 use super::external::External;
 use super::{
-    human_bytes, Backend, Cache, CacheError, CacheOptions, CacheStatus, View, BACKEND_EMBEDDED,
+    human_bytes, Active, Backend, Cache, CacheError, CacheOptions, CacheStatus, View,
+    BACKEND_EMBEDDED,
 };
 use crate::config::keys::{
     gateway_config_key, key_to_id_key, GATEWAY_CONFIG_PREFIX, KEY_TO_ID_PREFIX,
@@ -247,15 +248,15 @@ impl Cache {
                 detail: Some("the cache was shut down".into()),
             };
         }
-        match &inner.backend {
-            Backend::Embedded(e) => CacheHealth {
+        match inner.backend.active() {
+            Active::Embedded(e) => CacheHealth {
                 backend,
                 reachable: true,
                 detail: (!e.listening()).then(|| {
                     "the embedded RESP listener stopped; the in-process cache still works".into()
                 }),
             },
-            Backend::External(_) => match inner.ping().await {
+            Active::External(_) => match inner.ping().await {
                 Ok(()) => CacheHealth {
                     backend,
                     reachable: true,

@@ -10,7 +10,8 @@
 //! reads `Embedded` or `External (Redis/KeyDB)`.
 //!
 //! Modules: [`entry`] (tool entries, MCP cache hints), [`error`], `embedded` (in-process
-//! engine plus a RESP listener for operators), `external` (the RESP client), `health`
+//! engine plus a RESP listener for operators), `external` (the RESP client), `start` (starting
+//! the backend; a second gateway on the embedded port shares the first one's cache), `health`
 //! (counters and the outage breaker), `flight` (single-flight discovery), `facade` (the
 //! convenience calls the service, meta tools and CLI use: `discover_tools`, `clear_server`,
 //! `health`, `connect_remote`, ...).
@@ -39,6 +40,7 @@ mod external;
 mod facade;
 mod flight;
 mod health;
+mod start;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,11 +57,12 @@ pub use error::CacheError;
 pub use facade::{CacheHealth, ToolsEntryInfo};
 
 use crate::config::keys::{gateway_config_key, key_to_id_key, TOOLS_PREFIX};
-use crate::config::{CommonConfig, Secret};
+use crate::config::Secret;
 use embedded::Embedded;
 use external::External;
 use flight::{Flights, Role};
 use health::Health;
+use start::Sibling;
 
 /// `CacheStatus::backend` of the embedded cache.
 pub const BACKEND_EMBEDDED: &str = "Embedded";
@@ -211,6 +214,27 @@ pub fn human_bytes(n: u64) -> String {
 enum Backend {
     Embedded(Embedded),
     External(External),
+    /// The embedded cache of another gateway on the same port (see `start`).
+    Sibling(Sibling),
+}
+
+/// The backend a call goes to.
+enum Active<'a> {
+    Embedded(&'a Embedded),
+    External(&'a External),
+}
+
+impl Backend {
+    fn active(&self) -> Active<'_> {
+        match self {
+            Backend::Embedded(e) => Active::Embedded(e),
+            Backend::External(x) => Active::External(x),
+            Backend::Sibling(s) => match s.owned() {
+                Some(e) => Active::Embedded(e),
+                None => Active::External(s.remote()),
+            },
+        }
+    }
 }
 
 struct Memo {
@@ -267,29 +291,34 @@ impl std::fmt::Debug for Cache {
         match &self.inner.backend {
             Backend::Embedded(e) => d.field("embedded", e),
             Backend::External(x) => d.field("external", x),
+            Backend::Sibling(s) => d.field("sibling", s),
         };
         d.finish()
     }
 }
 
-/// Runs one backend call: refuses it after shutdown, applies the breaker to the external
-/// backend, and records the outcome in the counters.
+/// Runs one backend call: refuses it after shutdown, applies the breaker to a RESP backend,
+/// and records the outcome in the counters; an outage of a sibling's cache makes this gateway
+/// try to take its port over.
 macro_rules! call {
     ($inner:expr, $e:ident => $emb:expr, $x:ident => $ext:expr) => {{
         let inner: &Inner = $inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(CacheError::Closed);
         }
-        match &inner.backend {
-            Backend::Embedded($e) => {
+        match inner.backend.active() {
+            Active::Embedded($e) => {
                 let r = $emb;
                 inner.health.record(&r);
                 r
             }
-            Backend::External($x) => {
+            Active::External($x) => {
                 let _permit = inner.health.admit()?;
                 let r = $ext;
                 inner.health.record(&r);
+                if let Err(e) = &r {
+                    inner.after_failure(e).await;
+                }
                 r
             }
         }
@@ -297,108 +326,6 @@ macro_rules! call {
 }
 
 impl Cache {
-    /// Starts the cache `common` asks for, with default [`CacheOptions`].
-    ///
-    /// Embedded: binds the RESP port now and fails with [`CacheError::Bind`] (naming the port
-    /// and `enkrypt_embedded_cache_port`) if it is taken. External: never fails; the client
-    /// connects in the background and on demand.
-    pub async fn new(common: &CommonConfig) -> Result<Cache, CacheError> {
-        Cache::with_options(common, CacheOptions::default()).await
-    }
-
-    /// [`Cache::new`] with explicit tunables.
-    pub async fn with_options(
-        common: &CommonConfig,
-        opts: CacheOptions,
-    ) -> Result<Cache, CacheError> {
-        if common.use_external_cache {
-            return Ok(Cache::external(common, opts));
-        }
-        let password = common
-            .embedded_cache_password
-            .clone()
-            .unwrap_or_else(generate_password);
-        if password.expose().chars().any(char::is_control) {
-            return Err(CacheError::Embedded(
-                "`common_mcp_gateway_config.enkrypt_embedded_cache_password` must not contain \
-                 control characters (newlines, tabs, NUL)"
-                    .into(),
-            ));
-        }
-        let e = Embedded::start(
-            common.embedded_cache_port,
-            password.expose(),
-            &opts.embedded_maxmemory,
-            &opts.embedded_bind,
-        )
-        .await?;
-        tracing::info!(
-            port = e.port(),
-            password_generated = common.embedded_cache_password.is_none(),
-            "embedded cache listening on 127.0.0.1 (inspect with redis-cli -p <port> -a \
-             <enkrypt_embedded_cache_password>)"
-        );
-        let view = View {
-            backend: BACKEND_EMBEDDED,
-            host: None,
-            port: None,
-            db: Some(0),
-            embedded_port: Some(e.port()),
-        };
-        let backend = Backend::Embedded(e);
-        Ok(Cache::assemble(backend, view, Some(password), common, opts))
-    }
-
-    /// The external backend of `common` (`enkrypt_cache_host/port/db/password`).
-    fn external(common: &CommonConfig, opts: CacheOptions) -> Cache {
-        let x = External::new(
-            &common.cache_host,
-            common.cache_port,
-            common.cache_db,
-            common.cache_password.clone(),
-            common.timeouts.connectivity,
-            common.timeouts.cache,
-        );
-        let view = View {
-            backend: BACKEND_EXTERNAL,
-            host: Some(common.cache_host.clone()),
-            port: Some(common.cache_port),
-            db: Some(common.cache_db),
-            embedded_port: None,
-        };
-        Cache::assemble(Backend::External(x), view, None, common, opts)
-    }
-
-    fn assemble(
-        backend: Backend,
-        view: View,
-        embedded_password: Option<Secret>,
-        common: &CommonConfig,
-        opts: CacheOptions,
-    ) -> Cache {
-        let inner = Arc::new(Inner {
-            backend,
-            health: Health::new(opts.backoff, view.backend),
-            view,
-            flights: Flights::default(),
-            memo: DashMap::new(),
-            tool_ttl: common.tool_cache_ttl,
-            gateway_ttl: common.gateway_cache_ttl,
-            cache_timeout: common.timeouts.cache,
-            opts,
-            embedded_password,
-            closed: AtomicBool::new(false),
-        });
-        if matches!(inner.backend, Backend::External(_)) {
-            // Connect early, so an unreachable backend is reported at start, not on first use.
-            let warm = inner.clone();
-            tokio::spawn(async move {
-                let _ = warm.ping().await;
-            });
-        }
-        Cache { inner }
-    }
-
     /// `"Embedded"` or `"External (Redis/KeyDB)"`.
     pub fn backend_name(&self) -> &'static str {
         self.inner.view.backend
@@ -536,9 +463,9 @@ impl Cache {
     pub async fn status(&self) -> CacheStatus {
         let inner = &*self.inner;
         let (mut reachable, memory, entries) = inner.probe_status().await;
-        let listener_down = match &inner.backend {
-            Backend::Embedded(e) => !e.listening(),
-            Backend::External(_) => false,
+        let listener_down = match inner.backend.active() {
+            Active::Embedded(e) => !e.listening(),
+            Active::External(_) => false,
         };
         if inner.closed.load(Ordering::Acquire) {
             reachable = false;
@@ -693,7 +620,7 @@ impl Cache {
     /// [`CacheError::Closed`]. External: closes the pool for new calls.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        if let Backend::Embedded(e) = &self.inner.backend {
+        if let Active::Embedded(e) = self.inner.backend.active() {
             e.shutdown().await;
         }
         self.inner.memo.clear();
@@ -713,12 +640,17 @@ fn encode(v: &Value) -> Result<Vec<u8>, CacheError> {
     serde_json::to_vec(v).map_err(|e| CacheError::NotCacheable(e.to_string()))
 }
 
-fn generate_password() -> Secret {
-    use rand::distr::{Alphanumeric, SampleString};
-    Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32))
-}
-
 impl Inner {
+    /// After a failed RESP call: when the backend is a sibling's cache that became
+    /// unreachable, take its port over (see `start`).
+    async fn after_failure(&self, e: &CacheError) {
+        if let Backend::Sibling(s) = &self.backend {
+            if e.is_outage() && s.owned().is_none() && s.take_over().await {
+                self.health.record(&Ok(()));
+            }
+        }
+    }
+
     async fn ping(&self) -> Result<(), CacheError> {
         call!(self, _e => Ok(()), x => x.ping().await)
     }
@@ -876,15 +808,15 @@ impl Inner {
             return (false, None, None);
         }
         let limit = self.opts.status_scan_limit;
-        match &self.backend {
-            Backend::Embedded(e) => {
+        match self.backend.active() {
+            Active::Embedded(e) => {
                 let counts = e.count(limit);
                 if let Err(err) = &counts {
                     self.health.failed(err);
                 }
                 (true, Some(e.memory()), counts.ok())
             }
-            Backend::External(x) => {
+            Active::External(x) => {
                 let memory = self.external_call(x.memory()).await;
                 let Ok(memory) = memory else {
                     return (false, None, None);

@@ -5,7 +5,8 @@
 //!   handshake, request ids of its own multiplexed through a pending map, timeouts with
 //!   `notifications/cancelled`, progress routing and relaying of server→client requests.
 //! - `stdio`, `http`, `sse`: the three transports (child process, streamable HTTP,
-//!   legacy HTTP+SSE).
+//!   legacy HTTP+SSE); `env` (the environment a child gets) and `group` (its process group)
+//!   serve `stdio`.
 //! - [`sse_parse`]: the `text/event-stream` parser both HTTP transports use.
 //! - [`pool`]: one session per definition, reconnected on demand ([`Pool`]).
 //!
@@ -14,7 +15,9 @@
 //! request whose future is dropped before its answer is cancelled upstream; nothing here writes
 //! to stdout (an upstream's stderr goes to `tracing` at debug level).
 
+mod env;
 mod error;
+mod group;
 mod http;
 pub mod pool;
 mod session;

@@ -140,6 +140,19 @@ impl Pool {
         true
     }
 
+    /// Closes the sessions whose key is not in `keep` (definitions gone from the config, or
+    /// changed: a changed command, env, URL or header is another key), in the background.
+    /// Returns how many were dropped.
+    pub fn retain(&self, keep: &std::collections::HashSet<String>) -> usize {
+        let gone: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|e| !keep.contains(e.key()))
+            .map(|e| e.key().clone())
+            .collect();
+        gone.iter().filter(|k| self.remove(k)).count()
+    }
+
     /// Closes every session and empties the pool.
     pub async fn close_all(&self) {
         let keys: Vec<String> = self.slots.iter().map(|e| e.key().clone()).collect();

@@ -14,9 +14,18 @@
 //! output passes through the gateway without being parsed into a tree and written out again;
 //! callers that need to look inside parse it ([`Upstream::request`]).
 //!
+//! Deadlines: a request's whole exchange (queueing it for a stdio child, the POST of the HTTP
+//! transports, reading the answer) runs within its timeout; a notification or response is sent
+//! within the discovery timeout. A hung server must not be kept for good: after any timeout
+//! the session checks the server with a `ping` (one at a time, within the discovery timeout);
+//! no answer to it either and the session is closed (a stdio child and its group are killed),
+//! so the pool starts a new one on next use. A server that is merely slow answers the ping and
+//! keeps its session.
+//!
 //! Invariants: a pending entry is removed exactly once (response, failure, close or drop
 //! guard); when the session closes every pending request fails at once with
-//! [`UpstreamError::Closed`]; no lock is held across an `.await`.
+//! [`UpstreamError::Closed`]; no lock is held across an `.await`; no wait on the server is
+//! without a deadline (the long-lived event streams excepted: they end with the session).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,6 +132,8 @@ pub(crate) struct Core {
     relayed: Mutex<HashMap<String, AbortHandle>>,
     next_id: AtomicU64,
     alive: AtomicBool,
+    /// A liveness `ping` is under way (see the module header).
+    probing: AtomicBool,
     closed_reason: Mutex<Option<String>>,
     /// Cancelled when the session closes; transport tasks stop on it.
     pub(crate) shutdown: CancellationToken,
@@ -155,6 +166,7 @@ impl Core {
             relayed: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             alive: AtomicBool::new(true),
+            probing: AtomicBool::new(false),
             closed_reason: Mutex::new(None),
             shutdown: CancellationToken::new(),
         })
@@ -212,13 +224,56 @@ impl Core {
         }
     }
 
-    /// Sends a notification or a response.
+    /// Sends a notification or a response, within the discovery timeout.
     pub(crate) async fn send(self: &Arc<Self>, msg: Message) -> Result<(), UpstreamError> {
-        match &self.link {
-            Link::Stdio(s) => s.send(&msg).await.map_err(|()| self.closed_error()),
-            Link::Http(h) => h.send(self, &msg).await,
-            Link::Sse(s) => s.post(&msg).await,
+        let limit = self.spec.timeouts.discovery;
+        let sending = async {
+            match &self.link {
+                Link::Stdio(s) => s.send(&msg).await.map_err(|()| self.closed_error()),
+                Link::Http(h) => h.send(self, &msg).await,
+                Link::Sse(s) => s.post(&msg).await,
+            }
+        };
+        match tokio::time::timeout(limit, sending).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.check_alive();
+                Err(UpstreamError::Timeout {
+                    what: format!(
+                        "{} (sending {})",
+                        self.name,
+                        msg.method().unwrap_or("a response")
+                    ),
+                    after: limit,
+                })
+            }
         }
+    }
+
+    /// After a timeout: pings the server (unless a ping is under way already) and closes the
+    /// session if that gets no answer within the discovery timeout either.
+    fn check_alive(self: &Arc<Self>) {
+        if !self.is_alive() || self.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let core = self.clone();
+        tokio::spawn(async move {
+            let limit = core.spec.timeouts.discovery;
+            let r = core
+                .request("ping", None, RequestCtx::default(), limit)
+                .await;
+            core.probing.store(false, Ordering::Release);
+            if let Err(UpstreamError::Timeout { .. }) = r {
+                let why = format!(
+                    "upstream server `{}` stopped answering (a request timed out, then a ping \
+                     got no answer within {}); the session is closed and will be started anew",
+                    core.name,
+                    super::error::fmt_duration(limit)
+                );
+                tracing::warn!(server = %core.name, "{why}");
+                core.close_with(why);
+            }
+        });
     }
 
     /// Sends a notification from synchronous code (drop guards), without waiting.
@@ -306,17 +361,15 @@ impl Core {
             reason: "the client cancelled the request",
             done: false,
         };
-        let work = match self.start_request(id, msg).await {
-            Ok(work) => work,
-            Err(e) => {
-                guard.done = true;
-                self.pending.lock().remove(&id);
-                return Err(e);
-            }
-        };
-        let answer = async move {
+        // One deadline for the whole exchange: a full stdio queue or a POST that never ends
+        // counts against it as much as a slow answer.
+        let exchange = async {
             let mut rx = rx;
-            match work {
+            let work = match self.start_request(id, msg).await {
+                Ok(work) => work,
+                Err(e) => return Some(Err(e)),
+            };
+            let answer = match work {
                 None => rx.await,
                 Some(mut work) => {
                     tokio::select! {
@@ -325,19 +378,27 @@ impl Core {
                         _ = &mut work => rx.await,
                     }
                 }
-            }
+            };
+            answer.ok()
         };
-        match tokio::time::timeout(timeout, answer).await {
-            Ok(Ok(result)) => {
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Some(result)) => {
                 guard.done = true;
+                if result.is_err() {
+                    // Not sent (or failed): nothing to cancel.
+                    self.pending.lock().remove(&id);
+                }
                 result
             }
-            Ok(Err(_)) => {
+            Ok(None) => {
                 guard.done = true;
                 Err(self.closed_error())
             }
             Err(_) => {
                 guard.reason = "the gateway's timeout expired";
+                if method != "initialize" {
+                    self.check_alive();
+                }
                 Err(UpstreamError::Timeout {
                     what: self.name.clone(),
                     after: timeout,
@@ -762,7 +823,10 @@ impl Upstream {
             self.core.name
         ));
         match &self.core.link {
-            Link::Stdio(s) => s.wait_exited(Duration::from_secs(2)).await,
+            Link::Stdio(s) => {
+                s.wait_exited(super::stdio::STOP_GRACE * 2 + Duration::from_secs(1))
+                    .await
+            }
             Link::Http(h) => h.terminate().await,
             Link::Sse(_) => {}
         }

@@ -23,7 +23,8 @@ pub enum Transport {
         command: String,
         /// Its arguments.
         args: Vec<String>,
-        /// Variables added to the inherited environment, in order.
+        /// The server's `env`, set in order on top of the allow-listed part of the gateway's
+        /// environment (see the `env` module).
         env: Vec<(String, String)>,
     },
     /// Streamable HTTP (MCP 2025-03-26 and later): one endpoint, POST per message.

@@ -1,16 +1,22 @@
 //! The stdio transport: the upstream is a child process speaking newline-delimited JSON-RPC on
 //! its stdin and stdout (MCP "stdio" transport, all versions).
 //!
+//! The child starts with an allow-list of the gateway's environment plus the server's own `env`
+//! ([`super::env`]), as the leader of its own process group ([`super::group`]).
+//!
 //! Four tasks per child: a writer (one queue, so messages never interleave), a reader (each
 //! stdout line is one message; non-JSON lines, which some servers print, are logged and
 //! skipped), a stderr logger (`tracing` debug, never our stdout) and a supervisor that owns the
-//! child. When the child exits or closes stdout the supervisor closes the session with its exit
-//! status, so pending requests fail at once. Closing the session closes the child's stdin, as
-//! the MCP specification asks, and kills it if it has not exited 300 ms later; the child is
-//! also killed when dropped (`kill_on_drop`).
+//! child and its group. When the child exits or closes stdout the supervisor closes the session
+//! with its exit status, so pending requests fail at once, and kills what is left of the group.
+//! Closing the session closes the child's stdin, as the MCP specification asks; a child still
+//! running [`STOP_GRACE`] later gets `SIGTERM` (the whole group), and `SIGKILL` after as long
+//! again. The group is also killed when the supervisor is dropped, and the child when it is
+//! dropped (`kill_on_drop`).
 //!
-//! Invariant: lines longer than [`MAX_LINE`] are discarded, so a child cannot make the gateway
-//! buffer without limit.
+//! Invariants: lines longer than [`MAX_LINE`] are discarded, so a child cannot make the gateway
+//! buffer without limit; a child that stops reading its stdin blocks neither the session's
+//! shutdown (the writer also stops on it) nor a caller past its deadline (see `session`).
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -21,6 +27,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::group::ProcessGroup;
 use super::session::{Core, Link};
 use super::spec::{Transport, UpstreamSpec};
 use super::{UpstreamError, UpstreamHandler};
@@ -30,6 +37,8 @@ use crate::jsonrpc::Message;
 pub(crate) const MAX_LINE: usize = 64 * 1024 * 1024;
 /// The longest stderr line logged whole.
 const MAX_LOG_LINE: usize = 8 * 1024;
+/// How long a stopping child gets after its stdin closed, and again after `SIGTERM`.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// The sending side of a stdio session.
 pub(crate) struct StdioLink {
@@ -72,16 +81,19 @@ pub(crate) fn open(
     let name = spec.name.clone();
     let mut cmd = Command::new(command);
     cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_clear()
+        .envs(super::env::child_env(std::env::vars_os(), env))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    ProcessGroup::configure(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         UpstreamError::Spawn(format!(
             "upstream server `{name}`: cannot run `{command}`: {e}"
         ))
     })?;
+    let group = ProcessGroup::of(&child);
     let missing =
         |what: &str| UpstreamError::Spawn(format!("upstream server `{name}`: no {what} pipe"));
     let stdin = child.stdin.take().ok_or_else(|| missing("stdin"))?;
@@ -120,7 +132,13 @@ pub(crate) fn open(
         })
         .await;
     });
-    tokio::spawn(supervise(core.clone(), child, reader_done_rx, exited_tx));
+    tokio::spawn(supervise(
+        core.clone(),
+        child,
+        group,
+        reader_done_rx,
+        exited_tx,
+    ));
     Ok(core)
 }
 
@@ -129,25 +147,20 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Vec<u8>>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let buf = tokio::select! {
-            m = rx.recv() => match m {
-                Some(b) => b,
-                None => break,
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        if stdin.write_all(&buf).await.is_err() {
-            break;
-        }
-        while let Ok(more) = rx.try_recv() {
-            if stdin.write_all(&more).await.is_err() {
-                return;
+    let write = async {
+        while let Some(buf) = rx.recv().await {
+            stdin.write_all(&buf).await?;
+            while let Ok(more) = rx.try_recv() {
+                stdin.write_all(&more).await?;
             }
+            stdin.flush().await?;
         }
-        if stdin.flush().await.is_err() {
-            break;
-        }
+        Ok::<(), std::io::Error>(())
+    };
+    // A child that stops reading blocks `write_all`: the shutdown still ends the writer.
+    tokio::select! {
+        _ = write => {}
+        _ = shutdown.cancelled() => {}
     }
     // Dropping stdin closes it: the child's signal to exit.
 }
@@ -194,6 +207,7 @@ pub(crate) async fn read_lines<R: AsyncRead + Unpin>(r: R, max: usize, mut f: im
 async fn supervise(
     core: Arc<Core>,
     mut child: Child,
+    group: ProcessGroup,
     mut reader_done: oneshot::Receiver<()>,
     exited: watch::Sender<bool>,
 ) {
@@ -208,23 +222,47 @@ async fn supervise(
             match tokio::time::timeout(Duration::from_secs(1), child.wait()).await {
                 Ok(status) => describe(status),
                 Err(_) => {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
+                    kill(&mut child, &group).await;
                     "closed its stdout".to_string()
                 }
             }
         }
         _ = shutdown.cancelled() => {
-            if tokio::time::timeout(Duration::from_millis(300), child.wait()).await.is_err() {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
+            stop(&mut child, &group).await;
             exited.send_replace(true);
             return;
         }
     };
+    // Whatever the server left behind (a crashed `npx` leaves its server running).
+    group.kill();
     exited.send_replace(true);
     core.close_with(format!("upstream server `{}` {what}", core.name));
+}
+
+/// Stops a child whose stdin was closed: waits [`STOP_GRACE`] for it to exit, then sends
+/// `SIGTERM` to its group and waits as long again, then kills the group. Processes of the group
+/// still running once the leader is gone are killed too.
+async fn stop(child: &mut Child, group: &ProcessGroup) {
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        group.terminate();
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            kill(child, group).await;
+        }
+    }
+    group.kill();
+}
+
+/// Kills the group and the child, and reaps the child.
+async fn kill(child: &mut Child, group: &ProcessGroup) {
+    group.kill();
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
 
 fn describe(status: std::io::Result<ExitStatus>) -> String {

@@ -121,7 +121,6 @@ pub fn write_config(dir: &Path, servers: Vec<Value>, common: Value) -> PathBuf {
     path
 }
 
-/// The gateway over HTTP on a free port.
 /// A config with our demo server over stdio as its one upstream (`demo`).
 pub fn demo_config(dir: &Path) -> PathBuf {
     write_config(
@@ -142,6 +141,8 @@ impl HttpGateway {
     }
 }
 
+/// The gateway over HTTP on a free loopback port (explicitly: in a container the default is
+/// every interface).
 pub fn start_http(config: &Path) -> HttpGateway {
     let port = free_port();
     let child = Command::new(gateway_bin())
@@ -149,6 +150,8 @@ pub fn start_http(config: &Path) -> HttpGateway {
             "--config",
             &config.to_string_lossy(),
             "start",
+            "--host",
+            "127.0.0.1",
             "--port",
             &port.to_string(),
         ])
@@ -193,20 +196,21 @@ pub async fn connect_stdio_with<H: ClientHandler>(
 ) -> Result<RunningService<RoleClient, H>, String> {
     let cfg = config.to_path_buf();
     let key = key.to_string();
-    let t = TokioChildProcess::new(tokio::process::Command::new(gateway_bin()).configure(
-        move |cmd| {
-            cmd.args([
-                "--config",
-                &cfg.to_string_lossy(),
-                "start",
-                "--transport",
-                "stdio",
-            ])
-            .env("ENKRYPT_GATEWAY_KEY", &key)
-            .stderr(Stdio::null());
-        },
-    ))
-    .map_err(|e| e.to_string())?;
+    let cmd = tokio::process::Command::new(gateway_bin()).configure(move |cmd| {
+        cmd.args([
+            "--config",
+            &cfg.to_string_lossy(),
+            "start",
+            "--transport",
+            "stdio",
+        ])
+        .env("ENKRYPT_GATEWAY_KEY", &key);
+    });
+    // (`TokioChildProcess::new` would let the gateway's log through to the test's stderr.)
+    let (t, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     handler.serve(t).await.map_err(|e| e.to_string())
 }
 
