@@ -197,6 +197,48 @@ pub fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
     (Proc(child), port, t.elapsed())
 }
 
+/// Our demo MCP server over streamable HTTP on a free port; returns it and its `/mcp` URL.
+pub fn demo_upstream() -> (Proc, String) {
+    let port = testkit::free_port();
+    let p = Proc(
+        Command::new(bin())
+            .args(["demo-server", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo server"),
+    );
+    wait_port(port);
+    (p, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// Writes a gateway config to `dir/file`: one mcp_config of `servers` for [`KEY`], the
+/// embedded cache on a free port, warnings only, and the `common` entries on top.
+pub fn write_config(
+    dir: &Path,
+    file: &str,
+    servers: serde_json::Value,
+    common: serde_json::Value,
+) -> PathBuf {
+    let mut c = serde_json::json!({ "enkrypt_log_level": "WARNING", "enkrypt_embedded_cache_port": 0,
+        "enkrypt_embedded_cache_password": "bench-embedded-pw-0123456789" });
+    if let (Some(o), Some(e)) = (c.as_object_mut(), common.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    let cfg = serde_json::json!({
+        "common_mcp_gateway_config": c,
+        "mcp_configs": { "c1": { "mcp_config_name": "bench", "mcp_config": servers } },
+        "projects": { "p1": { "project_name": "bench", "mcp_config_id": "c1", "users": ["u1"] } },
+        "users": { "u1": { "email": "bench@example.com" } },
+        "apikeys": { KEY: { "project_id": "p1", "user_id": "u1" } }
+    });
+    let path = dir.join(file);
+    std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
+    path
+}
+
 /// A number from the environment, or `default`.
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -15,18 +15,11 @@ use gateway::guard::policy::ServerPolicies;
 use serde_json::{json, Value};
 
 fn ok(text: &str) -> GatewayConfig {
-    match parse(text) {
-        Ok(l) => l.config,
-        Err(e) => panic!("expected a valid config, got:\n{e}"),
-    }
+    valid_config(text)
 }
 
 fn issues(text: &str) -> Vec<String> {
-    match parse(text) {
-        Ok(_) => panic!("expected an invalid config:\n{text}"),
-        Err(ParseError::Invalid(v)) => v.issues().iter().map(ToString::to_string).collect(),
-        Err(e) => panic!("expected validation issues, got {e}"),
-    }
+    config_issues(text)
 }
 
 fn one_server(server: Value) -> String {

@@ -7,7 +7,7 @@
 mod common_gw;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common_gw::*;
@@ -252,16 +252,8 @@ fn start_with_path(config: &Path) -> HttpGateway {
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    let child = Command::new(gateway_bin())
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "start",
-            "--port",
-            &port.to_string(),
-        ])
+    let child = http_command(config, port)
         .env("PATH", path)
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("gateway");

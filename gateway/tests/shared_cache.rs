@@ -9,7 +9,7 @@ mod common_gw;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common_gw::*;
@@ -113,17 +113,7 @@ async fn an_http_gateway_and_two_stdio_gateways_on_one_config_share_one_cache() 
 fn start_http_logged(config: &Path, dir: &Path) -> (HttpGateway, std::path::PathBuf) {
     let log = dir.join("gateway.log");
     let port = free_port();
-    let child = Command::new(gateway_bin())
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
+    let child = http_command(config, port)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("gateway");

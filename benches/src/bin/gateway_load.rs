@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use benches::{bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, Mcp, Proc, KEY};
+use benches::{
+    bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, write_config, Mcp, Proc, KEY,
+};
 use serde_json::{json, Value};
 
 /// `clients` concurrent sessions, each making `calls` echo calls; latencies and wall time.
@@ -42,25 +44,14 @@ async fn load(target: &[Mcp], tool: &str, calls: usize) -> (Vec<Duration>, Durat
     (all, wall)
 }
 
-fn write_config(dir: &Path, upstream_url: &str, common: Value) -> PathBuf {
-    let mut c = json!({ "enkrypt_log_level": "WARNING", "enkrypt_embedded_cache_port": 0, "enkrypt_embedded_cache_password": "bench-embedded-pw-0123456789" });
-    if let (Some(o), Some(e)) = (c.as_object_mut(), common.as_object()) {
-        for (k, v) in e {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    let cfg = json!({
-        "common_mcp_gateway_config": c,
-        "mcp_configs": { "c1": { "mcp_config_name": "bench", "mcp_config": [
-            { "server_name": "demo", "config": { "url": upstream_url, "transport": "streamable-http" }, "tools": {} }
-        ] } },
-        "projects": { "p1": { "project_name": "bench", "mcp_config_id": "c1", "users": ["u1"] } },
-        "users": { "u1": { "email": "bench@example.com" } },
-        "apikeys": { KEY: { "project_id": "p1", "user_id": "u1" } }
-    });
-    let path = dir.join("cfg.json");
-    std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
-    path
+/// The bench config: one server, `demo`, at `upstream_url`.
+fn demo_config(dir: &Path, upstream_url: &str, common: Value) -> PathBuf {
+    write_config(
+        dir,
+        "cfg.json",
+        json!([{ "server_name": "demo", "config": { "url": upstream_url, "transport": "streamable-http" }, "tools": {} }]),
+        common,
+    )
 }
 
 async fn latency_of(m: &Mcp, body: Value, n: usize) -> Vec<Duration> {
@@ -105,7 +96,7 @@ async fn main() {
     let up_pid = _upstream.0.id();
     let me = std::process::id();
 
-    let cfg = write_config(&dir, &up_url, json!({}));
+    let cfg = demo_config(&dir, &up_url, json!({}));
     let mut starts = Vec::new();
     for _ in 0..5 {
         let (_g, _, t) = start_gateway(&cfg);
@@ -254,7 +245,7 @@ async fn main() {
     let redis = testkit::RedisServer::start(Some("bench-redis-pw"));
     let ext_dir = dir.join("ext");
     std::fs::create_dir_all(&ext_dir).expect("dir");
-    let ext = write_config(
+    let ext = demo_config(
         &ext_dir,
         &up_url,
         json!({ "enkrypt_mcp_use_external_cache": true, "enkrypt_cache_host": "127.0.0.1", "enkrypt_cache_port": redis.port, "enkrypt_cache_password": "bench-redis-pw" }),

@@ -7,11 +7,11 @@
 //! Run: `cargo build --release -p gateway -p benches && target/release/guard_load`
 //! (environment: `ROUNDS` (5), `CALLS` per round (1000), `MSG_BYTES` (1024)).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use benches::{
-    bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, Mcp, Proc, KEY, LOCAL_DETECTORS,
+    cpu_secs, demo_upstream, env_usize, pct, start_gateway, us, write_config, Mcp, KEY,
+    LOCAL_DETECTORS,
 };
 use serde_json::{json, Value};
 
@@ -35,7 +35,7 @@ fn message(n: usize) -> String {
     s
 }
 
-fn write_config(dir: &std::path::Path, upstream: &str) -> std::path::PathBuf {
+fn guarded_config(dir: &std::path::Path, upstream: &str) -> std::path::PathBuf {
     let server = |name: &str, guarded: bool| {
         let mut s = json!({ "server_name": name, "config": { "url": upstream, "transport": "streamable-http" }, "tools": {} });
         if guarded {
@@ -48,17 +48,12 @@ fn write_config(dir: &std::path::Path, upstream: &str) -> std::path::PathBuf {
         }
         s
     };
-    let cfg = json!({
-        "common_mcp_gateway_config": { "enkrypt_log_level": "WARNING", "enkrypt_embedded_cache_port": 0,
-            "enkrypt_embedded_cache_password": "bench-embedded-pw-0123456789" },
-        "mcp_configs": { "c1": { "mcp_config_name": "bench", "mcp_config": [server("plain", false), server("guarded", true)] } },
-        "projects": { "p1": { "project_name": "bench", "mcp_config_id": "c1", "users": ["u1"] } },
-        "users": { "u1": { "email": "bench@example.com" } },
-        "apikeys": { KEY: { "project_id": "p1", "user_id": "u1" } }
-    });
-    let path = dir.join("guard-cfg.json");
-    std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
-    path
+    write_config(
+        dir,
+        "guard-cfg.json",
+        json!([server("plain", false), server("guarded", true)]),
+        json!({}),
+    )
 }
 
 async fn round(m: &Mcp, tool: &str, args: &Value, calls: usize, lat: &mut Vec<Duration>) {
@@ -78,17 +73,8 @@ async fn main() {
     let bytes = env_usize("MSG_BYTES", 1024);
     let dir = std::env::temp_dir().join(format!("guard-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let up_port = testkit::free_port();
-    let _up = Proc(
-        Command::new(bin())
-            .args(["demo-server", "--port", &up_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("demo server"),
-    );
-    wait_port(up_port);
-    let cfg = write_config(&dir, &format!("http://127.0.0.1:{up_port}/mcp"));
+    let (_up, up_url) = demo_upstream();
+    let cfg = guarded_config(&dir, &up_url);
     let (gw, port, _) = start_gateway(&cfg);
     let pid = gw.0.id();
     let m = Mcp::open(&format!("http://127.0.0.1:{port}/mcp/"), Some(KEY)).await;

@@ -8,31 +8,14 @@
 //! Run: `cargo build --release -p gateway -p benches && target/release/slowloris_load`
 //! (environment: `SLOW` (1000), `CALLS` per round (2000), `ROUNDS` (3)).
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benches::{bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, Mcp, Proc, KEY};
+use benches::{cpu_secs, demo_upstream, env_usize, pct, start_gateway, us, write_config, Mcp, KEY};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-fn write_config(dir: &std::path::Path, upstream: &str) -> std::path::PathBuf {
-    let cfg = json!({
-        "common_mcp_gateway_config": { "enkrypt_log_level": "WARNING", "enkrypt_embedded_cache_port": 0,
-            "enkrypt_embedded_cache_password": "bench-embedded-pw-0123456789" },
-        "mcp_configs": { "c1": { "mcp_config_name": "bench", "mcp_config": [
-            { "server_name": "plain", "config": { "url": upstream, "transport": "streamable-http" }, "tools": {} }
-        ] } },
-        "projects": { "p1": { "project_name": "bench", "mcp_config_id": "c1", "users": ["u1"] } },
-        "users": { "u1": { "email": "bench@example.com" } },
-        "apikeys": { KEY: { "project_id": "p1", "user_id": "u1" } }
-    });
-    let path = dir.join("slowloris-cfg.json");
-    std::fs::write(&path, serde_json::to_vec(&cfg).expect("json")).expect("write");
-    path
-}
 
 async fn open_slow(port: u16) -> Option<TcpStream> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
@@ -80,17 +63,13 @@ async fn main() {
     let rounds = env_usize("ROUNDS", 3);
     let dir = std::env::temp_dir().join(format!("slowloris-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let up_port = testkit::free_port();
-    let _up = Proc(
-        Command::new(bin())
-            .args(["demo-server", "--port", &up_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("demo server"),
+    let (_up, up_url) = demo_upstream();
+    let cfg = write_config(
+        &dir,
+        "slowloris-cfg.json",
+        json!([{ "server_name": "plain", "config": { "url": up_url, "transport": "streamable-http" }, "tools": {} }]),
+        json!({}),
     );
-    wait_port(up_port);
-    let cfg = write_config(&dir, &format!("http://127.0.0.1:{up_port}/mcp"));
     let (gw, port, _) = start_gateway(&cfg);
     let pid = gw.0.id();
     let m = Mcp::open(&format!("http://127.0.0.1:{port}/mcp/"), Some(KEY)).await;

@@ -17,10 +17,7 @@ use serde_json::Value;
 
 use super::entry::{unix_secs, ToolsKey};
 use super::external::External;
-use super::{
-    human_bytes, Active, Backend, Cache, CacheError, CacheOptions, CacheStatus, View,
-    BACKEND_EMBEDDED,
-};
+use super::{human_bytes, Active, Backend, Cache, CacheError, CacheOptions, CacheStatus, View};
 use crate::config::keys::{
     gateway_config_key, key_to_id_key, GATEWAY_CONFIG_PREFIX, KEY_TO_ID_PREFIX,
 };
@@ -103,13 +100,7 @@ impl Cache {
             common.timeouts.connectivity,
             common.timeouts.cache,
         );
-        let view = View {
-            backend: BACKEND_EMBEDDED,
-            host: None,
-            port: None,
-            db: Some(0),
-            embedded_port: Some(port),
-        };
+        let view = View::embedded(port);
         Ok(Cache::assemble(
             Backend::External(x),
             view,

@@ -252,6 +252,19 @@ struct View {
     embedded_port: Option<u16>,
 }
 
+impl View {
+    /// The embedded cache on `port` (ours, or another gateway's reached over RESP).
+    fn embedded(port: u16) -> View {
+        View {
+            backend: BACKEND_EMBEDDED,
+            host: None,
+            port: None,
+            db: Some(0),
+            embedded_port: Some(port),
+        }
+    }
+}
+
 struct Inner {
     backend: Backend,
     view: View,

@@ -18,9 +18,7 @@ use std::sync::OnceLock;
 
 use super::embedded::Embedded;
 use super::external::External;
-use super::{
-    Backend, Cache, CacheError, CacheOptions, Inner, View, BACKEND_EMBEDDED, BACKEND_EXTERNAL,
-};
+use super::{Backend, Cache, CacheError, CacheOptions, Inner, View, BACKEND_EXTERNAL};
 use crate::config::{CommonConfig, Secret};
 
 /// Another gateway's embedded cache, used over RESP; this gateway's own once it took the port
@@ -145,13 +143,7 @@ impl Cache {
     }
 
     fn embedded(e: Embedded, password: Secret, common: &CommonConfig, opts: CacheOptions) -> Cache {
-        let view = View {
-            backend: BACKEND_EMBEDDED,
-            host: None,
-            port: None,
-            db: Some(0),
-            embedded_port: Some(e.port()),
-        };
+        let view = View::embedded(e.port());
         Cache::assemble(Backend::Embedded(e), view, Some(password), common, opts)
     }
 
@@ -194,13 +186,7 @@ impl Cache {
                         maxmemory: opts.embedded_maxmemory.clone(),
                         bind: opts.embedded_bind.clone(),
                     };
-                    let view = View {
-                        backend: BACKEND_EMBEDDED,
-                        host: None,
-                        port: None,
-                        db: Some(0),
-                        embedded_port: Some(port),
-                    };
+                    let view = View::embedded(port);
                     let backend = Backend::Sibling(sibling);
                     return Ok(Cache::assemble(backend, view, Some(password), common, opts));
                 }

@@ -141,21 +141,46 @@ impl HttpGateway {
     }
 }
 
-/// The gateway over HTTP on a free loopback port (explicitly: in a container the default is
-/// every interface).
+/// `start` over HTTP on 127.0.0.1:`port` (explicitly: in a container the default is every
+/// interface), standard output discarded.
+pub fn http_command(config: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(gateway_bin());
+    cmd.args([
+        "--config",
+        &config.to_string_lossy(),
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+    ])
+    .stdout(Stdio::null());
+    cmd
+}
+
+/// The config `text` parses to; panics with the issues when it does not.
+pub fn valid_config(text: &str) -> gateway::config::GatewayConfig {
+    match gateway::config::parse(text) {
+        Ok(l) => l.config,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
+    }
+}
+
+/// The validation issues of `text`, as their messages; panics when it is valid.
+pub fn config_issues(text: &str) -> Vec<String> {
+    match gateway::config::parse(text) {
+        Ok(_) => panic!("expected an invalid config:\n{text}"),
+        Err(gateway::config::ParseError::Invalid(v)) => {
+            v.issues().iter().map(ToString::to_string).collect()
+        }
+        Err(e) => panic!("expected validation issues, got {e}"),
+    }
+}
+
+/// The gateway over HTTP on a free loopback port.
 pub fn start_http(config: &Path) -> HttpGateway {
     let port = free_port();
-    let child = Command::new(gateway_bin())
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
+    let child = http_command(config, port)
         .stderr(Stdio::null())
         .spawn()
         .expect("gateway");
