@@ -1,17 +1,17 @@
-//! The `secure-mcp-gateway` command line: `generate-config`, `start`, `cache status`,
-//! `cache clear`, and the demo MCP server (`demo-server`) the default config points at.
+//! The `secure-mcp-gateway` command line: `generate-config`, `start` ([`start`]), `cache
+//! status|clear` ([`cache`]), and the demo MCP server (`demo-server`) the default config
+//! points at. One file per command group; the operations themselves live in the library.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::cache::Cache;
 use crate::config::{self, resolve_config_path, GenerateOptions};
-use crate::service::Gateway;
+
+mod cache;
+mod start;
 
 /// Secure MCP Gateway: authentication, cached tool discovery, guardrails and timeouts between
 /// MCP clients and MCP servers.
@@ -166,10 +166,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 };
                 print_connect(&path, w.generated.api_key.expose(), shown, port);
             }
-            start(&path, &bind, port, transport).await?;
+            start::start(&path, &bind, port, transport).await?;
             Ok(0)
         }
-        Command::Cache { action } => cache_cmd(&path, action).await,
+        Command::Cache { action } => cache::cache_cmd(&path, action).await,
         Command::DemoServer { port } => {
             match port {
                 None => crate::demo::serve_stdio().await?,
@@ -178,109 +178,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     crate::demo::serve_http(l).await?;
                 }
             }
-            Ok(0)
-        }
-    }
-}
-
-async fn start(
-    path: &Path,
-    bind: &crate::bind::Bind,
-    port: u16,
-    transport: TransportArg,
-) -> anyhow::Result<()> {
-    let (watcher, mut updates) = config::ConfigWatcher::start(path, Duration::from_millis(1000))
-        .with_context(|| format!("loading {}", path.display()))?;
-    let cfg = updates.borrow().clone();
-    let cache = Arc::new(
-        Cache::start(&cfg.common)
-            .await
-            .context("starting the cache")?,
-    );
-    let gw = Gateway::new((*cfg).clone(), path.to_path_buf(), cache.clone());
-    {
-        let gw = gw.clone();
-        tokio::spawn(async move {
-            while updates.changed().await.is_ok() {
-                let next = updates.borrow().clone();
-                tracing::info!("config reloaded");
-                gw.set_config(next);
-            }
-        });
-    }
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    };
-    match transport {
-        TransportArg::Stdio => {
-            tokio::select! {
-                r = crate::stdio::serve(gw.clone()) => r?,
-                _ = shutdown => {}
-            }
-        }
-        TransportArg::Http => {
-            let host = bind.host.as_str();
-            tracing::info!(host, reason = %bind.why, "HTTP listen address");
-            let listener = tokio::net::TcpListener::bind((host, port))
-                .await
-                .with_context(|| format!("binding {host}:{port}"))?;
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, "listening");
-            eprintln!("secure-mcp-gateway {} listening on http://{addr}/mcp/ (health: http://{addr}/health)", env!("CARGO_PKG_VERSION"));
-            let gw2 = gw.clone();
-            crate::http::serve(gw.clone(), listener, async move {
-                shutdown.await;
-                gw2.drain(Duration::from_secs(5)).await;
-            })
-            .await?;
-        }
-    }
-    watcher.stop();
-    // Stdio upstreams (and their process groups) stop with the gateway.
-    gw.pool.close_all().await;
-    cache.shutdown().await;
-    Ok(())
-}
-
-async fn cache_cmd(path: &Path, action: CacheAction) -> anyhow::Result<i32> {
-    let loaded = config::load(path).with_context(|| format!("loading {}", path.display()))?;
-    let cache = match Cache::connect_remote(&loaded.config.common).await {
-        Ok(c) => c,
-        Err(e) => bail!("{e}"),
-    };
-    match action {
-        CacheAction::Status { json } => {
-            let st = cache.status().await;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&st)?);
-            } else {
-                println!("{}", st.to_text());
-            }
-            Ok(if st.reachable { 0 } else { 1 })
-        }
-        CacheAction::Clear { server, all } => {
-            let n = match (server, all) {
-                (_, true) => cache.clear_all().await?,
-                (Some(s), false) => {
-                    let mut n = 0;
-                    for mc in loaded.config.mcp_configs.values() {
-                        if mc.server(&s).is_some() {
-                            n += cache.clear_server(&mc.id, &s).await?;
-                        }
-                    }
-                    n
-                }
-                (None, false) => cache.clear_all_tools().await?,
-            };
-            println!("Cleared {n} cache entries");
             Ok(0)
         }
     }

@@ -1,0 +1,79 @@
+//! `start`: the gateway itself, over HTTP or stdio, with config hot reload.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::TransportArg;
+use crate::cache::Cache;
+use crate::config;
+use crate::service::Gateway;
+
+pub(super) async fn start(
+    path: &Path,
+    bind: &crate::bind::Bind,
+    port: u16,
+    transport: TransportArg,
+) -> anyhow::Result<()> {
+    let (watcher, mut updates) = config::ConfigWatcher::start(path, Duration::from_millis(1000))
+        .with_context(|| format!("loading {}", path.display()))?;
+    let cfg = updates.borrow().clone();
+    let cache = Arc::new(
+        Cache::start(&cfg.common)
+            .await
+            .context("starting the cache")?,
+    );
+    let gw = Gateway::new((*cfg).clone(), path.to_path_buf(), cache.clone());
+    {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            while updates.changed().await.is_ok() {
+                let next = updates.borrow().clone();
+                tracing::info!("config reloaded");
+                gw.set_config(next);
+            }
+        });
+    }
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    match transport {
+        TransportArg::Stdio => {
+            tokio::select! {
+                r = crate::stdio::serve(gw.clone()) => r?,
+                _ = shutdown => {}
+            }
+        }
+        TransportArg::Http => {
+            let host = bind.host.as_str();
+            tracing::info!(host, reason = %bind.why, "HTTP listen address");
+            let listener = tokio::net::TcpListener::bind((host, port))
+                .await
+                .with_context(|| format!("binding {host}:{port}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "listening");
+            eprintln!("secure-mcp-gateway {} listening on http://{addr}/mcp/ (health: http://{addr}/health)", env!("CARGO_PKG_VERSION"));
+            let gw2 = gw.clone();
+            crate::http::serve(gw.clone(), listener, async move {
+                shutdown.await;
+                gw2.drain(Duration::from_secs(5)).await;
+            })
+            .await?;
+        }
+    }
+    watcher.stop();
+    // Stdio upstreams (and their process groups) stop with the gateway.
+    gw.pool.close_all().await;
+    cache.shutdown().await;
+    Ok(())
+}
