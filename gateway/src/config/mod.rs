@@ -31,6 +31,7 @@ pub mod keys;
 pub mod model;
 pub mod paths;
 pub mod secret;
+pub mod store;
 mod validate;
 pub mod watch;
 
