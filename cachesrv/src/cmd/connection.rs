@@ -418,7 +418,7 @@ fn client_kill(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             None => ctx.err("ERR No such client"),
         };
     }
-    if (a.len() - 2) % 2 != 0 {
+    if !(a.len() - 2).is_multiple_of(2) {
         return ctx.syntax_error();
     }
     let mut skipme = true;

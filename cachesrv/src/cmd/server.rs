@@ -478,7 +478,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ctx.bulk(v.as_bytes());
             }
         }
-        "set" if a.len() >= 4 && a.len() % 2 == 0 => {
+        "set" if a.len() >= 4 && a.len().is_multiple_of(2) => {
             let pairs: Vec<(String, String)> = a[2..]
                 .chunks(2)
                 .map(|p| {

@@ -294,7 +294,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 fn mset_common(ctx: &mut Ctx<'_>, a: &[&[u8]], nx: bool) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return ctx.arity_error(if nx { "msetnx" } else { "mset" });
     }
     let db_idx = ctx.sess.db;

@@ -246,7 +246,7 @@ fn canonical(kind: Kind, name: &str, raw: &str) -> Result<String, String> {
         }
         Kind::Save => {
             let parts: Vec<&str> = raw.split_whitespace().collect();
-            if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+            if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
                 return Err("Invalid save parameters".into());
             }
             Ok(parts.join(" "))

@@ -518,7 +518,7 @@ pub(crate) fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0 && !d.is_empty()
+    sum.is_multiple_of(10) && !d.is_empty()
 }
 
 fn prefix(d: &[u8], n: usize) -> u32 {

@@ -315,7 +315,7 @@ fn decode_run(
     if !((has_upper && has_lower) || (all_hex && has_digit)) {
         return end;
     }
-    let (ok, enc) = if all_hex && run.len() % 2 == 0 {
+    let (ok, enc) = if all_hex && run.len().is_multiple_of(2) {
         (decode_hex_run(run, &mut bufs.out), Encoding::Hex)
     } else {
         (
