@@ -18,6 +18,7 @@
 //! - [`cli`]: the command line; [`logging`]: log level and format; [`bind`]: the default HTTP
 //!   listen address (container-aware).
 
+pub mod admin;
 pub mod auth;
 pub mod bind;
 pub mod cache;

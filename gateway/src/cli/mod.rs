@@ -11,6 +11,8 @@ use serde_json::json;
 use crate::config::{self, resolve_config_path, GenerateOptions};
 
 mod cache;
+#[allow(dead_code)]
+mod output;
 mod start;
 
 /// Secure MCP Gateway: authentication, cached tool discovery, guardrails and timeouts between
