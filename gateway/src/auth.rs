@@ -6,7 +6,8 @@
 
 use md5::{Digest, Md5};
 
-use crate::config::{GatewayConfig, KeyError};
+use crate::config::model::{ApiKeyEntry, StoredKey};
+use crate::config::{GatewayConfig, KeyError, ResolvedKey};
 use crate::service::Gateway;
 use crate::session::{Identity, Session};
 
@@ -21,6 +22,8 @@ pub enum AuthError {
     Disabled,
     /// A `project_id` / `user_id` sent beside the key is not the key's.
     Mismatch,
+    /// The key's `expires_at` has passed.
+    Expired,
 }
 
 impl AuthError {
@@ -30,6 +33,7 @@ impl AuthError {
             AuthError::Missing => "Authentication required: send the gateway key as 'Authorization: Bearer <key>' (or the 'apikey' / 'ENKRYPT_GATEWAY_KEY' header)",
             AuthError::Unknown => "Invalid gateway key",
             AuthError::Disabled => "This gateway key is disabled",
+            AuthError::Expired => "This gateway key has expired",
             AuthError::Mismatch => "The project_id or user_id sent does not match the gateway key's",
         }
     }
@@ -41,16 +45,38 @@ pub(crate) fn digest(key: &str) -> [u8; 16] {
 
 /// The identity `key` resolves to in `cfg`.
 fn resolve(cfg: &GatewayConfig, key: &str) -> Result<Identity, AuthError> {
-    let r = cfg.resolve_key(key).map_err(|e| match e {
+    let r = cfg.resolve_key(key).map_err(auth_error)?;
+    Ok(identity_of(&r, digest(key)))
+}
+
+fn auth_error(e: KeyError) -> AuthError {
+    match e {
         KeyError::Disabled => AuthError::Disabled,
+        KeyError::Expired => AuthError::Expired,
         _ => AuthError::Unknown,
-    })?;
-    Ok(Identity {
-        key_digest: digest(key),
+    }
+}
+
+/// Which entry a key is, across reloads (see [`Identity::key_ref`]).
+fn key_ref(entry: &ApiKeyEntry) -> String {
+    match &entry.key {
+        StoredKey::Hashed { id, .. } => format!("id:{id}"),
+        StoredKey::Plain(k) => format!(
+            "md5:{}",
+            crate::config::keystore::to_hex(&digest(k.expose()))
+        ),
+    }
+}
+
+fn identity_of(r: &ResolvedKey<'_>, key_digest: [u8; 16]) -> Identity {
+    Identity {
+        key_digest,
         project_id: r.project_id().to_string(),
         user_id: r.user_id().to_string(),
         mcp_config_id: r.mcp_config_id().to_string(),
-    })
+        key_ref: key_ref(r.entry),
+        expires_at: r.entry.expires_at,
+    }
 }
 
 impl Gateway {
@@ -71,21 +97,21 @@ impl Gateway {
     /// their key resolves to now. Returns how many sessions were ended.
     pub fn revalidate_sessions(&self) -> usize {
         let cfg = self.config();
-        // One MD5 per configured key, then a lookup per session.
-        let mut now: std::collections::HashMap<[u8; 16], Result<Identity, AuthError>> =
-            std::collections::HashMap::with_capacity(cfg.apikeys.len());
-        for entry in &cfg.apikeys {
-            let key = entry.key.expose();
-            now.insert(digest(key), resolve(&cfg, key));
-        }
+        // Each entry by its reference, then a lookup per session.
+        let now: std::collections::HashMap<String, Result<ResolvedKey<'_>, AuthError>> = cfg
+            .apikeys
+            .iter()
+            .map(|e| (key_ref(e), cfg.resolve_entry(e).map_err(auth_error)))
+            .collect();
         let mut ended = Vec::new();
         for s in self.sessions.iter() {
             let current = s.identity();
-            match now.get(&current.key_digest) {
-                Some(Ok(identity)) => s.set_identity(identity.clone()),
+            match now.get(&current.key_ref) {
+                Some(Ok(r)) => s.set_identity(identity_of(r, current.key_digest)),
                 other => {
                     let why = match other {
                         Some(Err(AuthError::Disabled)) => "its key was disabled",
+                        Some(Err(AuthError::Expired)) => "its key expired",
                         Some(Err(_)) => "its user, project or mcp_config is gone",
                         _ => "its key was removed",
                     };

@@ -239,6 +239,9 @@ impl Gateway {
             }
             Some(Kind::Request) => {
                 let id = msg.id().cloned().unwrap_or(Value::Null);
+                if session.identity().expired() {
+                    session.end();
+                }
                 if session.is_ended() {
                     return Some(Message::error(
                         id,

@@ -36,6 +36,19 @@ pub struct Identity {
     pub user_id: String,
     /// The project's mcp_config; empty when the project has none (no servers).
     pub mcp_config_id: String,
+    /// Which key entry it is, across reloads: `id:<id>` for a hashed key, `md5:<hex>` for a
+    /// plain one.
+    pub key_ref: String,
+    /// The key's `expires_at` (Unix seconds), if any.
+    pub expires_at: Option<u64>,
+}
+
+impl Identity {
+    /// True once the key's `expires_at` has passed.
+    pub fn expired(&self) -> bool {
+        self.expires_at
+            .is_some_and(|t| crate::config::identity::unix_now() >= t)
+    }
 }
 
 impl std::fmt::Debug for Identity {
@@ -320,6 +333,8 @@ mod tests {
             project_id: "p".into(),
             user_id: "u".into(),
             mcp_config_id: "c".into(),
+            key_ref: "md5:00".into(),
+            expires_at: None,
         }
     }
 

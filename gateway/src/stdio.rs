@@ -49,7 +49,7 @@ impl Client {
     /// The live session, opening one if the key resolves.
     fn session(&mut self) -> Result<Arc<Session>, AuthError> {
         if let Some(s) = &self.session {
-            if !s.is_ended() {
+            if !s.is_ended() && !s.identity().expired() {
                 return Ok(s.clone());
             }
         }

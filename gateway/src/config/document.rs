@@ -139,10 +139,28 @@ pub(crate) fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, ConfigErr
         path: path.to_path_buf(),
         source: utf8_error(bytes, e),
     })?;
-    parse(text).map_err(|source| ConfigError::Parse {
+    let mut loaded = parse(text).map_err(|source| ConfigError::Parse {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    // Hashed keys are checked with the secret kept beside the file.
+    let secret = super::keystore::load_secret(path)?;
+    let hashed = loaded
+        .config
+        .apikeys
+        .iter()
+        .any(|e| matches!(e.key, super::model::StoredKey::Hashed { .. }));
+    if hashed && secret.is_none() {
+        return Err(ConfigError::Read {
+            path: super::keystore::secret_path(path),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the config holds hashed gateway keys (apikey_hashes) but their secret file is missing",
+            ),
+        });
+    }
+    loaded.config.key_secret = secret;
+    Ok(loaded)
 }
 
 /// Positions an invalid UTF-8 sequence like a JSON error.

@@ -255,7 +255,7 @@ pub fn backup_file(path: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 /// Fills `buf` from the OS CSPRNG.
-fn fill_random(buf: &mut [u8]) -> Result<(), ConfigError> {
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), ConfigError> {
     OsRng
         .try_fill_bytes(buf)
         .map_err(|e| ConfigError::Random(e.to_string()))
@@ -270,15 +270,24 @@ pub fn random_key() -> Result<String, ConfigError> {
 
 /// `len` random characters from `[A-Za-z0-9]` (rejection sampling, no modulo bias).
 pub fn random_alphanumeric(len: usize) -> Result<String, ConfigError> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    random_chars(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        len,
+    )
+}
+
+/// `len` characters drawn uniformly from `alphabet` (at most 256 of them) with the OS RNG.
+pub fn random_chars(alphabet: &[u8], len: usize) -> Result<String, ConfigError> {
+    let n = alphabet.len().clamp(1, 256);
+    // Bytes below the largest multiple of n map uniformly.
+    let limit = 256 - 256 % n;
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
         fill_random(&mut buf)?;
         for b in buf {
-            // 248 = 4 * 62: bytes below it map uniformly.
-            if b < 248 && out.len() < len {
-                out.push(ALPHABET[usize::from(b % 62)] as char);
+            if usize::from(b) < limit && out.len() < len {
+                out.push(char::from(alphabet[usize::from(b) % n]));
             }
         }
     }

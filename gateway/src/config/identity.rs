@@ -1,15 +1,17 @@
 //! Gateway key -> identity (user, project, mcp_config), as the reference's `local_apikey` auth
 //! provider resolves it from the `apikeys`, `projects` and `mcp_configs` sections.
 //!
-//! Invariants: the presented key is compared with every configured key, each comparison in
-//! constant time (`subtle`), and the loop never exits early, so response time does not reveal
-//! how much of a key matched or which entry it was (only whether the lengths were equal can be
-//! inferred, and generated keys all have one length). A disabled key is a distinct error, so the
-//! auth layer can say "disabled" rather than "unknown". Errors carry no key material.
+//! Invariants: a presented key is found with one hash and one map lookup (SHA-256 for the
+//! reference's plain-text keys, the keyed HMAC of [`super::keystore`] for hashed ones), then
+//! compared in constant time (`subtle`): the time taken does not depend on the number of keys,
+//! nor on how much of a key matched (a lookup compares hashes, which reveal nothing of the
+//! key). A disabled or expired key is a distinct error, so the auth layer can say so rather
+//! than "unknown". Errors carry no key material.
 
 use subtle::ConstantTimeEq;
 
-use super::model::{ApiKeyEntry, GatewayConfig, McpConfig, Project, User};
+use super::model::ApiKeyEntry;
+use super::model::{GatewayConfig, McpConfig, Project, StoredKey, User};
 
 /// What a key of a project without an mcp_config reaches.
 static NO_SERVERS: McpConfig = McpConfig::empty();
@@ -24,6 +26,9 @@ pub enum KeyError {
     /// `status: "disabled"`).
     #[error("gateway key is disabled")]
     Disabled,
+    /// The key's `expires_at` has passed (the old key of a rotation with a grace period).
+    #[error("gateway key has expired")]
+    Expired,
 }
 
 /// The identity a gateway key stands for; borrows from the [`GatewayConfig`].
@@ -60,17 +65,20 @@ impl<'a> ResolvedKey<'a> {
 impl GatewayConfig {
     /// Resolves a presented gateway key (see the module header for the timing guarantees).
     pub fn resolve_key(&self, key: &str) -> Result<ResolvedKey<'_>, KeyError> {
-        let presented = key.as_bytes();
-        let mut found: Option<&ApiKeyEntry> = None;
-        for entry in &self.apikeys {
-            let equal: bool = entry.key.expose().as_bytes().ct_eq(presented).into();
-            if equal {
-                found = Some(entry);
-            }
-        }
-        let entry = found.filter(|_| !key.is_empty()).ok_or(KeyError::Unknown)?;
+        let entry = self.find_key(key).ok_or(KeyError::Unknown)?;
+        self.resolve_entry(entry)
+    }
+
+    /// The identity of a key entry of this config, if it may be used now.
+    pub fn resolve_entry<'a>(
+        &'a self,
+        entry: &'a ApiKeyEntry,
+    ) -> Result<ResolvedKey<'a>, KeyError> {
         if entry.disabled {
             return Err(KeyError::Disabled);
+        }
+        if entry.expires_at.is_some_and(|t| unix_now() >= t) {
+            return Err(KeyError::Expired);
         }
         // Validation guarantees these references; a hand-built config might break them.
         let project = self.project(&entry.project_id).ok_or(KeyError::Unknown)?;
@@ -86,6 +94,38 @@ impl GatewayConfig {
             mcp_config,
         })
     }
+}
+
+impl GatewayConfig {
+    /// The entry of a presented key (plain or hashed), whatever its state.
+    pub fn find_key(&self, key: &str) -> Option<&ApiKeyEntry> {
+        if key.is_empty() {
+            return None;
+        }
+        let plain = super::validate::plain_lookup(key);
+        if let Some(&i) = self.key_index.plain.get(&plain) {
+            let e = self.apikeys.get(i)?;
+            if let StoredKey::Plain(k) = &e.key {
+                if bool::from(k.expose().as_bytes().ct_eq(key.as_bytes())) {
+                    return Some(e);
+                }
+            }
+        }
+        let secret = self.key_secret.as_ref()?;
+        let mac = secret.hash(key);
+        let e = self.apikeys.get(*self.key_index.hashed.get(&mac)?)?;
+        match &e.key {
+            StoredKey::Hashed { hash, .. } if bool::from(hash.ct_eq(&mac)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod error;
 pub mod generate;
 pub mod identity;
 pub mod keys;
+pub mod keystore;
 pub mod model;
 pub mod paths;
 pub mod secret;

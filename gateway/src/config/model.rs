@@ -434,11 +434,26 @@ pub struct User {
     pub created_at: Option<String>,
 }
 
-/// A gateway API key (`apikeys.<key>`).
+/// How a gateway key is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredKey {
+    /// The reference's format: the key itself, as the JSON key of `apikeys`.
+    Plain(GatewayKey),
+    /// Ours (`apikey_hashes.<id>`): HMAC-SHA-256 of the key under the secret beside the
+    /// config ([`super::keystore`]), with a public id.
+    Hashed {
+        /// The public id (a new key's `mgw_<id>_`; any id for a migrated one).
+        id: String,
+        /// `key_hash`.
+        hash: super::keystore::KeyHash,
+    },
+}
+
+/// A gateway API key (`apikeys.<key>`, or ours, `apikey_hashes.<id>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyEntry {
-    /// The key (the JSON key).
-    pub key: GatewayKey,
+    /// The key, or its hash.
+    pub key: StoredKey,
     /// `project_id`: an existing project.
     pub project_id: String,
     /// `user_id`: an existing user.
@@ -448,6 +463,30 @@ pub struct ApiKeyEntry {
     /// True when `disabled: true` (the reference CLI's flag), `is_active: false` or
     /// `status: "disabled"`.
     pub disabled: bool,
+    /// `expires_at` (ours; Unix seconds): the key stops working then (the old key of a
+    /// rotation with a grace period).
+    pub expires_at: Option<u64>,
+}
+
+impl ApiKeyEntry {
+    /// What listings and logs may show of the key: a hashed key's id, a plain key's first
+    /// four characters.
+    pub fn label(&self) -> String {
+        match &self.key {
+            StoredKey::Plain(k) => super::error::redact_key(k.expose()),
+            StoredKey::Hashed { id, .. } => format!("{}{id}_…", super::keystore::KEY_PREFIX),
+        }
+    }
+}
+
+/// Lookup of a presented key: by SHA-256 for plain keys, by HMAC for hashed ones (one hash
+/// and one map lookup, whatever the number of keys).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeyIndex {
+    /// SHA-256 of a plain key -> index in `apikeys`.
+    pub plain: std::collections::HashMap<[u8; 32], usize>,
+    /// HMAC of a hashed key -> index in `apikeys`.
+    pub hashed: std::collections::HashMap<[u8; 32], usize>,
 }
 
 /// The remote guardrail provider (the reference's Enkrypt guardrail API).
@@ -508,8 +547,13 @@ pub struct GatewayConfig {
     pub projects: IndexMap<String, Project>,
     /// `users`, by id, in file order.
     pub users: IndexMap<String, User>,
-    /// `apikeys`, in file order.
+    /// `apikeys` then `apikey_hashes`, in file order.
     pub apikeys: Vec<ApiKeyEntry>,
+    /// Lookup of presented keys.
+    pub key_index: KeyIndex,
+    /// The secret hashed keys are checked with (read from beside the config file; `None`
+    /// for a config parsed from text, or when there is none yet).
+    pub key_secret: Option<super::keystore::KeySecret>,
     /// The remote guardrail provider's settings.
     pub guardrails: GuardrailProvider,
 }

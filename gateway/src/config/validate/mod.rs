@@ -19,14 +19,17 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::error::{redact_key, Issue, ValidationErrors};
+use super::error::{Issue, ValidationErrors};
 use super::model::{
-    ApiKeyEntry, CommonConfig, GatewayConfig, GuardrailProvider, HttpLimits, LogLevel, Project,
-    TelemetryConfig, TimeoutSettings, ToolsMode, User,
+    CommonConfig, GatewayConfig, GuardrailProvider, HttpLimits, LogLevel, Project, TelemetryConfig,
+    TimeoutSettings, ToolsMode, User,
 };
-use super::secret::{GatewayKey, Secret};
+use super::secret::Secret;
 
+mod keys;
 mod servers;
+
+pub(crate) use keys::plain_lookup;
 
 /// Top-level section names.
 pub(crate) const COMMON: &str = "common_mcp_gateway_config";
@@ -81,12 +84,8 @@ pub(crate) fn validate(root: &Map<String, Value>) -> Result<GatewayConfig, Valid
         .flat_map(|o| o.keys())
         .map(String::as_str)
         .collect();
-    let mut apikeys = Vec::new();
-    for (key, val) in keys_obj.into_iter().flatten() {
-        if let Some(k) = v.apikey(key, val, &project_ids, &user_ids) {
-            apikeys.push(k);
-        }
-    }
+    let hashes_obj = v.section(root, super::keystore::APIKEY_HASHES);
+    let (apikeys, key_index) = v.keys(keys_obj, hashes_obj, &project_ids, &user_ids);
 
     let guardrails = v.guardrail_provider(root);
 
@@ -97,6 +96,8 @@ pub(crate) fn validate(root: &Map<String, Value>) -> Result<GatewayConfig, Valid
             projects,
             users,
             apikeys,
+            key_index,
+            key_secret: None,
             guardrails,
         })
     } else {
@@ -759,65 +760,6 @@ impl Validator {
             created_at: self.opt_string(obj, &path, "created_at"),
         };
         (self.issues.len() == before).then_some(user)
-    }
-
-    fn apikey(
-        &mut self,
-        key: &str,
-        val: &Value,
-        project_ids: &HashSet<&str>,
-        user_ids: &HashSet<&str>,
-    ) -> Option<ApiKeyEntry> {
-        // Always a dotted path: the redacted key is never a plain identifier.
-        let path = format!("{APIKEYS}.{}", redact_key(key));
-        let before = self.issues.len();
-        if key.trim().is_empty() {
-            self.err(path.clone(), "a gateway key must not be empty");
-        }
-        let Value::Object(obj) = val else {
-            self.err(path, format!("expected an object, got {}", describe(val)));
-            return None;
-        };
-        let project_id = self.required_string(obj, &path, "project_id");
-        if let Some(p) = &project_id {
-            if !project_ids.contains(p.as_str()) {
-                self.err(
-                    join(&path, "project_id"),
-                    format!("unknown project {}", describe(&Value::String(p.clone()))),
-                );
-            }
-        }
-        let user_id = self.required_string(obj, &path, "user_id");
-        if let Some(u) = &user_id {
-            if !user_ids.contains(u.as_str()) {
-                self.err(
-                    join(&path, "user_id"),
-                    format!("unknown user {}", describe(&Value::String(u.clone()))),
-                );
-            }
-        }
-        let created_at = self.opt_string(obj, &path, "created_at");
-        let disabled_flag = self.bool_field(obj, &path, "disabled", false);
-        let active = self.bool_field(obj, &path, "is_active", true);
-        let status_disabled = given(obj, "status")
-            .and_then(Value::as_str)
-            .map(|s| {
-                let s = s.trim();
-                ["disabled", "inactive", "revoked"]
-                    .iter()
-                    .any(|d| s.eq_ignore_ascii_case(d))
-            })
-            .unwrap_or(false);
-        if self.issues.len() != before {
-            return None;
-        }
-        Some(ApiKeyEntry {
-            key: GatewayKey::new(key),
-            project_id: project_id?,
-            user_id: user_id?,
-            created_at,
-            disabled: disabled_flag || !active || status_disabled,
-        })
     }
 }
 
