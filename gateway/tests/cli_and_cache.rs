@@ -36,8 +36,32 @@ fn generate_config_writes_a_private_working_file() {
     }
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert!(cfg["apikeys"].get(v["api_key"].as_str().unwrap()).is_some());
+    // The key is stored only as its keyed hash: not in the file, nor in its secret's file.
+    let key = v["api_key"].as_str().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(key), "the key is stored in plain text");
+    let cfg: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        cfg["apikeys"].as_object().is_none_or(|k| k.is_empty()),
+        "{cfg}"
+    );
+    let hashes = cfg["apikey_hashes"].as_object().unwrap();
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(
+        hashes.values().next().unwrap()["key_hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    let secret = path.with_file_name("enkrypt_mcp_config.json.secret");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!std::fs::read_to_string(&secret).unwrap().contains(key));
+    // And it authenticates.
+    let loaded = gateway::config::load(&path).unwrap();
+    assert!(loaded.config.resolve_key(key).is_ok());
+    assert!(loaded.config.resolve_key(&format!("{key}x")).is_err());
     // No overwrite without --overwrite; with it, a backup first.
     let again = gw_cmd(&path, &["generate-config"]);
     assert!(!again.status.success());
@@ -88,14 +112,22 @@ async fn start_without_a_config_generates_one_and_serves() {
         assert!(Instant::now() < deadline, "gateway did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let key = cfg["apikeys"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    // The key is printed once, on standard error.
+    let mut err = std::io::BufReader::new(proc.0.stderr.take().unwrap());
+    let mut key = String::new();
+    for _ in 0..50 {
+        use std::io::BufRead;
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(k) = line.trim().strip_prefix("Gateway key (shown once): ") {
+            key = k.to_string();
+            break;
+        }
+    }
+    assert!(key.starts_with("mgw_"), "no key printed");
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let client = connect_http(&format!("http://127.0.0.1:{port}/mcp/"), &key)
         .await
         .unwrap();

@@ -7,6 +7,8 @@
 use std::path::Path;
 
 use crate::config::store::{self, EditError};
+
+pub mod keys;
 use crate::config::{ConfigDocument, ConfigError, GatewayConfig};
 
 /// Why an operation did not happen (one line, for stderr or an API error body).

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::config::{self, resolve_config_path, GenerateOptions};
 
 mod cache;
-#[allow(dead_code)]
+pub mod keys;
 mod output;
 mod start;
 
@@ -64,6 +64,12 @@ pub enum Command {
         /// Worker threads (default: half the cores, at least one; `TOKIO_WORKER_THREADS` also works).
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// Gateway keys, the seeds' spelling (`apikey rotate`); see also `user ...-api-key`.
+    Apikey {
+        /// What to do.
+        #[command(subcommand)]
+        action: keys::ApikeyAction,
     },
     /// Inspect or clear the cache.
     Cache {
@@ -172,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,
+        Command::Apikey { action } => Ok(keys::run_apikey(&path, action)),
         Command::DemoServer { port } => {
             match port {
                 None => crate::demo::serve_stdio().await?,

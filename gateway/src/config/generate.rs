@@ -71,7 +71,7 @@ pub struct Written {
 
 /// Builds a fresh default configuration (see the module header).
 pub fn generate(opts: &GenerateOptions) -> Result<Generated, ConfigError> {
-    let api_key = GatewayKey::new(random_key()?);
+    let api_key = GatewayKey::new(super::keystore::new_key()?.0);
     let cache_password = Secret::new(random_alphanumeric(32)?);
     let project_id = uuid_v4()?;
     let user_id = uuid_v4()?;
@@ -204,7 +204,11 @@ pub fn write_new(
         (true, true) => Some(backup_file(path)?),
         (false, _) => None,
     };
-    generated.document.save(path)?;
+    // The key is stored only as its hash, under the secret beside the file.
+    let secret = super::keystore::load_or_create_secret(path)?;
+    let mut document = generated.document.clone();
+    super::keystore::hash_plain_keys(&mut document, &secret, None)?;
+    document.save(path)?;
     Ok(Written { generated, backup })
 }
 
@@ -330,7 +334,7 @@ fn base64_url(bytes: &[u8]) -> String {
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (Python's `isoformat`, with an
 /// explicit offset).
-pub(crate) fn now_iso8601() -> String {
+pub fn now_iso8601() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

@@ -164,6 +164,52 @@ pub fn key_id(key: &str) -> Option<&str> {
     (!id.is_empty() && !secret.is_empty()).then_some(id)
 }
 
+/// Moves every plain-text key of `doc`'s `apikeys` into `apikey_hashes` (same fields plus
+/// `key_hash`; the id of a key of ours is its own, any other gets a new one). The keys keep
+/// working. Returns the ids.
+pub fn hash_plain_keys(
+    doc: &mut super::document::ConfigDocument,
+    secret: &KeySecret,
+    stamp: Option<&str>,
+) -> Result<Vec<String>, ConfigError> {
+    use serde_json::{Map, Value};
+    let plain: Vec<(String, Map<String, Value>)> = doc
+        .root()
+        .get("apikeys")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_object().map(|o| (k.clone(), o.clone())))
+        .collect();
+    let mut ids = Vec::new();
+    for (key, mut fields) in plain {
+        let id = match key_id(&key) {
+            Some(id) => id.to_string(),
+            None => random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 12)?,
+        };
+        // `key_hash` first, then the entry's own fields in their order.
+        let mut entry = Map::new();
+        entry.insert("key_hash".into(), Value::String(to_hex(&secret.hash(&key))));
+        fields.shift_remove("key_hash");
+        entry.extend(fields);
+        if let Some(t) = stamp {
+            entry.insert("migrated_at".into(), Value::String(t.to_string()));
+        }
+        let root = doc.root_mut();
+        let hashes = root
+            .entry(APIKEY_HASHES.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(h) = hashes.as_object_mut() {
+            h.insert(id.clone(), Value::Object(entry));
+        }
+        if let Some(k) = root.get_mut("apikeys").and_then(Value::as_object_mut) {
+            k.shift_remove(&key);
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// What a listing may show of a legacy plain-text key: its first four characters.
 pub fn legacy_hint(key: &str) -> String {
     super::error::redact_key(key)
