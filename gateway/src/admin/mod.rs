@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::config::store::{self, EditError};
 
+pub mod api;
 pub mod keys;
 use crate::config::{ConfigDocument, ConfigError, GatewayConfig};
 

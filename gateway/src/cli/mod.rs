@@ -64,6 +64,13 @@ pub enum Command {
         /// Worker threads (default: half the cores, at least one; `TOKIO_WORKER_THREADS` also works).
         #[arg(long)]
         threads: Option<usize>,
+        /// Serve the admin REST API (`/api/v1/...`) on this port too (off by default; needs
+        /// `admin_apikey` in the config).
+        #[arg(long)]
+        admin_port: Option<u16>,
+        /// Address of the admin API.
+        #[arg(long, default_value = "127.0.0.1")]
+        admin_host: String,
     },
     /// Gateway keys, the seeds' spelling (`apikey rotate`); see also `user ...-api-key`.
     Apikey {
@@ -161,6 +168,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             host,
             port,
             transport,
+            admin_port,
+            admin_host,
             ..
         } => {
             let bind = crate::bind::choose(host.as_deref(), &crate::bind::Signals::probe());
@@ -174,7 +183,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 };
                 print_connect(&path, w.generated.api_key.expose(), shown, port);
             }
-            start::start(&path, &bind, port, transport).await?;
+            let admin = admin_port.map(|p| (admin_host, p));
+            start::start(&path, &bind, port, transport, admin).await?;
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,

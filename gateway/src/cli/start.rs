@@ -16,6 +16,7 @@ pub(super) async fn start(
     bind: &crate::bind::Bind,
     port: u16,
     transport: TransportArg,
+    admin: Option<(String, u16)>,
 ) -> anyhow::Result<()> {
     let (watcher, mut updates) = config::ConfigWatcher::start(path, Duration::from_millis(1000))
         .with_context(|| format!("loading {}", path.display()))?;
@@ -36,6 +37,26 @@ pub(super) async fn start(
             }
         });
     }
+    let admin_task = match admin {
+        None => None,
+        Some((host, port)) => {
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .with_context(|| format!("binding the admin API to {host}:{port}"))?;
+            let addr = listener.local_addr()?;
+            eprintln!(
+                "admin API listening on http://{addr}/api/v1/ (key: admin_apikey in the config)"
+            );
+            let path = path.to_path_buf();
+            Some(tokio::spawn(async move {
+                if let Err(e) =
+                    crate::admin::api::serve(path, listener, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "admin API stopped");
+                }
+            }))
+        }
+    };
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -70,6 +91,9 @@ pub(super) async fn start(
             })
             .await?;
         }
+    }
+    if let Some(t) = admin_task {
+        t.abort();
     }
     watcher.stop();
     // Stdio upstreams (and their process groups) stop with the gateway.
