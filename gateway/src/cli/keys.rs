@@ -56,18 +56,12 @@ pub enum KeyCommand {
         user: UserArg,
         #[command(flatten)]
         project: ProjectArg,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Show a key's details (never the key).
     GetApiKey {
         /// The key, or its id (`mgw_<id>`).
         #[arg(long)]
         api_key: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Replace a key by a new one for the same user and project.
     RotateApiKey {
@@ -77,44 +71,29 @@ pub enum KeyCommand {
         /// Keep the old key working this many seconds (default: it stops at once).
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Disable a key (a running gateway refuses it at its next reload, within a second).
     DisableApiKey {
         /// The key, or its id.
         #[arg(long)]
         api_key: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Enable a disabled key.
     EnableApiKey {
         /// The key, or its id.
         #[arg(long)]
         api_key: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Delete a key.
     DeleteApiKey {
         /// The key, or its id.
         #[arg(long)]
         api_key: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Delete every key of a user.
     DeleteAllApiKeys {
         #[command(flatten)]
         user: UserArg,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// List a user's keys (ids and prefixes, never keys).
     ListApiKeys {
@@ -122,26 +101,26 @@ pub enum KeyCommand {
         user: UserArg,
         #[command(flatten)]
         project: ProjectArg,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// List every key.
-    ListAllApiKeys {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    ListAllApiKeys,
     /// Store every plain-text key of the file (the reference's format) as a hash; the keys
     /// keep working.
-    MigrateApiKeys {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    MigrateApiKeys,
 }
 
-/// `apikey`: the seeds' spelling.
+/// `apikey` and its `--json`: the seeds' spelling.
+#[derive(Debug, clap::Args)]
+pub struct ApikeyArgs {
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ApikeyAction,
+}
+
+/// `apikey` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ApikeyAction {
     /// Replace a key by a new one (`user rotate-api-key`).
@@ -152,9 +131,6 @@ pub enum ApikeyAction {
         /// Keep the old key working this many seconds.
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -185,13 +161,9 @@ fn key_text(v: &Value) -> String {
 }
 
 /// Runs a key subcommand of `user`.
-pub(crate) fn run(path: &Path, cmd: KeyCommand) -> i32 {
+pub(crate) fn run(path: &Path, cmd: KeyCommand, json: bool) -> i32 {
     match cmd {
-        KeyCommand::GenerateApiKey {
-            user,
-            project,
-            json,
-        } => {
+        KeyCommand::GenerateApiKey { user, project } => {
             let r = user.get().and_then(|u| {
                 let p = project.get().ok_or_else(|| {
                     AdminError::Invalid("--project-id or --project-name is required".into())
@@ -200,15 +172,11 @@ pub(crate) fn run(path: &Path, cmd: KeyCommand) -> i32 {
             });
             report(json, r, key_text)
         }
-        KeyCommand::GetApiKey { api_key, json } => {
-            report(json, keys::get(path, &api_key), key_text)
+        KeyCommand::GetApiKey { api_key } => report(json, keys::get(path, &api_key), key_text),
+        KeyCommand::RotateApiKey { api_key, grace } => {
+            report(json, keys::rotate(path, &api_key, grace), key_text)
         }
-        KeyCommand::RotateApiKey {
-            api_key,
-            grace,
-            json,
-        } => report(json, keys::rotate(path, &api_key, grace), key_text),
-        KeyCommand::DisableApiKey { api_key, json } => {
+        KeyCommand::DisableApiKey { api_key } => {
             report(json, keys::set_disabled(path, &api_key, true), |v| {
                 format!(
                     "API key {} disabled",
@@ -216,7 +184,7 @@ pub(crate) fn run(path: &Path, cmd: KeyCommand) -> i32 {
                 )
             })
         }
-        KeyCommand::EnableApiKey { api_key, json } => {
+        KeyCommand::EnableApiKey { api_key } => {
             report(json, keys::set_disabled(path, &api_key, false), |v| {
                 format!(
                     "API key {} enabled",
@@ -224,49 +192,34 @@ pub(crate) fn run(path: &Path, cmd: KeyCommand) -> i32 {
                 )
             })
         }
-        KeyCommand::DeleteApiKey { api_key, json } => {
-            report(json, keys::delete(path, &api_key), |v| {
-                format!(
-                    "API key {} deleted",
-                    v["api_key"].as_str().unwrap_or_default()
-                )
-            })
-        }
-        KeyCommand::DeleteAllApiKeys { user, json } => {
+        KeyCommand::DeleteApiKey { api_key } => report(json, keys::delete(path, &api_key), |v| {
+            format!(
+                "API key {} deleted",
+                v["api_key"].as_str().unwrap_or_default()
+            )
+        }),
+        KeyCommand::DeleteAllApiKeys { user } => {
             let r = user.get().and_then(|u| keys::delete_all(path, u));
             report(json, r, |v| format!("deleted {} API keys", v["deleted"]))
         }
-        KeyCommand::ListApiKeys {
-            user,
-            project,
-            json,
-        } => {
+        KeyCommand::ListApiKeys { user, project } => {
             let r = user
                 .get()
                 .and_then(|u| keys::list(path, Some(u), project.get()));
             report(json, r, key_text)
         }
-        KeyCommand::ListAllApiKeys { json } => report(json, keys::list(path, None, None), key_text),
-        KeyCommand::MigrateApiKeys { json } => report(json, keys::migrate(path), |v| {
+        KeyCommand::ListAllApiKeys => report(json, keys::list(path, None, None), key_text),
+        KeyCommand::MigrateApiKeys => report(json, keys::migrate(path), |v| {
             format!("{} plain-text keys now stored as hashes", v["migrated"])
         }),
     }
 }
 
 /// Runs `apikey ...`.
-pub(crate) fn run_apikey(path: &Path, action: ApikeyAction) -> i32 {
-    match action {
-        ApikeyAction::Rotate {
-            api_key,
-            grace,
-            json,
-        } => run(
-            path,
-            KeyCommand::RotateApiKey {
-                api_key,
-                grace,
-                json,
-            },
-        ),
+pub(crate) fn run_apikey(path: &Path, args: ApikeyArgs) -> i32 {
+    match args.action {
+        ApikeyAction::Rotate { api_key, grace } => {
+            run(path, KeyCommand::RotateApiKey { api_key, grace }, args.json)
+        }
     }
 }

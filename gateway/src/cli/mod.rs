@@ -1,6 +1,8 @@
 //! The `secure-mcp-gateway` command line: `generate-config`, `start` ([`start`]), `cache
-//! status|clear` ([`cache`]), and the demo MCP server (`demo-server`) the default config
-//! points at. One file per command group; the operations themselves live in the library.
+//! status|clear` ([`cache`]), the admin groups `config` ([`config`]), `project` ([`project`])
+//! and `user` ([`user`]), and the demo MCP server (`demo-server`) the default config points
+//! at. One file per command group; the operations themselves live in the library
+//! ([`crate::admin`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,12 +10,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::config::{self, resolve_config_path, GenerateOptions};
+use crate::config::{resolve_config_path, GenerateOptions};
 
 mod cache;
+pub mod config;
 pub mod keys;
 mod output;
+pub mod project;
 mod start;
+pub mod user;
 
 /// Secure MCP Gateway: authentication, cached tool discovery, guardrails and timeouts between
 /// MCP clients and MCP servers.
@@ -73,17 +78,20 @@ pub enum Command {
         admin_host: String,
     },
     /// Gateway keys, the seeds' spelling (`apikey rotate`); see also `user ...-api-key`.
-    Apikey {
-        /// What to do.
-        #[command(subcommand)]
-        action: keys::ApikeyAction,
-    },
+    Apikey(keys::ApikeyArgs),
     /// Inspect or clear the cache.
     Cache {
         /// What to do with the cache.
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// MCP configurations, their servers and guardrail policies; the Enkrypt API key and
+    /// telemetry settings.
+    Config(Box<config::ConfigArgs>),
+    /// Projects: their MCP config and their users.
+    Project(project::ProjectArgs),
+    /// Users and their projects.
+    User(user::UserArgs),
     /// Serve the demo MCP server (echo and test tools) on stdio, or on HTTP with --port.
     #[command(hide = true)]
     DemoServer {
@@ -137,9 +145,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let path = resolve_config_path(cli.config.as_deref());
     match cli.command {
         Command::GenerateConfig { overwrite, json } => {
-            let w = match config::write_new(&path, &GenerateOptions::default(), overwrite) {
+            let w = match crate::config::write_new(&path, &GenerateOptions::default(), overwrite) {
                 Ok(w) => w,
-                Err(config::ConfigError::Exists { .. }) => {
+                Err(crate::config::ConfigError::Exists { .. }) => {
                     eprintln!("Config already exists at {} (use --overwrite to replace it; a backup is made first)", path.display());
                     return Ok(1);
                 }
@@ -174,7 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         } => {
             let bind = crate::bind::choose(host.as_deref(), &crate::bind::Signals::probe());
             if !path.exists() {
-                let w = config::write_new(&path, &GenerateOptions::default(), false)
+                let w = crate::config::write_new(&path, &GenerateOptions::default(), false)
                     .with_context(|| format!("generating a config at {}", path.display()))?;
                 let shown = if bind.host == crate::bind::ALL_INTERFACES {
                     crate::bind::LOOPBACK
@@ -188,7 +196,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,
-        Command::Apikey { action } => Ok(keys::run_apikey(&path, action)),
+        Command::Apikey(args) => Ok(keys::run_apikey(&path, args)),
+        Command::Config(args) => Ok(config::run(&path, *args)),
+        Command::Project(args) => Ok(project::run(&path, args)),
+        Command::User(args) => Ok(user::run(&path, args)),
         Command::DemoServer { port } => {
             match port {
                 None => crate::demo::serve_stdio().await?,
