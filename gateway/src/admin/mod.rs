@@ -6,6 +6,10 @@
 
 use std::path::Path;
 
+pub mod backup;
+pub mod health;
+pub mod install;
+
 use crate::config::store::{self, EditError};
 use crate::config::{ConfigDocument, ConfigError, GatewayConfig};
 
