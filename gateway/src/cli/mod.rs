@@ -1,6 +1,7 @@
 //! The `secure-mcp-gateway` command line: `generate-config`, `start` ([`start`]), `cache
-//! status|clear` ([`cache`]), and the demo MCP server (`demo-server`) the default config
-//! points at. One file per command group; the operations themselves live in the library.
+//! status|clear` ([`cache`]), `install` ([`install`]), `system backup|restore|reset|health-check`
+//! ([`system`]), and the demo MCP server (`demo-server`) the default config points at. One file
+//! per command group; the operations themselves live in the library.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +12,11 @@ use serde_json::json;
 use crate::config::{self, resolve_config_path, GenerateOptions};
 
 mod cache;
+mod install;
 #[allow(dead_code)]
 mod output;
 mod start;
+mod system;
 
 /// Secure MCP Gateway: authentication, cached tool discovery, guardrails and timeouts between
 /// MCP clients and MCP servers.
@@ -70,6 +73,14 @@ pub enum Command {
         /// What to do with the cache.
         #[command(subcommand)]
         action: CacheAction,
+    },
+    /// Add the gateway to an MCP client's config file (Claude Desktop, Cursor, Claude Code, VS Code).
+    Install(install::InstallArgs),
+    /// Backup, restore, reset, health check.
+    System {
+        /// What to do.
+        #[command(subcommand)]
+        action: system::SystemAction,
     },
     /// Serve the demo MCP server (echo and test tools) on stdio, or on HTTP with --port.
     #[command(hide = true)]
@@ -172,6 +183,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,
+        Command::Install(args) => Ok(install::install_cmd(&path, args)),
+        Command::System { action } => Ok(system::system_cmd(&path, action).await),
         Command::DemoServer { port } => {
             match port {
                 None => crate::demo::serve_stdio().await?,
