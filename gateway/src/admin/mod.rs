@@ -7,6 +7,9 @@
 use std::path::Path;
 
 use serde_json::{Map, Value};
+pub mod backup;
+pub mod health;
+pub mod install;
 
 use crate::config::store::{self, EditError};
 
@@ -205,21 +208,36 @@ pub(crate) fn project_users(project: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// How many `apikeys` entries satisfy `pred`. Only the entries' values are looked at: in the
-/// legacy format the map keys are the gateway keys themselves and are never read here.
-pub(crate) fn count_keys(root: &Map<String, Value>, pred: impl Fn(&Value) -> bool) -> usize {
-    section(root, APIKEYS).values().filter(|v| pred(v)).count()
+/// Every key entry's fields: `apikeys` (the reference's plain-text keys) then
+/// `apikey_hashes` (ours). Only the entries' values are given: in the legacy format the map
+/// keys are the gateway keys themselves and are never read here.
+pub(crate) fn key_entries(root: &Map<String, Value>) -> impl Iterator<Item = &Value> {
+    section(root, APIKEYS)
+        .values()
+        .chain(section(root, crate::config::keystore::APIKEY_HASHES).values())
 }
 
-/// Removes the `apikeys` entries that satisfy `pred`; returns how many.
+/// How many key entries (both sections) satisfy `pred`.
+pub(crate) fn count_keys(root: &Map<String, Value>, pred: impl Fn(&Value) -> bool) -> usize {
+    key_entries(root).filter(|v| pred(v)).count()
+}
+
+/// Removes the key entries (both sections) that satisfy `pred`; returns how many.
 pub(crate) fn remove_keys(
     root: &mut Map<String, Value>,
     pred: impl Fn(&Value) -> bool,
 ) -> Result<usize, AdminError> {
-    let keys = section_mut(root, APIKEYS)?;
-    let before = keys.len();
-    keys.retain(|_, v| !pred(v));
-    Ok(before - keys.len())
+    let mut n = 0;
+    for name in [APIKEYS, crate::config::keystore::APIKEY_HASHES] {
+        if !root.contains_key(name) {
+            continue;
+        }
+        let keys = section_mut(root, name)?;
+        let before = keys.len();
+        keys.retain(|_, v| !pred(v));
+        n += before - keys.len();
+    }
+    Ok(n)
 }
 
 /// `entry[field] == value` for a string field.

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     count_keys, edit, entry_mut, field_is, find_user, new_id, now, project_users, read,
-    remove_keys, section, section_mut, str_field, AdminError, By, APIKEYS, PROJECTS, USERS,
+    remove_keys, section, section_mut, str_field, AdminError, By, PROJECTS, USERS,
 };
 
 const UNNAMED_PROJECT: &str = "Unnamed Project";
@@ -114,8 +114,7 @@ pub fn get(path: &Path, by: &By) -> Result<Value, AdminError> {
     let root = doc.root();
     let uid = find_user(root, by)?;
     let u = section(root, USERS).get(&uid).unwrap_or(&Value::Null);
-    let keys: Vec<Value> = section(root, APIKEYS)
-        .values()
+    let keys: Vec<Value> = super::key_entries(root)
         .filter(|k| field_is(k, "user_id", &uid))
         .map(|k| {
             let pid = str_field(k, "project_id");

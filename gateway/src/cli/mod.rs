@@ -1,8 +1,9 @@
 //! The `secure-mcp-gateway` command line: `generate-config`, `start` ([`start`]), `cache
 //! status|clear` ([`cache`]), the admin groups `config` ([`config`]), `project` ([`project`])
-//! and `user` ([`user`]), and the demo MCP server (`demo-server`) the default config points
-//! at. One file per command group; the operations themselves live in the library
-//! ([`crate::admin`]).
+//! and `user` ([`user`]) with its key subcommands ([`keys`]), `install` ([`install`]), `system
+//! backup|restore|reset|health-check` ([`system`]), and the demo MCP server (`demo-server`) the
+//! default config points at. One file per command group; the operations themselves live in the
+//! library ([`crate::admin`]).
 
 use std::path::{Path, PathBuf};
 
@@ -14,10 +15,12 @@ use crate::config::{resolve_config_path, GenerateOptions};
 
 mod cache;
 pub mod config;
+mod install;
 pub mod keys;
 mod output;
 pub mod project;
 mod start;
+mod system;
 pub mod user;
 
 /// Secure MCP Gateway: authentication, cached tool discovery, guardrails and timeouts between
@@ -92,6 +95,14 @@ pub enum Command {
     Project(project::ProjectArgs),
     /// Users and their projects.
     User(user::UserArgs),
+    /// Add the gateway to an MCP client's config file (Claude Desktop, Cursor, Claude Code, VS Code).
+    Install(install::InstallArgs),
+    /// Backup, restore, reset, health check.
+    System {
+        /// What to do.
+        #[command(subcommand)]
+        action: system::SystemAction,
+    },
     /// Serve the demo MCP server (echo and test tools) on stdio, or on HTTP with --port.
     #[command(hide = true)]
     DemoServer {
@@ -200,6 +211,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(args) => Ok(config::run(&path, *args)),
         Command::Project(args) => Ok(project::run(&path, args)),
         Command::User(args) => Ok(user::run(&path, args)),
+        Command::Install(args) => Ok(install::install_cmd(&path, args)),
+        Command::System { action } => Ok(system::system_cmd(&path, action).await),
         Command::DemoServer { port } => {
             match port {
                 None => crate::demo::serve_stdio().await?,
