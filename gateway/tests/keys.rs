@@ -184,3 +184,128 @@ async fn a_running_gateway_follows_key_operations_at_its_next_reload() {
     assert!(!err && text == "rotated", "{text}");
     assert!(connect_http(&gw.url(), &key).await.is_err());
 }
+
+/// Runs the CLI on `cfg`; returns (exit code, stdout, stderr).
+fn cli(cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(gateway_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn cli_json(cfg: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let (code, out, err) = cli(cfg, &a);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_commands_as_the_reference_spells_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    let g = cli_json(
+        &cfg,
+        &[
+            "user",
+            "generate-api-key",
+            "--email",
+            "u@example.com",
+            "--project-name",
+            "p",
+        ],
+    );
+    let key = g["api_key"].as_str().unwrap().to_string();
+    assert!(!file_text(&cfg).contains(&key));
+    // Without --json: the key once, and a reminder that it is not kept.
+    let (code, out, _) = cli(
+        &cfg,
+        &[
+            "user",
+            "generate-api-key",
+            "--user-id",
+            "user-1",
+            "--project-id",
+            "proj-1",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("api_key: mgw_") && out.contains("shown once"),
+        "{out}"
+    );
+
+    let listed = cli_json(&cfg, &["user", "list-api-keys", "--email", "u@example.com"]);
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+    let all = cli_json(&cfg, &["user", "list-all-api-keys"]);
+    for secret in [key.as_str(), KEY, DISABLED_KEY] {
+        assert!(!listed.to_string().contains(secret) && !all.to_string().contains(secret));
+    }
+    let d = cli_json(&cfg, &["user", "get-api-key", "--api-key", &key]);
+    assert_eq!(d["user_email"], "u@example.com");
+
+    // A running gateway follows what the CLI does, within a reload.
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), &key).await.unwrap();
+    let (err, text, _) = call(&client, "echo", json!({ "message": "ok" })).await;
+    assert!(!err && text == "ok", "{text}");
+    let (code, out, _) = cli(&cfg, &["user", "disable-api-key", "--api-key", &key]);
+    assert_eq!(code, 0);
+    assert!(!out.contains(&key[12..]), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while connect_http(&gw.url(), &key).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "a key disabled by the CLI still connects"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cli_json(&cfg, &["user", "enable-api-key", "--api-key", &key]);
+
+    // Rotation with a grace period (the seeds' `apikey rotate` and the reference's spelling).
+    let r = cli_json(
+        &cfg,
+        &[
+            "user",
+            "rotate-api-key",
+            "--api-key",
+            &key,
+            "--grace",
+            "600",
+        ],
+    );
+    let new = r["new_api_key"].as_str().unwrap().to_string();
+    assert_eq!(resolve(&cfg, &key), Ok(()));
+    assert_eq!(resolve(&cfg, &new), Ok(()));
+    let r = cli_json(&cfg, &["apikey", "rotate", "--api-key", &new]);
+    let newer = r["new_api_key"].as_str().unwrap().to_string();
+    assert_eq!(resolve(&cfg, &new), Err(KeyError::Unknown));
+    assert_eq!(resolve(&cfg, &newer), Ok(()));
+
+    // Plain keys to hashes; errors are one line, exit 1, the file untouched.
+    let m = cli_json(&cfg, &["user", "migrate-api-keys"]);
+    assert_eq!(m["migrated"], 2);
+    assert!(!file_text(&cfg).contains(KEY));
+    let before = file_text(&cfg);
+    let (code, out, err) = cli(
+        &cfg,
+        &["user", "delete-api-key", "--api-key", "mgw_nosuchkey000_x"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(file_text(&cfg), before);
+    let n = cli_json(
+        &cfg,
+        &["user", "delete-all-api-keys", "--user-id", "user-1"],
+    );
+    assert_eq!(n["deleted"], 5, "{n}");
+    client.cancel().await.ok();
+}
