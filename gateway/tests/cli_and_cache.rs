@@ -54,7 +54,7 @@ fn generate_config_writes_a_private_working_file() {
             .len(),
         64
     );
-    let secret = path.with_file_name("enkrypt_mcp_config.json.secret");
+    let secret = path.with_file_name("enkrypt_gateway_keys.secret");
     let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert!(!std::fs::read_to_string(&secret).unwrap().contains(key));

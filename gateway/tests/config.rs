@@ -766,12 +766,23 @@ fn generated_file_is_private_and_valid() {
     }
     let pw = loaded.config.common.embedded_cache_password.unwrap();
     assert_eq!(pw.expose().len(), 32);
-    // No temp file left behind.
-    let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+    // No temp file left behind: the config and the secret its key is hashed with.
+    let mut names: Vec<_> = fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, [std::ffi::OsString::from("enkrypt_mcp_config.json")]);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            std::ffi::OsString::from("enkrypt_gateway_keys.secret"),
+            std::ffi::OsString::from("enkrypt_mcp_config.json")
+        ]
+    );
+    assert_eq!(
+        mode(&path.with_file_name("enkrypt_gateway_keys.secret")),
+        0o600
+    );
 }
 
 #[cfg(unix)]

@@ -121,7 +121,7 @@ fn plain_keys_keep_working_and_migrate_to_hashes() {
     // A migrated key is found by its full text too.
     assert_eq!(keys::get(&cfg, KEY).unwrap()["storage"], "hashed");
     // Without the secret beside it, the file does not load (the keys could not work).
-    std::fs::remove_file(dir.path().join("enkrypt_mcp_config.json.secret")).unwrap();
+    std::fs::remove_file(dir.path().join("enkrypt_gateway_keys.secret")).unwrap();
     let e = load(&cfg).unwrap_err().to_string();
     assert!(e.contains("secret"), "{e}");
 }

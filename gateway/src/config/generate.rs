@@ -193,7 +193,7 @@ pub fn write_new(
     opts: &GenerateOptions,
     overwrite: bool,
 ) -> Result<Written, ConfigError> {
-    let generated = generate(opts)?;
+    let mut generated = generate(opts)?;
     let exists = fs::symlink_metadata(path).is_ok();
     let backup = match (exists, overwrite) {
         (true, false) => {
@@ -206,9 +206,10 @@ pub fn write_new(
     };
     // The key is stored only as its hash, under the secret beside the file.
     let secret = super::keystore::load_or_create_secret(path)?;
-    let mut document = generated.document.clone();
-    super::keystore::hash_plain_keys(&mut document, &secret, None)?;
-    document.save(path)?;
+    super::keystore::hash_plain_keys(&mut generated.document, &secret, None)?;
+    generated.config = generated.document.validate()?;
+    generated.config.key_secret = Some(secret);
+    generated.document.save(path)?;
     Ok(Written { generated, backup })
 }
 

@@ -1,5 +1,5 @@
 //! Gateway keys stored safely: a key is kept only as HMAC-SHA-256 of the key under a secret
-//! that lives beside the config (`<config file>.secret`, 32 random bytes as hex, mode 0600),
+//! that lives beside the config ([`SECRET_FILE`], 32 random bytes as hex, mode 0600),
 //! never in plain text.
 //!
 //! - A new key is `mgw_<id>_<secret>`: `<id>` (12 lower-case letters and digits) is public,
@@ -83,14 +83,13 @@ pub fn hash_from_hex(text: &str) -> Option<KeyHash> {
     KeySecret::from_hex(text).map(|s| s.0)
 }
 
-/// Where the secret of the config at `config_path` lives.
+/// The secret's file name, in the config's directory.
+pub const SECRET_FILE: &str = "enkrypt_gateway_keys.secret";
+
+/// Where the secret of the config at `config_path` lives: beside it, one per directory, so
+/// the backups kept beside a config (`.bak.<secs>`) load with the same secret.
 pub fn secret_path(config_path: &Path) -> PathBuf {
-    let mut name = config_path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".secret");
-    parent_dir(config_path).join(name)
+    parent_dir(config_path).join(SECRET_FILE)
 }
 
 /// Reads the secret of the config at `config_path`; `None` when there is none yet.
