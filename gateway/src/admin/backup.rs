@@ -186,16 +186,7 @@ fn in_backup(path: &str) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::config::json_kind as kind;
 
 /// Parses file bytes as a JSON object (syntax only).
 fn parse_json_object(bytes: &[u8]) -> Result<ConfigDocument, String> {

@@ -49,3 +49,6 @@ pub use model::{
 pub use paths::{resolve_config_path, CONFIG_PATH_ENV, DOCKER_CONFIG_PATH};
 pub use secret::{GatewayKey, Secret};
 pub use watch::ConfigWatcher;
+
+/// "a string", "a list", ...: a JSON value's kind, for messages.
+pub(crate) use validate::kind as json_kind;
