@@ -24,6 +24,8 @@ pub enum AuthError {
     Mismatch,
     /// The key's `expires_at` has passed.
     Expired,
+    /// The key's user is no longer a member of the key's project.
+    NotMember,
 }
 
 impl AuthError {
@@ -34,6 +36,9 @@ impl AuthError {
             AuthError::Unknown => "Invalid gateway key",
             AuthError::Disabled => "This gateway key is disabled",
             AuthError::Expired => "This gateway key has expired",
+            AuthError::NotMember => {
+                "This gateway key's user is no longer a member of its project"
+            }
             AuthError::Mismatch => "The project_id or user_id sent does not match the gateway key's",
         }
     }
@@ -53,6 +58,7 @@ fn auth_error(e: KeyError) -> AuthError {
     match e {
         KeyError::Disabled => AuthError::Disabled,
         KeyError::Expired => AuthError::Expired,
+        KeyError::NotMember => AuthError::NotMember,
         _ => AuthError::Unknown,
     }
 }
@@ -112,6 +118,7 @@ impl Gateway {
                     let why = match other {
                         Some(Err(AuthError::Disabled)) => "its key was disabled",
                         Some(Err(AuthError::Expired)) => "its key expired",
+                        Some(Err(AuthError::NotMember)) => "its user left the project",
                         Some(Err(_)) => "its user, project or mcp_config is gone",
                         _ => "its key was removed",
                     };

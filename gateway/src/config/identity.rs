@@ -29,6 +29,9 @@ pub enum KeyError {
     /// The key's `expires_at` has passed (the old key of a rotation with a grace period).
     #[error("gateway key has expired")]
     Expired,
+    /// The key's user is no longer a member of the key's project.
+    #[error("the gateway key's user is not a member of its project")]
+    NotMember,
 }
 
 /// The identity a gateway key stands for; borrows from the [`GatewayConfig`].
@@ -83,6 +86,10 @@ impl GatewayConfig {
         // Validation guarantees these references; a hand-built config might break them.
         let project = self.project(&entry.project_id).ok_or(KeyError::Unknown)?;
         let user = self.user(&entry.user_id).ok_or(KeyError::Unknown)?;
+        // A user removed from the project loses its keys' access to it.
+        if !project.users.iter().any(|u| *u == user.id) {
+            return Err(KeyError::NotMember);
+        }
         let mcp_config = match &project.mcp_config_id {
             Some(id) => self.mcp_config(id).ok_or(KeyError::Unknown)?,
             None => &NO_SERVERS,
@@ -135,14 +142,16 @@ mod tests {
     const DOC: &str = r#"{
       "mcp_configs": {"m1": {"mcp_config_name": "x", "mcp_config": []}},
       "projects": {"p1": {"project_name": "P", "mcp_config_id": "m1", "users": ["u1"]},
-                   "p2": {"project_name": "new", "mcp_config_id": null, "users": []}},
+                   "p2": {"project_name": "new", "mcp_config_id": null, "users": ["u1"]},
+                   "p3": {"project_name": "left", "mcp_config_id": "m1", "users": []}},
       "users": {"u1": {"email": "a@b.c"}},
       "apikeys": {
         "key-ok-0123456789": {"project_id": "p1", "user_id": "u1"},
         "key-off-0123456789": {"project_id": "p1", "user_id": "u1", "disabled": true},
         "key-inactive-0123456789": {"project_id": "p1", "user_id": "u1", "is_active": false},
         "key-status-0123456789": {"project_id": "p1", "user_id": "u1", "status": "Disabled"},
-        "key-new-0123456789": {"project_id": "p2", "user_id": "u1"}
+        "key-new-0123456789": {"project_id": "p2", "user_id": "u1"},
+        "key-left-0123456789": {"project_id": "p3", "user_id": "u1"}
       }
     }"#;
 
@@ -170,6 +179,11 @@ mod tests {
         let r = c.resolve_key("key-new-0123456789").unwrap();
         assert_eq!((r.project_id(), r.mcp_config_id()), ("p2", ""));
         assert!(r.mcp_config.servers.is_empty());
+        // A user removed from the project: its key no longer reaches it.
+        assert_eq!(
+            c.resolve_key("key-left-0123456789").unwrap_err(),
+            super::KeyError::NotMember
+        );
         for off in [
             "key-off-0123456789",
             "key-inactive-0123456789",
