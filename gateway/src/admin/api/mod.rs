@@ -121,11 +121,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-/// A missing-selector error in the API's words (its body fields, not the CLI's flags).
-fn pick(first: Option<By>, second: Option<By>, missing: &str) -> Result<By, Response> {
-    By::pick(first, second, missing).map_err(from_admin)
-}
-
 /// A config or project named in the URL: by name, else by id (as the reference looks them up).
 fn by_name(s: String) -> By {
     By::Name(s)

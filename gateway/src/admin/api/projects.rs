@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::{answer, by_name, by_user, pick, ApiState, Body};
+use super::{answer, by_name, by_user, ApiState, Body};
 use crate::admin::{projects, By};
 
 async fn list(State(s): State<ApiState>) -> Response {
@@ -69,17 +69,16 @@ async fn assign_config(
     UrlPath(project): UrlPath<String>,
     Body(b): Body<AssignBody>,
 ) -> Response {
-    let config = match pick(
-        b.config_name.map(By::Name),
-        b.config_id.map(By::Id),
-        "Either config_name or config_id is required",
-    ) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     answer(
         "Configuration assigned to project successfully",
-        move || projects::assign_config(&s.path, &by_name(project), &config),
+        move || {
+            let config = By::pick(
+                b.config_name.map(By::Name),
+                b.config_id.map(By::Id),
+                "Either config_name or config_id is required",
+            )?;
+            projects::assign_config(&s.path, &by_name(project), &config)
+        },
     )
     .await
 }
@@ -119,15 +118,12 @@ async fn add_user(
     UrlPath(project): UrlPath<String>,
     Body(b): Body<AddUserBody>,
 ) -> Response {
-    let user = match pick(
-        b.user_id.map(By::Id),
-        b.email.map(By::Name),
-        "Either user_id or email is required",
-    ) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     answer("User added to project successfully", move || {
+        let user = By::pick(
+            b.user_id.map(By::Id),
+            b.email.map(By::Name),
+            "Either user_id or email is required",
+        )?;
         projects::add_user(&s.path, &by_name(project), &user)
     })
     .await
