@@ -141,6 +141,15 @@ pub fn reset(config_path: &Path, confirm: bool) -> Result<Value, AdminError> {
     let secret = crate::config::keystore::load_or_create_secret(config_path)?;
     let mut doc = g.document.clone();
     crate::config::keystore::hash_plain_keys(&mut doc, &secret, None)?;
+    // The admin key stays: an operator resetting through the admin API keeps access to it.
+    let old_admin_key = fs::read(config_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("admin_apikey").cloned())
+        .filter(|k| k.as_str().is_some_and(|s| !s.trim().is_empty()));
+    if let Some(k) = old_admin_key {
+        doc.root_mut().insert("admin_apikey".into(), k);
+    }
     let kept = store::replace(config_path, &doc).map_err(replace_error)?;
     Ok(json!({
         "config_path": absolute(config_path).display().to_string(),

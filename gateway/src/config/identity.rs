@@ -87,7 +87,7 @@ impl GatewayConfig {
         let project = self.project(&entry.project_id).ok_or(KeyError::Unknown)?;
         let user = self.user(&entry.user_id).ok_or(KeyError::Unknown)?;
         // A user removed from the project loses its keys' access to it.
-        if !project.users.iter().any(|u| *u == user.id) {
+        if !project.users.contains(&user.id) {
             return Err(KeyError::NotMember);
         }
         let mcp_config = match &project.mcp_config_id {

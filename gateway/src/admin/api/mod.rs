@@ -9,20 +9,35 @@
 //! not a loopback page is refused (403): a web page cannot drive it. Answers are the
 //! reference's `{"message", "data", "timestamp"}`; errors `{"detail": "..."}` with 400, 401,
 //! 403, 404, 409 or 500.
+//!
+//! Request bodies are JSON with the reference's field names; an empty body reads as `{}`, and a
+//! body that is not JSON, or lacks a required field, is refused with 400. The routes are grouped
+//! as the command line is: [`keys`], [`configs`] (with servers, guardrail policies and
+//! settings), [`projects`], [`users`], [`system`]. Export, import, backup and restore take file
+//! paths on the gateway's machine, as the reference does: the gateway reads or writes them with
+//! its own permissions, which is one more reason the API is key-protected and loopback-only by
+//! default.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::{keys, AdminError};
+use super::{AdminError, By};
+
+mod configs;
+mod keys;
+mod projects;
+mod system;
+mod users;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -64,6 +79,56 @@ async fn answer(
         Ok(Err(e)) => from_admin(e),
         Err(_) => fail(StatusCode::INTERNAL_SERVER_ERROR, "the operation failed"),
     }
+}
+
+/// A JSON request body with the reference's field names. An empty body reads as `{}` (so a
+/// body whose fields all have defaults may be left out); anything else that does not
+/// deserialize is a 400 with serde's reason.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|t| t.to_ascii_lowercase().contains("json"));
+        if !json_type {
+            return Err(fail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text).map(Body).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            )
+        })
+    }
+}
+
+/// A config or project named in the URL: by name, else by id (as the reference looks them up).
+fn by_name(s: String) -> By {
+    By::Name(s)
+}
+
+/// A user named in the URL: by id, else by email.
+fn by_user(s: String) -> By {
+    By::Id(s)
 }
 
 /// The admin keys the config accepts.
@@ -148,107 +213,6 @@ async fn health() -> Response {
     )
 }
 
-async fn all_keys(State(s): State<ApiState>) -> Response {
-    answer("All API keys retrieved successfully", move || {
-        keys::list(&s.path, None, None)
-    })
-    .await
-}
-
-async fn key_details(State(s): State<ApiState>, UrlPath(key): UrlPath<String>) -> Response {
-    answer("API key details retrieved successfully", move || {
-        keys::get(&s.path, &key)
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct RotateBody {
-    api_key: String,
-    #[serde(default)]
-    grace_seconds: Option<u64>,
-}
-
-async fn rotate(State(s): State<ApiState>, Json(b): Json<RotateBody>) -> Response {
-    answer("API key rotated successfully", move || {
-        keys::rotate(&s.path, &b.api_key, b.grace_seconds)
-    })
-    .await
-}
-
-async fn disable(State(s): State<ApiState>, UrlPath(key): UrlPath<String>) -> Response {
-    answer("API key disabled successfully", move || {
-        keys::set_disabled(&s.path, &key, true)
-    })
-    .await
-}
-
-async fn enable(State(s): State<ApiState>, UrlPath(key): UrlPath<String>) -> Response {
-    answer("API key enabled successfully", move || {
-        keys::set_disabled(&s.path, &key, false)
-    })
-    .await
-}
-
-async fn delete_key(State(s): State<ApiState>, UrlPath(key): UrlPath<String>) -> Response {
-    answer("API key deleted successfully", move || {
-        keys::delete(&s.path, &key)
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct GenerateBody {
-    #[serde(default)]
-    project_id: Option<String>,
-    #[serde(default)]
-    project_name: Option<String>,
-}
-
-async fn generate(
-    State(s): State<ApiState>,
-    UrlPath(user): UrlPath<String>,
-    Json(b): Json<GenerateBody>,
-) -> Response {
-    let Some(project) = b.project_id.or(b.project_name) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "project_id or project_name is required",
-        );
-    };
-    answer("API key generated successfully", move || {
-        keys::generate(&s.path, &user, &project)
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct ProjectQuery {
-    #[serde(default)]
-    project_id: Option<String>,
-    #[serde(default)]
-    project_name: Option<String>,
-}
-
-async fn user_keys(
-    State(s): State<ApiState>,
-    UrlPath(user): UrlPath<String>,
-    Query(q): Query<ProjectQuery>,
-) -> Response {
-    let project = q.project_id.or(q.project_name);
-    answer("API keys retrieved successfully", move || {
-        keys::list(&s.path, Some(&user), project.as_deref())
-    })
-    .await
-}
-
-async fn delete_user_keys(State(s): State<ApiState>, UrlPath(user): UrlPath<String>) -> Response {
-    answer("API keys deleted successfully", move || {
-        keys::delete_all(&s.path, &user)
-    })
-    .await
-}
-
 /// The routes.
 pub fn router(path: PathBuf) -> Router {
     let state = ApiState {
@@ -256,18 +220,11 @@ pub fn router(path: PathBuf) -> Router {
     };
     Router::new()
         .route("/health", get(health))
-        .route("/api/v1/api-keys", get(all_keys))
-        .route("/api/v1/api-keys/rotate", post(rotate))
-        .route(
-            "/api/v1/api-keys/{key}",
-            get(key_details).delete(delete_key),
-        )
-        .route("/api/v1/api-keys/{key}/disable", post(disable))
-        .route("/api/v1/api-keys/{key}/enable", post(enable))
-        .route(
-            "/api/v1/users/{user}/api-keys",
-            post(generate).get(user_keys).delete(delete_user_keys),
-        )
+        .merge(keys::routes())
+        .merge(configs::routes())
+        .merge(projects::routes())
+        .merge(users::routes())
+        .merge(system::routes())
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
