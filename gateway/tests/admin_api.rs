@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 const ADMIN: &str = "admin-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGH";
 
 struct Admin {
-    _gw: Proc,
+    _gw: HttpGateway,
     _dir: tempfile::TempDir,
     cfg: PathBuf,
     admin_port: u16,
@@ -45,15 +45,12 @@ impl Admin {
     fn start(admin_key: Option<&str>) -> Admin {
         let dir = tempfile::tempdir().unwrap();
         let cfg = admin_config(dir.path(), admin_key);
-        let mcp_port = free_port();
         let admin_port = free_port();
-        let child = http_command(&cfg, mcp_port)
-            .args(["--admin-port", &admin_port.to_string()])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gateway");
-        let gw = Proc(child);
-        wait_port(mcp_port);
+        let gw = start_http_with(&cfg, |cmd| {
+            cmd.args(["--admin-port", &admin_port.to_string()])
+                .stderr(Stdio::null());
+        });
+        let mcp_port = gw.port;
         wait_port(admin_port);
         Admin {
             _gw: gw,

@@ -249,22 +249,14 @@ fn runnable_config(dir: &Path) -> PathBuf {
 /// The gateway on `config`, with its own directory on `PATH` so `secure-mcp-gateway
 /// demo-server` (the fixture's demo server) is found.
 fn start_with_path(config: &Path) -> HttpGateway {
-    let port = free_port();
     let bin_dir = Path::new(gateway_bin()).parent().unwrap().to_path_buf();
     let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    let child = http_command(config, port)
-        .env("PATH", path)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gateway");
-    wait_port(port);
-    HttpGateway {
-        proc: Proc(child),
-        port,
-    }
+    start_http_with(config, |cmd| {
+        cmd.env("PATH", &path).stderr(Stdio::null());
+    })
 }
 
 fn meta_json(text: &str) -> Value {

@@ -7,7 +7,6 @@
 
 mod common_gw;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -112,23 +111,10 @@ async fn an_http_gateway_and_two_stdio_gateways_on_one_config_share_one_cache() 
 /// The gateway over HTTP with its standard error in a file; returns it and the file.
 fn start_http_logged(config: &Path, dir: &Path) -> (HttpGateway, std::path::PathBuf) {
     let log = dir.join("gateway.log");
-    let port = free_port();
-    let child = http_command(config, port)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("gateway");
-    let mut proc = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = proc.0.try_wait() {
-            let mut err = String::new();
-            let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut err));
-            panic!("the gateway exited ({status}): {err}");
-        }
-        assert!(Instant::now() < deadline, "the gateway did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (HttpGateway { proc, port }, log)
+    let gw = start_http_with(config, |cmd| {
+        cmd.stderr(std::fs::File::create(&log).unwrap());
+    });
+    (gw, log)
 }
 
 fn assert_private_cache_warning(log: &Path) {

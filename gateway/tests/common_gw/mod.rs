@@ -179,15 +179,50 @@ pub fn config_issues(text: &str) -> Vec<String> {
 
 /// The gateway over HTTP on a free loopback port.
 pub fn start_http(config: &Path) -> HttpGateway {
-    let port = free_port();
-    let child = http_command(config, port)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gateway");
-    wait_port(port);
-    HttpGateway {
-        proc: Proc(child),
-        port,
+    start_http_with(config, |cmd| {
+        cmd.stderr(Stdio::null());
+    })
+}
+
+/// The gateway over HTTP, `setup` applied to its command. Ready when `GET /health` answers
+/// (not merely when something listens: the port chosen may meanwhile have been taken by the
+/// gateway's own embedded cache on an OS-assigned port, and then the gateway exits); a
+/// gateway that exited is started again on another port.
+pub fn start_http_with(config: &Path, setup: impl Fn(&mut Command)) -> HttpGateway {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = http_command(config, port);
+        setup(&mut cmd);
+        let mut proc = Proc(cmd.spawn().expect("gateway"));
+        if wait_health(port, &mut proc.0) {
+            return HttpGateway { proc, port };
+        }
+    }
+    panic!("the gateway did not start (5 attempts)");
+}
+
+/// Waits until the gateway on `port` answers `GET /health`; false if `child` exited first.
+pub fn wait_health(port: u16, child: &mut Child) -> bool {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s
+                .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let mut head = [0u8; 12];
+            if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 ") {
+                return true;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing answers /health on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
