@@ -98,7 +98,14 @@ fn locate(
 fn label_of(named: &str) -> String {
     match keystore::key_id(named) {
         Some(id) => format!("{}{id}_…", keystore::KEY_PREFIX),
-        None if named.len() <= 16 && !named.contains(char::is_whitespace) => named.to_string(),
+        // A bare public id may be shown; anything else may be a key.
+        None if named.len() == 12
+            && named
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
+            named.to_string()
+        }
         None => keystore::legacy_hint(named),
     }
 }
