@@ -5,18 +5,8 @@
 //! (`127.0.0.1`): a gateway on a laptop is not offered to the network unless asked. An explicit
 //! host always wins: `--host`, or `ENKRYPT_GATEWAY_HOST` (the reference's variable).
 //!
-//! Container detection is the reference's (`is_docker()` in its `utils.py`), in its order:
-//! `KUBERNETES_SERVICE_HOST` set (kubelet sets it in every pod); the marker files
-//! `/.dockerenv` (Docker) or `/run/.containerenv` (podman, CRI-O); `/proc/1/cgroup` mentioning
-//! `docker`, `kubepods`, `containerd` or `lxc` (cgroups v1); `/proc/1/cgroup` being exactly
-//! `0::/` (cgroups v2: a container's first process sees the root of its own hierarchy, a host's
-//! sees `/init.scope`). Before all of these, our `ENKRYPT_DOCKER` (`true`/`1`/`yes` or
-//! `false`/`0`/`no`, as for the config path) forces the answer.
-//!
-//! [`detect`] and [`choose`] take their inputs ([`Signals`]) so they can be tested;
-//! [`Signals::probe`] reads them from this process's environment and file system.
-
-use std::path::Path;
+//! Container detection is the reference's, in [`crate::config::container`] (the config path
+//! uses it too). [`choose`] takes its inputs ([`Signals`]) so it can be tested.
 
 /// Loopback only.
 pub const LOOPBACK: &str = "127.0.0.1";
@@ -25,71 +15,7 @@ pub const ALL_INTERFACES: &str = "0.0.0.0";
 /// The environment variable that sets the host, as in the reference.
 pub const HOST_ENV: &str = "ENKRYPT_GATEWAY_HOST";
 
-/// What container detection looks at.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Signals {
-    /// `ENKRYPT_DOCKER`.
-    pub forced: Option<String>,
-    /// `KUBERNETES_SERVICE_HOST`.
-    pub kubernetes_service_host: Option<String>,
-    /// `/.dockerenv` exists.
-    pub dockerenv: bool,
-    /// `/run/.containerenv` exists.
-    pub containerenv: bool,
-    /// The text of `/proc/1/cgroup`, if readable.
-    pub cgroup: Option<String>,
-}
-
-impl Signals {
-    /// The signals of this process.
-    pub fn probe() -> Signals {
-        let var = |k: &str| std::env::var(k).ok();
-        Signals {
-            forced: var(crate::config::paths::DOCKER_ENV),
-            kubernetes_service_host: var("KUBERNETES_SERVICE_HOST"),
-            dockerenv: Path::new("/.dockerenv").exists(),
-            containerenv: Path::new("/run/.containerenv").exists(),
-            cgroup: std::fs::read_to_string("/proc/1/cgroup").ok(),
-        }
-    }
-}
-
-/// Whether the signals say "in a container", and why (for the log).
-pub fn detect(s: &Signals) -> (bool, String) {
-    let forced = s.forced.as_deref().map(|v| v.trim().to_ascii_lowercase());
-    match forced.as_deref() {
-        Some("1" | "true" | "yes") => return (true, "ENKRYPT_DOCKER says so".into()),
-        Some("0" | "false" | "no") => {
-            return (false, "ENKRYPT_DOCKER says it is not a container".into())
-        }
-        _ => {}
-    }
-    if s.kubernetes_service_host
-        .as_deref()
-        .is_some_and(|h| !h.is_empty())
-    {
-        return (true, "KUBERNETES_SERVICE_HOST is set".into());
-    }
-    if s.dockerenv {
-        return (true, "/.dockerenv exists".into());
-    }
-    if s.containerenv {
-        return (true, "/run/.containerenv exists".into());
-    }
-    if let Some(text) = &s.cgroup {
-        let runtimes = ["docker", "kubepods", "containerd", "lxc"];
-        if let Some(word) = runtimes.iter().find(|w| text.contains(*w)) {
-            return (true, format!("/proc/1/cgroup mentions {word}"));
-        }
-        if text.trim() == "0::/" {
-            return (
-                true,
-                "/proc/1/cgroup is the root of a cgroup v2 namespace".into(),
-            );
-        }
-    }
-    (false, "no container detected".into())
-}
+pub use crate::config::container::{detect, Signals};
 
 /// The chosen listen host and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,6 +22,7 @@
 //! Invariants: no error, log line or `Debug` output contains a gateway key (only its first four
 //! characters and `…`) or a password.
 
+pub mod container;
 pub mod deny;
 pub mod document;
 pub mod error;

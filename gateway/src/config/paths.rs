@@ -6,9 +6,9 @@
 //! two (it picks the Docker path when it detects a container); the flag and the variable are
 //! ours.
 //!
-//! Container detection is deliberately simple: `ENKRYPT_DOCKER` set to `true`/`1`/`yes` says
-//! yes and `false`/`0`/`no` says no; otherwise the file `/.dockerenv` decides. A leading `~/`
-//! in the flag or the variable is expanded to the home directory.
+//! Container detection is the reference's ([`super::container`]); `ENKRYPT_DOCKER` set to
+//! `true`/`1`/`yes` or `false`/`0`/`no` forces it. A leading `~/` in the flag or the variable
+//! is expanded to the home directory.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -27,12 +27,9 @@ pub fn resolve_config_path(cli: Option<&Path>) -> PathBuf {
     resolve_with(cli, |k| std::env::var_os(k), in_container(), home_dir())
 }
 
-/// Whether the gateway runs in a container (see the module header).
+/// Whether the gateway runs in a container ([`super::container`], the reference's rules).
 pub fn in_container() -> bool {
-    container_from(
-        std::env::var_os(DOCKER_ENV),
-        Path::new("/.dockerenv").exists(),
-    )
+    super::container::detect(&super::container::Signals::probe()).0
 }
 
 /// `~/.enkrypt/enkrypt_mcp_config.json`, or `.enkrypt/enkrypt_mcp_config.json` relative to the
@@ -53,18 +50,6 @@ fn home_dir() -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-}
-
-fn container_from(env: Option<OsString>, dockerenv_exists: bool) -> bool {
-    let explicit =
-        env.and_then(
-            |v| match v.to_string_lossy().trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" => Some(true),
-                "0" | "false" | "no" => Some(false),
-                _ => None,
-            },
-        );
-    explicit.unwrap_or(dockerenv_exists)
 }
 
 fn expand_tilde(p: &Path, home: Option<&Path>) -> PathBuf {
@@ -150,15 +135,5 @@ mod tests {
             resolve_with(Some(Path::new("~user/x")), env_with(None), false, None),
             Path::new("~user/x")
         );
-    }
-
-    #[test]
-    fn container_detection() {
-        assert!(container_from(Some("true".into()), false));
-        assert!(container_from(Some("1".into()), false));
-        assert!(!container_from(Some("false".into()), true));
-        assert!(container_from(None, true));
-        assert!(container_from(Some("maybe".into()), true));
-        assert!(!container_from(None, false));
     }
 }
