@@ -201,6 +201,20 @@ impl Session {
             .any(|(k, u)| k == key && u == uri)
     }
 
+    /// Takes what the client negotiated in `previous` (protocol version, capabilities,
+    /// `initialized`, log level, subscriptions): a stdio client whose session ended and was
+    /// opened again does not initialize a second time.
+    pub fn carry_over(&self, previous: &Session) {
+        *self.protocol_version.lock() = previous.protocol_version.lock().clone();
+        *self.client_capabilities.lock() = previous.client_capabilities.lock().clone();
+        self.initialized.store(
+            previous.initialized.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.set_log_level(previous.log_level());
+        *self.subscriptions.lock() = previous.subscriptions.lock().clone();
+    }
+
     /// Records activity (each request).
     pub fn touch(&self) {
         self.last_seen.store(unix_secs(), Ordering::Relaxed);
@@ -351,6 +365,28 @@ mod tests {
         s.inflight.insert("1".into(), abort);
         assert!(s.idle_for().is_none());
         assert_ne!(new_session_id(), new_session_id());
+    }
+
+    #[test]
+    fn a_reopened_session_keeps_what_the_client_negotiated() {
+        let old = Session::new(identity());
+        *old.protocol_version.lock() = "2025-06-18".into();
+        *old.client_capabilities.lock() = serde_json::json!({ "sampling": {} });
+        old.initialized.store(true, Ordering::Relaxed);
+        old.set_log_level(4);
+        old.subscribe("k".into(), "file:///a".into());
+        old.end();
+        let new = Session::new(identity());
+        new.carry_over(&old);
+        assert_eq!(*new.protocol_version.lock(), "2025-06-18");
+        assert_eq!(
+            new.client_capabilities.lock()["sampling"],
+            serde_json::json!({})
+        );
+        assert!(new.initialized.load(Ordering::Relaxed));
+        assert_eq!(new.log_level(), 4);
+        assert!(new.is_subscribed("k", "file:///a"));
+        assert!(!new.is_ended() && new.id != old.id);
     }
 
     #[test]

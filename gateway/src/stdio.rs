@@ -4,9 +4,9 @@
 //! Only MCP goes to standard output (logs go to standard error). The gateway key comes from
 //! the environment variable `ENKRYPT_GATEWAY_KEY` (or `ENKRYPT_APIKEY`); without a valid one
 //! every request is answered with an authentication error. The key is checked again after
-//! every config reload: a disabled, rotated or removed key stops working at once. Requests are handled concurrently, so a slow tool
-//! call does not hold up the others; a line longer than [`MAX_LINE`] is answered with a
-//! parse error and skipped.
+//! every config reload: a disabled, rotated or removed key stops working at once. Requests
+//! are handled concurrently, so a slow tool call does not hold up the others; a line longer
+//! than [`MAX_LINE`] is answered with a parse error and skipped.
 
 use std::sync::Arc;
 
@@ -53,6 +53,8 @@ impl Client {
                 return Ok(s.clone());
             }
         }
+        // What the client negotiated outlives a session that ended.
+        let previous = self.session.clone();
         self.close();
         let identity = self.gw.authenticate(self.key.as_deref())?;
         let env = |v: &str| std::env::var(v).ok();
@@ -62,6 +64,9 @@ impl Client {
             env("ENKRYPT_USER_ID").as_deref(),
         )?;
         let s = Session::new(identity);
+        if let Some(p) = previous {
+            s.carry_over(&p);
+        }
         self.gw.sessions.insert(s.id.clone(), s.clone());
         if let Some(mut outbound) = s.take_outbound() {
             let tx = self.tx.clone();
