@@ -473,6 +473,11 @@ impl Gateway {
             .get(name)
             .cloned();
         if target.is_none() {
+            // A `<server>__<tool>` the config denies, or the last screening refused, is
+            // answered at once: no rediscovery of every server for it.
+            if let Some(refusal) = self.refused_prefixed(&session.identity(), name) {
+                return Ok(Reply::Value(refusal));
+            }
             // The tool may be new upstream: rebuild once.
             self.invalidate_index(Some(&session.identity().mcp_config_id));
             target = self
@@ -488,13 +493,8 @@ impl Gateway {
             if let Some(refusal) = self.denied_direct(&session.identity(), name).await {
                 return Ok(Reply::Value(refusal));
             }
-            if let Some((server, tool)) = name.split_once(SEP) {
-                let cfg = &session.identity().mcp_config_id;
-                if let Some(why) = self.guard.refused_tool(cfg, server, tool) {
-                    return Ok(Reply::Value(tool_error(format!(
-                        "Tool '{tool}' of server '{server}' is blocked: {why}."
-                    ))));
-                }
+            if let Some(refusal) = self.refused_prefixed(&session.identity(), name) {
+                return Ok(Reply::Value(refusal));
             }
             return Err(RpcError::new(
                 INVALID_PARAMS,
@@ -571,13 +571,26 @@ impl Gateway {
 
     /// The refusal of a direct tool name the deny list keeps out: `<server>__<tool>` when the
     /// server denies the tool, or a bare name one of the config's servers lists and denies.
+    /// The refusal of a `<server>__<tool>` name from the config's deny list or the last
+    /// screening alone (no discovery).
+    fn refused_prefixed(&self, identity: &Identity, name: &str) -> Option<Value> {
+        let (server, tool) = name.split_once(SEP)?;
+        let mc = self.mcp_config_of(identity)?;
+        if let Some(d) = mc.server(server).and_then(|s| s.denial(tool)) {
+            return Some(tool_error(d.message(tool)));
+        }
+        let why = self
+            .guard
+            .refused_tool(&identity.mcp_config_id, server, tool)?;
+        Some(tool_error(format!(
+            "Tool '{tool}' of server '{server}' is blocked: {why}."
+        )))
+    }
+
+    /// The refusal of an unprefixed tool name a server's deny list holds and that server
+    /// lists (asks for its discovery).
     async fn denied_direct(&self, identity: &Identity, name: &str) -> Option<Value> {
         let mc = self.mcp_config_of(identity)?;
-        if let Some((server, tool)) = name.split_once(SEP) {
-            if let Some(d) = mc.server(server).and_then(|s| s.denial(tool)) {
-                return Some(tool_error(d.message(tool)));
-            }
-        }
         for s in mc.servers.iter().filter(|s| !s.denied_tools.is_empty()) {
             let Some(d) = s.denial(name) else {
                 continue;
