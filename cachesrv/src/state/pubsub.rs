@@ -1,19 +1,19 @@
 //! Pub/sub channels and patterns, shared by every connection.
 //!
-//! A subscriber registers a [`Mailbox`]: an unbounded channel of messages plus a byte counter.
+//! A subscriber registers a [`Mailbox`]: an unbounded queue of messages plus a byte counter,
+//! and the [`Wake`] that tells its owner something arrived (no runtime involved).
 //! Publishing never blocks on a slow subscriber; instead, as Redis's `client-output-buffer-limit
 //! pubsub 32mb`, a subscriber with more than [`MAILBOX_LIMIT`] bytes queued is disconnected.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use parking_lot::RwLock;
-use tokio::sync::mpsc;
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use protocol::{Protocol, RespWrite};
 
-use super::evloop::ConnWaker;
-
+use super::Wake;
 use crate::engine::glob::glob_match;
 
 /// Queued bytes after which a subscriber is disconnected (Redis: pubsub hard limit 32 MB).
@@ -47,28 +47,85 @@ impl Push {
             Push::Monitor(b) => b.len() + 8,
         }
     }
+
+    /// Encodes the push as the client's protocol wants it; returns its accounted size.
+    pub fn write(&self, out: &mut BytesMut, proto: Protocol) -> usize {
+        match self {
+            Push::Message {
+                pattern,
+                channel,
+                payload,
+            } => {
+                match pattern {
+                    Some(pat) => {
+                        out.write_push_len(4, proto);
+                        out.write_bulk(b"pmessage");
+                        out.write_bulk(pat);
+                    }
+                    None => {
+                        out.write_push_len(3, proto);
+                        out.write_bulk(b"message");
+                    }
+                }
+                out.write_bulk(channel);
+                out.write_bulk(payload);
+            }
+            Push::Monitor(line) => out.write_simple(line),
+        }
+        self.size()
+    }
+}
+
+/// The queue behind a mailbox.
+#[derive(Debug, Default)]
+struct Queue {
+    pushes: Mutex<VecDeque<Push>>,
+    /// The receiving end is gone: deliveries fail.
+    closed: AtomicBool,
+}
+
+/// A mailbox's receiving end, owned by its connection. Dropping it closes the mailbox.
+#[derive(Debug)]
+pub struct Pushes {
+    queue: Arc<Queue>,
+}
+
+impl Pushes {
+    /// The oldest push waiting, if any.
+    pub fn try_recv(&self) -> Option<Push> {
+        self.queue.pushes.lock().pop_front()
+    }
+}
+
+impl Drop for Pushes {
+    fn drop(&mut self) {
+        let mut q = self.queue.pushes.lock();
+        self.queue.closed.store(true, Ordering::Release);
+        q.clear();
+    }
 }
 
 /// A connection's inbox for pushes.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
-    tx: mpsc::UnboundedSender<Push>,
+    queue: Arc<Queue>,
     queued: Arc<AtomicUsize>,
-    waker: ConnWaker,
+    waker: Arc<dyn Wake>,
 }
 
 impl Mailbox {
     /// A mailbox, its receiving end, and its byte counter (decrement it as pushes are written).
-    pub fn new(waker: ConnWaker) -> (Mailbox, mpsc::UnboundedReceiver<Push>, Arc<AtomicUsize>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// `waker` is woken after each delivery.
+    pub fn new(waker: Arc<dyn Wake>) -> (Mailbox, Pushes, Arc<AtomicUsize>) {
+        let queue = Arc::new(Queue::default());
         let queued = Arc::new(AtomicUsize::new(0));
         (
             Mailbox {
-                tx,
+                queue: queue.clone(),
                 queued: queued.clone(),
                 waker,
             },
-            rx,
+            Pushes { queue },
             queued,
         )
     }
@@ -81,7 +138,14 @@ impl Mailbox {
             self.waker.wake();
             return false;
         }
-        let sent = self.tx.send(p).is_ok();
+        let sent = {
+            let mut q = self.queue.pushes.lock();
+            let open = !self.queue.closed.load(Ordering::Acquire);
+            if open {
+                q.push_back(p);
+            }
+            open
+        };
         if sent {
             self.waker.wake();
         }
