@@ -4,7 +4,8 @@
 //!   accounting).
 //! - [`state`]: what the commands work with, without sockets or a runtime: clients, pub/sub,
 //!   sessions, command statistics, the slow log, and [`Shared`] which holds them all.
-//! - [`cmd`]: the command table and handlers, byte-compatible with Redis 7.
+//! - [`cmd`]: the command table and handlers, byte-compatible with Redis 7, and
+//!   [`cmd::Runner`], an in-process client (no socket, no runtime).
 //! - [`server`]: the network layer: `server-threads` event loops (epoll through mio) serving
 //!   the connections, and the periodic task (on the embedding tokio runtime).
 //!

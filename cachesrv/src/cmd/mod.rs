@@ -6,7 +6,7 @@
 //! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
 //! context, and MULTI queueing; then runs the handler under the engine's shared gate and
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
-//! what is supported.
+//! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
 mod connection;
 mod expire;
@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod list;
 mod pubsub;
+mod runner;
 mod server;
 mod set;
 mod string;
@@ -32,6 +33,7 @@ use crate::config::Config;
 use crate::engine::{Access, DbHandle, EngineError};
 pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
+pub use runner::{decode_all, Runner};
 
 /// Command flags.
 pub mod flags {

@@ -261,3 +261,56 @@ impl PubSub {
         (self.channels.read().len(), self.numpat())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts its wake-ups.
+    #[derive(Debug, Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn msg(payload: &'static str) -> Push {
+        Push::Monitor(Bytes::from_static(payload.as_bytes()))
+    }
+
+    #[test]
+    fn a_mailbox_queues_in_order_and_wakes_its_owner() {
+        let waker = Arc::new(Count::default());
+        let (mb, pushes, queued) = Mailbox::new(waker.clone());
+        assert!(mb.deliver(msg("a")));
+        assert!(mb.clone().deliver(msg("b")));
+        assert_eq!(waker.0.load(Ordering::Relaxed), 2);
+        assert_eq!(queued.load(Ordering::Relaxed), 2 * (1 + 8));
+        let mut out = BytesMut::new();
+        while let Some(p) = pushes.try_recv() {
+            p.write(&mut out, Protocol::Resp2);
+        }
+        assert_eq!(&out[..], b"+a\r\n+b\r\n");
+    }
+
+    #[test]
+    fn a_mailbox_without_its_receiver_refuses_deliveries() {
+        let waker = Arc::new(Count::default());
+        let (mb, pushes, _) = Mailbox::new(waker.clone());
+        assert!(mb.deliver(msg("a")));
+        drop(pushes);
+        assert!(!mb.deliver(msg("b")));
+        assert_eq!(waker.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_mailbox_over_the_limit_refuses_and_wakes_to_be_closed() {
+        let waker = Arc::new(Count::default());
+        let (mb, _pushes, queued) = Mailbox::new(waker.clone());
+        queued.store(MAILBOX_LIMIT, Ordering::Relaxed);
+        assert!(!mb.deliver(msg("a")));
+        assert_eq!(waker.0.load(Ordering::Relaxed), 1);
+    }
+}
