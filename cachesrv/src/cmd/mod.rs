@@ -332,7 +332,7 @@ pub fn lookup_full(name: &[u8]) -> Option<&'static Command> {
     map.get(lower).map(|&i| &v[i])
 }
 
-/// A connection's counters, flushed into [`CommandStats`] once per batch so that threads do
+/// A connection's counters, flushed into [`crate::state::CommandStats`] once per batch so that threads do
 /// not contend on shared counters per command.
 #[derive(Debug, Default)]
 pub struct LocalStats {
