@@ -2,19 +2,26 @@
 //!
 //! - [`engine`]: the sync, runtime-free keyspace (databases, shards, expiry, eviction, memory
 //!   accounting).
-//! - [`cmd`]: the command table and handlers, byte-compatible with Redis 7.
+//! - [`state`]: what the commands work with, without sockets or a runtime: clients, pub/sub,
+//!   sessions, command statistics, the slow log, and [`Shared`] which holds them all.
+//! - [`cmd`]: the command table and handlers, byte-compatible with Redis 7, and
+//!   [`cmd::Runner`], an in-process client (no socket, no runtime).
 //! - [`server`]: the network layer: `server-threads` event loops (epoll through mio) serving
-//!   the connections, pub/sub, and the periodic task (on the embedding tokio runtime).
+//!   the connections, and the periodic task (on the embedding tokio runtime).
+//!
+//! Dependencies go one way: `server -> cmd -> state -> engine`.
 //! - [`config`]: `redis.conf`/`keydb.conf` directives and `CONFIG GET/SET`.
 //!
 //! Embedding: build a [`config::Config`], [`server::Server::bind`] it and spawn
-//! [`server::Server::run`]; [`server::Shared::engine`] gives in-process access to the keyspace.
+//! [`server::Server::run`]; [`Shared::engine`] gives in-process access to the keyspace.
 
 pub mod cmd;
 pub mod config;
 pub mod engine;
 pub mod log;
 pub mod server;
+pub mod state;
 
 pub use config::Config;
-pub use server::{Server, Shared};
+pub use server::Server;
+pub use state::Shared;

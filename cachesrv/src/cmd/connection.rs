@@ -13,7 +13,7 @@ use super::keys::help;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
 use crate::engine::Clock;
-use crate::server::clients::ClientInfo;
+use crate::state::ClientInfo;
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("ping", -1, FAST | PUBSUB_OK, (0, 0, 0), ping);
@@ -272,6 +272,14 @@ const CLIENT_HELP: &[&str] = &[
     "    * LIB-VER: the client lib version.",
 ];
 
+/// A client's `CLIENT LIST` line, naming its last command from the table.
+fn list_line(c: &ClientInfo, now_ms: u64) -> String {
+    let cmd = super::commands()
+        .get(c.last_cmd.load(Ordering::Relaxed))
+        .map_or("NULL", |c| c.name);
+    c.list_line(now_ms, cmd)
+}
+
 fn client_type_matches(c: &ClientInfo, t: &[u8]) -> Option<bool> {
     let pubsub = c.subs.load(Ordering::Relaxed) + c.psubs.load(Ordering::Relaxed) > 0;
     if eq(t, "normal") {
@@ -334,7 +342,7 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ctx.ok();
         }
         "info" if arity(2) => {
-            let line = ctx.sess.info.list_line(now) + "\n";
+            let line = list_line(&ctx.sess.info, now) + "\n";
             ctx.verbatim(&line);
         }
         "list" => {
@@ -373,7 +381,7 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
                     continue;
                 }
-                text.push_str(&c.list_line(now));
+                text.push_str(&list_line(&c, now));
                 text.push('\n');
             }
             ctx.verbatim(&text);

@@ -6,7 +6,7 @@
 //! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
 //! context, and MULTI queueing; then runs the handler under the engine's shared gate and
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
-//! what is supported.
+//! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
 mod connection;
 mod expire;
@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod list;
 mod pubsub;
+mod runner;
 mod server;
 mod set;
 mod string;
@@ -22,16 +23,17 @@ mod tx;
 pub mod util;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use protocol::{Args, Protocol, RespWrite};
 
+use crate::config::Config;
 use crate::engine::{Access, DbHandle, EngineError};
-use crate::server::pubsub::Push;
-use crate::server::session::Session;
-use crate::server::Shared;
+pub use crate::state::NO_COMMAND;
+use crate::state::{Push, Session, Shared, SlowEntry};
+pub use runner::{decode_all, Runner};
 
 /// Command flags.
 pub mod flags {
@@ -330,57 +332,7 @@ pub fn lookup_full(name: &[u8]) -> Option<&'static Command> {
     map.get(lower).map(|&i| &v[i])
 }
 
-/// Per-command counters for `INFO commandstats`.
-#[derive(Debug)]
-pub struct CommandStats {
-    calls: Vec<AtomicU64>,
-    /// Nanoseconds: a batch of fast commands takes less than a microsecond, and truncating
-    /// each batch's time to microseconds would report them as taking none.
-    nanos: Vec<AtomicU64>,
-    rejected: Vec<AtomicU64>,
-    failed: Vec<AtomicU64>,
-}
-
-impl Default for CommandStats {
-    fn default() -> Self {
-        let n = commands().len();
-        let mk = || (0..n).map(|_| AtomicU64::new(0)).collect();
-        CommandStats {
-            calls: mk(),
-            nanos: mk(),
-            rejected: mk(),
-            failed: mk(),
-        }
-    }
-}
-
-impl CommandStats {
-    /// (name, calls, usec, rejected, failed) for every command used since the last reset.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64, u64, u64, u64)> {
-        commands()
-            .iter()
-            .map(|c| {
-                (
-                    c.name,
-                    self.calls[c.id].load(Ordering::Relaxed),
-                    self.nanos[c.id].load(Ordering::Relaxed) / 1000,
-                    self.rejected[c.id].load(Ordering::Relaxed),
-                    self.failed[c.id].load(Ordering::Relaxed),
-                )
-            })
-            .filter(|s| s.1 + s.3 + s.4 > 0)
-            .collect()
-    }
-
-    /// `CONFIG RESETSTAT`.
-    pub fn reset(&self) {
-        for v in [&self.calls, &self.nanos, &self.rejected, &self.failed] {
-            v.iter().for_each(|a| a.store(0, Ordering::Relaxed));
-        }
-    }
-}
-
-/// A connection's counters, flushed into [`CommandStats`] once per batch so that threads do
+/// A connection's counters, flushed into [`crate::state::CommandStats`] once per batch so that threads do
 /// not contend on shared counters per command.
 #[derive(Debug, Default)]
 pub struct LocalStats {
@@ -454,16 +406,7 @@ impl LocalStats {
     pub fn flush(&mut self, shared: &Shared) {
         let s = &shared.command_stats;
         for &(id, calls, ticks, rejected, failed) in &self.entries {
-            if calls > 0 {
-                s.calls[id].fetch_add(calls, Ordering::Relaxed);
-                s.nanos[id].fetch_add(timing::ticks_to_ns(ticks), Ordering::Relaxed);
-            }
-            if rejected > 0 {
-                s.rejected[id].fetch_add(rejected, Ordering::Relaxed);
-            }
-            if failed > 0 {
-                s.failed[id].fetch_add(failed, Ordering::Relaxed);
-            }
+            s.add(id, calls, timing::ticks_to_ns(ticks), rejected, failed);
         }
         self.entries.clear();
         if self.total > 0 {
@@ -473,58 +416,6 @@ impl LocalStats {
                 .fetch_add(self.total, Ordering::Relaxed);
             self.total = 0;
         }
-    }
-}
-
-/// One `SLOWLOG` entry.
-#[derive(Debug, Clone)]
-pub struct SlowEntry {
-    /// Unique id.
-    pub id: u64,
-    /// Unix time in seconds.
-    pub time: u64,
-    /// Duration in microseconds.
-    pub micros: u64,
-    /// Arguments (at most 32, each at most 128 bytes, as Redis trims them).
-    pub args: Vec<Bytes>,
-    /// Client address.
-    pub addr: String,
-    /// Client name.
-    pub name: Bytes,
-}
-
-/// The slow log.
-#[derive(Debug, Default)]
-pub struct SlowLog {
-    /// Newest first.
-    pub entries: std::collections::VecDeque<SlowEntry>,
-    next_id: u64,
-    slower_than: i64,
-    max_len: usize,
-}
-
-impl SlowLog {
-    /// Applies `slowlog-log-slower-than` and `slowlog-max-len`.
-    pub fn configure(&mut self, slower_than: i64, max_len: usize) {
-        self.slower_than = slower_than;
-        self.max_len = max_len;
-        self.entries.truncate(max_len);
-    }
-
-    /// Microseconds at or above which a command is logged (`u64::MAX`: off).
-    pub fn threshold(&self) -> u64 {
-        if self.slower_than < 0 {
-            u64::MAX
-        } else {
-            self.slower_than as u64
-        }
-    }
-
-    fn push(&mut self, mut e: SlowEntry) {
-        e.id = self.next_id;
-        self.next_id += 1;
-        self.entries.push_front(e);
-        self.entries.truncate(self.max_len);
     }
 }
 
@@ -563,8 +454,17 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 const STACK_ARGS: usize = 16;
 
-/// `CLIENT LIST`'s `cmd=NULL`: no command yet, or the last one was unknown.
-pub const NO_COMMAND: usize = usize::MAX;
+/// The shared state for `config`, with statistics for every command of the table.
+pub fn shared(config: Config) -> Arc<Shared> {
+    timing::calibrate();
+    Shared::new(config, commands().len())
+}
+
+/// Every command's `INFO commandstats` counters since the last reset: (name, calls, usec,
+/// rejected, failed).
+pub fn command_stats(shared: &Shared) -> Vec<(&'static str, u64, u64, u64, u64)> {
+    shared.command_stats.snapshot(|id| commands()[id].name)
+}
 
 /// Runs one parsed request, writing its reply into `out`.
 /// `gated`: the caller holds the engine's shared gate for this command.
@@ -800,11 +700,10 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     #[test]
     fn batches_shorter_than_a_microsecond_add_up_in_commandstats() {
-        let shared = Shared::new(Config::from_args::<&str>(&[]).expect("config"));
+        let shared = shared(Config::from_args::<&str>(&[]).expect("config"));
         let get = lookup(b"GET").expect("GET");
         let mut stats = LocalStats::default();
         // Ten batches of one 450 ns GET each: 4 us in all, not ten times nothing.
@@ -815,7 +714,7 @@ mod tests {
             e.2 += ticks_450ns;
             stats.flush(&shared);
         }
-        let snap = shared.command_stats.snapshot();
+        let snap = command_stats(&shared);
         let row = snap.iter().find(|r| r.0 == "get").expect("a get row");
         assert_eq!((row.1, row.2), (10, 4));
     }

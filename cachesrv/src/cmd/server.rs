@@ -14,7 +14,7 @@ use super::keys::help;
 use super::util::{eq, float, int, NOT_INTEGER};
 use super::{commands, unknown_subcommand, Ctx, Handler};
 use crate::engine::glob_match;
-use crate::server::pubsub::Mailbox;
+use crate::state::Mailbox;
 
 /// The Redis version whose behaviour is mirrored (reported as `redis_version`).
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -336,8 +336,7 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(
                 out,
                 "total_error_replies",
-                &s.command_stats
-                    .snapshot()
+                &super::command_stats(s)
                     .iter()
                     .map(|c| c.4 + c.3)
                     .sum::<u64>(),
@@ -396,7 +395,7 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
         }
         "commandstats" => {
             out.push_str("# Commandstats\r\n");
-            for (name, calls, usec, rejected, failed) in s.command_stats.snapshot() {
+            for (name, calls, usec, rejected, failed) in super::command_stats(s) {
                 let per = if calls > 0 {
                     usec as f64 / calls as f64
                 } else {

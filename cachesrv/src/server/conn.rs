@@ -19,15 +19,14 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, BytesMut};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use protocol::{Parsed, Protocol, RequestParser, RespWrite};
-use tokio::sync::mpsc::UnboundedReceiver;
+use protocol::{Parsed, RequestParser, RespWrite};
 
 use super::evloop::ConnWaker;
-use super::pubsub::{Mailbox, Push, MAILBOX_LIMIT};
-use super::session::Session;
-use super::{net, Shared};
+use super::net;
 use crate::cmd;
 use crate::engine::Clock;
+use crate::state::pubsub::{Mailbox, Pushes, MAILBOX_LIMIT};
+use crate::state::{Session, Shared};
 
 const FLUSH_AT: usize = 1 << 20;
 const READ_CHUNK: usize = 16 * 1024;
@@ -57,7 +56,7 @@ pub(crate) struct Conn {
     parser: RequestParser,
     sess: Session,
     stats: cmd::LocalStats,
-    pushes: UnboundedReceiver<Push>,
+    pushes: Pushes,
     queued: Arc<AtomicUsize>,
     /// Waiting for the socket to take `out`.
     blocked: bool,
@@ -92,14 +91,15 @@ impl Conn {
         net::set_keepalive(&stream, shared.config.read().tcp_keepalive());
         let local = stream.local_addr()?;
         registry.register(&mut stream, token, Interest::READABLE)?;
-        let info = shared
-            .clients
-            .register(peer, local, waker.clone(), shared.uptime_ms());
+        let info =
+            shared
+                .clients
+                .register(peer, local, Arc::new(waker.clone()), shared.uptime_ms());
         shared
             .stats
             .total_connections
             .fetch_add(1, Ordering::Relaxed);
-        let (mailbox, pushes, queued) = Mailbox::new(waker);
+        let (mailbox, pushes, queued) = Mailbox::new(Arc::new(waker));
         let needs_auth = shared.requirepass.read().is_some();
         Ok(Conn {
             stream,
@@ -326,10 +326,10 @@ impl Conn {
     fn drain_pushes(&mut self) {
         let mut n = 0;
         while self.out.len() <= FLUSH_AT {
-            let Ok(p) = self.pushes.try_recv() else {
+            let Some(p) = self.pushes.try_recv() else {
                 break;
             };
-            n += write_push(&mut self.out, &p, self.sess.proto);
+            n += p.write(&mut self.out, self.sess.proto);
         }
         // The counter is raised before a push is sent: never let it wrap.
         let _ = self
@@ -455,31 +455,4 @@ fn run_batch(
             }
         }
     }
-}
-
-/// Encodes a push as the client's protocol wants it; returns its accounted size.
-fn write_push(out: &mut BytesMut, p: &Push, proto: Protocol) -> usize {
-    match p {
-        Push::Message {
-            pattern,
-            channel,
-            payload,
-        } => {
-            match pattern {
-                Some(pat) => {
-                    out.write_push_len(4, proto);
-                    out.write_bulk(b"pmessage");
-                    out.write_bulk(pat);
-                }
-                None => {
-                    out.write_push_len(3, proto);
-                    out.write_bulk(b"message");
-                }
-            }
-            out.write_bulk(channel);
-            out.write_bulk(payload);
-        }
-        Push::Monitor(line) => out.write_simple(line),
-    }
-    p.size()
 }

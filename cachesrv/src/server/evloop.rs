@@ -28,8 +28,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
 use super::conn::{Conn, Step};
-use super::{net, Shared};
+use super::net;
 use crate::engine::Clock;
+use crate::state::{Shared, Wake};
 
 /// Token of a loop's waker.
 const WAKE: Token = Token(usize::MAX);
@@ -85,6 +86,12 @@ impl ConnWaker {
     pub fn wake(&self) {
         let token = self.token;
         self.handle.with(|i| i.woken.push(token));
+    }
+}
+
+impl Wake for ConnWaker {
+    fn wake(&self) {
+        ConnWaker::wake(self);
     }
 }
 
@@ -445,12 +452,9 @@ impl EventLoop {
         use std::io::Write;
         let shared = &self.shared;
         // Redis's order: the client limit first, then protected mode.
-        let refuse = if !shared
-            .clients
-            .reserve(shared.maxclients.load(Ordering::Relaxed))
-        {
+        let refuse = if !shared.clients.reserve(shared.maxclients()) {
             Some(net::MAX_CLIENTS)
-        } else if shared.protected.load(Ordering::Relaxed)
+        } else if shared.protected_mode()
             && shared.requirepass.read().is_none()
             && !net::is_loopback(peer.ip())
         {

@@ -1,5 +1,5 @@
-//! The network layer: listeners, connections, the periodic task, and the state every
-//! connection shares ([`Shared`]).
+//! The network layer: listeners, connections and the periodic task, over the state every
+//! connection shares ([`Shared`], in [`crate::state`]).
 //!
 //! [`Server::bind`] opens the `bind` addresses (an address with a leading `-` may be missing);
 //! [`Server::run`] starts `server-threads` event loops (`evloop`: threads of their own, not
@@ -9,98 +9,30 @@
 //! `hz` times a second: the active expire cycle (a quarter of each period at most, as Redis)
 //! and the ops/sec sampler.
 
-pub mod clients;
 mod conn;
 mod evloop;
 pub mod net;
-pub mod pubsub;
-pub mod session;
 
 use std::net::SocketAddr;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
-use protocol::ParserLimits;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::cmd::{CommandStats, SlowLog};
+use crate::cmd;
 use crate::config::Config;
-use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
-use clients::Clients;
-use pubsub::{Mailbox, PubSub};
+use crate::state::Wake;
+pub use crate::state::{ServerStats, Shared};
 
-/// Server-wide counters for `INFO`.
+/// Wakes [`Server::run`] when shutdown is requested.
 #[derive(Debug, Default)]
-pub struct ServerStats {
-    /// `total_connections_received`.
-    pub total_connections: AtomicU64,
-    /// `rejected_connections`.
-    pub rejected_connections: AtomicU64,
-    /// `total_net_input_bytes`.
-    pub net_input_bytes: AtomicU64,
-    /// `total_net_output_bytes`.
-    pub net_output_bytes: AtomicU64,
-    /// `total_commands_processed`.
-    pub total_commands: AtomicU64,
-    /// `instantaneous_ops_per_sec`, sampled by the periodic task.
-    pub ops_per_sec: AtomicU64,
-}
+struct ShutdownNotify(Notify);
 
-/// State shared by every connection.
-pub struct Shared {
-    /// The keyspace.
-    pub engine: Engine,
-    /// The engine's clock, refreshed once per batch of commands.
-    pub clock: Arc<CachedClock>,
-    /// The configuration (`CONFIG GET/SET`).
-    pub config: RwLock<Config>,
-    /// `requirepass`, cached for the hot path.
-    pub requirepass: RwLock<Option<Bytes>>,
-    /// Connected clients.
-    pub clients: Clients,
-    /// Pub/sub subscriptions.
-    pub pubsub: PubSub,
-    /// MONITOR connections.
-    pub monitors: RwLock<Vec<(u64, Mailbox)>>,
-    /// Fast check: any MONITOR connection?
-    pub monitoring: AtomicBool,
-    /// Counters.
-    pub stats: ServerStats,
-    /// Per-command calls and time.
-    pub command_stats: CommandStats,
-    /// `SLOWLOG`.
-    pub slowlog: Mutex<SlowLog>,
-    /// `slowlog-log-slower-than` in microseconds, `u64::MAX` when off (read on the hot path).
-    pub slowlog_threshold: AtomicU64,
-    /// Server start.
-    pub started: Instant,
-    /// Server start, Unix seconds.
-    pub start_unix: u64,
-    /// `run_id` for INFO.
-    pub run_id: String,
-    /// Highest `used_memory` seen (INFO `used_memory_peak`).
-    pub peak_memory: AtomicU64,
-    /// The port actually bound (for INFO when `port 0`).
-    pub port: AtomicUsize,
-    shutdown: Notify,
-    shutting_down: AtomicBool,
-    timeout_secs: AtomicU64,
-    query_limit: AtomicUsize,
-    max_bulk: AtomicUsize,
-    maxclients: AtomicUsize,
-    protected: AtomicBool,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("engine", &self.engine)
-            .finish()
+impl Wake for ShutdownNotify {
+    fn wake(&self) {
+        self.0.notify_waiters();
     }
 }
 
@@ -123,126 +55,6 @@ pub enum StartError {
     NoListener,
 }
 
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-impl Shared {
-    /// Shared state for this configuration.
-    pub fn new(config: Config) -> Arc<Shared> {
-        let ec = EngineConfig {
-            databases: config.databases(),
-            maxmemory: config.maxmemory(),
-            policy: EvictionPolicy::from_str(&config.maxmemory_policy())
-                .unwrap_or(EvictionPolicy::NoEviction),
-            samples: config.maxmemory_samples(),
-            lfu_log_factor: config.lfu_log_factor(),
-            lfu_decay_time: config.lfu_decay_time(),
-            ..EngineConfig::default()
-        };
-        let now = unix_now();
-        let run_id: String = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
-            .collect();
-        crate::cmd::timing::calibrate();
-        let clock = Arc::new(CachedClock::default());
-        let shared = Arc::new(Shared {
-            engine: Engine::with_clock(ec, clock.clone()),
-            clock,
-            requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
-            clients: Clients::default(),
-            pubsub: PubSub::default(),
-            monitors: RwLock::new(Vec::new()),
-            monitoring: AtomicBool::new(false),
-            stats: ServerStats::default(),
-            command_stats: CommandStats::default(),
-            slowlog: Mutex::new(SlowLog::default()),
-            slowlog_threshold: AtomicU64::new(u64::MAX),
-            started: Instant::now(),
-            start_unix: now.as_secs(),
-            run_id,
-            peak_memory: AtomicU64::new(0),
-            port: AtomicUsize::new(config.port() as usize),
-            shutdown: Notify::new(),
-            shutting_down: AtomicBool::new(false),
-            timeout_secs: AtomicU64::new(0),
-            query_limit: AtomicUsize::new(0),
-            max_bulk: AtomicUsize::new(0),
-            maxclients: AtomicUsize::new(0),
-            protected: AtomicBool::new(true),
-            config: RwLock::new(config),
-        });
-        shared.apply_config();
-        shared
-    }
-
-    /// Pushes the current config into the engine and the hot-path caches (after CONFIG SET).
-    pub fn apply_config(&self) {
-        let c = self.config.read();
-        self.engine.set_maxmemory(c.maxmemory());
-        if let Ok(p) = EvictionPolicy::from_str(&c.maxmemory_policy()) {
-            self.engine.set_policy(p);
-        }
-        self.engine.set_samples(c.maxmemory_samples());
-        self.engine.set_lfu_log_factor(c.lfu_log_factor());
-        self.engine.set_lfu_decay_time(c.lfu_decay_time());
-        *self.requirepass.write() = c.requirepass().map(Bytes::from);
-        self.timeout_secs.store(c.timeout(), Ordering::Relaxed);
-        self.query_limit
-            .store(c.query_buffer_limit(), Ordering::Relaxed);
-        self.max_bulk
-            .store(c.proto_max_bulk_len(), Ordering::Relaxed);
-        self.maxclients.store(c.maxclients(), Ordering::Relaxed);
-        self.protected.store(c.protected_mode(), Ordering::Relaxed);
-        let mut log = self.slowlog.lock();
-        log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
-        self.slowlog_threshold
-            .store(log.threshold(), Ordering::Relaxed);
-    }
-
-    /// Milliseconds since start.
-    pub fn uptime_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    /// The idle `timeout`, if any.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        match self.timeout_secs.load(Ordering::Relaxed) {
-            0 => None,
-            s => Some(Duration::from_secs(s)),
-        }
-    }
-
-    /// `client-query-buffer-limit`.
-    pub fn query_buffer_limit(&self) -> usize {
-        self.query_limit.load(Ordering::Relaxed)
-    }
-
-    /// Request parser limits from the config.
-    pub fn parser_limits(&self) -> ParserLimits {
-        ParserLimits {
-            max_bulk: self.max_bulk.load(Ordering::Relaxed),
-            ..ParserLimits::default()
-        }
-    }
-
-    /// Asks [`Server::run`] to stop.
-    pub fn request_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Release);
-        self.shutdown.notify_waiters();
-        for c in self.clients.all() {
-            c.kill();
-        }
-    }
-
-    /// True once shutdown was requested.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-}
-
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
@@ -254,7 +66,7 @@ impl Server {
     /// Binds every `bind` address of the config on its `port` (0 picks a free port, the same
     /// for every address when possible).
     pub async fn bind(config: Config) -> Result<Server, StartError> {
-        let shared = Shared::new(config);
+        let shared = cmd::shared(config);
         let (binds, mut port, backlog) = {
             let c = shared.config.read();
             (c.bind(), c.port(), c.tcp_backlog())
@@ -322,9 +134,11 @@ impl Server {
                 return;
             }
         };
+        let shutdown = Arc::new(ShutdownNotify::default());
+        shared.on_shutdown(shutdown.clone());
         let cron = tokio::spawn(cron(shared.clone()));
         while !shared.is_shutting_down() {
-            let notified = shared.shutdown.notified();
+            let notified = shutdown.0.notified();
             if shared.is_shutting_down() {
                 break;
             }

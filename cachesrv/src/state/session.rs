@@ -8,8 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use protocol::Protocol;
 
-use super::clients::ClientInfo;
-use super::pubsub::Mailbox;
+use super::{ClientInfo, Mailbox};
 use crate::engine::WatchToken;
 
 /// The state of one connection.

@@ -3,7 +3,7 @@
 //!
 //! Each connection has a [`ClientInfo`] shared with the registry: what other connections may
 //! read (its address, name, database, idle time) or do to it (kill it). Its own command state is
-//! the connection's private [`crate::server::session::Session`].
+//! the connection's private [`super::Session`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,7 +14,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::evloop::ConnWaker;
+use super::Wake;
+
+/// `CLIENT LIST`'s `cmd=NULL`: no command yet, or the last one was unknown.
+pub const NO_COMMAND: usize = usize::MAX;
 
 /// What the registry knows of one connection.
 #[derive(Debug)]
@@ -45,10 +48,10 @@ pub struct ClientInfo {
     pub multi: AtomicUsize,
     /// A MONITOR connection.
     pub monitor: AtomicBool,
-    /// Table id of the last command (`crate::cmd::NO_COMMAND`: none), for `cmd=`.
+    /// Table id of the last command ([`NO_COMMAND`]: none), for `cmd=`.
     pub last_cmd: AtomicUsize,
     /// Wakes the connection's loop (to close it).
-    pub(crate) waker: ConnWaker,
+    pub(crate) waker: Arc<dyn Wake>,
     /// Set when killed, so the connection closes even if it is busy.
     pub killed: AtomicBool,
 }
@@ -60,8 +63,9 @@ impl ClientInfo {
         self.waker.wake();
     }
 
-    /// The `CLIENT LIST` line, without the trailing newline.
-    pub fn list_line(&self, now_ms: u64) -> String {
+    /// The `CLIENT LIST` line, without the trailing newline; `cmd` names the last command
+    /// (`NULL` for none).
+    pub fn list_line(&self, now_ms: u64, cmd: &str) -> String {
         let name = self.name.lock().clone().unwrap_or_default();
         let (lib_name, lib_ver) = self.lib.lock().clone();
         let age = self.created.elapsed().as_secs();
@@ -100,9 +104,7 @@ impl ClientInfo {
             subs,
             psubs,
             multi,
-            crate::cmd::commands()
-                .get(self.last_cmd.load(Ordering::Relaxed))
-                .map_or("NULL", |c| c.name),
+            cmd,
             self.resp.load(Ordering::Relaxed),
             String::from_utf8_lossy(lib_name.as_deref().unwrap_or_default()),
             String::from_utf8_lossy(lib_ver.as_deref().unwrap_or_default()),
@@ -146,7 +148,7 @@ impl Clients {
         &self,
         addr: SocketAddr,
         laddr: SocketAddr,
-        waker: ConnWaker,
+        waker: Arc<dyn Wake>,
         now_ms: u64,
     ) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -164,7 +166,7 @@ impl Clients {
             resp: AtomicUsize::new(2),
             multi: AtomicUsize::new(usize::MAX),
             monitor: AtomicBool::new(false),
-            last_cmd: AtomicUsize::new(crate::cmd::NO_COMMAND),
+            last_cmd: AtomicUsize::new(NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),
         });

@@ -1,19 +1,19 @@
 //! Pub/sub channels and patterns, shared by every connection.
 //!
-//! A subscriber registers a [`Mailbox`]: an unbounded channel of messages plus a byte counter.
+//! A subscriber registers a [`Mailbox`]: an unbounded queue of messages plus a byte counter,
+//! and the [`Wake`] that tells its owner something arrived (no runtime involved).
 //! Publishing never blocks on a slow subscriber; instead, as Redis's `client-output-buffer-limit
 //! pubsub 32mb`, a subscriber with more than [`MAILBOX_LIMIT`] bytes queued is disconnected.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use parking_lot::RwLock;
-use tokio::sync::mpsc;
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use protocol::{Protocol, RespWrite};
 
-use super::evloop::ConnWaker;
-
+use super::Wake;
 use crate::engine::glob::glob_match;
 
 /// Queued bytes after which a subscriber is disconnected (Redis: pubsub hard limit 32 MB).
@@ -47,28 +47,85 @@ impl Push {
             Push::Monitor(b) => b.len() + 8,
         }
     }
+
+    /// Encodes the push as the client's protocol wants it; returns its accounted size.
+    pub fn write(&self, out: &mut BytesMut, proto: Protocol) -> usize {
+        match self {
+            Push::Message {
+                pattern,
+                channel,
+                payload,
+            } => {
+                match pattern {
+                    Some(pat) => {
+                        out.write_push_len(4, proto);
+                        out.write_bulk(b"pmessage");
+                        out.write_bulk(pat);
+                    }
+                    None => {
+                        out.write_push_len(3, proto);
+                        out.write_bulk(b"message");
+                    }
+                }
+                out.write_bulk(channel);
+                out.write_bulk(payload);
+            }
+            Push::Monitor(line) => out.write_simple(line),
+        }
+        self.size()
+    }
+}
+
+/// The queue behind a mailbox.
+#[derive(Debug, Default)]
+struct Queue {
+    pushes: Mutex<VecDeque<Push>>,
+    /// The receiving end is gone: deliveries fail.
+    closed: AtomicBool,
+}
+
+/// A mailbox's receiving end, owned by its connection. Dropping it closes the mailbox.
+#[derive(Debug)]
+pub struct Pushes {
+    queue: Arc<Queue>,
+}
+
+impl Pushes {
+    /// The oldest push waiting, if any.
+    pub fn try_recv(&self) -> Option<Push> {
+        self.queue.pushes.lock().pop_front()
+    }
+}
+
+impl Drop for Pushes {
+    fn drop(&mut self) {
+        let mut q = self.queue.pushes.lock();
+        self.queue.closed.store(true, Ordering::Release);
+        q.clear();
+    }
 }
 
 /// A connection's inbox for pushes.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
-    tx: mpsc::UnboundedSender<Push>,
+    queue: Arc<Queue>,
     queued: Arc<AtomicUsize>,
-    waker: ConnWaker,
+    waker: Arc<dyn Wake>,
 }
 
 impl Mailbox {
     /// A mailbox, its receiving end, and its byte counter (decrement it as pushes are written).
-    pub fn new(waker: ConnWaker) -> (Mailbox, mpsc::UnboundedReceiver<Push>, Arc<AtomicUsize>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// `waker` is woken after each delivery.
+    pub fn new(waker: Arc<dyn Wake>) -> (Mailbox, Pushes, Arc<AtomicUsize>) {
+        let queue = Arc::new(Queue::default());
         let queued = Arc::new(AtomicUsize::new(0));
         (
             Mailbox {
-                tx,
+                queue: queue.clone(),
                 queued: queued.clone(),
                 waker,
             },
-            rx,
+            Pushes { queue },
             queued,
         )
     }
@@ -81,7 +138,14 @@ impl Mailbox {
             self.waker.wake();
             return false;
         }
-        let sent = self.tx.send(p).is_ok();
+        let sent = {
+            let mut q = self.queue.pushes.lock();
+            let open = !self.queue.closed.load(Ordering::Acquire);
+            if open {
+                q.push_back(p);
+            }
+            open
+        };
         if sent {
             self.waker.wake();
         }
@@ -195,5 +259,58 @@ impl PubSub {
     /// Number of channels with subscribers and of pattern subscriptions (for INFO stats).
     pub fn counts(&self) -> (usize, usize) {
         (self.channels.read().len(), self.numpat())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts its wake-ups.
+    #[derive(Debug, Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn msg(payload: &'static str) -> Push {
+        Push::Monitor(Bytes::from_static(payload.as_bytes()))
+    }
+
+    #[test]
+    fn a_mailbox_queues_in_order_and_wakes_its_owner() {
+        let waker = Arc::new(Count::default());
+        let (mb, pushes, queued) = Mailbox::new(waker.clone());
+        assert!(mb.deliver(msg("a")));
+        assert!(mb.clone().deliver(msg("b")));
+        assert_eq!(waker.0.load(Ordering::Relaxed), 2);
+        assert_eq!(queued.load(Ordering::Relaxed), 2 * (1 + 8));
+        let mut out = BytesMut::new();
+        while let Some(p) = pushes.try_recv() {
+            p.write(&mut out, Protocol::Resp2);
+        }
+        assert_eq!(&out[..], b"+a\r\n+b\r\n");
+    }
+
+    #[test]
+    fn a_mailbox_without_its_receiver_refuses_deliveries() {
+        let waker = Arc::new(Count::default());
+        let (mb, pushes, _) = Mailbox::new(waker.clone());
+        assert!(mb.deliver(msg("a")));
+        drop(pushes);
+        assert!(!mb.deliver(msg("b")));
+        assert_eq!(waker.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_mailbox_over_the_limit_refuses_and_wakes_to_be_closed() {
+        let waker = Arc::new(Count::default());
+        let (mb, _pushes, queued) = Mailbox::new(waker.clone());
+        queued.store(MAILBOX_LIMIT, Ordering::Relaxed);
+        assert!(!mb.deliver(msg("a")));
+        assert_eq!(waker.0.load(Ordering::Relaxed), 1);
     }
 }
