@@ -1,13 +1,14 @@
 //! The command layer: a table of Redis commands and the dispatcher that runs them.
 //!
 //! Each entry has Redis's name, arity (negative: at least), flags and handler; handlers live in
-//! one file per family (`string`, `keys`, `expire`, `hash`, `set`, `list`, `pubsub`, `tx`,
+//! one file per family (`string`, `bitmap`, `keys`, `expire`, `hash`, `set`, `list`, `pubsub`, `tx`,
 //! `connection`, `server`). [`execute`] checks, in Redis 7's order: the command exists, its
 //! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
 //! context, and MULTI queueing; then runs the handler under the engine's shared gate and
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
 //! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
+mod bitmap;
 mod connection;
 mod expire;
 mod hash;
@@ -254,6 +255,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
             });
         };
         string::register(&mut add);
+        bitmap::register(&mut add);
         keys::register(&mut add);
         expire::register(&mut add);
         hash::register(&mut add);
