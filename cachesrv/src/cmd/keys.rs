@@ -1,5 +1,7 @@
 //! Keyspace commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, MOVE,
-//! DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH, OBJECT, SORT and SORT_RO.
+//! DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH, OBJECT; SORT and SORT_RO in [`sort`].
+
+mod sort;
 
 use bytes::BytesMut;
 use protocol::RespWrite;
@@ -8,10 +10,7 @@ use super::flags::*;
 use super::hash::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
-use crate::engine::{
-    glob_match, parse_i64_strict, Access, EngineError, EvictionPolicy, ListValue, Ttl, Value,
-    ValueRef,
-};
+use crate::engine::{glob_match, Access, EngineError, EvictionPolicy, Ttl, ValueRef};
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("del", -2, WRITE, (1, -1, 1), del);
@@ -40,8 +39,7 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         add(name, 3, READONLY, (2, 2, 1), object);
     }
     add("object|help", 2, READONLY, (0, 0, 0), object);
-    add("sort", -2, WRITE | DENYOOM, (1, 1, 1), sort);
-    add("sort_ro", -2, READONLY, (1, 1, 1), sort_ro);
+    sort::register(add);
 }
 
 fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -390,228 +388,5 @@ fn object(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         "idletime" => ctx.int((idle_ms / 1000) as i64),
         "freq" if !lfu => ctx.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
         _ => ctx.int(freq as i64),
-    }
-}
-
-/// SORT's numeric value of an element, as C's `strtod` reads it with Redis's checks: leading
-/// spaces allowed, nothing after the number, no NaN, no overflow or underflow; an empty string
-/// is 0. (Hexadecimal forms, which `strtod` also reads, are refused here.)
-fn sort_score(e: &[u8]) -> Option<f64> {
-    if e.is_empty() {
-        return Some(0.0);
-    }
-    let t = e.trim_ascii_start();
-    let v = super::util::float(t)?;
-    let lower = t.to_ascii_lowercase();
-    if v.is_infinite() && !lower.windows(3).any(|w| w == b"inf") {
-        return None;
-    }
-    let mantissa = lower.split(|&c| c == b'e').next().unwrap_or_default();
-    let nonzero = mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
-    if (v == 0.0 && nonzero) || (v != 0.0 && v.abs() < f64::MIN_POSITIVE) {
-        return None;
-    }
-    Some(v)
-}
-
-/// The elements to sort and whether they come from a set (an intset: `Some(true)`).
-type Sortable = (Vec<Box<[u8]>>, Option<bool>);
-
-fn sort(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    sort_generic(ctx, a, false);
-}
-
-fn sort_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    sort_generic(ctx, a, true);
-}
-
-/// SORT / SORT_RO key [BY constant] [LIMIT offset count] [ASC|DESC] [ALPHA] [STORE dst], as
-/// Redis 7.0's `sortCommandGeneric` without key patterns: options parsed first, then the key
-/// (a list or a set; missing: empty). Numeric sorting breaks ties by the elements' bytes.
-///
-/// Redis 7.0 does not clear `errno` before its `strtod`, so after one SORT met an overflowing
-/// number it refuses every numeric SORT of non-integer strings until `errno` changes; that
-/// bug is not reproduced (and the diff scripts avoid overflowing numbers).
-fn sort_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], readonly: bool) {
-    let (mut desc, mut alpha, mut dontsort, mut pattern) = (false, false, false, false);
-    let (mut limit_start, mut limit_count) = (0i64, -1i64);
-    let mut store: Option<&[u8]> = None;
-    let mut j = 2;
-    while j < a.len() {
-        let left = a.len() - j - 1;
-        if eq(a[j], "asc") {
-            desc = false;
-        } else if eq(a[j], "desc") {
-            desc = true;
-        } else if eq(a[j], "alpha") {
-            alpha = true;
-        } else if eq(a[j], "limit") && left >= 2 {
-            let (Some(s), Some(c)) = (int(a[j + 1]), int(a[j + 2])) else {
-                return ctx.err(NOT_INTEGER);
-            };
-            (limit_start, limit_count) = (s, c);
-            j += 2;
-        } else if !readonly && eq(a[j], "store") && left >= 1 {
-            store = Some(a[j + 1]);
-            j += 1;
-        } else if eq(a[j], "by") && left >= 1 {
-            // BY without `*` names no key: it means "do not sort".
-            if a[j + 1].contains(&b'*') {
-                pattern = true;
-            } else {
-                dontsort = true;
-            }
-            j += 1;
-        } else if eq(a[j], "get") && left >= 1 {
-            pattern = true;
-            j += 1;
-        } else {
-            return ctx.syntax_error();
-        }
-        j += 1;
-    }
-    if pattern {
-        return ctx.err("ERR SORT BY and GET patterns are not supported");
-    }
-    let db = ctx.sess.db;
-    let access = ctx.read_access();
-    let src = a[1];
-    let r = (|| -> Result<Option<i64>, EngineError> {
-        let mut placed = vec![(db, src)];
-        placed.extend(store.map(|d| (db, d)));
-        let mut g = ctx.shared.engine.lock_keys(&placed)?;
-        let (mut v, set): Sortable = match g.key(0, access) {
-            None => (Vec::new(), None),
-            Some(k) => match k.value() {
-                None => (Vec::new(), None),
-                Some(ValueRef::List(l)) => (l.iter().map(Box::from).collect(), None),
-                Some(ValueRef::Set(s)) => (
-                    s.iter().map(Box::from).collect(),
-                    Some(s.encoding() == "intset"),
-                ),
-                Some(_) => return Err(EngineError::WrongType),
-            },
-        };
-        let mut dontsort = dontsort;
-        let mut alpha = alpha;
-        if dontsort && set.is_some() && store.is_some() {
-            // A stored result must not depend on a set's order.
-            dontsort = false;
-            alpha = true;
-        }
-        if dontsort && set == Some(true) {
-            // An intset iterates in numeric order.
-            v.sort_by_key(|e| parse_i64_strict(e).unwrap_or_default());
-        }
-        if dontsort && set.is_none() && desc {
-            // An unsorted list is still read from its tail for DESC.
-            v.reverse();
-        }
-        if !dontsort {
-            if alpha {
-                v.sort();
-            } else {
-                let mut scored = Vec::with_capacity(v.len());
-                for e in v {
-                    let Some(score) = sort_score(&e) else {
-                        return Ok(None);
-                    };
-                    scored.push((score, e));
-                }
-                // As C's comparisons: -0 equals 0 (NaN cannot occur).
-                scored.sort_by(|x, y| {
-                    x.0.partial_cmp(&y.0)
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                        .then_with(|| x.1.cmp(&y.1))
-                });
-                v = scored.into_iter().map(|(_, e)| e).collect();
-            }
-            if desc {
-                v.reverse();
-            }
-        }
-        let len = v.len() as i64;
-        let mut start = limit_start.max(0);
-        let mut end = if limit_count < 0 {
-            len - 1
-        } else {
-            start.saturating_add(limit_count) - 1
-        };
-        if start >= len {
-            start = len - 1;
-            end = len - 2;
-        }
-        end = end.min(len - 1);
-        let picked = v
-            .get(start.max(0) as usize..(end + 1).max(start).max(0) as usize)
-            .unwrap_or_default();
-        if store.is_some() {
-            let mut l = ListValue::new();
-            for e in picked {
-                l.push_back(e);
-            }
-            if let Some(mut k) = g.key(1, Access::WRITE) {
-                k.put(Value::List(l), Ttl::Clear)?;
-            }
-            return Ok(Some(picked.len() as i64));
-        }
-        ctx.out.write_array_len(picked.len());
-        for e in picked {
-            ctx.out.write_bulk(e);
-        }
-        Ok(Some(-1))
-    })();
-    match r {
-        Ok(Some(n)) if n >= 0 => ctx.int(n),
-        Ok(Some(_)) => {}
-        Ok(None) => ctx.err("ERR One or more scores can't be converted into double"),
-        Err(e) => ctx.engine_err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sort_score;
-
-    #[test]
-    fn sort_scores_as_strtod_reads_them() {
-        assert_eq!(sort_score(b""), Some(0.0));
-        assert_eq!(sort_score(b"  7"), Some(7.0));
-        assert_eq!(sort_score(b"7 "), None);
-        assert_eq!(sort_score(b" "), None);
-        assert_eq!(sort_score(b"5."), Some(5.0));
-        assert_eq!(sort_score(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(sort_score(b"nan"), None);
-        assert_eq!(sort_score(b"1e400"), None);
-        assert_eq!(sort_score(b"1e-400"), None);
-        assert_eq!(sort_score(b"0e-400"), Some(0.0));
-        assert_eq!(sort_score(b"1e308"), Some(1e308));
-    }
-
-    #[test]
-    fn sort_store_is_a_write_refused_when_out_of_memory() {
-        let config = crate::config::Config::from_args(&[
-            "--maxmemory",
-            "1mb",
-            "--maxmemory-policy",
-            "noeviction",
-        ])
-        .expect("config");
-        let mut r = super::super::Runner::with_config(config);
-        r.run(&["RPUSH", "l", "2", "1"]);
-        assert_eq!(r.run(&["SORT", "l", "STORE", "d"]), ":2\r\n");
-        assert_eq!(r.run(&["OBJECT", "ENCODING", "d"]), "$8\r\nlistpack\r\n");
-        let value = "v".repeat(1000);
-        let mut i = 0;
-        while !r
-            .run(&["SET", &format!("k{i}"), &value])
-            .starts_with(b"-OOM")
-        {
-            i += 1;
-            assert!(i < 10_000, "never out of memory");
-        }
-        let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
-        assert_eq!(r.run(&["SORT", "l"]), oom);
-        assert_eq!(r.run(&["SORT_RO", "l"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
     }
 }
