@@ -1,5 +1,7 @@
 //! Keyspace commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, MOVE,
-//! DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH, OBJECT.
+//! DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH, OBJECT; SORT and SORT_RO in [`sort`].
+
+mod sort;
 
 use bytes::BytesMut;
 use protocol::RespWrite;
@@ -37,6 +39,7 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         add(name, 3, READONLY, (2, 2, 1), object);
     }
     add("object|help", 2, READONLY, (0, 0, 0), object);
+    sort::register(add);
 }
 
 fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) {

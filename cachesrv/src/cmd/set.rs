@@ -1,5 +1,5 @@
 //! Set commands: SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD, SSCAN, SPOP, SRANDMEMBER,
-//! SMOVE, SINTER, SUNION, SDIFF and SINTERCARD.
+//! SMOVE, SINTER, SUNION, SDIFF, SINTERCARD, SINTERSTORE, SUNIONSTORE and SDIFFSTORE.
 //!
 //! Mirrors Redis 7.0's `t_set.c`: argument checks in Redis's order, its error texts, RESP3
 //! forms (SMEMBERS, SINTER, SUNION, SDIFF and SPOP with a count reply sets; SRANDMEMBER with a
@@ -21,7 +21,7 @@ use super::hash::{
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::value::INTSET_MAX_ENTRIES;
-use crate::engine::{parse_i64_strict, Access, EngineError, KeyRef, SetValue};
+use crate::engine::{parse_i64_strict, Access, EngineError, KeyRef, SetValue, Ttl, Value};
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), sadd);
@@ -39,6 +39,9 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("sdiff", -2, READONLY, (1, -1, 1), sdiff);
     // Keys are found through numkeys (COMMAND INFO shows 0 0 0 and `movablekeys`).
     add("sintercard", -3, READONLY, (0, 0, 0), sintercard);
+    add("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), sinterstore);
+    add("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), sunionstore);
+    add("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), sdiffstore);
 }
 
 /// True if Redis 7.0 would hold these members as an intset (and so iterate them sorted).
@@ -382,8 +385,9 @@ impl Scratch {
     }
 }
 
-/// The sets under `keys`, locked together: checks every key's type first (a missing key is an
-/// empty set), as Redis does before computing anything.
+/// The sets under `keys`, locked together (with a destination for the `*STORE` forms): checks
+/// every source key's type first (a missing key is an empty set), as Redis does before
+/// computing anything.
 struct Sets<'e, 'k> {
     g: crate::engine::MultiGuard<'e, 'k>,
     /// Cardinality of each key's set (0 when missing).
@@ -394,9 +398,23 @@ struct Sets<'e, 'k> {
 
 impl<'e, 'k> Sets<'e, 'k> {
     fn open(ctx: &Ctx<'e>, keys: &[&'k [u8]]) -> Result<Self, EngineError> {
+        Self::open_with(ctx, keys, None)
+    }
+
+    /// As [`Sets::open`], also locking `dst` (key index `keys.len()`); the sources are then
+    /// looked up as a write command does (not counted as keyspace hits or misses).
+    fn open_with(
+        ctx: &Ctx<'e>,
+        keys: &[&'k [u8]],
+        dst: Option<&'k [u8]>,
+    ) -> Result<Self, EngineError> {
         let db = ctx.sess.db;
-        let placed: Vec<(usize, &[u8])> = keys.iter().map(|k| (db, *k)).collect();
-        let access = ctx.read_access();
+        let placed: Vec<(usize, &[u8])> = keys.iter().chain(&dst).map(|k| (db, *k)).collect();
+        let access = if dst.is_some() {
+            Access::WRITE
+        } else {
+            ctx.read_access()
+        };
         let mut g = ctx.shared.engine.lock_keys(&placed)?;
         let mut lens = Vec::with_capacity(keys.len());
         for i in 0..keys.len() {
@@ -411,6 +429,20 @@ impl<'e, 'k> Sets<'e, 'k> {
             lens,
             again: access.no_stats(),
         })
+    }
+
+    /// Replaces the destination (see [`Sets::open_with`]) with `members` as a new set without
+    /// expiry, or deletes it if there are none; returns the set's size.
+    fn store(&mut self, members: &Scratch) -> Result<usize, EngineError> {
+        let mut set = SetValue::new();
+        for m in members.iter() {
+            set.insert(m);
+        }
+        let n = set.len();
+        if let Some(mut k) = self.g.key(self.lens.len(), Access::WRITE) {
+            k.put(Value::Set(set), Ttl::Clear)?;
+        }
+        Ok(n)
     }
 
     /// Runs `f` on the `i`-th key's set (if it exists).
@@ -497,6 +529,35 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) {
     }
 }
 
+/// SINTERSTORE, SUNIONSTORE or SDIFFSTORE: `a[1]` replaced by the result (deleted if empty),
+/// whatever it held; replies the result's size.
+fn set_op_store(ctx: &mut Ctx<'_>, a: &[&[u8]], op: Op) {
+    let r = Sets::open_with(ctx, &a[2..], Some(a[1])).and_then(|mut sets| {
+        let res = match op {
+            Op::Inter => sets.inter(),
+            Op::Union => sets.union(),
+            Op::Diff => sets.diff(),
+        };
+        sets.store(&res)
+    });
+    match r {
+        Ok(n) => ctx.int(n as i64),
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+fn sinterstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    set_op_store(ctx, a, Op::Inter);
+}
+
+fn sunionstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    set_op_store(ctx, a, Op::Union);
+}
+
+fn sdiffstore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    set_op_store(ctx, a, Op::Diff);
+}
+
 fn sinter(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     set_op(ctx, &a[1..], Op::Inter);
 }
@@ -536,5 +597,54 @@ fn sintercard(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Ok(n) if limit > 0 => ctx.int(n.min(limit) as i64),
         Ok(n) => ctx.int(n as i64),
         Err(e) => ctx.engine_err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn runner(args: &[&str]) -> super::super::Runner {
+        let config = crate::config::Config::from_args(args).expect("config");
+        super::super::Runner::with_config(config)
+    }
+
+    #[test]
+    fn stored_sets_report_their_encoding() {
+        // Small sets of strings are listpacks as in Redis 7.2 (7.0: hashtable), so these
+        // are not in the diff scripts.
+        let mut r = runner(&[]);
+        r.run(&["SADD", "a", "x", "y", "1"]);
+        r.run(&["SADD", "b", "y", "1", "2"]);
+        let listpack = "$8\r\nlistpack\r\n";
+        let intset = "$6\r\nintset\r\n";
+        assert_eq!(r.run(&["SUNIONSTORE", "u", "a", "b"]), ":4\r\n");
+        assert_eq!(r.run(&["OBJECT", "ENCODING", "u"]), listpack);
+        assert_eq!(r.run(&["SINTERSTORE", "i", "a", "b"]), ":2\r\n");
+        assert_eq!(r.run(&["OBJECT", "ENCODING", "i"]), listpack);
+        assert_eq!(r.run(&["SDIFFSTORE", "d", "b", "a"]), ":1\r\n");
+        assert_eq!(r.run(&["OBJECT", "ENCODING", "d"]), intset);
+        let long = "z".repeat(100);
+        r.run(&["SADD", "c", &long]);
+        r.run(&["SUNIONSTORE", "u", "a", "c"]);
+        assert_eq!(r.run(&["OBJECT", "ENCODING", "u"]), "$9\r\nhashtable\r\n");
+    }
+
+    #[test]
+    fn stores_are_refused_when_out_of_memory() {
+        let mut r = runner(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"]);
+        let value = "v".repeat(1000);
+        r.run(&["SADD", "s", "a", "b"]);
+        let mut i = 0;
+        while !r
+            .run(&["SET", &format!("k{i}"), &value])
+            .starts_with(b"-OOM")
+        {
+            i += 1;
+            assert!(i < 10_000, "never out of memory");
+        }
+        let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+        for cmd in ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"] {
+            assert_eq!(r.run(&[cmd, "d", "s"]), oom);
+        }
+        assert_eq!(r.run(&["EXISTS", "d"]), ":0\r\n");
     }
 }

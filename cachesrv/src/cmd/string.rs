@@ -1,4 +1,4 @@
-//! String commands: GET, SET and its variants, MGET/MSET, counters, ranges.
+//! String commands: GET, SET and its variants, MGET/MSET, counters, ranges, LCS.
 
 use super::flags::*;
 use super::util::{eq, float, int, NOT_FLOAT, NOT_INTEGER};
@@ -33,6 +33,7 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("getrange", 4, READONLY, (1, 1, 1), getrange);
     add("substr", 4, READONLY, (1, 1, 1), getrange);
     add("setrange", 4, WRITE | DENYOOM, (1, 1, 1), setrange);
+    add("lcs", -3, READONLY, (1, 2, 1), lcs);
 }
 
 /// Writes a string value, or a null when there is none; true when there was one.
@@ -467,5 +468,154 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     match r {
         Ok(n) => ctx.int(n as i64),
         Err(e) => ctx.engine_err(e),
+    }
+}
+
+/// One common run of LCS IDX: start and end (inclusive) in each string.
+type Run = ((usize, usize), (usize, usize));
+
+/// The longest common subsequence of `a` and `b` (Redis's dynamic programming, with its
+/// backtracking: on a tie it moves in `b`), and, if `runs`, its contiguous runs from the end
+/// of the strings backwards, as LCS IDX lists them.
+fn lcs_of(a: &[u8], b: &[u8], runs: bool) -> (Vec<u8>, Vec<Run>) {
+    let w = b.len() + 1;
+    let mut t = vec![0u32; (a.len() + 1) * w];
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            t[i * w + j] = if a[i - 1] == b[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let mut seq = Vec::with_capacity(t[a.len() * w + b.len()] as usize);
+    let mut found = Vec::new();
+    let mut cur: Option<Run> = None;
+    let (mut i, mut j) = (a.len(), b.len());
+    while i > 0 && j > 0 {
+        if a[i - 1] == b[j - 1] {
+            seq.push(a[i - 1]);
+            cur = Some(match cur {
+                // Contiguous with the run so far: extend it backwards.
+                Some(((_, ae), (_, be))) => ((i - 1, ae), (j - 1, be)),
+                None => ((i - 1, i - 1), (j - 1, j - 1)),
+            });
+            i -= 1;
+            j -= 1;
+            if i == 0 || j == 0 {
+                found.extend(cur.take());
+            }
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            found.extend(cur.take());
+        }
+    }
+    seq.reverse();
+    if !runs {
+        found.clear();
+    }
+    (seq, found)
+}
+
+/// The two strings LCS compares.
+type Pair = (Vec<u8>, Vec<u8>);
+
+fn lcs(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let db = ctx.sess.db;
+    let access = ctx.read_access();
+    let r = (|| -> Result<Option<Pair>, EngineError> {
+        let mut g = ctx.shared.engine.lock_keys(&[(db, a[1]), (db, a[2])])?;
+        // Both keys are looked up (and counted) before either type is checked.
+        let mut vals = Vec::with_capacity(2);
+        for i in 0..2 {
+            vals.push(match g.key(i, access) {
+                Some(k) => k.as_str().map(|v| v.unwrap_or_default().to_vec()),
+                None => Ok(Vec::new()),
+            });
+        }
+        match (vals.remove(0), vals.remove(0)) {
+            (Ok(a), Ok(b)) => Ok(Some((a, b))),
+            _ => Ok(None),
+        }
+    })();
+    let (sa, sb) = match r {
+        Ok(Some(v)) => v,
+        Ok(None) => return ctx.err("ERR The specified keys must contain string values"),
+        Err(e) => return ctx.engine_err(e),
+    };
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen = 0usize;
+    let mut j = 3;
+    while j < a.len() {
+        if eq(a[j], "idx") {
+            getidx = true;
+        } else if eq(a[j], "len") {
+            getlen = true;
+        } else if eq(a[j], "withmatchlen") {
+            withmatchlen = true;
+        } else if eq(a[j], "minmatchlen") && j + 1 < a.len() {
+            j += 1;
+            let Some(n) = int(a[j]) else {
+                return ctx.err(NOT_INTEGER);
+            };
+            minmatchlen = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+        } else {
+            return ctx.syntax_error();
+        }
+        j += 1;
+    }
+    if getidx && getlen {
+        return ctx.err("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let cells = (sa.len() as u64 + 1).saturating_mul(sb.len() as u64 + 1);
+    if cells.saturating_mul(4) > ctx.shared.parser_limits().max_bulk as u64 {
+        return ctx
+            .err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    let (seq, runs) = lcs_of(&sa, &sb, getidx);
+    if getidx {
+        let runs: Vec<&Run> = runs
+            .iter()
+            .filter(|((s, e), _)| e - s + 1 >= minmatchlen)
+            .collect();
+        ctx.map(2);
+        ctx.bulk(b"matches");
+        ctx.array(runs.len());
+        for &&((a0, a1), (b0, b1)) in &runs {
+            ctx.array(2 + usize::from(withmatchlen));
+            ctx.array(2);
+            ctx.int(a0 as i64);
+            ctx.int(a1 as i64);
+            ctx.array(2);
+            ctx.int(b0 as i64);
+            ctx.int(b1 as i64);
+            if withmatchlen {
+                ctx.int((a1 - a0 + 1) as i64);
+            }
+        }
+        ctx.bulk(b"len");
+        ctx.int(seq.len() as i64);
+    } else if getlen {
+        ctx.int(seq.len() as i64);
+    } else {
+        ctx.bulk(&seq);
+    }
+}
+
+#[cfg(test)]
+mod lcs_tests {
+    use super::lcs_of;
+
+    #[test]
+    fn lcs_runs_follow_redis() {
+        let (seq, runs) = lcs_of(b"ohmytext", b"mynewtext", true);
+        assert_eq!(seq, b"mytext");
+        assert_eq!(runs, vec![((4, 7), (5, 8)), ((2, 3), (0, 1))]);
+        assert_eq!(lcs_of(b"", b"abc", true), (vec![], vec![]));
     }
 }
