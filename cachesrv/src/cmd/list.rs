@@ -594,10 +594,7 @@ mod tests {
         assert_eq!(position(i64::MIN, 3), None);
     }
 
-    fn runner(args: &[&str]) -> super::super::Runner {
-        let config = crate::config::Config::from_args(args).expect("config");
-        super::super::Runner::with_config(config)
-    }
+    use crate::cmd::runner::testing::runner;
 
     #[test]
     fn moved_lists_report_their_encoding() {
@@ -619,17 +616,9 @@ mod tests {
     #[test]
     fn lmove_is_refused_when_out_of_memory_and_lmpop_is_not() {
         let mut r = runner(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"]);
-        let value = "v".repeat(1000);
         r.run(&["RPUSH", "l", "a", "b"]);
-        let mut i = 0;
-        while !r
-            .run(&["SET", &format!("k{i}"), &value])
-            .starts_with(b"-OOM")
-        {
-            i += 1;
-            assert!(i < 10_000, "never out of memory");
-        }
-        let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+        crate::cmd::runner::testing::fill_until_oom(&mut r);
+        let oom = crate::cmd::runner::testing::OOM;
         assert_eq!(r.run(&["LMOVE", "l", "m", "LEFT", "RIGHT"]), oom);
         assert_eq!(r.run(&["RPOPLPUSH", "l", "m"]), oom);
         assert_eq!(

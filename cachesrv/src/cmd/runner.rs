@@ -153,13 +153,38 @@ pub fn decode_all(reply: Bytes) -> Vec<Frame> {
     frames
 }
 
+/// Test helpers shared by the command families' unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::Runner;
+    use crate::config::Config;
 
-    fn runner(args: &[&str]) -> Runner {
+    /// The `-OOM` error reply.
+    pub(crate) const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+
+    /// A runner over a server started with these `redis-server`-style arguments.
+    pub(crate) fn runner(args: &[&str]) -> Runner {
         Runner::with_config(Config::from_args(args).expect("config"))
     }
+
+    /// Adds 1 KB strings until writes are refused with OOM (under `noeviction`).
+    pub(crate) fn fill_until_oom(r: &mut Runner) {
+        let value = "v".repeat(1000);
+        let mut i = 0;
+        while !r
+            .run(&["SET", &format!("k{i}"), &value])
+            .starts_with(b"-OOM")
+        {
+            i += 1;
+            assert!(i < 10_000, "never out of memory");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::runner;
+    use super::*;
 
     #[test]
     fn strings_and_expiry() {

@@ -602,10 +602,7 @@ fn sintercard(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 
 #[cfg(test)]
 mod tests {
-    fn runner(args: &[&str]) -> super::super::Runner {
-        let config = crate::config::Config::from_args(args).expect("config");
-        super::super::Runner::with_config(config)
-    }
+    use crate::cmd::runner::testing::runner;
 
     #[test]
     fn stored_sets_report_their_encoding() {
@@ -631,17 +628,9 @@ mod tests {
     #[test]
     fn stores_are_refused_when_out_of_memory() {
         let mut r = runner(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"]);
-        let value = "v".repeat(1000);
         r.run(&["SADD", "s", "a", "b"]);
-        let mut i = 0;
-        while !r
-            .run(&["SET", &format!("k{i}"), &value])
-            .starts_with(b"-OOM")
-        {
-            i += 1;
-            assert!(i < 10_000, "never out of memory");
-        }
-        let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+        crate::cmd::runner::testing::fill_until_oom(&mut r);
+        let oom = crate::cmd::runner::testing::OOM;
         for cmd in ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"] {
             assert_eq!(r.run(&[cmd, "d", "s"]), oom);
         }

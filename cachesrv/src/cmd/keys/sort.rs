@@ -333,16 +333,8 @@ mod tests {
         r.run(&["RPUSH", "l", "2", "1"]);
         assert_eq!(r.run(&["SORT", "l", "STORE", "d"]), ":2\r\n");
         assert_eq!(r.run(&["OBJECT", "ENCODING", "d"]), "$8\r\nlistpack\r\n");
-        let value = "v".repeat(1000);
-        let mut i = 0;
-        while !r
-            .run(&["SET", &format!("k{i}"), &value])
-            .starts_with(b"-OOM")
-        {
-            i += 1;
-            assert!(i < 10_000, "never out of memory");
-        }
-        let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+        crate::cmd::runner::testing::fill_until_oom(&mut r);
+        let oom = crate::cmd::runner::testing::OOM;
         assert_eq!(r.run(&["SORT", "l"]), oom);
         assert_eq!(r.run(&["SORT_RO", "l"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
     }
