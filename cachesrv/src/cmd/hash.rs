@@ -12,7 +12,7 @@ use protocol::{Protocol, RespWrite};
 use rand::Rng;
 
 use super::flags::*;
-use super::util::{add_floats, eq, float, int, NOT_FLOAT, NOT_INTEGER};
+use super::util::{add_floats, eq, float, int, scan_cursor, NOT_FLOAT, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::{glob_match, parse_i64_strict, Access, EngineError, HashValue};
 
@@ -71,30 +71,6 @@ pub(super) const COUNT_RANGE: &str =
 
 /// `ERR invalid cursor`.
 const INVALID_CURSOR: &str = "ERR invalid cursor";
-
-/// A SCAN-family cursor as Redis reads it, with `strtoul(.., 10)`: no leading space, an
-/// optional sign (a negative cursor wraps around), digits up to the end (a NUL ends the
-/// string, as in C); an empty string is cursor 0.
-pub(super) fn scan_cursor(a: &[u8]) -> Option<u64> {
-    let a = a.split(|&c| c == 0).next().unwrap_or_default();
-    let (neg, digits) = match a.first() {
-        None => return Some(0),
-        Some(b'-') => (true, &a[1..]),
-        Some(b'+') => (false, &a[1..]),
-        Some(_) => (false, a),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
 
 /// The options of HSCAN/SSCAN: `MATCH pattern` (`*` means no filter) and `COUNT n` (n >= 1).
 pub(super) struct ScanOpts<'a> {
@@ -527,20 +503,6 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_parse_like_strtoul() {
-        assert_eq!(scan_cursor(b""), Some(0));
-        assert_eq!(scan_cursor(b"00"), Some(0));
-        assert_eq!(scan_cursor(b"+7"), Some(7));
-        assert_eq!(scan_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(scan_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(scan_cursor(b"18446744073709551616"), None);
-        assert_eq!(scan_cursor(b"5\0x"), Some(5));
-        for bad in [&b" 0"[..], b"0 ", b"+", b"-", b"0x1", b"abc"] {
-            assert_eq!(scan_cursor(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn scan_windows_cover_everything() {

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use protocol::RespWrite;
 
 use super::flags::*;
-use super::hash::scan_cursor;
+use super::util::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
 use crate::engine::{glob_match, Access, EngineError, EvictionPolicy, Ttl, ValueRef};

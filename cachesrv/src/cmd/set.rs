@@ -15,9 +15,10 @@ use protocol::RespWrite;
 
 use super::flags::*;
 use super::hash::{
-    distinct_indices, finish, scan_cursor, scan_opts, scan_window, write_empty_scan,
-    write_scan_head, Fail, COUNT_RANGE,
+    distinct_indices, finish, scan_opts, scan_window, write_empty_scan, write_scan_head, Fail,
+    COUNT_RANGE,
 };
+use super::util::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::value::INTSET_MAX_ENTRIES;
