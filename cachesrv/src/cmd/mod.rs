@@ -12,6 +12,7 @@ mod bitmap;
 mod connection;
 mod expire;
 mod hash;
+mod info;
 mod keys;
 mod list;
 mod pubsub;
