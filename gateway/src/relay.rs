@@ -51,12 +51,11 @@ impl UpstreamHandler for Notifier {
         // Every upstream session reports through `on_server_notification`.
     }
 
-    fn on_server_notification(&self, spec: &UpstreamSpec, msg: Message) {
+    fn on_server_notification(&self, spec: &UpstreamSpec, key: &str, msg: Message) {
         let Some(gw) = self.gateway.upgrade() else {
             return;
         };
-        let key = spec.pool_key();
-        let configs = gw.configs_using(&spec.name, &key);
+        let configs = gw.configs_using(&spec.name, key);
         match msg.method().unwrap_or_default() {
             "notifications/tools/list_changed" => {
                 let gw2 = gw.clone();
@@ -93,7 +92,7 @@ impl UpstreamHandler for Notifier {
                     return;
                 };
                 let uri = uri.to_string();
-                gw.send_to(&msg, |s| s.is_subscribed(&key, &uri));
+                gw.send_to(&msg, |s| s.is_subscribed(key, &uri));
             }
             _ => {}
         }

@@ -68,9 +68,10 @@ pub trait UpstreamHandler: Send + Sync {
     /// (and prompts, resources), `notifications/resources/updated`, `notifications/message`, ...
     fn on_notification(&self, server: &str, msg: Message);
     /// As [`UpstreamHandler::on_notification`], with the whole definition of the server that
-    /// sent it (two configs may use one name for different servers). Calls
+    /// sent it and its pool key (two configs may use one name for different servers). Calls
     /// `on_notification` with the server's name unless overridden.
-    fn on_server_notification(&self, spec: &UpstreamSpec, msg: Message) {
+    fn on_server_notification(&self, spec: &UpstreamSpec, pool_key: &str, msg: Message) {
+        let _ = pool_key;
         self.on_notification(&spec.name, msg);
     }
     /// The session ended (process exit, stream end, failed re-initialization, or close).

@@ -125,6 +125,8 @@ struct Pending {
 pub(crate) struct Core {
     pub(crate) name: String,
     pub(crate) spec: UpstreamSpec,
+    /// `spec.pool_key()`, computed once.
+    pool_key: String,
     handler: Arc<dyn UpstreamHandler>,
     pub(crate) link: Link,
     pending: Mutex<HashMap<u64, Pending>>,
@@ -159,6 +161,7 @@ impl Core {
     ) -> Arc<Core> {
         Arc::new(Core {
             name: spec.name.clone(),
+            pool_key: spec.pool_key(),
             spec,
             handler,
             link,
@@ -549,7 +552,8 @@ impl Core {
             }
             _ => {}
         }
-        self.handler.on_server_notification(&self.spec, msg);
+        self.handler
+            .on_server_notification(&self.spec, &self.pool_key, msg);
     }
 
     fn on_request(self: &Arc<Self>, msg: Message, origin: Option<u64>) {
