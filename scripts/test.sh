@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh Debian machine (as root) it first installs what
 # the tests need: redis-server and redis-tools (a real Redis to test against, redis-cli and
-# redis-benchmark) and python3 (the guardrail tests' recording MCP server).
+# redis-benchmark), python3 (the guardrail tests' recording MCP server) and the deployment
+# tests' tools (docker-compose, nginx, kubectl, python3-yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,12 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The deployment tests: compose files, nginx in front of three gateways, Kubernetes manifests
+# rendered by kustomize and read with python3-yaml.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""

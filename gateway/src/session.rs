@@ -104,10 +104,48 @@ fn unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A random 128-bit hex id.
+/// The environment variable naming this gateway instance. When set, every `Mcp-Session-Id`
+/// starts with `<instance>.`, so a load balancer in front of several instances can send each
+/// request of a session to the instance that holds it (compose/nginx/nginx.conf maps the
+/// prefix to an upstream).
+pub const INSTANCE_ENV: &str = "ENKRYPT_INSTANCE_ID";
+
+/// Checks an instance id: 1 to 63 ASCII letters, digits, `-` or `_`.
+pub fn check_instance_id(id: &str) -> Result<(), String> {
+    if id.is_empty()
+        || id.len() > 63
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "{INSTANCE_ENV} must be 1 to 63 letters, digits, '-' or '_' (got {} bytes)",
+            id.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The session id prefix (`ENKRYPT_INSTANCE_ID`), read once; an invalid value is refused by
+/// `start` before any session exists, and never used.
+fn instance_prefix() -> Option<&'static str> {
+    static PREFIX: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PREFIX
+        .get_or_init(|| {
+            std::env::var(INSTANCE_ENV)
+                .ok()
+                .filter(|id| check_instance_id(id).is_ok())
+        })
+        .as_deref()
+}
+
+/// A random 128-bit hex id, after `<instance>.` when `ENKRYPT_INSTANCE_ID` is set.
 pub fn new_session_id() -> String {
     let v: u128 = rand::random();
-    format!("{v:032x}")
+    match instance_prefix() {
+        Some(p) => format!("{p}.{v:032x}"),
+        None => format!("{v:032x}"),
+    }
 }
 
 impl Session {
@@ -365,6 +403,17 @@ mod tests {
         s.inflight.insert("1".into(), abort);
         assert!(s.idle_for().is_none());
         assert_ne!(new_session_id(), new_session_id());
+    }
+
+    #[test]
+    fn instance_ids() {
+        for ok in ["gw1", "gateway-2", "A_b-9", &"x".repeat(63)] {
+            assert!(check_instance_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "gw 1", "gw.1", "gw/1", &"x".repeat(64), "é"] {
+            let e = check_instance_id(bad).expect_err(bad);
+            assert!(e.contains(INSTANCE_ENV), "{e}");
+        }
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub mod number;
 pub mod request;
 
 pub use client::{
-    Client, ClientConfig, Message, SetCondition, SetExpiry, SetOptions, Subscription,
+    Client, ClientConfig, Message, SentinelConfig, SetCondition, SetExpiry, SetOptions,
+    Subscription,
 };
 pub use decode::{DecodeError, DecodeLimits, Decoder};
 pub use encode::{encode_command, RespWrite};

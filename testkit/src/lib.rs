@@ -121,3 +121,122 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Three (or any number of) Redis Sentinels, each a real `redis-server --sentinel` process
+/// started from a sentinel.conf text (the compose stack's `compose/sentinel/sentinel.conf`)
+/// with its container names made local: `redis-master 6379` becomes `127.0.0.1 <master_port>`,
+/// `port 26379` the sentinel's own free port and `__CACHE_PASSWORD__` the password. Killed on
+/// drop.
+pub struct Sentinels {
+    /// Their ports on 127.0.0.1.
+    pub ports: Vec<u16>,
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Sentinels {
+    /// Starts `n` sentinels watching the master on `master_port`.
+    pub fn start(conf: &str, n: usize, master_port: u16, password: &str) -> Sentinels {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let dir = std::env::temp_dir().join(format!(
+            "testkit-sentinel-{}-{}",
+            std::process::id(),
+            ports[0]
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut children = Vec::new();
+        for port in &ports {
+            let text = conf
+                .replace("redis-master 6379", &format!("127.0.0.1 {master_port}"))
+                .replace("port 26379", &format!("port {port}\nbind 127.0.0.1"))
+                .replace("__CACHE_PASSWORD__", password);
+            let path = dir.join(format!("sentinel-{port}.conf"));
+            std::fs::write(&path, text).expect("write sentinel.conf");
+            let child = Command::new("redis-server")
+                .arg(&path)
+                .arg("--sentinel")
+                .args(["--dir", &dir.to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot run redis-server --sentinel: install redis-server");
+            children.push(child);
+        }
+        let s = Sentinels {
+            ports,
+            children,
+            dir,
+        };
+        for p in &s.ports {
+            wait_answer(*p);
+        }
+        s
+    }
+
+    /// Sends one inline command to the sentinel on `port` and returns the raw reply.
+    pub fn ask(port: u16, command: &str) -> String {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if s.write_all(format!("{command}\r\n").as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut b = vec![0u8; 4096];
+        let n = s.read(&mut b).unwrap_or(0);
+        String::from_utf8_lossy(&b[..n]).into_owned()
+    }
+
+    /// Waits until every sentinel knows `replicas` replicas and the other sentinels of
+    /// master `name`: from then on a failover can happen.
+    pub fn wait_ready(&self, name: &str, replicas: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let others = self.ports.len() - 1;
+        loop {
+            let ready = self.ports.iter().all(|p| {
+                let r = Self::ask(*p, &format!("SENTINEL replicas {name}"));
+                let s = Self::ask(*p, &format!("SENTINEL sentinels {name}"));
+                r.starts_with(&format!("*{replicas}\r\n"))
+                    && s.starts_with(&format!("*{others}\r\n"))
+            });
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sentinels did not discover each other in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The master's port as the first sentinel reports it.
+    pub fn master_port(&self, name: &str) -> Option<u16> {
+        let r = Self::ask(
+            self.ports[0],
+            &format!("SENTINEL get-master-addr-by-name {name}"),
+        );
+        r.lines().nth(4).and_then(|l| l.trim().parse().ok())
+    }
+}
+
+fn wait_answer(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if Sentinels::ask(port, "PING").starts_with('+') {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server on port {port} did not start");
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -264,7 +264,13 @@ fn static_checks(root: &Map<String, Value>, issues: &mut Vec<String>, warnings: 
 
 /// The cache: `PING` the external server, or the running gateway's embedded cache.
 async fn check_cache(cfg: &GatewayConfig) -> Checked {
-    let common = &cfg.common;
+    // The cache the gateway would use: `ENKRYPT_CACHE_*` win over the file, as for `start`.
+    let mut common = cfg.common.clone();
+    if let Err(e) = crate::config::env::apply_cache_env(&mut common) {
+        let value = json!({ "backend": "external", "status": "error", "detail": e });
+        return Checked::issue(value, format!("Cache: {e}"));
+    }
+    let common = &common;
     let t = &common.timeouts;
     let limit = t.connectivity + t.cache + Duration::from_secs(1);
     if common.use_external_cache {

@@ -3,7 +3,8 @@
 //! Mirrors the reference gateway's external cache (`enkrypt_mcp_use_external_cache: true`,
 //! `enkrypt_cache_host/port/db/password`). The client connects lazily and reconnects by itself;
 //! each command is bounded by `timeout_settings.cache_timeout` (reconnect included) and each
-//! connect by `connectivity_timeout`. Outage handling (the breaker) lives in
+//! connect by `connectivity_timeout`. With `enkrypt_cache_sentinels` the master is found
+//! through Redis Sentinel and followed across failovers. Outage handling (the breaker) lives in
 //! [`super::health`], not here.
 //!
 //! Key scans use `SCAN MATCH enkrypt:* COUNT 1000`, never `KEYS`, so a shared Redis is not
@@ -12,10 +13,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use protocol::client::{Client, ClientConfig, SetExpiry, SetOptions};
+use protocol::client::{Client, ClientConfig, SentinelConfig, SetExpiry, SetOptions};
 
 use super::error::CacheError;
 use super::{EntryCounts, Lookup, MemoryInfo};
+use crate::config::model::SentinelSettings;
 use crate::config::Secret;
 
 /// Keys per SCAN step.
@@ -51,7 +53,13 @@ impl External {
         password: Option<Secret>,
         connect_timeout: Duration,
         command_timeout: Duration,
+        sentinel: Option<&SentinelSettings>,
     ) -> External {
+        let sentinel = sentinel.map(|s| {
+            let mut c = SentinelConfig::new(s.addrs.clone(), s.master.clone());
+            c.password = s.password.as_ref().map(|p| p.expose().to_string());
+            c
+        });
         let cfg = ClientConfig {
             host: host.to_string(),
             port,
@@ -61,6 +69,7 @@ impl External {
             connect_timeout,
             command_timeout,
             pool_size: 2,
+            sentinel,
             ..ClientConfig::default()
         };
         External {

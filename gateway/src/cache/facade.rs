@@ -99,6 +99,7 @@ impl Cache {
             Some(password),
             common.timeouts.connectivity,
             common.timeouts.cache,
+            None,
         );
         let view = View::embedded(port);
         Ok(Cache::assemble(

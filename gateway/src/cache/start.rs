@@ -169,6 +169,7 @@ impl Cache {
                 Some(password.clone()),
                 common.timeouts.connectivity,
                 common.timeouts.cache,
+                None,
             );
             let limit = common.timeouts.connectivity + common.timeouts.cache;
             match tokio::time::timeout(limit, remote.ping()).await {
@@ -222,6 +223,7 @@ impl Cache {
             common.cache_password.clone(),
             common.timeouts.connectivity,
             common.timeouts.cache,
+            common.cache_sentinel.as_ref(),
         );
         let view = View {
             backend: BACKEND_EXTERNAL,

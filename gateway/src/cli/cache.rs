@@ -9,7 +9,9 @@ use crate::cache::Cache;
 use crate::config;
 
 pub(super) async fn cache_cmd(path: &Path, action: CacheAction) -> anyhow::Result<i32> {
-    let loaded = config::load(path).with_context(|| format!("loading {}", path.display()))?;
+    let mut loaded = config::load(path).with_context(|| format!("loading {}", path.display()))?;
+    // The same cache the gateway uses: `ENKRYPT_CACHE_*` win over the file, as for `start`.
+    config::env::apply_cache_env(&mut loaded.config.common).map_err(anyhow::Error::msg)?;
     let cache = match Cache::connect_remote(&loaded.config.common).await {
         Ok(c) => c,
         Err(e) => bail!("{e}"),

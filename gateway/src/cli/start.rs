@@ -18,22 +18,33 @@ pub(super) async fn start(
     transport: TransportArg,
     admin: Option<(String, u16)>,
 ) -> anyhow::Result<()> {
+    if let Ok(id) = std::env::var(crate::session::INSTANCE_ENV) {
+        crate::session::check_instance_id(&id).map_err(anyhow::Error::msg)?;
+    }
     let (watcher, mut updates) = config::ConfigWatcher::start(path, Duration::from_millis(1000))
         .with_context(|| format!("loading {}", path.display()))?;
-    let cfg = updates.borrow().clone();
+    let mut cfg = (**updates.borrow()).clone();
+    let applied = config::env::apply_cache_env(&mut cfg.common).map_err(anyhow::Error::msg)?;
+    if !applied.is_empty() {
+        tracing::info!(variables = ?applied, "cache settings from the environment");
+    }
     let cache = Arc::new(
         Cache::start(&cfg.common)
             .await
             .context("starting the cache")?,
     );
-    let gw = Gateway::new((*cfg).clone(), path.to_path_buf(), cache.clone());
+    let gw = Gateway::new(cfg, path.to_path_buf(), cache.clone());
     {
         let gw = gw.clone();
         tokio::spawn(async move {
             while updates.changed().await.is_ok() {
-                let next = updates.borrow().clone();
+                let mut next = (**updates.borrow()).clone();
+                // Checked at start; the environment does not change.
+                if let Err(e) = config::env::apply_cache_env(&mut next.common) {
+                    tracing::error!(error = %e, "cache settings from the environment");
+                }
                 tracing::info!("config reloaded");
-                gw.set_config(next);
+                gw.set_config(Arc::new(next));
             }
         });
     }

@@ -6,8 +6,8 @@
 //!   0600 saves.
 //! - [`model`]: the typed, validated view ([`GatewayConfig`]) with the reference's defaults.
 //! - `validate`: document -> typed view; every problem named by its JSON path (the
-//!   `mcp_configs` section in `validate/servers.rs`).(the
 //!   `mcp_configs` section in `validate/servers.rs`).
+//! - [`env`]: cache connection settings from `ENKRYPT_CACHE_*` variables, over the file's.
 //! - [`identity`]: gateway key -> user, project, mcp_config, compared in constant time.
 //! - [`mod@generate`]: a working default config and a safe `write_new`.
 //! - [`mod@watch`]: hot reload by polling ([`ConfigWatcher`]).
@@ -25,6 +25,7 @@
 pub mod container;
 pub mod deny;
 pub mod document;
+pub mod env;
 pub mod error;
 pub mod generate;
 pub mod identity;

@@ -150,6 +150,33 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// Redis Sentinel for the external cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelSettings {
+    /// `enkrypt_cache_sentinels`: `"host:port"` of each sentinel.
+    pub addrs: Vec<(String, u16)>,
+    /// `enkrypt_cache_sentinel_master` (`mymaster`): the name the sentinels monitor.
+    pub master: String,
+    /// `enkrypt_cache_sentinel_password` (null): the sentinels' own `requirepass`; the
+    /// master's password stays `enkrypt_cache_password`.
+    pub password: Option<Secret>,
+}
+
+/// The default `enkrypt_cache_sentinel_master`.
+pub const DEFAULT_SENTINEL_MASTER: &str = "mymaster";
+
+/// Parses `host:port` (a bracketed IPv6 host allowed: `[::1]:26379`).
+pub fn parse_host_port(s: &str) -> Option<(String, u16)> {
+    let s = s.trim();
+    let (host, port) = s.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_string(), port))
+}
+
 /// `common_mcp_gateway_config`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommonConfig {
@@ -171,6 +198,9 @@ pub struct CommonConfig {
     pub cache_db: u8,
     /// `enkrypt_cache_password` (null; an empty string counts as null).
     pub cache_password: Option<Secret>,
+    /// `enkrypt_cache_sentinels` and friends (ours): find the cache's master through Redis
+    /// Sentinel instead of `enkrypt_cache_host`/`port`; `None` when no sentinel is listed.
+    pub cache_sentinel: Option<SentinelSettings>,
     /// `enkrypt_tool_cache_expiration_minutes` (ours), else `enkrypt_tool_cache_expiration`
     /// in hours (4 h).
     pub tool_cache_ttl: Duration,
@@ -241,6 +271,7 @@ impl Default for CommonConfig {
             cache_port: 6379,
             cache_db: 0,
             cache_password: None,
+            cache_sentinel: None,
             tool_cache_ttl: Duration::from_secs(4 * 3600),
             gateway_cache_ttl: Duration::from_secs(24 * 3600),
             async_input_guardrails: false,

@@ -74,7 +74,13 @@ pub(crate) async fn connect(
     deadline: Instant,
     resp3: bool,
 ) -> Result<Handshaken, Error> {
-    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let addr = match &cfg.sentinel {
+        Some(s) => {
+            let (host, port) = super::sentinel::resolve_master(s, deadline).await?;
+            format!("{host}:{port}")
+        }
+        None => format!("{}:{}", cfg.host, cfg.port),
+    };
     let limit = deadline.min(Instant::now() + cfg.connect_timeout);
     let stream = match tokio::time::timeout_at(limit, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
@@ -118,7 +124,7 @@ pub(crate) async fn connect(
         encode_command(&mut out, &[&b"CLIENT"[..], b"SETNAME", name.as_bytes()]);
         expected += 1;
     }
-    if expected == 0 {
+    if expected == 0 && cfg.sentinel.is_none() {
         return Ok(hs);
     }
     let work = async {
@@ -130,10 +136,13 @@ pub(crate) async fn connect(
                 first_err.get_or_insert(Error::Server(ServerError::new(line)));
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if let Some(e) = first_err {
+            return Err(e);
         }
+        if cfg.sentinel.is_some() {
+            super::sentinel::check_master(&mut hs, &addr).await?;
+        }
+        Ok(())
     };
     match tokio::time::timeout_at(limit, work).await {
         Ok(Ok(())) => Ok(hs),

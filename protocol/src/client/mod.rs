@@ -9,10 +9,13 @@
 //!   the connect with exponential backoff until that deadline; a command that timed out closes
 //!   its connection, since the server may be hung. Commands in flight when a connection dies
 //!   fail with [`Error::Closed`] and are never re-sent (they may have run).
+//! - With [`ClientConfig::sentinel`], the master is found through Redis Sentinel and followed
+//!   across failovers ([`SentinelConfig`]).
 //! - Server errors are [`Error::Server`] with Redis's code kept (`ERR`, `WRONGTYPE`, `NOAUTH`...).
 
 mod conn;
 mod pubsub;
+mod sentinel;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
 pub use pubsub::{Message, Subscription};
+pub use sentinel::SentinelConfig;
 
 use crate::encode::encode_command;
 use crate::error::{Error, ServerError};
@@ -55,6 +59,8 @@ pub struct ClientConfig {
     pub backoff_min: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// Find the master through Redis Sentinel instead of `host`/`port` (see [`SentinelConfig`]).
+    pub sentinel: Option<SentinelConfig>,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +78,7 @@ impl Default for ClientConfig {
             pool_size: 2,
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(500),
+            sentinel: None,
         }
     }
 }
@@ -88,6 +95,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("pool_size", &self.pool_size)
+            .field("sentinel", &self.sentinel)
             .finish()
     }
 }
@@ -230,6 +238,13 @@ impl Client {
         let conn = self.slot_conn(&self.inner.slots[i], deadline, true).await?;
         let rx = conn.send(bytes)?;
         match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(Ok(Frame::Error(line))))
+                if self.inner.cfg.sentinel.is_some() && line.starts_with(b"READONLY") =>
+            {
+                // A demoted master: the next command asks the sentinels again.
+                conn.kill();
+                Ok(Frame::Error(line))
+            }
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(Error::Closed(None)),
             Err(_) => {

@@ -26,6 +26,7 @@ use super::model::{
 };
 use super::secret::Secret;
 
+mod cache;
 mod keys;
 mod servers;
 
@@ -511,6 +512,13 @@ impl Validator {
             v.secret_field(o, p, key)
         };
         let cache_password = secret(self, "enkrypt_cache_password");
+        let sentinel_password = secret(self, "enkrypt_cache_sentinel_password");
+        let sentinel_master = {
+            let (o, p) = pick("enkrypt_cache_sentinel_master");
+            self.opt_string(o, p, "enkrypt_cache_sentinel_master")
+        };
+        let (o, p) = pick("enkrypt_cache_sentinels");
+        let cache_sentinel = self.sentinel(o, p, sentinel_master, sentinel_password);
         let embedded_cache_password = secret(self, "enkrypt_embedded_cache_password");
 
         // `<key>_minutes` wins over `<key>` (hours), as the reference's
@@ -549,6 +557,7 @@ impl Validator {
             cache_port,
             cache_db,
             cache_password,
+            cache_sentinel,
             tool_cache_ttl,
             gateway_cache_ttl,
             async_input_guardrails,
