@@ -1,0 +1,1 @@
+"""Runs the gateway's CLI as `python -m secure_mcp_gateway.cli ...` inside the image."""

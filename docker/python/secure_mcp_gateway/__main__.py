@@ -1,0 +1,3 @@
+from secure_mcp_gateway.cli import main
+
+main()
