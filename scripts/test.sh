@@ -17,6 +17,7 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""

@@ -651,6 +651,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_tls(gw, listener, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given (HTTPS; the handshake must finish within the
+/// header timeout; past `max_connections` a TLS connection is closed without an answer).
+pub async fn serve_tls(
+    gw: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<crate::tls::Tls>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
     let local = listener.local_addr()?;
     // Clients that never send DELETE: their sessions go after SESSION_IDLE without use.
@@ -683,6 +694,10 @@ pub async fn serve(
         };
         let limits = gw.config().common.http_limits;
         if open.load(std::sync::atomic::Ordering::Relaxed) >= limits.max_connections {
+            if tls.is_some() {
+                drop(stream);
+                continue;
+            }
             tokio::spawn(async move {
                 let mut stream = stream;
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -695,20 +710,47 @@ pub async fn serve(
         }
         let _ = stream.set_nodelay(true);
         let guard = Open::new(&open);
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .serve_connection(
-                hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(app.clone()),
-            );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _guard = guard;
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended");
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            b
+        };
+        match &tls {
+            None => {
+                let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                });
             }
-        });
+            Some(tls) => {
+                let acceptor = tls.acceptor();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    let accepted =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    let stream = match accepted {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn =
+                        builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                });
+            }
+        }
     }
     sweeper.abort();
     // Open streams (GET) would hold the shutdown for ever: a short grace, then go.

@@ -38,4 +38,5 @@ pub mod router;
 pub mod service;
 pub mod session;
 pub mod stdio;
+pub mod tls;
 pub mod upstream;

@@ -79,6 +79,13 @@ pub enum Command {
         /// Address of the admin API.
         #[arg(long, default_value = "127.0.0.1")]
         admin_host: String,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); reloaded when the
+        /// file changes.
+        #[arg(long, env = "ENKRYPT_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "ENKRYPT_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Gateway keys, the seeds' spelling (`apikey rotate`); see also `user ...-api-key`.
     Apikey(keys::ApikeyArgs),
@@ -189,6 +196,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             transport,
             admin_port,
             admin_host,
+            tls_cert,
+            tls_key,
             ..
         } => {
             let bind = crate::bind::choose(host.as_deref(), &crate::bind::Signals::probe());
@@ -203,7 +212,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 print_connect(&path, w.generated.api_key.expose(), shown, port);
             }
             let admin = admin_port.map(|p| (admin_host, p));
-            start::start(&path, &bind, port, transport, admin).await?;
+            let tls = match (tls_cert, tls_key) {
+                (Some(c), Some(k)) => {
+                    Some(crate::tls::Tls::new(&c, &k).map_err(anyhow::Error::msg)?)
+                }
+                _ => None,
+            };
+            start::start(&path, &bind, port, transport, admin, tls).await?;
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,

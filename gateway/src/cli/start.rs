@@ -17,6 +17,7 @@ pub(super) async fn start(
     port: u16,
     transport: TransportArg,
     admin: Option<(String, u16)>,
+    tls: Option<Arc<crate::tls::Tls>>,
 ) -> anyhow::Result<()> {
     if let Ok(id) = std::env::var(crate::session::INSTANCE_ENV) {
         crate::session::check_instance_id(&id).map_err(anyhow::Error::msg)?;
@@ -94,13 +95,18 @@ pub(super) async fn start(
                 .with_context(|| format!("binding {host}:{port}"))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "listening");
-            eprintln!("secure-mcp-gateway {} listening on http://{addr}/mcp/ (health: http://{addr}/health)", env!("CARGO_PKG_VERSION"));
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!("secure-mcp-gateway {} listening on {scheme}://{addr}/mcp/ (health: {scheme}://{addr}/health)", env!("CARGO_PKG_VERSION"));
+            let reload = tls.as_ref().map(|t| t.watch());
             let gw2 = gw.clone();
-            crate::http::serve(gw.clone(), listener, async move {
+            crate::http::serve_tls(gw.clone(), listener, tls, async move {
                 shutdown.await;
                 gw2.drain(Duration::from_secs(5)).await;
             })
             .await?;
+            if let Some(r) = reload {
+                r.abort();
+            }
         }
     }
     if let Some(t) = admin_task {

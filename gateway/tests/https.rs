@@ -1,0 +1,274 @@
+//! HTTPS served by the gateway (`start --tls-cert --tls-key`): a client trusting the test CA
+//! is served, one trusting another CA is refused, a renewed certificate is picked up without a
+//! restart, and a bad pair stops `start` with a clear reason. Certificates are made with the
+//! `openssl` command.
+
+mod common_gw;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common_gw::*;
+use serde_json::{json, Value};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (apt-get install openssl; scripts/test.sh does)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `<name>-ca.pem` and a server pair `<name>.pem`/`<name>.key` for localhost/127.0.0.1.
+fn make_pki(dir: &Path, name: &str) {
+    let ca_key = format!("{name}-ca.key");
+    let ca = format!("{name}-ca.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    let key = format!("{name}.key");
+    let csr = format!("{name}.csr");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    let ext = format!("{name}.ext");
+    std::fs::write(dir.join(&ext), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").expect("ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+fn client_trusting(ca_pem: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca_pem).expect("ca");
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("ca pem"))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+async fn initialize(c: &reqwest::Client, url: &str) -> Result<(u16, Value), reqwest::Error> {
+    let resp = c
+        .post(url)
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "https-test", "version": "1"}}}),
+        )
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await?;
+    let body = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap_or(&text)
+        .trim()
+        .to_string();
+    Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_test_ca_and_a_renewed_certificate() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    make_pki(d, "one");
+    make_pki(d, "two");
+    std::fs::copy(d.join("one.pem"), d.join("server.pem")).expect("copy");
+    std::fs::copy(d.join("one.key"), d.join("server.key")).expect("copy");
+    let config = demo_config(d);
+    let cert = d.join("server.pem");
+    let key = d.join("server.key");
+    let port = free_port();
+    let mut cmd = http_command(&config, port);
+    cmd.args([
+        "--tls-cert",
+        &cert.to_string_lossy(),
+        "--tls-key",
+        &key.to_string_lossy(),
+    ])
+    .stderr(Stdio::null());
+    let _gw = Proc(cmd.spawn().expect("gateway"));
+    wait_port(port);
+    let url = format!("https://localhost:{port}/mcp/");
+
+    let one = client_trusting(&d.join("one-ca.pem"));
+    let two = client_trusting(&d.join("two-ca.pem"));
+    // Served to a client that trusts the CA (retry while the gateway finishes starting).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, v) = loop {
+        match initialize(&one, &url).await {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no HTTPS answer: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(status, 200);
+    assert!(v["result"]["serverInfo"]["name"].is_string(), "{v}");
+    let health = one
+        .get(format!("https://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .expect("health over HTTPS, by IP (in the certificate's names)");
+    assert_eq!(health.status().as_u16(), 200);
+    // Refused to a client that trusts another CA, and to plain HTTP.
+    let e = initialize(&two, &url).await.expect_err("wrong CA");
+    assert!(e.is_connect() || e.is_request(), "{e:?}");
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()),
+        "plain HTTP is not served"
+    );
+
+    // Renewal: the files now hold the pair of the second CA; new connections get it.
+    std::fs::copy(d.join("two.key"), d.join("server.key")).expect("copy");
+    std::fs::copy(d.join("two.pem"), d.join("server.pem")).expect("copy");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let fresh = client_trusting(&d.join("two-ca.pem"));
+        if let Ok((200, _)) = initialize(&fresh, &url).await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let old = client_trusting(&d.join("one-ca.pem"));
+    assert!(
+        initialize(&old, &url).await.is_err(),
+        "the old certificate is no longer served"
+    );
+}
+
+#[test]
+fn a_bad_pair_stops_start_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    make_pki(d, "one");
+    make_pki(d, "two");
+    let config = demo_config(d);
+    let out = Command::new(gateway_bin())
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &free_port().to_string(),
+        ])
+        .args([
+            "--tls-cert",
+            &d.join("one.pem").to_string_lossy(),
+            "--tls-key",
+            &d.join("two.key").to_string_lossy(),
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("do not form a pair"), "{err}");
+    let out = Command::new(gateway_bin())
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "start",
+            "--tls-cert",
+            &d.join("one.pem").to_string_lossy(),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        !out.status.success(),
+        "--tls-cert without --tls-key is refused"
+    );
+    let out = Command::new(gateway_bin())
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &free_port().to_string(),
+        ])
+        .args([
+            "--tls-cert",
+            &d.join("missing.pem").to_string_lossy(),
+            "--tls-key",
+            &d.join("one.key").to_string_lossy(),
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"));
+}
