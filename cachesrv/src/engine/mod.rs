@@ -44,6 +44,7 @@ pub mod glob;
 mod hash;
 mod keyref;
 mod memory;
+mod snapshot;
 mod table;
 pub mod value;
 mod watch;
@@ -60,6 +61,7 @@ pub use gate::{ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use memory::alloc_size;
+pub use snapshot::{AccessInfo, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
@@ -140,6 +142,8 @@ pub(crate) struct Stats {
     pub(crate) evicted: Striped,
     pub(crate) hits: Striped,
     pub(crate) misses: Striped,
+    /// Keys changed (RDB `rdb_changes_since_last_save` is derived from it); never reset.
+    pub(crate) dirty: Striped,
 }
 
 /// A shard's state, under its mutex.
@@ -353,6 +357,7 @@ impl Engine {
             self.sync_shard(x, &self.dbs[lo].shards[s], self.gid(lo, s));
             self.sync_shard(y, &self.dbs[hi].shards[s], self.gid(hi, s));
         }
+        self.stats.dirty.add(0, 1);
         let t = self.dbs[lo].avg_ttl.load(Ordering::Relaxed);
         self.dbs[lo].avg_ttl.store(
             self.dbs[hi].avg_ttl.load(Ordering::Relaxed),
@@ -517,6 +522,7 @@ impl DbHandle<'_> {
                 t
             };
             removed += old.len();
+            eng.stats.dirty.add(eng.gid(self.db, s), old.len() as i64);
             drop(old);
         }
         eng.dbs[self.db].avg_ttl.store(0, Ordering::Relaxed);

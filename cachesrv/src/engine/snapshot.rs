@@ -1,0 +1,154 @@
+//! Reading the keyspace for a snapshot (an RDB file, `BGSAVE`): one shard at a time, each under
+//! its own lock, so a shard is seen at one instant and every key whole; writers of other shards
+//! are never blocked. Also the change counter that `save <seconds> <changes>` rules read.
+
+use std::sync::atomic::Ordering;
+
+use super::evict::{idle_ms, lfu_decr};
+use super::{DbHandle, Engine, ValueRef};
+
+/// What a snapshot records of a key's accesses, per `maxmemory-policy` (as Redis's RDB: the
+/// idle time under LRU policies, the LFU counter under LFU ones, nothing under the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessInfo {
+    /// Nothing (policies that use neither).
+    None,
+    /// Seconds since the last access.
+    IdleSecs(u64),
+    /// The LFU counter (after decay).
+    Freq(u8),
+}
+
+/// One key as a snapshot sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapEntry<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Its value.
+    pub value: ValueRef<'a>,
+    /// Absolute expiry in Unix ms.
+    pub expire_ms: Option<u64>,
+    /// Access data for the `IDLE`/`FREQ` opcodes.
+    pub access: AccessInfo,
+}
+
+impl Engine {
+    /// Shards per database (the unit a snapshot locks at a time).
+    pub fn shards_per_db(&self) -> usize {
+        1 << self.shard_bits
+    }
+
+    /// Keys changed since the engine started (writes, deletions, flushed keys; never reset):
+    /// the difference between two readings is the number of changes in between.
+    pub fn dirty(&self) -> u64 {
+        self.stats.dirty.sum_u64()
+    }
+}
+
+impl DbHandle<'_> {
+    /// Calls `f` for every live key of shard `shard` (keys whose expiry has passed are left
+    /// out), holding the shard's lock for the whole walk; returns the number of keys visited.
+    /// Like the callbacks of [`DbHandle::scan`], `f` must not call the engine.
+    pub fn visit_shard(&self, shard: usize, mut f: impl FnMut(SnapEntry<'_>)) -> usize {
+        let eng = self.eng;
+        let Some(cell) = eng.dbs[self.db].shards.get(shard) else {
+            return 0;
+        };
+        if cell.len.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let now = eng.clock.now_ms();
+        let policy = eng.evictor.policy();
+        let lru_policy = matches!(
+            policy,
+            super::EvictionPolicy::AllKeysLru | super::EvictionPolicy::VolatileLru
+        );
+        let decay = eng.evictor.lfu_decay_time.load(Ordering::Relaxed);
+        let g = cell.lock.lock();
+        let mut n = 0;
+        for b in g.table.entries() {
+            let expire_ms = b.expire();
+            if expire_ms.is_some_and(|e| now > e) {
+                continue;
+            }
+            let access = if policy.is_lfu() {
+                AccessInfo::Freq(lfu_decr(now, b.lru(), decay))
+            } else if lru_policy {
+                AccessInfo::IdleSecs(idle_ms(now, b.lru()) / 1000)
+            } else {
+                AccessInfo::None
+            };
+            f(SnapEntry {
+                key: b.key(),
+                value: b.value(),
+                expire_ms,
+                access,
+            });
+            n += 1;
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::{Access, EngineConfig, EvictionPolicy, ManualClock, Ttl, Value};
+
+    #[test]
+    fn visits_every_live_key_once_and_counts_changes() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let eng = Engine::with_clock(EngineConfig::default(), clock.clone());
+        let d0 = eng.dirty();
+        let db = eng.db(0).expect("db 0");
+        for i in 0..500 {
+            let k = format!("k{i}");
+            db.with_key(k.as_bytes(), Access::WRITE, |k| {
+                let ttl = if i % 2 == 0 { Ttl::At(1_000_500) } else { Ttl::Clear };
+                k.put(Value::Str(b"v".to_vec()), ttl).expect("put");
+            });
+        }
+        assert_eq!(eng.dirty() - d0, 500);
+        let mut seen = 0;
+        for s in 0..eng.shards_per_db() {
+            seen += db.visit_shard(s, |e| {
+                assert_eq!(e.access, AccessInfo::None);
+                assert!(e.key.starts_with(b"k"));
+            });
+        }
+        assert_eq!(seen, 500);
+        clock.advance(1000);
+        let mut live = 0;
+        for s in 0..eng.shards_per_db() {
+            live += db.visit_shard(s, |_| {});
+        }
+        assert_eq!(live, 250);
+        assert_eq!(db.flush(), 500);
+        assert_eq!(eng.dirty() - d0, 1000);
+    }
+
+    #[test]
+    fn restored_access_data_follows_the_policy() {
+        let clock = Arc::new(ManualClock::new(50_000_000));
+        let eng = Engine::with_clock(EngineConfig::default(), clock.clone());
+        eng.set_policy(EvictionPolicy::AllKeysLru);
+        let db = eng.db(0).expect("db 0");
+        db.with_key(b"a", Access::WRITE, |k| {
+            k.put(Value::Str(b"1".to_vec()), Ttl::Clear).expect("put");
+            k.set_access_meta(Some(300), Some(9));
+        });
+        let idle = db.with_key(b"a", Access::WRITE.no_touch(), |k| k.idle_ms());
+        assert_eq!(idle, Some(300_000));
+        let mut got = None;
+        for s in 0..eng.shards_per_db() {
+            db.visit_shard(s, |e| got = Some(e.access));
+        }
+        assert_eq!(got, Some(AccessInfo::IdleSecs(300)));
+        eng.set_policy(EvictionPolicy::AllKeysLfu);
+        db.with_key(b"a", Access::WRITE.no_touch(), |k| k.set_access_meta(Some(1), Some(42)));
+        let freq = db.with_key(b"a", Access::WRITE.no_touch(), |k| k.lfu_freq());
+        assert_eq!(freq, Some(42));
+    }
+}
