@@ -47,6 +47,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Err(e) = server.load_rdb() {
+            log::log(Level::Warning, &e.to_string());
+            return ExitCode::FAILURE;
+        }
         // Handlers first: a SIGTERM sent as soon as the start line appears must stop the
         // server cleanly, not kill it.
         let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {

@@ -15,6 +15,7 @@ mod hash;
 mod info;
 mod keys;
 mod list;
+mod persist;
 mod pubsub;
 mod runner;
 mod server;
@@ -266,6 +267,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
+        persist::register(&mut add);
         for i in 0..v.len() {
             if let Some((container, _)) = v[i].name.split_once('|') {
                 let parent = v.iter().position(|c| c.name == container);

@@ -55,6 +55,9 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
+/// Parameters `CONFIG SET` changes only with `enable-protected-configs` (as Redis 7.0).
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -390,6 +393,33 @@ impl Config {
                 message: "can't set immutable config".into(),
             });
         }
+        if lname == "dbfilename" && value.contains('/') {
+            return Err(SetError::Invalid {
+                name: lname,
+                message: "dbfilename can't be a path, just a filename".into(),
+            });
+        }
+        if !startup && PROTECTED.contains(&lname.as_str()) {
+            let allowed = self
+                .params
+                .get("enable-protected-configs")
+                .is_some_and(|p| p.value != "no");
+            if !allowed {
+                return Err(SetError::Invalid {
+                    name: lname,
+                    message: "can't set protected config".into(),
+                });
+            }
+            if lname == "dir" && !std::path::Path::new(value).is_dir() {
+                return Err(SetError::Invalid {
+                    name: lname,
+                    message: "No such file or directory".into(),
+                });
+            }
+        }
+        let Some(p) = self.params.get_mut(lname.as_str()) else {
+            return Err(SetError::Unknown(name.to_string()));
+        };
         let v = canonical(p.kind, &lname, value).map_err(|message| SetError::Invalid {
             name: lname.clone(),
             message,
@@ -590,6 +620,18 @@ impl Config {
     /// `save` as written (empty = no snapshots).
     pub fn save(&self) -> String {
         self.text("save")
+    }
+    /// `dbfilename`.
+    pub fn dbfilename(&self) -> String {
+        self.text("dbfilename")
+    }
+    /// `rdbcompression`.
+    pub fn rdbcompression(&self) -> bool {
+        self.yes("rdbcompression")
+    }
+    /// `rdbchecksum`.
+    pub fn rdbchecksum(&self) -> bool {
+        self.yes("rdbchecksum")
     }
     /// `appendonly`.
     pub fn appendonly(&self) -> bool {

@@ -5,3 +5,4 @@
 //! writes files (temp file, fsync, rename), from the calling thread or a thread of its own.
 
 pub mod rdb;
+pub mod snapshot;

@@ -50,6 +50,11 @@ impl Encoder {
         }
     }
 
+    /// Turns LZF compression on or off (`rdbcompression`).
+    pub fn set_compression(&mut self, on: bool) {
+        self.compress = on;
+    }
+
     /// Appends a string: integer-encoded, LZF-compressed or raw, as Redis chooses.
     pub fn write_string(&mut self, out: &mut Vec<u8>, s: &[u8]) {
         if s.len() <= 11 {

@@ -17,7 +17,7 @@ const MAX_LIT: usize = 32;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 
-/// A reusable compressor (its hash table survives between calls).
+/// A reusable compressor (its hash table, allocated on first use, survives between calls).
 #[derive(Debug)]
 pub struct Compressor {
     table: Box<[u32]>,
@@ -29,7 +29,7 @@ pub struct Compressor {
 impl Default for Compressor {
     fn default() -> Self {
         Self {
-            table: vec![0; 1 << HASH_BITS].into_boxed_slice(),
+            table: Box::default(),
             base: 1,
         }
     }
@@ -48,6 +48,9 @@ impl Compressor {
         let n = input.len();
         if n == 0 {
             return None;
+        }
+        if self.table.is_empty() {
+            self.table = vec![0; 1 << HASH_BITS].into_boxed_slice();
         }
         if (self.base as usize).saturating_add(n) >= (u32::MAX as usize) / 2 {
             self.table.fill(0);
