@@ -5,9 +5,7 @@
 
 mod common;
 
-use common::procs::{
-    assert_same, check_rdb, keyspace, ok, populate, redis_on, temp_dir, Cachesrv,
-};
+use common::procs::{assert_same, check_rdb, keyspace, ok, populate, redis_on, temp_dir, Cachesrv};
 use common::Conn;
 use protocol::Frame;
 
@@ -15,7 +13,14 @@ use protocol::Frame;
 fn cachesrv_snapshots_pass_check_rdb_and_load_in_redis() {
     for flags in [
         &["--save", ""][..],
-        &["--save", "", "--rdbcompression", "no", "--rdbchecksum", "no"][..],
+        &[
+            "--save",
+            "",
+            "--rdbcompression",
+            "no",
+            "--rdbchecksum",
+            "no",
+        ][..],
         &["--save", "", "--maxmemory-policy", "allkeys-lru"][..],
         &["--save", "", "--maxmemory-policy", "allkeys-lfu"][..],
     ] {
@@ -31,7 +36,11 @@ fn cachesrv_snapshots_pass_check_rdb_and_load_in_redis() {
         assert!(report.contains("keys read"), "{report}");
         let redis = redis_on(&dir);
         let mut r = Conn::open(redis.port);
-        assert_same(&expected, &keyspace(&mut r), &format!("redis after loading ({flags:?})"));
+        assert_same(
+            &expected,
+            &keyspace(&mut r),
+            &format!("redis after loading ({flags:?})"),
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -52,7 +61,10 @@ fn redis_snapshots_load_in_cachesrv() {
     assert_same(&expected, &keyspace(&mut c), "cachesrv after loading");
     let log = ours.log_text();
     assert!(log.contains("DB loaded from disk"), "{log}");
-    assert!(log.contains(&format!("{} keys loaded", expected.len())), "{log}");
+    assert!(
+        log.contains(&format!("{} keys loaded", expected.len())),
+        "{log}"
+    );
     let info = c.cmd(&["INFO", "persistence"]);
     let Frame::Bulk(text) = info else {
         panic!("INFO is a bulk reply")
@@ -124,10 +136,24 @@ fn corrupt_and_truncated_files_are_refused_clearly() {
     let file = dir.join("dump.rdb");
     let mut cases: Vec<(String, Vec<u8>)> = vec![
         ("empty file".into(), Vec::new()),
-        ("not an RDB file".into(), b"hello world, not a database".to_vec()),
-        ("a newer version".into(), [b"REDIS0011".as_slice(), &good[9..]].concat()),
+        (
+            "not an RDB file".into(),
+            b"hello world, not a database".to_vec(),
+        ),
+        (
+            "a newer version".into(),
+            [b"REDIS0011".as_slice(), &good[9..]].concat(),
+        ),
     ];
-    for cut in [5, 9, 40, good.len() / 3, good.len() / 2, good.len() - 9, good.len() - 1] {
+    for cut in [
+        5,
+        9,
+        40,
+        good.len() / 3,
+        good.len() / 2,
+        good.len() - 9,
+        good.len() - 1,
+    ] {
         cases.push((format!("truncated at {cut}"), good[..cut].to_vec()));
     }
     for at in [good.len() / 4, good.len() / 2, good.len() - 12] {
@@ -139,7 +165,10 @@ fn corrupt_and_truncated_files_are_refused_clearly() {
         std::fs::write(&file, bytes).expect("write the bad file");
         let (status, log) = Cachesrv::start_and_exit(&dir, &["--save", ""]);
         assert!(!status.success(), "{what}: started anyway");
-        assert!(status.code().is_some(), "{what}: killed by a signal: {status:?}\n{log}");
+        assert!(
+            status.code().is_some(),
+            "{what}: killed by a signal: {status:?}\n{log}"
+        );
         assert!(log.contains("Fatal error loading the DB"), "{what}: {log}");
         assert!(!log.contains("panicked"), "{what}: {log}");
     }
@@ -153,7 +182,10 @@ fn corrupt_and_truncated_files_are_refused_clearly() {
     }
     let (status, log) = Cachesrv::start_and_exit(&zdir, &["--save", ""]);
     assert!(!status.success());
-    assert!(log.contains("key 'board' in db 0: sorted sets are not supported"), "{log}");
+    assert!(
+        log.contains("key 'board' in db 0: sorted sets are not supported"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&zdir);
 }

@@ -174,7 +174,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "current_save_keys_processed", &p.keys_processed);
             w(out, "current_save_keys_total", &p.keys_total);
             w(out, "rdb_changes_since_last_save", &p.changes);
-            w(out, "rdb_bgsave_in_progress", &u8::from(p.bgsave_in_progress));
+            w(
+                out,
+                "rdb_bgsave_in_progress",
+                &u8::from(p.bgsave_in_progress),
+            );
             w(out, "rdb_last_save_time", &p.last_save_time);
             w(
                 out,

@@ -29,7 +29,7 @@ fn save(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     }
     match ctx.shared.save_now() {
         Ok(_) => ctx.ok(),
-        Err(()) => ctx.err("ERR"),
+        Err(_) => ctx.err("ERR"),
     }
 }
 

@@ -106,7 +106,11 @@ mod tests {
         for i in 0..500 {
             let k = format!("k{i}");
             db.with_key(k.as_bytes(), Access::WRITE, |k| {
-                let ttl = if i % 2 == 0 { Ttl::At(1_000_500) } else { Ttl::Clear };
+                let ttl = if i % 2 == 0 {
+                    Ttl::At(1_000_500)
+                } else {
+                    Ttl::Clear
+                };
                 k.put(Value::Str(b"v".to_vec()), ttl).expect("put");
             });
         }
@@ -147,7 +151,9 @@ mod tests {
         }
         assert_eq!(got, Some(AccessInfo::IdleSecs(300)));
         eng.set_policy(EvictionPolicy::AllKeysLfu);
-        db.with_key(b"a", Access::WRITE.no_touch(), |k| k.set_access_meta(Some(1), Some(42)));
+        db.with_key(b"a", Access::WRITE.no_touch(), |k| {
+            k.set_access_meta(Some(1), Some(42))
+        });
         let freq = db.with_key(b"a", Access::WRITE.no_touch(), |k| k.lfu_freq());
         assert_eq!(freq, Some(42));
     }

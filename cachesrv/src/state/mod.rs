@@ -24,7 +24,7 @@ use protocol::ParserLimits;
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
-pub use persist::{BgsaveError, PersistInfo, Persistence};
+pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
 pub use pubsub::{Mailbox, PubSub, Push};
 pub use session::Session;
 pub use stats::{CommandStats, SlowEntry, SlowLog};

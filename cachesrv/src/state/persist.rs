@@ -65,6 +65,11 @@ impl Persistence {
     }
 }
 
+/// A save failed (the reason is logged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the RDB save failed: {0}")]
+pub struct SaveFailed(pub String);
+
 /// Why `BGSAVE` did not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BgsaveError {
@@ -161,10 +166,7 @@ impl Shared {
                 p.last_ok.store(false, Ordering::Relaxed);
                 log(
                     Level::Warning,
-                    &format!(
-                        "Failed saving the DB to {}: {e}",
-                        self.rdb_path().display()
-                    ),
+                    &format!("Failed saving the DB to {}: {e}", self.rdb_path().display()),
                 );
             }
         }
@@ -172,14 +174,14 @@ impl Shared {
 
     /// `SAVE`: writes a snapshot from the calling thread. Err if a background save runs or
     /// the save failed (logged).
-    pub fn save_now(&self) -> Result<SaveStats, ()> {
+    pub fn save_now(&self) -> Result<SaveStats, SaveFailed> {
         if self.persist.running.load(Ordering::Acquire) {
-            return Err(());
+            return Err(SaveFailed("a background save is in progress".into()));
         }
         let dirty = self.engine.dirty();
         let r = snapshot::save(&self.engine, &self.save_options(), &Progress::default());
         self.record_save(dirty, &r, false);
-        r.map_err(|_| ())
+        r.map_err(|e| SaveFailed(e.to_string()))
     }
 
     /// `BGSAVE`: starts a snapshot on a thread of its own. With `schedule`, a save already
@@ -291,13 +293,16 @@ impl Shared {
     /// The save a shutdown makes: with `force_save` (`SHUTDOWN SAVE`), or when `save` rules
     /// exist and not `nosave`. Waits for a running background save first. Err if the save
     /// failed. Runs at most once.
-    pub fn shutdown_save(&self, force_save: bool, nosave: bool) -> Result<(), ()> {
+    pub fn shutdown_save(&self, force_save: bool, nosave: bool) -> Result<(), SaveFailed> {
         let wanted = force_save || (!nosave && !save_rules(&self.config.read().save()).is_empty());
         if !wanted || self.persist.shutdown_saved.load(Ordering::Acquire) {
             return Ok(());
         }
         self.wait_bgsave();
-        log(Level::Notice, "Saving the final RDB snapshot before exiting.");
+        log(
+            Level::Notice,
+            "Saving the final RDB snapshot before exiting.",
+        );
         self.save_now()?;
         self.persist.shutdown_saved.store(true, Ordering::Release);
         Ok(())
@@ -317,9 +322,7 @@ impl Shared {
         let r = snapshot::load(&self.engine, &path, verify);
         self.persist.loading.store(false, Ordering::Relaxed);
         if let Ok(Some(s)) = &r {
-            self.persist
-                .load_loaded
-                .store(s.loaded, Ordering::Relaxed);
+            self.persist.load_loaded.store(s.loaded, Ordering::Relaxed);
             self.persist
                 .load_expired
                 .store(s.expired, Ordering::Relaxed);
@@ -356,8 +359,7 @@ impl Shared {
         let p = &self.persist;
         let running = p.running.load(Ordering::Acquire);
         let current = if running {
-            p.bg
-                .lock()
+            p.bg.lock()
                 .as_ref()
                 .map_or(-1, |(t, _)| t.elapsed().as_secs() as i64)
         } else {

@@ -160,7 +160,11 @@ pub fn check_rdb(file: &Path) -> (bool, String) {
 pub fn ok(c: &mut Conn, args: &[&[u8]]) -> Frame {
     let f = c.cmd(args);
     if let Frame::Error(e) = &f {
-        panic!("{:?}: {}", String::from_utf8_lossy(args[0]), String::from_utf8_lossy(e));
+        panic!(
+            "{:?}: {}",
+            String::from_utf8_lossy(args[0]),
+            String::from_utf8_lossy(e)
+        );
     }
     f
 }
@@ -198,7 +202,16 @@ pub fn dataset() -> Vec<(usize, Vec<Vec<u8>>)> {
     }
     add(
         0,
-        vec![s("RPUSH"), s("l:small"), s("a"), s("b"), s("1"), s("-200"), s("70000"), s("")],
+        vec![
+            s("RPUSH"),
+            s("l:small"),
+            s("a"),
+            s("b"),
+            s("1"),
+            s("-200"),
+            s("70000"),
+            s(""),
+        ],
     );
     let mut big = vec![s("RPUSH"), s("l:big")];
     for i in 0..3000 {
@@ -207,9 +220,27 @@ pub fn dataset() -> Vec<(usize, Vec<Vec<u8>>)> {
     add(0, big);
     add(
         0,
-        vec![s("RPUSH"), s("l:huge"), s("x"), s("z".repeat(20_000)), s("9")],
+        vec![
+            s("RPUSH"),
+            s("l:huge"),
+            s("x"),
+            s("z".repeat(20_000)),
+            s("9"),
+        ],
     );
-    add(0, vec![s("HSET"), s("h:small"), s("f1"), s("v1"), s("n"), s("-77"), s("e"), s("")]);
+    add(
+        0,
+        vec![
+            s("HSET"),
+            s("h:small"),
+            s("f1"),
+            s("v1"),
+            s("n"),
+            s("-77"),
+            s("e"),
+            s(""),
+        ],
+    );
     let mut h = vec![s("HSET"), s("h:big")];
     for i in 0..600 {
         h.push(s(format!("field:{i}")));
@@ -217,9 +248,18 @@ pub fn dataset() -> Vec<(usize, Vec<Vec<u8>>)> {
     }
     add(0, h);
     add(0, vec![s("HSET"), s("h:long"), s("f"), s("v".repeat(100))]);
-    add(0, vec![s("SADD"), s("set:int"), s("3"), s("-1"), s("70000"), s("0")]);
-    add(0, vec![s("SADD"), s("set:i64"), s("1"), s("-9223372036854775808")]);
-    add(0, vec![s("SADD"), s("set:str"), s("apple"), s("pear"), s("1")]);
+    add(
+        0,
+        vec![s("SADD"), s("set:int"), s("3"), s("-1"), s("70000"), s("0")],
+    );
+    add(
+        0,
+        vec![s("SADD"), s("set:i64"), s("1"), s("-9223372036854775808")],
+    );
+    add(
+        0,
+        vec![s("SADD"), s("set:str"), s("apple"), s("pear"), s("1")],
+    );
     let mut bs = vec![s("SADD"), s("set:big")];
     for i in 0..1000 {
         bs.push(s(format!("member-{i}")));
@@ -230,7 +270,10 @@ pub fn dataset() -> Vec<(usize, Vec<Vec<u8>>)> {
         bi.push(s(format!("{}", i * 3 - 1000)));
     }
     add(0, bi);
-    add(0, vec![s("SET"), s("ttl:s"), s("v"), s("PX"), s("100000000")]);
+    add(
+        0,
+        vec![s("SET"), s("ttl:s"), s("v"), s("PX"), s("100000000")],
+    );
     add(0, vec![s("RPUSH"), s("ttl:l"), s("a")]);
     add(0, vec![s("PEXPIREAT"), s("ttl:l"), s("4102444800123")]);
     add(1, vec![s("SET"), s("db1:k"), s("one")]);
@@ -281,21 +324,24 @@ pub fn keyspace(c: &mut Conn) -> BTreeMap<String, String> {
             let value = match t.as_str() {
                 "\"string\"" => bulk(&ok(c, &[b"GET", &key])),
                 "\"list\"" => {
-                    let v: Vec<String> =
-                        items(ok(c, &[b"LRANGE", &key, b"0", b"-1"])).iter().map(bulk).collect();
+                    let v: Vec<String> = items(ok(c, &[b"LRANGE", &key, b"0", b"-1"]))
+                        .iter()
+                        .map(bulk)
+                        .collect();
                     v.join(",")
                 }
                 "\"hash\"" => {
                     let flat: Vec<String> =
                         items(ok(c, &[b"HGETALL", &key])).iter().map(bulk).collect();
-                    let mut pairs: Vec<String> =
-                        flat.chunks(2).map(|p| p.join("=")).collect();
+                    let mut pairs: Vec<String> = flat.chunks(2).map(|p| p.join("=")).collect();
                     pairs.sort();
                     pairs.join(",")
                 }
                 "\"set\"" => {
-                    let mut v: Vec<String> =
-                        items(ok(c, &[b"SMEMBERS", &key])).iter().map(bulk).collect();
+                    let mut v: Vec<String> = items(ok(c, &[b"SMEMBERS", &key]))
+                        .iter()
+                        .map(bulk)
+                        .collect();
                     v.sort();
                     v.join(",")
                 }
@@ -316,6 +362,11 @@ pub fn assert_same(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>, w
     assert_eq!(a.len(), b.len(), "{what}: key counts differ");
     for (k, v) in a {
         let w = b.get(k).unwrap_or_else(|| panic!("{what}: {k} missing"));
-        assert!(v == w, "{what}: {k} differs:\n  {}\n  {}", &v[..v.len().min(300)], &w[..w.len().min(300)]);
+        assert!(
+            v == w,
+            "{what}: {k} differs:\n  {}\n  {}",
+            &v[..v.len().min(300)],
+            &w[..w.len().min(300)]
+        );
     }
 }

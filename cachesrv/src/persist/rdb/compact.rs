@@ -15,10 +15,7 @@ use super::listpack::{Elem, Malformed};
 /// Builds an intset of `values` (sorted here; duplicates are the caller's concern).
 pub fn intset(values: &mut [i64]) -> Vec<u8> {
     values.sort_unstable();
-    let width: usize = if values
-        .iter()
-        .all(|&v| i16::try_from(v).is_ok())
-    {
+    let width: usize = if values.iter().all(|&v| i16::try_from(v).is_ok()) {
         2
     } else if values.iter().all(|&v| i32::try_from(v).is_ok()) {
         4
@@ -83,7 +80,8 @@ pub fn for_each_ziplist<'a>(
     let mut count = 0usize;
     while p < body.len() {
         let start = p;
-        let get = |from: usize, n: usize| body.get(from..from.checked_add(n).ok_or(BAD)?).ok_or(BAD);
+        let get =
+            |from: usize, n: usize| body.get(from..from.checked_add(n).ok_or(BAD)?).ok_or(BAD);
         let stored_prev = if body[p] < 0xFE {
             p += 1;
             body[p - 1] as usize
@@ -254,7 +252,9 @@ mod tests {
 
     #[test]
     fn zipmap_known_bytes() {
-        let zm = [2, 1, b'k', 2, 0, b'v', b'1', 2, b'k', b'2', 1, 3, b'x', 0, 0, 0, 0xFF];
+        let zm = [
+            2, 1, b'k', 2, 0, b'v', b'1', 2, b'k', b'2', 1, 3, b'x', 0, 0, 0, 0xFF,
+        ];
         let mut got = vec![];
         for_each_zipmap(&zm, |k, v| {
             got.push((k.to_vec(), v.to_vec()));

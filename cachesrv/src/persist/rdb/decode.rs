@@ -93,7 +93,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A plain length.
-    pub fn len(&mut self) -> Result<u64, RdbError> {
+    pub fn read_len(&mut self) -> Result<u64, RdbError> {
         match self.len_or_enc()? {
             (l, false) => Ok(l),
             (_, true) => Err(self.corrupt("encoded value where a length was expected")),
@@ -102,7 +102,7 @@ impl<'a> Reader<'a> {
 
     /// A length that counts items of at least one byte each: bounded by what is left.
     fn count(&mut self) -> Result<usize, RdbError> {
-        let n = self.len()?;
+        let n = self.read_len()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.remaining() => Ok(n),
             _ => Err(self.corrupt(format!("length {n} exceeds the data"))),
@@ -121,8 +121,8 @@ impl<'a> Reader<'a> {
             1 => i64::from(i16::from_le_bytes(self.array()?)),
             2 => i64::from(i32::from_le_bytes(self.array()?)),
             3 => {
-                let clen = self.len()?;
-                let len = self.len()?;
+                let clen = self.read_len()?;
+                let len = self.read_len()?;
                 let (Ok(clen), Ok(len)) = (usize::try_from(clen), usize::try_from(len)) else {
                     return Err(self.corrupt("LZF length out of range"));
                 };
@@ -176,7 +176,7 @@ pub fn read_value(r: &mut Reader<'_>, t: u8) -> Result<Value, RdbError> {
             let mut l = ListValue::new();
             for _ in 0..n {
                 let container = if t == types::LIST_QUICKLIST_2 {
-                    r.len()?
+                    r.read_len()?
                 } else {
                     2
                 };

@@ -226,7 +226,10 @@ mod tests {
         assert_eq!(s(&mut e, b"12"), vec![0xC0, 12]);
         assert_eq!(s(&mut e, b"-129"), vec![0xC1, 0x7F, 0xFF]);
         assert_eq!(s(&mut e, b"100000"), vec![0xC2, 0xA0, 0x86, 1, 0]);
-        assert_eq!(s(&mut e, b"4294967296"), [&[10u8][..], b"4294967296"].concat());
+        assert_eq!(
+            s(&mut e, b"4294967296"),
+            [&[10u8][..], b"4294967296"].concat()
+        );
         assert_eq!(s(&mut e, b"012"), vec![3, b'0', b'1', b'2']);
         let long = vec![b'a'; 100];
         let c = s(&mut e, &long);

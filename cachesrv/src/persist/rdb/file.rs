@@ -189,18 +189,18 @@ pub fn load<'a>(
                 continue;
             }
             opcodes::IDLE => {
-                idle = Some(r.len()?);
+                idle = Some(r.read_len()?);
                 continue;
             }
             opcodes::EOF => break,
             opcodes::SELECTDB => {
-                let n = r.len()?;
+                let n = r.read_len()?;
                 db = usize::try_from(n).map_err(|_| r.corrupt("database index out of range"))?;
                 continue;
             }
             opcodes::RESIZEDB => {
-                r.len()?;
-                r.len()?;
+                r.read_len()?;
+                r.read_len()?;
                 continue;
             }
             opcodes::AUX => {

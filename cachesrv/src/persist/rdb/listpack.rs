@@ -249,7 +249,9 @@ pub fn for_each<'a>(
                 0xF0 => {
                     let d = need(5)?;
                     let n = u32::from_le_bytes([d[1], d[2], d[3], d[4]]) as usize;
-                    let s = body.get(p + 5..(p + 5).checked_add(n).ok_or(BAD)?).ok_or(BAD)?;
+                    let s = body
+                        .get(p + 5..(p + 5).checked_add(n).ok_or(BAD)?)
+                        .ok_or(BAD)?;
                     (Elem::Str(s), 5 + n)
                 }
                 0xF1..=0xF4 => {

@@ -213,7 +213,10 @@ mod tests {
         assert!(n < 30, "{n}");
         assert_eq!(out[0], 9);
         let mut out2 = Vec::new();
-        assert_eq!(c.compress(b"abcdefghijklmnopqrstuvwxyz", &mut out2, 10), None);
+        assert_eq!(
+            c.compress(b"abcdefghijklmnopqrstuvwxyz", &mut out2, 10),
+            None
+        );
         assert!(out2.is_empty());
     }
 

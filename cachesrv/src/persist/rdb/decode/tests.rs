@@ -34,7 +34,10 @@ fn sample_values() -> Vec<Value> {
     out.push(Value::Hash(small_hash));
     let mut big_hash = HashValue::new();
     for i in 0..1000 {
-        big_hash.insert(format!("field{i}").as_bytes(), format!("value{i}").as_bytes());
+        big_hash.insert(
+            format!("field{i}").as_bytes(),
+            format!("value{i}").as_bytes(),
+        );
     }
     out.push(Value::Hash(big_hash));
     let mut ints = SetValue::new();
