@@ -24,6 +24,12 @@ fn main() -> ExitCode {
         }
     };
     log::init(&config.loglevel(), &config.logfile());
+    if config.appendonly() {
+        log::log(
+            Level::Warning,
+            &format!("appendonly yes: {}", cachesrv::config::AOF_UNAVAILABLE),
+        );
+    }
     let threads = config.server_threads();
     // Connections are served by the server's own event loops (`server-threads` of them); this
     // runtime only runs the periodic task, the signal handler and the shutdown.

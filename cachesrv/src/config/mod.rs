@@ -55,6 +55,10 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
+/// Why `appendonly yes` is refused at run time (and warned about at start).
+pub const AOF_UNAVAILABLE: &str =
+    "the append-only file is not available in cachesrv yet: data is persisted by RDB snapshots only (save)";
+
 /// Parameters `CONFIG SET` changes only with `enable-protected-configs` (as Redis 7.0).
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
 
@@ -424,6 +428,12 @@ impl Config {
             name: lname.clone(),
             message,
         })?;
+        if !startup && lname == "appendonly" && v == "yes" {
+            return Err(SetError::Invalid {
+                name: lname,
+                message: AOF_UNAVAILABLE.into(),
+            });
+        }
         p.value = v.clone();
         for (a, b) in ALIASES {
             let other = if *a == lname {
@@ -695,6 +705,24 @@ server-threads 4\nserver-thread-affinity true\nappendonly no\n";
         assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("100"));
         c.set("hz", "0").unwrap();
         assert_eq!(c.hz(), 1);
+        assert_eq!(
+            c.set("appendonly", "yes").unwrap_err().reply(),
+            format!("ERR CONFIG SET failed (possibly related to argument 'appendonly') - {AOF_UNAVAILABLE}")
+        );
+        c.set("appendonly", "no").unwrap();
+        assert_eq!(
+            c.set("dir", "/tmp").unwrap_err().reply(),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+        );
+        c.set("enable-protected-configs", "yes").unwrap_err();
+        let mut open = Config::default();
+        open.load_text("enable-protected-configs yes\n").unwrap();
+        open.set("dir", "/tmp").unwrap();
+        assert_eq!(open.dir(), "/tmp");
+        assert!(open.set("dir", "/no/such/dir").is_err());
+        assert!(open.set("dbfilename", "a/b.rdb").is_err());
+        open.set("dbfilename", "b.rdb").unwrap();
+        assert_eq!(open.dbfilename(), "b.rdb");
     }
 
     #[test]

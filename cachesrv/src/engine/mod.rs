@@ -61,7 +61,7 @@ pub use gate::{ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use memory::alloc_size;
-pub use snapshot::{AccessInfo, SnapEntry};
+pub use snapshot::{AccessInfo, ShardCopy, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };

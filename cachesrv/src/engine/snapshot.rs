@@ -1,11 +1,15 @@
 //! Reading the keyspace for a snapshot (an RDB file, `BGSAVE`): one shard at a time, each under
 //! its own lock, so a shard is seen at one instant and every key whole; writers of other shards
-//! are never blocked. Also the change counter that `save <seconds> <changes>` rules read.
+//! are never blocked. [`DbHandle::visit_shard`] runs a callback under the lock;
+//! [`DbHandle::copy_shard`] only copies the shard out (strings into one reused buffer, no
+//! allocation per key), so the lock is held for a memory copy and the slow work (encoding,
+//! compression, I/O) runs after it is released. Also the change counter that
+//! `save <seconds> <changes>` rules read.
 
 use std::sync::atomic::Ordering;
 
 use super::evict::{idle_ms, lfu_decr};
-use super::{DbHandle, Engine, ValueRef};
+use super::{DbHandle, Engine, Value, ValueRef};
 
 /// What a snapshot records of a key's accesses, per `maxmemory-policy` (as Redis's RDB: the
 /// idle time under LRU policies, the LFU counter under LFU ones, nothing under the others).
@@ -30,6 +34,64 @@ pub struct SnapEntry<'a> {
     pub expire_ms: Option<u64>,
     /// Access data for the `IDLE`/`FREQ` opcodes.
     pub access: AccessInfo,
+}
+
+/// A copy of one shard's live keys, made by [`DbHandle::copy_shard`]; reusable.
+#[derive(Debug, Default)]
+pub struct ShardCopy {
+    arena: Vec<u8>,
+    items: Vec<Copied>,
+}
+
+#[derive(Debug)]
+struct Copied {
+    key: (usize, usize),
+    value: CopiedValue,
+    expire_ms: Option<u64>,
+    access: AccessInfo,
+}
+
+#[derive(Debug)]
+enum CopiedValue {
+    Str(usize, usize),
+    Other(Value),
+}
+
+impl ShardCopy {
+    /// Number of keys copied.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when no key was copied.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Calls `f` for each copied key.
+    pub fn for_each(&self, mut f: impl FnMut(SnapEntry<'_>)) {
+        for c in &self.items {
+            let key = &self.arena[c.key.0..c.key.0 + c.key.1];
+            let value = match &c.value {
+                CopiedValue::Str(at, len) => ValueRef::Str(&self.arena[*at..*at + *len]),
+                CopiedValue::Other(v) => v.as_ref(),
+            };
+            f(SnapEntry {
+                key,
+                value,
+                expire_ms: c.expire_ms,
+                access: c.access,
+            });
+        }
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.items.clear();
+        if self.arena.capacity() > 64 << 20 {
+            self.arena.shrink_to(1 << 20);
+        }
+    }
 }
 
 impl Engine {
@@ -90,6 +152,33 @@ impl DbHandle<'_> {
     }
 }
 
+impl DbHandle<'_> {
+    /// Copies the live keys of shard `shard` into `out` (replacing what it held), holding the
+    /// shard's lock only for the copy; returns the number of keys.
+    pub fn copy_shard(&self, shard: usize, out: &mut ShardCopy) -> usize {
+        out.clear();
+        let ShardCopy { arena, items } = out;
+        self.visit_shard(shard, |e| {
+            let k = (arena.len(), e.key.len());
+            arena.extend_from_slice(e.key);
+            let value = match e.value {
+                ValueRef::Str(s) => {
+                    let at = arena.len();
+                    arena.extend_from_slice(s);
+                    CopiedValue::Str(at, s.len())
+                }
+                other => CopiedValue::Other(other.to_value()),
+            };
+            items.push(Copied {
+                key: k,
+                value,
+                expire_ms: e.expire_ms,
+                access: e.access,
+            });
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -123,6 +212,24 @@ mod tests {
             });
         }
         assert_eq!(seen, 500);
+        let mut copy = ShardCopy::default();
+        let mut copied = 0;
+        for s in 0..eng.shards_per_db() {
+            copied += db.copy_shard(s, &mut copy);
+            copy.for_each(|e| {
+                assert_eq!(e.value.type_name(), "string");
+                assert!(e.key.starts_with(b"k"));
+                assert_eq!(
+                    e.expire_ms.is_some(),
+                    e.key[1..]
+                        .iter()
+                        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+                        % 2
+                        == 0
+                );
+            });
+        }
+        assert_eq!(copied, 500);
         clock.advance(1000);
         let mut live = 0;
         for s in 0..eng.shards_per_db() {

@@ -4,13 +4,13 @@
 //! over the target and fsyncs the directory, as Redis does: a crash leaves either the old file
 //! or the new one, never a partial file under the real name.
 //!
-//! Consistency: there is no fork. The engine is walked one database shard at a time
-//! ([`crate::engine::DbHandle::visit_shard`]); each shard is serialized into memory under its
-//! own lock, then written out with no lock held. So every key is saved whole, as it was at one
+//! Consistency: there is no fork. The engine is walked one database shard at a time; each
+//! shard is copied out under its own lock ([`crate::engine::DbHandle::copy_shard`]: a memory
+//! copy), then encoded and written with no lock held. So every key is saved whole, as it was at one
 //! instant, and every shard is a point-in-time image; different shards are images of different
 //! instants within the save (a `MULTI`/`EXEC` that runs during the save may be in the file for
 //! some of its keys and not others). Writers are only ever blocked for the time it takes to
-//! serialize one shard (about 1/64 of one database), and only writers of that shard.
+//! copy one shard (about 1/64 of one database), and only writers of that shard.
 //!
 //! [`load`] reads a whole file into memory and inserts its keys; keys already expired are
 //! skipped (as a Redis master does), `IDLE`/`FREQ` data is applied per policy.
@@ -25,7 +25,7 @@ use super::rdb::crc64::crc64;
 use super::rdb::encode::Encoder;
 use super::rdb::file::{self, AccessMeta, AuxFields, LoadInfo};
 use super::rdb::RdbError;
-use crate::engine::{Access, AccessInfo, Engine, Ttl};
+use crate::engine::{Access, AccessInfo, Engine, ShardCopy, Ttl};
 
 /// How to write a snapshot.
 #[derive(Debug, Clone)]
@@ -154,6 +154,7 @@ fn write_file(
     progress.keys.store(0, Ordering::Relaxed);
     let mut keys = 0u64;
     let mut max_hold = Duration::ZERO;
+    let mut copy = ShardCopy::default();
     for d in 0..engine.databases() {
         let Ok(db) = engine.db(d) else { continue };
         let info = db.info();
@@ -163,7 +164,9 @@ fn write_file(
         file::write_db_header(&mut buf, d, info.keys, info.expires);
         for shard in 0..engine.shards_per_db() {
             let held = Instant::now();
-            let n = db.visit_shard(shard, |e| {
+            let n = db.copy_shard(shard, &mut copy);
+            max_hold = max_hold.max(held.elapsed());
+            copy.for_each(|e| {
                 let meta = match e.access {
                     AccessInfo::None => AccessMeta::None,
                     AccessInfo::IdleSecs(s) => AccessMeta::Idle(s),
@@ -171,7 +174,6 @@ fn write_file(
                 };
                 file::write_key(&mut buf, &mut enc, e.key, e.value, e.expire_ms, meta);
             });
-            max_hold = max_hold.max(held.elapsed());
             keys += n as u64;
             progress.keys.store(keys, Ordering::Relaxed);
             sink.put(&buf)?;
