@@ -88,6 +88,14 @@ fn restarts_keep_the_data_saved_at_exit_and_by_the_rules() {
     let mut c = fourth.conn();
     assert_eq!(c.cmd(&["EXISTS", "unsaved"]), Frame::Integer(0));
     assert_eq!(c.cmd(&["EXISTS", "added-later"]), Frame::Integer(1));
+    // SHUTDOWN SAVE saves with no rules.
+    ok(&mut c, &[b"SET", b"saved-by-shutdown", b"1"]);
+    c.send(&["SHUTDOWN", "SAVE"]);
+    let _ = c.read_to_close();
+    drop(fourth);
+    let fifth = Cachesrv::start(&dir, &["--save", ""]);
+    let mut c = fifth.conn();
+    assert_eq!(c.cmd(&["EXISTS", "saved-by-shutdown"]), Frame::Integer(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -544,16 +544,15 @@ fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     crate::log::log(crate::log::Level::Warning, "User requested shutdown...");
     let has = |o: &str| a[1..].iter().any(|x| eq(x, o));
-    if has("nosave") {
-        ctx.shared.skip_shutdown_save();
-    } else if ctx.shared.shutdown_save(has("save"), false).is_err() && !has("force") {
+    ctx.shared.set_shutdown_mode(has("save"), has("nosave"));
+    if ctx.shared.shutdown_save().is_err() && !has("force") {
         crate::log::log(
             crate::log::Level::Warning,
             "Error trying to save the DB, can't exit.",
         );
+        ctx.shared.set_shutdown_mode(false, false);
         return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
-    ctx.shared.skip_shutdown_save();
     ctx.shared.request_shutdown();
     ctx.sess.close = true;
 }

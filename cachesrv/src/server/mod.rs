@@ -170,10 +170,11 @@ impl Server {
         while !loops.finished() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        // As Redis on SIGTERM: save when `save` rules exist (SHUTDOWN already did its own).
+        // As Redis on SIGTERM: save when `save` rules exist (after SHUTDOWN's own save, again
+        // only if keys changed since).
         let s = shared.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            let _ = s.shutdown_save(false, false);
+            let _ = s.shutdown_save();
             s.wait_bgsave();
         })
         .await;

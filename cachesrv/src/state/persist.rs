@@ -9,7 +9,7 @@
 //! after 5 seconds (Redis's `CONFIG_BGSAVE_RETRY_DELAY`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -22,6 +22,9 @@ use crate::persist::snapshot::{self, LoadError, LoadStats, Progress, SaveOptions
 
 /// `redis-ver` written in RDB files: the Redis version whose behaviour is mirrored.
 pub const RDB_REDIS_VER: &str = "7.0.15";
+const SHUTDOWN_DEFAULT: u8 = 0;
+const SHUTDOWN_SAVE: u8 = 1;
+const SHUTDOWN_NOSAVE: u8 = 2;
 /// Seconds to wait after a failed background save before the rules may start another.
 const RETRY_DELAY_SECS: u64 = 5;
 
@@ -42,6 +45,7 @@ pub struct Persistence {
     load_loaded: AtomicU64,
     load_expired: AtomicU64,
     shutdown_saved: AtomicBool,
+    shutdown_mode: AtomicU8,
 }
 
 impl Persistence {
@@ -61,6 +65,7 @@ impl Persistence {
             load_loaded: AtomicU64::new(0),
             load_expired: AtomicU64::new(0),
             shutdown_saved: AtomicBool::new(false),
+            shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
         }
     }
 }
@@ -290,15 +295,34 @@ impl Shared {
         self.persist.lastsave.load(Ordering::Relaxed)
     }
 
-    /// The save a shutdown makes: with `force_save` (`SHUTDOWN SAVE`), or when `save` rules
-    /// exist and not `nosave`. Waits for a running background save first. Err if the save
-    /// failed. Runs at most once.
-    pub fn shutdown_save(&self, force_save: bool, nosave: bool) -> Result<(), SaveFailed> {
-        let wanted = force_save || (!nosave && !save_rules(&self.config.read().save()).is_empty());
-        if !wanted || self.persist.shutdown_saved.load(Ordering::Acquire) {
+    /// Records what a `SHUTDOWN` asked for: `SAVE` (save even without rules), `NOSAVE` (never
+    /// save), or neither (save when `save` rules exist). SIGTERM/SIGINT keep the default.
+    pub fn set_shutdown_mode(&self, save: bool, nosave: bool) {
+        let mode = if nosave {
+            SHUTDOWN_NOSAVE
+        } else if save {
+            SHUTDOWN_SAVE
+        } else {
+            SHUTDOWN_DEFAULT
+        };
+        self.persist.shutdown_mode.store(mode, Ordering::Release);
+    }
+
+    /// The save a shutdown makes, per [`Shared::set_shutdown_mode`]. Waits for a running
+    /// background save first. Called by `SHUTDOWN` (which reports a failure and keeps the
+    /// server up) and again once the server has stopped serving, where it saves only if keys
+    /// changed since (the writes other clients made in between are not lost).
+    pub fn shutdown_save(&self) -> Result<(), SaveFailed> {
+        let mode = self.persist.shutdown_mode.load(Ordering::Acquire);
+        let wanted = mode == SHUTDOWN_SAVE
+            || (mode == SHUTDOWN_DEFAULT && !save_rules(&self.config.read().save()).is_empty());
+        if !wanted {
             return Ok(());
         }
         self.wait_bgsave();
+        if self.persist.shutdown_saved.load(Ordering::Acquire) && self.changes_since_save() == 0 {
+            return Ok(());
+        }
         log(
             Level::Notice,
             "Saving the final RDB snapshot before exiting.",
@@ -306,12 +330,6 @@ impl Shared {
         self.save_now()?;
         self.persist.shutdown_saved.store(true, Ordering::Release);
         Ok(())
-    }
-
-    /// Marks the shutdown save as done (or not wanted): a later [`Shared::shutdown_save`] does
-    /// nothing.
-    pub fn skip_shutdown_save(&self) {
-        self.persist.shutdown_saved.store(true, Ordering::Release);
     }
 
     /// Loads `dir/dbfilename` if it exists, logging the outcome.
