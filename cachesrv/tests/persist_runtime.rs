@@ -145,6 +145,19 @@ fn shutdown_reports_a_failed_save_and_keeps_serving() {
     assert_eq!(c.cmd(&["SAVE"]), Frame::Error("ERR".into()));
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
     assert_eq!(c.cmd(&["GET", "k"]), Frame::Bulk("v".into()));
+    // As Redis with stop-writes-on-bgsave-error yes: writes (and PING) are refused until a
+    // save succeeds again.
+    for args in [&["SET", "k", "v2"][..], &["PING"][..]] {
+        let Frame::Error(e) = c.cmd(args) else {
+            panic!("{args:?} accepted after a failed save")
+        };
+        assert!(e.starts_with(b"MISCONF Redis is configured to save RDB snapshots"));
+    }
+    std::fs::create_dir_all(&dir).expect("recreate dir");
+    assert_eq!(c.cmd(&["SAVE"]), Frame::Simple("OK".into()));
+    assert_eq!(c.cmd(&["SET", "k", "v2"]), Frame::Simple("OK".into()));
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -239,4 +252,21 @@ fn bgsave_while_clients_write_saves_every_key_whole() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&copy);
+}
+
+#[test]
+fn flushall_with_save_rules_saves_the_empty_keyspace() {
+    let dir = temp_dir("flushall");
+    let srv = Cachesrv::start(&dir, &["--save", "3600 1"]);
+    let mut c = srv.conn();
+    ok(&mut c, &[b"SET", b"k", b"v"]);
+    assert!(!dir.join("dump.rdb").exists());
+    assert_eq!(c.cmd(&["FLUSHALL"]), Frame::Simple("OK".into()));
+    assert_eq!(info_field(&mut c, "rdb_saves"), "1");
+    drop(srv);
+    let again = Cachesrv::start(&dir, &["--save", ""]);
+    let mut c = again.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]), Frame::Integer(0));
+    assert!(again.log_text().contains("0 keys loaded"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -194,6 +194,9 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
+        drop(c);
+        self.refresh_write_denial();
+        let c = self.config.read();
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold

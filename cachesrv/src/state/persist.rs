@@ -46,6 +46,7 @@ pub struct Persistence {
     load_expired: AtomicU64,
     shutdown_saved: AtomicBool,
     shutdown_mode: AtomicU8,
+    deny_writes: AtomicBool,
 }
 
 impl Persistence {
@@ -66,6 +67,7 @@ impl Persistence {
             load_expired: AtomicU64::new(0),
             shutdown_saved: AtomicBool::new(false),
             shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
+            deny_writes: AtomicBool::new(false),
         }
     }
 }
@@ -155,6 +157,7 @@ impl Shared {
                 p.lastsave.store(unix_secs(), Ordering::Relaxed);
                 p.saves.fetch_add(1, Ordering::Relaxed);
                 p.last_ok.store(true, Ordering::Relaxed);
+                self.refresh_write_denial();
                 log(
                     Level::Notice,
                     &format!(
@@ -169,6 +172,7 @@ impl Shared {
             }
             Err(e) => {
                 p.last_ok.store(false, Ordering::Relaxed);
+                self.refresh_write_denial();
                 log(
                     Level::Warning,
                     &format!("Failed saving the DB to {}: {e}", self.rdb_path().display()),
@@ -281,6 +285,33 @@ impl Shared {
             );
             let _ = self.bgsave(false);
         }
+    }
+
+    /// After `FLUSHALL`: when `save` rules exist, waits for a running background save and
+    /// saves the (now empty) keyspace, as Redis does.
+    pub fn save_after_flushall(&self) {
+        if save_rules(&self.config.read().save()).is_empty() {
+            return;
+        }
+        self.wait_bgsave();
+        let _ = self.save_now();
+    }
+
+    /// True when write commands must be refused with `MISCONF`: the last save failed, `save`
+    /// rules exist and `stop-writes-on-bgsave-error` is on (Redis's
+    /// `writeCommandsDeniedByDiskError`). Read on the command path: one atomic load.
+    pub fn writes_denied(&self) -> bool {
+        self.persist.deny_writes.load(Ordering::Relaxed)
+    }
+
+    /// Recomputes [`Shared::writes_denied`] (after a save, and after `CONFIG SET`).
+    pub fn refresh_write_denial(&self) {
+        let deny = !self.persist.last_ok.load(Ordering::Relaxed) && {
+            let c = self.config.read();
+            c.get("stop-writes-on-bgsave-error").as_deref() == Some("yes")
+                && !save_rules(&c.save()).is_empty()
+        };
+        self.persist.deny_writes.store(deny, Ordering::Relaxed);
     }
 
     /// Changes since the last successful save.
