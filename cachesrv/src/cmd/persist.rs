@@ -24,6 +24,11 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
 }
 
 fn save(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
+    if ctx.sess.multi.is_some() {
+        // Redis's `no_multi` flag: refused, and the transaction is aborted.
+        ctx.sess.multi_error = true;
+        return ctx.err("ERR Command not allowed inside a transaction");
+    }
     if ctx.shared.persist_info().bgsave_in_progress {
         return ctx.err("ERR Background save already in progress");
     }
