@@ -255,3 +255,139 @@ pub fn load<'a>(
     }
     Ok(info)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::rdb::types;
+
+    fn sample(compress: bool, checksum: bool) -> Vec<u8> {
+        let mut enc = Encoder::new(compress);
+        let mut out = Vec::new();
+        write_header(
+            &mut out,
+            &mut enc,
+            &AuxFields {
+                redis_ver: "7.0.15".into(),
+                ctime: 1_700_000_000,
+                used_mem: 12345,
+            },
+        );
+        write_db_header(&mut out, 0, 2, 1);
+        write_key(
+            &mut out,
+            &mut enc,
+            b"a",
+            ValueRef::Str(b"1"),
+            Some(4_102_444_800_000),
+            AccessMeta::Idle(30),
+        );
+        write_key(
+            &mut out,
+            &mut enc,
+            b"b",
+            ValueRef::Str(b"two"),
+            None,
+            AccessMeta::Freq(7),
+        );
+        write_db_header(&mut out, 3, 1, 0);
+        write_key(
+            &mut out,
+            &mut enc,
+            b"c",
+            ValueRef::Str(b"x"),
+            None,
+            AccessMeta::None,
+        );
+        write_footer(&mut out);
+        let crc = crc64(0, &out);
+        out.extend_from_slice(&checksum_trailer(crc, checksum));
+        out
+    }
+
+    fn keys(data: &[u8]) -> Result<(LoadInfo, Vec<String>), RdbError> {
+        let mut got = Vec::new();
+        let info = load(data, true, |k| {
+            got.push(format!(
+                "{}/{}={:?} exp={:?} idle={:?} freq={:?}",
+                k.db,
+                String::from_utf8_lossy(&k.key),
+                k.value,
+                k.expire_ms,
+                k.idle_secs,
+                k.freq
+            ));
+            Ok(())
+        })?;
+        Ok((info, got))
+    }
+
+    #[test]
+    fn a_file_roundtrips_with_its_opcodes() {
+        let (info, got) = keys(&sample(true, true)).expect("valid");
+        assert_eq!(info.version, 10);
+        assert!(info.checksum_verified);
+        assert_eq!(info.aux[0], (b"redis-ver".to_vec(), b"7.0.15".to_vec()));
+        assert_eq!(info.aux[2], (b"ctime".to_vec(), b"1700000000".to_vec()));
+        assert_eq!(
+            got,
+            vec![
+                "0/a=Str([49]) exp=Some(4102444800000) idle=Some(30) freq=None",
+                "0/b=Str([116, 119, 111]) exp=None idle=None freq=Some(7)",
+                "3/c=Str([120]) exp=None idle=None freq=None",
+            ]
+        );
+        let (info, _) = keys(&sample(false, false)).expect("valid without a checksum");
+        assert!(!info.checksum_verified);
+    }
+
+    #[test]
+    fn header_version_and_checksum_errors() {
+        let good = sample(true, true);
+        assert_eq!(keys(b"REDIS").unwrap_err(), RdbError::Signature);
+        assert_eq!(keys(b"RADIS0010\xff").unwrap_err(), RdbError::Signature);
+        let mut newer = good.clone();
+        newer[5..9].copy_from_slice(b"0011");
+        assert_eq!(keys(&newer).unwrap_err(), RdbError::Version(11));
+        let mut flipped = good.clone();
+        let n = flipped.len();
+        flipped[n - 12] ^= 1;
+        assert!(matches!(
+            keys(&flipped).unwrap_err(),
+            RdbError::Checksum { .. } | RdbError::Corrupt { .. }
+        ));
+        for cut in 9..good.len() {
+            assert!(keys(&good[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn older_opcodes_and_skipped_functions() {
+        // RDB 9: EXPIRETIME in seconds, a function library (skipped), one key, no checksum
+        // check needed (zero trailer).
+        let mut data = b"REDIS0009".to_vec();
+        data.push(opcodes::FUNCTION2);
+        data.extend_from_slice(&[3, b'l', b'u', b'a']);
+        data.push(opcodes::SELECTDB);
+        data.push(0);
+        data.push(opcodes::EXPIRETIME);
+        data.extend_from_slice(&2_000_000_000u32.to_le_bytes());
+        data.push(types::STRING);
+        data.extend_from_slice(&[1, b'k', 1, b'v']);
+        data.push(opcodes::EOF);
+        data.extend_from_slice(&[0; 8]);
+        let (info, got) = keys(&data).expect("valid");
+        assert_eq!(info.functions_skipped, 1);
+        assert_eq!(
+            got,
+            vec!["0/k=Str([118]) exp=Some(2000000000000) idle=None freq=None"]
+        );
+        let mut module = b"REDIS0010".to_vec();
+        module.push(opcodes::MODULE_AUX);
+        module.extend_from_slice(&[0; 16]);
+        assert!(matches!(
+            keys(&module).unwrap_err(),
+            RdbError::Unsupported(_)
+        ));
+    }
+}
