@@ -47,6 +47,8 @@ pub struct Persistence {
     shutdown_saved: AtomicBool,
     shutdown_mode: AtomicU8,
     deny_writes: AtomicBool,
+    /// Held by whichever save is writing, so two saves never overlap.
+    save_lock: Mutex<()>,
 }
 
 impl Persistence {
@@ -68,6 +70,7 @@ impl Persistence {
             shutdown_saved: AtomicBool::new(false),
             shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
             deny_writes: AtomicBool::new(false),
+            save_lock: Mutex::new(()),
         }
     }
 }
@@ -187,6 +190,7 @@ impl Shared {
         if self.persist.running.load(Ordering::Acquire) {
             return Err(SaveFailed("a background save is in progress".into()));
         }
+        let _one_at_a_time = self.persist.save_lock.lock();
         let dirty = self.engine.dirty();
         let r = snapshot::save(&self.engine, &self.save_options(), &Progress::default());
         self.record_save(dirty, &r, false);
@@ -219,7 +223,10 @@ impl Shared {
         let spawned = std::thread::Builder::new()
             .name("cachesrv-bgsave".into())
             .spawn(move || {
+                let guard = me.persist.save_lock.lock();
+                let dirty = dirty.max(me.engine.dirty());
                 let r = snapshot::save(&me.engine, &opts, &progress);
+                drop(guard);
                 me.record_save(dirty, &r, true);
                 me.persist.last_bgsave_secs.store(
                     started.elapsed().as_secs_f64().round() as i64,
