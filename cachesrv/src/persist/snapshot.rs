@@ -12,11 +12,11 @@
 //! some of its keys and not others). Writers are only ever blocked for the time it takes to
 //! copy one shard (about 1/64 of one database), and only writers of that shard.
 //!
-//! [`load`] reads a whole file into memory and inserts its keys; keys already expired are
+//! [`load`] reads a file a window at a time and inserts its keys; keys already expired are
 //! skipped (as a Redis master does), `IDLE`/`FREQ` data is applied per policy.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -232,11 +232,11 @@ pub struct LoadStats {
 }
 
 /// Loads `path` into `engine` (which should be empty). `Ok(None)` if the file does not exist.
-/// `verify`: check the CRC64 trailer (`rdbchecksum`).
+/// `verify`: check the CRC64 trailer (`rdbchecksum`). The file is read a window at a time.
 pub fn load(engine: &Engine, path: &Path, verify: bool) -> Result<Option<LoadStats>, LoadError> {
     let start = Instant::now();
-    let data = match fs::read(path) {
-        Ok(d) => d,
+    let f = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(LoadError::Io {
@@ -246,27 +246,27 @@ pub fn load(engine: &Engine, path: &Path, verify: bool) -> Result<Option<LoadSta
         }
     };
     let mut stats = LoadStats::default();
-    let rdb_err = |source| LoadError::Rdb {
+    let now = engine.now_ms();
+    let info = load_from(engine, f, verify, now, &mut stats).map_err(|source| LoadError::Rdb {
         path: path.display().to_string(),
         source,
-    };
-    let now = engine.now_ms();
-    let info = load_bytes(engine, &data, verify, now, &mut stats).map_err(rdb_err)?;
+    })?;
     stats.info = info;
     stats.elapsed = start.elapsed();
     Ok(Some(stats))
 }
 
-/// Loads RDB bytes into `engine` (see [`load`]).
-pub fn load_bytes(
+/// Loads RDB data from `src` into `engine` (see [`load`]); keys expired at `now_ms` are
+/// counted in `stats.expired` and skipped.
+pub fn load_from(
     engine: &Engine,
-    data: &[u8],
+    src: impl Read,
     verify: bool,
     now_ms: u64,
     stats: &mut LoadStats,
 ) -> Result<LoadInfo, RdbError> {
     let databases = engine.databases();
-    file::load(data, verify, |k| {
+    file::load_from(src, verify, |k| {
         if k.db >= databases {
             return Err(RdbError::Unsupported(format!(
                 "the file uses database {} but this server has {databases} databases",
@@ -281,20 +281,21 @@ pub fn load_bytes(
             .db(k.db)
             .map_err(|_| RdbError::Unsupported(format!("database {} out of range", k.db)))?;
         let ttl = k.expire_ms.map_or(Ttl::Clear, Ttl::At);
-        let res = db.with_key(&k.key, Access::WRITE.no_stats(), |key| {
-            if key.exists() {
+        let key = k.key;
+        let res = db.with_key(&key, Access::WRITE.no_stats(), |slot| {
+            if slot.exists() {
                 return Err(RdbError::Corrupt {
                     at: 0,
                     what: format!(
                         "duplicate key '{}' in db {}",
-                        String::from_utf8_lossy(&k.key[..k.key.len().min(128)]),
+                        String::from_utf8_lossy(&key[..key.len().min(128)]),
                         k.db
                     ),
                 });
             }
-            key.put(k.value, ttl)
+            slot.put(k.value, ttl)
                 .map_err(|e| RdbError::Unsupported(format!("cannot store a key: {e}")))?;
-            key.set_access_meta(k.idle_secs, k.freq);
+            slot.set_access_meta(k.idle_secs, k.freq);
             Ok(())
         });
         if res.is_ok() {

@@ -22,12 +22,27 @@ use crate::engine::{HashValue, ListValue, SetValue, Value};
 pub struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    complete: bool,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader at the start of `data`.
+    /// A reader at the start of `data`, which holds everything there is to read.
     pub fn new(data: &'a [u8]) -> Self {
-        Reader { data, pos: 0 }
+        Reader {
+            data,
+            pos: 0,
+            complete: true,
+        }
+    }
+
+    /// A reader of a window of a longer input: a count larger than what the window holds is
+    /// reported as [`RdbError::Truncated`] (more data may follow), not as corruption.
+    pub fn partial(data: &'a [u8]) -> Self {
+        Reader {
+            data,
+            pos: 0,
+            complete: false,
+        }
     }
 
     /// The current offset.
@@ -105,6 +120,7 @@ impl<'a> Reader<'a> {
         let n = self.read_len()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.remaining() => Ok(n),
+            _ if !self.complete => Err(RdbError::Truncated(self.data.len())),
             _ => Err(self.corrupt(format!("length {n} exceeds the data"))),
         }
     }

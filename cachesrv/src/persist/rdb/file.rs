@@ -12,9 +12,10 @@
 //! Writing is split into pieces ([`write_header`], [`write_db_header`], [`write_key`],
 //! [`write_footer`]) so a snapshot can produce the file a slice at a time; the caller keeps the
 //! running checksum ([`super::crc64::crc64`] over every byte up to and including EOF).
-//! [`load`] reads a whole file from memory.
+//! [`load_from`] reads a file a window at a time; [`load`] reads one from memory.
 
 use std::borrow::Cow;
+use std::io::Read;
 
 use super::crc64::crc64;
 use super::decode::{read_value, Reader};
@@ -146,15 +147,173 @@ pub struct LoadInfo {
     pub checksum_verified: bool,
 }
 
-/// Reads a whole RDB file from `data`, handing each key to `sink`; verifies the CRC64 trailer
-/// when `verify` is set and the file has a non-zero one (as Redis with `rdbchecksum yes`).
-pub fn load<'a>(
-    data: &'a [u8],
+/// One record of the file body.
+enum Step<'a> {
+    Expire(u64),
+    Freq(u8),
+    Idle(u64),
+    Eof,
+    Select(u64),
+    Resize,
+    Aux(Vec<u8>, Vec<u8>),
+    Function,
+    Key(Cow<'a, [u8]>, Value),
+}
+
+fn read_step<'a>(r: &mut Reader<'a>, db: usize) -> Result<Step<'a>, RdbError> {
+    let t = r.u8()?;
+    Ok(match t {
+        opcodes::EXPIRETIME_MS => Step::Expire(u64::from_le_bytes(r.array()?)),
+        opcodes::EXPIRETIME => Step::Expire(u64::from(u32::from_le_bytes(r.array()?)) * 1000),
+        opcodes::FREQ => Step::Freq(r.u8()?),
+        opcodes::IDLE => Step::Idle(r.read_len()?),
+        opcodes::EOF => Step::Eof,
+        opcodes::SELECTDB => Step::Select(r.read_len()?),
+        opcodes::RESIZEDB => {
+            r.read_len()?;
+            r.read_len()?;
+            Step::Resize
+        }
+        opcodes::AUX => {
+            let k = r.string()?.into_owned();
+            let v = r.string()?.into_owned();
+            Step::Aux(k, v)
+        }
+        opcodes::FUNCTION2 => {
+            r.string()?;
+            Step::Function
+        }
+        opcodes::MODULE_AUX | opcodes::FUNCTION_PRE_GA => {
+            return Err(RdbError::Unsupported(format!(
+                "RDB opcode {t} (module or function data) is not supported by cachesrv"
+            )));
+        }
+        _ => {
+            let key = r.string()?;
+            let value = read_value(r, t).map_err(|e| match e {
+                RdbError::Unsupported(m) => RdbError::Unsupported(format!(
+                    "key '{}' in db {db}: {m}",
+                    String::from_utf8_lossy(&key[..key.len().min(128)])
+                )),
+                e => e,
+            })?;
+            Step::Key(key, value)
+        }
+    })
+}
+
+/// Bytes read so far from the source, of which `buf[pos..]` is not parsed yet.
+struct Window<R> {
+    src: R,
+    buf: Vec<u8>,
+    pos: usize,
+    /// File offset of `buf[0]`.
+    base: usize,
+    /// `buf[..crc_done]` is in `crc`.
+    crc_done: usize,
+    crc: u64,
+    eof: bool,
+}
+
+/// Bytes read from the source at a time (the window grows past it for a larger record); tiny
+/// in unit tests, so records straddle windows.
+const WINDOW: usize = if cfg!(test) { 64 } else { 4 << 20 };
+
+impl<R: Read> Window<R> {
+    fn avail(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+
+    fn crc_to_pos(&mut self) -> u64 {
+        self.crc = crc64(self.crc, &self.buf[self.crc_done..self.pos]);
+        self.crc_done = self.pos;
+        self.crc
+    }
+
+    /// Drops the parsed bytes and reads at least as much again as is unparsed (at least
+    /// [`WINDOW`]); false at the end of the source.
+    fn refill(&mut self) -> Result<bool, RdbError> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.crc_to_pos();
+        self.buf.drain(..self.pos);
+        self.base += self.pos;
+        self.pos = 0;
+        self.crc_done = 0;
+        let want = self.buf.len().max(WINDOW);
+        let start = self.buf.len();
+        let mut got = 0;
+        self.buf.resize(start + want, 0);
+        while got < want {
+            match self.src.read(&mut self.buf[start + got..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(start + got);
+                    return Err(RdbError::Corrupt {
+                        at: self.base + start + got,
+                        what: format!("read error: {e}"),
+                    });
+                }
+            }
+        }
+        self.buf.truncate(start + got);
+        Ok(got > 0 || !self.eof)
+    }
+
+    /// Offsets in an error from a reader over `avail()` made file offsets.
+    fn locate(&self, e: RdbError) -> RdbError {
+        let off = self.base + self.pos;
+        match e {
+            RdbError::Truncated(at) => RdbError::Truncated(off + at),
+            RdbError::Corrupt { at, what } => RdbError::Corrupt { at: off + at, what },
+            e => e,
+        }
+    }
+}
+
+/// Reads a whole RDB file from `data`, handing each key to `sink` (see [`load_from`]).
+pub fn load(
+    data: &[u8],
     verify: bool,
-    mut sink: impl FnMut(LoadedKey<'a>) -> Result<(), RdbError>,
+    sink: impl FnMut(LoadedKey<'_>) -> Result<(), RdbError>,
 ) -> Result<LoadInfo, RdbError> {
-    let mut r = Reader::new(data);
-    let sig = r.take(9).map_err(|_| RdbError::Signature)?;
+    load_from(data, verify, sink)
+}
+
+/// Reads an RDB file from `src`, handing each key to `sink`; verifies the CRC64 trailer when
+/// `verify` is set and the file has a non-zero one (as Redis with `rdbchecksum yes`). The
+/// file is read a window at a time: memory holds a few MB of it (more only for a single
+/// larger key), never the whole file.
+pub fn load_from(
+    src: impl Read,
+    verify: bool,
+    mut sink: impl FnMut(LoadedKey<'_>) -> Result<(), RdbError>,
+) -> Result<LoadInfo, RdbError> {
+    let mut w = Window {
+        src,
+        buf: Vec::new(),
+        pos: 0,
+        base: 0,
+        crc_done: 0,
+        crc: 0,
+        eof: false,
+    };
+    while w.avail().len() < 9 {
+        if !w.refill()? {
+            return Err(RdbError::Signature);
+        }
+    }
+    let sig = &w.avail()[..9];
     if &sig[..5] != b"REDIS" || !sig[5..].iter().all(u8::is_ascii_digit) {
         return Err(RdbError::Signature);
     }
@@ -165,6 +324,7 @@ pub fn load<'a>(
     if version < 1 || version > u32::from(RDB_VERSION) {
         return Err(RdbError::Version(version));
     }
+    w.consume(9);
     let mut info = LoadInfo {
         version,
         ..LoadInfo::default()
@@ -174,76 +334,66 @@ pub fn load<'a>(
     let mut idle = None;
     let mut freq = None;
     loop {
-        let t = r.u8()?;
-        match t {
-            opcodes::EXPIRETIME_MS => {
-                expire = Some(u64::from_le_bytes(r.array()?));
-                continue;
+        let parsed = {
+            let mut r = Reader::partial(w.avail());
+            match read_step(&mut r, db) {
+                Ok(step) => {
+                    let n = r.pos();
+                    let end = matches!(step, Step::Eof);
+                    match step {
+                        Step::Expire(t) => expire = Some(t),
+                        Step::Freq(f) => freq = Some(f),
+                        Step::Idle(s) => idle = Some(s),
+                        Step::Eof | Step::Resize => {}
+                        Step::Select(n) => {
+                            db = usize::try_from(n).map_err(|_| RdbError::Corrupt {
+                                at: w.base + w.pos,
+                                what: "database index out of range".into(),
+                            })?;
+                        }
+                        Step::Aux(k, v) => info.aux.push((k, v)),
+                        Step::Function => info.functions_skipped += 1,
+                        Step::Key(key, value) => {
+                            sink(LoadedKey {
+                                db,
+                                key,
+                                value,
+                                expire_ms: expire.take(),
+                                idle_secs: idle.take(),
+                                freq: freq.take(),
+                            })?;
+                            info.keys += 1;
+                        }
+                    }
+                    Ok((n, end))
+                }
+                Err(e) => Err(e),
             }
-            opcodes::EXPIRETIME => {
-                expire = Some(u64::from(u32::from_le_bytes(r.array()?)) * 1000);
-                continue;
+        };
+        match parsed {
+            Ok((n, end)) => {
+                w.consume(n);
+                if end {
+                    break;
+                }
             }
-            opcodes::FREQ => {
-                freq = Some(r.u8()?);
-                continue;
+            Err(RdbError::Truncated(_)) if !w.eof => {
+                w.refill()?;
             }
-            opcodes::IDLE => {
-                idle = Some(r.read_len()?);
-                continue;
-            }
-            opcodes::EOF => break,
-            opcodes::SELECTDB => {
-                let n = r.read_len()?;
-                db = usize::try_from(n).map_err(|_| r.corrupt("database index out of range"))?;
-                continue;
-            }
-            opcodes::RESIZEDB => {
-                r.read_len()?;
-                r.read_len()?;
-                continue;
-            }
-            opcodes::AUX => {
-                let k = r.string()?.into_owned();
-                let v = r.string()?.into_owned();
-                info.aux.push((k, v));
-                continue;
-            }
-            opcodes::FUNCTION2 => {
-                r.string()?;
-                info.functions_skipped += 1;
-                continue;
-            }
-            opcodes::MODULE_AUX | opcodes::FUNCTION_PRE_GA => {
-                return Err(RdbError::Unsupported(format!(
-                    "RDB opcode {t} (module or function data) is not supported by cachesrv"
-                )));
-            }
-            _ => {}
+            Err(e) => return Err(w.locate(e)),
         }
-        let key = r.string()?;
-        let value = read_value(&mut r, t).map_err(|e| match e {
-            RdbError::Unsupported(m) => RdbError::Unsupported(format!(
-                "key '{}' in db {db}: {m}",
-                String::from_utf8_lossy(&key[..key.len().min(128)])
-            )),
-            e => e,
-        })?;
-        sink(LoadedKey {
-            db,
-            key,
-            value,
-            expire_ms: expire.take(),
-            idle_secs: idle.take(),
-            freq: freq.take(),
-        })?;
-        info.keys += 1;
     }
-    let end = r.pos();
+    let actual = w.crc_to_pos();
     if version >= 5 {
-        let stored = u64::from_le_bytes(r.array()?);
+        while w.avail().len() < 8 {
+            if !w.refill()? {
+                return Err(RdbError::Truncated(w.base + w.buf.len()));
+            }
+        }
+        let mut c = [0u8; 8];
+        c.copy_from_slice(&w.avail()[..8]);
+        let stored = u64::from_le_bytes(c);
         if verify && stored != 0 {
-            let actual = crc64(0, &data[..end]);
             if actual != stored {
                 return Err(RdbError::Checksum {
                     expected: stored,
@@ -339,6 +489,66 @@ mod tests {
         );
         let (info, _) = keys(&sample(false, false)).expect("valid without a checksum");
         assert!(!info.checksum_verified);
+    }
+
+    /// Hands out at most 5 bytes per read.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(5).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn records_straddling_windows_load() {
+        let mut enc = Encoder::new(true);
+        let mut out = Vec::new();
+        write_header(
+            &mut out,
+            &mut enc,
+            &AuxFields {
+                redis_ver: "7.0.15".into(),
+                ctime: 1,
+                used_mem: 1,
+            },
+        );
+        write_db_header(&mut out, 0, 300, 0);
+        let mut expected = Vec::new();
+        for i in 0..300usize {
+            let key = format!("key:{i}");
+            let value: Vec<u8> = (0..(i * 7) % 2000).map(|j| (j * i % 251) as u8).collect();
+            write_key(
+                &mut out,
+                &mut enc,
+                key.as_bytes(),
+                ValueRef::Str(&value),
+                None,
+                AccessMeta::None,
+            );
+            expected.push((key.into_bytes(), value));
+        }
+        write_footer(&mut out);
+        let crc = crc64(0, &out);
+        out.extend_from_slice(&checksum_trailer(crc, true));
+        let mut got = Vec::new();
+        let info = load_from(Trickle(&out), true, |k| {
+            let Value::Str(v) = k.value else {
+                panic!("a string")
+            };
+            got.push((k.key.into_owned(), v));
+            Ok(())
+        })
+        .expect("valid");
+        assert!(info.checksum_verified);
+        assert_eq!(got, expected);
+        // The same file cut short fails at every length, through the window too.
+        for cut in (9..out.len()).step_by(97) {
+            assert!(load_from(Trickle(&out[..cut]), true, |_| Ok(())).is_err());
+        }
     }
 
     #[test]
