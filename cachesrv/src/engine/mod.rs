@@ -153,6 +153,9 @@ pub(crate) struct Shard {
     pub(crate) watched: Watched,
     pub(crate) expire_cursor: usize,
     reported: usize,
+    /// Bumped whenever `table` is replaced wholesale (FLUSHDB, SWAPDB), so a walk that
+    /// releases the lock between slices knows its positions no longer apply.
+    pub(crate) epoch: u64,
 }
 
 /// A shard with lock-free length hints (written under the lock, read without it).
@@ -349,6 +352,8 @@ impl Engine {
         for s in 0..n {
             let (x, y) = (&mut *lo_guards[s], &mut *hi_guards[s]);
             std::mem::swap(&mut x.table, &mut y.table);
+            x.epoch += 1;
+            y.epoch += 1;
             std::mem::swap(&mut x.reported, &mut y.reported);
             x.expire_cursor = 0;
             y.expire_cursor = 0;
@@ -516,6 +521,7 @@ impl DbHandle<'_> {
             let old = {
                 let mut g = cell.lock.lock();
                 let t = std::mem::take(&mut g.table);
+                g.epoch += 1;
                 g.watched.signal_all();
                 g.expire_cursor = 0;
                 eng.sync_shard(&mut g, cell, eng.gid(self.db, s));

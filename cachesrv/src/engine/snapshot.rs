@@ -1,11 +1,23 @@
-//! Reading the keyspace for a snapshot (an RDB file, `BGSAVE`): one shard at a time, each under
-//! its own lock, so a shard is seen at one instant and every key whole; writers of other shards
-//! are never blocked. [`DbHandle::visit_shard`] runs a callback under the lock;
-//! [`DbHandle::copy_shard`] only copies the shard out (strings into one reused buffer, no
-//! allocation per key), so the lock is held for a memory copy and the slow work (encoding,
-//! compression, I/O) runs after it is released. Also the change counter that
-//! `save <seconds> <changes>` rules read.
+//! Reading the keyspace for a snapshot (an RDB file, `BGSAVE`), one shard at a time.
+//!
+//! [`DbHandle::visit_shard`] runs a callback over a whole shard under its lock (the shard seen
+//! at one instant). [`DbHandle::copy_shard`] copies a shard out in slices of at most `slice`
+//! keys, taking the shard's lock once per slice (strings go into one reused buffer, no
+//! allocation per key), so a writer of that shard waits at most for one slice's copy however
+//! large the shard is, and the slow work (encoding, compression, I/O) runs with no lock held.
+//!
+//! The slices walk the shard's dense entry vector from the end down, as `SCAN` does: inserts
+//! append (above the cursor) and a deletion moves the last entry into the hole, so an entry not
+//! yet visited never moves above the cursor. What can happen between slices: a key written is
+//! copied with its new value if not visited yet, a key created after the walk passed is left
+//! out, and an already copied entry moved below the cursor would be met twice: a set of the keys
+//! copied (compared byte for byte) skips it. If the table was replaced (FLUSHDB, SWAPDB; its
+//! `epoch` changed) the walk restarts on the new table, still skipping keys already copied.
+//! So every key is copied whole, as it was at one instant, once.
+//!
+//! Also the change counter that `save <seconds> <changes>` rules read.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::evict::{idle_ms, lfu_decr};
@@ -41,11 +53,14 @@ pub struct SnapEntry<'a> {
 pub struct ShardCopy {
     arena: Vec<u8>,
     items: Vec<Copied>,
+    /// Key hash -> last item with that hash; `Copied::same_hash` chains the others.
+    seen: HashMap<u64, u32>,
 }
 
 #[derive(Debug)]
 struct Copied {
     key: (usize, usize),
+    same_hash: u32,
     value: CopiedValue,
     expire_ms: Option<u64>,
     access: AccessInfo,
@@ -88,6 +103,7 @@ impl ShardCopy {
     fn clear(&mut self) {
         self.arena.clear();
         self.items.clear();
+        self.seen.clear();
         if self.arena.capacity() > 64 << 20 {
             self.arena.shrink_to(1 << 20);
         }
@@ -152,30 +168,112 @@ impl DbHandle<'_> {
     }
 }
 
+/// No item.
+const NONE: u32 = u32::MAX;
+
+impl ShardCopy {
+    /// True if `key` (hash `h`) was copied already.
+    fn has(&self, h: u64, key: &[u8]) -> bool {
+        let mut i = self.seen.get(&h).copied().unwrap_or(NONE);
+        while i != NONE {
+            let c = &self.items[i as usize];
+            if &self.arena[c.key.0..c.key.0 + c.key.1] == key {
+                return true;
+            }
+            i = c.same_hash;
+        }
+        false
+    }
+
+    fn push(&mut self, h: u64, e: SnapEntry<'_>) {
+        let k = (self.arena.len(), e.key.len());
+        self.arena.extend_from_slice(e.key);
+        let value = match e.value {
+            ValueRef::Str(s) => {
+                let at = self.arena.len();
+                self.arena.extend_from_slice(s);
+                CopiedValue::Str(at, s.len())
+            }
+            other => CopiedValue::Other(other.to_value()),
+        };
+        let idx = self.items.len() as u32;
+        let same_hash = self.seen.insert(h, idx).unwrap_or(NONE);
+        self.items.push(Copied {
+            key: k,
+            same_hash,
+            value,
+            expire_ms: e.expire_ms,
+            access: e.access,
+        });
+    }
+}
+
 impl DbHandle<'_> {
-    /// Copies the live keys of shard `shard` into `out` (replacing what it held), holding the
-    /// shard's lock only for the copy; returns the number of keys.
-    pub fn copy_shard(&self, shard: usize, out: &mut ShardCopy) -> usize {
+    /// Copies the live keys of shard `shard` into `out` (replacing what it held), in slices
+    /// of at most `slice` keys, each under the shard's lock (see the module header); returns
+    /// the number of keys copied.
+    pub fn copy_shard(&self, shard: usize, out: &mut ShardCopy, slice: usize) -> usize {
         out.clear();
-        let ShardCopy { arena, items } = out;
-        self.visit_shard(shard, |e| {
-            let k = (arena.len(), e.key.len());
-            arena.extend_from_slice(e.key);
-            let value = match e.value {
-                ValueRef::Str(s) => {
-                    let at = arena.len();
-                    arena.extend_from_slice(s);
-                    CopiedValue::Str(at, s.len())
+        let eng = self.eng;
+        let Some(cell) = eng.dbs[self.db].shards.get(shard) else {
+            return 0;
+        };
+        let slice = slice.max(1);
+        let decay = eng.evictor.lfu_decay_time.load(Ordering::Relaxed);
+        let mut cursor = usize::MAX;
+        let mut epoch = None;
+        loop {
+            if cell.len.load(Ordering::Relaxed) == 0 && epoch.is_none() {
+                return 0;
+            }
+            let g = cell.lock.lock();
+            if epoch != Some(g.epoch) {
+                epoch = Some(g.epoch);
+                cursor = usize::MAX;
+            }
+            let entries = g.table.entries();
+            let mut pos = cursor.min(entries.len());
+            let stop = pos.saturating_sub(slice);
+            let now = eng.clock.now_ms();
+            let policy = eng.evictor.policy();
+            let lru_policy = matches!(
+                policy,
+                super::EvictionPolicy::AllKeysLru | super::EvictionPolicy::VolatileLru
+            );
+            while pos > stop {
+                pos -= 1;
+                let b = &entries[pos];
+                let expire_ms = b.expire();
+                if expire_ms.is_some_and(|e| now > e) {
+                    continue;
                 }
-                other => CopiedValue::Other(other.to_value()),
-            };
-            items.push(Copied {
-                key: k,
-                value,
-                expire_ms: e.expire_ms,
-                access: e.access,
-            });
-        })
+                let h = eng.hasher.hash(b.key());
+                if out.has(h, b.key()) {
+                    continue;
+                }
+                let access = if policy.is_lfu() {
+                    AccessInfo::Freq(lfu_decr(now, b.lru(), decay))
+                } else if lru_policy {
+                    AccessInfo::IdleSecs(idle_ms(now, b.lru()) / 1000)
+                } else {
+                    AccessInfo::None
+                };
+                out.push(
+                    h,
+                    SnapEntry {
+                        key: b.key(),
+                        value: b.value(),
+                        expire_ms,
+                        access,
+                    },
+                );
+            }
+            cursor = pos;
+            drop(g);
+            if pos == 0 {
+                return out.items.len();
+            }
+        }
     }
 }
 
@@ -215,7 +313,7 @@ mod tests {
         let mut copy = ShardCopy::default();
         let mut copied = 0;
         for s in 0..eng.shards_per_db() {
-            copied += db.copy_shard(s, &mut copy);
+            copied += db.copy_shard(s, &mut copy, 7);
             copy.for_each(|e| {
                 assert_eq!(e.value.type_name(), "string");
                 assert!(e.key.starts_with(b"k"));
@@ -238,6 +336,84 @@ mod tests {
         assert_eq!(live, 250);
         assert_eq!(db.flush(), 500);
         assert_eq!(eng.dirty() - d0, 1000);
+    }
+
+    #[test]
+    fn sliced_copies_hold_every_stable_key_once_while_others_churn() {
+        churn_while_copying(false);
+    }
+
+    #[test]
+    fn sliced_copies_never_repeat_a_key_across_swapdb() {
+        churn_while_copying(true);
+    }
+
+    fn churn_while_copying(swaps: bool) {
+        use std::collections::HashSet;
+        use std::sync::atomic::AtomicBool;
+        let eng = Arc::new(Engine::new(EngineConfig {
+            shards_per_db: 1,
+            ..EngineConfig::default()
+        }));
+        let db = eng.db(0).expect("db 0");
+        for i in 0..300 {
+            let k = format!("stable{i}");
+            db.with_key(k.as_bytes(), Access::WRITE, |k| {
+                k.put(Value::Str(k.key().to_vec()), Ttl::Clear)
+                    .expect("put")
+            });
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let (eng, stop) = (eng.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let db = eng.db(0).expect("db 0");
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // Deletions move the last entry (often a stable key) into the hole.
+                    let k = format!("churn{}", n % 50);
+                    db.with_key(k.as_bytes(), Access::WRITE, |k| {
+                        if n.is_multiple_of(3) {
+                            k.delete();
+                        } else {
+                            let _ = k.put(Value::Str(b"x".to_vec()), Ttl::Clear);
+                        }
+                    });
+                    // Tables replaced and put back: walks restart, still once per key.
+                    if swaps && n.is_multiple_of(200) {
+                        eng.swap_db(0, 1).expect("swap");
+                        std::thread::yield_now();
+                        eng.swap_db(0, 1).expect("swap back");
+                    }
+                    // Stable keys are rewritten in place: present throughout.
+                    let s = format!("stable{}", n % 300);
+                    db.with_key(s.as_bytes(), Access::WRITE, |k| {
+                        let v = format!("stable{}:{n}", n % 300);
+                        k.put(Value::Str(v.into_bytes()), Ttl::Clear).expect("put");
+                    });
+                }
+            })
+        };
+        let mut copy = ShardCopy::default();
+        for _ in 0..300 {
+            db.copy_shard(0, &mut copy, 3);
+            let mut keys = HashSet::new();
+            copy.for_each(|e| {
+                assert!(keys.insert(e.key.to_vec()), "copied twice");
+                if e.key.starts_with(b"stable") {
+                    assert!(matches!(e.value, ValueRef::Str(v) if v.starts_with(e.key)));
+                }
+            });
+            let stable = keys.iter().filter(|k| k.starts_with(b"stable")).count();
+            // Stable keys are there throughout, unless db 0 is swapped out for a moment.
+            assert!(stable == 300 || swaps, "{stable}");
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().expect("churn thread");
+        // Quiet now: a sliced copy has every key exactly once.
+        let n = db.copy_shard(0, &mut copy, 3);
+        assert_eq!(n, db.dbsize());
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! or the new one, never a partial file under the real name.
 //!
 //! Consistency: there is no fork. The engine is walked one database shard at a time; each
-//! shard is copied out under its own lock ([`crate::engine::DbHandle::copy_shard`]: a memory
-//! copy), then encoded and written with no lock held. So every key is saved whole, as it was at one
-//! instant, and every shard is a point-in-time image; different shards are images of different
-//! instants within the save (a `MULTI`/`EXEC` that runs during the save may be in the file for
-//! some of its keys and not others). Writers are only ever blocked for the time it takes to
-//! copy one shard (about 1/64 of one database), and only writers of that shard.
+//! shard is copied out in slices of [`SLICE_KEYS`] keys, each slice under the shard's lock
+//! ([`crate::engine::DbHandle::copy_shard`]: a memory copy), then encoded and written with no
+//! lock held. So every key is saved once and whole, as it was at one instant; keys are captured
+//! at different instants during the save (a `MULTI`/`EXEC` that runs during the save may be in
+//! the file for some of its keys and not others; a key created during the save may be left
+//! out). Writers are only ever blocked for the copy of one slice, and only writers of that
+//! shard.
 //!
 //! [`load`] reads a file a window at a time and inserts its keys; keys already expired are
 //! skipped (as a Redis master does), `IDLE`/`FREQ` data is applied per policy.
@@ -26,6 +27,9 @@ use super::rdb::encode::Encoder;
 use super::rdb::file::{self, AccessMeta, AuxFields, LoadInfo};
 use super::rdb::RdbError;
 use crate::engine::{Access, AccessInfo, Engine, ShardCopy, Ttl};
+
+/// Keys copied per hold of a shard's lock.
+pub const SLICE_KEYS: usize = 256;
 
 /// How to write a snapshot.
 #[derive(Debug, Clone)]
@@ -164,7 +168,7 @@ fn write_file(
         file::write_db_header(&mut buf, d, info.keys, info.expires);
         for shard in 0..engine.shards_per_db() {
             let held = Instant::now();
-            let n = db.copy_shard(shard, &mut copy);
+            let n = db.copy_shard(shard, &mut copy, SLICE_KEYS);
             max_hold = max_hold.max(held.elapsed());
             copy.for_each(|e| {
                 let meta = match e.access {
