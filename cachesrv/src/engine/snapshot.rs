@@ -55,6 +55,8 @@ pub struct ShardCopy {
     items: Vec<Copied>,
     /// Key hash -> last item with that hash; `Copied::same_hash` chains the others.
     seen: HashMap<u64, u32>,
+    /// Longest time the shard's lock was held for one slice of the last copy.
+    max_hold: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,11 @@ impl ShardCopy {
         self.items.is_empty()
     }
 
+    /// The longest time one slice of the last copy held the shard's lock.
+    pub fn max_hold(&self) -> std::time::Duration {
+        self.max_hold
+    }
+
     /// Calls `f` for each copied key.
     pub fn for_each(&self, mut f: impl FnMut(SnapEntry<'_>)) {
         for c in &self.items {
@@ -104,6 +111,7 @@ impl ShardCopy {
         self.arena.clear();
         self.items.clear();
         self.seen.clear();
+        self.max_hold = std::time::Duration::ZERO;
         if self.arena.capacity() > 64 << 20 {
             self.arena.shrink_to(1 << 20);
         }
@@ -227,6 +235,7 @@ impl DbHandle<'_> {
                 return 0;
             }
             let g = cell.lock.lock();
+            let held = std::time::Instant::now();
             if epoch != Some(g.epoch) {
                 epoch = Some(g.epoch);
                 cursor = usize::MAX;
@@ -270,6 +279,7 @@ impl DbHandle<'_> {
             }
             cursor = pos;
             drop(g);
+            out.max_hold = out.max_hold.max(held.elapsed());
             if pos == 0 {
                 return out.items.len();
             }

@@ -164,7 +164,7 @@ impl Shared {
                 log(
                     Level::Notice,
                     &format!(
-                        "{} saved on disk: {} keys, {} bytes in {:.3} s (longest shard hold {} us)",
+                        "{} saved on disk: {} keys, {} bytes in {:.3} s (longest lock hold {} us)",
                         if bg { "Background RDB" } else { "DB" },
                         s.keys,
                         s.bytes,
