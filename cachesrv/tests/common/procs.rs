@@ -173,15 +173,11 @@ fn s(v: impl AsRef<[u8]>) -> Vec<u8> {
     v.as_ref().to_vec()
 }
 
-fn cmd_of(parts: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    parts
-}
-
 /// The commands that build the test data set: every type, small and large encodings, integer
 /// and compressible strings, TTLs, three databases.
 pub fn dataset() -> Vec<(usize, Vec<Vec<u8>>)> {
     let mut out: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
-    let mut add = |db: usize, parts: Vec<Vec<u8>>| out.push((db, cmd_of(parts)));
+    let mut add = |db: usize, parts: Vec<Vec<u8>>| out.push((db, parts));
     let noise: Vec<u8> = (0..60u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
         .collect();
