@@ -19,6 +19,7 @@ pub mod cmd;
 pub mod config;
 pub mod engine;
 pub mod log;
+pub mod persist;
 pub mod server;
 pub mod state;
 

@@ -24,6 +24,12 @@ fn main() -> ExitCode {
         }
     };
     log::init(&config.loglevel(), &config.logfile());
+    if config.appendonly() {
+        log::log(
+            Level::Warning,
+            &format!("appendonly yes: {}", cachesrv::config::AOF_UNAVAILABLE),
+        );
+    }
     let threads = config.server_threads();
     // Connections are served by the server's own event loops (`server-threads` of them); this
     // runtime only runs the periodic task, the signal handler and the shutdown.
@@ -47,6 +53,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Err(e) = server.load_rdb() {
+            log::log(Level::Warning, &e.to_string());
+            return ExitCode::FAILURE;
+        }
         // Handlers first: a SIGTERM sent as soon as the start line appears must stop the
         // server cleanly, not kill it.
         let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {

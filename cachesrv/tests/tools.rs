@@ -157,10 +157,15 @@ fn start_bound(
         args.extend(["--port", p.as_str()]);
         args.extend_from_slice(after);
         let (child, mut out) = start_binary(&args);
-        let mut line = String::new();
-        let _ = out.read_line(&mut line);
-        if line.contains("started: port") {
-            return (child, out, port, line);
+        // The start line comes after any line about loading the RDB file.
+        for _ in 0..5 {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if line.contains("started: port") {
+                return (child, out, port, line);
+            }
         }
     }
     panic!("cachesrv did not start on a free port in 5 tries");
@@ -178,7 +183,12 @@ fn wait_for_port(port: u16) {
 fn binary_starts_with_the_documented_configs_and_stops_on_sigterm() {
     for conf in ["redis.conf", "keydb.conf"] {
         let path = format!("{}/tests/conf/{conf}", env!("CARGO_MANIFEST_DIR"));
-        let (mut child, _out, port, _) = start_bound(&[&path], &["--logfile", ""]);
+        // The configs' save rules stay; the snapshot goes to a scratch directory.
+        let dir =
+            std::env::temp_dir().join(format!("cachesrv-tools-{}-{conf}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_s = dir.to_string_lossy().into_owned();
+        let (mut child, _out, port, _) = start_bound(&[&path], &["--logfile", "", "--dir", &dir_s]);
         let mut c = Conn::open(port);
         assert_eq!(
             c.cmd(&["PING"]),
@@ -192,20 +202,32 @@ fn binary_starts_with_the_documented_configs_and_stops_on_sigterm() {
             c.cmd(&["CONFIG", "GET", "maxmemory"]),
             Frame::Array(vec![Frame::bulk("maxmemory"), Frame::bulk("1073741824")])
         );
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "save"]),
+            Frame::Array(vec![
+                Frame::bulk("save"),
+                Frame::bulk("900 1 300 10 60 10000")
+            ])
+        );
+        c.cmd(&["SET", "k", "v"]);
         let info = c.cmd(&["INFO", "persistence"]);
         let info = String::from_utf8_lossy(info.as_bytes().unwrap()).to_string();
-        assert!(info.contains("persistence_available:0"), "{info}");
-        // SIGTERM: a clean exit.
+        assert!(info.contains("rdb_changes_since_last_save:1\r\n"), "{info}");
+        // SIGTERM: a clean exit, after saving (the config has save rules).
         unsafe_kill(child.0.id(), 15);
         let status = wait_exit(&mut child.0);
         assert!(status.success(), "{conf}: exit {status:?}");
+        assert!(dir.join("dump.rdb").exists(), "{conf}: no snapshot at exit");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
 #[test]
 fn binary_logs_a_start_line_and_rejects_bad_directives() {
-    let (mut child, _out, port, line) =
-        start_bound(&[], &["--server-threads", "2", "--maxmemory", "64mb"]);
+    let (mut child, _out, port, line) = start_bound(
+        &[],
+        &["--server-threads", "2", "--maxmemory", "64mb", "--save", ""],
+    );
     assert!(
         line.contains("started: port")
             && line.contains("2 server threads")

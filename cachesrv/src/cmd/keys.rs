@@ -310,6 +310,8 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.syntax_error();
     }
     ctx.shared.engine.flush_all();
+    // As Redis: with save rules, the emptied keyspace is saved at once (a failure is logged).
+    ctx.shared.save_after_flushall();
     ctx.ok();
 }
 

@@ -15,6 +15,7 @@ mod hash;
 mod info;
 mod keys;
 mod list;
+mod persist;
 mod pubsub;
 mod runner;
 mod server;
@@ -266,6 +267,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
+        persist::register(&mut add);
         for i in 0..v.len() {
             if let Some((container, _)) = v[i].name.split_once('|') {
                 let parent = v.iter().position(|c| c.name == container);
@@ -457,6 +459,9 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 const STACK_ARGS: usize = 16;
 
+/// Redis's refusal of writes after a failed save (`stop-writes-on-bgsave-error yes`).
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
 /// The shared state for `config`, with statistics for every command of the table.
 pub fn shared(config: Config) -> Arc<Shared> {
     timing::calibrate();
@@ -548,6 +553,12 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
             stats.entry(cmd.id).3 += 1;
             return;
         }
+    }
+    if ctx.shared.writes_denied() && (cmd.flags & flags::WRITE != 0 || cmd.name == "ping") {
+        ctx.err(MISCONF);
+        ctx.sess.multi_error |= ctx.sess.multi.is_some();
+        stats.entry(cmd.id).3 += 1;
+        return;
     }
     if ctx.sess.proto == Protocol::Resp2
         && ctx.sess.subscribed()

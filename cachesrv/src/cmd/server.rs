@@ -1,4 +1,4 @@
-//! Server commands: INFO ([`super::info`]), CONFIG, TIME, LASTSAVE, MEMORY, SLOWLOG, LATENCY, COMMAND, MONITOR,
+//! Server commands: INFO ([`super::info`]), CONFIG, TIME, MEMORY, SLOWLOG, LATENCY, COMMAND, MONITOR,
 //! SHUTDOWN, FUNCTION/SCRIPT FLUSH, DEBUG SLEEP.
 
 use std::sync::atomic::Ordering;
@@ -18,7 +18,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("info", -1, 0, (0, 0, 0), super::info::info);
     add("config", -2, ADMIN, (0, 0, 0), config);
     add("time", 1, FAST, (0, 0, 0), time);
-    add("lastsave", 1, FAST, (0, 0, 0), lastsave);
     add("memory", -2, READONLY, (0, 0, 0), memory);
     add("slowlog", -2, ADMIN, (0, 0, 0), slowlog);
     add("latency", -2, ADMIN, (0, 0, 0), latency);
@@ -186,11 +185,6 @@ fn time(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.array(2);
     ctx.bulk(now.as_secs().to_string().as_bytes());
     ctx.bulk(now.subsec_micros().to_string().as_bytes());
-}
-
-fn lastsave(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
-    let t = ctx.shared.start_unix as i64;
-    ctx.int(t);
 }
 
 const MEMORY_HELP: &[&str] = &[
@@ -549,6 +543,16 @@ fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.err("NOAUTH Authentication required.");
     }
     crate::log::log(crate::log::Level::Warning, "User requested shutdown...");
+    let has = |o: &str| a[1..].iter().any(|x| eq(x, o));
+    ctx.shared.set_shutdown_mode(has("save"), has("nosave"));
+    if ctx.shared.shutdown_save().is_err() && !has("force") {
+        crate::log::log(
+            crate::log::Level::Warning,
+            "Error trying to save the DB, can't exit.",
+        );
+        ctx.shared.set_shutdown_mode(false, false);
+        return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
     ctx.shared.request_shutdown();
     ctx.sess.close = true;
 }

@@ -55,6 +55,13 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
+/// Why `appendonly yes` is refused at run time (and warned about at start).
+pub const AOF_UNAVAILABLE: &str =
+    "the append-only file is not available in cachesrv yet: data is persisted by RDB snapshots only (save)";
+
+/// Parameters `CONFIG SET` changes only with `enable-protected-configs` (as Redis 7.0).
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -390,10 +397,43 @@ impl Config {
                 message: "can't set immutable config".into(),
             });
         }
+        if lname == "dbfilename" && value.contains('/') {
+            return Err(SetError::Invalid {
+                name: lname,
+                message: "dbfilename can't be a path, just a filename".into(),
+            });
+        }
+        if !startup && PROTECTED.contains(&lname.as_str()) {
+            let allowed = self
+                .params
+                .get("enable-protected-configs")
+                .is_some_and(|p| p.value != "no");
+            if !allowed {
+                return Err(SetError::Invalid {
+                    name: lname,
+                    message: "can't set protected config".into(),
+                });
+            }
+            if lname == "dir" && !std::path::Path::new(value).is_dir() {
+                return Err(SetError::Invalid {
+                    name: lname,
+                    message: "No such file or directory".into(),
+                });
+            }
+        }
+        let Some(p) = self.params.get_mut(lname.as_str()) else {
+            return Err(SetError::Unknown(name.to_string()));
+        };
         let v = canonical(p.kind, &lname, value).map_err(|message| SetError::Invalid {
             name: lname.clone(),
             message,
         })?;
+        if !startup && lname == "appendonly" && v == "yes" {
+            return Err(SetError::Invalid {
+                name: lname,
+                message: AOF_UNAVAILABLE.into(),
+            });
+        }
         p.value = v.clone();
         for (a, b) in ALIASES {
             let other = if *a == lname {
@@ -591,6 +631,18 @@ impl Config {
     pub fn save(&self) -> String {
         self.text("save")
     }
+    /// `dbfilename`.
+    pub fn dbfilename(&self) -> String {
+        self.text("dbfilename")
+    }
+    /// `rdbcompression`.
+    pub fn rdbcompression(&self) -> bool {
+        self.yes("rdbcompression")
+    }
+    /// `rdbchecksum`.
+    pub fn rdbchecksum(&self) -> bool {
+        self.yes("rdbchecksum")
+    }
     /// `appendonly`.
     pub fn appendonly(&self) -> bool {
         self.yes("appendonly")
@@ -653,6 +705,24 @@ server-threads 4\nserver-thread-affinity true\nappendonly no\n";
         assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("100"));
         c.set("hz", "0").unwrap();
         assert_eq!(c.hz(), 1);
+        assert_eq!(
+            c.set("appendonly", "yes").unwrap_err().reply(),
+            format!("ERR CONFIG SET failed (possibly related to argument 'appendonly') - {AOF_UNAVAILABLE}")
+        );
+        c.set("appendonly", "no").unwrap();
+        assert_eq!(
+            c.set("dir", "/tmp").unwrap_err().reply(),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+        );
+        c.set("enable-protected-configs", "yes").unwrap_err();
+        let mut open = Config::default();
+        open.load_text("enable-protected-configs yes\n").unwrap();
+        open.set("dir", "/tmp").unwrap();
+        assert_eq!(open.dir(), "/tmp");
+        assert!(open.set("dir", "/no/such/dir").is_err());
+        assert!(open.set("dbfilename", "a/b.rdb").is_err());
+        open.set("dbfilename", "b.rdb").unwrap();
+        assert_eq!(open.dbfilename(), "b.rdb");
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub(crate) fn idle_ms(now_ms: u64, lru: u32) -> u64 {
 }
 
 #[inline]
-fn lfu_minutes(now_ms: u64) -> u32 {
+pub(crate) fn lfu_minutes(now_ms: u64) -> u32 {
     ((now_ms / 60_000) & 0xFFFF) as u32
 }
 
@@ -212,6 +212,30 @@ impl Evictor {
             (lfu_minutes(now_ms) << 8) | u32::from(LFU_INIT_VAL)
         } else {
             lru_clock(now_ms)
+        }
+    }
+
+    /// The 24-bit field of a key restored with a given idle time or frequency (Redis's
+    /// `objectSetLRUOrLFU`): under an LFU policy `freq` sets the counter; under the others
+    /// `idle_secs` dates the last access back. `None` when what is given does not apply.
+    pub(crate) fn restored_lru(
+        &self,
+        now_ms: u64,
+        idle_secs: Option<u64>,
+        freq: Option<u8>,
+    ) -> Option<u32> {
+        if self.policy().is_lfu() {
+            freq.map(|f| (lfu_minutes(now_ms) << 8) | u32::from(f))
+        } else {
+            let idle = idle_secs?;
+            let clock = u64::from(lru_clock(now_ms));
+            let max = u64::from(LRU_CLOCK_MAX);
+            let idle = idle.min(max);
+            Some(if idle <= clock {
+                (clock - idle) as u32
+            } else {
+                (max - (idle - clock)) as u32
+            })
         }
     }
 

@@ -222,6 +222,18 @@ impl<'a> KeyRef<'a> {
         self.block().map(|b| lfu_decr(self.now, b.lru(), decay))
     }
 
+    /// Sets the key's LRU/LFU field as `RESTORE ... IDLETIME`/`FREQ` and the RDB `IDLE`/`FREQ`
+    /// opcodes do: `idle_secs` applies under non-LFU policies, `freq` under LFU ones; a value
+    /// that does not apply to the current policy is ignored, as in Redis.
+    pub fn set_access_meta(&mut self, idle_secs: Option<u64>, freq: Option<u8>) {
+        let Some(pos) = self.pos else {
+            return;
+        };
+        if let Some(lru) = self.eng.evictor.restored_lru(self.now, idle_secs, freq) {
+            self.shard.table.set_lru(pos, lru);
+        }
+    }
+
     /// `MEMORY USAGE`: the entry's bytes plus its share of the table.
     pub fn memory_usage(&self) -> Option<usize> {
         self.block()
@@ -489,6 +501,7 @@ impl Drop for KeyRef<'_> {
     fn drop(&mut self) {
         if self.modified {
             self.shard.watched.signal(self.key);
+            self.eng.stats.dirty.add(self.gid, 1);
         }
         self.eng.sync_shard(self.shard, self.cell, self.gid);
     }

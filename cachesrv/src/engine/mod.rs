@@ -44,6 +44,7 @@ pub mod glob;
 mod hash;
 mod keyref;
 mod memory;
+mod snapshot;
 mod table;
 pub mod value;
 mod watch;
@@ -60,6 +61,7 @@ pub use gate::{ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use memory::alloc_size;
+pub use snapshot::{AccessInfo, ShardCopy, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
@@ -140,6 +142,8 @@ pub(crate) struct Stats {
     pub(crate) evicted: Striped,
     pub(crate) hits: Striped,
     pub(crate) misses: Striped,
+    /// Keys changed (RDB `rdb_changes_since_last_save` is derived from it); never reset.
+    pub(crate) dirty: Striped,
 }
 
 /// A shard's state, under its mutex.
@@ -149,6 +153,9 @@ pub(crate) struct Shard {
     pub(crate) watched: Watched,
     pub(crate) expire_cursor: usize,
     reported: usize,
+    /// Bumped whenever `table` is replaced wholesale (FLUSHDB, SWAPDB), so a walk that
+    /// releases the lock between slices knows its positions no longer apply.
+    pub(crate) epoch: u64,
 }
 
 /// A shard with lock-free length hints (written under the lock, read without it).
@@ -345,6 +352,8 @@ impl Engine {
         for s in 0..n {
             let (x, y) = (&mut *lo_guards[s], &mut *hi_guards[s]);
             std::mem::swap(&mut x.table, &mut y.table);
+            x.epoch += 1;
+            y.epoch += 1;
             std::mem::swap(&mut x.reported, &mut y.reported);
             x.expire_cursor = 0;
             y.expire_cursor = 0;
@@ -353,6 +362,7 @@ impl Engine {
             self.sync_shard(x, &self.dbs[lo].shards[s], self.gid(lo, s));
             self.sync_shard(y, &self.dbs[hi].shards[s], self.gid(hi, s));
         }
+        self.stats.dirty.add(0, 1);
         let t = self.dbs[lo].avg_ttl.load(Ordering::Relaxed);
         self.dbs[lo].avg_ttl.store(
             self.dbs[hi].avg_ttl.load(Ordering::Relaxed),
@@ -511,12 +521,14 @@ impl DbHandle<'_> {
             let old = {
                 let mut g = cell.lock.lock();
                 let t = std::mem::take(&mut g.table);
+                g.epoch += 1;
                 g.watched.signal_all();
                 g.expire_cursor = 0;
                 eng.sync_shard(&mut g, cell, eng.gid(self.db, s));
                 t
             };
             removed += old.len();
+            eng.stats.dirty.add(eng.gid(self.db, s), old.len() as i64);
             drop(old);
         }
         eng.dbs[self.db].avg_ttl.store(0, Ordering::Relaxed);

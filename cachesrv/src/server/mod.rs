@@ -6,8 +6,10 @@
 //! tokio tasks) that accept and serve until [`Shared::request_shutdown`] (SIGTERM/SIGINT in
 //! the binary, `SHUTDOWN`, or the embedding program). Accepting applies `maxclients` and
 //! protected mode with Redis's replies. The periodic task runs on the caller's tokio runtime
-//! `hz` times a second: the active expire cycle (a quarter of each period at most, as Redis)
-//! and the ops/sec sampler.
+//! `hz` times a second: the active expire cycle (a quarter of each period at most, as Redis),
+//! the `save` rules (starting a background save) and the ops/sec sampler.
+//! [`Server::load_rdb`] loads the RDB file before serving; the exit saves it when `save` rules
+//! exist.
 
 mod conn;
 mod evloop;
@@ -53,6 +55,9 @@ pub enum StartError {
     /// Nothing to listen on.
     #[error("Failed listening on any bind address")]
     NoListener,
+    /// The RDB file exists but cannot be loaded.
+    #[error("Fatal error loading the DB: {0}. Exiting.")]
+    Load(String),
 }
 
 /// A bound server, ready to run.
@@ -96,6 +101,15 @@ impl Server {
         }
         shared.port.store(port as usize, Ordering::Relaxed);
         Ok(Server { shared, listeners })
+    }
+
+    /// Loads `dir/dbfilename` into the keyspace if the file exists (the `cachesrv` binary does
+    /// this before [`Server::run`]; an embedding program decides for itself).
+    pub fn load_rdb(&self) -> Result<(), StartError> {
+        self.shared
+            .load_rdb()
+            .map(drop)
+            .map_err(|e| StartError::Load(e.to_string()))
     }
 
     /// The shared state (engine, config, clients).
@@ -156,6 +170,14 @@ impl Server {
         while !loops.finished() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // As Redis on SIGTERM: save when `save` rules exist (after SHUTDOWN's own save, again
+        // only if keys changed since).
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = s.shutdown_save();
+            s.wait_bgsave();
+        })
+        .await;
     }
 }
 
@@ -172,6 +194,7 @@ async fn cron(shared: Arc<Shared>) {
         let s = shared.clone();
         // The cycle is CPU work under shard locks: keep it off the reactor's hot path.
         let _ = tokio::task::spawn_blocking(move || s.engine.active_expire_cycle(budget)).await;
+        shared.persist_cron();
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
             let total = shared.stats.total_commands.load(Ordering::Relaxed);

@@ -7,6 +7,7 @@
 //! network layer's event loop implements it; an in-process client may ignore it).
 
 pub mod clients;
+pub mod persist;
 pub mod pubsub;
 pub mod session;
 pub mod stats;
@@ -23,6 +24,7 @@ use protocol::ParserLimits;
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
+pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
 pub use pubsub::{Mailbox, PubSub, Push};
 pub use session::Session;
 pub use stats::{CommandStats, SlowEntry, SlowLog};
@@ -95,6 +97,10 @@ pub struct Shared {
     pub peak_memory: AtomicU64,
     /// The port actually bound (for INFO when `port 0`).
     pub port: AtomicUsize,
+    /// RDB persistence state.
+    pub persist: Persistence,
+    /// This state itself, for work that outlives a command (a background save).
+    me: std::sync::Weak<Shared>,
     /// Woken once when shutdown is requested.
     shutdown_waiters: Mutex<Vec<Arc<dyn Wake>>>,
     shutting_down: AtomicBool,
@@ -138,7 +144,9 @@ impl Shared {
             .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
             .collect();
         let clock = Arc::new(CachedClock::default());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
+            persist: Persistence::new(now.as_secs()),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
@@ -186,6 +194,9 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
+        drop(c);
+        self.refresh_write_denial();
+        let c = self.config.read();
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold

@@ -12,6 +12,8 @@ use bytes::BytesMut;
 use cachesrv::{Config, Server, Shared};
 use protocol::{encode_command, DecodeLimits, Decoder, Frame};
 
+pub mod procs;
+
 /// A cachesrv running on its own runtime in this process.
 pub struct TestServer {
     pub port: u16,
