@@ -6,6 +6,7 @@
 //! engine`. Other threads reach a client through the [`Wake`] it was registered with (the
 //! network layer's event loop implements it; an in-process client may ignore it).
 
+pub mod blocking;
 pub mod clients;
 pub mod pubsub;
 pub mod session;
@@ -22,6 +23,7 @@ use protocol::ParserLimits;
 
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
+pub use blocking::{BlockOn, Blocking, Unblock};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
 pub use pubsub::{Mailbox, PubSub, Push};
 pub use session::Session;
@@ -73,6 +75,8 @@ pub struct Shared {
     pub clients: Clients,
     /// Pub/sub subscriptions.
     pub pubsub: PubSub,
+    /// Clients blocked in BLPOP and the like.
+    pub blocking: Blocking,
     /// MONITOR connections.
     pub monitors: RwLock<Vec<(u64, Mailbox)>>,
     /// Fast check: any MONITOR connection?
@@ -144,6 +148,7 @@ impl Shared {
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
             pubsub: PubSub::default(),
+            blocking: Blocking::default(),
             monitors: RwLock::new(Vec::new()),
             monitoring: AtomicBool::new(false),
             stats: ServerStats::default(),
