@@ -13,6 +13,7 @@ pub mod blocking;
 mod connection;
 mod expire;
 mod hash;
+mod hll;
 mod info;
 mod keys;
 mod list;
@@ -262,6 +263,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         keys::register(&mut add);
         expire::register(&mut add);
         hash::register(&mut add);
+        hll::register(&mut add);
         set::register(&mut add);
         list::register(&mut add);
         list_block::register(&mut add);

@@ -107,6 +107,7 @@ pub struct Shared {
     max_bulk: AtomicUsize,
     maxclients: AtomicUsize,
     protected: AtomicBool,
+    hll_sparse_max: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -167,6 +168,7 @@ impl Shared {
             max_bulk: AtomicUsize::new(0),
             maxclients: AtomicUsize::new(0),
             protected: AtomicBool::new(true),
+            hll_sparse_max: AtomicUsize::new(3000),
             config: RwLock::new(config),
         });
         shared.apply_config();
@@ -191,6 +193,8 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
+        self.hll_sparse_max
+            .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold
@@ -249,6 +253,11 @@ impl Shared {
     /// `protected-mode`.
     pub fn protected_mode(&self) -> bool {
         self.protected.load(Ordering::Relaxed)
+    }
+
+    /// `hll-sparse-max-bytes`.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        self.hll_sparse_max.load(Ordering::Relaxed)
     }
 
     /// True once shutdown was requested.
