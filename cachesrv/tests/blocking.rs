@@ -81,6 +81,52 @@ fn blocked_clients_are_served_in_arrival_order() {
     assert_eq!(a, arrival_order(redis.port));
 }
 
+/// Clients spread over several keys (and several server threads), each key's clients served
+/// in their arrival order on that key; a client waiting on two keys is served by the first
+/// that gets an element.
+fn arrival_order_per_key(port: u16) -> Vec<Vec<u8>> {
+    let mut admin = Conn::open(port);
+    admin.cmd(&["FLUSHALL"]);
+    let keys = ["ka", "kb", "kc", "kd"];
+    let mut waiting: Vec<Conn> = (0..12).map(|_| Conn::open(port)).collect();
+    for (i, c) in waiting.iter_mut().enumerate() {
+        let key = keys[i % keys.len()];
+        if i == 5 {
+            c.send(&["BLPOP", "kd", key, "0"]);
+        } else {
+            c.send(&["BLPOP", key, "0"]);
+        }
+        wait_blocked(&mut admin, i + 1);
+    }
+    // Served after each push: kd's four clients, then kc's three, kb's two, ka's three.
+    for (key, left) in keys.iter().rev().zip([8, 5, 3, 0]) {
+        let items: Vec<String> = (1..=4).map(|n| format!("{key}{n}")).collect();
+        let mut cmd = vec!["RPUSH", key];
+        cmd.extend(items.iter().map(String::as_str));
+        admin.cmd(&cmd);
+        wait_blocked(&mut admin, left);
+    }
+    let mut replies: Vec<Vec<u8>> = waiting.iter_mut().map(|c| c.read_raw().0).collect();
+    // What is left on each list shows who took what.
+    for key in keys {
+        replies.push(admin.cmd_raw(&["LRANGE", key, "0", "-1"]));
+    }
+    wait_blocked(&mut admin, 0);
+    replies
+}
+
+#[test]
+fn clients_on_many_keys_are_served_in_arrival_order_per_key() {
+    let ours = ours();
+    let redis = RedisServer::start(None);
+    let a = arrival_order_per_key(ours.port);
+    assert_eq!(a[0], b"*2\r\n$2\r\nka\r\n$3\r\nka1\r\n");
+    // Client 5 waits on kd (pushed first) and kb: served from kd, after client 3.
+    assert_eq!(a[5], b"*2\r\n$2\r\nkd\r\n$3\r\nkd2\r\n");
+    assert_eq!(a[9], b"*2\r\n$2\r\nkb\r\n$3\r\nkb2\r\n");
+    assert_eq!(a, arrival_order_per_key(redis.port));
+}
+
 /// Each kind of write that makes a list wakes its waiter.
 fn wake_ups(port: u16) -> Vec<Vec<u8>> {
     let mut admin = Conn::open(port);
