@@ -18,7 +18,10 @@ command mode, and LPUSH+BLPOP pairs: two redis-benchmark processes on core 1, on
 `BLPOP q 0` and one `LPUSH q x` with the same request count, so every push feeds a blocked or
 blocking pop; pairs/s is the count over the wall time of the slower of the two.
 
-Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|hll_block|all]
+`block_timeout` times `BLPOP none <t>` from the client side (20 tries per timeout): how late
+each server answers a timed-out blocking command.
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|hll_block|block_timeout|all]
 (default: all; `control` only when asked)
 Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV and NIL_SERVER (paths to the
 release binaries).
@@ -194,6 +197,33 @@ def hll_block_table():
         r, c = best[(name, p, "redis")], best[(name, p, "cachesrv")]
         cr = c[1] / r[1] if r[1] > 0 else float("nan")
         print(f"| {name} | {p} | {r[0]:,.0f} | {c[0]:,.0f} | {c[0]/r[0]:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
+
+
+def timeout_table(tries=20):
+    timeouts = (0.01, 0.02, 0.05, 0.1, 0.25)
+    res = {}
+    for kind in ("redis", "cachesrv"):
+        s = Server(kind, pin=None, threads=2)
+        try:
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            f = sock.makefile("rb")
+            for t in timeouts:
+                late = []
+                for _ in range(tries):
+                    t0 = time.perf_counter()
+                    sock.sendall(resp("BLPOP", "none", t))
+                    line = f.readline()
+                    late.append((time.perf_counter() - t0 - t) * 1000)
+                    assert line.startswith(b"*-1"), line
+                res[(kind, t)] = (sum(late) / len(late), min(late), max(late))
+            sock.close()
+        finally:
+            s.stop()
+    print("\n| timeout | redis late ms (mean / min / max) | cachesrv late ms (mean / min / max) |")
+    print("| ---: | ---: | ---: |")
+    for t in timeouts:
+        cells = " | ".join("{:.1f} / {:.1f} / {:.1f}".format(*res[(k, t)]) for k in ("redis", "cachesrv"))
+        print(f"| {t} s | {cells} |")
 
 
 def geomean(xs):
@@ -400,6 +430,9 @@ def main():
     if what in ("hll_block", "all"):
         print("\n## PFADD and LPUSH+BLPOP pairs: servers on core 0 (cachesrv --server-threads 1), redis-benchmark on core 1")
         hll_block_table()
+    if what in ("block_timeout", "all"):
+        print("\n## BLPOP timeouts: how late the reply comes (cachesrv --server-threads 2, nothing pinned)")
+        timeout_table()
     if what in ("memory", "all"):
         print("\n## memory per key after loading 1 000 000 keys")
         memory_table()
