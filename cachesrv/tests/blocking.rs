@@ -18,15 +18,20 @@ fn ours() -> TestServer {
     TestServer::start(&["--server-threads", "3"])
 }
 
-fn blocked_clients(admin: &mut Conn) -> usize {
+/// A numeric field of `INFO clients`.
+fn info_clients(admin: &mut Conn, field: &str) -> usize {
     let Frame::Bulk(text) = admin.cmd(&["INFO", "clients"]) else {
         panic!("INFO is a bulk reply");
     };
     String::from_utf8_lossy(&text)
         .lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|n| n.trim().parse().ok())
-        .expect("blocked_clients")
+        .unwrap_or_else(|| panic!("no {field} in INFO clients"))
+}
+
+fn blocked_clients(admin: &mut Conn) -> usize {
+    info_clients(admin, "blocked_clients")
 }
 
 /// Waits until `n` clients are blocked (the server handles a request asynchronously).
@@ -299,6 +304,16 @@ fn blocked_clients_show_in_client_list_and_leave_when_they_disconnect() {
         .expect("the blocked client");
     assert!(line.contains(" flags=b "), "{line}");
     assert!(line.contains(" cmd=blpop "), "{line}");
+    assert_eq!(info_clients(&mut admin, "clients_in_timeout_table"), 0);
+    let mut timed = Conn::open(ours.port);
+    let id = client_id(&mut timed);
+    timed.send(&["BRPOP", "t", "100"]);
+    wait_blocked(&mut admin, 2);
+    assert_eq!(info_clients(&mut admin, "clients_in_timeout_table"), 1);
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), Frame::Integer(1));
+    assert_eq!(timed.read_raw().0, b"*-1\r\n");
+    wait_blocked(&mut admin, 1);
+    assert_eq!(info_clients(&mut admin, "clients_in_timeout_table"), 0);
     drop(gone);
     wait_blocked(&mut admin, 0);
     // The element goes to the next waiter, not to the client that left.

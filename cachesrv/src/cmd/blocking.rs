@@ -10,6 +10,13 @@
 //! stops running requests until [`wake`] (a key it waits on was written, it became first in
 //! line, or `CLIENT UNBLOCK`) or [`timeout`] writes the command's reply.
 //!
+//! A new blocking family (BZPOPMIN, BZPOPMAX, BZMPOP) plugs in through its handlers alone:
+//! take from the first ready key whose turn it is (`shared.blocking.may_serve(db, key, me,
+//! BlockOn::SortedSet)`, `me` being the blocked client's id while it tries again, and keys of
+//! another type skipped while blocked), else, when `sess.can_block`, leave a `BlockRequest`
+//! with `on: BlockOn::SortedSet` and write nothing, or reply the non-blocking null. Waking,
+//! timeouts, `CLIENT UNBLOCK` and cleanup are all here.
+//!
 //! A blocked command counts once in `INFO commandstats` and MONITOR, as in Redis: tries after
 //! the first run the handler alone.
 
@@ -30,10 +37,14 @@ pub(super) fn begin(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
         return;
     };
     let info = &ctx.sess.info;
-    let waiter =
-        ctx.shared
-            .blocking
-            .block(info.id, req.on, ctx.sess.db, req.keys, info.waker.clone());
+    let waiter = ctx.shared.blocking.block(
+        info.id,
+        req.on,
+        ctx.sess.db,
+        req.keys,
+        req.deadline.is_some(),
+        info.waker.clone(),
+    );
     info.blocked.store(true, Ordering::Relaxed);
     ctx.sess.blocked = Some(Blocked {
         waiter,

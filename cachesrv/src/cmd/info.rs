@@ -123,7 +123,7 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "client_recent_max_output_buffer", &0);
             w(out, "blocked_clients", &s.blocking.count());
             w(out, "tracking_clients", &0);
-            w(out, "clients_in_timeout_table", &0);
+            w(out, "clients_in_timeout_table", &s.blocking.timed());
         }
         "memory" => {
             let used = s.engine.used_memory();

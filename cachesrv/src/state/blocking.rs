@@ -89,6 +89,8 @@ pub struct Waiter {
     pub db: usize,
     /// Its keys, in the order of the command.
     pub keys: Vec<Bytes>,
+    /// It has a timeout.
+    pub timed: bool,
     waker: Arc<dyn Wake>,
     unblock: AtomicU8,
 }
@@ -128,6 +130,7 @@ pub struct Blocking {
     queues: Mutex<Queues>,
     clients: Mutex<HashMap<u64, Arc<Waiter>>>,
     count: AtomicUsize,
+    timed: AtomicUsize,
 }
 
 fn is_head(q: &VecDeque<Arc<Waiter>>, client: u64, on: BlockOn) -> bool {
@@ -140,6 +143,11 @@ impl Blocking {
     /// Number of blocked clients (`INFO` `blocked_clients`).
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Number of blocked clients with a timeout (`INFO` `clients_in_timeout_table`).
+    pub fn timed(&self) -> usize {
+        self.timed.load(Ordering::Relaxed)
     }
 
     /// Number of keys with blocked clients (`INFO` `total_blocking_keys`).
@@ -164,15 +172,16 @@ impl Blocking {
         }
     }
 
-    /// Queues a client on `keys` of `db` (each once, in order) and returns its waiter and the
-    /// keys where it is the head of its type: the caller registers the waiter with the engine
-    /// for those ([`Blocking::heads`] after a wake-up), then tries once more before sleeping.
+    /// Queues a client (`timed`: it has a timeout) on `keys` of `db` (each once, in order) and
+    /// returns its waiter. The caller registers the waiter with the engine for the keys where
+    /// it is first in line ([`Blocking::heads`]), then tries once more before sleeping.
     pub fn block(
         &self,
         client: u64,
         on: BlockOn,
         db: usize,
         keys: Vec<Bytes>,
+        timed: bool,
         waker: Arc<dyn Wake>,
     ) -> Arc<Waiter> {
         let mut unique: Vec<Bytes> = Vec::with_capacity(keys.len());
@@ -186,6 +195,7 @@ impl Blocking {
             on,
             db,
             keys: unique,
+            timed,
             waker,
             unblock: AtomicU8::new(0),
         });
@@ -197,6 +207,9 @@ impl Blocking {
         }
         self.clients.lock().insert(client, w.clone());
         self.count.fetch_add(1, Ordering::Relaxed);
+        if timed {
+            self.timed.fetch_add(1, Ordering::Relaxed);
+        }
         w
     }
 
@@ -242,6 +255,9 @@ impl Blocking {
         if c.get(&w.client).is_some_and(|x| Arc::ptr_eq(x, w)) {
             c.remove(&w.client);
             self.count.fetch_sub(1, Ordering::Relaxed);
+            if w.timed {
+                self.timed.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         drop(c);
         for n in wake {
@@ -288,10 +304,10 @@ mod tests {
     fn first_come_first_served_per_key_and_type() {
         let b = Blocking::default();
         let (w1, w2) = (Arc::new(Count::default()), Arc::new(Count::default()));
-        let a = b.block(1, BlockOn::List, 0, keys(&["k", "k"]), w1.clone());
-        let c = b.block(2, BlockOn::List, 0, keys(&["j", "k"]), w2.clone());
-        let z = b.block(3, BlockOn::SortedSet, 0, keys(&["k"]), w2.clone());
-        assert_eq!(b.count(), 3);
+        let a = b.block(1, BlockOn::List, 0, keys(&["k", "k"]), true, w1.clone());
+        let c = b.block(2, BlockOn::List, 0, keys(&["j", "k"]), false, w2.clone());
+        let z = b.block(3, BlockOn::SortedSet, 0, keys(&["k"]), false, w2.clone());
+        assert_eq!((b.count(), b.timed()), (3, 1));
         assert_eq!(a.keys.len(), 1);
         assert!(b.may_serve(0, b"k", Some(1), BlockOn::List));
         assert!(!b.may_serve(0, b"k", Some(2), BlockOn::List));
@@ -301,6 +317,7 @@ mod tests {
         assert!(b.may_serve(1, b"k", None, BlockOn::List));
         assert_eq!(b.heads(&c), keys(&["j"]));
         b.leave(&a);
+        assert_eq!(b.timed(), 0);
         // The next list waiter on k is woken; the sorted-set one is not.
         assert_eq!(w2.0.load(Ordering::Relaxed), 1);
         assert_eq!(b.heads(&c), keys(&["j", "k"]));
