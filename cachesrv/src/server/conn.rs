@@ -162,6 +162,11 @@ impl Conn {
             && self.sess.blocked.is_none()
     }
 
+    /// The deadline of the blocking command the client is blocked in, if it has one.
+    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
+        cmd::blocking::deadline(&self.sess)
+    }
+
     /// The deadline of a blocking command that began since the last call.
     pub(crate) fn take_timer(&mut self) -> Option<std::time::Instant> {
         self.timer.take()

@@ -166,6 +166,7 @@ impl Loops {
                 spare: Vec::new(),
                 spare_writes: Vec::new(),
                 timers: BinaryHeap::new(),
+                timers_kept: 0,
             };
             let t = std::thread::Builder::new()
                 .name(format!("cachesrv-io-{i}"))
@@ -231,6 +232,8 @@ struct EventLoop {
     /// token. An entry may be stale (the client was served, or is gone): the connection
     /// checks its own deadline when the entry comes up.
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Entries of `timers` after its last clean-up.
+    timers_kept: usize,
 }
 
 impl EventLoop {
@@ -356,11 +359,27 @@ impl EventLoop {
         }
     }
 
+    /// Drops the timers of clients no longer blocked with that deadline (served early, or
+    /// gone), so long timeouts of clients served quickly do not pile up.
+    fn prune_timers(&mut self) {
+        let conns = &self.conns;
+        self.timers.retain(|Reverse((at, t))| {
+            conns
+                .get(*t)
+                .and_then(|c| c.as_ref())
+                .is_some_and(|c| c.deadline() == Some(*at))
+        });
+        self.timers_kept = self.timers.len();
+    }
+
     /// What to do with a connection after it ran.
     fn after(&mut self, t: usize, step: Step) {
         if let Some(Some(c)) = self.conns.get_mut(t) {
             if let Some(at) = c.take_timer() {
                 self.timers.push(Reverse((at, t)));
+                if self.timers.len() > 64.max(2 * self.timers_kept) {
+                    self.prune_timers();
+                }
             }
         }
         match step {
