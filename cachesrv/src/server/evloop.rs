@@ -16,6 +16,10 @@
 //! The first loop accepts; it checks `maxclients` and protected mode and hands every accepted
 //! connection to the loops in turn. Idle clients are closed by a sweep every 100 ms when
 //! `timeout` is set, as Redis's `clientsCron`; a loop with nothing to do wakes that often.
+//!
+//! A client blocked in BLPOP and the like stays with its loop: woken through its
+//! [`ConnWaker`] when a key it waits on may be ready, or by the loop's timers (a heap of
+//! deadlines; the loop sleeps no longer than the earliest) when its timeout passes.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -345,6 +349,9 @@ impl EventLoop {
 
     /// Times out the blocking commands whose deadline has passed.
     fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
         let now = Instant::now();
         while let Some(&Reverse((at, t))) = self.timers.peek() {
             if at > now {
