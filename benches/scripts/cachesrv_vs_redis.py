@@ -13,7 +13,15 @@ the lowest CPU per request any server using read/write/epoll_wait can reach here
 `control` runs the ops table with a second redis-server in cachesrv's place: how far apart two
 identical servers land under the same protocol (the noise floor of the ops goals).
 
-Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|all]
+`hll_block` measures PFADD (one HyperLogLog, random elements) with redis-benchmark's custom
+command mode, and LPUSH+BLPOP pairs: two redis-benchmark processes on core 1, one running
+`BLPOP q 0` and one `LPUSH q x` with the same request count, so every push feeds a blocked or
+blocking pop; pairs/s is the count over the wall time of the slower of the two.
+
+`block_timeout` times `BLPOP none <t>` from the client side (20 tries per timeout): how late
+each server answers a timed-out blocking command.
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|hll_block|block_timeout|all]
 (default: all; `control` only when asked)
 Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV and NIL_SERVER (paths to the
 release binaries).
@@ -117,6 +125,105 @@ def bench(server, test, pipeline, n=N, pin="1", clients=50):
         if cols and cols[0] != "test":
             return float(cols[1]), (u1 - u0 + s1 - s0) / n, (u1 - u0) / n, (s1 - s0) / n
     raise RuntimeError(out)
+
+
+def bench_custom(server, args, pipeline, n=N, pin="1", clients=50, extra=()):
+    """redis-benchmark running one custom command: (ops/s, server CPU s/op)."""
+    if pipeline > 1:
+        n *= 10
+    cmd = ["redis-benchmark", "-p", str(server.port), "--threads", "1", "-c", str(clients), "-n", str(n),
+           "-P", str(pipeline), "--csv"] + list(extra) + list(args)
+    if pin is not None:
+        cmd = ["taskset", "-c", pin] + cmd
+    c0 = server.cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    c1 = server.cpu()
+    for line in out.splitlines():
+        cols = [c.strip('"') for c in line.split(",")]
+        if cols and cols[0] != "test":
+            return float(cols[1]), (c1 - c0) / n
+    raise RuntimeError(out)
+
+
+def bench_pairs(server, pipeline, n=N // 3, pin="1", clients=50):
+    """LPUSH and BLPOP from two redis-benchmark processes at once: (pairs/s, server CPU
+    s/pair)."""
+    if pipeline > 1:
+        n *= 10
+    base = ["redis-benchmark", "-p", str(server.port), "--threads", "1", "-c", str(clients), "-n", str(n),
+            "-P", str(pipeline), "--csv"]
+    if pin is not None:
+        base = ["taskset", "-c", pin] + base
+    c0 = server.cpu()
+    t0 = time.time()
+    pop = subprocess.Popen(base + ["BLPOP", "q", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    push = subprocess.Popen(base + ["LPUSH", "q", "x"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    push.wait()
+    pop.wait()
+    wall = time.time() - t0
+    c1 = server.cpu()
+    if pop.returncode != 0 or push.returncode != 0:
+        raise RuntimeError("redis-benchmark failed")
+    left = server.cmd("LLEN", "q").strip()
+    if left != "0":
+        raise RuntimeError(f"{left} elements left")
+    return n / wall, (c1 - c0) / n
+
+
+def hll_block_table():
+    rows = [("PFADD", 1), ("PFADD", 16), ("LPUSH+BLPOP", 1), ("LPUSH+BLPOP", 16)]
+    best = {}
+    servers = {"redis": Server("redis", pin="0"), "cachesrv": Server("cachesrv", pin="0", threads=1)}
+    try:
+        for rnd in range(ROUNDS):
+            for name, p in rows:
+                order = ["redis", "cachesrv"] if rnd % 2 == 0 else ["cachesrv", "redis"]
+                for kind in order:
+                    s = servers[kind]
+                    if name == "PFADD":
+                        rps, cpu = bench_custom(s, ["PFADD", "hll", "ele:__rand_int__"], p,
+                                                extra=["-r", "10000000"])
+                    else:
+                        rps, cpu = bench_pairs(s, p)
+                    old = best.get((name, p, kind))
+                    best[(name, p, kind)] = (max(rps, old[0]) if old else rps,
+                                             min(cpu, old[1]) if old else cpu)
+    finally:
+        for s in servers.values():
+            s.stop()
+    print("\n| test | -P | redis ops/s | cachesrv ops/s | ratio | redis CPU us/op | cachesrv CPU us/op | CPU ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, p in rows:
+        r, c = best[(name, p, "redis")], best[(name, p, "cachesrv")]
+        cr = c[1] / r[1] if r[1] > 0 else float("nan")
+        print(f"| {name} | {p} | {r[0]:,.0f} | {c[0]:,.0f} | {c[0]/r[0]:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
+
+
+def timeout_table(tries=20):
+    timeouts = (0.01, 0.02, 0.05, 0.1, 0.25)
+    res = {}
+    for kind in ("redis", "cachesrv"):
+        s = Server(kind, pin=None, threads=2)
+        try:
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            f = sock.makefile("rb")
+            for t in timeouts:
+                late = []
+                for _ in range(tries):
+                    t0 = time.perf_counter()
+                    sock.sendall(resp("BLPOP", "none", t))
+                    line = f.readline()
+                    late.append((time.perf_counter() - t0 - t) * 1000)
+                    assert line.startswith(b"*-1"), line
+                res[(kind, t)] = (sum(late) / len(late), min(late), max(late))
+            sock.close()
+        finally:
+            s.stop()
+    print("\n| timeout | redis late ms (mean / min / max) | cachesrv late ms (mean / min / max) |")
+    print("| ---: | ---: | ---: |")
+    for t in timeouts:
+        cells = " | ".join("{:.1f} / {:.1f} / {:.1f}".format(*res[(k, t)]) for k in ("redis", "cachesrv"))
+        print(f"| {t} s | {cells} |")
 
 
 def geomean(xs):
@@ -320,6 +427,12 @@ def main():
             sys.exit(f"build first: cargo build --release -p benches --bin nil_server ({NIL_SERVER} missing)")
         print("\n## floor: GET against a server that only parses and answers nil, all on core 0")
         floor_table()
+    if what in ("hll_block", "all"):
+        print("\n## PFADD and LPUSH+BLPOP pairs: servers on core 0 (cachesrv --server-threads 1), redis-benchmark on core 1")
+        hll_block_table()
+    if what in ("block_timeout", "all"):
+        print("\n## BLPOP timeouts: how late the reply comes (cachesrv --server-threads 2, nothing pinned)")
+        timeout_table()
     if what in ("memory", "all"):
         print("\n## memory per key after loading 1 000 000 keys")
         memory_table()

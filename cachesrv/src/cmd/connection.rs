@@ -13,7 +13,7 @@ use super::keys::help;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
 use crate::engine::Clock;
-use crate::state::ClientInfo;
+use crate::state::{ClientInfo, Unblock};
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("ping", -1, FAST | PUBSUB_OK, (0, 0, 0), ping);
@@ -47,6 +47,7 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         ("client|no-evict", 3),
         ("client|no-touch", 3),
         ("client|help", 2),
+        ("client|unblock", -3),
     ] {
         add(name, arity, ADMIN, (0, 0, 0), client);
     }
@@ -266,6 +267,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Will not touch LRU/LFU stats when this mode is on.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
@@ -387,6 +390,23 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ctx.verbatim(&text);
         }
         "kill" if a.len() >= 3 => client_kill(ctx, a),
+        "unblock" if a.len() == 3 || a.len() == 4 => {
+            let how = match a.get(3) {
+                None => Unblock::Timeout,
+                Some(r) if eq(r, "timeout") => Unblock::Timeout,
+                Some(r) if eq(r, "error") => Unblock::Error,
+                Some(_) => return ctx.err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+            };
+            let Some(id) = int(a[2]) else {
+                return ctx.err(NOT_INTEGER);
+            };
+            let done = u64::try_from(id).is_ok_and(|id| ctx.shared.blocking.unblock(id, how));
+            ctx.int(i64::from(done));
+        }
+        "unblock" => ctx.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(sub)
+        )),
         "no-evict" | "no-touch" if arity(3) => {
             let on = if eq(a[2], "on") {
                 true

@@ -121,9 +121,9 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "maxclients", &cfg.maxclients());
             w(out, "client_recent_max_input_buffer", &0);
             w(out, "client_recent_max_output_buffer", &0);
-            w(out, "blocked_clients", &0);
+            w(out, "blocked_clients", &s.blocking.count());
             w(out, "tracking_clients", &0);
-            w(out, "clients_in_timeout_table", &0);
+            w(out, "clients_in_timeout_table", &s.blocking.timed());
         }
         "memory" => {
             let used = s.engine.used_memory();

@@ -15,6 +15,7 @@ use super::hash::{finish, Fail};
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::{Access, EngineError, ListValue};
+use crate::state::BlockOn;
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), lpush);
@@ -429,61 +430,86 @@ fn side(arg: &[u8]) -> Option<bool> {
 /// destination; a destination of another type fails before anything moves; with one key the
 /// list rotates in place (never emptied, so its expiry stays).
 fn move_elem(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) {
-    let db = ctx.sess.db;
-    let r = (|| -> Result<Option<Box<[u8]>>, EngineError> {
-        let mut g = ctx.shared.engine.lock_keys(&[(db, src), (db, dst)])?;
-        let pop = |l: &mut ListValue| {
-            if from_left {
-                l.pop_front()
-            } else {
-                l.pop_back()
-            }
-        };
-        let push = |l: &mut ListValue, e: &[u8]| {
-            if to_left {
-                l.push_front(e);
-            } else {
-                l.push_back(e);
-            }
-        };
-        let Some(mut k) = g.key(0, Access::WRITE) else {
-            return Ok(None);
-        };
-        if k.as_list()?.is_none_or(ListValue::is_empty) {
-            return Ok(None);
-        }
-        if src == dst {
-            return Ok(k
-                .update_list(false, |l| {
-                    let e = pop(l)?;
-                    push(l, &e);
-                    Some(e)
-                })?
-                .flatten());
-        }
-        drop(k);
-        if let Some(k) = g.key(1, Access::WRITE) {
-            k.as_list()?;
-        }
-        let Some(e) = g
-            .key(0, Access::WRITE)
-            .map(|mut k| k.update_list(false, pop))
-            .transpose()?
-            .flatten()
-            .flatten()
-        else {
-            return Ok(None);
-        };
-        if let Some(mut k) = g.key(1, Access::WRITE) {
-            k.update_list(true, |l| push(l, &e))?;
-        }
-        Ok(Some(e))
-    })();
-    match r {
+    match move_checked(ctx, src, dst, from_left, to_left, None) {
         Ok(Some(e)) => ctx.bulk(&e),
         Ok(None) => ctx.null(),
         Err(e) => ctx.engine_err(e),
     }
+}
+
+/// The move of LMOVE and BLMOVE. `blocking`: for BLMOVE, the blocked client's id if it is
+/// blocked: the source is taken only in its turn ([`crate::state::Blocking::may_serve`]), and a
+/// blocked client treats a source or destination of another type as not ready (it stays
+/// blocked, as in Redis).
+pub(super) fn move_checked(
+    ctx: &Ctx<'_>,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+    blocking: Option<Option<u64>>,
+) -> Result<Option<Box<[u8]>>, EngineError> {
+    let db = ctx.sess.db;
+    let retry = blocking.is_some_and(|b| b.is_some());
+    let mut g = ctx.shared.engine.lock_keys(&[(db, src), (db, dst)])?;
+    let pop = |l: &mut ListValue| {
+        if from_left {
+            l.pop_front()
+        } else {
+            l.pop_back()
+        }
+    };
+    let push = |l: &mut ListValue, e: &[u8]| {
+        if to_left {
+            l.push_front(e);
+        } else {
+            l.push_back(e);
+        }
+    };
+    let Some(mut k) = g.key(0, Access::WRITE) else {
+        return Ok(None);
+    };
+    match k.as_list() {
+        Err(_) if retry => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(l) if l.is_none_or(ListValue::is_empty) => return Ok(None),
+        Ok(_) => {}
+    }
+    if let Some(me) = blocking {
+        if !ctx.shared.blocking.may_serve(db, src, me, BlockOn::List) {
+            return Ok(None);
+        }
+    }
+    if src == dst {
+        return Ok(k
+            .update_list(false, |l| {
+                let e = pop(l)?;
+                push(l, &e);
+                Some(e)
+            })?
+            .flatten());
+    }
+    drop(k);
+    if let Some(k) = g.key(1, Access::WRITE) {
+        match k.as_list() {
+            Err(_) if retry => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
+    let Some(e) = g
+        .key(0, Access::WRITE)
+        .map(|mut k| k.update_list(false, pop))
+        .transpose()?
+        .flatten()
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    if let Some(mut k) = g.key(1, Access::WRITE) {
+        k.update_list(true, |l| push(l, &e))?;
+    }
+    Ok(Some(e))
 }
 
 fn lmove(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -505,63 +531,16 @@ fn positive(arg: &[u8]) -> Option<usize> {
 }
 
 /// The index of the list LMPOP popped from, and its elements.
-type Popped = (usize, Vec<Box<[u8]>>);
+pub(super) type Popped = (usize, Vec<Box<[u8]>>);
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops up to `count` elements from the
 /// first non-empty list, replying `[key, [elements]]`, or a null array if every list is
 /// missing. A key of another type before that list fails the command.
 fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let Some(numkeys) = positive(a[1]) else {
-        return ctx.err("ERR numkeys should be greater than 0");
+    let Some((keys, front, count)) = mpop_args(ctx, a, 1) else {
+        return;
     };
-    let where_idx = numkeys.saturating_add(2);
-    let Some(&where_arg) = a.get(where_idx) else {
-        return ctx.syntax_error();
-    };
-    let Some(front) = side(where_arg) else {
-        return ctx.syntax_error();
-    };
-    let mut count = None;
-    let mut j = where_idx + 1;
-    while j < a.len() {
-        if count.is_none() && eq(a[j], "count") && j + 1 < a.len() {
-            j += 1;
-            match positive(a[j]) {
-                Some(c) => count = Some(c),
-                None => return ctx.err("ERR count should be greater than 0"),
-            }
-        } else {
-            return ctx.syntax_error();
-        }
-        j += 1;
-    }
-    let count = count.unwrap_or(1);
-    let keys = &a[2..where_idx];
-    let db = ctx.sess.db;
-    // All keys locked together: the first non-empty list is chosen atomically.
-    let r = (|| -> Result<Option<Popped>, EngineError> {
-        let placed: Vec<(usize, &[u8])> = keys.iter().map(|k| (db, *k)).collect();
-        let mut g = ctx.shared.engine.lock_keys(&placed)?;
-        for i in 0..keys.len() {
-            let Some(mut k) = g.key(i, Access::WRITE) else {
-                continue;
-            };
-            if k.as_list()?.is_none_or(ListValue::is_empty) {
-                continue;
-            }
-            let popped = k.update_list(false, |l| {
-                let n = count.min(l.len());
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.extend(if front { l.pop_front() } else { l.pop_back() });
-                }
-                v
-            })?;
-            return Ok(Some((i, popped.unwrap_or_default())));
-        }
-        Ok(None)
-    })();
-    match r {
+    match mpop(ctx, &keys, front, count, None) {
         Ok(Some((i, v))) => {
             ctx.array(2);
             ctx.bulk(keys[i]);
@@ -573,6 +552,85 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Ok(None) => ctx.null_array(),
         Err(e) => ctx.engine_err(e),
     }
+}
+
+/// The arguments of LMPOP (numkeys at `a[n]`) and BLMPOP (at `a[2]`): the keys, the end
+/// (true: LEFT) and the count; `None` once an error is replied, in Redis's order of checks.
+pub(super) fn mpop_args<'a>(
+    ctx: &mut Ctx<'_>,
+    a: &[&'a [u8]],
+    n: usize,
+) -> Option<(Vec<&'a [u8]>, bool, usize)> {
+    let Some(numkeys) = positive(a[n]) else {
+        ctx.err("ERR numkeys should be greater than 0");
+        return None;
+    };
+    let where_idx = numkeys.saturating_add(n + 1);
+    let Some(front) = a.get(where_idx).and_then(|w| side(w)) else {
+        ctx.syntax_error();
+        return None;
+    };
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < a.len() {
+        if count.is_none() && eq(a[j], "count") && j + 1 < a.len() {
+            j += 1;
+            match positive(a[j]) {
+                Some(c) => count = Some(c),
+                None => {
+                    ctx.err("ERR count should be greater than 0");
+                    return None;
+                }
+            }
+        } else {
+            ctx.syntax_error();
+            return None;
+        }
+        j += 1;
+    }
+    Some((a[n + 1..where_idx].to_vec(), front, count.unwrap_or(1)))
+}
+
+/// Pops up to `count` elements from the first non-empty list of `keys` (all locked together,
+/// so the choice is atomic). `blocking` as for [`move_checked`]: a list is taken only in the
+/// client's turn, and a blocked client skips keys of another type.
+pub(super) fn mpop(
+    ctx: &Ctx<'_>,
+    keys: &[&[u8]],
+    front: bool,
+    count: usize,
+    blocking: Option<Option<u64>>,
+) -> Result<Option<Popped>, EngineError> {
+    let db = ctx.sess.db;
+    let retry = blocking.is_some_and(|b| b.is_some());
+    let placed: Vec<(usize, &[u8])> = keys.iter().map(|k| (db, *k)).collect();
+    let mut g = ctx.shared.engine.lock_keys(&placed)?;
+    for (i, key) in keys.iter().enumerate() {
+        let Some(mut k) = g.key(i, Access::WRITE) else {
+            continue;
+        };
+        match k.as_list() {
+            Err(_) if retry => continue,
+            Err(e) => return Err(e),
+            Ok(l) if l.is_none_or(ListValue::is_empty) => continue,
+            Ok(_) => {}
+        }
+        if let Some(me) = blocking {
+            if !ctx.shared.blocking.may_serve(db, key, me, BlockOn::List) {
+                continue;
+            }
+        }
+        let popped = k.update_list(false, |l| {
+            let n = count.min(l.len());
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.extend(if front { l.pop_front() } else { l.pop_back() });
+            }
+            v
+        })?;
+        return Ok(Some((i, popped.unwrap_or_default())));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

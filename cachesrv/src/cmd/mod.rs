@@ -9,12 +9,15 @@
 //! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
 mod bitmap;
+pub mod blocking;
 mod connection;
 mod expire;
 mod hash;
+mod hll;
 mod info;
 mod keys;
 mod list;
+mod list_block;
 mod persist;
 mod pubsub;
 mod runner;
@@ -261,8 +264,10 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         keys::register(&mut add);
         expire::register(&mut add);
         hash::register(&mut add);
+        hll::register(&mut add);
         set::register(&mut add);
         list::register(&mut add);
+        list_block::register(&mut add);
         pubsub::register(&mut add);
         tx::register(&mut add);
         connection::register(&mut add);
@@ -617,6 +622,9 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     if ticks >= stats.slow_threshold(ctx.shared) {
         slow_check(ctx, argv, ticks);
     }
+    if ctx.sess.block_request.is_some() {
+        blocking::begin(ctx, argv);
+    }
 }
 
 /// Logs the command if it took at least `slowlog-log-slower-than`.
@@ -709,6 +717,7 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
         shared.monitoring.store(!m.is_empty(), Ordering::Relaxed);
     }
     sess.watches.clear();
+    blocking::disconnect(shared, sess);
 }
 
 #[cfg(test)]

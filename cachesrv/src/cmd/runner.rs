@@ -6,6 +6,10 @@
 //! connection would write them. It is registered among the clients like a connection (it has a
 //! `CLIENT ID`, shows in `CLIENT LIST`, can subscribe); pub/sub messages and MONITOR lines for
 //! it wait in its mailbox until [`Runner::pushes`] takes them.
+//!
+//! A runner never blocks: BLPOP, BRPOP, BLMOVE, BLMPOP and BRPOPLPUSH act as their
+//! non-blocking forms, as inside MULTI/EXEC (an element if there is one, else their null at
+//! once, whatever the timeout).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -296,6 +300,19 @@ mod tests {
             r.run(&["EXEC"]),
             "-EXECABORT Transaction discarded because of previous errors.\r\n"
         );
+    }
+
+    #[test]
+    fn blocking_commands_do_not_block_a_runner() {
+        let mut r = runner(&[]);
+        assert_eq!(r.run(&["BLPOP", "q", "0"]), "*-1\r\n");
+        assert_eq!(r.run(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"]), "$-1\r\n");
+        assert_eq!(r.run(&["RPUSH", "q", "a", "b"]), ":2\r\n");
+        assert_eq!(r.run(&["BRPOP", "q", "0"]), "*2\r\n$1\r\nq\r\n$1\r\nb\r\n");
+        assert_eq!(r.run(&["BRPOPLPUSH", "q", "d", "1"]), "$1\r\na\r\n");
+        assert_eq!(r.run(&["BLMPOP", "5", "1", "q", "LEFT"]), "*-1\r\n");
+        assert!(r.session().blocked.is_none());
+        assert_eq!(r.shared().blocking.count(), 0);
     }
 
     #[test]

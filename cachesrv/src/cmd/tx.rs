@@ -63,6 +63,8 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.array(queue.len());
     let mut stats = LocalStats::default();
     stats.start_batch(shared);
+    // Blocking commands act as their non-blocking forms inside a transaction.
+    let can_block = std::mem::replace(&mut ctx.sess.can_block, false);
     for argv in &queue {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
         // Queued only after the checks of `dispatch`: it resolves.
@@ -71,6 +73,7 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
             Err(_) => ctx.err("ERR unknown command"),
         }
     }
+    ctx.sess.can_block = can_block;
     stats.flush(shared);
 }
 

@@ -550,6 +550,10 @@ impl Config {
     pub fn maxmemory(&self) -> u64 {
         self.int("maxmemory") as u64
     }
+    /// `hll-sparse-max-bytes`: largest sparse HyperLogLog before it turns dense.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        usize::try_from(self.int("hll-sparse-max-bytes")).unwrap_or(usize::MAX)
+    }
     /// `maxmemory-policy`.
     pub fn maxmemory_policy(&self) -> String {
         self.text("maxmemory-policy")

@@ -65,7 +65,7 @@ pub use snapshot::{AccessInfo, ShardCopy, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
-pub use watch::WatchToken;
+pub use watch::{KeySignal, WatchToken};
 
 use evict::Evictor;
 use gate::Gate;
@@ -408,6 +408,22 @@ impl Engine {
             key: Box::from(key),
             expire_at,
         })
+    }
+
+    /// Registers `signal` to be told once of the next write to `key` in `db` (a write, a
+    /// deletion, expiry, eviction, FLUSHDB/FLUSHALL, SWAPDB). A signal dropped meanwhile is
+    /// forgotten. Takes the key's shard lock: call it holding no engine lock.
+    pub fn notify_on_write(
+        &self,
+        db: usize,
+        key: &[u8],
+        signal: std::sync::Weak<dyn KeySignal>,
+    ) -> Result<(), EngineError> {
+        let handle = self.db(db)?;
+        let s = self.shard_of(self.hasher.hash(key));
+        let mut g = self.dbs[handle.db].shards[s].lock.lock();
+        g.watched.add_signal(key, signal);
+        Ok(())
     }
 
     /// True if the watched key was modified (written, deleted, expired, evicted, flushed,

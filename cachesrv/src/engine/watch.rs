@@ -8,10 +8,43 @@
 //! affected shards: rare false positives, never a miss). A watched key that was live at WATCH time
 //! and is logically expired at EXEC time counts as modified, as in Redis 7, even if nobody has
 //! deleted it yet. Dropping a token is UNWATCH; dead registrations are swept lazily.
+//!
+//! The same registrations carry [`KeySignal`]s: one-shot "this key was written" notices that
+//! blocked clients (BLPOP and friends) use to learn that a key they wait on may be ready.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+
+/// Told when a key it was registered on with [`crate::engine::Engine::notify_on_write`] is
+/// written (or deleted, expired, evicted, flushed, swapped). Called under the key's shard lock:
+/// it must be quick, must not block and must not call the engine.
+pub trait KeySignal: Send + Sync {
+    /// The key was written.
+    fn signal(&self);
+}
+
+/// One registration under a key: a WATCH flag or a [`KeySignal`].
+#[derive(Debug)]
+enum Watcher {
+    Flag(Weak<AtomicBool>),
+    Signal(Weak<dyn KeySignal>),
+}
+
+impl std::fmt::Debug for dyn KeySignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySignal")
+    }
+}
+
+impl Watcher {
+    fn live(&self) -> bool {
+        match self {
+            Watcher::Flag(w) => w.strong_count() > 0,
+            Watcher::Signal(w) => w.strong_count() > 0,
+        }
+    }
+}
 
 /// The result of `WATCH` on one key; see [`crate::engine::Engine::is_dirty`].
 #[derive(Debug)]
@@ -43,27 +76,45 @@ impl WatchToken {
 /// A shard's watched keys.
 #[derive(Debug, Default)]
 pub(crate) struct Watched {
-    map: HashMap<Box<[u8]>, Vec<Weak<AtomicBool>>>,
+    map: HashMap<Box<[u8]>, Vec<Watcher>>,
     sweep_at: usize,
 }
 
 impl Watched {
     /// Registers `flag` under `key`.
     pub(crate) fn add(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        self.insert(key, Watcher::Flag(Arc::downgrade(flag)));
+    }
+
+    /// Registers `signal` under `key`, to be told once of its next write.
+    pub(crate) fn add_signal(&mut self, key: &[u8], signal: Weak<dyn KeySignal>) {
+        self.insert(key, Watcher::Signal(signal));
+    }
+
+    fn insert(&mut self, key: &[u8], w: Watcher) {
         if self.map.len() >= self.sweep_at {
             self.map.retain(|_, v| {
-                v.retain(|w| w.strong_count() > 0);
+                v.retain(Watcher::live);
                 !v.is_empty()
             });
             self.sweep_at = (self.map.len() * 2).max(64);
         }
         match self.map.get_mut(key) {
             Some(v) => {
-                v.retain(|w| w.strong_count() > 0);
-                v.push(Arc::downgrade(flag));
+                v.retain(Watcher::live);
+                // A signal registered again before it fired is registered once.
+                let dup = match &w {
+                    Watcher::Signal(s) => v
+                        .iter()
+                        .any(|x| matches!(x, Watcher::Signal(y) if Weak::ptr_eq(s, y))),
+                    Watcher::Flag(_) => false,
+                };
+                if !dup {
+                    v.push(w);
+                }
             }
             None => {
-                self.map.insert(Box::from(key), vec![Arc::downgrade(flag)]);
+                self.map.insert(Box::from(key), vec![w]);
             }
         }
     }
@@ -93,10 +144,19 @@ impl Watched {
     }
 }
 
-fn fire(v: Vec<Weak<AtomicBool>>) {
+fn fire(v: Vec<Watcher>) {
     for w in v {
-        if let Some(f) = w.upgrade() {
-            f.store(true, Ordering::Release);
+        match w {
+            Watcher::Flag(w) => {
+                if let Some(f) = w.upgrade() {
+                    f.store(true, Ordering::Release);
+                }
+            }
+            Watcher::Signal(w) => {
+                if let Some(s) = w.upgrade() {
+                    s.signal();
+                }
+            }
         }
     }
 }

@@ -44,6 +44,8 @@ pub(crate) enum Step {
     Unblock,
     /// Close the connection.
     Close,
+    /// A blocking command ended: run the requests that waited behind it.
+    Resume,
 }
 
 /// A connection's state.
@@ -74,6 +76,8 @@ pub(crate) struct Conn {
     pub(crate) in_ready: bool,
     /// Queued in the loop's list of connections to write this turn.
     pub(crate) in_writes: bool,
+    /// A blocking command's deadline the loop has not been told of yet.
+    timer: Option<std::time::Instant>,
 }
 
 impl Conn {
@@ -101,13 +105,15 @@ impl Conn {
             .fetch_add(1, Ordering::Relaxed);
         let (mailbox, pushes, queued) = Mailbox::new(Arc::new(waker));
         let needs_auth = shared.requirepass.read().is_some();
+        let mut sess = Session::new(info, mailbox, !needs_auth);
+        sess.can_block = true;
         Ok(Conn {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             out: BytesMut::with_capacity(READ_CHUNK),
             sent: 0,
             parser: RequestParser::new(shared.parser_limits()),
-            sess: Session::new(info, mailbox, !needs_auth),
+            sess,
             stats: cmd::LocalStats::default(),
             pushes,
             queued,
@@ -119,6 +125,7 @@ impl Conn {
             closing_peer: false,
             in_ready: false,
             in_writes: false,
+            timer: None,
         })
     }
 
@@ -147,9 +154,34 @@ impl Conn {
         now_ms.saturating_sub(self.last_io_ms)
     }
 
-    /// Whether the idle `timeout` applies (not to subscribers nor MONITOR, as Redis).
+    /// Whether the idle `timeout` applies (not to subscribers, MONITOR nor blocked clients,
+    /// as Redis).
     pub(crate) fn times_out(&self) -> bool {
-        !self.sess.subscribed() && !self.sess.info.monitor.load(Ordering::Relaxed)
+        !self.sess.subscribed()
+            && !self.sess.info.monitor.load(Ordering::Relaxed)
+            && self.sess.blocked.is_none()
+    }
+
+    /// The deadline of the blocking command the client is blocked in, if it has one.
+    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
+        cmd::blocking::deadline(&self.sess)
+    }
+
+    /// The deadline of a blocking command that began since the last call.
+    pub(crate) fn take_timer(&mut self) -> Option<std::time::Instant> {
+        self.timer.take()
+    }
+
+    /// A blocking command's deadline may have passed.
+    pub(crate) fn on_timer(&mut self, shared: &Shared, now: std::time::Instant) -> Step {
+        if self.sess.blocked.is_none() {
+            return Step::Idle;
+        }
+        if cmd::blocking::timeout(shared, &mut self.sess, &mut self.out, now) {
+            self.unrun = true;
+            return Step::Resume;
+        }
+        Step::Idle
     }
 
     /// Runs requests left over from before a block, delivers pushes, then reads once and runs
@@ -206,12 +238,19 @@ impl Conn {
         }
     }
 
-    /// A push arrived or the client was killed.
-    pub(crate) fn on_wake(&mut self) -> Step {
+    /// A push arrived, the client was killed, or a key it is blocked on may be ready.
+    pub(crate) fn on_wake(&mut self, shared: &Shared) -> Step {
         if self.sess.info.killed.load(Ordering::Acquire)
             || self.queued.load(Ordering::Acquire) > MAILBOX_LIMIT
         {
             return Step::Close;
+        }
+        if self.sess.blocked.is_some() {
+            shared.clock.refresh();
+            if cmd::blocking::wake(shared, &mut self.sess, &mut self.out) {
+                self.unrun = true;
+                return Step::Resume;
+            }
         }
         if self.blocked {
             return Step::Idle;
@@ -233,8 +272,15 @@ impl Conn {
         }
     }
 
-    /// Runs every complete request in `rbuf`.
+    /// Runs every complete request in `rbuf` (none while blocked in a command: they wait).
     fn run(&mut self, shared: &Shared) -> Step {
+        if self.sess.blocked.is_some() {
+            self.unrun = true;
+            if self.rbuf.len() > shared.query_buffer_limit() {
+                self.sess.close = true;
+            }
+            return Step::Idle;
+        }
         shared.clock.refresh();
         let now = shared.clock.now_ms();
         self.last_io_ms = now;
@@ -268,6 +314,11 @@ impl Conn {
         }
         self.rbuf.advance(off);
         self.stats.flush(shared);
+        if self.sess.blocked.is_some() {
+            // The requests after the blocking command wait for its reply.
+            self.unrun = true;
+            self.timer = cmd::blocking::deadline(&self.sess);
+        }
         step
     }
 
@@ -431,7 +482,7 @@ fn run_batch(
                     cmd::execute(shared, sess, args, out, stats, gate.is_some());
                 }
                 *off += len;
-                if sess.close {
+                if sess.close || sess.blocked.is_some() {
                     return Batch::Done;
                 }
                 if out.len() >= FLUSH_AT {

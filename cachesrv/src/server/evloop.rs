@@ -16,12 +16,18 @@
 //! The first loop accepts; it checks `maxclients` and protected mode and hands every accepted
 //! connection to the loops in turn. Idle clients are closed by a sweep every 100 ms when
 //! `timeout` is set, as Redis's `clientsCron`; a loop with nothing to do wakes that often.
+//!
+//! A client blocked in BLPOP and the like stays with its loop: woken through its
+//! [`ConnWaker`] when a key it waits on may be ready, or by the loop's timers (a heap of
+//! deadlines; the loop sleeps no longer than the earliest) when its timeout passes.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -163,6 +169,8 @@ impl Loops {
                 writes: Vec::new(),
                 spare: Vec::new(),
                 spare_writes: Vec::new(),
+                timers: BinaryHeap::new(),
+                timers_kept: 0,
             };
             let t = std::thread::Builder::new()
                 .name(format!("cachesrv-io-{i}"))
@@ -224,6 +232,12 @@ struct EventLoop {
     /// Empty lists kept for the next pass of `read_ready` and `write_turn`.
     spare: Vec<usize>,
     spare_writes: Vec<usize>,
+    /// Deadlines of blocking commands (BLPOP...), earliest first, with their connection's
+    /// token. An entry may be stale (the client was served, or is gone): the connection
+    /// checks its own deadline when the entry comes up.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Entries of `timers` after its last clean-up.
+    timers_kept: usize,
 }
 
 impl EventLoop {
@@ -232,7 +246,12 @@ impl EventLoop {
         let mut last_sweep = 0;
         loop {
             // Never asleep for longer than a sweep period: `timeout` may be set at run time.
-            if let Err(e) = self.poll.poll(&mut events, Some(SWEEP_EVERY)) {
+            // A blocking command's deadline comes sooner (mio rounds up to the millisecond).
+            let wait = match self.timers.peek() {
+                Some(Reverse((at, _))) => at.saturating_duration_since(Instant::now()),
+                None => SWEEP_EVERY,
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait.min(SWEEP_EVERY))) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     crate::log::log(crate::log::Level::Warning, &format!("epoll: {e}"));
                     std::thread::sleep(Duration::from_millis(10));
@@ -253,6 +272,7 @@ impl EventLoop {
                 self.close_all();
                 return;
             }
+            self.fire_timers();
             self.read_ready();
             self.write_turn();
             if let Some(at) = self.accept_retry_at {
@@ -327,8 +347,48 @@ impl EventLoop {
         }
     }
 
+    /// Times out the blocking commands whose deadline has passed.
+    fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        while let Some(&Reverse((at, t))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(Some(c)) = self.conns.get_mut(t) else {
+                continue;
+            };
+            let step = c.on_timer(&self.shared, now);
+            self.after(t, step);
+        }
+    }
+
+    /// Drops the timers of clients no longer blocked with that deadline (served early, or
+    /// gone), so long timeouts of clients served quickly do not pile up.
+    fn prune_timers(&mut self) {
+        let conns = &self.conns;
+        self.timers.retain(|Reverse((at, t))| {
+            conns
+                .get(*t)
+                .and_then(|c| c.as_ref())
+                .is_some_and(|c| c.deadline() == Some(*at))
+        });
+        self.timers_kept = self.timers.len();
+    }
+
     /// What to do with a connection after it ran.
     fn after(&mut self, t: usize, step: Step) {
+        if let Some(Some(c)) = self.conns.get_mut(t) {
+            if let Some(at) = c.take_timer() {
+                self.timers.push(Reverse((at, t)));
+                if self.timers.len() > 64.max(2 * self.timers_kept) {
+                    self.prune_timers();
+                }
+            }
+        }
         match step {
             Step::Idle => {}
             Step::Write => {
@@ -364,6 +424,14 @@ impl EventLoop {
                 if !c.in_ready {
                     c.in_ready = true;
                     self.ready.push(t);
+                }
+            }
+            Step::Resume => {
+                if let Some(Some(c)) = self.conns.get_mut(t) {
+                    if !c.in_ready {
+                        c.in_ready = true;
+                        self.ready.push(t);
+                    }
                 }
             }
             Step::Close => self.close(t),
@@ -413,7 +481,7 @@ impl EventLoop {
             let Some(Some(c)) = self.conns.get_mut(t) else {
                 continue;
             };
-            let step = c.on_wake();
+            let step = c.on_wake(&self.shared);
             self.after(t, step);
         }
         true

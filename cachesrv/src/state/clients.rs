@@ -48,6 +48,8 @@ pub struct ClientInfo {
     pub multi: AtomicUsize,
     /// A MONITOR connection.
     pub monitor: AtomicBool,
+    /// Blocked in BLPOP and the like (`CLIENT LIST` flag `b`).
+    pub blocked: AtomicBool,
     /// Table id of the last command ([`NO_COMMAND`]: none), for `cmd=`.
     pub last_cmd: AtomicUsize,
     /// Wakes the connection's loop (to close it).
@@ -78,6 +80,9 @@ impl ClientInfo {
         }
         if subs + psubs > 0 {
             flags.push('P');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
         }
         let multi = self.multi.load(Ordering::Relaxed);
         if multi != usize::MAX {
@@ -166,6 +171,7 @@ impl Clients {
             resp: AtomicUsize::new(2),
             multi: AtomicUsize::new(usize::MAX),
             monitor: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             last_cmd: AtomicUsize::new(NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),

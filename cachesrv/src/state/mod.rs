@@ -6,6 +6,7 @@
 //! engine`. Other threads reach a client through the [`Wake`] it was registered with (the
 //! network layer's event loop implements it; an in-process client may ignore it).
 
+pub mod blocking;
 pub mod clients;
 pub mod persist;
 pub mod pubsub;
@@ -23,6 +24,7 @@ use protocol::ParserLimits;
 
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
+pub use blocking::{BlockOn, Blocking, Unblock};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
 pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
 pub use pubsub::{Mailbox, PubSub, Push};
@@ -75,6 +77,8 @@ pub struct Shared {
     pub clients: Clients,
     /// Pub/sub subscriptions.
     pub pubsub: PubSub,
+    /// Clients blocked in BLPOP and the like.
+    pub blocking: Blocking,
     /// MONITOR connections.
     pub monitors: RwLock<Vec<(u64, Mailbox)>>,
     /// Fast check: any MONITOR connection?
@@ -109,6 +113,7 @@ pub struct Shared {
     max_bulk: AtomicUsize,
     maxclients: AtomicUsize,
     protected: AtomicBool,
+    hll_sparse_max: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -152,6 +157,7 @@ impl Shared {
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
             pubsub: PubSub::default(),
+            blocking: Blocking::default(),
             monitors: RwLock::new(Vec::new()),
             monitoring: AtomicBool::new(false),
             stats: ServerStats::default(),
@@ -170,6 +176,7 @@ impl Shared {
             max_bulk: AtomicUsize::new(0),
             maxclients: AtomicUsize::new(0),
             protected: AtomicBool::new(true),
+            hll_sparse_max: AtomicUsize::new(3000),
             config: RwLock::new(config),
         });
         shared.apply_config();
@@ -194,6 +201,8 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
+        self.hll_sparse_max
+            .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
         drop(c);
         self.refresh_write_denial();
         let c = self.config.read();
@@ -255,6 +264,11 @@ impl Shared {
     /// `protected-mode`.
     pub fn protected_mode(&self) -> bool {
         self.protected.load(Ordering::Relaxed)
+    }
+
+    /// `hll-sparse-max-bytes`.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        self.hll_sparse_max.load(Ordering::Relaxed)
     }
 
     /// True once shutdown was requested.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use protocol::Protocol;
 
+use super::blocking::{BlockRequest, Blocked};
 use super::{ClientInfo, Mailbox};
 use crate::engine::WatchToken;
 
@@ -40,6 +41,13 @@ pub struct Session {
     pub no_evict: bool,
     /// `CLIENT NO-TOUCH`: reads do not refresh LRU/LFU.
     pub no_touch: bool,
+    /// Blocking commands may block (a network connection outside EXEC); otherwise they act
+    /// as their non-blocking forms.
+    pub can_block: bool,
+    /// Set by a blocking command that found nothing to take and may block.
+    pub block_request: Option<BlockRequest>,
+    /// The command this client is blocked in, if any.
+    pub blocked: Option<Blocked>,
 }
 
 impl Session {
@@ -59,6 +67,9 @@ impl Session {
             close: false,
             no_evict: false,
             no_touch: false,
+            can_block: false,
+            block_request: None,
+            blocked: None,
         }
     }
 

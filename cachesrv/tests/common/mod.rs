@@ -106,6 +106,12 @@ impl Conn {
         self.read_raw().1
     }
 
+    /// Sends a command and returns the reply's exact bytes.
+    pub fn cmd_raw<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+        self.send(args);
+        self.read_raw().0
+    }
+
     /// Reads until the server closes; returns everything read.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = self.buf.to_vec();
