@@ -169,7 +169,6 @@ impl Cache {
                 Some(password.clone()),
                 common.timeouts.connectivity,
                 common.timeouts.cache,
-                None,
             );
             let limit = common.timeouts.connectivity + common.timeouts.cache;
             match tokio::time::timeout(limit, remote.ping()).await {
@@ -216,15 +215,7 @@ impl Cache {
 
     /// The external backend of `common` (`enkrypt_cache_host/port/db/password`).
     pub(super) fn external(common: &CommonConfig, opts: CacheOptions) -> Cache {
-        let x = External::new(
-            &common.cache_host,
-            common.cache_port,
-            common.cache_db,
-            common.cache_password.clone(),
-            common.timeouts.connectivity,
-            common.timeouts.cache,
-            common.cache_sentinel.as_ref(),
-        );
+        let x = External::configured(common);
         let view = View {
             backend: BACKEND_EXTERNAL,
             host: Some(common.cache_host.clone()),

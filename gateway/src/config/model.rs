@@ -198,6 +198,14 @@ pub struct CommonConfig {
     pub cache_db: u8,
     /// `enkrypt_cache_password` (null; an empty string counts as null).
     pub cache_password: Option<Secret>,
+    /// ACL user of the external cache (from `enkrypt_cache_username` or the URL).
+    pub cache_username: Option<String>,
+    /// `enkrypt_cache_tls` (false; true with a `rediss://` `enkrypt_cache_url`): TLS to the
+    /// external cache.
+    pub cache_tls: bool,
+    /// `enkrypt_cache_tls_ca_file` (absent: the public roots): the CA that signed the cache's
+    /// certificate.
+    pub cache_tls_ca_file: Option<std::path::PathBuf>,
     /// `enkrypt_cache_sentinels` and friends (ours): find the cache's master through Redis
     /// Sentinel instead of `enkrypt_cache_host`/`port`; `None` when no sentinel is listed.
     pub cache_sentinel: Option<SentinelSettings>,
@@ -271,6 +279,9 @@ impl Default for CommonConfig {
             cache_port: 6379,
             cache_db: 0,
             cache_password: None,
+            cache_username: None,
+            cache_tls: false,
+            cache_tls_ca_file: None,
             cache_sentinel: None,
             tool_cache_ttl: Duration::from_secs(4 * 3600),
             gateway_cache_ttl: Duration::from_secs(24 * 3600),

@@ -547,7 +547,7 @@ impl Validator {
         let (o, p) = pick("enkrypt_http_limits");
         let http_limits = self.http_limits(o, p);
 
-        CommonConfig {
+        let mut common = CommonConfig {
             log_level,
             use_remote_mcp_config,
             remote_mcp_gateway_name,
@@ -569,7 +569,10 @@ impl Validator {
             tools_mode,
             unprefixed_names,
             http_limits,
-        }
+            ..CommonConfig::default()
+        };
+        self.cache_connection(&mut common, section, root);
+        common
     }
 
     fn telemetry(&mut self, common: &Map<String, Value>, parent: &str) -> TelemetryConfig {
