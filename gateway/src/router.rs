@@ -710,6 +710,13 @@ impl Gateway {
                         (checked, Some(raw))
                     }
                 };
+                self.guard.recent.record(
+                    server,
+                    tool,
+                    Direction::Input,
+                    &checked.verdict,
+                    checked.redactions.len(),
+                );
                 if checked.verdict.blocked {
                     tracing::info!(server, tool, reason = %checked.verdict.reason, "input blocked by guardrails");
                     out.result = blocked_result(
@@ -749,6 +756,9 @@ impl Gateway {
             .guard
             .check_output(pol.output.as_ref(), &mut result, &redactions, &args)
             .await;
+        self.guard
+            .recent
+            .record(server, tool, Direction::Output, &verdict, 0);
         if verdict.blocked {
             tracing::info!(server, tool, reason = %verdict.reason, "output blocked by guardrails");
             let name = pol.output.as_ref().and_then(|p| p.name.as_deref());

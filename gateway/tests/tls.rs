@@ -228,7 +228,10 @@ async fn the_cache_over_tls() {
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let keys = check.cmd(&["KEYS", "enkrypt:tools:*"]).await.expect("KEYS over TLS");
+        let keys = check
+            .cmd(&["KEYS", "enkrypt:tools:*"])
+            .await
+            .expect("KEYS over TLS");
         if matches!(keys, protocol::Frame::Array(ref a) if !a.is_empty()) {
             break;
         }
@@ -237,14 +240,24 @@ async fn the_cache_over_tls() {
     }
     // The CLI reads the same variables: `cache status` reaches the TLS server too.
     let out = Command::new(gateway_bin())
-        .args(["--config", &config.to_string_lossy(), "cache", "status", "--json"])
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "cache",
+            "status",
+            "--json",
+        ])
         .env("ENKRYPT_USE_EXTERNAL_CACHE", "true")
         .env("ENKRYPT_CACHE_URL", &url)
         .env("ENKRYPT_CACHE_TLS_CA_FILE", &ca)
         .output()
         .expect("cache status");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_str(&text).expect("json");
     assert!(v.to_string().contains("External"), "{v}");
     assert_eq!(v["reachable"], true, "the CLI reached the TLS cache: {v}");

@@ -57,12 +57,13 @@ pub(super) async fn start(
                 .with_context(|| format!("binding the admin API to {host}:{port}"))?;
             let addr = listener.local_addr()?;
             eprintln!(
-                "admin API listening on http://{addr}/api/v1/ (key: admin_apikey in the config)"
+                "admin API listening on http://{addr}/api/v1/, dashboard at http://{addr}/dashboard (key: admin_apikey in the config)"
             );
             let path = path.to_path_buf();
+            let live = Some(gw.clone());
             Some(tokio::spawn(async move {
                 if let Err(e) =
-                    crate::admin::api::serve(path, listener, std::future::pending()).await
+                    crate::admin::api::serve(path, live, listener, std::future::pending()).await
                 {
                     tracing::error!(error = %e, "admin API stopped");
                 }

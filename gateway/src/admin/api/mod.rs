@@ -44,9 +44,12 @@ mod users;
 pub struct ApiState {
     /// The config file.
     pub path: Arc<PathBuf>,
+    /// The running gateway, for the dashboard's live figures (`None` when the API is served
+    /// on its own).
+    pub gw: Option<Arc<crate::service::Gateway>>,
 }
 
-fn ok(message: &str, data: Value) -> Response {
+pub(crate) fn ok(message: &str, data: Value) -> Response {
     Json(json!({
         "message": message,
         "data": data,
@@ -55,7 +58,7 @@ fn ok(message: &str, data: Value) -> Response {
     .into_response()
 }
 
-fn fail(status: StatusCode, detail: impl Into<String>) -> Response {
+pub(crate) fn fail(status: StatusCode, detail: impl Into<String>) -> Response {
     (status, Json(json!({ "detail": detail.into() }))).into_response()
 }
 
@@ -173,7 +176,8 @@ async fn guard(State(state): State<ApiState>, req: Request, next: Next) -> Respo
             return fail(StatusCode::FORBIDDEN, "Origin not allowed");
         }
     }
-    if req.uri().path() == "/health" {
+    let path = req.uri().path();
+    if path == "/health" || super::dashboard::PUBLIC.contains(&path) {
         return next.run(req).await;
     }
     let presented = h
@@ -213,13 +217,15 @@ async fn health() -> Response {
     )
 }
 
-/// The routes.
-pub fn router(path: PathBuf) -> Router {
+/// The routes; with `gw`, the dashboard's live figures too.
+pub fn router(path: PathBuf, gw: Option<Arc<crate::service::Gateway>>) -> Router {
     let state = ApiState {
         path: Arc::new(path),
+        gw,
     };
     Router::new()
         .route("/health", get(health))
+        .merge(super::dashboard::routes())
         .merge(keys::routes())
         .merge(configs::routes())
         .merge(projects::routes())
@@ -229,13 +235,15 @@ pub fn router(path: PathBuf) -> Router {
         .with_state(state)
 }
 
-/// Serves the admin API on `listener` until `shutdown` completes.
+/// Serves the admin API (and, with `gw`, the dashboard) on `listener` until `shutdown`
+/// completes.
 pub async fn serve(
     path: PathBuf,
+    gw: Option<Arc<crate::service::Gateway>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(path))
+    axum::serve(listener, router(path, gw))
         .with_graceful_shutdown(shutdown)
         .await
 }
