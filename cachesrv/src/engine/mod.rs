@@ -47,6 +47,7 @@ mod memory;
 mod table;
 pub mod value;
 mod watch;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
 pub use watch::WatchToken;
+pub use zset::{ZLimits, ZSetValue};
 
 use evict::Evictor;
 use gate::Gate;
