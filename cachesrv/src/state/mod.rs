@@ -95,6 +95,10 @@ pub struct Shared {
     pub peak_memory: AtomicU64,
     /// The port actually bound (for INFO when `port 0`).
     pub port: AtomicUsize,
+    /// `zset-max-listpack-entries`, cached for the sorted-set commands.
+    pub zset_max_entries: AtomicUsize,
+    /// `zset-max-listpack-value`, cached for the sorted-set commands.
+    pub zset_max_value: AtomicUsize,
     /// Woken once when shutdown is requested.
     shutdown_waiters: Mutex<Vec<Arc<dyn Wake>>>,
     shutting_down: AtomicBool,
@@ -155,6 +159,8 @@ impl Shared {
             run_id,
             peak_memory: AtomicU64::new(0),
             port: AtomicUsize::new(config.port() as usize),
+            zset_max_entries: AtomicUsize::new(128),
+            zset_max_value: AtomicUsize::new(64),
             shutdown_waiters: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             timeout_secs: AtomicU64::new(0),
@@ -186,6 +192,10 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
+        self.zset_max_entries
+            .store(c.zset_max_listpack_entries(), Ordering::Relaxed);
+        self.zset_max_value
+            .store(c.zset_max_listpack_value(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold
