@@ -166,11 +166,11 @@ fn compute(
             if let Some(k) = g.key(0, access) {
                 each(&k, |m, s| acc.push((m.to_vec(), s)));
             }
-            for i in 1..n {
+            for (i, &c) in cards.iter().enumerate().take(n).skip(1) {
                 if acc.is_empty() {
                     break;
                 }
-                if cards[i] == 0 {
+                if c == 0 {
                     continue;
                 }
                 if let Some(k) = g.key(i, access) {

@@ -279,8 +279,9 @@ pub(super) fn zrandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 }
             }
         } else if count >= z.len() {
+            // The whole set, from the highest score down (as Redis 7.0 walks it).
             write_elems_len(out, proto, scores, z.len());
-            for (m, s) in z.iter() {
+            for (m, s) in z.iter().rev() {
                 write_elem(out, proto, scores, m, s);
             }
         } else {

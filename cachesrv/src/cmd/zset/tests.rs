@@ -137,3 +137,38 @@ fn watch_sees_sorted_set_writes_and_not_no_ops() {
     a.run(&["ZCARD", "z"]);
     assert_eq!(a.run(&["EXEC"]), "*-1\r\n");
 }
+
+#[test]
+fn zscan_of_a_large_set_returns_every_member_once() {
+    let mut r = runner(&[]);
+    // Many members share a score, more than one COUNT's worth.
+    for i in 0..300 {
+        r.run(&["ZADD", "z", &(i / 40).to_string(), &format!("m{i:03}")]);
+    }
+    assert_eq!(r.run(&["OBJECT", "ENCODING", "z"]), "$8\r\nskiplist\r\n");
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    let mut rounds = 0;
+    loop {
+        let reply = crate::cmd::decode_all(r.run(&["ZSCAN", "z", &cursor, "COUNT", "7"]));
+        let [protocol::Frame::Array(parts)] = reply.as_slice() else {
+            panic!("array reply: {reply:?}");
+        };
+        let (protocol::Frame::Bulk(next), protocol::Frame::Array(items)) = (&parts[0], &parts[1])
+        else {
+            panic!("cursor and items");
+        };
+        for pair in items.chunks(2) {
+            if let protocol::Frame::Bulk(m) = &pair[0] {
+                assert!(seen.insert(m.to_vec()), "returned twice: {m:?}");
+            }
+        }
+        cursor = String::from_utf8_lossy(next).into_owned();
+        rounds += 1;
+        if cursor == "0" {
+            break;
+        }
+        assert!(rounds < 300, "the scan ends");
+    }
+    assert_eq!(seen.len(), 300);
+}

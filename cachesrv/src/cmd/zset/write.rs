@@ -73,13 +73,13 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
         }
     }
     let pairs = &a[i..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return ctx.syntax_error();
     }
     if f.nx && f.xx {
         return ctx.err("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return ctx.err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && pairs.len() > 2 {

@@ -110,7 +110,7 @@ impl Clone for ZSetValue {
     fn clone(&self) -> Self {
         let mut z = ZSetValue::new();
         if let Repr::Skip { .. } = self.repr {
-            z.to_skiplist();
+            z.convert_to_skiplist();
         }
         for (m, s) in self.iter() {
             z.insert_new(m, s);
@@ -141,7 +141,7 @@ impl ZSetValue {
     pub fn with_hint(len: usize, max_len: usize, lim: ZLimits) -> Self {
         let mut z = Self::new();
         if len > lim.entries || max_len > lim.value {
-            z.to_skiplist();
+            z.convert_to_skiplist();
         }
         z
     }
@@ -239,7 +239,7 @@ impl ZSetValue {
         self.range(0, usize::MAX)
     }
 
-    fn to_skiplist(&mut self) {
+    fn convert_to_skiplist(&mut self) {
         let Repr::Pack(v) = std::mem::take(&mut self.repr) else {
             return;
         };
@@ -289,7 +289,7 @@ impl ZSetValue {
                 if matches!(self.repr, Repr::Pack(_))
                     && (self.len() + 1 > lim.entries || member.len() > lim.value)
                 {
-                    self.to_skiplist();
+                    self.convert_to_skiplist();
                 }
                 self.insert_new(member, score);
                 None
