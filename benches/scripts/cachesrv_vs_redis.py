@@ -13,7 +13,11 @@ the lowest CPU per request any server using read/write/epoll_wait can reach here
 `control` runs the ops table with a second redis-server in cachesrv's place: how far apart two
 identical servers land under the same protocol (the noise floor of the ops goals).
 
-Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|all]
+`zset` measures sorted sets: ZADD (random scores and members), ZRANGE 0 9 of a 1 000-member
+set and ZINCRBY at -P 16 (ops/s and server CPU per op, as `ops`), and used_memory per member
+of one sorted set of 1 000 000 members.
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|zset|all]
 (default: all; `control` only when asked)
 Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV and NIL_SERVER (paths to the
 release binaries).
@@ -117,6 +121,86 @@ def bench(server, test, pipeline, n=N, pin="1", clients=50):
         if cols and cols[0] != "test":
             return float(cols[1]), (u1 - u0 + s1 - s0) / n, (u1 - u0) / n, (s1 - s0) / n
     raise RuntimeError(out)
+
+
+def bench_cmd(server, args, pipeline, n=N, pin="1", clients=50, rand=None):
+    """redis-benchmark running one given command; (ops/s, CPU s/op)."""
+    if pipeline > 1:
+        n *= 10
+    cmd = ["redis-benchmark", "-p", str(server.port), "--threads", "1", "-c", str(clients), "-n", str(n),
+           "-P", str(pipeline), "--csv"]
+    if rand:
+        cmd += ["-r", str(rand)]
+    cmd += list(args)
+    if pin is not None:
+        cmd = ["taskset", "-c", pin] + cmd
+    c0 = server.cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    c1 = server.cpu()
+    for line in out.splitlines():
+        cols = [c.strip('"') for c in line.split(",")]
+        if len(cols) > 1 and cols[0] != "test":
+            return float(cols[1]), (c1 - c0) / n
+    raise RuntimeError(out)
+
+
+ZSET_ROWS = [
+    # (label, command, -r)
+    ("ZADD", ["ZADD", "zadd", "__rand_int__", "member:__rand_int__"], 1_000_000),
+    ("ZRANGE 0 9 (1 000 members)", ["ZRANGE", "zbench", "0", "9"], None),
+    ("ZRANGE 0 9 WITHSCORES", ["ZRANGE", "zbench", "0", "9", "WITHSCORES"], None),
+    ("ZINCRBY", ["ZINCRBY", "zinc", "1", "member:__rand_int__"], 100_000),
+]
+
+
+def zset_ops_table(pipeline=16):
+    best = {}
+    servers = {"redis": Server("redis", pin="0"), "cachesrv": Server("cachesrv", pin="0")}
+    try:
+        for s in servers.values():
+            data = b"".join(resp(b"ZADD", b"zbench", i * 1.5, b"member:%d" % i) for i in range(1000))
+            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=data, capture_output=True, check=True)
+        for rnd in range(ROUNDS):
+            for label, args, rand in ZSET_ROWS:
+                order = ["redis", "cachesrv"] if rnd % 2 == 0 else ["cachesrv", "redis"]
+                for kind in order:
+                    rps, cpu = bench_cmd(servers[kind], args, pipeline, rand=rand)
+                    old = best.get((label, kind))
+                    best[(label, kind)] = (max(rps, old[0]), min(cpu, old[1])) if old else (rps, cpu)
+    finally:
+        for s in servers.values():
+            s.stop()
+    print(f"\n| command | -P | redis ops/s | cachesrv ops/s | ratio | redis CPU us/op | cachesrv CPU us/op | CPU ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, _, _ in ZSET_ROWS:
+        r, c = best[(label, "redis")], best[(label, "cachesrv")]
+        cr = c[1] / r[1] if r[1] > 0 else float("nan")
+        print(f"| {label} | {pipeline} | {r[0]:,.0f} | {c[0]:,.0f} | {c[0]/r[0]:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
+
+
+def zset_memory_table(count=1_000_000):
+    print("\n| sorted set of 1 000 000 members (`member:<n>`, 8-15 bytes) | redis used_memory B/member | cachesrv used_memory B/member | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    res = {}
+    for kind in ("redis", "cachesrv"):
+        s = Server(kind, pin=None, threads=1)
+        try:
+            used0 = s.info("used_memory")
+            rng = random.Random(7)
+            chunks = []
+            for base in range(0, count, 100):
+                args = [b"ZADD", b"big"]
+                for i in range(base, min(base + 100, count)):
+                    args += [b"%.3f" % (rng.random() * 1e6), b"member:%d" % i]
+                chunks.append(resp(*args))
+            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=b"".join(chunks), capture_output=True, check=True)
+            card = int(s.cmd("ZCARD", "big"))
+            assert card == count, card
+            res[kind] = (s.info("used_memory") - used0) / count
+        finally:
+            s.stop()
+    r, c = res["redis"], res["cachesrv"]
+    print(f"| random scores | {r:.1f} | {c:.1f} | {c/r:.2f} |")
 
 
 def geomean(xs):
@@ -323,6 +407,10 @@ def main():
     if what in ("memory", "all"):
         print("\n## memory per key after loading 1 000 000 keys")
         memory_table()
+    if what in ("zset", "all"):
+        print("\n## sorted sets: both servers on core 0, redis-benchmark --threads 1 -c 50 on core 1")
+        zset_ops_table()
+        zset_memory_table()
     if what in ("lru", "all"):
         print("\n## LRU quality")
         lru_table()

@@ -20,10 +20,10 @@ struct AddFlags {
     incr: bool,
 }
 
-/// What adding one element does (Redis's `zsetAdd`): the new score, or `None` for a no-op;
-/// `Err` when an increment makes NaN.
-fn plan(z: Option<&ZSetValue>, f: AddFlags, m: &[u8], score: f64) -> Result<Option<f64>, ()> {
-    match z.and_then(|z| z.score(m)) {
+/// What adding one element whose current score is `cur` does (Redis's `zsetAdd`): the new
+/// score, or `None` for a no-op; `Err` when an increment makes NaN.
+fn plan(cur: Option<f64>, f: AddFlags, score: f64) -> Result<Option<f64>, ()> {
+    match cur {
         Some(cur) => {
             if f.nx {
                 return Ok(None);
@@ -104,22 +104,25 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
     let db = ctx.db();
     let out = &mut *ctx.out;
     let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
-        // A first pass decides whether anything changes (nothing: the key is not touched).
+        // A first pass finds the first element that changes something (none: the key is
+        // not touched); elements before it are no-ops, so the writes start there.
         let z = k.as_zset()?;
-        let mut changes = false;
+        let mut first = None;
         for j in 0..n {
-            match plan(z, f, pairs[j * 2 + 1], scores[j]) {
+            let cur = z.and_then(|z| z.score(pairs[j * 2 + 1]));
+            match plan(cur, f, scores[j]) {
                 Err(()) => return Err(Fail::Msg(NAN_SCORE)),
-                Ok(Some(new)) if z.and_then(|z| z.score(pairs[j * 2 + 1])) != Some(new) => {
-                    changes = true;
+                Ok(Some(new)) if cur != Some(new) => {
+                    first = Some((j, cur));
                     break;
                 }
                 Ok(_) => {}
             }
         }
-        if !changes {
+        let Some((first, first_cur)) = first else {
             if f.incr {
-                match plan(z, f, pairs[1], scores[0]) {
+                let cur = z.and_then(|z| z.score(pairs[1]));
+                match plan(cur, f, scores[0]) {
                     Ok(Some(s)) => write_score(out, proto, s),
                     _ => out.write_null(proto),
                 }
@@ -127,19 +130,26 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
                 out.write_integer(0);
             }
             return Ok(());
-        }
+        };
         let (mut added, mut updated, mut last) = (0i64, 0i64, None);
         k.update_zset(true, |z| {
             if z.is_empty() {
                 *z = ZSetValue::with_hint(n, max_len, lim);
             }
-            for j in 0..n {
+            for j in first..n {
                 let m = pairs[j * 2 + 1];
-                if let Ok(Some(new)) = plan(Some(z), f, m, scores[j]) {
+                let cur = if j == first { first_cur } else { z.score(m) };
+                if let Ok(Some(new)) = plan(cur, f, scores[j]) {
                     last = Some(new);
-                    match z.insert(m, new, lim) {
-                        None => added += 1,
-                        Some(old) if old != new => updated += 1,
+                    match cur {
+                        None => {
+                            z.insert_absent(m, new, lim);
+                            added += 1;
+                        }
+                        Some(old) if old != new => {
+                            z.update_score(m, old, new);
+                            updated += 1;
+                        }
                         Some(_) => {}
                     }
                 }

@@ -297,6 +297,31 @@ impl ZSetValue {
         }
     }
 
+    /// Adds `member`, which the caller has just found absent (under the same lock); converts
+    /// to `skiplist` when the set passes `lim`.
+    pub fn insert_absent(&mut self, member: &[u8], score: f64, lim: ZLimits) {
+        debug_assert!(self.score(member).is_none());
+        let mut score = score;
+        if matches!(self.repr, Repr::Pack(_)) {
+            if score == 0.0 {
+                score = 0.0;
+            }
+            if self.len() + 1 > lim.entries || member.len() > lim.value {
+                self.convert_to_skiplist();
+            }
+        }
+        self.insert_new(member, score);
+    }
+
+    /// Moves a present `member` from score `old` (its current one) to `new`.
+    pub fn update_score(&mut self, member: &[u8], old: f64, new: f64) {
+        let mut new = new;
+        if matches!(self.repr, Repr::Pack(_)) && new == 0.0 {
+            new = 0.0;
+        }
+        self.reposition(member, old, new);
+    }
+
     fn reposition(&mut self, member: &[u8], old: f64, new: f64) {
         match &mut self.repr {
             Repr::Pack(v) => {
