@@ -15,6 +15,8 @@ mod ops;
 mod range;
 mod write;
 
+pub(super) use write::{build, zadd};
+
 use std::io::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -127,7 +129,7 @@ const RANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
 const LEX_INVALID: &str = "ERR min or max not valid string range item";
 
 /// The listpack limits currently configured.
-fn limits(ctx: &Ctx<'_>) -> ZLimits {
+pub(super) fn limits(ctx: &Ctx<'_>) -> ZLimits {
     ZLimits {
         entries: ctx.shared.zset_max_entries.load(Ordering::Relaxed),
         value: ctx.shared.zset_max_value.load(Ordering::Relaxed),
@@ -304,7 +306,7 @@ fn hex_float(s: &str) -> Option<f64> {
 
 /// A score argument as `getDoubleFromObject` reads it: the whole string, no leading space,
 /// no NaN, no overflow or underflow.
-fn parse_score(a: &[u8]) -> Option<f64> {
+pub(super) fn parse_score(a: &[u8]) -> Option<f64> {
     let v = match super::util::float(a) {
         Some(v) => v,
         None => {

@@ -168,7 +168,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
     finish(ctx, r);
 }
 
-pub(super) fn zadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+pub(in crate::cmd) fn zadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     zadd_generic(ctx, a, false);
 }
 
@@ -380,7 +380,7 @@ pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 /// Fills a fresh set for a store from owned pairs (sized as Redis sizes its destination).
-pub(super) fn build(items: &[(Vec<u8>, f64)], lim: ZLimits) -> ZSetValue {
+pub(in crate::cmd) fn build(items: &[(Vec<u8>, f64)], lim: ZLimits) -> ZSetValue {
     let max_len = items.iter().map(|e| e.0.len()).max().unwrap_or(0);
     let mut z = ZSetValue::with_hint(items.len(), max_len, lim);
     for (m, s) in items {
