@@ -179,13 +179,13 @@ def zset_ops_table(pipeline=16):
 
 
 def zset_memory_table(count=1_000_000):
-    print("\n| sorted set of 1 000 000 members (`member:<n>`, 8-15 bytes) | redis used_memory B/member | cachesrv used_memory B/member | ratio |")
-    print("| --- | ---: | ---: | ---: |")
+    print("\n| sorted set of 1 000 000 members (`member:<n>`, 8-14 bytes) | redis used_memory B/member | cachesrv used_memory B/member | ratio | redis RSS B/member | cachesrv RSS B/member | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     res = {}
     for kind in ("redis", "cachesrv"):
         s = Server(kind, pin=None, threads=1)
         try:
-            used0 = s.info("used_memory")
+            used0, rss0 = s.info("used_memory"), s.rss()
             rng = random.Random(7)
             chunks = []
             for base in range(0, count, 100):
@@ -196,11 +196,11 @@ def zset_memory_table(count=1_000_000):
             subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=b"".join(chunks), capture_output=True, check=True)
             card = int(s.cmd("ZCARD", "big"))
             assert card == count, card
-            res[kind] = (s.info("used_memory") - used0) / count
+            res[kind] = ((s.info("used_memory") - used0) / count, (s.rss() - rss0) / count)
         finally:
             s.stop()
     r, c = res["redis"], res["cachesrv"]
-    print(f"| random scores | {r:.1f} | {c:.1f} | {c/r:.2f} |")
+    print(f"| random scores | {r[0]:.1f} | {c[0]:.1f} | {c[0]/r[0]:.2f} | {r[1]:.1f} | {c[1]:.1f} | {c[1]/r[1]:.2f} |")
 
 
 def geomean(xs):
