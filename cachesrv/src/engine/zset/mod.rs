@@ -271,27 +271,15 @@ impl ZSetValue {
     /// Sets `member`'s score, adding it if absent; returns the previous score. Converts to
     /// `skiplist` when the set passes `lim`.
     pub fn insert(&mut self, member: &[u8], score: f64, lim: ZLimits) -> Option<f64> {
-        let mut score = score;
-        if matches!(self.repr, Repr::Pack(_)) {
-            // A listpack stores scores as text, where -0 reads back as 0.
-            if score == 0.0 {
-                score = 0.0;
-            }
-        }
         match self.score(member) {
             Some(old) => {
-                if old != score || old.is_sign_negative() != score.is_sign_negative() {
-                    self.reposition(member, old, score);
+                if old != score {
+                    self.update_score(member, old, score);
                 }
                 Some(old)
             }
             None => {
-                if matches!(self.repr, Repr::Pack(_))
-                    && (self.len() + 1 > lim.entries || member.len() > lim.value)
-                {
-                    self.convert_to_skiplist();
-                }
-                self.insert_new(member, score);
+                self.insert_absent(member, score, lim);
                 None
             }
         }
@@ -302,13 +290,14 @@ impl ZSetValue {
     pub fn insert_absent(&mut self, member: &[u8], score: f64, lim: ZLimits) {
         debug_assert!(self.score(member).is_none());
         let mut score = score;
-        if matches!(self.repr, Repr::Pack(_)) {
-            if score == 0.0 {
-                score = 0.0;
-            }
-            if self.len() + 1 > lim.entries || member.len() > lim.value {
-                self.convert_to_skiplist();
-            }
+        if matches!(self.repr, Repr::Pack(_))
+            && (self.len() + 1 > lim.entries || member.len() > lim.value)
+        {
+            self.convert_to_skiplist();
+        }
+        if matches!(self.repr, Repr::Pack(_)) && score == 0.0 {
+            // A listpack stores scores as text, where -0 reads back as 0.
+            score = 0.0;
         }
         self.insert_new(member, score);
     }
