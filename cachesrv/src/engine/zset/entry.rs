@@ -152,6 +152,16 @@ impl EntryRef {
         unsafe { std::ptr::read(self.ptr.as_ptr() as *const f64) }
     }
 
+    /// Changes the score in place.
+    ///
+    /// # Safety
+    /// The owning [`Entry`] must be alive, and the caller must have exclusive access to the
+    /// set that owns it (no other reference reads the score meanwhile).
+    #[inline]
+    pub(crate) unsafe fn set_score(self, score: f64) {
+        std::ptr::write(self.ptr.as_ptr() as *mut f64, score);
+    }
+
     /// The member, for a lifetime the caller ties to the owning set.
     ///
     /// # Safety

@@ -322,11 +322,12 @@ impl ZSetValue {
                 }
             }
             Repr::Skip { index, runs } => {
-                if let Some(mut e) = index.take(member) {
+                // The index hashes members only: the entry stays where it is.
+                if let Some(e) = index.get(member).map(Entry::as_ref) {
                     runs.remove(old, member);
-                    e.set_score(new);
-                    runs.insert(e.as_ref());
-                    index.insert(e);
+                    // SAFETY: `index` owns the entry and `&mut self` gives exclusive access.
+                    unsafe { e.set_score(new) };
+                    runs.insert(e);
                 }
             }
         }

@@ -10,7 +10,7 @@
 //! vector of runs and rebuild the tree (O(n / RUN) word moves, once per ~RUN / 2 updates).
 //!
 //! Memory: one word per member in a run (runs are at least about half full), plus a 24-byte
-//! vector header and a 4-byte tree cell per run.
+//! vector header, a 4-byte tree cell and an 8-byte last score per run.
 
 use std::cmp::Ordering;
 
@@ -26,6 +26,9 @@ pub(crate) struct Runs {
     runs: Vec<Vec<EntryRef>>,
     /// Fenwick tree over run lengths: cell `k - 1` holds the 1-based tree's `t[k]`.
     fen: Vec<u32>,
+    /// The score of each run's last entry, so finding a run reads one dense array (the
+    /// entries are only visited on equal scores).
+    last: Vec<f64>,
     len: usize,
 }
 
@@ -45,11 +48,18 @@ impl Runs {
         let per_run = alloc_size(RUN * std::mem::size_of::<EntryRef>());
         alloc_size(self.runs.capacity() * std::mem::size_of::<Vec<EntryRef>>())
             + alloc_size(self.fen.capacity() * 4)
+            + alloc_size(self.last.capacity() * 8)
             + self.runs.len() * per_run
     }
 
     fn rebuild(&mut self) {
         let n = self.runs.len();
+        self.last.clear();
+        self.last.extend(
+            self.runs
+                .iter()
+                .map(|r| r.last().map_or(0.0, |e| e.score())),
+        );
         self.fen.clear();
         self.fen.extend(self.runs.iter().map(|r| r.len() as u32));
         for k in 1..=n {
@@ -125,9 +135,13 @@ impl Runs {
     /// (run, offset) where the key sorts (the run is the last one past every entry).
     fn find(&self, score: f64, member: &[u8]) -> (usize, usize) {
         let less = |e: EntryRef| e.cmp_key(score, member) == Ordering::Less;
-        let r = self
-            .runs
-            .partition_point(|run| run.last().is_some_and(|&e| less(e)));
+        let runs = &self.runs;
+        let lo = self.last.partition_point(|&ls| ls < score);
+        let hi = lo + self.last[lo..].partition_point(|&ls| ls <= score);
+        // Runs ending at `score` itself are told apart by their last member.
+        let r = lo
+            + runs[lo..hi.min(runs.len())]
+                .partition_point(|run| run.last().is_some_and(|&e| less(e)));
         let r = r.min(self.runs.len().saturating_sub(1));
         let o = self
             .runs
@@ -153,6 +167,7 @@ impl Runs {
         if self.runs[r].len() < RUN {
             self.runs[r].insert(o, e);
             self.fen_add(r, 1);
+            self.fix_last(r);
             return;
         }
         if r == last && o == RUN {
@@ -200,8 +215,15 @@ impl Runs {
             self.rebuild();
         } else {
             self.fen_add(r, -1);
+            self.fix_last(r);
         }
         Some(rank)
+    }
+
+    fn fix_last(&mut self, r: usize) {
+        if let (Some(slot), Some(e)) = (self.last.get_mut(r), self.runs[r].last()) {
+            *slot = e.score();
+        }
     }
 
     /// Merges run `r` into a neighbour when both fit in half a run; true if it did.
@@ -225,6 +247,7 @@ impl Runs {
         if cap > 16 && self.runs.len() * 4 < cap {
             self.runs.shrink_to(self.runs.len() * 2);
             self.fen.shrink_to(self.runs.len() * 2);
+            self.last.shrink_to(self.runs.len() * 2);
         }
     }
 

@@ -189,3 +189,25 @@ fn negative_zero_reads_as_zero_in_a_listpack() {
     z.insert(b"a", -0.0, lim);
     assert!(z.score(b"a").is_some_and(|s| s.is_sign_positive()));
 }
+
+#[test]
+fn equal_scores_order_by_member_across_runs() {
+    let lim = ZLimits::default();
+    let mut z = ZSetValue::new();
+    let n = 5000u32;
+    for i in 0..n {
+        let k = (i * 7919) % n;
+        z.insert(format!("m{k:05}").as_bytes(), 0.0, lim);
+    }
+    for i in (0..n).step_by(3) {
+        assert_eq!(z.remove(format!("m{i:05}").as_bytes()), Some(0.0));
+    }
+    let members: Vec<Vec<u8>> = z.iter().map(|(m, _)| m.to_vec()).collect();
+    let mut sorted = members.clone();
+    sorted.sort();
+    assert_eq!(members, sorted);
+    for (rank, m) in members.iter().enumerate().step_by(97) {
+        assert_eq!(z.rank(m), Some(rank));
+    }
+    assert_eq!(z.entry_heap, entry_bytes(&z));
+}
