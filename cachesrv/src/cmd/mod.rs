@@ -1,7 +1,7 @@
 //! The command layer: a table of Redis commands and the dispatcher that runs them.
 //!
 //! Each entry has Redis's name, arity (negative: at least), flags and handler; handlers live in
-//! one file per family (`string`, `bitmap`, `keys`, `expire`, `hash`, `set`, `list`, `pubsub`, `tx`,
+//! one file per family (`string`, `bitmap`, `keys`, `expire`, `hash`, `set`, `list`, `zset`, `geo`, `pubsub`, `tx`,
 //! `connection`, `server`). [`execute`] checks, in Redis 7's order: the command exists, its
 //! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
 //! context, and MULTI queueing; then runs the handler under the engine's shared gate and
@@ -12,6 +12,7 @@ mod bitmap;
 pub mod blocking;
 mod connection;
 mod expire;
+mod geo;
 mod hash;
 mod hll;
 mod info;
@@ -27,6 +28,7 @@ mod string;
 pub mod timing;
 mod tx;
 pub mod util;
+mod zset;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -268,6 +270,8 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         set::register(&mut add);
         list::register(&mut add);
         list_block::register(&mut add);
+        zset::register(&mut add);
+        geo::register(&mut add);
         pubsub::register(&mut add);
         tx::register(&mut add);
         connection::register(&mut add);

@@ -472,6 +472,13 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 return ctx.err("ERR Invalid command specified");
             };
             let args = &a[2..];
+            if let Some(keys) = super::zset::numkeys_keys(c.name, args) {
+                ctx.array(keys.len());
+                for k in keys {
+                    ctx.bulk(k);
+                }
+                return;
+            }
             let (first, last, step) = c.keys;
             if first == 0 {
                 return ctx.err("ERR The command has no key arguments");

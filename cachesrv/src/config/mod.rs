@@ -659,6 +659,14 @@ impl Config {
     pub fn lfu_decay_time(&self) -> u32 {
         self.int("lfu-decay-time") as u32
     }
+    /// `zset-max-listpack-entries` (alias `zset-max-ziplist-entries`).
+    pub fn zset_max_listpack_entries(&self) -> usize {
+        usize::try_from(self.int("zset-max-listpack-entries")).unwrap_or(0)
+    }
+    /// `zset-max-listpack-value` (alias `zset-max-ziplist-value`).
+    pub fn zset_max_listpack_value(&self) -> usize {
+        usize::try_from(self.int("zset-max-listpack-value")).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]

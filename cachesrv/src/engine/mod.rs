@@ -48,6 +48,7 @@ mod snapshot;
 mod table;
 pub mod value;
 mod watch;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
 pub use watch::{KeySignal, WatchToken};
+pub use zset::{ZLimits, ZSetValue};
 
 use evict::Evictor;
 use gate::Gate;

@@ -105,6 +105,10 @@ pub struct Shared {
     pub persist: Persistence,
     /// This state itself, for work that outlives a command (a background save).
     me: std::sync::Weak<Shared>,
+    /// `zset-max-listpack-entries`, cached for the sorted-set commands.
+    pub zset_max_entries: AtomicUsize,
+    /// `zset-max-listpack-value`, cached for the sorted-set commands.
+    pub zset_max_value: AtomicUsize,
     /// Woken once when shutdown is requested.
     shutdown_waiters: Mutex<Vec<Arc<dyn Wake>>>,
     shutting_down: AtomicBool,
@@ -169,6 +173,8 @@ impl Shared {
             run_id,
             peak_memory: AtomicU64::new(0),
             port: AtomicUsize::new(config.port() as usize),
+            zset_max_entries: AtomicUsize::new(128),
+            zset_max_value: AtomicUsize::new(64),
             shutdown_waiters: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             timeout_secs: AtomicU64::new(0),
@@ -206,6 +212,10 @@ impl Shared {
         drop(c);
         self.refresh_write_denial();
         let c = self.config.read();
+        self.zset_max_entries
+            .store(c.zset_max_listpack_entries(), Ordering::Relaxed);
+        self.zset_max_value
+            .store(c.zset_max_listpack_value(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold
