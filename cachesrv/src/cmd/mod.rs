@@ -17,6 +17,7 @@ mod keys;
 mod list;
 mod pubsub;
 mod runner;
+mod script;
 mod server;
 mod set;
 mod string;
@@ -266,6 +267,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
+        script::register(&mut add);
         for i in 0..v.len() {
             if let Some((container, _)) = v[i].name.split_once('|') {
                 let parent = v.iter().position(|c| c.name == container);
@@ -574,15 +576,27 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     call(ctx, cmd, argv, stats);
 }
 
-/// Runs a command that passed every check, under the engine's shared gate (EXEC takes the
-/// gate exclusively itself).
+/// Runs a command that passed every check, under the engine's shared gate (EXEC and scripts
+/// take the gate exclusively themselves; SCRIPT and FUNCTION need none). While a script holds
+/// the gate past `busy-reply-threshold`, the command is answered `-BUSY` instead.
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if cmd.name == "exec" || ctx.gated {
+    if ctx.gated || script::own_gate(cmd.name.as_bytes()) || crate::engine::held_exclusively() {
         run(ctx, cmd, argv, stats);
     } else {
-        let _gate = ctx.shared.engine.shared();
-        run(ctx, cmd, argv, stats);
+        match script::wait_gate(ctx.shared) {
+            Ok(_gate) => run(ctx, cmd, argv, stats),
+            Err(busy) => {
+                ctx.err(busy);
+                stats.entry(cmd.id).3 += 1;
+            }
+        }
     }
+}
+
+/// Whether the event loop must not hold the engine's gate for this command (EXEC, scripts,
+/// SCRIPT and FUNCTION take it themselves or need none).
+pub fn own_gate(name: &[u8]) -> bool {
+    script::own_gate(name)
 }
 
 /// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.

@@ -407,7 +407,8 @@ enum Batch {
 }
 
 /// Runs every complete request in `rbuf[*off..]`, under one hold of the engine's shared gate
-/// (released for EXEC, which takes it exclusively, and before returning).
+/// (released for EXEC and scripts, which take it exclusively, and before returning; not taken
+/// while a script holds it: the dispatcher then waits for it per command, or answers -BUSY).
 fn run_batch(
     shared: &Shared,
     sess: &mut Session,
@@ -423,10 +424,11 @@ fn run_batch(
             Ok(Parsed::Complete(len)) => {
                 let args = parser.args(&rbuf[*off..]);
                 if !args.is_empty() {
-                    if args.at(0).eq_ignore_ascii_case(b"exec") {
+                    if cmd::own_gate(args.at(0)) {
                         gate = None;
                     } else if gate.is_none() {
-                        gate = Some(shared.engine.shared());
+                        // Not while a script runs: the dispatcher waits, or answers -BUSY.
+                        gate = shared.engine.try_shared();
                     }
                     cmd::execute(shared, sess, args, out, stats, gate.is_some());
                 }

@@ -8,6 +8,7 @@
 
 pub mod clients;
 pub mod pubsub;
+pub mod scripts;
 pub mod session;
 pub mod stats;
 
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
 pub use pubsub::{Mailbox, PubSub, Push};
+pub use scripts::Scripts;
 pub use session::Session;
 pub use stats::{CommandStats, SlowEntry, SlowLog};
 
@@ -83,6 +85,8 @@ pub struct Shared {
     pub command_stats: CommandStats,
     /// `SLOWLOG`.
     pub slowlog: Mutex<SlowLog>,
+    /// The script cache, FUNCTION libraries and the running script.
+    pub scripts: Scripts,
     /// `slowlog-log-slower-than` in microseconds, `u64::MAX` when off (read on the hot path).
     pub slowlog_threshold: AtomicU64,
     /// Server start.
@@ -149,6 +153,7 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: CommandStats::new(commands),
             slowlog: Mutex::new(SlowLog::default()),
+            scripts: Scripts::default(),
             slowlog_threshold: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             start_unix: now.as_secs(),
@@ -186,6 +191,9 @@ impl Shared {
             .store(c.proto_max_bulk_len(), Ordering::Relaxed);
         self.maxclients.store(c.maxclients(), Ordering::Relaxed);
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
+        self.scripts
+            .busy_threshold_ms
+            .store(c.busy_reply_threshold(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold

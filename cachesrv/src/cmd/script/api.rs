@@ -1,0 +1,558 @@
+//! The Rust half of the `redis` Lua library: `redis.call`/`redis.pcall`'s engine (through the
+//! command table, as a client's command), `sha1hex`, `log`, `setresp`, `set_repl`,
+//! `acl_check_cmd`, and `math.random` on Redis's `rand48` generator.
+//!
+//! A script's commands run as the script client: a session of its own (database taken from
+//! the caller, RESP2 unless `redis.setresp(3)`), under the engine gate the script holds. The
+//! state of the running script is in a thread-local [`CallState`], set by [`enter`] for the
+//! duration of one script.
+
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mlua::{Lua, MultiValue, Value};
+use protocol::Protocol;
+use sha1::{Digest, Sha1};
+
+use super::super::{flags, resolve, run, Ctx, LocalStats};
+use super::conv;
+use crate::state::clients::Clients;
+use crate::state::scripts::ScriptKind;
+use crate::state::{Mailbox, NoWake, Session, Shared};
+
+/// The script client's state while a script runs on this thread.
+pub(super) struct CallState {
+    shared: *const Shared,
+    sess: Session,
+    stats: LocalStats,
+    out: BytesMut,
+    args: Vec<u8>,
+    bounds: Vec<(usize, usize)>,
+    /// Write commands are refused (EVAL_RO, FCALL_RO, `no-writes` functions).
+    pub(super) read_only: bool,
+    /// EVAL or FCALL.
+    pub(super) kind: ScriptKind,
+    /// Loading a library: `redis.register_function` collects here.
+    pub(super) registering: Option<Vec<super::function::Registered>>,
+}
+
+thread_local! {
+    static CALL: RefCell<Option<CallState>> = const { RefCell::new(None) };
+}
+
+/// Clears the thread's script state when a script ends.
+pub(super) struct Entered;
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CALL.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if let Some(st) = c.as_mut() {
+                    // SAFETY: `shared` outlives the script (the handler that set it is still
+                    // on the stack below this guard).
+                    let shared = unsafe { &*st.shared };
+                    st.stats.flush(shared);
+                    st.shared = std::ptr::null();
+                    st.registering = None;
+                }
+            }
+        });
+    }
+}
+
+/// Sets up the script client for a script started by a client in database `db`.
+pub(super) fn enter(shared: &Shared, db: usize, kind: ScriptKind, read_only: bool) -> Entered {
+    CALL.with(|c| {
+        let mut c = c.borrow_mut();
+        let st = c.get_or_insert_with(|| {
+            let addr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+            let waker = Arc::new(NoWake);
+            let info = Clients::detached(addr, waker.clone());
+            let (mailbox, _, _) = Mailbox::new(waker);
+            CallState {
+                shared: std::ptr::null(),
+                sess: Session::new(info, mailbox, true),
+                stats: LocalStats::default(),
+                out: BytesMut::new(),
+                args: Vec::new(),
+                bounds: Vec::new(),
+                read_only,
+                kind,
+                registering: None,
+            }
+        });
+        st.shared = shared;
+        st.sess.select(db);
+        st.sess.proto = Protocol::Resp2;
+        st.read_only = read_only;
+        st.kind = kind;
+        st.registering = None;
+        st.stats.start_batch(shared);
+    });
+    Entered
+}
+
+/// Runs `f` on the running script's state (None outside a script).
+pub(super) fn with_state<R>(f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
+    CALL.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let st = c.as_mut()?;
+        if st.shared.is_null() {
+            return None;
+        }
+        Some(f(st))
+    })
+}
+
+/// Starts collecting `redis.register_function` calls (a script state must be entered).
+pub(super) fn begin_registering() {
+    with_state(|st| st.registering = Some(Vec::new()));
+}
+
+/// The functions registered since [`begin_registering`].
+pub(super) fn end_registering() -> Vec<super::function::Registered> {
+    with_state(|st| st.registering.take())
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Whether the running script was asked to stop (for the instruction hook).
+pub(super) fn kill_requested() -> Option<ScriptKind> {
+    with_state(|st| {
+        // SAFETY: non-null while a script runs (see `Entered`).
+        let shared = unsafe { &*st.shared };
+        shared.scripts.running.kill_requested().then_some(st.kind)
+    })
+    .flatten()
+}
+
+/// Lua's `tostring` of a number (`%.14g`).
+pub(super) fn number_text(n: f64) -> String {
+    if n.is_nan() {
+        return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if n == n.trunc() && n.abs() < 1e14 {
+        return format!("{}", n as i64);
+    }
+    let sci = format!("{n:.13e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..14).contains(&exp) {
+        let mant = trim_zeros(mant);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (13 - exp).max(0) as usize;
+        trim_zeros(&format!("{n:.decimals$}")).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Value> {
+    let t = lua.create_table_with_capacity(0, 1)?;
+    t.raw_set("err", msg)?;
+    Ok(Value::Table(t))
+}
+
+/// `R.call(raise, ...)`: (reply, failed).
+pub(super) fn call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
+    let raise = matches!(args.pop_front(), Some(Value::Boolean(true)));
+    let (v, failed) = call_inner(lua, args)?;
+    if failed && raise {
+        if let Value::Table(t) = &v {
+            let mt: mlua::Table = lua.named_registry_value(CALL_ERROR_KEY)?;
+            t.set_metatable(Some(mt))?;
+        }
+    }
+    Ok((v, failed))
+}
+
+fn call_inner(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+    if args.is_empty() {
+        let e = error_table(
+            lua,
+            "ERR Please specify at least one argument for this redis lib call",
+        )?;
+        return Ok((e, true));
+    }
+    let outcome = with_state(|st| -> mlua::Result<Result<(), &'static str>> {
+        st.args.clear();
+        st.bounds.clear();
+        for a in &args {
+            let start = st.args.len();
+            match a {
+                Value::String(s) => st.args.extend_from_slice(&s.as_bytes()),
+                Value::Integer(i) => st.args.extend_from_slice(i.to_string().as_bytes()),
+                Value::Number(n) => st.args.extend_from_slice(number_text(*n).as_bytes()),
+                _ => {
+                    return Ok(Err(
+                        "ERR Lua redis lib command arguments must be strings or integers",
+                    ))
+                }
+            }
+            st.bounds.push((start, st.args.len()));
+        }
+        Ok(execute(st))
+    });
+    match outcome {
+        None => Ok((
+            error_table(lua, "ERR redis.call is not available here")?,
+            true,
+        )),
+        Some(Err(e)) => Err(e),
+        Some(Ok(Err(msg))) => Ok((error_table(lua, msg)?, true)),
+        Some(Ok(Ok(()))) => {
+            let v = with_state(|st| {
+                let failed = st.out.first() == Some(&b'-');
+                let v = conv::reply_to_lua(lua, &st.out);
+                st.out.clear();
+                v.map(|v| (v, failed))
+            });
+            match v {
+                Some(r) => r,
+                None => Ok((Value::Nil, false)),
+            }
+        }
+    }
+}
+
+/// The registry key of `R.call`, for [`call_raising`].
+pub(super) const CALL_KEY: &std::ffi::CStr = c"cachesrv.rcall";
+/// The registry key of the metatable that marks `redis.call`'s raised errors (the sandbox's
+/// `pcall` hands them to the script as their message).
+pub(super) const CALL_ERROR_KEY: &str = "cachesrv.callerr";
+
+/// `redis.call`: a C function, so that `return redis.call(...)` keeps the script's frame (a
+/// Lua function there would be a tail call, and the error's line would be lost). Calls
+/// `R.call(true, ...)` and raises the error table it returns on failure.
+///
+/// # Safety
+/// Called by Lua only, as a C function.
+pub(super) unsafe extern "C-unwind" fn call_raising(state: *mut mlua::ffi::lua_State) -> i32 {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(state);
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CALL_KEY.as_ptr());
+    ffi::lua_insert(state, 1);
+    ffi::lua_pushboolean(state, 1);
+    ffi::lua_insert(state, 2);
+    ffi::lua_call(state, n + 1, 2);
+    if ffi::lua_toboolean(state, -1) != 0 {
+        ffi::lua_settop(state, -2);
+        ffi::lua_error(state);
+    }
+    ffi::lua_settop(state, -2);
+    1
+}
+
+/// Commands a script may not run (Redis's `noscript` flag).
+fn noscript(name: &str) -> bool {
+    let base = name.split('|').next().unwrap_or(name);
+    matches!(
+        base,
+        "multi"
+            | "exec"
+            | "discard"
+            | "watch"
+            | "unwatch"
+            | "subscribe"
+            | "psubscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "punsubscribe"
+            | "sunsubscribe"
+            | "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "script"
+            | "function"
+            | "blpop"
+            | "brpop"
+            | "blmove"
+            | "brpoplpush"
+            | "blmpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "bzmpop"
+            | "client"
+            | "auth"
+            | "hello"
+            | "config"
+            | "monitor"
+            | "shutdown"
+            | "quit"
+            | "reset"
+            | "debug"
+            | "save"
+            | "bgsave"
+            | "bgrewriteaof"
+            | "wait"
+            | "sync"
+            | "psync"
+            | "acl"
+            | "role"
+            | "failover"
+            | "replicaof"
+            | "slaveof"
+            | "latency"
+    )
+}
+
+fn execute(st: &mut CallState) -> Result<(), &'static str> {
+    let argv: Vec<&[u8]> = st.bounds.iter().map(|&(a, b)| &st.args[a..b]).collect();
+    // SAFETY: set by `enter` for the duration of the script.
+    let shared = unsafe { &*st.shared };
+    let cmd = resolve(&argv).map_err(|_| "ERR Unknown Redis command called from script")?;
+    if !super::super::arity_ok(cmd.arity, argv.len()) {
+        return Err("ERR Wrong number of args calling Redis command from script");
+    }
+    if noscript(cmd.name) {
+        return Err("ERR This Redis command is not allowed from script");
+    }
+    let writes = cmd.flags & flags::WRITE != 0;
+    if writes && st.read_only {
+        return Err("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if cmd.flags & flags::DENYOOM != 0
+        && shared.engine.maxmemory() > 0
+        && shared.engine.ensure_memory().is_err()
+    {
+        return Err("OOM command not allowed when used memory > 'maxmemory'.");
+    }
+    if writes {
+        shared.scripts.running.set_wrote();
+    }
+    let mut ctx = Ctx {
+        shared,
+        sess: &mut st.sess,
+        out: &mut st.out,
+        failed: false,
+        gated: true,
+    };
+    run(&mut ctx, cmd, &argv, &mut st.stats);
+    Ok(())
+}
+
+fn one_text(args: &MultiValue) -> Option<Vec<u8>> {
+    match args.front()? {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(i) => Some(i.to_string().into_bytes()),
+        Value::Number(n) => Some(number_text(*n).into_bytes()),
+        _ => None,
+    }
+}
+
+/// `redis.sha1hex(s)`.
+pub(super) fn sha1hex(_: &Lua, args: MultiValue) -> mlua::Result<String> {
+    if args.len() != 1 {
+        return Err(mlua::Error::runtime("wrong number of arguments"));
+    }
+    Ok(sha1_hex(&one_text(&args).unwrap_or_default()))
+}
+
+/// The lower-case hex SHA-1 of `data`.
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    let digest = Sha1::digest(data);
+    let mut s = String::with_capacity(40);
+    for b in digest {
+        s.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
+        s.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
+    }
+    s
+}
+
+/// `redis.log(level, message...)`.
+pub(super) fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() < 2 {
+        return Err(mlua::Error::runtime(
+            "redis.log() requires two arguments or more.",
+        ));
+    }
+    let level = match args.front() {
+        Some(Value::Integer(i)) => *i,
+        Some(Value::Number(n)) => *n as i64,
+        _ => -1,
+    };
+    use crate::log::Level;
+    let level = match level {
+        0 => Level::Debug,
+        1 => Level::Verbose,
+        2 => Level::Notice,
+        3 => Level::Warning,
+        _ => return Err(mlua::Error::runtime("Invalid debug level.")),
+    };
+    let mut msg = String::new();
+    for (i, a) in args.iter().skip(1).enumerate() {
+        if i > 0 {
+            msg.push(' ');
+        }
+        match a {
+            Value::String(s) => msg.push_str(&String::from_utf8_lossy(&s.as_bytes())),
+            Value::Integer(n) => msg.push_str(&n.to_string()),
+            Value::Number(n) => msg.push_str(&number_text(*n)),
+            _ => {}
+        }
+    }
+    crate::log::log(level, &msg);
+    Ok(())
+}
+
+/// `redis.setresp(2|3)`: the protocol of the script client's replies.
+pub(super) fn setresp(_: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() != 1 {
+        return Err(mlua::Error::runtime(
+            "redis.setresp() requires one argument.",
+        ));
+    }
+    let proto = match args.front() {
+        Some(Value::Integer(2)) => Protocol::Resp2,
+        Some(Value::Integer(3)) => Protocol::Resp3,
+        Some(Value::Number(n)) if *n == 2.0 => Protocol::Resp2,
+        Some(Value::Number(n)) if *n == 3.0 => Protocol::Resp3,
+        _ => return Err(mlua::Error::runtime("RESP version must be 2 or 3.")),
+    };
+    with_state(|st| st.sess.proto = proto);
+    Ok(())
+}
+
+/// `redis.set_repl(flags)`: accepted (there is no replication to steer).
+pub(super) fn set_repl(_: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() != 1 {
+        return Err(mlua::Error::runtime(
+            "redis.set_repl() requires one argument.",
+        ));
+    }
+    let flags = match args.front() {
+        Some(Value::Integer(i)) => *i,
+        Some(Value::Number(n)) => *n as i64,
+        _ => -1,
+    };
+    if !(0..=3).contains(&flags) {
+        return Err(mlua::Error::runtime(
+            "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+        ));
+    }
+    Ok(())
+}
+
+/// `redis.acl_check_cmd(name, ...)`: every user may run every command.
+pub(super) fn acl_check_cmd(_: &Lua, args: MultiValue) -> mlua::Result<bool> {
+    let name = one_text(&args).unwrap_or_default();
+    if super::super::lookup_full(&name).is_none() {
+        return Err(mlua::Error::runtime(
+            "Invalid command passed to redis.acl_check_cmd()",
+        ));
+    }
+    Ok(true)
+}
+
+/// The message of an error raised by Rust code (for the error handler).
+pub(super) fn errmsg(_: &Lua, v: Value) -> mlua::Result<String> {
+    fn root(e: &mlua::Error) -> String {
+        match e {
+            mlua::Error::CallbackError { cause, .. } => root(cause),
+            mlua::Error::RuntimeError(m) => m.clone(),
+            mlua::Error::MemoryError(m) => m.clone(),
+            other => other.to_string(),
+        }
+    }
+    Ok(match v {
+        Value::Error(e) => root(&e),
+        other => other.to_string().unwrap_or_default(),
+    })
+}
+
+const RAND48_A: u64 = 0x5_DEEC_E66D;
+const RAND48_MASK: u64 = (1 << 48) - 1;
+const LRAND48_MAX: i64 = i32::MAX as i64;
+
+/// The state `redisSrand48(seed)` sets.
+pub(crate) fn rand48_seed(seed: i32) -> u64 {
+    0x330E | (u64::from(seed as u32) << 16)
+}
+
+fn lrand48(shared: &Shared) -> i64 {
+    let x = shared.scripts.rand48.load(Ordering::Relaxed);
+    let next = (x.wrapping_mul(RAND48_A).wrapping_add(0xB)) & RAND48_MASK;
+    shared.scripts.rand48.store(next, Ordering::Relaxed);
+    (next >> 17) as i64
+}
+
+fn int_arg(v: Option<&Value>, n: usize) -> mlua::Result<i64> {
+    match v {
+        Some(Value::Integer(i)) => Ok(*i),
+        Some(Value::Number(f)) => Ok(*f as i64),
+        Some(Value::String(s)) => s
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .map(|f| f as i64)
+            .ok_or_else(|| mlua::Error::runtime(format!("bad argument #{n} (number expected)"))),
+        _ => Err(mlua::Error::runtime(format!(
+            "bad argument #{n} (number expected, got no value)"
+        ))),
+    }
+}
+
+/// `math.random([m [, n]])` on Redis's generator (the same sequence as Redis).
+pub(super) fn random(_: &Lua, args: MultiValue) -> mlua::Result<f64> {
+    let r = with_state(|st| {
+        // SAFETY: set while the script runs.
+        let shared = unsafe { &*st.shared };
+        lrand48(shared)
+    })
+    .unwrap_or(0);
+    let r = (r % LRAND48_MAX) as f64 / LRAND48_MAX as f64;
+    match args.len() {
+        0 => Ok(r),
+        1 => {
+            let u = int_arg(args.front(), 1)?;
+            if u < 1 {
+                return Err(mlua::Error::runtime(
+                    "bad argument #1 to 'random' (interval is empty)",
+                ));
+            }
+            Ok((r * u as f64).floor() + 1.0)
+        }
+        2 => {
+            let l = int_arg(args.front(), 1)?;
+            let u = int_arg(args.get(1), 2)?;
+            if l > u {
+                return Err(mlua::Error::runtime(
+                    "bad argument #2 to 'random' (interval is empty)",
+                ));
+            }
+            Ok((r * (u - l + 1) as f64).floor() + l as f64)
+        }
+        _ => Err(mlua::Error::runtime("wrong number of arguments")),
+    }
+}
+
+/// `math.randomseed(n)`.
+pub(super) fn randomseed(_: &Lua, args: MultiValue) -> mlua::Result<()> {
+    let seed = int_arg(args.front(), 1)?;
+    with_state(|st| {
+        // SAFETY: set while the script runs.
+        let shared = unsafe { &*st.shared };
+        shared
+            .scripts
+            .rand48
+            .store(rand48_seed(seed as i32), Ordering::Relaxed);
+    });
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! A thread's Lua state: Lua 5.1 with the libraries Redis 7.0 loads (base, table, string,
+//! math, and cjson, bit, cmsgpack, struct), the sandbox of `sandbox.lua`, and the scripts and
+//! functions compiled so far.
+//!
+//! Each thread that runs scripts has its own state (scripts run one at a time, under the
+//! engine's exclusive gate, so nothing is shared between them but [`Scripts`]); what it
+//! compiled is dropped when the script cache is flushed or the server is another one, and its
+//! functions are reloaded when the libraries change.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+
+use super::api;
+use crate::state::scripts::{ScriptKind, Scripts};
+
+const SANDBOX: &str = include_str!("sandbox.lua");
+
+/// Instructions between two checks for SCRIPT KILL / FUNCTION KILL.
+const HOOK_EVERY: u32 = 10_000;
+
+/// A compiled function of a library.
+pub(super) struct LoadedFunction {
+    pub(super) func: Function,
+}
+
+/// One thread's Lua state.
+pub(super) struct Vm {
+    pub(super) lua: Lua,
+    run: Function,
+    real: Table,
+    redis_full: Table,
+    redis_load: Table,
+    server: u64,
+    epoch: u64,
+    compiled: HashMap<String, Function>,
+    generation: u64,
+    pub(super) functions: HashMap<String, LoadedFunction>,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's Lua state for `scripts`' server (created on first use).
+pub(super) fn with_vm<R>(scripts: &Scripts, f: impl FnOnce(&mut Vm) -> R) -> Result<R, String> {
+    VM.with(|cell| {
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| "ERR scripts cannot run scripts".to_string())?;
+        if slot.is_none() {
+            *slot = Some(Vm::new().map_err(|e| format!("ERR {e}"))?);
+        }
+        let vm = slot.as_mut().ok_or("ERR no Lua state")?;
+        if vm.server != scripts.id || vm.epoch != scripts.epoch() {
+            vm.compiled.clear();
+            vm.server = scripts.id;
+            vm.epoch = scripts.epoch();
+            vm.generation = u64::MAX;
+        }
+        Ok(f(vm))
+    })
+}
+
+fn register(lua: &Lua, t: &Table, name: &str, f: Function) -> mlua::Result<()> {
+    let _ = lua;
+    t.raw_set(name, f)
+}
+
+impl Vm {
+    fn new() -> mlua::Result<Vm> {
+        // SAFETY: the debug library is loaded only for the sandbox's error handler, which
+        // keeps `debug.getinfo`; the sandbox removes `debug` from the globals.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::new(),
+            )
+        };
+        let globals = lua.globals();
+        globals.raw_set("bit", super::bit::library(&lua)?)?;
+        globals.raw_set("cjson", super::cjson::library(&lua)?)?;
+        let r = lua.create_table()?;
+        let rcall = lua.create_function(api::call)?;
+        lua.set_named_registry_value(api::CALL_KEY.to_str().unwrap_or_default(), rcall.clone())?;
+        register(&lua, &r, "call", rcall)?;
+        // SAFETY: `call_raising` is a Lua C function that keeps Lua's stack discipline.
+        let raising = unsafe { lua.create_c_function(api::call_raising)? };
+        register(&lua, &r, "call_raising", raising)?;
+        let callerr = lua.create_table()?;
+        lua.set_named_registry_value(api::CALL_ERROR_KEY, callerr.clone())?;
+        r.raw_set("callerr_mt", callerr)?;
+        register(&lua, &r, "sha1hex", lua.create_function(api::sha1hex)?)?;
+        register(&lua, &r, "log", lua.create_function(api::log)?)?;
+        register(&lua, &r, "setresp", lua.create_function(api::setresp)?)?;
+        register(&lua, &r, "set_repl", lua.create_function(api::set_repl)?)?;
+        register(
+            &lua,
+            &r,
+            "acl_check_cmd",
+            lua.create_function(api::acl_check_cmd)?,
+        )?;
+        register(&lua, &r, "errmsg", lua.create_function(api::errmsg)?)?;
+        register(&lua, &r, "random", lua.create_function(api::random)?)?;
+        register(
+            &lua,
+            &r,
+            "randomseed",
+            lua.create_function(api::randomseed)?,
+        )?;
+        register(
+            &lua,
+            &r,
+            "register_function",
+            lua.create_function(super::function::register_function)?,
+        )?;
+        r.raw_set("version", super::super::server::REDIS_VERSION)?;
+        r.raw_set("version_num", version_num())?;
+        let (proxy, run, real, redis_full, redis_load): (Table, Function, Table, Table, Table) =
+            lua.load(SANDBOX)
+                .set_name("=[redis]")
+                .set_mode(ChunkMode::Text)
+                .call(r)?;
+        lua.set_globals(proxy)?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            |_, _| match api::kill_requested() {
+                Some(ScriptKind::Eval) => Err(mlua::Error::runtime(
+                    "Script killed by user with SCRIPT KILL...",
+                )),
+                Some(ScriptKind::Function) => Err(mlua::Error::runtime(
+                    "Script killed by user with FUNCTION KILL...",
+                )),
+                None => Ok(VmState::Continue),
+            },
+        )?;
+        Ok(Vm {
+            lua,
+            run,
+            real,
+            redis_full,
+            redis_load,
+            server: 0,
+            epoch: 0,
+            compiled: HashMap::new(),
+            generation: u64::MAX,
+            functions: HashMap::new(),
+        })
+    }
+
+    /// Compiles `body` as the script `sha` (cached). Err: Redis's compile error.
+    pub(super) fn script(&mut self, sha: &str, body: &[u8]) -> Result<Function, String> {
+        if let Some(f) = self.compiled.get(sha) {
+            return Ok(f.clone());
+        }
+        let f = self
+            .compile(body, "@user_script")
+            .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
+        self.compiled.insert(sha.to_string(), f.clone());
+        Ok(f)
+    }
+
+    /// Compiles a chunk; Err: Lua's message.
+    pub(super) fn compile(&self, body: &[u8], name: &str) -> Result<Function, String> {
+        self.lua
+            .load(body)
+            .set_name(name)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => message,
+                other => other.to_string(),
+            })
+    }
+
+    /// Whether the functions of `generation` are loaded.
+    pub(super) fn functions_current(&self, generation: u64) -> bool {
+        self.generation == generation
+    }
+
+    /// Records the functions of `generation`.
+    pub(super) fn set_functions(&mut self, generation: u64, f: HashMap<String, LoadedFunction>) {
+        self.functions = f;
+        self.generation = generation;
+    }
+
+    /// Runs `f(keys, args)` under the error handler. EVAL scripts also see `KEYS` and `ARGV`
+    /// as globals. Ok: what it returned; Err: the error table (`err`, `source`, `line`).
+    pub(super) fn run(
+        &self,
+        f: &Function,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        globals: bool,
+    ) -> mlua::Result<Result<Value, Table>> {
+        let k = self.array(keys)?;
+        let a = self.array(args)?;
+        if globals {
+            self.real.raw_set("KEYS", k.clone())?;
+            self.real.raw_set("ARGV", a.clone())?;
+        }
+        let (ok, v): (bool, Value) = self.run.call((f.clone(), k, a))?;
+        if ok {
+            return Ok(Ok(v));
+        }
+        match v {
+            Value::Table(t) => Ok(Err(t)),
+            other => {
+                let t = self.lua.create_table()?;
+                t.raw_set("err", format!("ERR {}", other.to_string()?))?;
+                Ok(Err(t))
+            }
+        }
+    }
+
+    /// Runs a library's code with the registration API as `redis` (FUNCTION LOAD).
+    pub(super) fn load_library(&self, f: &Function) -> mlua::Result<Result<Value, Table>> {
+        self.real.raw_set("redis", self.redis_load.clone())?;
+        let r = self.run(f, &[], &[], false);
+        self.real.raw_set("redis", self.redis_full.clone())?;
+        r
+    }
+
+    fn array(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, v) in items.iter().enumerate() {
+            t.raw_set(i + 1, self.lua.create_string(v)?)?;
+        }
+        Ok(t)
+    }
+
+    /// Bytes the state uses.
+    pub(super) fn memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+}
+
+/// `REDIS_VERSION_NUM`: 0x00MMmmpp.
+fn version_num() -> i64 {
+    let mut n = 0i64;
+    for part in super::super::server::REDIS_VERSION.split('.') {
+        n = (n << 8) | part.parse::<i64>().unwrap_or(0);
+    }
+    n
+}
