@@ -158,7 +158,7 @@ pub struct Scripts {
     pub running: Running,
     /// `busy-reply-threshold` in milliseconds.
     pub busy_threshold_ms: AtomicU64,
-    /// `math.random`'s generator (Redis's `rand48`, seeded with 0 at start).
+    /// `math.random`'s generator (Redis's `rand48`, in its initial state at start).
     pub rand48: AtomicU64,
     /// Bytes the Lua state that ran the last script uses (INFO `used_memory_lua`).
     pub vm_memory: AtomicU64,
@@ -177,7 +177,7 @@ impl Default for Scripts {
             generation: AtomicU64::new(0),
             running: Running::default(),
             busy_threshold_ms: AtomicU64::new(5000),
-            rand48: AtomicU64::new(0x330E),
+            rand48: AtomicU64::new(0x1234_ABCD_330E),
             vm_memory: AtomicU64::new(0),
         }
     }

@@ -131,24 +131,30 @@ pub(super) fn kill_requested() -> Option<ScriptKind> {
 
 /// Lua's `tostring` of a number (`%.14g`).
 pub(super) fn number_text(n: f64) -> String {
+    format_g(n, 14)
+}
+
+/// C's `%.<precision>g`.
+pub(super) fn format_g(n: f64, precision: usize) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
     }
     if n.is_infinite() {
         return if n > 0.0 { "inf" } else { "-inf" }.into();
     }
-    if n == n.trunc() && n.abs() < 1e14 {
-        return format!("{}", n as i64);
+    if n == 0.0 {
+        return if n.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    let sci = format!("{n:.13e}");
+    let p = precision.max(1);
+    let sci = format!("{n:.prec$e}", prec = p - 1);
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..14).contains(&exp) {
+    if exp < -4 || exp >= p as i32 {
         let mant = trim_zeros(mant);
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mant}e{sign}{:02}", exp.abs())
     } else {
-        let decimals = (13 - exp).max(0) as usize;
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
         trim_zeros(&format!("{n:.decimals$}")).to_string()
     }
 }
@@ -196,7 +202,7 @@ fn call_inner(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
             match a {
                 Value::String(s) => st.args.extend_from_slice(&s.as_bytes()),
                 Value::Integer(i) => st.args.extend_from_slice(i.to_string().as_bytes()),
-                Value::Number(n) => st.args.extend_from_slice(number_text(*n).as_bytes()),
+                Value::Number(n) => st.args.extend_from_slice(format_g(*n, 17).as_bytes()),
                 _ => {
                     return Ok(Err(
                         "ERR Lua redis lib command arguments must be strings or integers",
@@ -483,6 +489,7 @@ const LRAND48_MAX: i64 = i32::MAX as i64;
 
 /// The state `redisSrand48(seed)` sets.
 pub(crate) fn rand48_seed(seed: i32) -> u64 {
+    // SEED(X0, LOW(seed), HIGH(seed))
     0x330E | (u64::from(seed as u32) << 16)
 }
 
@@ -555,4 +562,40 @@ pub(super) fn randomseed(_: &Lua, args: MultiValue) -> mlua::Result<()> {
             .store(rand48_seed(seed as i32), Ordering::Relaxed);
     });
     Ok(())
+}
+
+/// The script client's protocol (what `redis.setresp` chose), while a script runs.
+pub(super) fn script_proto() -> Protocol {
+    with_state(|st| st.sess.proto).unwrap_or(Protocol::Resp2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_c_printf_g() {
+        assert_eq!(number_text(0.1), "0.1");
+        assert_eq!(number_text(1.0 / 3.0), "0.33333333333333");
+        assert_eq!(number_text(123456789012345678.0), "1.2345678901235e+17");
+        assert_eq!(number_text(-1.5e-7), "-1.5e-07");
+        assert_eq!(number_text(100.0), "100");
+        assert_eq!(number_text(2f64.powi(53)), "9.007199254741e+15");
+        assert_eq!(format_g(0.1, 17), "0.10000000000000001");
+        assert_eq!(format_g(1e15, 17), "1000000000000000");
+        assert_eq!(format_g(1.5, 17), "1.5");
+    }
+
+    #[test]
+    fn rand48_follows_redis_s_sequence() {
+        let shared =
+            crate::cmd::shared(crate::config::Config::from_args::<&str>(&[]).expect("config"));
+        let draws: Vec<i64> = (0..3)
+            .map(|_| {
+                let r = (lrand48(&shared) % LRAND48_MAX) as f64 / LRAND48_MAX as f64;
+                (r * 100.0).floor() as i64 + 1
+            })
+            .collect();
+        assert_eq!(draws, vec![40, 85, 36]);
+    }
 }

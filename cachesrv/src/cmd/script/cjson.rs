@@ -194,6 +194,10 @@ impl Parser<'_> {
             Some(b',') => "T_COMMA",
             Some(b':') => "T_COLON",
             Some(b'"') => "T_STRING",
+            Some(c) if *c == b'-' || c.is_ascii_digit() => "T_NUMBER",
+            _ if self.s[self.pos..].starts_with(b"true") => "T_BOOLEAN",
+            _ if self.s[self.pos..].starts_with(b"false") => "T_BOOLEAN",
+            _ if self.s[self.pos..].starts_with(b"null") => "T_NULL",
             _ => "invalid token",
         };
         lib_error(format!(

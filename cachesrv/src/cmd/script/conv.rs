@@ -7,7 +7,7 @@
 //! `{verbatim_string={format=..., string=...}}`.
 //!
 //! Lua -> reply (what a script returns): number -> integer (truncated), string -> bulk,
-//! `true` -> `:1` (RESP3 `#t`), `false` and `nil` -> null (RESP3 `#f` for `false`), tables with
+//! `true` -> `:1`, `false` and `nil` -> null (booleans after `redis.setresp(3)`), tables with
 //! `err`, `ok`, `double`, `big_number`, `map`, `set` or `verbatim_string` fields -> those
 //! types, other tables -> arrays up to their first `nil`.
 
@@ -139,9 +139,10 @@ fn elem(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Va
     parse(lua, buf, pos, depth + 1)
 }
 
-/// Writes what a script returned as the reply, for a client speaking `proto`.
-pub(super) fn lua_to_reply(out: &mut BytesMut, v: &Value, proto: Protocol) {
-    write(out, v, proto, 0);
+/// Writes what a script returned as the reply, for a client speaking `proto`; booleans follow
+/// the script's own protocol (`redis.setresp`), as in Redis.
+pub(super) fn lua_to_reply(out: &mut BytesMut, v: &Value, proto: Protocol, script: Protocol) {
+    write(out, v, proto, script, 0);
 }
 
 fn text(v: &Value) -> Option<Vec<u8>> {
@@ -153,22 +154,22 @@ fn text(v: &Value) -> Option<Vec<u8>> {
     }
 }
 
-fn write(out: &mut BytesMut, v: &Value, proto: Protocol, depth: usize) {
+fn write(out: &mut BytesMut, v: &Value, proto: Protocol, script: Protocol, depth: usize) {
     match v {
         Value::String(s) => out.write_bulk(&s.as_bytes()),
         Value::Number(n) => out.write_integer(*n as i64),
         Value::Integer(n) => out.write_integer(*n),
-        Value::Boolean(true) => out.write_bool(true, proto),
-        Value::Boolean(false) => match proto {
-            Protocol::Resp2 => out.write_null(proto),
-            Protocol::Resp3 => out.write_bool(false, proto),
+        Value::Boolean(b) => match (script, proto) {
+            (Protocol::Resp2, _) if *b => out.write_integer(1),
+            (Protocol::Resp2, _) => out.write_null(proto),
+            (Protocol::Resp3, _) => out.write_bool(*b, proto),
         },
-        Value::Table(t) if depth < MAX_DEPTH => write_table(out, t, proto, depth),
+        Value::Table(t) if depth < MAX_DEPTH => write_table(out, t, proto, script, depth),
         _ => out.write_null(proto),
     }
 }
 
-fn write_table(out: &mut BytesMut, t: &Table, proto: Protocol, depth: usize) {
+fn write_table(out: &mut BytesMut, t: &Table, proto: Protocol, script: Protocol, depth: usize) {
     let field = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
     if let Value::String(e) = field("err") {
         return out.write_error(&e.as_bytes());
@@ -198,8 +199,8 @@ fn write_table(out: &mut BytesMut, t: &Table, proto: Protocol, depth: usize) {
         let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
         out.write_map_len(pairs.len(), proto);
         for (k, v) in &pairs {
-            write(out, k, proto, depth + 1);
-            write(out, v, proto, depth + 1);
+            write(out, k, proto, script, depth + 1);
+            write(out, v, proto, script, depth + 1);
         }
         return;
     }
@@ -211,7 +212,7 @@ fn write_table(out: &mut BytesMut, t: &Table, proto: Protocol, depth: usize) {
             .collect();
         out.write_set_len(keys.len(), proto);
         for k in &keys {
-            write(out, k, proto, depth + 1);
+            write(out, k, proto, script, depth + 1);
         }
         return;
     }
@@ -235,6 +236,6 @@ fn write_table(out: &mut BytesMut, t: &Table, proto: Protocol, depth: usize) {
     }
     out.write_array_len(items.len());
     for v in &items {
-        write(out, v, proto, depth + 1);
+        write(out, v, proto, script, depth + 1);
     }
 }

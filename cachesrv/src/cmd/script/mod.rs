@@ -13,9 +13,11 @@
 mod api;
 mod bit;
 mod cjson;
+mod cmsgpack;
 mod conv;
 mod dump;
 mod function;
+mod structlib;
 mod vm;
 
 use std::time::Duration;
@@ -147,7 +149,9 @@ fn shebang(body: &[u8]) -> Result<(std::borrow::Cow<'_, [u8]>, bool), String> {
     let mut parts = line.split(' ').filter(|p| !p.is_empty());
     let engine = parts.next().unwrap_or("");
     if engine != "lua" {
-        return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: #!{engine}"
+        ));
     }
     let mut no_writes = false;
     for p in parts {
@@ -242,7 +246,7 @@ pub(super) fn run(
         let reply = match r {
             Ok(v) => {
                 let mut out = bytes::BytesMut::new();
-                conv::lua_to_reply(&mut out, &v, ctx.sess.proto);
+                conv::lua_to_reply(&mut out, &v, ctx.sess.proto, api::script_proto());
                 Ok(out)
             }
             Err(t) => Err(error_text(&t, name)),

@@ -76,7 +76,6 @@ local redis = {
   end,
   debug = function() end,
   acl_check_cmd = R.acl_check_cmd,
-  register_function = R.register_function,
   LOG_DEBUG = 0,
   LOG_VERBOSE = 1,
   LOG_NOTICE = 2,

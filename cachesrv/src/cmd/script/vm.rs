@@ -81,6 +81,8 @@ impl Vm {
         let globals = lua.globals();
         globals.raw_set("bit", super::bit::library(&lua)?)?;
         globals.raw_set("cjson", super::cjson::library(&lua)?)?;
+        globals.raw_set("cmsgpack", super::cmsgpack::library(&lua)?)?;
+        globals.raw_set("struct", super::structlib::library(&lua)?)?;
         let r = lua.create_table()?;
         let rcall = lua.create_function(api::call)?;
         lua.set_named_registry_value(api::CALL_KEY.to_str().unwrap_or_default(), rcall.clone())?;
