@@ -580,7 +580,8 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
 /// take the gate exclusively themselves; SCRIPT and FUNCTION need none). While a script holds
 /// the gate past `busy-reply-threshold`, the command is answered `-BUSY` instead.
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if ctx.gated || script::own_gate(cmd.name.as_bytes()) || crate::engine::held_exclusively() {
+    let base = cmd.name.split('|').next().unwrap_or(cmd.name);
+    if ctx.gated || script::own_gate(base.as_bytes()) || crate::engine::held_exclusively() {
         run(ctx, cmd, argv, stats);
     } else {
         match script::wait_gate(ctx.shared) {

@@ -62,6 +62,7 @@ const NAME_RULES: &str = "Library names can only contain letters, numbers, or un
 /// `redis.register_function`, while a library loads.
 pub(super) fn register_function(_: &Lua, args: MultiValue) -> mlua::Result<()> {
     let (mut name, mut callback, mut flags, mut description) = (None, None, 0u32, None);
+    let positional = args.len() == 2;
     match args.len() {
         1 => {
             let Some(Value::Table(t)) = args.front() else {
@@ -110,6 +111,8 @@ pub(super) fn register_function(_: &Lua, args: MultiValue) -> mlua::Result<()> {
     }
     let name = match name {
         Some(Value::String(s)) => s.to_string_lossy(),
+        Some(Value::Integer(i)) => i.to_string(),
+        Some(Value::Number(n)) => super::api::number_text(n),
         _ => {
             return Err(err(
                 "function_name argument given to redis.register_function must be a string",
@@ -117,9 +120,11 @@ pub(super) fn register_function(_: &Lua, args: MultiValue) -> mlua::Result<()> {
         }
     };
     let Some(Value::Function(func)) = callback else {
-        return Err(err(
-            "callback argument given to redis.register_function must be a function",
-        ));
+        return Err(err(if positional {
+            "second argument to redis.register_function must be a function"
+        } else {
+            "callback argument given to redis.register_function must be a function"
+        }));
     };
     if !valid_name(&name) {
         return Err(err(NAME_RULES));
@@ -418,7 +423,7 @@ fn list(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 .collect();
             ctx.set(names.len());
             for n in names {
-                ctx.bulk(n.as_bytes());
+                ctx.simple(n);
             }
         }
         if with_code {
@@ -469,7 +474,7 @@ fn restore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ),
         };
     let Some(codes) = super::dump::parse(a[2]) else {
-        return ctx.err("ERR payload version or checksum are wrong");
+        return ctx.err("ERR DUMP payload version or checksum are wrong");
     };
     let scripts = &ctx.shared.scripts;
     let before = scripts.libraries();
