@@ -86,7 +86,11 @@ impl Running {
         *self.started.lock() = Some(Instant::now());
         self.kill.store(false, Ordering::Release);
         self.wrote.store(false, Ordering::Release);
-        *self.name.lock() = name.to_string();
+        if kind == ScriptKind::Function {
+            let mut n = self.name.lock();
+            n.clear();
+            n.push_str(name);
+        }
         let k = match kind {
             ScriptKind::Eval => 1,
             ScriptKind::Function => 2,

@@ -18,6 +18,8 @@ mod conv;
 mod dump;
 mod function;
 mod structlib;
+#[cfg(test)]
+mod tests;
 mod vm;
 
 use std::time::Duration;
