@@ -1,8 +1,9 @@
-//! The Rust half of the `redis` Lua library: `redis.call`/`redis.pcall`'s engine (through the
-//! command table, as a client's command), `sha1hex`, `log`, `setresp`, `set_repl`,
+//! The Rust half of the `redis` Lua library: the engine of `redis.call`/`redis.pcall` (through
+//! the command table, as a client's command), `sha1hex`, `log`, `setresp`, `set_repl`,
 //! `acl_check_cmd`, and `math.random` on Redis's `rand48` generator.
 //!
-//! A script's commands run as the script client: a session of its own (database taken from
+//! `redis.call`/`redis.pcall` themselves are Lua C functions ([`super::rawcall`]). A script's
+//! commands run as the script client: a session of its own (database taken from
 //! the caller, RESP2 unless `redis.setresp(3)`), under the engine gate the script holds. The
 //! state of the running script is in a thread-local [`CallState`], set by [`enter`] for the
 //! duration of one script.
@@ -18,7 +19,6 @@ use protocol::Protocol;
 use sha1::{Digest, Sha1};
 
 use super::super::{flags, resolve, run, Ctx, LocalStats};
-use super::conv;
 use crate::state::clients::Clients;
 use crate::state::scripts::ScriptKind;
 use crate::state::{Mailbox, NoWake, Session, Shared};
@@ -28,9 +28,11 @@ pub(super) struct CallState {
     shared: *const Shared,
     sess: Session,
     stats: LocalStats,
-    out: BytesMut,
-    args: Vec<u8>,
-    bounds: Vec<(usize, usize)>,
+    /// The last command's reply.
+    pub(super) out: BytesMut,
+    /// The command's arguments, concatenated, and where each ends.
+    pub(super) args: Vec<u8>,
+    pub(super) bounds: Vec<(usize, usize)>,
     /// Write commands are refused (EVAL_RO, FCALL_RO, `no-writes` functions).
     pub(super) read_only: bool,
     /// EVAL or FCALL.
@@ -167,102 +169,6 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
-fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set("err", msg)?;
-    Ok(Value::Table(t))
-}
-
-/// `R.call(raise, ...)`: (reply, failed).
-pub(super) fn call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
-    let raise = matches!(args.pop_front(), Some(Value::Boolean(true)));
-    let (v, failed) = call_inner(lua, args)?;
-    if failed && raise {
-        if let Value::Table(t) = &v {
-            let mt: mlua::Table = lua.named_registry_value(CALL_ERROR_KEY)?;
-            t.set_metatable(Some(mt))?;
-        }
-    }
-    Ok((v, failed))
-}
-
-fn call_inner(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
-    if args.is_empty() {
-        let e = error_table(
-            lua,
-            "ERR Please specify at least one argument for this redis lib call",
-        )?;
-        return Ok((e, true));
-    }
-    let outcome = with_state(|st| -> mlua::Result<Result<(), &'static str>> {
-        st.args.clear();
-        st.bounds.clear();
-        for a in &args {
-            let start = st.args.len();
-            match a {
-                Value::String(s) => st.args.extend_from_slice(&s.as_bytes()),
-                Value::Integer(i) => st.args.extend_from_slice(i.to_string().as_bytes()),
-                Value::Number(n) => st.args.extend_from_slice(format_g(*n, 17).as_bytes()),
-                _ => {
-                    return Ok(Err(
-                        "ERR Lua redis lib command arguments must be strings or integers",
-                    ))
-                }
-            }
-            st.bounds.push((start, st.args.len()));
-        }
-        Ok(execute(st))
-    });
-    match outcome {
-        None => Ok((
-            error_table(lua, "ERR redis.call is not available here")?,
-            true,
-        )),
-        Some(Err(e)) => Err(e),
-        Some(Ok(Err(msg))) => Ok((error_table(lua, msg)?, true)),
-        Some(Ok(Ok(()))) => {
-            let v = with_state(|st| {
-                let failed = st.out.first() == Some(&b'-');
-                let v = conv::reply_to_lua(lua, &st.out);
-                st.out.clear();
-                v.map(|v| (v, failed))
-            });
-            match v {
-                Some(r) => r,
-                None => Ok((Value::Nil, false)),
-            }
-        }
-    }
-}
-
-/// The registry key of `R.call`, for [`call_raising`].
-pub(super) const CALL_KEY: &std::ffi::CStr = c"cachesrv.rcall";
-/// The registry key of the metatable that marks `redis.call`'s raised errors (the sandbox's
-/// `pcall` hands them to the script as their message).
-pub(super) const CALL_ERROR_KEY: &str = "cachesrv.callerr";
-
-/// `redis.call`: a C function, so that `return redis.call(...)` keeps the script's frame (a
-/// Lua function there would be a tail call, and the error's line would be lost). Calls
-/// `R.call(true, ...)` and raises the error table it returns on failure.
-///
-/// # Safety
-/// Called by Lua only, as a C function.
-pub(super) unsafe extern "C-unwind" fn call_raising(state: *mut mlua::ffi::lua_State) -> i32 {
-    use mlua::ffi;
-    let n = ffi::lua_gettop(state);
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CALL_KEY.as_ptr());
-    ffi::lua_insert(state, 1);
-    ffi::lua_pushboolean(state, 1);
-    ffi::lua_insert(state, 2);
-    ffi::lua_call(state, n + 1, 2);
-    if ffi::lua_toboolean(state, -1) != 0 {
-        ffi::lua_settop(state, -2);
-        ffi::lua_error(state);
-    }
-    ffi::lua_settop(state, -2);
-    1
-}
-
 /// Commands a script may not run (Redis's `noscript` flag).
 fn noscript(name: &str) -> bool {
     let base = name.split('|').next().unwrap_or(name);
@@ -319,7 +225,8 @@ fn noscript(name: &str) -> bool {
     )
 }
 
-fn execute(st: &mut CallState) -> Result<(), &'static str> {
+/// Runs the command in the script state's argument buffer; its reply is left in `st.out`.
+pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
     let argv: Vec<&[u8]> = st.bounds.iter().map(|&(a, b)| &st.args[a..b]).collect();
     // SAFETY: set by `enter` for the duration of the script.
     let shared = unsafe { &*st.shared };

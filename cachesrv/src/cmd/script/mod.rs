@@ -17,6 +17,7 @@ mod cmsgpack;
 mod conv;
 mod dump;
 mod function;
+mod rawcall;
 mod structlib;
 #[cfg(test)]
 mod tests;

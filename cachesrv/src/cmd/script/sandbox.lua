@@ -41,12 +41,9 @@ local function fix(ok, ...)
   return ok, ...
 end
 
-local rcall = R.call
 local redis = {
-  call = R.call_raising,
-  pcall = function(...)
-    return (rcall(false, ...))
-  end,
+  call = R.call,
+  pcall = R.pcall,
   error_reply = function(...)
     local msg = ...
     if select_("#", ...) ~= 1 or type_(msg) ~= "string" then

@@ -84,14 +84,20 @@ impl Vm {
         globals.raw_set("cmsgpack", super::cmsgpack::library(&lua)?)?;
         globals.raw_set("struct", super::structlib::library(&lua)?)?;
         let r = lua.create_table()?;
-        let rcall = lua.create_function(api::call)?;
-        lua.set_named_registry_value(api::CALL_KEY.to_str().unwrap_or_default(), rcall.clone())?;
-        register(&lua, &r, "call", rcall)?;
-        // SAFETY: `call_raising` is a Lua C function that keeps Lua's stack discipline.
-        let raising = unsafe { lua.create_c_function(api::call_raising)? };
-        register(&lua, &r, "call_raising", raising)?;
+        // SAFETY: both are Lua C functions that keep Lua's stack discipline (rawcall.rs).
+        let (call, pcall) = unsafe {
+            (
+                lua.create_c_function(super::rawcall::redis_call)?,
+                lua.create_c_function(super::rawcall::redis_pcall)?,
+            )
+        };
+        register(&lua, &r, "call", call)?;
+        register(&lua, &r, "pcall", pcall)?;
         let callerr = lua.create_table()?;
-        lua.set_named_registry_value(api::CALL_ERROR_KEY, callerr.clone())?;
+        lua.set_named_registry_value(
+            super::rawcall::CALL_ERROR_KEY.to_str().unwrap_or_default(),
+            callerr.clone(),
+        )?;
         r.raw_set("callerr_mt", callerr)?;
         register(&lua, &r, "sha1hex", lua.create_function(api::sha1hex)?)?;
         register(&lua, &r, "log", lua.create_function(api::log)?)?;
