@@ -191,16 +191,9 @@ fn load(vm: &Vm, code: &[u8]) -> Result<Vec<Registered>, String> {
     let registered = api::end_registering();
     match r {
         Err(e) => Err(format!("ERR Error registering functions: ERR {e}")),
-        Ok(Err(t)) => {
-            let msg = t
-                .raw_get::<Value>("err")
-                .ok()
-                .and_then(|v| v.to_string().ok())
-                .unwrap_or_default();
-            Err(format!("ERR Error registering functions: {msg}"))
-        }
-        Ok(Ok(_)) if registered.is_empty() => Err("ERR No functions registered".into()),
-        Ok(Ok(_)) => Ok(registered),
+        Ok(Err(msg)) => Err(format!("ERR Error registering functions: {msg}")),
+        Ok(Ok(())) if registered.is_empty() => Err("ERR No functions registered".into()),
+        Ok(Ok(())) => Ok(registered),
     }
 }
 

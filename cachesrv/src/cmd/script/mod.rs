@@ -26,7 +26,6 @@ mod vm;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mlua::{Table, Value};
 
 use super::flags::*;
 use super::keys::help;
@@ -238,54 +237,35 @@ pub(super) fn run(
     let running = &shared.scripts.running;
     running.start(kind, name);
     let entered = api::enter(shared, ctx.sess.db, kind, read_only);
-    let outcome = vm::with_vm(&shared.scripts, |vm| -> Result<_, String> {
-        let f = match &target {
-            Target::Eval(sha, code) => vm.script(sha, code)?,
-            Target::Function(name) => function::lookup(vm, shared, name)?,
-        };
-        let r = vm
-            .run(&f, keys, args, kind == ScriptKind::Eval)
-            .map_err(|e| format!("ERR {e}"))?;
-        let reply = match r {
-            Ok(v) => {
-                let mut out = bytes::BytesMut::new();
-                conv::lua_to_reply(&mut out, &v, ctx.sess.proto, api::script_proto());
-                Ok(out)
-            }
-            Err(t) => Err(error_text(&t, name)),
-        };
-        shared
-            .scripts
-            .vm_memory
-            .store(vm.memory() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(reply)
-    });
+    let proto = ctx.sess.proto;
+    let out: &mut bytes::BytesMut = ctx.out;
+    let outcome = vm::with_vm(
+        &shared.scripts,
+        |vm| -> Result<Result<(), String>, String> {
+            let f = match &target {
+                Target::Eval(sha, code) => vm.script(sha, code)?,
+                Target::Function(name) => function::lookup(vm, shared, name)?,
+            };
+            let call = vm::Call {
+                keys,
+                args,
+                globals: kind == ScriptKind::Eval,
+                name: Some(name),
+                proto,
+            };
+            let r = vm.run(&f, &call, out).map_err(|e| format!("ERR {e}"))?;
+            shared
+                .scripts
+                .vm_memory
+                .store(vm.memory() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(r)
+        },
+    );
     drop(entered);
     running.finish();
     match outcome {
-        Ok(Ok(Ok(out))) => ctx.out.extend_from_slice(&out),
+        Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) | Ok(Err(e)) | Err(e) => ctx.err(&e),
-    }
-}
-
-/// `<err> script: <name>, on <source>:<line>.` from the error handler's table.
-fn error_text(t: &Table, name: &str) -> String {
-    let text = |v: Value| match v {
-        Value::String(s) => Some(s.to_string_lossy()),
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Number(n) => Some(api::number_text(n)),
-        _ => None,
-    };
-    let err = t
-        .raw_get::<Value>("err")
-        .ok()
-        .and_then(text)
-        .unwrap_or_else(|| "ERR unknown error".into());
-    let source = t.raw_get::<Value>("source").ok().and_then(text);
-    let line = t.raw_get::<Value>("line").ok().and_then(text);
-    match (source, line) {
-        (Some(s), Some(l)) => format!("{err} script: {name}, on {s}:{l}."),
-        _ => format!("{err} script: {name}"),
     }
 }
 

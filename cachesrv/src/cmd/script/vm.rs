@@ -10,9 +10,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use bytes::BytesMut;
+use mlua::{ffi, ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, VmState};
+use protocol::Protocol;
 
-use super::api;
+use super::{api, conv};
 use crate::state::scripts::{ScriptKind, Scripts};
 
 const SANDBOX: &str = include_str!("sandbox.lua");
@@ -23,6 +25,20 @@ const HOOK_EVERY: u32 = 10_000;
 /// A compiled function of a library.
 pub(super) struct LoadedFunction {
     pub(super) func: Function,
+}
+
+/// What to run a function with.
+pub(super) struct Call<'a> {
+    /// `KEYS`.
+    pub(super) keys: &'a [&'a [u8]],
+    /// `ARGV`.
+    pub(super) args: &'a [&'a [u8]],
+    /// Also set `KEYS` and `ARGV` as globals (EVAL).
+    pub(super) globals: bool,
+    /// The script's name in errors (its SHA-1, or the function's name).
+    pub(super) name: Option<&'a str>,
+    /// The caller's protocol.
+    pub(super) proto: Protocol,
 }
 
 /// One thread's Lua state.
@@ -193,54 +209,79 @@ impl Vm {
         self.generation = generation;
     }
 
-    /// Runs `f(keys, args)` under the error handler. EVAL scripts also see `KEYS` and `ARGV`
-    /// as globals. Ok: what it returned; Err: the error table (`err`, `source`, `line`).
+    /// Runs `f(keys, args)` under the error handler; EVAL scripts also see `KEYS` and `ARGV`
+    /// as globals. What it returned is written into `out` as the reply for a client speaking
+    /// `proto`; an error is returned formatted as Redis formats it (with `name`: `... script:
+    /// <name>, on <source>:<line>.`; without: the error alone).
     pub(super) fn run(
         &self,
         f: &Function,
-        keys: &[&[u8]],
-        args: &[&[u8]],
-        globals: bool,
-    ) -> mlua::Result<Result<Value, Table>> {
-        let k = self.array(keys)?;
-        let a = self.array(args)?;
-        if globals {
-            self.real.raw_set("KEYS", k.clone())?;
-            self.real.raw_set("ARGV", a.clone())?;
+        call: &Call<'_>,
+        out: &mut BytesMut,
+    ) -> mlua::Result<Result<(), String>> {
+        let mut error = None;
+        // SAFETY: the closure keeps Lua's stack discipline; it runs in a protected call, and
+        // the script's own errors are caught by the sandbox's xpcall.
+        unsafe {
+            self.lua
+                .exec_raw::<()>((self.run.clone(), f.clone(), self.real.clone()), |state| {
+                    let base = ffi::lua_gettop(state) - 2;
+                    ffi::lua_checkstack(state, 16);
+                    push_array(state, call.keys);
+                    push_array(state, call.args);
+                    if call.globals {
+                        for (key, idx) in [(c"KEYS", base + 3), (c"ARGV", base + 4)] {
+                            ffi::lua_pushstring(state, key.as_ptr());
+                            ffi::lua_pushvalue(state, idx);
+                            ffi::lua_rawset(state, base + 2);
+                        }
+                    }
+                    for idx in [base, base + 1, base + 3, base + 4] {
+                        ffi::lua_pushvalue(state, idx);
+                    }
+                    ffi::lua_call(state, 3, 2);
+                    let value = ffi::lua_gettop(state);
+                    if ffi::lua_toboolean(state, value - 1) != 0 {
+                        let w = conv::Writer::new(state, call.proto, api::script_proto());
+                        w.write(state, value, out);
+                    } else {
+                        error = Some(conv::error_text(state, value, call.name));
+                    }
+                    ffi::lua_settop(state, 0);
+                })?;
         }
-        let (ok, v): (bool, Value) = self.run.call((f.clone(), k, a))?;
-        if ok {
-            return Ok(Ok(v));
-        }
-        match v {
-            Value::Table(t) => Ok(Err(t)),
-            other => {
-                let t = self.lua.create_table()?;
-                t.raw_set("err", format!("ERR {}", other.to_string()?))?;
-                Ok(Err(t))
-            }
-        }
+        Ok(error.map_or(Ok(()), Err))
     }
 
-    /// Runs a library's code with the registration API as `redis` (FUNCTION LOAD).
-    pub(super) fn load_library(&self, f: &Function) -> mlua::Result<Result<Value, Table>> {
+    /// Runs a library's code with the registration API as `redis` (FUNCTION LOAD). Err (inner):
+    /// the error.
+    pub(super) fn load_library(&self, f: &Function) -> mlua::Result<Result<(), String>> {
         self.real.raw_set("redis", self.redis_load.clone())?;
-        let r = self.run(f, &[], &[], false);
+        let mut out = BytesMut::new();
+        let call = Call {
+            keys: &[],
+            args: &[],
+            globals: false,
+            name: None,
+            proto: Protocol::Resp2,
+        };
+        let r = self.run(f, &call, &mut out);
         self.real.raw_set("redis", self.redis_full.clone())?;
         r
-    }
-
-    fn array(&self, items: &[&[u8]]) -> mlua::Result<Table> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, v) in items.iter().enumerate() {
-            t.raw_set(i + 1, self.lua.create_string(v)?)?;
-        }
-        Ok(t)
     }
 
     /// Bytes the state uses.
     pub(super) fn memory(&self) -> usize {
         self.lua.used_memory()
+    }
+}
+
+/// Pushes a table of `items` as Lua strings.
+unsafe fn push_array(state: *mut ffi::lua_State, items: &[&[u8]]) {
+    ffi::lua_createtable(state, items.len().min(1 << 20) as i32, 0);
+    for (i, v) in items.iter().enumerate() {
+        ffi::lua_pushlstring(state, v.as_ptr().cast(), v.len());
+        ffi::lua_rawseti_(state, -2, (i + 1) as i32);
     }
 }
 
