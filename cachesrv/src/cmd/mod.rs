@@ -594,6 +594,12 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mu
     }
 }
 
+/// EVAL, EVALSHA, FCALL and their `_RO` forms: the event loop may hold the gate exclusively
+/// for a run of them (they then run under it).
+pub fn is_script(name: &[u8]) -> bool {
+    script::is_script(name)
+}
+
 /// Whether the event loop must not hold the engine's gate for this command (EXEC, scripts,
 /// SCRIPT and FUNCTION take it themselves or need none).
 pub fn own_gate(name: &[u8]) -> bool {

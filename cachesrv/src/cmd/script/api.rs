@@ -23,6 +23,9 @@ use crate::state::clients::Clients;
 use crate::state::scripts::ScriptKind;
 use crate::state::{Mailbox, NoWake, Session, Shared};
 
+/// How many command spellings [`CallState`] remembers.
+const RECENT: usize = 8;
+
 /// The script client's state while a script runs on this thread.
 pub(super) struct CallState {
     shared: *const Shared,
@@ -37,6 +40,8 @@ pub(super) struct CallState {
     pub(super) read_only: bool,
     /// EVAL or FCALL.
     pub(super) kind: ScriptKind,
+    /// The last commands called, as spelled, most recent last (scripts repeat a few).
+    recent: Vec<(Vec<u8>, &'static super::super::Command)>,
     /// Loading a library: `redis.register_function` collects here.
     pub(super) registering: Option<Vec<super::function::Registered>>,
 }
@@ -83,6 +88,7 @@ pub(super) fn enter(shared: &Shared, db: usize, kind: ScriptKind, read_only: boo
                 bounds: Vec::new(),
                 read_only,
                 kind,
+                recent: Vec::new(),
                 registering: None,
             }
         });
@@ -230,7 +236,20 @@ pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
     let argv: Vec<&[u8]> = st.bounds.iter().map(|&(a, b)| &st.args[a..b]).collect();
     // SAFETY: set by `enter` for the duration of the script.
     let shared = unsafe { &*st.shared };
-    let cmd = resolve(&argv).map_err(|_| "ERR Unknown Redis command called from script")?;
+    let cmd = match st.recent.iter().find(|(n, _)| n[..] == *argv[0]) {
+        Some(&(_, c)) => c,
+        None => {
+            let c = resolve(&argv).map_err(|_| "ERR Unknown Redis command called from script")?;
+            // Commands without subcommands are found again by their spelling.
+            if c.subs.is_empty() && !c.is_sub() {
+                if st.recent.len() >= RECENT {
+                    st.recent.remove(0);
+                }
+                st.recent.push((argv[0].to_vec(), c));
+            }
+            c
+        }
+    };
     if !super::super::arity_ok(cmd.arity, argv.len()) {
         return Err("ERR Wrong number of args calling Redis command from script");
     }

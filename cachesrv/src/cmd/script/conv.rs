@@ -35,12 +35,16 @@ const FIELDS: [&[u8]; 7] = [
     b"verbatim_string",
 ];
 
+/// Where the table of [`FIELDS`] is kept in the registry.
+const FIELDS_KEY: &std::ffi::CStr = c"cachesrv.fields";
+
 /// Writes Lua values as replies: the protocols, and where the field names were pushed.
 pub(super) struct Writer {
     /// The caller's protocol.
     pub(super) proto: Protocol,
     /// The script's own (`redis.setresp`), which decides how booleans are written.
     pub(super) script: Protocol,
+    /// Stack index of the table of [`FIELDS`].
     fields: c_int,
 }
 
@@ -63,17 +67,26 @@ unsafe fn text(state: *mut ffi::lua_State, idx: c_int) -> Option<Vec<u8>> {
 }
 
 impl Writer {
-    /// Pushes the field names (call once, inside a protected call, before [`Writer::write`]).
+    /// Pushes the table of field names, creating it in the registry the first time (call
+    /// inside a protected call, before [`Writer::write`]).
     pub(super) unsafe fn new(
         state: *mut ffi::lua_State,
         proto: Protocol,
         script: Protocol,
     ) -> Writer {
-        ffi::lua_checkstack(state, FIELDS.len() as c_int + 8);
-        let fields = ffi::lua_gettop(state) + 1;
-        for f in FIELDS {
-            ffi::lua_pushlstring(state, f.as_ptr().cast(), f.len());
+        ffi::lua_checkstack(state, 8);
+        if ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, FIELDS_KEY.as_ptr()) != ffi::LUA_TTABLE
+        {
+            ffi::lua_settop(state, -2);
+            ffi::lua_createtable(state, FIELDS.len() as c_int, 0);
+            for (i, f) in FIELDS.iter().enumerate() {
+                ffi::lua_pushlstring(state, f.as_ptr().cast(), f.len());
+                ffi::lua_rawseti_(state, -2, i as c_int + 1);
+            }
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_setfield(state, ffi::LUA_REGISTRYINDEX, FIELDS_KEY.as_ptr());
         }
+        let fields = ffi::lua_gettop(state);
         Writer {
             proto,
             script,
@@ -112,7 +125,7 @@ impl Writer {
     /// Pushes `t[FIELDS[i]]`; its type.
     unsafe fn field(&self, state: *mut ffi::lua_State, t: c_int, i: usize) -> c_int {
         ffi::lua_checkstack(state, 4);
-        ffi::lua_pushvalue(state, self.fields + i as c_int);
+        ffi::lua_rawgeti_(state, self.fields, i as c_int + 1);
         ffi::lua_rawget_(state, t);
         ffi::lua_type(state, -1)
     }

@@ -60,6 +60,21 @@ pub(crate) fn own_gate(name: &[u8]) -> bool {
     )
 }
 
+/// EVAL, EVALSHA, FCALL and their `_RO` forms: commands that take the gate exclusively.
+pub(crate) fn is_script(name: &[u8]) -> bool {
+    if name.len() > 10 || !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F')) {
+        return false;
+    }
+    let mut buf = [0u8; 10];
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    matches!(
+        &buf[..name.len()],
+        b"eval" | b"evalsha" | b"eval_ro" | b"evalsha_ro" | b"fcall" | b"fcall_ro"
+    )
+}
+
 /// `-BUSY` for a client that waited too long for a script.
 fn busy_error(kind: ScriptKind) -> &'static str {
     match kind {
@@ -180,7 +195,10 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], by_sha: bool, ro: bool) {
     };
     let scripts = &ctx.shared.scripts;
     let (sha, body) = if by_sha {
-        let sha = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+        let sha = match std::str::from_utf8(a[1]) {
+            Ok(s) => s.to_ascii_lowercase(),
+            Err(_) => return ctx.err("NOSCRIPT No matching script. Please use EVAL."),
+        };
         match (sha.len() == 40).then(|| scripts.get(&sha)).flatten() {
             Some(body) => (sha, body),
             None => return ctx.err("NOSCRIPT No matching script. Please use EVAL."),
