@@ -190,24 +190,23 @@ real.unpack = function(t, ...)
 end
 
 real.redis = readonly(redis)
--- What FUNCTION LOAD's code sees as `redis`: registration and logging only.
-local load_api = {
+-- What FUNCTION LOAD's code sees: a `redis` with registration and logging only, and no other
+-- global.
+local load_api = readonly({
   register_function = R.register_function,
   log = R.log,
-  setresp = R.setresp,
   LOG_DEBUG = 0,
   LOG_VERBOSE = 1,
   LOG_NOTICE = 2,
   LOG_WARNING = 3,
   REDIS_VERSION = R.version,
   REDIS_VERSION_NUM = R.version_num,
-}
-setmt(load_api, {
-  __index = function(_, k)
-    error_("Script attempted to access nonexistent global variable '" .. tostring_(k) .. "'", 2)
-  end,
 })
-local load_redis = readonly(load_api)
+local function nonexistent(_, k)
+  error_("Script attempted to access nonexistent global variable '" .. tostring_(k) .. "'", 2)
+end
+setmt(backing[load_api], { __index = nonexistent })
+local load_env = setmt({ redis = load_api }, { __index = nonexistent })
 for _, name in ipairs_({ "string", "math", "table", "coroutine", "bit", "cjson", "cmsgpack",
   "struct" }) do
   local lib = rawget_(real, name)
@@ -228,11 +227,10 @@ real.getmetatable = function(t)
   return getmt(t)
 end
 
-local globals = readonly(real)
+-- The globals: a read-only view of `real`; while a library loads, of `load_env` instead.
+local globals_mt = { __index = real, __newindex = deny }
+local globals = setmt({}, globals_mt)
+backing[globals] = real
 real._G = globals
-setmt(real, {
-  __index = function(_, k)
-    error_("Script attempted to access nonexistent global variable '" .. tostring_(k) .. "'", 2)
-  end,
-})
-return globals, run, real, real.redis, load_redis
+setmt(real, { __index = nonexistent })
+return globals, run, real, globals_mt, load_env

@@ -46,8 +46,8 @@ pub(super) struct Vm {
     pub(super) lua: Lua,
     run: Function,
     real: Table,
-    redis_full: Table,
-    redis_load: Table,
+    globals_mt: Table,
+    load_env: Table,
     server: u64,
     epoch: u64,
     compiled: HashMap<String, Function>,
@@ -141,11 +141,11 @@ impl Vm {
         )?;
         r.raw_set("version", super::super::server::REDIS_VERSION)?;
         r.raw_set("version_num", version_num())?;
-        let (proxy, run, real, redis_full, redis_load): (Table, Function, Table, Table, Table) =
-            lua.load(SANDBOX)
-                .set_name("=[redis]")
-                .set_mode(ChunkMode::Text)
-                .call(r)?;
+        let (proxy, run, real, globals_mt, load_env): (Table, Function, Table, Table, Table) = lua
+            .load(SANDBOX)
+            .set_name("=[redis]")
+            .set_mode(ChunkMode::Text)
+            .call(r)?;
         lua.set_globals(proxy)?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
@@ -163,8 +163,8 @@ impl Vm {
             lua,
             run,
             real,
-            redis_full,
-            redis_load,
+            globals_mt,
+            load_env,
             server: 0,
             epoch: 0,
             compiled: HashMap::new(),
@@ -240,6 +240,14 @@ impl Vm {
                         ffi::lua_pushvalue(state, idx);
                     }
                     ffi::lua_call(state, 3, 2);
+                    if call.globals {
+                        // Functions do not see an EVAL's KEYS and ARGV.
+                        for key in [c"KEYS", c"ARGV"] {
+                            ffi::lua_pushstring(state, key.as_ptr());
+                            ffi::lua_pushnil(state);
+                            ffi::lua_rawset(state, base + 2);
+                        }
+                    }
                     let value = ffi::lua_gettop(state);
                     if ffi::lua_toboolean(state, value - 1) != 0 {
                         let w = conv::Writer::new(state, call.proto, api::script_proto());
@@ -256,7 +264,7 @@ impl Vm {
     /// Runs a library's code with the registration API as `redis` (FUNCTION LOAD). Err (inner):
     /// the error.
     pub(super) fn load_library(&self, f: &Function) -> mlua::Result<Result<(), String>> {
-        self.real.raw_set("redis", self.redis_load.clone())?;
+        self.globals_mt.raw_set("__index", self.load_env.clone())?;
         let mut out = BytesMut::new();
         let call = Call {
             keys: &[],
@@ -266,7 +274,7 @@ impl Vm {
             proto: Protocol::Resp2,
         };
         let r = self.run(f, &call, &mut out);
-        self.real.raw_set("redis", self.redis_full.clone())?;
+        self.globals_mt.raw_set("__index", self.real.clone())?;
         r
     }
 
