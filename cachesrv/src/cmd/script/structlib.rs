@@ -22,12 +22,19 @@ enum Item {
     Zstr,
 }
 
-fn digits(fmt: &[u8], i: &mut usize) -> Option<usize> {
+/// A size after an option: None without digits; sizes past `INT_MAX` are refused as the C
+/// library refuses them.
+fn digits(fmt: &[u8], i: &mut usize) -> mlua::Result<Option<usize>> {
     let start = *i;
+    let mut n: u64 = 0;
     while *i < fmt.len() && fmt[*i].is_ascii_digit() {
+        n = n * 10 + u64::from(fmt[*i] - b'0');
+        if n > i32::MAX as u64 {
+            return Err(lib_error("integral size overflow".into()));
+        }
         *i += 1;
     }
-    std::str::from_utf8(&fmt[start..*i]).ok()?.parse().ok()
+    Ok((*i > start).then_some(n as usize))
 }
 
 /// The next item of `fmt` from `*i` (changing `st` for order and alignment options).
@@ -46,7 +53,7 @@ fn next_item(fmt: &[u8], i: &mut usize, st: &mut State, fname: &str) -> mlua::Re
                 continue;
             }
             b'!' => {
-                st.align = digits(fmt, i).unwrap_or(8);
+                st.align = digits(fmt, i)?.unwrap_or(8);
                 continue;
             }
             b'x' => Item::Pad,
@@ -75,7 +82,7 @@ fn next_item(fmt: &[u8], i: &mut usize, st: &mut State, fname: &str) -> mlua::Re
                 signed: false,
             },
             b'i' | b'I' => {
-                let size = digits(fmt, i).unwrap_or(4);
+                let size = digits(fmt, i)?.unwrap_or(4);
                 if size > 8 {
                     return Err(lib_error(format!(
                         "integral size {size} is larger than limit of 8"
@@ -88,7 +95,7 @@ fn next_item(fmt: &[u8], i: &mut usize, st: &mut State, fname: &str) -> mlua::Re
             }
             b'f' => Item::Float,
             b'd' => Item::Double,
-            b'c' => Item::Chars(digits(fmt, i).unwrap_or(1)),
+            b'c' => Item::Chars(digits(fmt, i)?.unwrap_or(1)),
             b's' => Item::Zstr,
             other => {
                 return Err(lib_error(format!(
@@ -221,7 +228,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         match item {
             Item::Pad => {}
             Item::Int { size, signed } => {
-                let b = data.get(pos..pos + size).ok_or_else(short)?;
+                let b = data.get(pos..pos.saturating_add(size)).ok_or_else(short)?;
                 let mut v: u64 = 0;
                 for k in 0..size {
                     let byte = if st.little { b[size - 1 - k] } else { b[k] };
@@ -238,7 +245,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                 out.push_back(Value::Number(n));
             }
             Item::Float | Item::Double => {
-                let b = data.get(pos..pos + size).ok_or_else(short)?;
+                let b = data.get(pos..pos.saturating_add(size)).ok_or_else(short)?;
                 let mut bytes = b.to_vec();
                 if !st.little {
                     bytes.reverse();
@@ -251,7 +258,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                 out.push_back(Value::Number(n));
             }
             Item::Chars(_) => {
-                let b = data.get(pos..pos + size).ok_or_else(short)?;
+                let b = data.get(pos..pos.saturating_add(size)).ok_or_else(short)?;
                 out.push_back(Value::String(lua.create_string(b)?));
             }
             Item::Zstr => {
@@ -265,7 +272,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                 continue;
             }
         }
-        pos += size;
+        pos = pos.saturating_add(size);
     }
     out.push_back(Value::Number((pos + 1) as f64));
     Ok(out)
@@ -289,7 +296,9 @@ fn size(_: &Lua, args: MultiValue) -> mlua::Result<f64> {
                 "bad argument #1 to 'size' (option '{o}' has no fixed size)"
             )));
         }
-        total += padding(total, &item, &st) + item_size(&item);
+        total = total
+            .saturating_add(padding(total, &item, &st))
+            .saturating_add(item_size(&item));
     }
     Ok(total as f64)
 }
