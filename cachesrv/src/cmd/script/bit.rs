@@ -1,11 +1,38 @@
 //! The `bit` library with LuaBitOp 1.0's semantics: numbers are taken modulo 2^32 (rounded
 //! as LuaBitOp rounds them) and results are signed 32-bit integers.
 
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
-/// An error raised at the script's line (as a C library's `luaL_error` is).
+/// An error of a library function, to be located by [`lib_fn`].
 pub(super) fn lib_error(msg: String) -> mlua::Error {
     mlua::Error::runtime(format!("\u{1}{msg}"))
+}
+
+/// A library function whose errors read as a C library's `luaL_error` ones: prefixed with the
+/// position of the Lua code that called it (`user_script:3: `), none when called from C (such
+/// as directly by `pcall`).
+pub(super) fn lib_fn<R: IntoLuaMulti>(
+    lua: &Lua,
+    f: impl Fn(&Lua, MultiValue) -> mlua::Result<R> + 'static,
+) -> mlua::Result<Function> {
+    lua.create_function(move |lua, args: MultiValue| {
+        f(lua, args).map_err(|e| match e {
+            mlua::Error::RuntimeError(m) if m.starts_with('\u{1}') => {
+                let at = lua
+                    .inspect_stack(1, |d| {
+                        let s = d.source();
+                        if s.what == "C" {
+                            return None;
+                        }
+                        Some(format!("{}:{}: ", s.short_src?, d.current_line()?))
+                    })
+                    .flatten()
+                    .unwrap_or_default();
+                mlua::Error::RuntimeError(format!("{at}{}", &m[1..]))
+            }
+            other => other,
+        })
+    })
 }
 
 fn arg_error(n: usize, name: &str, got: Option<&Value>) -> mlua::Error {
@@ -68,53 +95,55 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "tobit",
-        lua.create_function(|_, a: MultiValue| Ok(out(bit(&a, 0, "tobit")?)))?,
+        lib_fn(lua, |_, a: MultiValue| Ok(out(bit(&a, 0, "tobit")?)))?,
     )?;
     t.raw_set(
         "bnot",
-        lua.create_function(|_, a: MultiValue| Ok(out(!bit(&a, 0, "bnot")?)))?,
+        lib_fn(lua, |_, a: MultiValue| Ok(out(!bit(&a, 0, "bnot")?)))?,
     )?;
     t.raw_set(
         "band",
-        lua.create_function(|_, a: MultiValue| fold(&a, "band", |x, y| x & y))?,
+        lib_fn(lua, |_, a: MultiValue| fold(&a, "band", |x, y| x & y))?,
     )?;
     t.raw_set(
         "bor",
-        lua.create_function(|_, a: MultiValue| fold(&a, "bor", |x, y| x | y))?,
+        lib_fn(lua, |_, a: MultiValue| fold(&a, "bor", |x, y| x | y))?,
     )?;
     t.raw_set(
         "bxor",
-        lua.create_function(|_, a: MultiValue| fold(&a, "bxor", |x, y| x ^ y))?,
+        lib_fn(lua, |_, a: MultiValue| fold(&a, "bxor", |x, y| x ^ y))?,
     )?;
     t.raw_set(
         "lshift",
-        lua.create_function(|_, a: MultiValue| shift(&a, "lshift", |x, n| x << n))?,
+        lib_fn(lua, |_, a: MultiValue| shift(&a, "lshift", |x, n| x << n))?,
     )?;
     t.raw_set(
         "rshift",
-        lua.create_function(|_, a: MultiValue| shift(&a, "rshift", |x, n| x >> n))?,
+        lib_fn(lua, |_, a: MultiValue| shift(&a, "rshift", |x, n| x >> n))?,
     )?;
     t.raw_set(
         "arshift",
-        lua.create_function(|_, a: MultiValue| {
+        lib_fn(lua, |_, a: MultiValue| {
             shift(&a, "arshift", |x, n| ((x as i32) >> n) as u32)
         })?,
     )?;
     t.raw_set(
         "rol",
-        lua.create_function(|_, a: MultiValue| shift(&a, "rol", u32::rotate_left))?,
+        lib_fn(lua, |_, a: MultiValue| shift(&a, "rol", u32::rotate_left))?,
     )?;
     t.raw_set(
         "ror",
-        lua.create_function(|_, a: MultiValue| shift(&a, "ror", u32::rotate_right))?,
+        lib_fn(lua, |_, a: MultiValue| shift(&a, "ror", u32::rotate_right))?,
     )?;
     t.raw_set(
         "bswap",
-        lua.create_function(|_, a: MultiValue| Ok(out(bit(&a, 0, "bswap")?.swap_bytes())))?,
+        lib_fn(lua, |_, a: MultiValue| {
+            Ok(out(bit(&a, 0, "bswap")?.swap_bytes()))
+        })?,
     )?;
     t.raw_set(
         "tohex",
-        lua.create_function(|_, a: MultiValue| {
+        lib_fn(lua, |_, a: MultiValue| {
             let x = bit(&a, 0, "tohex")?;
             let n = if a.len() > 1 && !matches!(a.get(1), Some(Value::Nil)) {
                 tobit(number(&a, 1, "tohex")?) as i32

@@ -8,7 +8,7 @@
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
 use super::api::number_text;
-use super::bit::lib_error;
+use super::bit::{lib_error, lib_fn};
 
 const MAX_DEPTH: usize = 1000;
 
@@ -21,7 +21,7 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "encode",
-        lua.create_function(|lua, a: MultiValue| {
+        lib_fn(lua, |lua, a: MultiValue| {
             if a.len() != 1 {
                 return Err(lib_error(
                     "bad argument #1 to 'encode' (expected 1 argument)".into(),
@@ -34,7 +34,7 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "decode",
-        lua.create_function(|lua, a: MultiValue| {
+        lib_fn(lua, |lua, a: MultiValue| {
             let text = match a.front() {
                 Some(Value::String(s)) if a.len() == 1 => s.as_bytes().to_vec(),
                 _ => {

@@ -9,7 +9,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::bit::lib_error;
+use super::bit::{lib_error, lib_fn};
 
 const MAX_NESTING: usize = 16;
 
@@ -263,7 +263,7 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "pack",
-        lua.create_function(|lua, args: MultiValue| {
+        lib_fn(lua, |lua, args: MultiValue| {
             if args.is_empty() {
                 return Err(lib_error("MessagePack pack needs input.".into()));
             }
@@ -276,7 +276,7 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "unpack",
-        lua.create_function(|lua, args: MultiValue| {
+        lib_fn(lua, |lua, args: MultiValue| {
             let s = bytes_arg(&args, "unpack")?;
             let mut v = unpack_some(lua, &s, 0, 0)?;
             v.pop_front();
@@ -285,14 +285,14 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "unpack_one",
-        lua.create_function(|lua, args: MultiValue| {
+        lib_fn(lua, |lua, args: MultiValue| {
             let s = bytes_arg(&args, "unpack_one")?;
             unpack_some(lua, &s, 1, index_arg(&args, 1))
         })?,
     )?;
     t.raw_set(
         "unpack_limit",
-        lua.create_function(|lua, args: MultiValue| {
+        lib_fn(lua, |lua, args: MultiValue| {
             let s = bytes_arg(&args, "unpack_limit")?;
             unpack_some(lua, &s, index_arg(&args, 1), index_arg(&args, 2))
         })?,

@@ -37,6 +37,9 @@ local function fix(ok, ...)
     if type_(e) == "table" and getmt(e) == callerr_mt then
       return false, e.err
     end
+    if type_(e) == "userdata" then
+      return false, R.errmsg(e)
+    end
   end
   return ok, ...
 end
@@ -125,15 +128,8 @@ local function handler(err)
   if type_(err) == "table" and type_(rawget_(err, "err")) == "string" then
     msg = err.err
   elseif type_(err) == "userdata" then
-    -- Raised in Rust; a leading \1 asks for the script's position, as luaL_error gives.
-    local m = R.errmsg(err)
-    if m:byte(1) == 1 then
-      m = m:sub(2)
-      if info ~= nil then
-        m = info.short_src .. ":" .. tostring_(info.currentline) .. ": " .. m
-      end
-    end
-    msg = "ERR " .. m
+    -- Raised in Rust: its message.
+    msg = "ERR " .. R.errmsg(err)
   else
     msg = "ERR " .. tostring_(err)
   end

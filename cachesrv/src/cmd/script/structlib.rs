@@ -5,7 +5,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::bit::{lib_error, number};
+use super::bit::{lib_error, lib_fn, number};
 
 #[derive(Clone, Copy)]
 struct State {
@@ -306,8 +306,8 @@ fn size(_: &Lua, args: MultiValue) -> mlua::Result<f64> {
 /// The `struct` table.
 pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.raw_set("pack", lua.create_function(pack)?)?;
-    t.raw_set("unpack", lua.create_function(unpack)?)?;
-    t.raw_set("size", lua.create_function(size)?)?;
+    t.raw_set("pack", lib_fn(lua, pack)?)?;
+    t.raw_set("unpack", lib_fn(lua, unpack)?)?;
+    t.raw_set("size", lib_fn(lua, size)?)?;
     Ok(t)
 }
