@@ -97,3 +97,31 @@ fn writes_are_refused_out_of_memory() {
         ":1\r\n"
     );
 }
+
+#[test]
+fn a_kill_reaches_a_loop_inside_a_coroutine() {
+    let mut r = runner(&[]);
+    let shared = r.shared().clone();
+    let killer = std::thread::spawn(move || {
+        while shared.scripts.running.kind().is_none() {
+            std::thread::yield_now();
+        }
+        shared.scripts.running.request_kill();
+    });
+    let reply = r.run(&[
+        "EVAL",
+        "coroutine.wrap(function() while true do end end)()",
+        "0",
+    ]);
+    killer.join().expect("killer");
+    assert!(
+        reply.starts_with(b"-ERR "),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(
+        String::from_utf8_lossy(&reply).contains("Script killed by user with SCRIPT KILL..."),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+}

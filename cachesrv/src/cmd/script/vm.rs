@@ -147,7 +147,8 @@ impl Vm {
             .set_mode(ChunkMode::Text)
             .call(r)?;
         lua.set_globals(proxy)?;
-        lua.set_hook(
+        // Global: coroutines a script creates run under the same hook.
+        lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             |_, _| match api::kill_requested() {
                 Some(ScriptKind::Eval) => Err(mlua::Error::runtime(
