@@ -150,6 +150,27 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "used_memory_dataset_perc", &"100.00%");
             w(out, "total_system_memory", &total);
             w(out, "total_system_memory_human", &human(total));
+            let scripts = &s.scripts;
+            let lua = scripts.vm_memory.load(Ordering::Relaxed);
+            let (libraries, functions, function_bytes) = scripts.function_counts();
+            let eval_bytes = scripts.cache_bytes();
+            w(out, "used_memory_lua", &lua);
+            w(out, "used_memory_vm_eval", &lua);
+            w(out, "used_memory_lua_human", &human(lua));
+            w(out, "used_memory_scripts_eval", &eval_bytes);
+            w(out, "number_of_cached_scripts", &scripts.cached());
+            w(out, "number_of_functions", &functions);
+            w(out, "number_of_libraries", &libraries);
+            w(out, "used_memory_vm_functions", &0);
+            w(out, "used_memory_vm_total", &lua);
+            w(out, "used_memory_vm_total_human", &human(lua));
+            w(out, "used_memory_functions", &function_bytes);
+            w(out, "used_memory_scripts", &(eval_bytes + function_bytes));
+            w(
+                out,
+                "used_memory_scripts_human",
+                &human(eval_bytes + function_bytes),
+            );
             w(out, "maxmemory", &maxmem);
             w(out, "maxmemory_human", &human(maxmem));
             w(out, "maxmemory_policy", &s.engine.policy());

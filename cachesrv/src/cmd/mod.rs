@@ -22,6 +22,7 @@ mod list_block;
 mod persist;
 mod pubsub;
 mod runner;
+mod script;
 mod server;
 mod set;
 mod string;
@@ -277,6 +278,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         connection::register(&mut add);
         server::register(&mut add);
         persist::register(&mut add);
+        script::register(&mut add);
         for i in 0..v.len() {
             if let Some((container, _)) = v[i].name.split_once('|') {
                 let parent = v.iter().position(|c| c.name == container);
@@ -594,15 +596,34 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     call(ctx, cmd, argv, stats);
 }
 
-/// Runs a command that passed every check, under the engine's shared gate (EXEC takes the
-/// gate exclusively itself).
+/// Runs a command that passed every check, under the engine's shared gate (EXEC and scripts
+/// take the gate exclusively themselves; SCRIPT and FUNCTION need none). While a script holds
+/// the gate past `busy-reply-threshold`, the command is answered `-BUSY` instead.
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if cmd.name == "exec" || ctx.gated {
+    let base = cmd.name.split('|').next().unwrap_or(cmd.name);
+    if ctx.gated || script::own_gate(base.as_bytes()) || crate::engine::held_exclusively() {
         run(ctx, cmd, argv, stats);
     } else {
-        let _gate = ctx.shared.engine.shared();
-        run(ctx, cmd, argv, stats);
+        match script::wait_gate(ctx.shared) {
+            Ok(_gate) => run(ctx, cmd, argv, stats),
+            Err(busy) => {
+                ctx.err(busy);
+                stats.entry(cmd.id).3 += 1;
+            }
+        }
     }
+}
+
+/// EVAL, EVALSHA, FCALL and their `_RO` forms: the event loop may hold the gate exclusively
+/// for a run of them (they then run under it).
+pub fn is_script(name: &[u8]) -> bool {
+    script::is_script(name)
+}
+
+/// Whether the event loop must not hold the engine's gate for this command (EXEC, scripts,
+/// SCRIPT and FUNCTION take it themselves or need none).
+pub fn own_gate(name: &[u8]) -> bool {
+    script::own_gate(name)
 }
 
 /// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.

@@ -30,8 +30,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         (0, 0, 0),
         shutdown,
     );
-    add("function", -2, 0, (0, 0, 0), function);
-    add("script", -2, 0, (0, 0, 0), script);
     add("debug", -2, ADMIN, (0, 0, 0), debug);
     // Subcommands with Redis 7's arities; each runs its container's handler.
     let none = (0, 0, 0);
@@ -79,16 +77,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         ("command|help", 2),
     ] {
         add(name, arity, 0, none, command);
-    }
-    for (name, arity) in [
-        ("function|flush", -2),
-        ("function|list", -2),
-        ("function|stats", 2),
-    ] {
-        add(name, arity, 0, none, function);
-    }
-    for (name, arity) in [("script|flush", -2), ("script|exists", -3)] {
-        add(name, arity, 0, none, script);
     }
 }
 
@@ -562,36 +550,6 @@ fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     ctx.shared.request_shutdown();
     ctx.sess.close = true;
-}
-
-fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "flush" if a.len() <= 3 => ctx.ok(),
-        "list" => ctx.array(0),
-        "stats" if a.len() == 2 => {
-            ctx.map(2);
-            ctx.bulk(b"running_script");
-            ctx.null();
-            ctx.bulk(b"engines");
-            ctx.map(0);
-        }
-        _ => unknown_subcommand(ctx, "function", a[1]),
-    }
-}
-
-fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "flush" if a.len() <= 3 => ctx.ok(),
-        "exists" if a.len() >= 3 => {
-            ctx.array(a.len() - 2);
-            for _ in 2..a.len() {
-                ctx.int(0);
-            }
-        }
-        _ => unknown_subcommand(ctx, "script", a[1]),
-    }
 }
 
 fn debug(ctx: &mut Ctx<'_>, a: &[&[u8]]) {

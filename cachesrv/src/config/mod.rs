@@ -41,6 +41,7 @@ const ALIASES: &[(&str, &str)] = &[
     ),
     ("repl-ping-slave-period", "repl-ping-replica-period"),
     ("slaveof", "replicaof"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// The eviction policies, in the order Redis lists them in its error message.
@@ -569,6 +570,11 @@ impl Config {
     /// `timeout`: idle seconds before a client is closed (0 = never).
     pub fn timeout(&self) -> u64 {
         self.int("timeout") as u64
+    }
+    /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a script runs before
+    /// other clients are answered `-BUSY`.
+    pub fn busy_reply_threshold(&self) -> u64 {
+        self.int("busy-reply-threshold").max(0) as u64
     }
     /// `tcp-keepalive` seconds (0 = off).
     pub fn tcp_keepalive(&self) -> u64 {

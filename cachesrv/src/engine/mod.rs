@@ -58,7 +58,7 @@ use parking_lot::Mutex;
 pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
-pub use gate::{ExclusiveGuard, SharedGuard};
+pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use memory::alloc_size;
@@ -440,7 +440,17 @@ impl Engine {
         self.gate.shared()
     }
 
-    /// Exclusive access to the engine, for EXEC.
+    /// Shared access if it comes within `wait` (a script may hold the gate exclusively).
+    pub fn try_shared_for(&self, wait: std::time::Duration) -> Option<SharedGuard<'_>> {
+        self.gate.try_shared_for(wait)
+    }
+
+    /// Shared access if no one holds or waits for exclusive access.
+    pub fn try_shared(&self) -> Option<SharedGuard<'_>> {
+        self.gate.try_shared()
+    }
+
+    /// Exclusive access to the engine, for EXEC and scripts.
     pub fn exclusive(&self) -> ExclusiveGuard<'_> {
         self.gate.exclusive()
     }

@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod clients;
 pub mod persist;
 pub mod pubsub;
+pub mod scripts;
 pub mod session;
 pub mod stats;
 
@@ -28,6 +29,7 @@ pub use blocking::{BlockOn, Blocking, Unblock};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
 pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
 pub use pubsub::{Mailbox, PubSub, Push};
+pub use scripts::Scripts;
 pub use session::Session;
 pub use stats::{CommandStats, SlowEntry, SlowLog};
 
@@ -89,6 +91,8 @@ pub struct Shared {
     pub command_stats: CommandStats,
     /// `SLOWLOG`.
     pub slowlog: Mutex<SlowLog>,
+    /// The script cache, FUNCTION libraries and the running script.
+    pub scripts: Scripts,
     /// `slowlog-log-slower-than` in microseconds, `u64::MAX` when off (read on the hot path).
     pub slowlog_threshold: AtomicU64,
     /// Server start.
@@ -167,6 +171,7 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: CommandStats::new(commands),
             slowlog: Mutex::new(SlowLog::default()),
+            scripts: Scripts::default(),
             slowlog_threshold: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             start_unix: now.as_secs(),
@@ -216,6 +221,9 @@ impl Shared {
             .store(c.zset_max_listpack_entries(), Ordering::Relaxed);
         self.zset_max_value
             .store(c.zset_max_listpack_value(), Ordering::Relaxed);
+        self.scripts
+            .busy_threshold_ms
+            .store(c.busy_reply_threshold(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold
