@@ -605,7 +605,13 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mu
         run(ctx, cmd, argv, stats);
     } else {
         match script::wait_gate(ctx.shared) {
-            Ok(_gate) => run(ctx, cmd, argv, stats),
+            Ok(_gate) => {
+                // Held now: what the command does next (a blocking command registering its
+                // wait) must not ask for the gate again (it is not reentrant).
+                ctx.gated = true;
+                run(ctx, cmd, argv, stats);
+                ctx.gated = false;
+            }
             Err(busy) => {
                 ctx.err(busy);
                 stats.entry(cmd.id).3 += 1;
