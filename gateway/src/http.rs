@@ -14,6 +14,8 @@
 //!   or a key other than the session's, gets 401 with `WWW-Authenticate`.
 //! - DNS-rebinding protection: a cross-site `Origin` is refused (403); when listening on
 //!   loopback, so is a `Host` that is not a loopback name.
+//! - `GET /metrics`: the Prometheus page, under the rules of [`crate::telemetry::endpoint`]
+//!   (loopback clients, or `enkrypt_metrics_public`, or the admin key).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,7 +124,15 @@ pub fn router(gw: Arc<Gateway>, local: SocketAddr) -> Router {
         .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
         .route("/mcp/", post(post_mcp).get(get_mcp).delete(delete_mcp))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    if let Err(r) = check_origin(&state, req.headers()) {
+        return *r;
+    }
+    crate::telemetry::endpoint::serve_request(&state.gw, state.loopback, req).await
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -279,13 +289,16 @@ fn session_for(
         return Err(Box::new(session_not_found()));
     };
     if !Gateway::same_key(&s, key) {
-        return Err(Box::new(unauthorized(if key.is_none() {
+        let e = if key.is_none() {
             AuthError::Missing
         } else {
             AuthError::Unknown
-        })));
+        };
+        state.gw.telemetry.auth(Err(e));
+        return Err(Box::new(unauthorized(e)));
     }
     if let Err(e) = check_claims(h, &s.identity()) {
+        state.gw.telemetry.auth(Err(e));
         return Err(Box::new(unauthorized(e)));
     }
     s.touch();
@@ -625,6 +638,37 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
+/// The router, with the client's address in each request's extensions (as axum's
+/// `ConnectInfo`), for the `/metrics` access rule.
+#[derive(Clone)]
+struct WithPeer {
+    inner: Router,
+    peer: SocketAddr,
+}
+
+impl<B> tower_service::Service<axum::http::Request<B>> for WithPeer
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = <Router as tower_service::Service<axum::http::Request<B>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower_service::Service::<axum::http::Request<B>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut req: axum::http::Request<B>) -> Self::Future {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        self.inner.call(req)
+    }
+}
+
 /// Counts a connection while it lives.
 struct Open(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -669,9 +713,9 @@ pub async fn serve(
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: pass, and try again shortly.
                     tracing::warn!(error = %e, "accept failed");
@@ -700,7 +744,10 @@ pub async fn serve(
             .header_read_timeout(limits.header_timeout)
             .serve_connection(
                 hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(app.clone()),
+                hyper_util::service::TowerToHyperService::new(WithPeer {
+                    inner: app.clone(),
+                    peer,
+                }),
             );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

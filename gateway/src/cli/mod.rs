@@ -79,6 +79,13 @@ pub enum Command {
         /// Address of the admin API.
         #[arg(long, default_value = "127.0.0.1")]
         admin_host: String,
+        /// Serve `GET /metrics` (Prometheus) on this port too, e.g. beside a stdio gateway
+        /// (the HTTP transport also serves it on its own port).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+        /// Address of the `--metrics-port` listener.
+        #[arg(long, default_value = "127.0.0.1")]
+        metrics_host: String,
     },
     /// Gateway keys, the seeds' spelling (`apikey rotate`); see also `user ...-api-key`.
     Apikey(keys::ApikeyArgs),
@@ -189,6 +196,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             transport,
             admin_port,
             admin_host,
+            metrics_port,
+            metrics_host,
             ..
         } => {
             let bind = crate::bind::choose(host.as_deref(), &crate::bind::Signals::probe());
@@ -202,8 +211,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 };
                 print_connect(&path, w.generated.api_key.expose(), shown, port);
             }
-            let admin = admin_port.map(|p| (admin_host, p));
-            start::start(&path, &bind, port, transport, admin).await?;
+            let listeners = start::Listeners {
+                admin: admin_port.map(|p| (admin_host, p)),
+                metrics: metrics_port.map(|p| (metrics_host, p)),
+            };
+            start::start(&path, &bind, port, transport, listeners).await?;
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,

@@ -11,13 +11,22 @@ use crate::cache::Cache;
 use crate::config;
 use crate::service::Gateway;
 
+/// The optional listeners beside the transport: `(host, port)` of each.
+pub(super) struct Listeners {
+    /// The admin API (`--admin-port`), which serves `/metrics` too.
+    pub admin: Option<(String, u16)>,
+    /// `/metrics` alone (`--metrics-port`).
+    pub metrics: Option<(String, u16)>,
+}
+
 pub(super) async fn start(
     path: &Path,
     bind: &crate::bind::Bind,
     port: u16,
     transport: TransportArg,
-    admin: Option<(String, u16)>,
+    listeners: Listeners,
 ) -> anyhow::Result<()> {
+    let Listeners { admin, metrics } = listeners;
     let (watcher, mut updates) = config::ConfigWatcher::start(path, Duration::from_millis(1000))
         .with_context(|| format!("loading {}", path.display()))?;
     let cfg = updates.borrow().clone();
@@ -47,12 +56,33 @@ pub(super) async fn start(
             eprintln!(
                 "admin API listening on http://{addr}/api/v1/ (key: admin_apikey in the config)"
             );
-            let path = path.to_path_buf();
+            let router = crate::admin::api::router_with(
+                path.to_path_buf(),
+                crate::telemetry::endpoint::admin_routes(gw.clone()),
+            );
             Some(tokio::spawn(async move {
                 if let Err(e) =
-                    crate::admin::api::serve(path, listener, std::future::pending()).await
+                    crate::admin::api::serve_router(router, listener, std::future::pending()).await
                 {
                     tracing::error!(error = %e, "admin API stopped");
+                }
+            }))
+        }
+    };
+    let metrics_task = match metrics {
+        None => None,
+        Some((host, port)) => {
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .with_context(|| format!("binding the metrics listener to {host}:{port}"))?;
+            let addr = listener.local_addr()?;
+            eprintln!("metrics on http://{addr}/metrics");
+            let gw = gw.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) =
+                    crate::telemetry::endpoint::serve(gw, listener, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "metrics listener stopped");
                 }
             }))
         }
@@ -92,7 +122,7 @@ pub(super) async fn start(
             .await?;
         }
     }
-    if let Some(t) = admin_task {
+    for t in [admin_task, metrics_task].into_iter().flatten() {
         t.abort();
     }
     watcher.stop();
