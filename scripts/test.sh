@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh Debian machine (as root) it first installs what
 # the tests need: redis-server and redis-tools (a real Redis to test against, redis-cli and
-# redis-benchmark) and python3 (the guardrail tests' recording MCP server).
+# redis-benchmark), python3 (the guardrail tests' recording MCP server) and prometheus (the
+# /metrics test scrapes the gateway and cachesrv with a real Prometheus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""
