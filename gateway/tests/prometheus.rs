@@ -225,3 +225,104 @@ async fn prometheus_scrapes_gateway_and_cachesrv() {
 fn shared_keys(shared: &cachesrv::Shared) -> f64 {
     shared.engine.db(0).map(|d| d.info().keys).unwrap_or(0) as f64
 }
+
+/// `GET path` on `port` with extra header lines; (status, body).
+fn get(port: u16, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A stdio gateway serves `/metrics` on `--metrics-port`; the admin port serves it behind the
+/// admin key; the HTTP transport's `/metrics` refuses a cross-site origin.
+#[test]
+fn metrics_beside_stdio_and_on_the_admin_port() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    doc["admin_apikey"] = json!("admin-key-0123456789abcdefghijklmnopqrstuv");
+    std::fs::write(&cfg, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let (mport, aport) = (free_port(), free_port());
+    let mut cmd = stdio_command(&cfg, KEY);
+    cmd.args([
+        "--metrics-port",
+        &mport.to_string(),
+        "--admin-port",
+        &aport.to_string(),
+    ]);
+    let mut child = Proc(cmd.spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    stdin.write_all(RAW_HANDSHAKE.as_bytes()).unwrap();
+    for (id, message) in [(2, "one"), (3, "two")] {
+        let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"message":message}}});
+        writeln!(stdin, "{call}").unwrap();
+    }
+    let mut seen = 0;
+    while seen < 2 {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stdio gateway ended"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["id"] == 2 || v["id"] == 3 {
+            assert!(v.pointer("/result/content/0/text").is_some(), "{v}");
+            seen += 1;
+        }
+    }
+    wait_port(mport);
+    let want = "enkrypt_tool_calls_total{server=\"demo\",tool=\"echo\",transport=\"stdio\"} 2";
+    let (status, page) = get(mport, "/metrics", "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.lines().any(|l| l == want), "{page}");
+    assert!(
+        page.lines().any(|l| l == "enkrypt_auth_success_total 1"),
+        "{page}"
+    );
+
+    wait_port(aport);
+    let (status, _) = get(aport, "/metrics", "");
+    assert_eq!(status, 401);
+    let (status, _) = get(aport, "/metrics", "apikey: wrong\r\n");
+    assert_eq!(status, 401);
+    let (status, page) = get(
+        aport,
+        "/metrics",
+        "Authorization: Bearer admin-key-0123456789abcdefghijklmnopqrstuv\r\n",
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.lines().any(|l| l == want), "{page}");
+
+    // The HTTP transport: a cross-site page may not read it; metrics can be turned off.
+    let gw = start_http(&cfg);
+    let (status, _) = get(gw.port, "/metrics", "Origin: https://evil.example\r\n");
+    assert_eq!(status, 403);
+    let (status, page) = get(gw.port, "/metrics", "");
+    assert_eq!(status, 200);
+    assert!(page.contains("# TYPE enkrypt_tool_calls_total counter"));
+    doc["common_mcp_gateway_config"]["enkrypt_metrics_enabled"] = json!(false);
+    let off_dir = tempfile::tempdir().unwrap();
+    let off = off_dir.path().join("enkrypt_mcp_config.json");
+    std::fs::write(&off, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let gw_off = start_http(&off);
+    assert_eq!(get(gw_off.port, "/metrics", "").0, 404);
+}
