@@ -638,37 +638,6 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
-/// The router, with the client's address in each request's extensions (as axum's
-/// `ConnectInfo`), for the `/metrics` access rule.
-#[derive(Clone)]
-struct WithPeer {
-    inner: Router,
-    peer: SocketAddr,
-}
-
-impl<B> tower_service::Service<axum::http::Request<B>> for WithPeer
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = <Router as tower_service::Service<axum::http::Request<B>>>::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        tower_service::Service::<axum::http::Request<B>>::poll_ready(&mut self.inner, cx)
-    }
-
-    fn call(&mut self, mut req: axum::http::Request<B>) -> Self::Future {
-        req.extensions_mut()
-            .insert(axum::extract::ConnectInfo(self.peer));
-        self.inner.call(req)
-    }
-}
-
 /// Counts a connection while it lives.
 struct Open(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -744,10 +713,12 @@ pub async fn serve(
             .header_read_timeout(limits.header_timeout)
             .serve_connection(
                 hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(WithPeer {
-                    inner: app.clone(),
-                    peer,
-                }),
+                hyper_util::service::TowerToHyperService::new(
+                    crate::telemetry::endpoint::WithPeer {
+                        inner: app.clone(),
+                        peer,
+                    },
+                ),
             );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -21,7 +21,7 @@ use crate::guard::{Screen, Verdict};
 use crate::jsonrpc::{RpcError, INVALID_PARAMS};
 use crate::service::{tool_error, Gateway, Reply, SEP};
 use crate::session::{Identity, Session};
-use crate::telemetry::tools::{Outcome, ToolStats, TransportLabel};
+use crate::telemetry::tools::{is_error, raw_is_error, Outcome, ToolStats, TransportLabel};
 use crate::upstream::{RequestCtx, UpstreamError, UpstreamSpec};
 
 /// Where a public tool name leads: its server's route, its upstream name, its `/metrics`
@@ -111,22 +111,6 @@ impl CallOutcome {
             output: None,
         }
     }
-}
-
-/// True for a `tools/call` result with `isError: true`.
-fn is_error(result: &Value) -> bool {
-    result.get("isError").and_then(Value::as_bool) == Some(true)
-}
-
-/// [`is_error`] on a result kept as the upstream wrote it, without parsing it: an
-/// `"isError"` key whose value is `true` (a key, not a string value: inside a JSON string the
-/// quotes would be escaped).
-fn raw_is_error(raw: &str) -> bool {
-    memchr::memmem::find_iter(raw.as_bytes(), b"\"isError\"").any(|at| {
-        let rest = raw[at + 9..].trim_start();
-        rest.strip_prefix(':')
-            .is_some_and(|v| v.trim_start().starts_with("true"))
-    })
 }
 
 /// The `isError` result of a blocked call: the reason for the model, the detections (names,
@@ -572,10 +556,7 @@ impl Gateway {
         };
         if let (Some(s), Some(t)) = (stats, started) {
             let outcome = match &r {
-                _ if refusal => Outcome::Blocked,
-                Ok(o) if o.blocked.is_some() => Outcome::Blocked,
-                Ok(o) if is_error(&o.result) => Outcome::Error,
-                Ok(_) => Outcome::Ok,
+                Ok(o) => Outcome::of(refusal || o.blocked.is_some(), is_error(&o.result)),
                 Err(_) => Outcome::Error,
             };
             s.record(outcome, t.elapsed());
@@ -621,13 +602,7 @@ impl Gateway {
         if route.policies.guarded() {
             return match self.guarded_call(identity, route, tool, params, ctx).await {
                 Ok(out) => {
-                    let outcome = if out.blocked.is_some() {
-                        Outcome::Blocked
-                    } else if is_error(&out.result) {
-                        Outcome::Error
-                    } else {
-                        Outcome::Ok
-                    };
+                    let outcome = Outcome::of(out.blocked.is_some(), is_error(&out.result));
                     (Ok(Reply::Value(out.result)), outcome)
                 }
                 Err(e) => (Err(e), Outcome::Error),
@@ -635,11 +610,7 @@ impl Gateway {
         }
         match self.upstream_call(route, params, ctx).await {
             Ok(raw) => {
-                let outcome = if raw_is_error(raw.get()) {
-                    Outcome::Error
-                } else {
-                    Outcome::Ok
-                };
+                let outcome = Outcome::of(false, raw_is_error(raw.get()));
                 (Ok(Reply::Raw(raw)), outcome)
             }
             Err(UpstreamError::Rpc(e)) => (Err(e), Outcome::Error),

@@ -167,6 +167,39 @@ pub fn admin_routes<S: Clone + Send + Sync + 'static>(gw: Arc<Gateway>) -> Route
         .with_state(gw)
 }
 
+/// The router, with the client's address in each request's extensions (as axum's
+/// `ConnectInfo`), for the `/metrics` access rule.
+#[derive(Clone)]
+pub struct WithPeer {
+    /// The routes.
+    pub inner: Router,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+impl<B> tower_service::Service<axum::http::Request<B>> for WithPeer
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = <Router as tower_service::Service<axum::http::Request<B>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower_service::Service::<axum::http::Request<B>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut req: axum::http::Request<B>) -> Self::Future {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        self.inner.call(req)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

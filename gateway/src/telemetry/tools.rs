@@ -77,6 +77,33 @@ pub enum Outcome {
     Blocked,
 }
 
+impl Outcome {
+    /// The outcome of a call that was `blocked`, or else returned an `error` result.
+    pub fn of(blocked: bool, error: bool) -> Outcome {
+        match (blocked, error) {
+            (true, _) => Outcome::Blocked,
+            (false, true) => Outcome::Error,
+            (false, false) => Outcome::Ok,
+        }
+    }
+}
+
+/// True for a `tools/call` result with `isError: true`.
+pub fn is_error(result: &serde_json::Value) -> bool {
+    result.get("isError").and_then(serde_json::Value::as_bool) == Some(true)
+}
+
+/// [`is_error`] on a result kept as the upstream wrote it, without parsing it: an
+/// `"isError"` key whose value is `true` (a key: inside a JSON string its quotes would be
+/// escaped). A nested object's `isError` counts too.
+pub fn raw_is_error(raw: &str) -> bool {
+    memchr::memmem::find_iter(raw.as_bytes(), b"\"isError\"").any(|at| {
+        let rest = raw[at + 9..].trim_start();
+        rest.strip_prefix(':')
+            .is_some_and(|v| v.trim_start().starts_with("true"))
+    })
+}
+
 /// One tool's counters.
 #[derive(Debug, Default)]
 pub struct ToolStats {
@@ -297,6 +324,23 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(&*s[0].tool, OTHER);
         assert_eq!(s[0].stats.counts(), (1, 0, 1));
+    }
+
+    #[test]
+    fn error_results_seen_without_parsing() {
+        assert!(raw_is_error(r#"{"content":[],"isError":true}"#));
+        assert!(raw_is_error(r#"{"content":[], "isError" :  true }"#));
+        assert!(!raw_is_error(r#"{"content":[],"isError":false}"#));
+        assert!(!raw_is_error(
+            r#"{"content":[{"type":"text","text":"\"isError\":true"}]}"#
+        ));
+        assert!(!raw_is_error(
+            r#"{"content":[{"type":"text","text":"isError"}]}"#
+        ));
+        assert!(is_error(&serde_json::json!({ "isError": true })));
+        assert!(!is_error(&serde_json::json!({ "content": [] })));
+        assert_eq!(Outcome::of(true, true), Outcome::Blocked);
+        assert_eq!(Outcome::of(false, true), Outcome::Error);
     }
 
     #[test]
