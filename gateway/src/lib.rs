@@ -15,6 +15,8 @@
 //! - [`meta`]: the reference product's `enkrypt_*` tools; [`mask`]: secrets hidden whole in
 //!   what they show.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
+//! - [`telemetry`]: the Prometheus `/metrics` page; [`histogram`]: its lock-free latency
+//!   histogram; [`metrics`]: the timeout counters.
 //! - [`cli`]: the command line; [`logging`]: log level and format; [`bind`]: the default HTTP
 //!   listen address (container-aware).
 
