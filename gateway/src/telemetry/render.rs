@@ -9,6 +9,7 @@
 //! `enkrypt_cache_operations_duration_seconds` and `enkrypt_cache_size`. The full list is in
 //! docs/configuration.md.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -20,7 +21,7 @@ use super::tools::ToolSeries;
 use super::{auth_reason, AUTH_REASONS};
 use crate::guard::detect::Detector;
 use crate::guard::stats::{StatsSnapshot, DIRECTIONS};
-use crate::histogram::HistogramSnapshot;
+use crate::histogram::{HistogramSnapshot, BOUND_LABELS};
 use crate::metrics::TimeoutSnapshot;
 
 /// The `Content-Type` of the page.
@@ -95,13 +96,15 @@ pub struct Scrape {
 
 /// Writes `s` in the Prometheus text format.
 pub fn render(s: Scrape) -> String {
+    let s = Arc::new(s);
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Page(Arc::new(s))));
-    let mut out = String::with_capacity(64 * 1024);
+    registry.register_collector(Box::new(Page(s.clone())));
+    let mut out = String::with_capacity(16 * 1024 + s.tools.len() * 2048);
     // Writing into a String cannot fail; an error would only come from the collector.
     if prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).is_err() {
         out.clear();
     }
+    write_tools(&mut out, &s.tools);
     out
 }
 
@@ -223,67 +226,7 @@ impl Collector for Page {
     }
 }
 
-fn tool_labels(t: &ToolSeries) -> Labels<'_, 3> {
-    [
-        ("server", &*t.server),
-        ("tool", &*t.tool),
-        ("transport", t.transport.as_str()),
-    ]
-}
-
 fn encode_tools(enc: &mut DescriptorEncoder<'_>, s: &Scrape) -> std::fmt::Result {
-    let per_tool = |name: &str,
-                    help: &str,
-                    pick: fn((u64, u64, u64)) -> u64,
-                    enc: &mut DescriptorEncoder<'_>| {
-        family(
-            enc,
-            name,
-            help,
-            None,
-            MetricType::Counter,
-            counters(
-                s.tools
-                    .iter()
-                    .map(|t| (tool_labels(t), pick(t.stats.counts()))),
-            ),
-        )
-    };
-    per_tool(
-        "enkrypt_tool_calls",
-        "Tool calls through the gateway, per server, tool and upstream transport",
-        |(ok, err, blocked)| ok + err + blocked,
-        enc,
-    )?;
-    per_tool(
-        "enkrypt_tool_success",
-        "Tool calls that returned a result",
-        |(ok, _, _)| ok,
-        enc,
-    )?;
-    per_tool(
-        "enkrypt_tool_errors",
-        "Tool calls that failed (isError result, upstream error or timeout)",
-        |(_, err, _)| err,
-        enc,
-    )?;
-    per_tool(
-        "enkrypt_tool_blocked",
-        "Tool calls refused by allow/deny lists, screening or guardrails",
-        |(_, _, b)| b,
-        enc,
-    )?;
-    let mut e = enc.encode_descriptor(
-        "enkrypt_tool_duration",
-        "Tool call latency through the gateway",
-        Some(&Unit::Seconds),
-        MetricType::Histogram,
-    )?;
-    for t in &s.tools {
-        let labels = tool_labels(t);
-        let mut f = e.encode_family(&labels)?;
-        histogram(&mut f, &t.stats.duration().snapshot())?;
-    }
     single(
         enc,
         "enkrypt_tool_label_values",
@@ -292,6 +235,90 @@ fn encode_tools(enc: &mut DescriptorEncoder<'_>, s: &Scrape) -> std::fmt::Result
         MetricType::Gauge,
         |e| gauge(e, s.tool_labels as u64),
     )
+}
+
+/// The per-tool families: `(name, help, value of (ok, error, blocked))`.
+type ToolCounter = (&'static str, &'static str, fn((u64, u64, u64)) -> u64);
+
+const TOOL_COUNTERS: [ToolCounter; 4] = [
+    (
+        "enkrypt_tool_calls_total",
+        "Tool calls through the gateway, per server, tool and upstream transport",
+        |(ok, err, blocked)| ok + err + blocked,
+    ),
+    (
+        "enkrypt_tool_success_total",
+        "Tool calls that returned a result",
+        |(ok, _, _)| ok,
+    ),
+    (
+        "enkrypt_tool_errors_total",
+        "Tool calls that failed (isError result, upstream error or timeout)",
+        |(_, err, _)| err,
+    ),
+    (
+        "enkrypt_tool_blocked_total",
+        "Tool calls refused by allow/deny lists, screening or guardrails",
+        |(_, _, b)| b,
+    ),
+];
+
+/// Writes the per-tool families. They are most of a large page (a thousand tools make some 17
+/// thousand lines), so they are written straight from each tool's label set, escaped once
+/// when its counters were created, in the same text format (and checked against
+/// `prometheus-client`'s output and a real Prometheus in the tests).
+fn write_tools(out: &mut String, tools: &[ToolSeries]) {
+    let mut num = itoa::Buffer::new();
+    for (name, help, value) in TOOL_COUNTERS {
+        out.push_str("# HELP ");
+        out.push_str(name);
+        out.push(' ');
+        out.push_str(help);
+        out.push_str("\n# TYPE ");
+        out.push_str(name);
+        out.push_str(" counter\n");
+        for t in tools {
+            out.push_str(name);
+            out.push('{');
+            out.push_str(t.stats.labels());
+            out.push_str("} ");
+            out.push_str(num.format(value(t.stats.counts())));
+            out.push('\n');
+        }
+    }
+    const NAME: &str = "enkrypt_tool_duration_seconds";
+    out.push_str("# HELP ");
+    out.push_str(NAME);
+    out.push_str(" Tool call latency through the gateway\n# TYPE ");
+    out.push_str(NAME);
+    out.push_str(" histogram\n");
+    for t in tools {
+        let (buckets, count, sum) = t.stats.duration().load();
+        let mut cumulative = 0u64;
+        for (n, le) in buckets.iter().zip(BOUND_LABELS) {
+            cumulative += n;
+            out.push_str(NAME);
+            out.push_str("_bucket{");
+            out.push_str(t.stats.labels());
+            out.push_str(",le=\"");
+            out.push_str(le);
+            out.push_str("\"} ");
+            out.push_str(num.format(cumulative));
+            out.push('\n');
+        }
+        out.push_str(NAME);
+        out.push_str("_sum{");
+        out.push_str(t.stats.labels());
+        out.push_str("} ");
+        let _ = write!(out, "{sum:?}");
+        out.push('\n');
+        out.push_str(NAME);
+        out.push_str("_count{");
+        out.push_str(t.stats.labels());
+        out.push_str("} ");
+        out.push_str(num.format(count));
+        out.push('\n');
+    }
 }
 
 fn encode_guard(enc: &mut DescriptorEncoder<'_>, g: &StatsSnapshot) -> std::fmt::Result {
@@ -665,7 +692,7 @@ mod tests {
         );
         assert!(page.contains("# TYPE enkrypt_tool_duration_seconds histogram\n"));
         assert!(page.contains(
-            "enkrypt_tool_duration_seconds_bucket{server=\"everything\",tool=\"echo\",transport=\"stdio\",le=\"0.0025\"} 1\n"
+            "enkrypt_tool_duration_seconds_bucket{server=\"everything\",tool=\"echo\",transport=\"stdio\",le=\"0.005\"} 1\n"
         ));
         assert!(page.contains(
             "enkrypt_tool_duration_seconds_bucket{server=\"everything\",tool=\"echo\",transport=\"stdio\",le=\"+Inf\"} 2\n"
@@ -677,6 +704,81 @@ mod tests {
             lines_of(&page, "enkrypt_tool_label_values"),
             vec!["enkrypt_tool_label_values 2"]
         );
+    }
+
+    type Figures = (u64, u64, u64);
+
+    /// The per-tool families as `prometheus-client` writes them from the same figures.
+    #[derive(Debug)]
+    struct Reference(Vec<(String, String, Figures, HistogramSnapshot)>);
+
+    impl Collector for Reference {
+        fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+            for (name, help, value) in TOOL_COUNTERS {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let mut e = enc.encode_descriptor(base, help, None, MetricType::Counter)?;
+                for (server, tool, counts, _) in &self.0 {
+                    let labels: Labels<3> = [
+                        ("server", server.as_str()),
+                        ("tool", tool.as_str()),
+                        ("transport", "stdio"),
+                    ];
+                    counter(&mut e.encode_family(&labels)?, value(*counts))?;
+                }
+            }
+            let mut e = enc.encode_descriptor(
+                "enkrypt_tool_duration",
+                "Tool call latency through the gateway",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?;
+            for (server, tool, _, h) in &self.0 {
+                let labels: Labels<3> = [
+                    ("server", server.as_str()),
+                    ("tool", tool.as_str()),
+                    ("transport", "stdio"),
+                ];
+                histogram(&mut e.encode_family(&labels)?, h)?;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn tool_families_as_prometheus_client_writes_them() {
+        let t = ToolTable::default();
+        for (i, name) in ["echo", "a \"quoted\" \\ tool\nname", "zeta"]
+            .iter()
+            .enumerate()
+        {
+            let h = t.handle("srv", name, TransportLabel::Stdio);
+            for j in 0..=i as u64 {
+                h.record(Outcome::Ok, Duration::from_micros(70 + 900 * j));
+            }
+            h.record(Outcome::Error, Duration::from_millis(30 * (i as u64 + 1)));
+            h.record(Outcome::Blocked, Duration::from_secs(70));
+        }
+        let series = t.series();
+        let reference = Reference(
+            series
+                .iter()
+                .map(|s| {
+                    (
+                        s.server.to_string(),
+                        s.tool.to_string(),
+                        s.stats.counts(),
+                        s.stats.duration().snapshot(),
+                    )
+                })
+                .collect(),
+        );
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(reference));
+        let mut want = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut want, &registry).unwrap();
+        let mut got = String::new();
+        write_tools(&mut got, &series);
+        assert_eq!(got, want);
     }
 
     #[test]

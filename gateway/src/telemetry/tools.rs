@@ -104,9 +104,24 @@ pub fn raw_is_error(raw: &str) -> bool {
     })
 }
 
+/// Writes `v` as a label value of the text format (`\\`, `\"` and newlines escaped).
+fn escape_into(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// One tool's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ToolStats {
+    /// Its label set as the page writes it, escaped once:
+    /// `server="...",tool="...",transport="..."`.
+    labels: Box<str>,
     ok: AtomicU64,
     error: AtomicU64,
     blocked: AtomicU64,
@@ -114,6 +129,30 @@ pub struct ToolStats {
 }
 
 impl ToolStats {
+    /// The counters of `tool` on `server` over `transport`, all zero.
+    pub fn new(server: &str, tool: &str, transport: TransportLabel) -> ToolStats {
+        let mut labels = String::with_capacity(server.len() + tool.len() + 40);
+        labels.push_str("server=\"");
+        escape_into(&mut labels, server);
+        labels.push_str("\",tool=\"");
+        escape_into(&mut labels, tool);
+        labels.push_str("\",transport=\"");
+        labels.push_str(transport.as_str());
+        labels.push('"');
+        ToolStats {
+            labels: labels.into(),
+            ok: AtomicU64::new(0),
+            error: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
+            duration: Histogram::default(),
+        }
+    }
+
+    /// The label set, escaped: `server="...",tool="...",transport="..."`.
+    pub fn labels(&self) -> &str {
+        &self.labels
+    }
+
     /// Records a finished call.
     pub fn record(&self, outcome: Outcome, elapsed: Duration) {
         let c = match outcome {
@@ -141,10 +180,19 @@ impl ToolStats {
 }
 
 /// One server's tools, per transport.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ServerTools {
     tools: [DashMap<Arc<str>, Arc<ToolStats>>; 3],
     other: [Arc<ToolStats>; 3],
+}
+
+impl ServerTools {
+    fn new(server: &str) -> ServerTools {
+        ServerTools {
+            tools: Default::default(),
+            other: TransportLabel::ALL.map(|t| Arc::new(ToolStats::new(server, OTHER, t))),
+        }
+    }
 }
 
 /// Every tool's counters.
@@ -200,7 +248,7 @@ impl ToolTable {
         }
         self.servers
             .entry(Arc::from(server))
-            .or_default()
+            .or_insert_with(|| Arc::new(ServerTools::new(server)))
             .value()
             .clone()
     }
@@ -225,7 +273,7 @@ impl ToolTable {
             .entry(Arc::from(tool))
             .or_insert_with(|| {
                 created = true;
-                Arc::default()
+                Arc::new(ToolStats::new(server, tool, transport))
             })
             .value()
             .clone();
@@ -341,6 +389,16 @@ mod tests {
         assert!(!is_error(&serde_json::json!({ "content": [] })));
         assert_eq!(Outcome::of(true, true), Outcome::Blocked);
         assert_eq!(Outcome::of(false, true), Outcome::Error);
+    }
+
+    #[test]
+    fn labels_are_escaped_once() {
+        let t = ToolTable::default();
+        let h = t.handle("s\\1", "say \"hi\"\n", TransportLabel::Sse);
+        assert_eq!(
+            h.labels(),
+            r#"server="s\\1",tool="say \"hi\"\n",transport="sse""#
+        );
     }
 
     #[test]
