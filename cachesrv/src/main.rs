@@ -80,6 +80,9 @@ fn main() -> ExitCode {
                 addrs.join(", ")
             ),
         );
+        if let Some(addr) = server.metrics_addr() {
+            log::log(Level::Notice, &format!("metrics on http://{addr}/metrics"));
+        }
         let signals = shared.clone();
         tokio::spawn(async move {
             tokio::select! {

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::server::REDIS_VERSION;
 use super::Ctx;
+use crate::state::Shared;
 
 pub(super) fn human(bytes: u64) -> String {
     let b = bytes as f64;
@@ -69,8 +70,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
-    let s = ctx.shared;
+fn info_section(s: &Shared, name: &str, out: &mut String) {
     let cfg = s.config.read();
     let uptime = s.uptime_ms() / 1000;
     let w = |out: &mut String, k: &str, v: &dyn std::fmt::Display| {
@@ -375,10 +375,18 @@ pub(super) fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     let mut seen = std::collections::HashSet::new();
     sections.retain(|s| seen.insert(s.clone()));
+    let sections: Vec<&str> = sections.iter().map(String::as_str).collect();
+    let out = info_text(ctx.shared, &sections);
+    ctx.verbatim(&out);
+}
+
+/// The text `INFO <sections>` answers, read straight from the shared state (no client, no
+/// command counted): for the server's `/metrics` responder.
+pub fn info_text(shared: &Shared, sections: &[&str]) -> String {
     let mut out = String::new();
-    for s in &sections {
+    for s in sections {
         let mut sec = String::new();
-        info_section(ctx, s, &mut sec);
+        info_section(shared, s, &mut sec);
         if !sec.is_empty() {
             if !out.is_empty() {
                 out.push_str("\r\n");
@@ -386,5 +394,5 @@ pub(super) fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             out.push_str(&sec);
         }
     }
-    ctx.verbatim(&out);
+    out
 }

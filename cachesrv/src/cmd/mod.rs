@@ -42,6 +42,7 @@ use crate::config::Config;
 use crate::engine::{Access, DbHandle, EngineError};
 pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
+pub use info::info_text;
 pub use runner::{decode_all, Runner};
 
 /// Command flags.

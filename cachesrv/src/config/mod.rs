@@ -2,7 +2,7 @@
 //!
 //! Every parameter Redis 7 reports in `CONFIG GET *` is known here with Redis's default (the
 //! table in `redis7_defaults.tsv`, taken from `redis-server` 7.0), plus KeyDB's
-//! `server-threads` and `server-thread-affinity`. A config file and `--name value` flags are
+//! `server-threads` and `server-thread-affinity`, and our `metrics-port`. A config file and `--name value` flags are
 //! read the way `redis-server` reads them: the flags become extra lines after the file, an
 //! unknown directive is a fatal error naming the line. Parameters the server acts on are typed
 //! and validated with Redis's error texts; tuning parameters it has no use for (encodings,
@@ -90,7 +90,7 @@ fn kind_of(name: &str, default: &str) -> Kind {
         "maxmemory-policy" => Kind::Enum(POLICIES),
         "loglevel" => Kind::Enum(LOGLEVELS),
         "save" => Kind::Save,
-        "port" => Kind::Int(0, 65535),
+        "port" | "metrics-port" => Kind::Int(0, 65535),
         "databases" => Kind::Int(1, i32::MAX as i64),
         "maxmemory-samples" => Kind::Int(1, 64),
         "hz" => Kind::Int(0, i32::MAX as i64),
@@ -535,6 +535,10 @@ impl Config {
     /// `port`.
     pub fn port(&self) -> u16 {
         self.int("port") as u16
+    }
+    /// `metrics-port` (ours; 0 = off): the port of the plain-HTTP `GET /metrics` responder.
+    pub fn metrics_port(&self) -> u16 {
+        self.int("metrics-port") as u16
     }
     /// `bind`: addresses; a leading `-` marks one that may be unavailable.
     pub fn bind(&self) -> Vec<String> {

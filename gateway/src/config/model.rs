@@ -234,6 +234,12 @@ pub struct CommonConfig {
     pub unprefixed_names: bool,
     /// `enkrypt_http_limits`: what the HTTP transport accepts before refusing.
     pub http_limits: HttpLimits,
+    /// `enkrypt_metrics_enabled` (true): tool calls and cache operations are timed and counted
+    /// for `GET /metrics`; false: nothing of that is recorded and `/metrics` is 404.
+    pub metrics_enabled: bool,
+    /// `enkrypt_metrics_public` (false): `/metrics` is served without the admin key to any
+    /// client, not only to loopback ones.
+    pub metrics_public: bool,
 }
 
 /// `enkrypt_http_limits` (ours): caps and read deadlines of the HTTP transport, so that clients
@@ -294,6 +300,8 @@ impl Default for CommonConfig {
             tools_mode: ToolsMode::Both,
             unprefixed_names: true,
             http_limits: HttpLimits::default(),
+            metrics_enabled: true,
+            metrics_public: false,
         }
     }
 }

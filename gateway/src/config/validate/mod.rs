@@ -490,6 +490,8 @@ impl Validator {
         let async_input_guardrails = flag(self, "enkrypt_async_input_guardrails_enabled", false);
         let async_output_guardrails = flag(self, "enkrypt_async_output_guardrails_enabled", false);
         let unprefixed_names = flag(self, "enkrypt_gateway_unprefixed_names", true);
+        let metrics_enabled = flag(self, "enkrypt_metrics_enabled", true);
+        let metrics_public = flag(self, "enkrypt_metrics_public", false);
 
         let text = |v: &mut Self, key: &str| {
             let (o, p) = pick(key);
@@ -569,6 +571,8 @@ impl Validator {
             tools_mode,
             unprefixed_names,
             http_limits,
+            metrics_enabled,
+            metrics_public,
             ..CommonConfig::default()
         };
         self.cache_connection(&mut common, section, root);
