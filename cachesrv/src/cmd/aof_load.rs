@@ -49,7 +49,11 @@ pub fn load(shared: &Arc<Shared>) -> Result<Option<AofLoadStats>, AofLoadError> 
     let m = match Manifest::load(&dir.join(&mname)) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(AofLoadError(format!("Can't load the AOF manifest {mname}: {e}"))),
+        Err(e) => {
+            return Err(AofLoadError(format!(
+                "Can't load the AOF manifest {mname}: {e}"
+            )))
+        }
     };
     if m.base.is_none() && m.incrs.is_empty() {
         return Ok(None);
@@ -79,12 +83,7 @@ fn load_files(
     let start = Instant::now();
     let mut stats = AofLoadStats::default();
     let mut runner = Runner::loader(shared.clone());
-    let truncated_ok = shared
-        .config
-        .read()
-        .get("aof-load-truncated")
-        .as_deref()
-        == Some("yes");
+    let truncated_ok = shared.config.read().get("aof-load-truncated").as_deref() == Some("yes");
     let verify = shared.config.read().rdbchecksum();
     let mut list: Vec<&files::AofFile> = Vec::new();
     list.extend(m.base.iter());
@@ -95,7 +94,9 @@ fn load_files(
         let last = i + 1 == total;
         let data = match fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && f.kind != files::FileType::Base => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && f.kind != files::FileType::Base =>
+            {
                 // Redis 7.0 tolerates a missing last incremental file (created lazily).
                 if last {
                     continue;

@@ -200,7 +200,11 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "aof_current_rewrite_time_sec", &a.current_rewrite_secs);
             w(out, "aof_last_bgrewrite_status", &status(a.last_rewrite_ok));
             w(out, "aof_rewrites", &a.rewrites);
-            w(out, "aof_rewrites_consecutive_failures", &a.consecutive_failures);
+            w(
+                out,
+                "aof_rewrites_consecutive_failures",
+                &a.consecutive_failures,
+            );
             w(out, "aof_last_write_status", &status(a.last_write_ok));
             w(out, "aof_last_cow_size", &0);
             w(out, "module_fork_in_progress", &0);

@@ -62,7 +62,10 @@ fn bgrewriteaof(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
         return ctx.err("ERR Background append only file rewriting already in progress");
     }
     if ctx.shared.persist_info().bgsave_in_progress {
-        ctx.shared.aof.scheduled.store(true, std::sync::atomic::Ordering::Relaxed);
+        ctx.shared
+            .aof
+            .scheduled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         return ctx.simple("Background append only file rewriting scheduled");
     }
     match ctx.shared.bgrewriteaof() {

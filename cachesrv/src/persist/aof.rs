@@ -128,13 +128,17 @@ impl Manifest {
             match kind {
                 FileType::Base => {
                     if m.base.is_some() {
-                        return Err(ManifestError::Format("Found duplicate base file information".into()));
+                        return Err(ManifestError::Format(
+                            "Found duplicate base file information".into(),
+                        ));
                     }
                     m.base = Some(f);
                 }
                 FileType::Incr => {
                     if m.incrs.last().is_some_and(|l| l.seq >= f.seq) {
-                        return Err(ManifestError::Format("Found a non-monotonic sequence number".into()));
+                        return Err(ManifestError::Format(
+                            "Found a non-monotonic sequence number".into(),
+                        ));
                     }
                     m.incrs.push(f);
                 }
@@ -195,7 +199,10 @@ impl Manifest {
 }
 
 fn quote(name: &str) -> String {
-    if name.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\') {
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
         let mut s = String::from("\"");
         for c in name.chars() {
             if c == '"' || c == '\\' {

@@ -144,7 +144,9 @@ impl Shared {
             out.base_size = base;
             out.incr_size = incr;
         }
-        self.aof.rewrite_base_size.store(base + incr, Ordering::Relaxed);
+        self.aof
+            .rewrite_base_size
+            .store(base + incr, Ordering::Relaxed);
         self.aof
             .set_fsync(&self.config.read().get("appendfsync").unwrap_or_default());
         self.aof.switch_on();
@@ -196,7 +198,9 @@ impl Shared {
         };
         self.aof.rewriting.store(true, Ordering::Release);
         self.aof.scheduled.store(false, Ordering::Relaxed);
-        self.aof.rewrite_started_ms.store(now_ms(), Ordering::Relaxed);
+        self.aof
+            .rewrite_started_ms
+            .store(now_ms(), Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name("cachesrv-aof-rewrite".into())
             .spawn(move || me.aof_rewrite_base(dir, name, manifest, base_seq));
@@ -279,8 +283,7 @@ impl Shared {
                 // Every file before the switch point becomes history.
                 let newest = at_switch.incrs.last().map(|f| f.seq).unwrap_or(0);
                 let mut history: Vec<AofFile> = m.base.take().into_iter().collect();
-                let (old, keep): (Vec<_>, Vec<_>) =
-                    m.incrs.drain(..).partition(|f| f.seq < newest);
+                let (old, keep): (Vec<_>, Vec<_>) = m.incrs.drain(..).partition(|f| f.seq < newest);
                 history.extend(old);
                 m.incrs = keep;
                 for mut h in history {
@@ -308,8 +311,10 @@ impl Shared {
         };
         drop(out);
         let a = &self.aof;
-        a.last_rewrite_secs
-            .store(started.elapsed().as_secs_f64().round() as i64, Ordering::Relaxed);
+        a.last_rewrite_secs.store(
+            started.elapsed().as_secs_f64().round() as i64,
+            Ordering::Relaxed,
+        );
         match result {
             Ok(()) => {
                 a.last_rewrite_ok.store(true, Ordering::Relaxed);
@@ -357,11 +362,7 @@ impl Shared {
         }
         let (perc, min) = {
             let c = self.config.read();
-            let n = |k: &str| {
-                c.get(k)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
+            let n = |k: &str| c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             (
                 n("auto-aof-rewrite-percentage"),
                 n("auto-aof-rewrite-min-size"),

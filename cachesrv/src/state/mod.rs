@@ -26,9 +26,9 @@ use protocol::ParserLimits;
 
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
+pub use aof_ops::{AofInfo, RewriteError};
 pub use blocking::{BlockOn, Blocking, Unblock};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
-pub use aof_ops::{AofInfo, RewriteError};
 pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
 pub use pubsub::{Mailbox, PubSub, Push};
 pub use session::Session;
