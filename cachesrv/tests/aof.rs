@@ -52,8 +52,8 @@ fn last_incr(dir: &Path) -> std::path::PathBuf {
     let m = manifest(dir);
     let name = m
         .lines()
-        .filter(|l| l.ends_with("type i"))
-        .last()
+        .rev()
+        .find(|l| l.ends_with("type i"))
         .and_then(|l| l.split_whitespace().nth(1))
         .expect("an incremental file in the manifest")
         .to_string();
