@@ -154,21 +154,23 @@ fn keys<'a>(cmd: &Command, argv: &[&'a [u8]]) -> Vec<&'a [u8]> {
     out
 }
 
-/// The state of `key`: `RESTORE key <abs ms|0> <payload> REPLACE ABSTTL`, or `DEL key`.
-fn state_of(ctx: &Ctx<'_>, key: &[u8]) -> Vec<Vec<u8>> {
+/// The state of `key` in database `db`: `RESTORE key <abs ms|0> <payload> REPLACE ABSTTL`,
+/// or `DEL key`.
+fn state_of(ctx: &Ctx<'_>, db: usize, key: &[u8]) -> Vec<Vec<u8>> {
     let compress = ctx.shared.config.read().rdbcompression();
-    let state = ctx
-        .db()
-        .with_key(key, Access::READ.no_touch().no_stats(), |k| {
-            k.value().map(|v| {
-                let payload = ENCODER.with(|e| {
-                    let mut e = e.borrow_mut();
-                    e.set_compression(compress);
-                    e.dump_payload(v)
-                });
-                (payload, k.expire_at().unwrap_or(0))
-            })
-        });
+    let Ok(handle) = ctx.shared.engine.db(db) else {
+        return vec![b"DEL".to_vec(), key.to_vec()];
+    };
+    let state = handle.with_key(key, Access::READ.no_touch().no_stats(), |k| {
+        k.value().map(|v| {
+            let payload = ENCODER.with(|e| {
+                let mut e = e.borrow_mut();
+                e.set_compression(compress);
+                e.dump_payload(v)
+            });
+            (payload, k.expire_at().unwrap_or(0))
+        })
+    });
     match state {
         Some((payload, at)) => vec![
             b"RESTORE".to_vec(),
@@ -192,6 +194,19 @@ fn key_now(ctx: &Ctx<'_>, key: &[u8]) -> (bool, Option<u64>, Option<Vec<u8>>) {
                 k.as_str().ok().flatten().map(<[u8]>::to_vec),
             )
         })
+}
+
+/// The destination database of `MOVE key db` and `COPY src dst DB db`.
+fn other_db(cmd: &Command, argv: &[&[u8]]) -> Option<usize> {
+    let text = match cmd.name {
+        "move" => argv.get(2)?,
+        "copy" => {
+            let p = argv.iter().position(|a| eq(a, "db"))?;
+            argv.get(p + 1)?
+        }
+        _ => return None,
+    };
+    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 fn has_expire_option(argv: &[&[u8]]) -> bool {
@@ -228,10 +243,20 @@ fn records(
         if ks.is_empty() {
             return vec![Rec::Db(db, owned(argv))];
         }
-        return ks
-            .into_iter()
-            .map(|k| Rec::Db(db, state_of(ctx, k)))
+        let mut recs: Vec<Rec> = ks
+            .iter()
+            .map(|k| Rec::Db(db, state_of(ctx, db, k)))
             .collect();
+        // A key moved or copied to another database: its state there too.
+        if let Some(other) = other_db(cmd, argv) {
+            let k = if cmd.name == "move" {
+                ks[0]
+            } else {
+                ks[ks.len() - 1]
+            };
+            recs.push(Rec::Db(other, state_of(ctx, other, k)));
+        }
+        return recs;
     }
     let key = argv.get(1).copied().unwrap_or_default();
     let rewritten = match cmd.name {

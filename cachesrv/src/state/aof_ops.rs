@@ -227,16 +227,29 @@ impl Shared {
     fn aof_switch_incr(&self, dir: &PathBuf, name: &str) -> std::io::Result<(Manifest, u64)> {
         fs::create_dir_all(dir)?;
         let mut out = self.aof.out.lock();
-        let mut m = out.manifest.clone();
+        let was_on = self.aof.is_on();
+        let mut m = if was_on {
+            out.manifest.clone()
+        } else {
+            // Switched on at run time: files of an earlier run continue the sequence numbers
+            // and become history when this rewrite ends.
+            Manifest::load(&dir.join(files::manifest_name(name)))
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
         let seq = m.next_incr_seq();
         let iname = files::incr_name(name, seq);
-        let file = open_append(&dir.join(&iname))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(dir.join(&iname))?;
         m.incrs.push(AofFile {
             name: iname,
             seq,
             kind: FileType::Incr,
         });
-        let was_on = self.aof.is_on();
         if was_on {
             m.persist(dir, &files::manifest_name(name))?;
         }
