@@ -411,3 +411,42 @@ fn config_set_appendonly_yes_at_run_time_keeps_the_data_across_a_restart() {
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn records_are_written_as_redis_7_propagates_them() {
+    let dir = temp_dir("aof-records");
+    let mut s = Cachesrv::start(&dir, &["--appendonly", "yes", "--save", ""]);
+    let mut c = s.conn();
+    ok(&mut c, &[b"SET", b"a", b"1", b"EX", b"100"]);
+    ok(&mut c, &[b"EXPIRE", b"a", b"200"]);
+    ok(&mut c, &[b"SETEX", b"b", b"100", b"x"]);
+    ok(&mut c, &[b"DEL", b"missing"]);
+    ok(&mut c, &[b"SETNX", b"a", b"2"]);
+    ok(&mut c, &[b"EXPIRE", b"b", b"-1"]);
+    ok(&mut c, &[b"SELECT", b"2"]);
+    ok(&mut c, &[b"MULTI"]);
+    ok(&mut c, &[b"INCR", b"n"]);
+    ok(&mut c, &[b"INCR", b"n"]);
+    ok(&mut c, &[b"EXEC"]);
+    assert!(s.terminate().success());
+    let text = String::from_utf8_lossy(&std::fs::read(last_incr(&dir)).expect("incr")).into_owned();
+    let words: Vec<&str> = text
+        .split("\r\n")
+        .filter(|w| !w.starts_with('*') && !w.starts_with('$') && !w.is_empty())
+        .collect();
+    let at = |i: usize| words[i].parse::<u64>().expect("a Unix time in ms");
+    assert_eq!(&words[..4], ["SELECT", "0", "SET", "a"]);
+    assert_eq!(&words[4..6], ["1", "PXAT"]);
+    assert!(at(6) > 1_600_000_000_000);
+    assert_eq!(&words[7..9], ["PEXPIREAT", "a"]);
+    assert!(at(9) > at(6), "EXPIRE 200 after EX 100");
+    assert_eq!(&words[10..14], ["SET", "b", "x", "PXAT"]);
+    // DEL of a missing key and a SETNX that set nothing are not logged; an EXPIRE in the
+    // past deleted the key: logged as DEL.
+    assert_eq!(&words[15..17], ["DEL", "b"]);
+    assert_eq!(
+        &words[17..],
+        ["SELECT", "2", "MULTI", "INCR", "n", "INCR", "n", "EXEC"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
