@@ -61,8 +61,22 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         return;
     }
     let state = log.state_mode();
+    if !state && logged_as_is(cmd, argv) {
+        // The common case: the command itself, encoded from the arguments in place.
+        return log.command(ctx.sess.db, argv);
+    }
     for r in records(ctx, cmd, argv, state, Some(&mut log)) {
         write(&mut log, r);
+    }
+}
+
+/// True when a command is logged as it was sent (outside a rewrite).
+fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
+    match cmd.name {
+        "set" => !has_expire_option(argv),
+        "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
+        | "setex" | "psetex" | "restore" | "spop" | "incrbyfloat" | "hincrbyfloat" => false,
+        _ => true,
     }
 }
 

@@ -244,23 +244,32 @@ pub fn aof_dir(dir: &str, dirname: &str) -> PathBuf {
     Path::new(dir).join(dirname)
 }
 
-/// Appends a command as a RESP array of bulk strings.
+/// Appends a command as a RESP array of bulk strings (no allocation beyond `out`'s growth).
 pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    out.push(b'*');
-    out.extend_from_slice(itoa(argv.len() as u64).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    header(out, b'*', argv.len());
     for a in argv {
         let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(itoa(a.len() as u64).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        header(out, b'$', a.len());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
+/// `<lead><n>\r\n`.
+fn header(out: &mut Vec<u8>, lead: u8, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(lead);
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// What reading one record found.

@@ -161,7 +161,7 @@ impl Shared {
         }
         self.aof
             .set_fsync(&self.config.read().get("appendfsync").unwrap_or_default());
-        self.bgrewriteaof()
+        self.start_rewrite(true)
     }
 
     /// `CONFIG SET appendonly no`: stops logging, flushes and closes the file.
@@ -173,8 +173,13 @@ impl Shared {
         self.aof.scheduled.store(false, Ordering::Relaxed);
     }
 
-    /// `BGREWRITEAOF` (also the first rewrite of `CONFIG SET appendonly yes`).
+    /// `BGREWRITEAOF`: with `appendonly no` it writes the files (a base and an empty
+    /// incremental file) without starting to log, as Redis does.
     pub fn bgrewriteaof(&self) -> Result<(), RewriteError> {
+        self.start_rewrite(false)
+    }
+
+    fn start_rewrite(&self, enable: bool) -> Result<(), RewriteError> {
         let Some(me) = self.me.upgrade() else {
             return Err(RewriteError::Failed);
         };
@@ -186,7 +191,7 @@ impl Shared {
             let _ = h.join();
         }
         let (dir, name) = self.aof_paths();
-        let switched = self.aof_switch_incr(&dir, &name).inspect_err(|e| {
+        let switched = self.aof_switch_incr(&dir, &name, enable).inspect_err(|e| {
             log(
                 Level::Warning,
                 &format!("Can't open the append-only file for the rewrite: {e}"),
@@ -224,7 +229,12 @@ impl Shared {
 
     /// The switch point of a rewrite: returns the manifest to finish with and the base's
     /// sequence number.
-    fn aof_switch_incr(&self, dir: &PathBuf, name: &str) -> std::io::Result<(Manifest, u64)> {
+    fn aof_switch_incr(
+        &self,
+        dir: &PathBuf,
+        name: &str,
+        enable: bool,
+    ) -> std::io::Result<(Manifest, u64)> {
         fs::create_dir_all(dir)?;
         let mut out = self.aof.out.lock();
         let was_on = self.aof.is_on();
@@ -265,10 +275,8 @@ impl Shared {
             let _ = Aof::set_state_mode(&mut log, true);
         }
         drop(out);
-        if !was_on {
-            if let Some(a) = self.me.upgrade() {
-                a.aof.switch_on();
-            }
+        if !was_on && enable {
+            self.aof.switch_on();
         }
         Ok((m, base_seq))
     }
