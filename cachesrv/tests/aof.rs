@@ -450,3 +450,42 @@ fn records_are_written_as_redis_7_propagates_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_aof_is_rewritten_automatically_past_its_growth_limit() {
+    let dir = temp_dir("aof-auto");
+    let s = Cachesrv::start(
+        &dir,
+        &[
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--auto-aof-rewrite-min-size",
+            "4kb",
+            "--auto-aof-rewrite-percentage",
+            "100",
+        ],
+    );
+    let mut c = s.conn();
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "0");
+    let value = vec![b'x'; 100];
+    for i in 0..200 {
+        ok(&mut c, &[b"SET", format!("k{}", i % 10).as_bytes(), &value]);
+    }
+    wait_for("an automatic rewrite", || {
+        info_field(&mut c, "aof_rewrites") != "0"
+            && info_field(&mut c, "aof_rewrite_in_progress") == "0"
+    });
+    // The base holds the ten keys; the incremental file starts again.
+    let base: u64 = info_field(&mut c, "aof_base_size").parse().expect("size");
+    let current: u64 = info_field(&mut c, "aof_current_size")
+        .parse()
+        .expect("size");
+    assert!(
+        base < 4000 && current < 4000,
+        "base {base}, current {current}"
+    );
+    assert!(s.log_text().contains("Starting automatic rewriting of AOF"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -338,7 +338,8 @@ impl Aof {
     }
 }
 
-/// The `everysec` thread: fsyncs once a second while the AOF exists.
+/// The `everysec` thread: once a second, writes out the buffer and (unless `appendfsync no`)
+/// fsyncs, while the AOF exists.
 fn everysec(aof: std::sync::Weak<Aof>) {
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -346,8 +347,13 @@ fn everysec(aof: std::sync::Weak<Aof>) {
         if a.stop_fsync.load(Ordering::Relaxed) {
             return;
         }
-        if a.is_on() && a.fsync_mode() == FSYNC_EVERYSEC {
-            a.sync_all();
+        if a.is_on() {
+            // Records whose replies were never written (the client left) reach the file too.
+            if a.fsync_mode() == FSYNC_NO {
+                a.write_out();
+            } else {
+                a.sync_all();
+            }
         }
     }
 }
