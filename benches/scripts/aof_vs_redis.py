@@ -84,6 +84,17 @@ MODES = {
 
 
 def set_rate(kind, mode):
+    """Best effort against a busy machine: a run that fails (a port taken between picking it
+    and binding it, say) is started again, at most three times."""
+    for attempt in range(3):
+        try:
+            return set_rate_once(kind, mode)
+        except subprocess.CalledProcessError as e:
+            print(f"{kind} {mode}: run failed ({e.stderr.strip()[:200]}), again", file=sys.stderr)
+    raise RuntimeError(f"{kind} {mode}: three failed runs")
+
+
+def set_rate_once(kind, mode):
     d = tempfile.mkdtemp(prefix=f"aofbench-{kind}-")
     proc, port, _ = start(kind, d, MODES[mode] + ["--auto-aof-rewrite-percentage", "0"])
     try:

@@ -38,11 +38,14 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         return (cmd.handler)(ctx, argv);
     }
     if TX.with(|t| t.borrow().is_some()) {
+        if !ctx.shared.aof.is_on() {
+            return (cmd.handler)(ctx, argv);
+        }
         // Inside EXEC (the engine's gate is held exclusively): collected, logged by EXEC.
         let d0 = ctx.shared.engine.dirty();
         (cmd.handler)(ctx, argv);
         if ctx.shared.engine.dirty() != d0 {
-            let state = ctx.shared.aof.is_on() && ctx.shared.aof.log_lock().state_mode();
+            let state = ctx.shared.aof.log_lock().state_mode();
             let recs = records(ctx, cmd, argv, state, None);
             TX.with(|t| {
                 if let Some(v) = t.borrow_mut().as_mut() {

@@ -19,7 +19,7 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("save", 1, ADMIN | NO_QUEUE, (0, 0, 0), save);
     add("bgsave", -1, ADMIN, (0, 0, 0), bgsave);
     add("lastsave", 1, FAST, (0, 0, 0), lastsave);
-    add("bgrewriteaof", 1, ADMIN | NO_QUEUE, (0, 0, 0), bgrewriteaof);
+    add("bgrewriteaof", 1, ADMIN, (0, 0, 0), bgrewriteaof);
     add("dump", 2, READONLY, (1, 1, 1), dump);
     add("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore);
 }
@@ -54,10 +54,6 @@ fn bgsave(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 fn bgrewriteaof(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
-    if ctx.sess.multi.is_some() {
-        ctx.sess.multi_error = true;
-        return ctx.err("ERR Command not allowed inside a transaction");
-    }
     if ctx.shared.aof_info().rewriting {
         return ctx.err("ERR Background append only file rewriting already in progress");
     }

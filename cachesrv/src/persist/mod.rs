@@ -1,4 +1,5 @@
-//! Persistence: the RDB format ([`rdb`]) and snapshots of the keyspace to disk ([`snapshot`]).
+//! Persistence: the RDB format ([`rdb`]), snapshots of the keyspace to disk ([`snapshot`]),
+//! and the append-only file's manifest and records ([`aof`]).
 //!
 //! Runtime-free and socket-free: `server -> cmd -> state -> persist -> engine`. The format
 //! code works on byte buffers; the snapshot code walks the engine a shard at a time and

@@ -279,6 +279,14 @@ impl Aof {
                 log(Level::Warning, &format!("Can't fsync the AOF file: {e}"));
             }
         }
+        if !self.last_write_ok.load(Ordering::Relaxed) && self.fsync_mode() == FSYNC_ALWAYS {
+            // As Redis: a write that cannot be made durable must not be acknowledged.
+            log(
+                Level::Warning,
+                "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...",
+            );
+            std::process::exit(1);
+        }
         let mut s = self.sync.lock();
         s.syncing = false;
         s.synced = s.synced.max(end);
