@@ -92,6 +92,7 @@ impl Shared {
             compress: c.rdbcompression(),
             checksum: c.rdbchecksum(),
             redis_ver: super::persist::RDB_REDIS_VER.to_string(),
+            aof_base: true,
         }
     }
 

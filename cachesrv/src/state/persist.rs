@@ -148,6 +148,7 @@ impl Shared {
             compress: c.rdbcompression(),
             checksum: c.rdbchecksum(),
             redis_ver: RDB_REDIS_VER.to_string(),
+            aof_base: false,
         }
     }
 
