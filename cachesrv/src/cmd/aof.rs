@@ -26,9 +26,19 @@ enum Rec {
     Global(Vec<Vec<u8>>),
 }
 
+/// One write command of a transaction, collected by EXEC.
+struct TxEntry {
+    /// Its records, as computed right after it ran.
+    recs: Vec<Rec>,
+    /// They are key states already.
+    state: bool,
+    /// The keys it names, with their databases (none for `FLUSHALL`-like commands).
+    keys: Vec<(usize, Vec<u8>)>,
+}
+
 thread_local! {
-    /// The records of the transaction EXEC is running on this thread.
-    static TX: RefCell<Option<Vec<Rec>>> = const { RefCell::new(None) };
+    /// The commands of the transaction EXEC is running on this thread.
+    static TX: RefCell<Option<Vec<TxEntry>>> = const { RefCell::new(None) };
     static ENCODER: RefCell<Encoder> = RefCell::new(Encoder::new(true));
 }
 
@@ -47,9 +57,23 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         if ctx.shared.engine.dirty() != d0 {
             let state = ctx.shared.aof.log_lock().state_mode();
             let recs = records(ctx, cmd, argv, state, None);
+            let db = ctx.sess.db;
+            let mut keys: Vec<(usize, Vec<u8>)> = match cmd.name {
+                "flushall" | "flushdb" | "swapdb" => Vec::new(),
+                _ => keys(cmd, argv).iter().map(|k| (db, k.to_vec())).collect(),
+            };
+            if let (Some(other), Some(last)) = (other_db(cmd, argv), keys.last().cloned()) {
+                let k = if cmd.name == "move" {
+                    keys[0].1.clone()
+                } else {
+                    last.1
+                };
+                keys.push((other, k));
+            }
+            let entry = TxEntry { recs, state, keys };
             TX.with(|t| {
                 if let Some(v) = t.borrow_mut().as_mut() {
-                    v.extend(recs);
+                    v.push(entry);
                 }
             });
         }
@@ -96,16 +120,34 @@ pub(super) fn begin_tx() {
 }
 
 /// Logs the transaction's records: `MULTI`, the records, `EXEC` (one record alone).
+///
+/// A rewrite may have started while the transaction ran (the automatic one does not wait for
+/// the engine's gate): its records then go to the new incremental file although their effects
+/// may be in the base, so commands collected before it are logged as their keys' states, as
+/// they stand after the transaction.
 pub(super) fn end_tx(ctx: &Ctx<'_>) {
-    let Some(recs) = TX.with(|t| t.borrow_mut().take()) else {
+    let Some(entries) = TX.with(|t| t.borrow_mut().take()) else {
         return;
     };
-    if recs.is_empty() {
+    if entries.is_empty() {
         return;
     }
     let Some(mut log) = ctx.shared.aof.order() else {
         return;
     };
+    let state_now = log.state_mode();
+    let mut recs = Vec::new();
+    for e in entries {
+        if state_now && !e.state && !e.keys.is_empty() {
+            recs.extend(
+                e.keys
+                    .iter()
+                    .map(|(d, k)| Rec::Db(*d, state_of(ctx, *d, k))),
+            );
+        } else {
+            recs.extend(e.recs);
+        }
+    }
     if recs.len() > 1 {
         let first_db = recs.iter().find_map(|r| match r {
             Rec::Db(d, _) => Some(*d),
