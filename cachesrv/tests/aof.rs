@@ -74,7 +74,8 @@ fn check_aof(dir: &Path) -> (bool, String) {
 }
 
 /// A client appending `0, 1, 2...` to `log:<id>` with RPUSH until stopped or until the
-/// server goes away; returns the highest value the server acknowledged (None: none).
+/// server goes away; returns the highest value the server acknowledged (None: none). Writers
+/// with an odd id wrap each RPUSH in MULTI/EXEC with an INCR of `count:<id>`.
 fn writer(port: u16, id: usize, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>) -> Option<u64> {
     let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let mut w = s.try_clone().ok()?;
@@ -84,22 +85,46 @@ fn writer(port: u16, id: usize, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>) ->
     let mut j = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let v = j.to_string();
-        let req = format!(
+        let push = format!(
             "*3\r\n$5\r\nRPUSH\r\n${}\r\n{key}\r\n${}\r\n{v}\r\n",
             key.len(),
             v.len()
         );
+        let tx = id % 2 == 1;
+        let req = if tx {
+            let count = format!("count:{id}");
+            format!(
+                "*1\r\n$5\r\nMULTI\r\n{push}*2\r\n$4\r\nINCR\r\n${}\r\n{count}\r\n*1\r\n$4\r\nEXEC\r\n",
+                count.len()
+            )
+        } else {
+            push
+        };
         if w.write_all(req.as_bytes()).is_err() {
             break;
         }
-        let mut line = String::new();
-        match r.read_line(&mut line) {
-            Ok(n) if n > 0 && line.starts_with(':') => {
-                last = Some(j);
-                acked.fetch_add(1, Ordering::Relaxed);
+        // Plain: `:n`. Transaction: `+OK`, `+QUEUED`, `+QUEUED`, `*2`, `:n`, `:n`.
+        let expect: &[char] = if tx {
+            &['+', '+', '+', '*', ':', ':']
+        } else {
+            &[':']
+        };
+        let mut good = true;
+        for lead in expect {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(n) if n > 0 && line.starts_with(*lead) => {}
+                _ => {
+                    good = false;
+                    break;
+                }
             }
-            _ => break,
         }
+        if !good {
+            break;
+        }
+        last = Some(j);
+        acked.fetch_add(1, Ordering::Relaxed);
         j += 1;
     }
     last
@@ -329,7 +354,13 @@ fn an_aof_written_by_redis_loads_in_cachesrv() {
         ok(&mut r, &[b"SELECT", b"5"]);
         ok(&mut r, &[b"HSET", b"late-hash", b"f", b"v"]);
         ok(&mut r, &[b"SPOP", b"late-hash-none"]);
-        keyspace(&mut r)
+        let ks = keyspace(&mut r);
+        // SHUTDOWN writes out Redis's AOF buffer (with everysec Redis may postpone a write
+        // while a background fsync runs, so a SIGKILL could lose the last records).
+        r.send(&["SHUTDOWN", "NOSAVE"]);
+        r.read_to_close();
+        drop(redis);
+        ks
     };
     let s = Cachesrv::start(&dir, &["--appendonly", "yes", "--save", ""]);
     let mut c = s.conn();
@@ -487,5 +518,55 @@ fn the_aof_is_rewritten_automatically_past_its_growth_limit() {
         "base {base}, current {current}"
     );
     assert!(s.log_text().contains("Starting automatic rewriting of AOF"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn transactions_under_automatic_rewrites_keep_every_write() {
+    let dir = temp_dir("aof-auto-load");
+    let flags = [
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--auto-aof-rewrite-min-size",
+        "32kb",
+        "--auto-aof-rewrite-percentage",
+        "50",
+    ];
+    let mut s = Cachesrv::start(&dir, &flags);
+    let mut c = s.conn();
+    let last = under_load(s.port, 4, 4000, || {
+        wait_for("automatic rewrites", || {
+            info_field(&mut c, "aof_rewrites")
+                .parse::<u64>()
+                .unwrap_or(0)
+                >= 2
+        })
+    });
+    wait_for("the last rewrite", || {
+        info_field(&mut c, "aof_rewrite_in_progress") == "0"
+    });
+    let expected = keyspace(&mut c);
+    drop(c);
+    kill_9(&mut s);
+    let again = Cachesrv::start(&dir, &flags);
+    let mut c = again.conn();
+    assert_logs_kept(&mut c, &last);
+    for (i, l) in last.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        // Each transaction pushed once and counted once.
+        let n = l.map_or(0, |l| l + 1);
+        let Frame::Integer(len) = ok(&mut c, &[b"LLEN", format!("log:{i}").as_bytes()]) else {
+            panic!("LLEN is an integer")
+        };
+        let count = ok(&mut c, &[b"GET", format!("count:{i}").as_bytes()]);
+        assert_eq!(count, Frame::Bulk(len.to_string().into()), "count:{i}");
+        assert!(len as u64 >= n);
+    }
+    assert_same(
+        &expected,
+        &keyspace(&mut c),
+        "after automatic rewrites under load",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
