@@ -24,12 +24,6 @@ fn main() -> ExitCode {
         }
     };
     log::init(&config.loglevel(), &config.logfile());
-    if config.appendonly() {
-        log::log(
-            Level::Warning,
-            &format!("appendonly yes: {}", cachesrv::config::AOF_UNAVAILABLE),
-        );
-    }
     let threads = config.server_threads();
     // Connections are served by the server's own event loops (`server-threads` of them); this
     // runtime only runs the periodic task, the signal handler and the shutdown.
@@ -53,7 +47,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = server.load_rdb() {
+        if let Err(e) = server.load_data() {
             log::log(Level::Warning, &e.to_string());
             return ExitCode::FAILURE;
         }

@@ -41,6 +41,6 @@ pub mod router;
 pub mod service;
 pub mod session;
 pub mod stdio;
-pub mod tls;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

@@ -212,18 +212,32 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "rdb_last_cow_size", &0);
             w(out, "rdb_last_load_keys_expired", &p.load_expired);
             w(out, "rdb_last_load_keys_loaded", &p.load_loaded);
-            w(out, "aof_enabled", &0);
-            w(out, "aof_rewrite_in_progress", &0);
-            w(out, "aof_rewrite_scheduled", &0);
-            w(out, "aof_last_rewrite_time_sec", &-1);
-            w(out, "aof_current_rewrite_time_sec", &-1);
-            w(out, "aof_last_bgrewrite_status", &"ok");
-            w(out, "aof_rewrites", &0);
-            w(out, "aof_rewrites_consecutive_failures", &0);
-            w(out, "aof_last_write_status", &"ok");
+            let a = s.aof_info();
+            let status = |ok: bool| if ok { "ok" } else { "err" };
+            w(out, "aof_enabled", &u8::from(a.enabled));
+            w(out, "aof_rewrite_in_progress", &u8::from(a.rewriting));
+            w(out, "aof_rewrite_scheduled", &u8::from(a.scheduled));
+            w(out, "aof_last_rewrite_time_sec", &a.last_rewrite_secs);
+            w(out, "aof_current_rewrite_time_sec", &a.current_rewrite_secs);
+            w(out, "aof_last_bgrewrite_status", &status(a.last_rewrite_ok));
+            w(out, "aof_rewrites", &a.rewrites);
+            w(
+                out,
+                "aof_rewrites_consecutive_failures",
+                &a.consecutive_failures,
+            );
+            w(out, "aof_last_write_status", &status(a.last_write_ok));
             w(out, "aof_last_cow_size", &0);
             w(out, "module_fork_in_progress", &0);
             w(out, "module_fork_last_cow_size", &0);
+            if a.enabled {
+                w(out, "aof_current_size", &a.current_size);
+                w(out, "aof_base_size", &a.base_size);
+                w(out, "aof_pending_rewrite", &0);
+                w(out, "aof_buffer_length", &a.buffer_length);
+                w(out, "aof_pending_bio_fsync", &a.pending_fsync);
+                w(out, "aof_delayed_fsync", &a.delayed_fsync);
+            }
         }
         "stats" => {
             let st = &s.stats;

@@ -8,6 +8,8 @@
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
 //! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
+mod aof;
+pub mod aof_load;
 mod bitmap;
 pub mod blocking;
 mod connection;
@@ -640,7 +642,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
-    (cmd.handler)(ctx, argv);
+    aof::handle(ctx, cmd, argv);
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);

@@ -121,10 +121,19 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                     )
                 })
                 .collect();
+            let was_aof = ctx.shared.config.read().appendonly();
             let r = ctx.shared.config.write().set_many(&pairs);
             match r {
                 Ok(()) => {
                     ctx.shared.apply_config();
+                    let aof = ctx.shared.config.read().appendonly();
+                    if aof && !was_aof && ctx.shared.aof_enable().is_err() {
+                        let _ = ctx.shared.config.write().set("appendonly", "no");
+                        return ctx.err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
+                    }
+                    if !aof && was_aof {
+                        ctx.shared.aof_disable();
+                    }
                     ctx.ok();
                 }
                 Err(e) => ctx.err(&e.reply()),
@@ -548,6 +557,7 @@ fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         ctx.shared.set_shutdown_mode(false, false);
         return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
+    ctx.shared.aof_shutdown();
     ctx.shared.request_shutdown();
     ctx.sess.close = true;
 }

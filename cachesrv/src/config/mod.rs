@@ -56,9 +56,7 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
-/// Why `appendonly yes` is refused at run time (and warned about at start).
-pub const AOF_UNAVAILABLE: &str =
-    "the append-only file is not available in cachesrv yet: data is persisted by RDB snapshots only (save)";
+const FSYNC_MODES: &[&str] = &["always", "everysec", "no"];
 
 /// Parameters `CONFIG SET` changes only with `enable-protected-configs` (as Redis 7.0).
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
@@ -89,6 +87,7 @@ fn kind_of(name: &str, default: &str) -> Kind {
         | "cluster-link-sendbuf-limit" => Kind::Memory,
         "maxmemory-policy" => Kind::Enum(POLICIES),
         "loglevel" => Kind::Enum(LOGLEVELS),
+        "appendfsync" => Kind::Enum(FSYNC_MODES),
         "save" => Kind::Save,
         "port" | "metrics-port" => Kind::Int(0, 65535),
         "databases" => Kind::Int(1, i32::MAX as i64),
@@ -429,12 +428,6 @@ impl Config {
             name: lname.clone(),
             message,
         })?;
-        if !startup && lname == "appendonly" && v == "yes" {
-            return Err(SetError::Invalid {
-                name: lname,
-                message: AOF_UNAVAILABLE.into(),
-            });
-        }
         p.value = v.clone();
         for (a, b) in ALIASES {
             let other = if *a == lname {
@@ -727,11 +720,12 @@ server-threads 4\nserver-thread-affinity true\nappendonly no\n";
         assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("100"));
         c.set("hz", "0").unwrap();
         assert_eq!(c.hz(), 1);
+        c.set("appendonly", "yes").unwrap();
+        assert!(c.appendonly());
         assert_eq!(
-            c.set("appendonly", "yes").unwrap_err().reply(),
-            format!("ERR CONFIG SET failed (possibly related to argument 'appendonly') - {AOF_UNAVAILABLE}")
+            c.set("appendfsync", "sometimes").unwrap_err().reply(),
+            "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: always, everysec, no"
         );
-        c.set("appendonly", "no").unwrap();
         assert_eq!(
             c.set("dir", "/tmp").unwrap_err().reply(),
             "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"

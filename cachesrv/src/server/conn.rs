@@ -346,6 +346,8 @@ impl Conn {
 
     /// Writes `out[sent..]`; true once all of it is written, false if the socket is full.
     fn write_some(&mut self, shared: &Shared) -> io::Result<bool> {
+        // With `appendfsync always`, the writes these replies acknowledge are on disk first.
+        shared.aof.before_reply();
         let start = self.sent;
         let r = loop {
             if self.sent == self.out.len() {

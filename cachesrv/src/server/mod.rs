@@ -143,6 +143,19 @@ impl Server {
             .map_err(|e| StartError::Load(e.to_string()))
     }
 
+    /// Loads the data at start as `redis-server` does: with `appendonly yes`, the AOF (if its
+    /// manifest exists; the RDB file is not read), then opens the AOF for appending (creating
+    /// it if needed); otherwise `dir/dbfilename`.
+    pub fn load_data(&self) -> Result<(), StartError> {
+        if !self.shared.config.read().appendonly() {
+            return self.load_rdb();
+        }
+        crate::cmd::aof_load::load(&self.shared).map_err(|e| StartError::Load(e.to_string()))?;
+        self.shared
+            .aof_open_at_start()
+            .map_err(|e| StartError::Load(format!("Can't open the append-only file: {e}")))
+    }
+
     /// The shared state (engine, config, clients).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
@@ -219,6 +232,7 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = s.shutdown_save();
             s.wait_bgsave();
+            s.aof_shutdown();
         })
         .await;
     }
@@ -238,6 +252,7 @@ async fn cron(shared: Arc<Shared>) {
         // The cycle is CPU work under shard locks: keep it off the reactor's hot path.
         let _ = tokio::task::spawn_blocking(move || s.engine.active_expire_cycle(budget)).await;
         shared.persist_cron();
+        shared.aof_cron();
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
             let total = shared.stats.total_commands.load(Ordering::Relaxed);

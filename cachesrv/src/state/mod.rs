@@ -6,6 +6,8 @@
 //! engine`. Other threads reach a client through the [`Wake`] it was registered with (the
 //! network layer's event loop implements it; an in-process client may ignore it).
 
+pub mod aof;
+pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
 pub mod persist;
@@ -25,6 +27,7 @@ use protocol::ParserLimits;
 
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
+pub use aof_ops::{AofInfo, RewriteError};
 pub use blocking::{BlockOn, Blocking, Unblock};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
 pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
@@ -107,8 +110,10 @@ pub struct Shared {
     pub port: AtomicUsize,
     /// RDB persistence state.
     pub persist: Persistence,
+    /// The append-only file.
+    pub aof: Arc<aof::Aof>,
     /// This state itself, for work that outlives a command (a background save).
-    me: std::sync::Weak<Shared>,
+    pub(crate) me: std::sync::Weak<Shared>,
     /// `zset-max-listpack-entries`, cached for the sorted-set commands.
     pub zset_max_entries: AtomicUsize,
     /// `zset-max-listpack-value`, cached for the sorted-set commands.
@@ -160,6 +165,7 @@ impl Shared {
         let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
             persist: Persistence::new(now.as_secs()),
+            aof: Arc::new(aof::Aof::new()),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
@@ -214,6 +220,8 @@ impl Shared {
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
         self.hll_sparse_max
             .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
+        self.aof
+            .set_fsync(&c.get("appendfsync").unwrap_or_default());
         drop(c);
         self.refresh_write_denial();
         let c = self.config.read();

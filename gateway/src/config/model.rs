@@ -227,6 +227,9 @@ pub struct CommonConfig {
     pub embedded_cache_port: u16,
     /// `enkrypt_embedded_cache_password` (null = generated at start).
     pub embedded_cache_password: Option<Secret>,
+    /// `enkrypt_embedded_cache_dir` (null = no persistence): where the embedded cache loads
+    /// `dump.rdb` at start and saves it (save rules and shutdown).
+    pub embedded_cache_dir: Option<String>,
     /// `enkrypt_gateway_tools_mode` (`both`).
     pub tools_mode: ToolsMode,
     /// `enkrypt_gateway_unprefixed_names` (true: upstream tool names stay unprefixed where no
@@ -297,6 +300,7 @@ impl Default for CommonConfig {
             timeouts: TimeoutSettings::default(),
             embedded_cache_port: 6380,
             embedded_cache_password: None,
+            embedded_cache_dir: None,
             tools_mode: ToolsMode::Both,
             unprefixed_names: true,
             http_limits: HttpLimits::default(),

@@ -522,6 +522,11 @@ impl Validator {
         let (o, p) = pick("enkrypt_cache_sentinels");
         let cache_sentinel = self.sentinel(o, p, sentinel_master, sentinel_password);
         let embedded_cache_password = secret(self, "enkrypt_embedded_cache_password");
+        let embedded_cache_dir = {
+            let (o, p) = pick("enkrypt_embedded_cache_dir");
+            self.opt_string(o, p, "enkrypt_embedded_cache_dir")
+                .filter(|d| !d.is_empty())
+        };
 
         // `<key>_minutes` wins over `<key>` (hours), as the reference's
         // `get_gateway_cache_ttl_seconds` reads them; both are checked.
@@ -568,6 +573,7 @@ impl Validator {
             timeouts,
             embedded_cache_port,
             embedded_cache_password,
+            embedded_cache_dir,
             tools_mode,
             unprefixed_names,
             http_limits,
