@@ -227,6 +227,9 @@ pub struct CommonConfig {
     pub embedded_cache_port: u16,
     /// `enkrypt_embedded_cache_password` (null = generated at start).
     pub embedded_cache_password: Option<Secret>,
+    /// `enkrypt_embedded_cache_dir` (null = no persistence): where the embedded cache loads
+    /// `dump.rdb` at start and saves it (save rules and shutdown).
+    pub embedded_cache_dir: Option<String>,
     /// `enkrypt_gateway_tools_mode` (`both`).
     pub tools_mode: ToolsMode,
     /// `enkrypt_gateway_unprefixed_names` (true: upstream tool names stay unprefixed where no
@@ -234,6 +237,12 @@ pub struct CommonConfig {
     pub unprefixed_names: bool,
     /// `enkrypt_http_limits`: what the HTTP transport accepts before refusing.
     pub http_limits: HttpLimits,
+    /// `enkrypt_metrics_enabled` (true): tool calls and cache operations are timed and counted
+    /// for `GET /metrics`; false: nothing of that is recorded and `/metrics` is 404.
+    pub metrics_enabled: bool,
+    /// `enkrypt_metrics_public` (false): `/metrics` is served without the admin key to any
+    /// client, not only to loopback ones.
+    pub metrics_public: bool,
 }
 
 /// `enkrypt_http_limits` (ours): caps and read deadlines of the HTTP transport, so that clients
@@ -291,9 +300,12 @@ impl Default for CommonConfig {
             timeouts: TimeoutSettings::default(),
             embedded_cache_port: 6380,
             embedded_cache_password: None,
+            embedded_cache_dir: None,
             tools_mode: ToolsMode::Both,
             unprefixed_names: true,
             http_limits: HttpLimits::default(),
+            metrics_enabled: true,
+            metrics_public: false,
         }
     }
 }

@@ -136,7 +136,13 @@ fn by_user(s: String) -> By {
 
 /// The admin keys the config accepts.
 fn admin_keys(state: &ApiState) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(state.path.as_ref()) else {
+    admin_keys_in(state.path.as_ref())
+}
+
+/// The admin keys the config file at `path` holds (`admin_apikey` at the top level, or
+/// `enkrypt_config.admin_apikey`); none when it cannot be read.
+pub fn admin_keys_in(path: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
     let Ok(v) = serde_json::from_str::<Value>(&text) else {
@@ -219,6 +225,15 @@ async fn health() -> Response {
 
 /// The routes; with `gw`, the dashboard's live figures too.
 pub fn router(path: PathBuf, gw: Option<Arc<crate::service::Gateway>>) -> Router {
+    router_with(path, gw, Router::new())
+}
+
+/// The routes, plus `extra` (behind the same origin check and admin key), e.g. `/metrics`.
+pub fn router_with(
+    path: PathBuf,
+    gw: Option<Arc<crate::service::Gateway>>,
+    extra: Router<ApiState>,
+) -> Router {
     let state = ApiState {
         path: Arc::new(path),
         gw,
@@ -226,6 +241,7 @@ pub fn router(path: PathBuf, gw: Option<Arc<crate::service::Gateway>>) -> Router
     Router::new()
         .route("/health", get(health))
         .merge(super::dashboard::routes())
+        .merge(extra)
         .merge(keys::routes())
         .merge(configs::routes())
         .merge(projects::routes())
@@ -243,7 +259,16 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(path, gw))
+    serve_router(router(path, gw), listener, shutdown).await
+}
+
+/// Serves `router` (from [`router_with`]) on `listener` until `shutdown` completes.
+pub async fn serve_router(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }
