@@ -16,7 +16,7 @@
 //!   what they show.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
 //! - [`cli`]: the command line; [`logging`]: log level and format; [`bind`]: the default HTTP
-//!   listen address (container-aware).
+//!   listen address (container-aware); [`otel`]: OpenTelemetry traces, metrics and logs.
 
 pub mod admin;
 pub mod auth;
@@ -33,6 +33,7 @@ pub mod logging;
 pub mod mask;
 pub mod meta;
 pub mod metrics;
+pub mod otel;
 pub mod relay;
 pub mod router;
 pub mod service;
