@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::auth::AuthError;
 use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST};
@@ -340,9 +341,34 @@ async fn post_mcp(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let identity = match early_refusal(&state, &headers) {
+    // One trace per POST when telemetry is on; nothing at all otherwise.
+    let span = crate::otel::request_span("http");
+    if span.is_none() {
+        return post_in_span(state, headers, body, &span).await;
+    }
+    crate::otel::accept_parent(&span, &headers);
+    post_in_span(state, headers, body, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn post_in_span(
+    state: AppState,
+    headers: HeaderMap,
+    body: axum::body::Body,
+    span: &tracing::Span,
+) -> Response {
+    // One auth span: the key check here, the session's key check below (when there is a
+    // session to find).
+    let auth = crate::otel::auth_span(span);
+    let early = auth.in_scope(|| early_refusal(&state, &headers));
+    crate::otel::record_auth(&auth, early.is_ok());
+    let identity = match early {
         Ok(identity) => identity,
-        Err(r) => return refuse(*r, &headers, body).await,
+        Err(r) => {
+            crate::otel::record_outcome(span, crate::otel::Outcome::Error);
+            return refuse(*r, &headers, body).await;
+        }
     };
     let limits = state.gw.config().common.http_limits;
     let body = match read_body(body, limits.body_timeout).await {
@@ -395,7 +421,10 @@ async fn post_mcp(
         && msgs.iter().all(stateless)
         && !msgs.is_empty();
     let session = if init || ephemeral {
-        if let Err(e) = check_claims(&headers, &identity) {
+        let claims = auth.in_scope(|| check_claims(&headers, &identity));
+        crate::otel::record_auth(&auth, claims.is_ok());
+        drop(auth);
+        if let Err(e) = claims {
             return unauthorized(e);
         }
         if init {
@@ -423,9 +452,15 @@ async fn post_mcp(
         }
         s
     } else {
-        match session_for(&state, &headers, extract_key(&headers)) {
+        let found = auth.in_scope(|| session_for(&state, &headers, extract_key(&headers)));
+        crate::otel::record_auth(&auth, found.is_ok());
+        drop(auth);
+        match found {
             Ok(s) => s,
-            Err(r) => return *r,
+            Err(r) => {
+                crate::otel::record_outcome(span, crate::otel::Outcome::Error);
+                return *r;
+            }
         }
     };
     let (requests, others): (Vec<Message>, Vec<Message>) = msgs
@@ -488,7 +523,9 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
     let (tx, mut rx) = mpsc::channel::<Message>(crate::session::OUTBOUND_LIMIT);
     let gw = state.gw.clone();
     let s = session.clone();
-    let mut work = tokio::spawn(async move { gw.handle(&s, msg, Some(tx)).await });
+    let mut work = tokio::spawn(
+        async move { gw.handle(&s, msg, Some(tx)).await }.instrument(crate::otel::current()),
+    );
     tokio::select! {
         biased;
         r = &mut work => {

@@ -81,12 +81,37 @@ pub fn accept_parent(span: &Span, headers: &http::HeaderMap) {
     }
 }
 
-/// `enkrypt.auth`: the gateway key check.
-pub fn auth_span() -> Span {
-    if !enabled() {
+/// `enkrypt.auth`: the gateway key check, a child of `request` (none when `request` is).
+pub fn auth_span(request: &Span) -> Span {
+    if request.is_none() {
         return Span::none();
     }
-    tracing::info_span!(target: TARGET, "enkrypt.auth", "enkrypt.auth.result" = Empty)
+    tracing::info_span!(
+        target: TARGET,
+        parent: request,
+        "enkrypt.auth",
+        "enkrypt.auth.result" = Empty
+    )
+}
+
+/// Records the key check's result (`success` or `failure`) on an auth span.
+pub fn record_auth(span: &Span, ok: bool) {
+    if !span.is_none() {
+        span.record(
+            "enkrypt.auth.result",
+            if ok { "success" } else { "failure" },
+        );
+    }
+}
+
+/// The current span when telemetry is on (to carry into a spawned task), else
+/// [`Span::none`].
+pub fn current() -> Span {
+    if enabled() {
+        Span::current()
+    } else {
+        Span::none()
+    }
 }
 
 /// `enkrypt.discovery`: the tool index lookup (cached discovery) of a tool call.
@@ -298,8 +323,11 @@ impl Extractor for HeaderExtractor<'_> {
 struct HeaderInjector(Vec<(String, String)>);
 
 impl Injector for HeaderInjector {
+    /// An empty `tracestate` is left out.
     fn set(&mut self, key: &str, value: String) {
-        self.0.push((key.to_string(), value));
+        if !value.is_empty() {
+            self.0.push((key.to_string(), value));
+        }
     }
 }
 
