@@ -584,3 +584,32 @@ async fn a_collector_that_is_down_holds_no_call() {
     let port = free_port();
     calls_complete_while(&format!("http://127.0.0.1:{port}"), None).await;
 }
+
+#[test]
+fn the_telemetry_settings_are_read_from_both_config_forms() {
+    let legacy = valid_config(
+        r#"{"common_mcp_gateway_config": {"enkrypt_telemetry": {"enabled": true, "endpoint": "collector:4318", "insecure": false}}}"#,
+    );
+    let t = &legacy.common.telemetry;
+    assert!(t.enabled && !t.insecure);
+    assert_eq!(t.endpoint, "collector:4318");
+    assert_eq!(t.service_name, "secure-mcp-gateway");
+    // 2.2: `plugins.telemetry.config` with the reference's `url`, over the legacy section.
+    let plugin = valid_config(
+        r#"{"common_mcp_gateway_config": {"enkrypt_telemetry": {"enabled": false}},
+            "plugins": {"telemetry": {"provider": "opentelemetry", "config": {"enabled": true, "url": "http://otel:4317", "service_name": "gw-a"}}}}"#,
+    );
+    let t = &plugin.common.telemetry;
+    assert!(t.enabled);
+    assert_eq!(t.endpoint, "http://otel:4317");
+    assert_eq!(t.service_name, "gw-a");
+    let off = valid_config("{}");
+    assert!(!off.common.telemetry.enabled);
+    let issues = config_issues(
+        r#"{"common_mcp_gateway_config": {"enkrypt_telemetry": {"enabled": true, "url": " "}}}"#,
+    );
+    assert!(
+        issues.iter().any(|i| i.contains("enkrypt_telemetry.url")),
+        "{issues:?}"
+    );
+}
