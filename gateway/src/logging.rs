@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use tracing::Subscriber;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
@@ -108,7 +109,12 @@ pub fn init(config: Option<&Path>, serving: bool) -> Option<crate::otel::Guard> 
     let json =
         std::env::var("ENKRYPT_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"));
     let directive = level.directive();
-    let (filter, handle) = reload::Layer::new(EnvFilter::new(&directive));
+    let (reloadable, handle) = reload::Layer::new(EnvFilter::new(&directive));
+    // The trace spans are not the log's: the log lines stay as they are with telemetry on,
+    // and the log layer does not format the spans' fields.
+    let filter = reloadable.and(filter::filter_fn(|m| {
+        !(m.is_span() && m.target() == crate::otel::TARGET)
+    }));
     let mut guard = None;
     let mut otel_layers = None;
     if let Some(started) = telemetry {
@@ -172,6 +178,8 @@ where
         .with_threads(false)
         .with_level(false)
         .with_target(false)
+        // No busy/idle clock reads at every poll of an instrumented future.
+        .with_tracked_inactivity(false)
         .with_filter(filter::filter_fn(|m| {
             m.is_span() && m.target() == crate::otel::TARGET
         }));
