@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh Debian machine (as root) it first installs what
 # the tests need: redis-server and redis-tools (a real Redis to test against, redis-cli and
-# redis-benchmark), python3 (the guardrail tests' recording MCP server) and the deployment
-# tests' tools (docker-compose, nginx, kubectl, python3-yaml).
+# redis-benchmark), python3 (the guardrail tests' recording MCP server), prometheus (the
+# /metrics test scrapes the gateway and cachesrv with a real Prometheus), the deployment tests'
+# tools (docker-compose, nginx, kubectl, python3-yaml), openssl for test certificates and
+# chromium for the dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,9 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The dashboard test renders the page in headless Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""

@@ -24,12 +24,6 @@ fn main() -> ExitCode {
         }
     };
     log::init(&config.loglevel(), &config.logfile());
-    if config.appendonly() {
-        log::log(
-            Level::Warning,
-            &format!("appendonly yes: {}", cachesrv::config::AOF_UNAVAILABLE),
-        );
-    }
     let threads = config.server_threads();
     // Connections are served by the server's own event loops (`server-threads` of them); this
     // runtime only runs the periodic task, the signal handler and the shutdown.
@@ -53,7 +47,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = server.load_rdb() {
+        if let Err(e) = server.load_data() {
             log::log(Level::Warning, &e.to_string());
             return ExitCode::FAILURE;
         }
@@ -80,6 +74,9 @@ fn main() -> ExitCode {
                 addrs.join(", ")
             ),
         );
+        if let Some(addr) = server.metrics_addr() {
+            log::log(Level::Notice, &format!("metrics on http://{addr}/metrics"));
+        }
         let signals = shared.clone();
         tokio::spawn(async move {
             tokio::select! {

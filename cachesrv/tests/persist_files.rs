@@ -180,20 +180,4 @@ fn corrupt_and_truncated_files_are_refused_clearly() {
         assert!(log.contains("Fatal error loading the DB"), "{what}: {log}");
         assert!(!log.contains("panicked"), "{what}: {log}");
     }
-    // A file with a sorted set (not supported yet): refused, naming the key and the reason.
-    let zdir = temp_dir("zset");
-    {
-        let redis = redis_on(&zdir);
-        let mut r = Conn::open(redis.port);
-        ok(&mut r, &[b"ZADD", b"board", b"1", b"alice"]);
-        ok(&mut r, &[b"SAVE"]);
-    }
-    let (status, log) = Cachesrv::start_and_exit(&zdir, &["--save", ""]);
-    assert!(!status.success());
-    assert!(
-        log.contains("key 'board' in db 0: sorted sets are not supported"),
-        "{log}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&zdir);
 }

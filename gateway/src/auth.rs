@@ -88,12 +88,12 @@ fn identity_of(r: &ResolvedKey<'_>, key_digest: [u8; 16]) -> Identity {
 impl Gateway {
     /// Resolves a gateway key to an identity (constant-time comparison over every key).
     pub fn authenticate(&self, key: Option<&str>) -> Result<Identity, AuthError> {
-        let key = key
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or(AuthError::Missing)?;
-        let cfg = self.config();
-        resolve(&cfg, key)
+        let r = match key.map(str::trim).filter(|k| !k.is_empty()) {
+            None => Err(AuthError::Missing),
+            Some(key) => resolve(&self.config(), key),
+        };
+        self.telemetry.auth(r.as_ref().map(|_| ()).map_err(|e| *e));
+        r
     }
 
     /// Re-checks every session against the current config (after a reload): a session whose

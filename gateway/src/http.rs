@@ -14,6 +14,8 @@
 //!   or a key other than the session's, gets 401 with `WWW-Authenticate`.
 //! - DNS-rebinding protection: a cross-site `Origin` is refused (403); when listening on
 //!   loopback, so is a `Host` that is not a loopback name.
+//! - `GET /metrics`: the Prometheus page, under the rules of [`crate::telemetry::endpoint`]
+//!   (loopback clients, or `enkrypt_metrics_public`, or the admin key).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -123,7 +125,15 @@ pub fn router(gw: Arc<Gateway>, local: SocketAddr) -> Router {
         .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
         .route("/mcp/", post(post_mcp).get(get_mcp).delete(delete_mcp))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    if let Err(r) = check_origin(&state, req.headers()) {
+        return *r;
+    }
+    crate::telemetry::endpoint::serve_request(&state.gw, state.loopback, req).await
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -280,13 +290,16 @@ fn session_for(
         return Err(Box::new(session_not_found()));
     };
     if !Gateway::same_key(&s, key) {
-        return Err(Box::new(unauthorized(if key.is_none() {
+        let e = if key.is_none() {
             AuthError::Missing
         } else {
             AuthError::Unknown
-        })));
+        };
+        state.gw.telemetry.auth(Err(e));
+        return Err(Box::new(unauthorized(e)));
     }
     if let Err(e) = check_claims(h, &s.identity()) {
+        state.gw.telemetry.auth(Err(e));
         return Err(Box::new(unauthorized(e)));
     }
     s.touch();
@@ -717,9 +730,9 @@ pub async fn serve_tls(
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: pass, and try again shortly.
                     tracing::warn!(error = %e, "accept failed");
@@ -747,7 +760,11 @@ pub async fn serve_tls(
         }
         let _ = stream.set_nodelay(true);
         let guard = Open::new(&open);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service =
+            hyper_util::service::TowerToHyperService::new(crate::telemetry::endpoint::WithPeer {
+                inner: app.clone(),
+                peer,
+            });
         let builder = {
             let mut b = hyper::server::conn::http1::Builder::new();
             b.timer(hyper_util::rt::TokioTimer::new())

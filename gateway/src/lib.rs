@@ -15,6 +15,8 @@
 //! - [`meta`]: the reference product's `enkrypt_*` tools; [`mask`]: secrets hidden whole in
 //!   what they show.
 //! - [`http`], [`stdio`]: the downstream transports; [`session`]: client sessions.
+//! - [`telemetry`]: the Prometheus `/metrics` page; [`histogram`]: its lock-free latency
+//!   histogram; [`metrics`]: the timeout counters.
 //! - [`cli`]: the command line; [`logging`]: log level and format; [`bind`]: the default HTTP
 //!   listen address (container-aware); [`otel`]: OpenTelemetry traces, metrics and logs.
 
@@ -27,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod forward;
 pub mod guard;
+pub mod histogram;
 pub mod http;
 pub mod jsonrpc;
 pub mod logging;
@@ -39,5 +42,6 @@ pub mod router;
 pub mod service;
 pub mod session;
 pub mod stdio;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;

@@ -1,6 +1,7 @@
 //! Timeout metrics, in the shape of the reference's `enkrypt_get_timeout_metrics`: operations
 //! counted by outcome, and by how close they came to their limit (escalation levels: normal
-//! below 80 % of the timeout, warn from 80 %, timeout from 100 %, fail from 120 %).
+//! below 80 % of the timeout, warn from 80 %, timeout from 100 %, fail from 120 %), plus
+//! their durations for `/metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -8,6 +9,28 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::TimeoutSettings;
+use crate::histogram::Histogram;
+
+/// The counters' values at one moment, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeoutSnapshot {
+    /// Operations finished or cancelled.
+    pub total: u64,
+    /// Operations that succeeded.
+    pub successful: u64,
+    /// Operations that timed out.
+    pub timeouts: u64,
+    /// Operations cancelled.
+    pub cancelled: u64,
+    /// Successes below 80 % of their limit.
+    pub normal: u64,
+    /// Successes from 80 % of their limit.
+    pub warn: u64,
+    /// Timeouts, and successes from 100 % of their limit.
+    pub timeout_level: u64,
+    /// Successes from 120 % of their limit.
+    pub fail: u64,
+}
 
 /// Counters.
 #[derive(Debug, Default)]
@@ -20,6 +43,7 @@ pub struct Metrics {
     warn: AtomicU64,
     timeout_level: AtomicU64,
     fail: AtomicU64,
+    duration: Histogram,
 }
 
 impl Metrics {
@@ -27,6 +51,7 @@ impl Metrics {
     /// timeout and `Some(false)` for another failure.
     pub fn record(&self, elapsed: Duration, limit: Duration, timed_out: Option<bool>) {
         self.total.fetch_add(1, Ordering::Relaxed);
+        self.duration.observe(elapsed);
         match timed_out {
             None => {
                 self.successful.fetch_add(1, Ordering::Relaxed);
@@ -54,6 +79,26 @@ impl Metrics {
     pub fn cancelled(&self) {
         self.total.fetch_add(1, Ordering::Relaxed);
         self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters' current values.
+    pub fn snapshot(&self) -> TimeoutSnapshot {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TimeoutSnapshot {
+            total: load(&self.total),
+            successful: load(&self.successful),
+            timeouts: load(&self.timeouts),
+            cancelled: load(&self.cancelled),
+            normal: load(&self.normal),
+            warn: load(&self.warn),
+            timeout_level: load(&self.timeout_level),
+            fail: load(&self.fail),
+        }
+    }
+
+    /// The finished operations' durations.
+    pub fn durations(&self) -> &Histogram {
+        &self.duration
     }
 
     /// The reference's result object; `active` is the number of requests in flight.

@@ -22,13 +22,19 @@ use crate::guard::{Screen, Verdict};
 use crate::jsonrpc::{RpcError, INVALID_PARAMS};
 use crate::service::{tool_error, Gateway, Reply, SEP};
 use crate::session::{Identity, Session};
+use crate::telemetry::tools::{is_error, raw_is_error, Outcome, ToolStats, TransportLabel};
 use crate::upstream::{RequestCtx, UpstreamError, UpstreamSpec};
+
+/// Where a public tool name leads: its server's route, its upstream name, its `/metrics`
+/// counters.
+pub type ToolTarget = (Arc<Route>, String, Option<Arc<ToolStats>>);
 
 /// The routing view of one mcp_config's tools.
 #[derive(Debug, Default)]
 pub struct ToolIndex {
-    /// Public name -> the route to its server and its upstream name.
-    pub names: HashMap<String, (Arc<Route>, String)>,
+    /// Public name -> the route to its server, its upstream name and its `/metrics` counters
+    /// (resolved once here; `None` while recording is off).
+    pub names: HashMap<String, ToolTarget>,
     /// The tools as listed to clients (upstream definitions under their public names).
     pub tools: Vec<Value>,
     /// The cache entries it was built from: while the cache hands back the same entries, the
@@ -403,11 +409,15 @@ impl Gateway {
                 if let Some(o) = def.as_object_mut() {
                     o.insert("name".into(), Value::String(public.clone()));
                 }
+                let stats =
+                    self.telemetry
+                        .tool(server, name, TransportLabel::of(&route.spec.transport));
                 ix.names.insert(
                     format!("{server}{SEP}{name}"),
-                    (route.clone(), name.to_string()),
+                    (route.clone(), name.to_string(), stats.clone()),
                 );
-                ix.names.insert(public, (route.clone(), name.to_string()));
+                ix.names
+                    .insert(public, (route.clone(), name.to_string(), stats));
                 ix.tools.push(def);
             }
         }
@@ -500,7 +510,7 @@ impl Gateway {
                 .get(name)
                 .cloned();
         }
-        let Some((route, tool)) = target else {
+        let Some((route, tool, stats)) = target else {
             // A tool kept out by the deny list or by its screening is answered with the
             // reason, not as unknown.
             if let Some(refusal) = self.denied_direct(&session.identity(), name).await {
@@ -520,8 +530,14 @@ impl Gateway {
         if let Some(o) = upstream_params.as_object_mut() {
             o.insert("name".into(), Value::String(tool.clone()));
         }
-        self.call_on_route(&session.identity(), &route, &tool, upstream_params, ctx)
-            .await
+        let started = stats.as_ref().map(|_| Instant::now());
+        let (r, outcome) = self
+            .call_on_route(&session.identity(), &route, &tool, upstream_params, ctx)
+            .await;
+        if let (Some(s), Some(t)) = (stats, started) {
+            s.record(outcome, t.elapsed());
+        }
+        r
     }
 
     /// Calls a tool on a server after the allow/deny checks and the server's guardrails;
@@ -540,13 +556,43 @@ impl Gateway {
                 format!("Server '{server}' not available."),
             ));
         };
-        if let Some(refused) = self.refused(&route, tool) {
-            return Ok(CallOutcome::plain(refused));
+        let stats = self
+            .telemetry
+            .tool(server, tool, TransportLabel::of(&route.spec.transport));
+        let started = stats.as_ref().map(|_| Instant::now());
+        let refused = self.refused(&route, tool);
+        let refusal = refused.is_some();
+        let r = match refused {
+            Some(refused) => Ok(CallOutcome::plain(refused)),
+            None => {
+                self.call_routed_tool(identity, &route, tool, params, ctx)
+                    .await
+            }
+        };
+        if let (Some(s), Some(t)) = (stats, started) {
+            let outcome = match &r {
+                Ok(o) => Outcome::of(refusal || o.blocked.is_some(), is_error(&o.result)),
+                Err(_) => Outcome::Error,
+            };
+            s.record(outcome, t.elapsed());
         }
+        r
+    }
+
+    /// [`Gateway::call_upstream_tool`] once the route is known and the tool not refused.
+    async fn call_routed_tool(
+        &self,
+        identity: &Identity,
+        route: &Arc<Route>,
+        tool: &str,
+        params: Value,
+        ctx: RequestCtx,
+    ) -> Result<CallOutcome, RpcError> {
+        let server = route.server.name.as_str();
         if route.policies.guarded() {
-            return self.guarded_call(identity, &route, tool, params, ctx).await;
+            return self.guarded_call(identity, route, tool, params, ctx).await;
         }
-        let result = match self.upstream_call(&route, tool, params, ctx).await {
+        let result = match self.upstream_call(route, tool, params, ctx).await {
             Ok(raw) => crate::upstream::parse_result(&raw)
                 .unwrap_or_else(|e| tool_error(crate::mask::text(&format!("{server}: {e}")))),
             Err(UpstreamError::Rpc(e)) => return Err(e),
@@ -555,8 +601,8 @@ impl Gateway {
         Ok(CallOutcome::plain(result))
     }
 
-    /// [`Gateway::call_upstream_tool`] once the route is known. An unguarded server's result
-    /// is passed on as the upstream wrote it.
+    /// A direct tool call once the route is known, and how it ended (for `/metrics`). An
+    /// unguarded server's result is passed on as the upstream wrote it.
     pub(crate) async fn call_on_route(
         &self,
         identity: &Identity,
@@ -564,23 +610,32 @@ impl Gateway {
         tool: &str,
         params: Value,
         ctx: RequestCtx,
-    ) -> Result<Reply, RpcError> {
+    ) -> (Result<Reply, RpcError>, Outcome) {
         if let Some(refused) = self.refused(route, tool) {
-            return Ok(Reply::Value(refused));
+            return (Ok(Reply::Value(refused)), Outcome::Blocked);
         }
         if route.policies.guarded() {
-            let out = self
-                .guarded_call(identity, route, tool, params, ctx)
-                .await?;
-            return Ok(Reply::Value(out.result));
+            return match self.guarded_call(identity, route, tool, params, ctx).await {
+                Ok(out) => {
+                    let outcome = Outcome::of(out.blocked.is_some(), is_error(&out.result));
+                    (Ok(Reply::Value(out.result)), outcome)
+                }
+                Err(e) => (Err(e), Outcome::Error),
+            };
         }
         match self.upstream_call(route, tool, params, ctx).await {
-            Ok(raw) => Ok(Reply::Raw(raw)),
-            Err(UpstreamError::Rpc(e)) => Err(e),
-            Err(e) => Ok(Reply::Value(tool_error(crate::mask::text(&format!(
-                "{}: {e}",
-                route.server.name
-            ))))),
+            Ok(raw) => {
+                let outcome = Outcome::of(false, raw_is_error(raw.get()));
+                (Ok(Reply::Raw(raw)), outcome)
+            }
+            Err(UpstreamError::Rpc(e)) => (Err(e), Outcome::Error),
+            Err(e) => (
+                Ok(Reply::Value(tool_error(crate::mask::text(&format!(
+                    "{}: {e}",
+                    route.server.name
+                ))))),
+                Outcome::Error,
+            ),
         }
     }
 
@@ -747,6 +802,13 @@ impl Gateway {
                     "enkrypt.guardrail.blocked",
                     checked.verdict.blocked,
                 );
+                self.guard.recent.record(
+                    server,
+                    tool,
+                    Direction::Input,
+                    &checked.verdict,
+                    checked.redactions.len(),
+                );
                 if checked.verdict.blocked {
                     tracing::info!(server, tool, reason = %checked.verdict.reason, "input blocked by guardrails");
                     out.result = blocked_result(
@@ -793,6 +855,9 @@ impl Gateway {
             .instrument(output_span.clone())
             .await;
         crate::otel::record_flag(&output_span, "enkrypt.guardrail.blocked", verdict.blocked);
+        self.guard
+            .recent
+            .record(server, tool, Direction::Output, &verdict, 0);
         if verdict.blocked {
             tracing::info!(server, tool, reason = %verdict.reason, "output blocked by guardrails");
             let name = pol.output.as_ref().and_then(|p| p.name.as_deref());

@@ -61,6 +61,8 @@ pub struct Gateway {
     pub(crate) routes: DashMap<(String, String), Arc<Route>>,
     /// Timeout metrics.
     pub metrics: Metrics,
+    /// Per-tool and authentication counters for `/metrics` (see [`crate::telemetry`]).
+    pub telemetry: crate::telemetry::Telemetry,
     /// Guardrails: counters, the remote provider, verdict cache, screenings.
     pub guard: Guard,
     /// Start time.
@@ -116,12 +118,21 @@ impl Gateway {
             resources: DashMap::new(),
             routes: DashMap::new(),
             metrics: Metrics::default(),
+            telemetry: crate::telemetry::Telemetry::default(),
             guard: Guard::default(),
             started: Instant::now(),
             draining: AtomicBool::new(false),
         });
         gw.configure_guard();
+        gw.configure_metrics();
         gw
+    }
+
+    /// Turns `/metrics` recording on or off as the config says.
+    fn configure_metrics(&self) {
+        let on = self.config().common.metrics_enabled;
+        self.telemetry.set_recording(on);
+        self.cache.set_timing(on);
     }
 
     /// Applies the config's guardrail settings and reports, once per load, every policy that
@@ -153,6 +164,7 @@ impl Gateway {
         self.resources.clear();
         self.routes.clear();
         self.configure_guard();
+        self.configure_metrics();
         // The set of servers (and so of tools) may have changed: tell every client.
         for s in self.sessions.iter() {
             s.send(Message::notification(

@@ -476,3 +476,229 @@ async fn the_gateway_follows_a_sentinel_failover() {
         "no call failed during the failover"
     );
 }
+
+#[test]
+fn the_alert_rules_pass_their_unit_tests() {
+    let dir = repo().join("compose/prometheus");
+    run_ok(
+        tool("promtool", "apt-get install prometheus")
+            .args(["check", "rules"])
+            .arg(dir.join("alerts.yml")),
+    );
+    run_ok(
+        tool("promtool", "apt-get install prometheus")
+            .args(["test", "rules"])
+            .arg(dir.join("alerts_test.yml")),
+    );
+}
+
+/// Every `enkrypt_*` and `redis_*` name in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = expr.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic()
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+        {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let w = &expr[start..i];
+            if w.starts_with("enkrypt_") || w.starts_with("redis_") {
+                out.push(w.to_string());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_with_the_compose_config_scrapes_and_every_dashboard_query_runs() {
+    const PW: &str = "compose-cache-pw";
+    const ADMIN: &str = "compose-admin-key-0123456789";
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+
+    // The cache, as compose runs it: a password and its metrics port.
+    let cache_metrics = free_port();
+    let config = cachesrv::Config::from_args(&[
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--requirepass",
+        PW,
+        "--metrics-port",
+        &cache_metrics.to_string(),
+    ])
+    .expect("cachesrv config");
+    let server = cachesrv::Server::bind(config).await.expect("cachesrv");
+    let cache_port = server.local_addrs()[0].port();
+    tokio::spawn(server.run());
+
+    // The gateway, as compose runs it: external cache from the environment, --metrics-port.
+    let cfg = demo_config(d);
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).expect("read")).expect("json");
+    v["admin_apikey"] = json!(ADMIN);
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&v).expect("ser")).expect("write");
+    let gw_metrics = free_port();
+    let cache_port_s = cache_port.to_string();
+    let gw = start_http_with(&cfg, |cmd| {
+        cmd.args(["--metrics-port", &gw_metrics.to_string()])
+            .env("ENKRYPT_USE_EXTERNAL_CACHE", "true")
+            .env("ENKRYPT_CACHE_HOST", "127.0.0.1")
+            .env("ENKRYPT_CACHE_PORT", &cache_port_s)
+            .env("ENKRYPT_CACHE_PASSWORD", PW)
+            .stderr(Stdio::null());
+    });
+    wait_port(gw_metrics);
+
+    // compose/prometheus: the same files, the service names made local, the secrets files
+    // written, and a 1 s interval so the test does not wait 15 s per scrape.
+    std::fs::write(d.join("gateway_admin_key"), ADMIN).expect("secret");
+    std::fs::write(d.join("cache_password"), PW).expect("secret");
+    let prom_dir = repo().join("compose/prometheus");
+    let yml = std::fs::read_to_string(prom_dir.join("prometheus.yml"))
+        .expect("prometheus.yml")
+        .replace("gateway:9100", &format!("127.0.0.1:{gw_metrics}"))
+        .replace("cache:9121", &format!("127.0.0.1:{cache_metrics}"))
+        .replace("otel-collector:8889", &format!("127.0.0.1:{}", free_port()))
+        .replace("/run/secrets/", &format!("{}/", d.display()))
+        .replace("interval: 15s", "interval: 1s");
+    assert!(
+        !yml.contains("gateway:") && !yml.contains("cache:9121"),
+        "every target made local"
+    );
+    std::fs::write(d.join("prometheus.yml"), &yml).expect("write");
+    std::fs::copy(prom_dir.join("alerts.yml"), d.join("alerts.yml")).expect("alerts");
+    run_ok(
+        tool("promtool", "apt-get install prometheus")
+            .args(["check", "config"])
+            .arg(d.join("prometheus.yml")),
+    );
+    let prom_port = free_port();
+    let _prom = Proc(
+        tool("prometheus", "apt-get install prometheus")
+            .arg(format!(
+                "--config.file={}",
+                d.join("prometheus.yml").display()
+            ))
+            .arg(format!("--storage.tsdb.path={}", d.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus"),
+    );
+    wait_port(prom_port);
+
+    // Some traffic: discovery, three calls and one refused key.
+    let client = connect_http(&gw.url(), KEY).await.expect("connect");
+    for _ in 0..3 {
+        let (err, text, _) = call(&client, "echo", json!({"message": "hi"})).await;
+        assert!(!err, "{text}");
+    }
+    assert!(connect_http(&gw.url(), "not-a-key").await.is_err());
+
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("http://127.0.0.1:{prom_port}/api/v1/{path}");
+    let query = |q: String| {
+        let http = http.clone();
+        let url = api("query");
+        async move {
+            let v: Value = http
+                .get(url)
+                .query(&[("query", q.as_str())])
+                .send()
+                .await
+                .expect("query")
+                .json()
+                .await
+                .expect("json");
+            v
+        }
+    };
+    // Both targets are scraped (with the secrets as credentials) and report calls.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = query("sum(up{job=~\"secure-mcp-gateway|cachesrv\"})".into()).await;
+        let calls = query("sum(enkrypt_tool_calls_total)".into()).await;
+        let up = up.pointer("/data/result/0/value/1").and_then(Value::as_str) == Some("2");
+        let calls = calls
+            .pointer("/data/result/0/value/1")
+            .and_then(Value::as_str)
+            == Some("3");
+        if up && calls {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape both targets with 3 calls"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The alert rules are loaded.
+    let rules: Value = http
+        .get(api("rules"))
+        .send()
+        .await
+        .expect("rules")
+        .json()
+        .await
+        .expect("json");
+    let text = rules.to_string();
+    for name in [
+        "GatewayDown",
+        "CacheDown",
+        "UpstreamDown",
+        "GuardrailBlockSpike",
+        "ToolErrorRate",
+        "AuthFailureSpike",
+    ] {
+        assert!(text.contains(name), "rule {name} loaded: {text}");
+    }
+    // Every dashboard query runs, and every series it names exists.
+    let names: Value =
+        query("group by (__name__) ({__name__=~\"enkrypt_.+|redis_.+\"})".into()).await;
+    let present: HashSet<String> = names
+        .pointer("/data/result")
+        .and_then(Value::as_array)
+        .expect("names")
+        .iter()
+        .filter_map(|r| {
+            r.pointer("/metric/__name__")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut checked = 0;
+    for file in ["gateway.json", "cache.json"] {
+        let dash: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo().join("compose/grafana/dashboards").join(file))
+                .expect("dashboard"),
+        )
+        .expect("dashboard json");
+        for panel in dash["panels"].as_array().expect("panels") {
+            for t in panel["targets"].as_array().expect("targets") {
+                let expr = t["expr"].as_str().expect("expr");
+                let v = query(expr.to_string()).await;
+                assert_eq!(v["status"], "success", "{file}: {expr}: {v}");
+                for n in metric_names(expr) {
+                    assert!(
+                        present.contains(&n),
+                        "{file}: {expr}: no series {n} (have {present:?})"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} queries");
+}

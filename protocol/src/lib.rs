@@ -23,7 +23,7 @@ pub mod request;
 
 pub use client::{
     Client, ClientConfig, Message, SentinelConfig, SetCondition, SetExpiry, SetOptions,
-    Subscription,
+    Subscription, TlsConfig,
 };
 pub use decode::{DecodeError, DecodeLimits, Decoder};
 pub use encode::{encode_command, RespWrite};

@@ -37,6 +37,7 @@ pub struct RedisServer {
     extra: Vec<String>,
     child: Option<Child>,
     dir: PathBuf,
+    tls: bool,
 }
 
 impl RedisServer {
@@ -56,6 +57,41 @@ impl RedisServer {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
             dir,
+            tls: false,
+        };
+        s.spawn();
+        s
+    }
+
+    /// Starts `redis-server` serving only TLS on its port, with the PEM certificate and key
+    /// given (clients are not asked for certificates).
+    pub fn start_tls(
+        password: Option<&str>,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        ca: &std::path::Path,
+    ) -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("testkit-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        let extra = vec![
+            "--tls-cert-file".to_string(),
+            path(cert),
+            "--tls-key-file".to_string(),
+            path(key),
+            "--tls-ca-cert-file".to_string(),
+            path(ca),
+            "--tls-auth-clients".to_string(),
+            "no".to_string(),
+        ];
+        let mut s = RedisServer {
+            port,
+            password: password.map(str::to_string),
+            extra,
+            child: None,
+            dir,
+            tls: true,
         };
         s.spawn();
         s
@@ -63,8 +99,12 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()]);
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", &self.dir.to_string_lossy()])
             .args(["--daemonize", "no", "--loglevel", "warning"]);
@@ -83,6 +123,14 @@ impl RedisServer {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            if self.tls {
+                // A TLS port cannot answer a plain PING: accepting connections is enough.
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                 if s.write_all(b"PING\r\n").is_ok() {
@@ -239,4 +287,71 @@ impl Drop for Sentinels {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Makes, with the `openssl` command, a test CA `<name>-ca.pem` and a server certificate
+/// `<name>.pem` with key `<name>.key` for `localhost` and `127.0.0.1`, signed by that CA.
+pub fn make_pki(dir: &std::path::Path, name: &str) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (apt-get install openssl; scripts/test.sh does)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let (ca_key, ca) = (format!("{name}-ca.key"), format!("{name}-ca.pem"));
+    let subject = format!("/CN={name} test CA");
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout", &ca_key, "-out", &ca, "-days", "2", "-subj", &subject,
+    ]);
+    args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(&args);
+    let (key, csr, ext, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+        format!("{name}.pem"),
+    );
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=localhost"]);
+    openssl(&args);
+    std::fs::write(
+        dir.join(&ext),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("write ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &pem,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
 }

@@ -75,7 +75,7 @@ fn try_again(ctx: &mut Ctx<'_>) {
     };
     {
         let _gate = (!ctx.gated).then(|| shared.engine.shared());
-        (cmd.handler)(ctx, &args);
+        super::aof::handle(ctx, cmd, &args);
     }
     if ctx.sess.block_request.take().is_none() {
         // Served, or an error: the reply is written.

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::server::REDIS_VERSION;
 use super::Ctx;
+use crate::state::Shared;
 
 pub(super) fn human(bytes: u64) -> String {
     let b = bytes as f64;
@@ -69,8 +70,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
-    let s = ctx.shared;
+fn info_section(s: &Shared, name: &str, out: &mut String) {
     let cfg = s.config.read();
     let uptime = s.uptime_ms() / 1000;
     let w = |out: &mut String, k: &str, v: &dyn std::fmt::Display| {
@@ -150,6 +150,27 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "used_memory_dataset_perc", &"100.00%");
             w(out, "total_system_memory", &total);
             w(out, "total_system_memory_human", &human(total));
+            let scripts = &s.scripts;
+            let lua = scripts.vm_memory.load(Ordering::Relaxed);
+            let (libraries, functions, function_bytes) = scripts.function_counts();
+            let eval_bytes = scripts.cache_bytes();
+            w(out, "used_memory_lua", &lua);
+            w(out, "used_memory_vm_eval", &lua);
+            w(out, "used_memory_lua_human", &human(lua));
+            w(out, "used_memory_scripts_eval", &eval_bytes);
+            w(out, "number_of_cached_scripts", &scripts.cached());
+            w(out, "number_of_functions", &functions);
+            w(out, "number_of_libraries", &libraries);
+            w(out, "used_memory_vm_functions", &0);
+            w(out, "used_memory_vm_total", &lua);
+            w(out, "used_memory_vm_total_human", &human(lua));
+            w(out, "used_memory_functions", &function_bytes);
+            w(out, "used_memory_scripts", &(eval_bytes + function_bytes));
+            w(
+                out,
+                "used_memory_scripts_human",
+                &human(eval_bytes + function_bytes),
+            );
             w(out, "maxmemory", &maxmem);
             w(out, "maxmemory_human", &human(maxmem));
             w(out, "maxmemory_policy", &s.engine.policy());
@@ -191,18 +212,32 @@ fn info_section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             w(out, "rdb_last_cow_size", &0);
             w(out, "rdb_last_load_keys_expired", &p.load_expired);
             w(out, "rdb_last_load_keys_loaded", &p.load_loaded);
-            w(out, "aof_enabled", &0);
-            w(out, "aof_rewrite_in_progress", &0);
-            w(out, "aof_rewrite_scheduled", &0);
-            w(out, "aof_last_rewrite_time_sec", &-1);
-            w(out, "aof_current_rewrite_time_sec", &-1);
-            w(out, "aof_last_bgrewrite_status", &"ok");
-            w(out, "aof_rewrites", &0);
-            w(out, "aof_rewrites_consecutive_failures", &0);
-            w(out, "aof_last_write_status", &"ok");
+            let a = s.aof_info();
+            let status = |ok: bool| if ok { "ok" } else { "err" };
+            w(out, "aof_enabled", &u8::from(a.enabled));
+            w(out, "aof_rewrite_in_progress", &u8::from(a.rewriting));
+            w(out, "aof_rewrite_scheduled", &u8::from(a.scheduled));
+            w(out, "aof_last_rewrite_time_sec", &a.last_rewrite_secs);
+            w(out, "aof_current_rewrite_time_sec", &a.current_rewrite_secs);
+            w(out, "aof_last_bgrewrite_status", &status(a.last_rewrite_ok));
+            w(out, "aof_rewrites", &a.rewrites);
+            w(
+                out,
+                "aof_rewrites_consecutive_failures",
+                &a.consecutive_failures,
+            );
+            w(out, "aof_last_write_status", &status(a.last_write_ok));
             w(out, "aof_last_cow_size", &0);
             w(out, "module_fork_in_progress", &0);
             w(out, "module_fork_last_cow_size", &0);
+            if a.enabled {
+                w(out, "aof_current_size", &a.current_size);
+                w(out, "aof_base_size", &a.base_size);
+                w(out, "aof_pending_rewrite", &0);
+                w(out, "aof_buffer_length", &a.buffer_length);
+                w(out, "aof_pending_bio_fsync", &a.pending_fsync);
+                w(out, "aof_delayed_fsync", &a.delayed_fsync);
+            }
         }
         "stats" => {
             let st = &s.stats;
@@ -354,10 +389,18 @@ pub(super) fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     let mut seen = std::collections::HashSet::new();
     sections.retain(|s| seen.insert(s.clone()));
+    let sections: Vec<&str> = sections.iter().map(String::as_str).collect();
+    let out = info_text(ctx.shared, &sections);
+    ctx.verbatim(&out);
+}
+
+/// The text `INFO <sections>` answers, read straight from the shared state (no client, no
+/// command counted): for the server's `/metrics` responder.
+pub fn info_text(shared: &Shared, sections: &[&str]) -> String {
     let mut out = String::new();
-    for s in &sections {
+    for s in sections {
         let mut sec = String::new();
-        info_section(ctx, s, &mut sec);
+        info_section(shared, s, &mut sec);
         if !sec.is_empty() {
             if !out.is_empty() {
                 out.push_str("\r\n");
@@ -365,5 +408,5 @@ pub(super) fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             out.push_str(&sec);
         }
     }
-    ctx.verbatim(&out);
+    out
 }

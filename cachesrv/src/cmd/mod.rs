@@ -1,17 +1,20 @@
 //! The command layer: a table of Redis commands and the dispatcher that runs them.
 //!
 //! Each entry has Redis's name, arity (negative: at least), flags and handler; handlers live in
-//! one file per family (`string`, `bitmap`, `keys`, `expire`, `hash`, `set`, `list`, `pubsub`, `tx`,
+//! one file per family (`string`, `bitmap`, `keys`, `expire`, `hash`, `set`, `list`, `zset`, `geo`, `pubsub`, `tx`,
 //! `connection`, `server`). [`execute`] checks, in Redis 7's order: the command exists, its
 //! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
 //! context, and MULTI queueing; then runs the handler under the engine's shared gate and
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
 //! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
+mod aof;
+pub mod aof_load;
 mod bitmap;
 pub mod blocking;
 mod connection;
 mod expire;
+mod geo;
 mod hash;
 mod hll;
 mod info;
@@ -21,12 +24,14 @@ mod list_block;
 mod persist;
 mod pubsub;
 mod runner;
+mod script;
 mod server;
 mod set;
 mod string;
 pub mod timing;
 mod tx;
 pub mod util;
+mod zset;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -39,6 +44,7 @@ use crate::config::Config;
 use crate::engine::{Access, DbHandle, EngineError};
 pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
+pub use info::info_text;
 pub use runner::{decode_all, Runner};
 
 /// Command flags.
@@ -268,11 +274,14 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         set::register(&mut add);
         list::register(&mut add);
         list_block::register(&mut add);
+        zset::register(&mut add);
+        geo::register(&mut add);
         pubsub::register(&mut add);
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
         persist::register(&mut add);
+        script::register(&mut add);
         for i in 0..v.len() {
             if let Some((container, _)) = v[i].name.split_once('|') {
                 let parent = v.iter().position(|c| c.name == container);
@@ -590,15 +599,40 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     call(ctx, cmd, argv, stats);
 }
 
-/// Runs a command that passed every check, under the engine's shared gate (EXEC takes the
-/// gate exclusively itself).
+/// Runs a command that passed every check, under the engine's shared gate (EXEC and scripts
+/// take the gate exclusively themselves; SCRIPT and FUNCTION need none). While a script holds
+/// the gate past `busy-reply-threshold`, the command is answered `-BUSY` instead.
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if cmd.name == "exec" || ctx.gated {
+    let base = cmd.name.split('|').next().unwrap_or(cmd.name);
+    if ctx.gated || script::own_gate(base.as_bytes()) || crate::engine::held_exclusively() {
         run(ctx, cmd, argv, stats);
     } else {
-        let _gate = ctx.shared.engine.shared();
-        run(ctx, cmd, argv, stats);
+        match script::wait_gate(ctx.shared) {
+            Ok(_gate) => {
+                // Held now: what the command does next (a blocking command registering its
+                // wait) must not ask for the gate again (it is not reentrant).
+                ctx.gated = true;
+                run(ctx, cmd, argv, stats);
+                ctx.gated = false;
+            }
+            Err(busy) => {
+                ctx.err(busy);
+                stats.entry(cmd.id).3 += 1;
+            }
+        }
     }
+}
+
+/// EVAL, EVALSHA, FCALL and their `_RO` forms: the event loop may hold the gate exclusively
+/// for a run of them (they then run under it).
+pub fn is_script(name: &[u8]) -> bool {
+    script::is_script(name)
+}
+
+/// Whether the event loop must not hold the engine's gate for this command (EXEC, scripts,
+/// SCRIPT and FUNCTION take it themselves or need none).
+pub fn own_gate(name: &[u8]) -> bool {
+    script::own_gate(name)
 }
 
 /// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.
@@ -608,7 +642,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
-    (cmd.handler)(ctx, argv);
+    aof::handle(ctx, cmd, argv);
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);

@@ -1,4 +1,4 @@
-//! Persistence commands: SAVE, BGSAVE, LASTSAVE, DUMP and RESTORE (the snapshot machinery is
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE, BGREWRITEAOF, DUMP and RESTORE (the snapshot machinery is
 //! in [`crate::state::persist`], the format in [`crate::persist::rdb`]).
 //!
 //! `DUMP` payloads are Redis 7.0's (RDB version 10, CRC64), so a value dumped by one server
@@ -13,12 +13,13 @@ use super::{Ctx, Handler};
 use crate::engine::{Access, Ttl};
 use crate::persist::rdb::decode::restore_payload;
 use crate::persist::rdb::encode::Encoder;
-use crate::state::BgsaveError;
+use crate::state::{BgsaveError, RewriteError};
 
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("save", 1, ADMIN | NO_QUEUE, (0, 0, 0), save);
     add("bgsave", -1, ADMIN, (0, 0, 0), bgsave);
     add("lastsave", 1, FAST, (0, 0, 0), lastsave);
+    add("bgrewriteaof", 1, ADMIN, (0, 0, 0), bgrewriteaof);
     add("dump", 2, READONLY, (1, 1, 1), dump);
     add("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore);
 }
@@ -49,6 +50,28 @@ fn bgsave(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Ok(false) => ctx.simple("Background saving scheduled"),
         Err(BgsaveError::InProgress) => ctx.err("ERR Background save already in progress"),
         Err(BgsaveError::Spawn) => ctx.err("ERR"),
+    }
+}
+
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
+    if ctx.shared.aof_info().rewriting {
+        return ctx.err("ERR Background append only file rewriting already in progress");
+    }
+    if ctx.shared.persist_info().bgsave_in_progress {
+        ctx.shared
+            .aof
+            .scheduled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        return ctx.simple("Background append only file rewriting scheduled");
+    }
+    match ctx.shared.bgrewriteaof() {
+        Ok(()) => ctx.simple("Background append only file rewriting started"),
+        Err(RewriteError::InProgress) => {
+            ctx.err("ERR Background append only file rewriting already in progress")
+        }
+        Err(RewriteError::Failed) => {
+            ctx.err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
+        }
     }
 }
 

@@ -60,6 +60,13 @@ impl Runner {
         }
     }
 
+    /// A client that is always authenticated (the AOF loader).
+    pub fn loader(shared: Arc<Shared>) -> Runner {
+        let mut r = Runner::new(shared);
+        r.sess.authenticated = true;
+        r
+    }
+
     /// A client of fresh state for `config` (no server).
     pub fn with_config(config: Config) -> Runner {
         Runner::new(super::shared(config))
@@ -105,6 +112,7 @@ impl Runner {
         };
         dispatch(&mut ctx, &argv, &mut self.stats);
         self.stats.flush(shared);
+        shared.aof.before_reply();
         out.freeze()
     }
 

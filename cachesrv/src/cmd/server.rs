@@ -30,8 +30,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         (0, 0, 0),
         shutdown,
     );
-    add("function", -2, 0, (0, 0, 0), function);
-    add("script", -2, 0, (0, 0, 0), script);
     add("debug", -2, ADMIN, (0, 0, 0), debug);
     // Subcommands with Redis 7's arities; each runs its container's handler.
     let none = (0, 0, 0);
@@ -80,16 +78,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     ] {
         add(name, arity, 0, none, command);
     }
-    for (name, arity) in [
-        ("function|flush", -2),
-        ("function|list", -2),
-        ("function|stats", 2),
-    ] {
-        add(name, arity, 0, none, function);
-    }
-    for (name, arity) in [("script|flush", -2), ("script|exists", -3)] {
-        add(name, arity, 0, none, script);
-    }
 }
 
 const CONFIG_HELP: &[&str] = &[
@@ -133,10 +121,19 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                     )
                 })
                 .collect();
+            let was_aof = ctx.shared.config.read().appendonly();
             let r = ctx.shared.config.write().set_many(&pairs);
             match r {
                 Ok(()) => {
                     ctx.shared.apply_config();
+                    let aof = ctx.shared.config.read().appendonly();
+                    if aof && !was_aof && ctx.shared.aof_enable().is_err() {
+                        let _ = ctx.shared.config.write().set("appendonly", "no");
+                        return ctx.err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
+                    }
+                    if !aof && was_aof {
+                        ctx.shared.aof_disable();
+                    }
                     ctx.ok();
                 }
                 Err(e) => ctx.err(&e.reply()),
@@ -472,6 +469,13 @@ fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 return ctx.err("ERR Invalid command specified");
             };
             let args = &a[2..];
+            if let Some(keys) = super::zset::numkeys_keys(c.name, args) {
+                ctx.array(keys.len());
+                for k in keys {
+                    ctx.bulk(k);
+                }
+                return;
+            }
             let (first, last, step) = c.keys;
             if first == 0 {
                 return ctx.err("ERR The command has no key arguments");
@@ -553,38 +557,9 @@ fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         ctx.shared.set_shutdown_mode(false, false);
         return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
+    ctx.shared.aof_shutdown();
     ctx.shared.request_shutdown();
     ctx.sess.close = true;
-}
-
-fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "flush" if a.len() <= 3 => ctx.ok(),
-        "list" => ctx.array(0),
-        "stats" if a.len() == 2 => {
-            ctx.map(2);
-            ctx.bulk(b"running_script");
-            ctx.null();
-            ctx.bulk(b"engines");
-            ctx.map(0);
-        }
-        _ => unknown_subcommand(ctx, "function", a[1]),
-    }
-}
-
-fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "flush" if a.len() <= 3 => ctx.ok(),
-        "exists" if a.len() >= 3 => {
-            ctx.array(a.len() - 2);
-            for _ in 2..a.len() {
-                ctx.int(0);
-            }
-        }
-        _ => unknown_subcommand(ctx, "script", a[1]),
-    }
 }
 
 fn debug(ctx: &mut Ctx<'_>, a: &[&[u8]]) {

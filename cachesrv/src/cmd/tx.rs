@@ -65,6 +65,7 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     stats.start_batch(shared);
     // Blocking commands act as their non-blocking forms inside a transaction.
     let can_block = std::mem::replace(&mut ctx.sess.can_block, false);
+    super::aof::begin_tx();
     for argv in &queue {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
         // Queued only after the checks of `dispatch`: it resolves.
@@ -73,6 +74,7 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
             Err(_) => ctx.err("ERR unknown command"),
         }
     }
+    super::aof::end_tx(ctx);
     ctx.sess.can_block = can_block;
     stats.flush(shared);
 }

@@ -2,7 +2,7 @@
 //!
 //! Every parameter Redis 7 reports in `CONFIG GET *` is known here with Redis's default (the
 //! table in `redis7_defaults.tsv`, taken from `redis-server` 7.0), plus KeyDB's
-//! `server-threads` and `server-thread-affinity`. A config file and `--name value` flags are
+//! `server-threads` and `server-thread-affinity`, and our `metrics-port`. A config file and `--name value` flags are
 //! read the way `redis-server` reads them: the flags become extra lines after the file, an
 //! unknown directive is a fatal error naming the line. Parameters the server acts on are typed
 //! and validated with Redis's error texts; tuning parameters it has no use for (encodings,
@@ -41,6 +41,7 @@ const ALIASES: &[(&str, &str)] = &[
     ),
     ("repl-ping-slave-period", "repl-ping-replica-period"),
     ("slaveof", "replicaof"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// The eviction policies, in the order Redis lists them in its error message.
@@ -55,9 +56,7 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
-/// Why `appendonly yes` is refused at run time (and warned about at start).
-pub const AOF_UNAVAILABLE: &str =
-    "the append-only file is not available in cachesrv yet: data is persisted by RDB snapshots only (save)";
+const FSYNC_MODES: &[&str] = &["always", "everysec", "no"];
 
 /// Parameters `CONFIG SET` changes only with `enable-protected-configs` (as Redis 7.0).
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
@@ -88,8 +87,9 @@ fn kind_of(name: &str, default: &str) -> Kind {
         | "cluster-link-sendbuf-limit" => Kind::Memory,
         "maxmemory-policy" => Kind::Enum(POLICIES),
         "loglevel" => Kind::Enum(LOGLEVELS),
+        "appendfsync" => Kind::Enum(FSYNC_MODES),
         "save" => Kind::Save,
-        "port" => Kind::Int(0, 65535),
+        "port" | "metrics-port" => Kind::Int(0, 65535),
         "databases" => Kind::Int(1, i32::MAX as i64),
         "maxmemory-samples" => Kind::Int(1, 64),
         "hz" => Kind::Int(0, i32::MAX as i64),
@@ -428,12 +428,6 @@ impl Config {
             name: lname.clone(),
             message,
         })?;
-        if !startup && lname == "appendonly" && v == "yes" {
-            return Err(SetError::Invalid {
-                name: lname,
-                message: AOF_UNAVAILABLE.into(),
-            });
-        }
         p.value = v.clone();
         for (a, b) in ALIASES {
             let other = if *a == lname {
@@ -535,6 +529,10 @@ impl Config {
     pub fn port(&self) -> u16 {
         self.int("port") as u16
     }
+    /// `metrics-port` (ours; 0 = off): the port of the plain-HTTP `GET /metrics` responder.
+    pub fn metrics_port(&self) -> u16 {
+        self.int("metrics-port") as u16
+    }
     /// `bind`: addresses; a leading `-` marks one that may be unavailable.
     pub fn bind(&self) -> Vec<String> {
         self.text("bind")
@@ -569,6 +567,11 @@ impl Config {
     /// `timeout`: idle seconds before a client is closed (0 = never).
     pub fn timeout(&self) -> u64 {
         self.int("timeout") as u64
+    }
+    /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a script runs before
+    /// other clients are answered `-BUSY`.
+    pub fn busy_reply_threshold(&self) -> u64 {
+        self.int("busy-reply-threshold").max(0) as u64
     }
     /// `tcp-keepalive` seconds (0 = off).
     pub fn tcp_keepalive(&self) -> u64 {
@@ -659,6 +662,14 @@ impl Config {
     pub fn lfu_decay_time(&self) -> u32 {
         self.int("lfu-decay-time") as u32
     }
+    /// `zset-max-listpack-entries` (alias `zset-max-ziplist-entries`).
+    pub fn zset_max_listpack_entries(&self) -> usize {
+        usize::try_from(self.int("zset-max-listpack-entries")).unwrap_or(0)
+    }
+    /// `zset-max-listpack-value` (alias `zset-max-ziplist-value`).
+    pub fn zset_max_listpack_value(&self) -> usize {
+        usize::try_from(self.int("zset-max-listpack-value")).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -709,11 +720,12 @@ server-threads 4\nserver-thread-affinity true\nappendonly no\n";
         assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("100"));
         c.set("hz", "0").unwrap();
         assert_eq!(c.hz(), 1);
+        c.set("appendonly", "yes").unwrap();
+        assert!(c.appendonly());
         assert_eq!(
-            c.set("appendonly", "yes").unwrap_err().reply(),
-            format!("ERR CONFIG SET failed (possibly related to argument 'appendonly') - {AOF_UNAVAILABLE}")
+            c.set("appendfsync", "sometimes").unwrap_err().reply(),
+            "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: always, everysec, no"
         );
-        c.set("appendonly", "no").unwrap();
         assert_eq!(
             c.set("dir", "/tmp").unwrap_err().reply(),
             "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"

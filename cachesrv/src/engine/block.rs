@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! meta    u32 LE   bits 0..24 LRU clock or LFU data (Redis's 24-bit `lru` field),
-//!                  bits 24..26 kind (string, hash, set, list), bit 26 "has expiry"
+//!                  bits 24..27 kind (string, hash, set, list, zset), bit 27 "has expiry"
 //! klen    varint   key length (LEB128)
 //! vlen    varint   string length; strings only
 //! expire  u64 LE   absolute Unix ms; only with the expiry bit
@@ -21,19 +21,19 @@
 //! the pointer is a live allocation of exactly `total_len()` bytes with alignment 1 made by the
 //! global allocator; the header is well formed; a collection pointer came from `Box::into_raw` of
 //! the type its kind names and is owned by this block alone. All `unsafe` code of the engine is in
-//! this file.
+//! this file, apart from the sorted-set entries' own (`zset/entry.rs`).
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, realloc, Layout};
 use std::ptr::{self, NonNull};
 
 use super::memory::alloc_size;
-use super::value::{HashValue, Kind, ListValue, SetValue, Value, ValueRef};
+use super::value::{HashValue, Kind, ListValue, SetValue, Value, ValueRef, ZSetValue};
 
 /// Mask of the 24-bit LRU/LFU field in `meta`.
 pub(crate) const LRU_MASK: u32 = 0x00FF_FFFF;
 const KIND_SHIFT: u32 = 24;
-const KIND_MASK: u32 = 0b11 << KIND_SHIFT;
-const VOLATILE: u32 = 1 << 26;
+const KIND_MASK: u32 = 0b111 << KIND_SHIFT;
+const VOLATILE: u32 = 1 << 27;
 const PTR: usize = std::mem::size_of::<usize>();
 
 fn kind_bits(k: Kind) -> u32 {
@@ -42,6 +42,7 @@ fn kind_bits(k: Kind) -> u32 {
         Kind::Hash => 1,
         Kind::Set => 2,
         Kind::List => 3,
+        Kind::ZSet => 4,
     }) << KIND_SHIFT
 }
 
@@ -60,6 +61,7 @@ pub(crate) enum Payload<'a> {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     List(Box<ListValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 impl Payload<'_> {
@@ -69,6 +71,7 @@ impl Payload<'_> {
             Payload::Hash(_) => Kind::Hash,
             Payload::Set(_) => Kind::Set,
             Payload::List(_) => Kind::List,
+            Payload::ZSet(_) => Kind::ZSet,
         }
     }
 }
@@ -80,6 +83,7 @@ impl<'a> From<&'a Value> for Payload<'a> {
             Value::Hash(h) => Payload::Hash(Box::new(h.clone())),
             Value::Set(s) => Payload::Set(Box::new(s.clone())),
             Value::List(l) => Payload::List(Box::new(l.clone())),
+            Value::ZSet(z) => Payload::ZSet(Box::new(z.clone())),
         }
     }
 }
@@ -100,7 +104,8 @@ impl Hdr {
             0 => Kind::Str,
             1 => Kind::Hash,
             2 => Kind::Set,
-            _ => Kind::List,
+            3 => Kind::List,
+            _ => Kind::ZSet,
         }
     }
     fn volatile(&self) -> bool {
@@ -180,6 +185,7 @@ impl Block {
                 Payload::Hash(h) => Some(Box::into_raw(h) as usize),
                 Payload::Set(s) => Some(Box::into_raw(s) as usize),
                 Payload::List(l) => Some(Box::into_raw(l) as usize),
+                Payload::ZSet(z) => Some(Box::into_raw(z) as usize),
             };
             if let Some(a) = addr {
                 ptr::copy_nonoverlapping(a.to_le_bytes().as_ptr(), p.add(off), PTR);
@@ -195,6 +201,7 @@ impl Block {
             Value::Hash(h) => Block::new(lru, key, Payload::Hash(Box::new(h)), expire),
             Value::Set(s) => Block::new(lru, key, Payload::Set(Box::new(s)), expire),
             Value::List(l) => Block::new(lru, key, Payload::List(Box::new(l)), expire),
+            Value::ZSet(z) => Block::new(lru, key, Payload::ZSet(Box::new(z)), expire),
         }
     }
 
@@ -332,6 +339,7 @@ impl Block {
             Kind::Hash => ValueRef::Hash(unsafe { &*(self.coll_addr(&h) as *const HashValue) }),
             Kind::Set => ValueRef::Set(unsafe { &*(self.coll_addr(&h) as *const SetValue) }),
             Kind::List => ValueRef::List(unsafe { &*(self.coll_addr(&h) as *const ListValue) }),
+            Kind::ZSet => ValueRef::ZSet(unsafe { &*(self.coll_addr(&h) as *const ZSetValue) }),
         }
     }
 
@@ -366,6 +374,13 @@ impl Block {
         (h.kind() == Kind::List).then(|| unsafe { &mut *(self.coll_addr(&h) as *mut ListValue) })
     }
 
+    /// The sorted set, mutably.
+    pub(crate) fn zset_mut(&mut self) -> Option<&mut ZSetValue> {
+        let h = self.hdr();
+        // SAFETY: as for `hash_mut`.
+        (h.kind() == Kind::ZSet).then(|| unsafe { &mut *(self.coll_addr(&h) as *mut ZSetValue) })
+    }
+
     /// Estimated heap bytes: the block plus its collection, if any.
     pub(crate) fn mem_usage(&self) -> usize {
         // One header decode for strings, the common case (run twice per write).
@@ -379,6 +394,7 @@ impl Block {
             ValueRef::Hash(h) => base + h.mem_usage(),
             ValueRef::Set(s) => base + s.mem_usage(),
             ValueRef::List(l) => base + l.mem_usage(),
+            ValueRef::ZSet(z) => base + z.mem_usage(),
         }
     }
 
@@ -446,6 +462,7 @@ impl Block {
                             match h.kind() {
                                 Kind::Hash => Payload::Hash(Box::from_raw(addr as *mut HashValue)),
                                 Kind::Set => Payload::Set(Box::from_raw(addr as *mut SetValue)),
+                                Kind::ZSet => Payload::ZSet(Box::from_raw(addr as *mut ZSetValue)),
                                 _ => Payload::List(Box::from_raw(addr as *mut ListValue)),
                             }
                         };
@@ -522,6 +539,7 @@ impl Block {
             Kind::Hash => Value::Hash(*unsafe { Box::from_raw(addr as *mut HashValue) }),
             Kind::Set => Value::Set(*unsafe { Box::from_raw(addr as *mut SetValue) }),
             Kind::List => Value::List(*unsafe { Box::from_raw(addr as *mut ListValue) }),
+            Kind::ZSet => Value::ZSet(*unsafe { Box::from_raw(addr as *mut ZSetValue) }),
         };
         if h.kind() == Kind::Str {
             drop(self);
@@ -551,6 +569,7 @@ impl Drop for Block {
                 match h.kind() {
                     Kind::Hash => drop(Box::from_raw(addr as *mut HashValue)),
                     Kind::Set => drop(Box::from_raw(addr as *mut SetValue)),
+                    Kind::ZSet => drop(Box::from_raw(addr as *mut ZSetValue)),
                     _ => drop(Box::from_raw(addr as *mut ListValue)),
                 }
             }

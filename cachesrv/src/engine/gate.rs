@@ -6,7 +6,9 @@
 //! stripe in index order, so two writers cannot deadlock. Not reentrant: a thread holding either
 //! guard must not ask for the gate again.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -30,7 +32,7 @@ pub(crate) struct Gate {
 #[must_use]
 pub struct SharedGuard<'a>(#[allow(dead_code)] RwLockReadGuard<'a, ()>);
 
-/// Exclusive access: EXEC.
+/// Exclusive access: EXEC and scripts.
 #[must_use]
 pub struct ExclusiveGuard<'a>(#[allow(dead_code)] [RwLockWriteGuard<'a, ()>; GATE_STRIPES]);
 
@@ -47,8 +49,30 @@ impl Gate {
         self.stripe().try_read().map(SharedGuard)
     }
 
+    pub(crate) fn try_shared_for(&self, wait: Duration) -> Option<SharedGuard<'_>> {
+        self.stripe().try_read_for(wait).map(SharedGuard)
+    }
+
     pub(crate) fn exclusive(&self) -> ExclusiveGuard<'_> {
-        ExclusiveGuard(std::array::from_fn(|i| self.stripes[i].write()))
+        let guard = ExclusiveGuard(std::array::from_fn(|i| self.stripes[i].write()));
+        EXCLUSIVE.with(|e| e.set(e.get() + 1));
+        guard
+    }
+}
+
+thread_local! {
+    /// How many exclusive guards this thread holds (0 or 1: the gate is not reentrant).
+    static EXCLUSIVE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// True when this thread holds the gate exclusively (inside EXEC or a script).
+pub fn held_exclusively() -> bool {
+    EXCLUSIVE.with(|e| e.get() > 0)
+}
+
+impl Drop for ExclusiveGuard<'_> {
+    fn drop(&mut self) {
+        EXCLUSIVE.with(|e| e.set(e.get().saturating_sub(1)));
     }
 }
 

@@ -12,7 +12,9 @@ use parking_lot::MutexGuard;
 
 use super::block::{Block, Payload};
 use super::evict::{idle_ms, lfu_decr};
-use super::value::{parse_i64_strict, HashValue, Kind, ListValue, SetValue, Value, ValueRef};
+use super::value::{
+    parse_i64_strict, HashValue, Kind, ListValue, SetValue, Value, ValueRef, ZSetValue,
+};
 use super::{Engine, EngineError, Shard, ShardCell};
 
 /// Largest string a write may produce (`proto-max-bulk-len`, 512 MB).
@@ -202,6 +204,15 @@ impl<'a> KeyRef<'a> {
         }
     }
 
+    /// The sorted set; `WrongType` for other types.
+    pub fn as_zset(&self) -> Result<Option<&ZSetValue>, EngineError> {
+        match self.value() {
+            None => Ok(None),
+            Some(ValueRef::ZSet(z)) => Ok(Some(z)),
+            Some(_) => Err(EngineError::WrongType),
+        }
+    }
+
     /// The absolute expiry (Unix ms), if the key exists and has one.
     pub fn expire_at(&self) -> Option<u64> {
         self.block().and_then(Block::expire)
@@ -282,6 +293,7 @@ impl<'a> KeyRef<'a> {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::List(l) => l.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
         };
         if empty {
             self.delete();
@@ -466,6 +478,22 @@ impl<'a> KeyRef<'a> {
             Block::list_mut,
             f,
             |b| matches!(b.value(), ValueRef::List(l) if l.is_empty()),
+        )
+    }
+
+    /// As [`KeyRef::update_hash`], for sorted sets.
+    pub fn update_zset<R>(
+        &mut self,
+        create: bool,
+        f: impl FnOnce(&mut ZSetValue) -> R,
+    ) -> Result<Option<R>, EngineError> {
+        self.update_coll(
+            Kind::ZSet,
+            create,
+            || Payload::ZSet(Box::default()),
+            Block::zset_mut,
+            f,
+            |b| matches!(b.value(), ValueRef::ZSet(z) if z.is_empty()),
         )
     }
 

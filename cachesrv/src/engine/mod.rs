@@ -48,6 +48,7 @@ mod snapshot;
 mod table;
 pub mod value;
 mod watch;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -57,7 +58,7 @@ use parking_lot::Mutex;
 pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
-pub use gate::{ExclusiveGuard, SharedGuard};
+pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use memory::alloc_size;
@@ -66,6 +67,7 @@ pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
 pub use watch::{KeySignal, WatchToken};
+pub use zset::{ZLimits, ZSetValue};
 
 use evict::Evictor;
 use gate::Gate;
@@ -438,7 +440,17 @@ impl Engine {
         self.gate.shared()
     }
 
-    /// Exclusive access to the engine, for EXEC.
+    /// Shared access if it comes within `wait` (a script may hold the gate exclusively).
+    pub fn try_shared_for(&self, wait: std::time::Duration) -> Option<SharedGuard<'_>> {
+        self.gate.try_shared_for(wait)
+    }
+
+    /// Shared access if no one holds or waits for exclusive access.
+    pub fn try_shared(&self) -> Option<SharedGuard<'_>> {
+        self.gate.try_shared()
+    }
+
+    /// Exclusive access to the engine, for EXEC and scripts.
     pub fn exclusive(&self) -> ExclusiveGuard<'_> {
         self.gate.exclusive()
     }

@@ -446,6 +446,17 @@ fn accounting_returns_to_start_after_deleting_everything() {
                     })
                 });
             }
+            5 if i % 12 == 5 => {
+                let lim = crate::engine::ZLimits::default();
+                let _ = d.with_key(k, Access::WRITE, |k| {
+                    k.update_zset(true, |z| {
+                        for m in 0..(i % 300) {
+                            z.insert(format!("m{m}").as_bytes(), (m % 7) as f64, lim);
+                        }
+                        z.insert(b"member", 1.5, lim);
+                    })
+                });
+            }
             _ => {
                 let _ = d.with_key(k, Access::WRITE, |k| k.incr_by(i as i64));
             }
@@ -488,6 +499,15 @@ fn accounting_returns_to_start_after_deleting_everything() {
                     l.set(0, b"a-longer-head-element");
                     l.insert(0, b"x");
                     l.retain_range(0, 50);
+                });
+            }
+            Some(Kind::ZSet) => {
+                let lim = crate::engine::ZLimits::default();
+                let _ = k.update_zset(false, |z| {
+                    z.remove(b"m1");
+                    z.insert(b"m2", 100.0, lim);
+                    z.insert(&[b'z'; 70], 2.0, lim);
+                    z.remove_range(0, 3);
                 });
             }
             None => {}

@@ -1,4 +1,4 @@
-//! Values stored under keys: strings, hashes, sets and lists.
+//! Values stored under keys: strings, hashes, sets, lists and sorted sets (in `zset`).
 //!
 //! Strings are stored inline in the entry block (see `block`), so they never appear here as an
 //! owned type except in [`Value::Str`], used to move a value in or out of the keyspace. The three
@@ -18,6 +18,7 @@ use indexmap::{IndexMap, IndexSet};
 
 use super::hash::rand_below;
 use super::memory::{alloc_size, bytes_size, swiss_index_size};
+pub use super::zset::ZSetValue;
 
 /// `hash-max-listpack-entries`, `set-max-listpack-entries`, list listpack limit.
 pub const LISTPACK_MAX_ENTRIES: usize = 128;
@@ -39,6 +40,8 @@ pub enum Kind {
     Set,
     /// `list`
     List,
+    /// `zset`
+    ZSet,
 }
 
 impl Kind {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::List => "list",
+            Kind::ZSet => "zset",
         }
     }
 }
@@ -86,6 +90,8 @@ pub enum Value {
     Set(SetValue),
     /// A list.
     List(ListValue),
+    /// A sorted set.
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -96,6 +102,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
             Value::List(_) => Kind::List,
+            Value::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -116,6 +123,7 @@ impl Value {
             Value::Hash(h) => ValueRef::Hash(h),
             Value::Set(s) => ValueRef::Set(s),
             Value::List(l) => ValueRef::List(l),
+            Value::ZSet(z) => ValueRef::ZSet(z),
         }
     }
 }
@@ -131,6 +139,8 @@ pub enum ValueRef<'a> {
     Set(&'a SetValue),
     /// A list.
     List(&'a ListValue),
+    /// A sorted set.
+    ZSet(&'a ZSetValue),
 }
 
 impl ValueRef<'_> {
@@ -141,6 +151,7 @@ impl ValueRef<'_> {
             ValueRef::Hash(_) => Kind::Hash,
             ValueRef::Set(_) => Kind::Set,
             ValueRef::List(_) => Kind::List,
+            ValueRef::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -156,6 +167,7 @@ impl ValueRef<'_> {
             ValueRef::Hash(h) => h.encoding(),
             ValueRef::Set(s) => s.encoding(),
             ValueRef::List(l) => l.encoding(),
+            ValueRef::ZSet(z) => z.encoding(),
         }
     }
 
@@ -166,6 +178,7 @@ impl ValueRef<'_> {
             ValueRef::Hash(h) => Value::Hash(h.clone()),
             ValueRef::Set(s) => Value::Set(s.clone()),
             ValueRef::List(l) => Value::List(l.clone()),
+            ValueRef::ZSet(z) => Value::ZSet((*z).clone()),
         }
     }
 }

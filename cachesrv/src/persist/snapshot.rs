@@ -42,6 +42,8 @@ pub struct SaveOptions {
     pub checksum: bool,
     /// The `redis-ver` aux field.
     pub redis_ver: String,
+    /// The `aof-base` aux field: an AOF base file.
+    pub aof_base: bool,
 }
 
 /// What a save did.
@@ -146,6 +148,7 @@ fn write_file(
             redis_ver: opts.redis_ver.clone(),
             ctime: unix_secs(),
             used_mem: engine.used_memory(),
+            aof_base: opts.aof_base,
         },
     );
     sink.put(&buf)?;

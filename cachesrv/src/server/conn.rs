@@ -346,6 +346,8 @@ impl Conn {
 
     /// Writes `out[sent..]`; true once all of it is written, false if the socket is full.
     fn write_some(&mut self, shared: &Shared) -> io::Result<bool> {
+        // With `appendfsync always`, the writes these replies acknowledge are on disk first.
+        shared.aof.before_reply();
         let start = self.sent;
         let r = loop {
             if self.sent == self.out.len() {
@@ -458,7 +460,9 @@ enum Batch {
 }
 
 /// Runs every complete request in `rbuf[*off..]`, under one hold of the engine's shared gate
-/// (released for EXEC, which takes it exclusively, and before returning).
+/// (released for EXEC, which takes it exclusively, and before returning; not taken while a
+/// script holds it: the dispatcher then waits for it per command, or answers -BUSY). A run of
+/// scripts (EVAL, EVALSHA, FCALL...) runs under one exclusive hold.
 fn run_batch(
     shared: &Shared,
     sess: &mut Session,
@@ -469,15 +473,28 @@ fn run_batch(
     stats: &mut cmd::LocalStats,
 ) -> Batch {
     let mut gate = None;
+    let mut exclusive = None;
     loop {
         match parser.parse(&mut rbuf[*off..], sess.authenticated) {
             Ok(Parsed::Complete(len)) => {
                 let args = parser.args(&rbuf[*off..]);
                 if !args.is_empty() {
-                    if args.at(0).eq_ignore_ascii_case(b"exec") {
+                    let name = args.at(0);
+                    if cmd::is_script(name) {
+                        // Consecutive scripts run under one exclusive hold.
                         gate = None;
-                    } else if gate.is_none() {
-                        gate = Some(shared.engine.shared());
+                        if exclusive.is_none() {
+                            exclusive = Some(shared.engine.exclusive());
+                        }
+                    } else if cmd::own_gate(name) {
+                        gate = None;
+                        exclusive = None;
+                    } else {
+                        exclusive = None;
+                        if gate.is_none() {
+                            // Not while a script runs: the dispatcher waits, or answers -BUSY.
+                            gate = shared.engine.try_shared();
+                        }
                     }
                     cmd::execute(shared, sess, args, out, stats, gate.is_some());
                 }

@@ -9,10 +9,11 @@
 //! `hz` times a second: the active expire cycle (a quarter of each period at most, as Redis),
 //! the `save` rules (starting a background save) and the ops/sec sampler.
 //! [`Server::load_rdb`] loads the RDB file before serving; the exit saves it when `save` rules
-//! exist.
+//! exist. With `metrics-port`, a thread of its own answers `GET /metrics` ([`metrics`]).
 
 mod conn;
 mod evloop;
+pub mod metrics;
 pub mod net;
 
 use std::net::SocketAddr;
@@ -65,6 +66,8 @@ pub enum StartError {
 pub struct Server {
     shared: Arc<Shared>,
     listeners: Vec<TcpListener>,
+    /// The `metrics-port` listener, when one is configured.
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Server {
@@ -100,7 +103,35 @@ impl Server {
             return Err(StartError::NoListener);
         }
         shared.port.store(port as usize, Ordering::Relaxed);
-        Ok(Server { shared, listeners })
+        let metrics_port = shared.config.read().metrics_port();
+        let metrics = if metrics_port == 0 {
+            None
+        } else {
+            // On the first listened address's interface, as exposed as the RESP port.
+            let ip = listeners
+                .first()
+                .and_then(|l| l.local_addr().ok())
+                .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |a| {
+                    a.ip()
+                });
+            let addr = SocketAddr::new(ip, metrics_port);
+            Some(
+                std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?,
+            )
+        };
+        Ok(Server {
+            shared,
+            listeners,
+            metrics,
+        })
+    }
+
+    /// The `metrics-port` listener's address, when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Loads `dir/dbfilename` into the keyspace if the file exists (the `cachesrv` binary does
@@ -110,6 +141,19 @@ impl Server {
             .load_rdb()
             .map(drop)
             .map_err(|e| StartError::Load(e.to_string()))
+    }
+
+    /// Loads the data at start as `redis-server` does: with `appendonly yes`, the AOF (if its
+    /// manifest exists; the RDB file is not read), then opens the AOF for appending (creating
+    /// it if needed); otherwise `dir/dbfilename`.
+    pub fn load_data(&self) -> Result<(), StartError> {
+        if !self.shared.config.read().appendonly() {
+            return self.load_rdb();
+        }
+        crate::cmd::aof_load::load(&self.shared).map_err(|e| StartError::Load(e.to_string()))?;
+        self.shared
+            .aof_open_at_start()
+            .map_err(|e| StartError::Load(format!("Can't open the append-only file: {e}")))
     }
 
     /// The shared state (engine, config, clients).
@@ -128,7 +172,19 @@ impl Server {
     /// Serves until shutdown is requested: `server-threads` event loops (threads of their
     /// own) serve the connections, this task runs the periodic work.
     pub async fn run(self) {
-        let Server { shared, listeners } = self;
+        let Server {
+            shared,
+            listeners,
+            metrics,
+        } = self;
+        if let Some(l) = metrics {
+            if let Err(e) = metrics::spawn(shared.clone(), l) {
+                crate::log::log(
+                    crate::log::Level::Warning,
+                    &format!("cannot start the metrics responder: {e}"),
+                );
+            }
+        }
         let (threads, affinity) = {
             let c = shared.config.read();
             (c.server_threads(), c.server_thread_affinity())
@@ -176,6 +232,7 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = s.shutdown_save();
             s.wait_bgsave();
+            s.aof_shutdown();
         })
         .await;
     }
@@ -195,6 +252,7 @@ async fn cron(shared: Arc<Shared>) {
         // The cycle is CPU work under shard locks: keep it off the reactor's hot path.
         let _ = tokio::task::spawn_blocking(move || s.engine.active_expire_cycle(budget)).await;
         shared.persist_cron();
+        shared.aof_cron();
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
             let total = shared.stats.total_commands.load(Ordering::Relaxed);

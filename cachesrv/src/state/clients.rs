@@ -157,7 +157,25 @@ impl Clients {
         now_ms: u64,
     ) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let info = Arc::new(ClientInfo {
+        let info = Self::info(id, addr, laddr, waker, now_ms);
+        self.map.lock().insert(id, info.clone());
+        info
+    }
+
+    /// A client that is not registered (not in `CLIENT LIST`, not counted): the one scripts
+    /// run their commands as.
+    pub fn detached(addr: SocketAddr, waker: Arc<dyn Wake>) -> Arc<ClientInfo> {
+        Self::info(0, addr, addr, waker, 0)
+    }
+
+    fn info(
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        waker: Arc<dyn Wake>,
+        now_ms: u64,
+    ) -> Arc<ClientInfo> {
+        Arc::new(ClientInfo {
             id,
             addr,
             laddr,
@@ -175,9 +193,7 @@ impl Clients {
             last_cmd: AtomicUsize::new(NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),
-        });
-        self.map.lock().insert(id, info.clone());
-        info
+        })
     }
 
     /// Removes a closed connection.

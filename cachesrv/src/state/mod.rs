@@ -6,10 +6,13 @@
 //! engine`. Other threads reach a client through the [`Wake`] it was registered with (the
 //! network layer's event loop implements it; an in-process client may ignore it).
 
+pub mod aof;
+pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
 pub mod persist;
 pub mod pubsub;
+pub mod scripts;
 pub mod session;
 pub mod stats;
 
@@ -24,10 +27,12 @@ use protocol::ParserLimits;
 
 use crate::config::Config;
 use crate::engine::{CachedClock, Engine, EngineConfig, EvictionPolicy};
+pub use aof_ops::{AofInfo, RewriteError};
 pub use blocking::{BlockOn, Blocking, Unblock};
 pub use clients::{ClientInfo, Clients, NO_COMMAND};
 pub use persist::{BgsaveError, PersistInfo, Persistence, SaveFailed};
 pub use pubsub::{Mailbox, PubSub, Push};
+pub use scripts::Scripts;
 pub use session::Session;
 pub use stats::{CommandStats, SlowEntry, SlowLog};
 
@@ -89,6 +94,8 @@ pub struct Shared {
     pub command_stats: CommandStats,
     /// `SLOWLOG`.
     pub slowlog: Mutex<SlowLog>,
+    /// The script cache, FUNCTION libraries and the running script.
+    pub scripts: Scripts,
     /// `slowlog-log-slower-than` in microseconds, `u64::MAX` when off (read on the hot path).
     pub slowlog_threshold: AtomicU64,
     /// Server start.
@@ -103,8 +110,14 @@ pub struct Shared {
     pub port: AtomicUsize,
     /// RDB persistence state.
     pub persist: Persistence,
+    /// The append-only file.
+    pub aof: Arc<aof::Aof>,
     /// This state itself, for work that outlives a command (a background save).
-    me: std::sync::Weak<Shared>,
+    pub(crate) me: std::sync::Weak<Shared>,
+    /// `zset-max-listpack-entries`, cached for the sorted-set commands.
+    pub zset_max_entries: AtomicUsize,
+    /// `zset-max-listpack-value`, cached for the sorted-set commands.
+    pub zset_max_value: AtomicUsize,
     /// Woken once when shutdown is requested.
     shutdown_waiters: Mutex<Vec<Arc<dyn Wake>>>,
     shutting_down: AtomicBool,
@@ -152,6 +165,7 @@ impl Shared {
         let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
             persist: Persistence::new(now.as_secs()),
+            aof: Arc::new(aof::Aof::new()),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
@@ -163,12 +177,15 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: CommandStats::new(commands),
             slowlog: Mutex::new(SlowLog::default()),
+            scripts: Scripts::default(),
             slowlog_threshold: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             start_unix: now.as_secs(),
             run_id,
             peak_memory: AtomicU64::new(0),
             port: AtomicUsize::new(config.port() as usize),
+            zset_max_entries: AtomicUsize::new(128),
+            zset_max_value: AtomicUsize::new(64),
             shutdown_waiters: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             timeout_secs: AtomicU64::new(0),
@@ -203,9 +220,18 @@ impl Shared {
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
         self.hll_sparse_max
             .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
+        self.aof
+            .set_fsync(&c.get("appendfsync").unwrap_or_default());
         drop(c);
         self.refresh_write_denial();
         let c = self.config.read();
+        self.zset_max_entries
+            .store(c.zset_max_listpack_entries(), Ordering::Relaxed);
+        self.zset_max_value
+            .store(c.zset_max_listpack_value(), Ordering::Relaxed);
+        self.scripts
+            .busy_threshold_ms
+            .store(c.busy_reply_threshold(), Ordering::Relaxed);
         let mut log = self.slowlog.lock();
         log.configure(c.slowlog_slower_than(), c.slowlog_max_len());
         self.slowlog_threshold

@@ -38,17 +38,17 @@ pub struct Persistence {
     last_try: AtomicU64,
     saves: AtomicU64,
     scheduled: AtomicBool,
-    running: AtomicBool,
+    pub(crate) running: AtomicBool,
     bg: Mutex<Option<(Instant, JoinHandle<()>)>>,
     progress: Arc<Progress>,
-    loading: AtomicBool,
+    pub(crate) loading: AtomicBool,
     load_loaded: AtomicU64,
     load_expired: AtomicU64,
     shutdown_saved: AtomicBool,
     shutdown_mode: AtomicU8,
     deny_writes: AtomicBool,
     /// Held by whichever save is writing, so two saves never overlap.
-    save_lock: Mutex<()>,
+    pub(crate) save_lock: Mutex<()>,
 }
 
 impl Persistence {
@@ -148,6 +148,7 @@ impl Shared {
             compress: c.rdbcompression(),
             checksum: c.rdbchecksum(),
             redis_ver: RDB_REDIS_VER.to_string(),
+            aof_base: false,
         }
     }
 

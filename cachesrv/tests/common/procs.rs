@@ -268,6 +268,34 @@ pub fn dataset() -> Vec<(usize, Vec<Vec<u8>>)> {
     add(0, bi);
     add(
         0,
+        vec![
+            s("ZADD"),
+            s("z:small"),
+            s("1"),
+            s("alice"),
+            s("2.5"),
+            s("bob"),
+            s("-3"),
+            s("carol"),
+            s("1e100"),
+            s("dave"),
+            s("-inf"),
+            s("eve"),
+            s("0.1"),
+            s("12345"),
+        ],
+    );
+    let mut bz = vec![s("ZADD"), s("z:big")];
+    for i in 0..500 {
+        bz.push(s(format!("{}", (i as f64) * 0.37 - 40.0)));
+        bz.push(s(format!("player:{i}")));
+    }
+    add(0, bz);
+    add(0, vec![s("ZADD"), s("z:long"), s("7"), s("m".repeat(100))]);
+    add(0, vec![s("ZADD"), s("ttl:z"), s("1"), s("a")]);
+    add(0, vec![s("PEXPIREAT"), s("ttl:z"), s("4102444800999")]);
+    add(
+        0,
         vec![s("SET"), s("ttl:s"), s("v"), s("PX"), s("100000000")],
     );
     add(0, vec![s("RPUSH"), s("ttl:l"), s("a")]);
@@ -339,6 +367,14 @@ pub fn keyspace(c: &mut Conn) -> BTreeMap<String, String> {
                         .map(bulk)
                         .collect();
                     v.sort();
+                    v.join(",")
+                }
+                "\"zset\"" => {
+                    let v: Vec<String> =
+                        items(ok(c, &[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"]))
+                            .iter()
+                            .map(bulk)
+                            .collect();
                     v.join(",")
                 }
                 other => other.to_string(),

@@ -14,6 +14,7 @@ pub mod install;
 use crate::config::store::{self, EditError};
 
 pub mod api;
+pub mod dashboard;
 pub mod keys;
 use crate::config::{ConfigDocument, ConfigError, GatewayConfig};
 

@@ -13,7 +13,9 @@
 //! as the server does per batch of commands.
 //!
 //! Server settings: 16 databases (the gateway uses db 0), `maxmemory` (256mb by default) with
-//! `allkeys-lru`, no persistence (`save ""`, `appendonly no`).
+//! `allkeys-lru`, no persistence (`save ""`, `appendonly no`) unless a data directory is given
+//! (`enkrypt_embedded_cache_dir`): then `dump.rdb` there is loaded before serving, and saved
+//! by Redis's default `save` rules and at shutdown, so a restarted gateway starts warm.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,6 +34,8 @@ use crate::config::keys::{GATEWAY_CONFIG_PREFIX, KEY_TO_ID_PREFIX, TOOLS_PREFIX}
 
 /// The database the gateway uses.
 const DB: usize = 0;
+/// The `save` rules when a data directory is set (Redis's defaults).
+const SAVE_RULES: &str = "3600 1 300 100 60 10000";
 /// Entries visited per SCAN step (one gate acquisition each).
 const SCAN_STEP: usize = 1024;
 
@@ -41,6 +45,8 @@ pub(crate) struct Embedded {
     task: Mutex<Option<JoinHandle<()>>>,
     port: u16,
     closed: AtomicBool,
+    /// A data directory is set: the exit saves.
+    persistent: bool,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -74,9 +80,10 @@ impl Embedded {
         password: &str,
         maxmemory: &str,
         bind: &str,
+        dir: Option<&str>,
     ) -> Result<Embedded, CacheError> {
         let port_s = port.to_string();
-        let args = [
+        let mut args = vec![
             "--bind",
             bind,
             "--port",
@@ -96,6 +103,15 @@ impl Embedded {
             "--appendonly",
             "no",
         ];
+        if let Some(d) = dir {
+            std::fs::create_dir_all(d).map_err(|e| {
+                CacheError::Embedded(format!(
+                    "cannot create the embedded cache directory {d}: {e}"
+                ))
+            })?;
+            // Redis's default save rules; the last `--save` wins.
+            args.extend(["--dir", d, "--dbfilename", "dump.rdb", "--save", SAVE_RULES]);
+        }
         let config = Config::from_args(&args)
             .map_err(|e| CacheError::Embedded(redact(&e.to_string(), &[password])))?;
         let server = Server::bind(config).await.map_err(|e| match e {
@@ -111,6 +127,23 @@ impl Embedded {
             .first()
             .map(|a| a.port())
             .unwrap_or(port);
+        if dir.is_some() {
+            // A cache that cannot be read back starts with what was read (whole keys only):
+            // the gateway rediscovers the rest, it does not refuse to start.
+            if let Err(e) = server.load_rdb() {
+                tracing::warn!(
+                    "the embedded cache's dump.rdb could not be loaded; starting without it: {}",
+                    redact(&e.to_string(), &[password])
+                );
+            }
+            let keys = server
+                .shared()
+                .engine
+                .db(DB)
+                .map(|d| d.dbsize())
+                .unwrap_or(0);
+            tracing::info!(keys, "embedded cache loaded from its data directory");
+        }
         let shared = server.shared().clone();
         let task = tokio::spawn(server.run());
         Ok(Embedded {
@@ -118,6 +151,7 @@ impl Embedded {
             task: Mutex::new(Some(task)),
             port: bound,
             closed: AtomicBool::new(false),
+            persistent: dir.is_some(),
         })
     }
 
@@ -275,7 +309,9 @@ impl Embedded {
         self.shared.request_shutdown();
         let task = self.task.lock().take();
         if let Some(t) = task {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+            // With a data directory the exit saves `dump.rdb`: give it time.
+            let limit = if self.persistent { 120 } else { 2 };
+            let _ = tokio::time::timeout(Duration::from_secs(limit), t).await;
         }
     }
 }

@@ -4,7 +4,8 @@
 //! `enkrypt_cache_host/port/db/password`). The client connects lazily and reconnects by itself;
 //! each command is bounded by `timeout_settings.cache_timeout` (reconnect included) and each
 //! connect by `connectivity_timeout`. With `enkrypt_cache_sentinels` the master is found
-//! through Redis Sentinel and followed across failovers. Outage handling (the breaker) lives in
+//! through Redis Sentinel and followed across failovers; with `enkrypt_cache_tls` (or a
+//! `rediss://` `enkrypt_cache_url`) it speaks TLS. Outage handling (the breaker) lives in
 //! [`super::health`], not here.
 //!
 //! Key scans use `SCAN MATCH enkrypt:* COUNT 1000`, never `KEYS`, so a shared Redis is not
@@ -13,11 +14,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use protocol::client::{Client, ClientConfig, SentinelConfig, SetExpiry, SetOptions};
+use protocol::client::{Client, ClientConfig, SentinelConfig, SetExpiry, SetOptions, TlsConfig};
 
 use super::error::CacheError;
 use super::{EntryCounts, Lookup, MemoryInfo};
-use crate::config::model::SentinelSettings;
+use crate::config::model::{CommonConfig, SentinelSettings};
 use crate::config::Secret;
 
 /// Keys per SCAN step.
@@ -44,8 +45,15 @@ impl std::fmt::Debug for External {
     }
 }
 
+fn sentinel_config(s: &SentinelSettings) -> SentinelConfig {
+    let mut c = SentinelConfig::new(s.addrs.clone(), s.master.clone());
+    c.password = s.password.as_ref().map(|p| p.expose().to_string());
+    c
+}
+
 impl External {
-    /// A lazily connecting client; nothing is sent yet.
+    /// A lazily connecting client to `host:port` (the embedded cache of another gateway);
+    /// nothing is sent yet.
     pub(crate) fn new(
         host: &str,
         port: u16,
@@ -53,13 +61,7 @@ impl External {
         password: Option<Secret>,
         connect_timeout: Duration,
         command_timeout: Duration,
-        sentinel: Option<&SentinelSettings>,
     ) -> External {
-        let sentinel = sentinel.map(|s| {
-            let mut c = SentinelConfig::new(s.addrs.clone(), s.master.clone());
-            c.password = s.password.as_ref().map(|p| p.expose().to_string());
-            c
-        });
         let cfg = ClientConfig {
             host: host.to_string(),
             port,
@@ -69,7 +71,6 @@ impl External {
             connect_timeout,
             command_timeout,
             pool_size: 2,
-            sentinel,
             ..ClientConfig::default()
         };
         External {
@@ -79,6 +80,28 @@ impl External {
             port,
             db,
         }
+    }
+
+    /// The configured external cache: `enkrypt_cache_host/port/db/password`, through Redis
+    /// Sentinel when `enkrypt_cache_sentinels` is set, over TLS when `enkrypt_cache_tls` is.
+    pub(crate) fn configured(common: &CommonConfig) -> External {
+        let mut x = External::new(
+            &common.cache_host,
+            common.cache_port,
+            common.cache_db,
+            common.cache_password.clone(),
+            common.timeouts.connectivity,
+            common.timeouts.cache,
+        );
+        let mut cfg = x.client.config().clone();
+        cfg.username = common.cache_username.clone();
+        cfg.sentinel = common.cache_sentinel.as_ref().map(sentinel_config);
+        cfg.tls = common.cache_tls.then(|| TlsConfig {
+            ca_file: common.cache_tls_ca_file.clone(),
+            server_name: None,
+        });
+        x.client = Client::new(cfg);
+        x
     }
 
     fn err(&self, e: protocol::Error) -> CacheError {

@@ -99,7 +99,6 @@ impl Cache {
             Some(password),
             common.timeouts.connectivity,
             common.timeouts.cache,
-            None,
         );
         let view = View::embedded(port);
         Ok(Cache::assemble(

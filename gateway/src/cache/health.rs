@@ -17,6 +17,41 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 
 use super::error::CacheError;
+use crate::histogram::{Histogram, HistogramSnapshot};
+
+/// The backend operations timed for `/metrics`, by label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `PING`.
+    Ping,
+    /// One `GET`.
+    Get,
+    /// `MGET`.
+    GetMany,
+    /// `SET` with a TTL.
+    Set,
+    /// `DEL`.
+    Del,
+    /// A prefix `SCAN`.
+    Scan,
+}
+
+impl Op {
+    /// Every operation, in label order.
+    pub const ALL: [Op; 6] = [Op::Ping, Op::Get, Op::GetMany, Op::Set, Op::Del, Op::Scan];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Ping => "ping",
+            Op::Get => "get",
+            Op::GetMany => "mget",
+            Op::Set => "set",
+            Op::Del => "del",
+            Op::Scan => "scan",
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Down {
@@ -57,6 +92,9 @@ pub(crate) struct Health {
     errors: AtomicU64,
     skipped: AtomicU64,
     label: &'static str,
+    /// Operation durations, by [`Op`]; recorded while `timed`.
+    durations: [Histogram; Op::ALL.len()],
+    timed: AtomicBool,
 }
 
 /// Admission to the backend; a probe's flag is released when the permit drops (also when the
@@ -85,6 +123,8 @@ impl Health {
             errors: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             label,
+            durations: Default::default(),
+            timed: AtomicBool::new(true),
         }
     }
 
@@ -188,6 +228,31 @@ impl Health {
                 );
             }
         }
+    }
+
+    /// Whether operations are timed (on unless `/metrics` recording is off).
+    pub(crate) fn set_timed(&self, on: bool) {
+        self.timed.store(on, Ordering::Relaxed);
+    }
+
+    /// The start of a timed operation, `None` while timing is off.
+    pub(crate) fn start(&self) -> Option<Instant> {
+        self.timed.load(Ordering::Relaxed).then(Instant::now)
+    }
+
+    /// Records how long `op` took since `start`.
+    pub(crate) fn timed(&self, op: Op, start: Option<Instant>) {
+        if let Some(t) = start {
+            self.durations[op as usize].observe(t.elapsed());
+        }
+    }
+
+    /// Each operation's durations.
+    pub(crate) fn durations(&self) -> Vec<(Op, HistogramSnapshot)> {
+        Op::ALL
+            .iter()
+            .map(|op| (*op, self.durations[*op as usize].snapshot()))
+            .collect()
     }
 
     pub(crate) fn hit(&self) {

@@ -61,7 +61,7 @@ use crate::config::Secret;
 use embedded::Embedded;
 use external::External;
 use flight::{Flights, Role};
-use health::Health;
+use health::{Health, Op};
 use start::Sibling;
 
 /// `CacheStatus::backend` of the embedded cache.
@@ -314,20 +314,24 @@ impl std::fmt::Debug for Cache {
 /// and records the outcome in the counters; an outage of a sibling's cache makes this gateway
 /// try to take its port over.
 macro_rules! call {
-    ($inner:expr, $e:ident => $emb:expr, $x:ident => $ext:expr) => {{
+    ($inner:expr, $op:expr, $e:ident => $emb:expr, $x:ident => $ext:expr) => {{
         let inner: &Inner = $inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(CacheError::Closed);
         }
         match inner.backend.active() {
             Active::Embedded($e) => {
+                let started = inner.health.start();
                 let r = $emb;
+                inner.health.timed($op, started);
                 inner.health.record(&r);
                 r
             }
             Active::External($x) => {
                 let _permit = inner.health.admit()?;
+                let started = inner.health.start();
                 let r = $ext;
+                inner.health.timed($op, started);
                 inner.health.record(&r);
                 if let Err(e) = &r {
                     inner.after_failure(e).await;
@@ -353,6 +357,21 @@ impl Cache {
     /// operator who asked for it, never to a log.
     pub fn embedded_password(&self) -> Option<&Secret> {
         self.inner.embedded_password.as_ref()
+    }
+
+    /// Whether backend operations are timed for `/metrics` (on by default).
+    pub fn set_timing(&self, on: bool) {
+        self.inner.health.set_timed(on);
+    }
+
+    /// Each backend operation's durations (`get`, `set`, ...), for `/metrics`.
+    pub fn op_durations(&self) -> Vec<(&'static str, crate::histogram::HistogramSnapshot)> {
+        self.inner
+            .health
+            .durations()
+            .into_iter()
+            .map(|(op, h)| (op.as_str(), h))
+            .collect()
     }
 
     /// True while the external backend is in an outage (calls are being skipped).
@@ -665,31 +684,31 @@ impl Inner {
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        call!(self, _e => Ok(()), x => x.ping().await)
+        call!(self, Op::Ping, _e => Ok(()), x => x.ping().await)
     }
 
     async fn get_raw(&self, key: &str, known: Option<&[u8]>) -> Result<Lookup, CacheError> {
-        call!(self, e => e.get(key, known), x => x.get(key, known).await)
+        call!(self, Op::Get, e => e.get(key, known), x => x.get(key, known).await)
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
-        call!(self, e => e.get_many(keys), x => x.get_many(keys).await)
+        call!(self, Op::GetMany, e => e.get_many(keys), x => x.get_many(keys).await)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        call!(self, e => e.set(key, value, ttl), x => x.set(key, value, ttl).await)
+        call!(self, Op::Set, e => e.set(key, value, ttl), x => x.set(key, value, ttl).await)
     }
 
     async fn del(&self, keys: &[String]) -> Result<usize, CacheError> {
         if keys.is_empty() {
             return Ok(0);
         }
-        call!(self, e => e.del(keys), x => x.del(keys).await)
+        call!(self, Op::Del, e => e.del(keys), x => x.del(keys).await)
     }
 
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, CacheError> {
         const NO_LIMIT: usize = usize::MAX;
-        call!(self,
+        call!(self, Op::Scan,
             e => e.keys_with_prefix(prefix, NO_LIMIT),
             x => x.keys_with_prefix(prefix, NO_LIMIT).await)
         .map(|(keys, _)| keys)

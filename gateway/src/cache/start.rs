@@ -31,6 +31,7 @@ pub(crate) struct Sibling {
     password: Secret,
     maxmemory: String,
     bind: String,
+    dir: Option<String>,
 }
 
 impl std::fmt::Debug for Sibling {
@@ -68,6 +69,7 @@ impl Sibling {
             self.password.expose(),
             &self.maxmemory,
             &self.bind,
+            self.dir.as_deref(),
         )
         .await;
         match started {
@@ -124,6 +126,7 @@ impl Cache {
             password.expose(),
             &opts.embedded_maxmemory,
             &opts.embedded_bind,
+            common.embedded_cache_dir.as_deref(),
         )
         .await;
         let e = match started {
@@ -169,7 +172,6 @@ impl Cache {
                 Some(password.clone()),
                 common.timeouts.connectivity,
                 common.timeouts.cache,
-                None,
             );
             let limit = common.timeouts.connectivity + common.timeouts.cache;
             match tokio::time::timeout(limit, remote.ping()).await {
@@ -186,6 +188,7 @@ impl Cache {
                         password: password.clone(),
                         maxmemory: opts.embedded_maxmemory.clone(),
                         bind: opts.embedded_bind.clone(),
+                        dir: common.embedded_cache_dir.clone(),
                     };
                     let view = View::embedded(port);
                     let backend = Backend::Sibling(sibling);
@@ -198,11 +201,14 @@ impl Cache {
                 ),
             }
         };
+        // A private cache beside another gateway's: not persisted (the data directory
+        // belongs to the cache on the configured port).
         let e = Embedded::start(
             0,
             password.expose(),
             &opts.embedded_maxmemory,
             &opts.embedded_bind,
+            None,
         )
         .await?;
         tracing::warn!(
@@ -216,15 +222,7 @@ impl Cache {
 
     /// The external backend of `common` (`enkrypt_cache_host/port/db/password`).
     pub(super) fn external(common: &CommonConfig, opts: CacheOptions) -> Cache {
-        let x = External::new(
-            &common.cache_host,
-            common.cache_port,
-            common.cache_db,
-            common.cache_password.clone(),
-            common.timeouts.connectivity,
-            common.timeouts.cache,
-            common.cache_sentinel.as_ref(),
-        );
+        let x = External::configured(common);
         let view = View {
             backend: BACKEND_EXTERNAL,
             host: Some(common.cache_host.clone()),

@@ -86,6 +86,13 @@ pub enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "ENKRYPT_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve `GET /metrics` (Prometheus) on this port too, e.g. beside a stdio gateway
+        /// (the HTTP transport also serves it on its own port).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+        /// Address of the `--metrics-port` listener.
+        #[arg(long, default_value = "127.0.0.1")]
+        metrics_host: String,
     },
     /// Gateway keys, the seeds' spelling (`apikey rotate`); see also `user ...-api-key`.
     Apikey(keys::ApikeyArgs),
@@ -203,6 +210,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             admin_host,
             tls_cert,
             tls_key,
+            metrics_port,
+            metrics_host,
             ..
         } => {
             let bind = crate::bind::choose(host.as_deref(), &crate::bind::Signals::probe());
@@ -216,14 +225,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 };
                 print_connect(&path, w.generated.api_key.expose(), shown, port);
             }
-            let admin = admin_port.map(|p| (admin_host, p));
             let tls = match (tls_cert, tls_key) {
                 (Some(c), Some(k)) => {
                     Some(crate::tls::Tls::new(&c, &k).map_err(anyhow::Error::msg)?)
                 }
                 _ => None,
             };
-            start::start(&path, &bind, port, transport, admin, tls).await?;
+            let listeners = start::Listeners {
+                admin: admin_port.map(|p| (admin_host, p)),
+                metrics: metrics_port.map(|p| (metrics_host, p)),
+            };
+            start::start(&path, &bind, port, transport, listeners, tls).await?;
             Ok(0)
         }
         Command::Cache { action } => cache::cache_cmd(&path, action).await,

@@ -11,14 +11,23 @@ use crate::cache::Cache;
 use crate::config;
 use crate::service::Gateway;
 
+/// The optional listeners beside the transport: `(host, port)` of each.
+pub(super) struct Listeners {
+    /// The admin API (`--admin-port`), which serves `/metrics` too.
+    pub admin: Option<(String, u16)>,
+    /// `/metrics` alone (`--metrics-port`).
+    pub metrics: Option<(String, u16)>,
+}
+
 pub(super) async fn start(
     path: &Path,
     bind: &crate::bind::Bind,
     port: u16,
     transport: TransportArg,
-    admin: Option<(String, u16)>,
+    listeners: Listeners,
     tls: Option<Arc<crate::tls::Tls>>,
 ) -> anyhow::Result<()> {
+    let Listeners { admin, metrics } = listeners;
     if let Ok(id) = std::env::var(crate::session::INSTANCE_ENV) {
         crate::session::check_instance_id(&id).map_err(anyhow::Error::msg)?;
     }
@@ -57,14 +66,36 @@ pub(super) async fn start(
                 .with_context(|| format!("binding the admin API to {host}:{port}"))?;
             let addr = listener.local_addr()?;
             eprintln!(
-                "admin API listening on http://{addr}/api/v1/ (key: admin_apikey in the config)"
+                "admin API listening on http://{addr}/api/v1/, dashboard at http://{addr}/dashboard (key: admin_apikey in the config)"
             );
-            let path = path.to_path_buf();
+            let router = crate::admin::api::router_with(
+                path.to_path_buf(),
+                Some(gw.clone()),
+                crate::telemetry::endpoint::admin_routes(gw.clone()),
+            );
             Some(tokio::spawn(async move {
                 if let Err(e) =
-                    crate::admin::api::serve(path, listener, std::future::pending()).await
+                    crate::admin::api::serve_router(router, listener, std::future::pending()).await
                 {
                     tracing::error!(error = %e, "admin API stopped");
+                }
+            }))
+        }
+    };
+    let metrics_task = match metrics {
+        None => None,
+        Some((host, port)) => {
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .with_context(|| format!("binding the metrics listener to {host}:{port}"))?;
+            let addr = listener.local_addr()?;
+            eprintln!("metrics on http://{addr}/metrics");
+            let gw = gw.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) =
+                    crate::telemetry::endpoint::serve(gw, listener, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "metrics listener stopped");
                 }
             }))
         }
@@ -109,7 +140,7 @@ pub(super) async fn start(
             }
         }
     }
-    if let Some(t) = admin_task {
+    for t in [admin_task, metrics_task].into_iter().flatten() {
         t.abort();
     }
     watcher.stop();

@@ -10,6 +10,12 @@
 use super::model::{parse_host_port, CommonConfig, SentinelSettings, DEFAULT_SENTINEL_MASTER};
 use super::secret::Secret;
 
+/// `enkrypt_cache_url` (`redis://` or `rediss://`); applied before the single variables.
+pub const CACHE_URL: &str = "ENKRYPT_CACHE_URL";
+/// `enkrypt_cache_tls`.
+pub const CACHE_TLS: &str = "ENKRYPT_CACHE_TLS";
+/// `enkrypt_cache_tls_ca_file`.
+pub const CACHE_TLS_CA_FILE: &str = "ENKRYPT_CACHE_TLS_CA_FILE";
 /// `enkrypt_mcp_use_external_cache`.
 pub const USE_EXTERNAL_CACHE: &str = "ENKRYPT_USE_EXTERNAL_CACHE";
 /// `enkrypt_cache_host`.
@@ -34,12 +40,25 @@ pub fn apply_cache_overrides(
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<&'static str>, String> {
     let mut applied = Vec::new();
+    if let Some(v) = get(CACHE_URL) {
+        super::cache_url::parse(&v)
+            .map_err(|e| format!("{CACHE_URL}: {e}"))?
+            .apply(common);
+        applied.push(CACHE_URL);
+    }
+    if let Some(v) = get(CACHE_TLS) {
+        common.cache_tls =
+            parse_bool(&v).ok_or_else(|| format!("{CACHE_TLS} must be true or false"))?;
+        applied.push(CACHE_TLS);
+    }
+    if let Some(v) = get(CACHE_TLS_CA_FILE) {
+        common.cache_tls_ca_file =
+            (!v.trim().is_empty()).then(|| std::path::PathBuf::from(v.trim()));
+        applied.push(CACHE_TLS_CA_FILE);
+    }
     if let Some(v) = get(USE_EXTERNAL_CACHE) {
-        common.use_external_cache = match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" => false,
-            _ => return Err(format!("{USE_EXTERNAL_CACHE} must be true or false")),
-        };
+        common.use_external_cache =
+            parse_bool(&v).ok_or_else(|| format!("{USE_EXTERNAL_CACHE} must be true or false"))?;
         applied.push(USE_EXTERNAL_CACHE);
     }
     if let Some(v) = get(CACHE_HOST) {
@@ -103,6 +122,14 @@ pub fn apply_cache_overrides(
         applied.push(CACHE_SENTINEL_PASSWORD);
     }
     Ok(applied)
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 /// [`apply_cache_overrides`] from this process's environment.
@@ -182,6 +209,33 @@ mod tests {
         let e = apply_cache_overrides(&mut common(), env(&[(CACHE_SENTINELS, "s1")]))
             .expect_err("no port");
         assert!(e.starts_with(CACHE_SENTINELS), "{e}");
+    }
+
+    #[test]
+    fn a_url_then_single_variables() {
+        let mut c = common();
+        apply_cache_overrides(
+            &mut c,
+            env(&[
+                (CACHE_URL, "rediss://:pw@cache.example.com:6380/1"),
+                (CACHE_PORT, "6390"),
+                (CACHE_TLS_CA_FILE, "/etc/ca.pem"),
+            ]),
+        )
+        .expect("valid");
+        assert!(c.cache_tls);
+        assert_eq!(
+            (c.cache_host.as_str(), c.cache_port, c.cache_db),
+            ("cache.example.com", 6390, 1)
+        );
+        assert_eq!(c.cache_password.as_ref().map(|p| p.expose()), Some("pw"));
+        assert_eq!(
+            c.cache_tls_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        let e = apply_cache_overrides(&mut common(), env(&[(CACHE_URL, "http://x")]))
+            .expect_err("scheme");
+        assert!(e.starts_with(CACHE_URL), "{e}");
     }
 
     #[test]

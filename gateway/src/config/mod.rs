@@ -7,6 +7,7 @@
 //! - [`model`]: the typed, validated view ([`GatewayConfig`]) with the reference's defaults.
 //! - `validate`: document -> typed view; every problem named by its JSON path (the
 //!   `mcp_configs` section in `validate/servers.rs`).
+//! - [`cache_url`]: `redis://` / `rediss://` URLs for the external cache.
 //! - [`env`]: cache connection settings from `ENKRYPT_CACHE_*` variables, over the file's.
 //! - [`identity`]: gateway key -> user, project, mcp_config, compared in constant time.
 //! - [`mod@generate`]: a working default config and a safe `write_new`.
@@ -22,6 +23,7 @@
 //! Invariants: no error, log line or `Debug` output contains a gateway key (only its first four
 //! characters and `…`) or a password.
 
+pub mod cache_url;
 pub mod container;
 pub mod deny;
 pub mod document;

@@ -204,6 +204,14 @@ pub struct CommonConfig {
     pub cache_db: u8,
     /// `enkrypt_cache_password` (null; an empty string counts as null).
     pub cache_password: Option<Secret>,
+    /// ACL user of the external cache (from `enkrypt_cache_username` or the URL).
+    pub cache_username: Option<String>,
+    /// `enkrypt_cache_tls` (false; true with a `rediss://` `enkrypt_cache_url`): TLS to the
+    /// external cache.
+    pub cache_tls: bool,
+    /// `enkrypt_cache_tls_ca_file` (absent: the public roots): the CA that signed the cache's
+    /// certificate.
+    pub cache_tls_ca_file: Option<std::path::PathBuf>,
     /// `enkrypt_cache_sentinels` and friends (ours): find the cache's master through Redis
     /// Sentinel instead of `enkrypt_cache_host`/`port`; `None` when no sentinel is listed.
     pub cache_sentinel: Option<SentinelSettings>,
@@ -225,6 +233,9 @@ pub struct CommonConfig {
     pub embedded_cache_port: u16,
     /// `enkrypt_embedded_cache_password` (null = generated at start).
     pub embedded_cache_password: Option<Secret>,
+    /// `enkrypt_embedded_cache_dir` (null = no persistence): where the embedded cache loads
+    /// `dump.rdb` at start and saves it (save rules and shutdown).
+    pub embedded_cache_dir: Option<String>,
     /// `enkrypt_gateway_tools_mode` (`both`).
     pub tools_mode: ToolsMode,
     /// `enkrypt_gateway_unprefixed_names` (true: upstream tool names stay unprefixed where no
@@ -232,6 +243,12 @@ pub struct CommonConfig {
     pub unprefixed_names: bool,
     /// `enkrypt_http_limits`: what the HTTP transport accepts before refusing.
     pub http_limits: HttpLimits,
+    /// `enkrypt_metrics_enabled` (true): tool calls and cache operations are timed and counted
+    /// for `GET /metrics`; false: nothing of that is recorded and `/metrics` is 404.
+    pub metrics_enabled: bool,
+    /// `enkrypt_metrics_public` (false): `/metrics` is served without the admin key to any
+    /// client, not only to loopback ones.
+    pub metrics_public: bool,
 }
 
 /// `enkrypt_http_limits` (ours): caps and read deadlines of the HTTP transport, so that clients
@@ -277,6 +294,9 @@ impl Default for CommonConfig {
             cache_port: 6379,
             cache_db: 0,
             cache_password: None,
+            cache_username: None,
+            cache_tls: false,
+            cache_tls_ca_file: None,
             cache_sentinel: None,
             tool_cache_ttl: Duration::from_secs(4 * 3600),
             gateway_cache_ttl: Duration::from_secs(24 * 3600),
@@ -286,9 +306,12 @@ impl Default for CommonConfig {
             timeouts: TimeoutSettings::default(),
             embedded_cache_port: 6380,
             embedded_cache_password: None,
+            embedded_cache_dir: None,
             tools_mode: ToolsMode::Both,
             unprefixed_names: true,
             http_limits: HttpLimits::default(),
+            metrics_enabled: true,
+            metrics_public: false,
         }
     }
 }

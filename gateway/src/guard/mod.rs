@@ -24,6 +24,7 @@
 pub mod detect;
 pub mod pin;
 pub mod policy;
+pub mod recent;
 pub mod redact;
 pub mod remote;
 mod screen;
@@ -164,6 +165,8 @@ pub struct Guard {
     screens: DashMap<(String, String), (Arc<Value>, Arc<Screen>)>,
     /// Tools whose definition changed, by (mcp_config, server, tool).
     pub pin_changes: DashMap<(String, String, String), PinChange>,
+    /// The last blocks and redactions.
+    pub recent: recent::Recent,
 }
 
 #[derive(PartialEq)]
@@ -192,6 +195,7 @@ impl Default for Guard {
             schemas: DashMap::new(),
             screens: DashMap::new(),
             pin_changes: DashMap::new(),
+            recent: recent::Recent::default(),
         }
     }
 }

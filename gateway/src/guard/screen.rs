@@ -211,6 +211,39 @@ impl Guard {
         }
     }
 
+    /// Every screened server's tools with their status: `offered`, `changed` (the definition
+    /// differs from its pin but is still offered) or `blocked` with the reason.
+    pub fn tools_report(&self) -> Value {
+        let mut out: Vec<Value> = self
+            .screens
+            .iter()
+            .map(|e| {
+                let ((config_id, server), (entry, screen)) = (e.key(), e.value());
+                let tools: Vec<Value> = entry
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .map(|ts| {
+                        ts.iter()
+                            .filter_map(|t| t.get("name").and_then(Value::as_str))
+                            .map(|name| {
+                                if let Some(why) = screen.blocked.get(name) {
+                                    serde_json::json!({"name": name, "status": "blocked", "reason": why})
+                                } else if screen.pin_changes.iter().any(|c| c.tool == name) {
+                                    serde_json::json!({"name": name, "status": "changed"})
+                                } else {
+                                    serde_json::json!({"name": name, "status": "offered"})
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                serde_json::json!({"mcp_config_id": config_id, "server": server, "tools": tools})
+            })
+            .collect();
+        out.sort_by(|a, b| a["server"].as_str().cmp(&b["server"].as_str()));
+        Value::Array(out)
+    }
+
     /// Why a tool of a server is refused by its last screening, if it is.
     pub fn refused_tool(&self, config_id: &str, server: &str, tool: &str) -> Option<String> {
         if self.screens.is_empty() {

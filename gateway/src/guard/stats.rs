@@ -12,6 +12,43 @@ use super::policy::Direction;
 
 const DETECTORS: usize = Detector::ALL.len();
 
+/// The counters' values at one moment, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Checks by direction (input, output, registration).
+    pub checks: [u64; 3],
+    /// Checks that passed, by direction.
+    pub passed: [u64; 3],
+    /// Checks that blocked, by direction.
+    pub blocked: [u64; 3],
+    /// Blocks per detector, in [`Detector::ALL`] order.
+    pub blocks_by_detector: [u64; DETECTORS],
+    /// Findings per detector, in [`Detector::ALL`] order.
+    pub findings_by_detector: [u64; DETECTORS],
+    /// Values redacted.
+    pub redactions: u64,
+    /// Secrets masked in outputs.
+    pub masked: u64,
+    /// Tool definitions that changed since they were pinned.
+    pub pin_changes: u64,
+    /// Calls refused because their policy cannot run.
+    pub fail_closed: u64,
+    /// Remote provider calls.
+    pub remote_calls: u64,
+    /// Remote provider failures.
+    pub remote_errors: u64,
+    /// Checks blocked by the remote stage.
+    pub remote_blocks: u64,
+    /// Remote failures let through (fail open).
+    pub fail_open_passes: u64,
+    /// Verdicts answered from the in-process cache.
+    pub cache_hits: u64,
+}
+
+/// The direction labels, in [`StatsSnapshot`] order.
+pub const DIRECTIONS: [Direction; 3] =
+    [Direction::Input, Direction::Output, Direction::Registration];
+
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -109,6 +146,30 @@ impl Stats {
     /// A verdict answered from the in-process cache.
     pub fn cache_hit(&self) {
         bump(&self.cache_hits);
+    }
+
+    /// The counters' current values.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let all = |a: &[AtomicU64]| -> Vec<u64> { a.iter().map(load).collect() };
+        let mut s = StatsSnapshot::default();
+        s.checks.copy_from_slice(&all(&self.checks));
+        s.passed.copy_from_slice(&all(&self.passed));
+        s.blocked.copy_from_slice(&all(&self.blocked));
+        s.blocks_by_detector
+            .copy_from_slice(&all(&self.blocks_by_detector));
+        s.findings_by_detector
+            .copy_from_slice(&all(&self.findings_by_detector));
+        s.redactions = load(&self.redactions);
+        s.masked = load(&self.masked);
+        s.pin_changes = load(&self.pin_changes);
+        s.fail_closed = load(&self.fail_closed);
+        s.remote_calls = load(&self.remote_calls);
+        s.remote_errors = load(&self.remote_errors);
+        s.remote_blocks = load(&self.remote_blocks);
+        s.fail_open_passes = load(&self.fail_open_passes);
+        s.cache_hits = load(&self.cache_hits);
+        s
     }
 
     /// The counters as JSON.

@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::jsonrpc::{Message, RpcError};
 
 pub use error::UpstreamError;
-pub use pool::Pool;
+pub use pool::{Pool, SlotStats};
 pub use session::{
     parse_result, RawResult, Upstream, CLIENT_NAME, PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS,
 };

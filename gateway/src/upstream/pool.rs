@@ -8,6 +8,7 @@
 //!
 //! Invariant: the slot lock is never held across an `.await`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -27,6 +28,26 @@ enum State {
 struct Slot {
     name: String,
     state: Mutex<State>,
+    /// Connects that succeeded, failed, and succeeded after an earlier session (a restart or
+    /// reconnect); relaxed atomics, for `/metrics`.
+    connects: AtomicU64,
+    failures: AtomicU64,
+    restarts: AtomicU64,
+}
+
+/// One pooled definition's figures, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotStats {
+    /// The server's name.
+    pub name: String,
+    /// A live session is ready.
+    pub up: bool,
+    /// Successful connects (the first one included).
+    pub connects: u64,
+    /// Failed connects.
+    pub failures: u64,
+    /// Successful connects that replaced an earlier session (restarted child, reconnect).
+    pub restarts: u64,
 }
 
 /// Pooled upstream sessions, keyed by definition.
@@ -79,6 +100,9 @@ impl Pool {
                 Arc::new(Slot {
                     name: spec.name.clone(),
                     state: Mutex::new(State::Empty),
+                    connects: AtomicU64::new(0),
+                    failures: AtomicU64::new(0),
+                    restarts: AtomicU64::new(0),
                 })
             })
             .clone();
@@ -95,6 +119,16 @@ impl Pool {
                     // the lock held here.
                     let task = tokio::spawn(async move {
                         let result = Upstream::connect(spec, handler).await;
+                        match &result {
+                            Ok(_) => {
+                                if target.connects.fetch_add(1, Ordering::Relaxed) > 0 {
+                                    target.restarts.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            Err(_) => {
+                                target.failures.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         let mut state = target.state.lock();
                         *state = match &result {
                             Ok(u) => State::Ready(u.clone()),
@@ -179,6 +213,24 @@ impl Pool {
                     _ => "dead",
                 };
                 (e.value().name.clone(), state)
+            })
+            .collect()
+    }
+
+    /// Each pooled definition's state and connect counters.
+    pub fn stats(&self) -> Vec<SlotStats> {
+        self.slots
+            .iter()
+            .map(|e| {
+                let slot = e.value();
+                let up = matches!(&*slot.state.lock(), State::Ready(u) if u.is_alive());
+                SlotStats {
+                    name: slot.name.clone(),
+                    up,
+                    connects: slot.connects.load(Ordering::Relaxed),
+                    failures: slot.failures.load(Ordering::Relaxed),
+                    restarts: slot.restarts.load(Ordering::Relaxed),
+                }
             })
             .collect()
     }

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
+use super::tls::Stream;
 use super::ClientConfig;
 use crate::decode::{DecodeLimits, Decoder};
 use crate::encode::encode_command;
@@ -63,7 +64,7 @@ impl Conn {
 
 /// A socket after the handshake, before it is handed to its task.
 pub(crate) struct Handshaken {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub rbuf: BytesMut,
     pub decoder: Decoder,
 }
@@ -93,6 +94,22 @@ pub(crate) async fn connect(
         }
     };
     let _ = stream.set_nodelay(true);
+    let stream = match &cfg.tls {
+        None => Stream::Tcp(stream),
+        Some(tls) => {
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            match tokio::time::timeout_at(limit, tls.connect(host, stream)).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        what: "connect",
+                        after: cfg.connect_timeout,
+                    })
+                }
+            }
+        }
+    };
     let mut hs = Handshaken {
         stream,
         rbuf: BytesMut::with_capacity(16 * 1024),
@@ -179,16 +196,39 @@ const WRITE_BATCH: usize = 64 * 1024;
 
 async fn run(
     hs: Handshaken,
-    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    rx: mpsc::UnboundedReceiver<Cmd>,
     alive: Arc<AtomicBool>,
     kill: Arc<Notify>,
 ) {
     let Handshaken {
         stream,
-        mut rbuf,
-        mut decoder,
+        rbuf,
+        decoder,
     } = hs;
-    let (mut rd, mut wr) = stream.into_split();
+    match stream {
+        Stream::Tcp(t) => {
+            let (rd, wr) = t.into_split();
+            drive(rd, wr, rbuf, decoder, rx, alive, kill).await
+        }
+        Stream::Tls(t) => {
+            let (rd, wr) = tokio::io::split(*t);
+            drive(rd, wr, rbuf, decoder, rx, alive, kill).await
+        }
+    }
+}
+
+async fn drive<R, W>(
+    mut rd: R,
+    mut wr: W,
+    mut rbuf: BytesMut,
+    mut decoder: Decoder,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    alive: Arc<AtomicBool>,
+    kill: Arc<Notify>,
+) where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let mut pending: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut senders_gone = false;

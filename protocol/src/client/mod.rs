@@ -16,6 +16,7 @@
 mod conn;
 mod pubsub;
 mod sentinel;
+mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use tokio::time::Instant;
 
 pub use pubsub::{Message, Subscription};
 pub use sentinel::SentinelConfig;
+pub use tls::TlsConfig;
 
 use crate::encode::encode_command;
 use crate::error::{Error, ServerError};
@@ -61,6 +63,8 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Find the master through Redis Sentinel instead of `host`/`port` (see [`SentinelConfig`]).
     pub sentinel: Option<SentinelConfig>,
+    /// Speak TLS to the server (`rediss://`).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ClientConfig {
@@ -79,6 +83,7 @@ impl Default for ClientConfig {
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(500),
             sentinel: None,
+            tls: None,
         }
     }
 }
@@ -96,6 +101,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("command_timeout", &self.command_timeout)
             .field("pool_size", &self.pool_size)
             .field("sentinel", &self.sentinel)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::conn::{read_frame, Handshaken};
+use super::tls::Stream;
 use crate::decode::{DecodeLimits, Decoder};
 use crate::encode::encode_command;
 use crate::error::{Error, ServerError};
@@ -113,7 +114,7 @@ async fn ask(s: &SentinelConfig, host: &str, port: u16) -> Result<(String, u16),
         })?;
     let _ = stream.set_nodelay(true);
     let mut hs = Handshaken {
-        stream,
+        stream: Stream::Tcp(stream),
         rbuf: BytesMut::with_capacity(1024),
         decoder: Decoder::new(DecodeLimits::default()),
     };

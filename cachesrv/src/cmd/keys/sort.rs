@@ -1,4 +1,4 @@
-//! SORT and SORT_RO, as Redis 7.0's `sort.c` (lists and sets; no sorted sets yet).
+//! SORT and SORT_RO, as Redis 7.0's `sort.c` (lists, sets and sorted sets).
 
 use crate::cmd::flags::*;
 use crate::cmd::util::{eq, int, NOT_INTEGER};
@@ -179,11 +179,14 @@ fn sort_elements(
     Some(out)
 }
 
-/// The elements of a list or set, and whether they come from a set (an intset: `Some(true)`).
+/// The elements of a list, set or sorted set, and whether they come from a set (an intset:
+/// `Some(true)`).
 fn sortable(k: Option<&mut crate::engine::KeyRef<'_>>) -> Result<Sortable, EngineError> {
     Ok(match k.and_then(|k| k.value()) {
         None => (Vec::new(), None),
         Some(ValueRef::List(l)) => (l.iter().map(Box::from).collect(), None),
+        // A sorted set is read in order, as a list is (BY nosort keeps it).
+        Some(ValueRef::ZSet(z)) => (z.iter().map(|(m, _)| Box::from(m)).collect(), None),
         Some(ValueRef::Set(s)) => (
             s.iter().map(Box::from).collect(),
             Some(s.encoding() == "intset"),

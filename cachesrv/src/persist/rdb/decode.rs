@@ -6,8 +6,8 @@
 //! value of a given RDB type into an engine [`Value`]; [`restore_payload`] checks and reads a
 //! `DUMP` payload.
 //!
-//! Sorted sets are parsed completely (so the reader stays in sync and the data is checked) and
-//! then refused with [`RdbError::Unsupported`]; their one place to change is [`zset_value`].
+//! Sorted sets of every RDB type (`ZSET`, `ZSET_2`, `ZSET_ZIPLIST`, `ZSET_LISTPACK`) load into
+//! the encoding Redis would pick ([`zset_value`]).
 
 use std::borrow::Cow;
 
@@ -15,7 +15,7 @@ use super::compact::{for_each_intset, for_each_ziplist, for_each_zipmap};
 use super::crc64::crc64;
 use super::listpack::{self, Elem, Malformed};
 use super::{lzf, types, RdbError, RDB_VERSION};
-use crate::engine::{HashValue, ListValue, SetValue, Value};
+use crate::engine::{HashValue, ListValue, SetValue, Value, ZLimits, ZSetValue};
 
 /// A cursor over RDB bytes.
 #[derive(Debug)]
@@ -302,7 +302,7 @@ pub fn read_value(r: &mut Reader<'_>, t: u8) -> Result<Value, RdbError> {
         }
         types::ZSET | types::ZSET_2 | types::ZSET_ZIPLIST | types::ZSET_LISTPACK => {
             let members = read_zset(r, t)?;
-            zset_value(members)
+            zset_value(r, members)
         }
         types::MODULE_PRE_GA | types::MODULE_2 => Err(RdbError::Unsupported(
             "module values are not supported by cachesrv".into(),
@@ -378,12 +378,21 @@ fn read_zset(r: &mut Reader<'_>, t: u8) -> Result<Vec<(Vec<u8>, f64)>, RdbError>
     Ok(out)
 }
 
-/// A sorted set read from RDB data, as an engine value: the engine has no sorted sets yet.
-fn zset_value(members: Vec<(Vec<u8>, f64)>) -> Result<Value, RdbError> {
-    Err(RdbError::Unsupported(format!(
-        "sorted sets are not supported by cachesrv yet (a sorted set of {} members)",
-        members.len()
-    )))
+/// A sorted set read from RDB data, as an engine value: `listpack` or `skiplist` by the
+/// default limits, as Redis converts on load. A NaN score or a member twice is corrupt data.
+fn zset_value(r: &Reader<'_>, members: Vec<(Vec<u8>, f64)>) -> Result<Value, RdbError> {
+    let lim = ZLimits::default();
+    let max_len = members.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+    let mut z = ZSetValue::with_hint(members.len(), max_len, lim);
+    for (m, score) in members {
+        if score.is_nan() {
+            return Err(r.corrupt("a sorted set with a NaN score"));
+        }
+        if z.insert(&m, score, lim).is_some() {
+            return Err(r.corrupt("a sorted set with a member twice"));
+        }
+    }
+    Ok(Value::ZSet(z))
 }
 
 /// Why a `RESTORE` payload was refused; [`PayloadError::reply`] is Redis's error.
@@ -430,6 +439,7 @@ pub fn restore_payload(p: &[u8]) -> Result<Value, PayloadError> {
         Value::Hash(h) => h.is_empty(),
         Value::Set(s) => s.is_empty(),
         Value::List(l) => l.is_empty(),
+        Value::ZSet(z) => z.is_empty(),
     };
     if empty {
         return Err(PayloadError::BadFormat);

@@ -11,7 +11,8 @@ use super::crc64::crc64;
 use super::listpack::{self, Builder};
 use super::lzf::Compressor;
 use super::{compact, types, RDB_VERSION};
-use crate::engine::{parse_i64_strict, HashValue, ListValue, SetValue, ValueRef};
+use crate::engine::zset::fmt_score;
+use crate::engine::{parse_i64_strict, HashValue, ListValue, SetValue, ValueRef, ZSetValue};
 
 /// Largest listpack of a list node (`list-max-listpack-size -2`: 8 KB).
 pub const LIST_NODE_BYTES: usize = 8192;
@@ -110,6 +111,8 @@ impl Encoder {
             ValueRef::Hash(_) => types::HASH,
             ValueRef::Set(s) if s.encoding() == "intset" => types::SET_INTSET,
             ValueRef::Set(_) => types::SET,
+            ValueRef::ZSet(z) if z.encoding() == "listpack" => types::ZSET_LISTPACK,
+            ValueRef::ZSet(_) => types::ZSET_2,
         }
     }
 
@@ -129,6 +132,32 @@ impl Encoder {
             ValueRef::Hash(h) => self.write_hash(out, h),
             ValueRef::Set(s) if t == types::SET_INTSET => self.write_intset(out, s),
             ValueRef::Set(s) => self.write_set(out, s),
+            ValueRef::ZSet(z) if t == types::ZSET_LISTPACK => self.write_zset_listpack(out, z),
+            ValueRef::ZSet(z) => self.write_zset(out, z),
+        }
+    }
+
+    /// A small sorted set as Redis 7.0 writes it: one listpack of member, score pairs in
+    /// score order, the score as Redis formats it (an integer entry when integral).
+    fn write_zset_listpack(&mut self, out: &mut Vec<u8>, z: &ZSetValue) {
+        let mut lp = Builder::new();
+        let mut buf = [0u8; 32];
+        for (m, score) in z.iter() {
+            lp.push(m);
+            lp.push(fmt_score(score, &mut buf));
+        }
+        let lp = lp.finish();
+        self.write_string(out, &lp);
+    }
+
+    /// A large sorted set as Redis 7.0 writes it (`ZSET_2`): the count, then each member and
+    /// its score as a little-endian binary double, from the highest score down (Redis walks
+    /// its skiplist from the tail so that loading inserts at the head).
+    fn write_zset(&mut self, out: &mut Vec<u8>, z: &ZSetValue) {
+        write_len(out, z.len() as u64);
+        for (m, score) in z.iter().rev() {
+            self.write_string(out, m);
+            out.extend_from_slice(&score.to_le_bytes());
         }
     }
 

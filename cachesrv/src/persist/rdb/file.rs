@@ -32,6 +32,8 @@ pub struct AuxFields {
     pub ctime: u64,
     /// `used-mem`.
     pub used_mem: u64,
+    /// `aof-base`: the file is the base of an append-only file.
+    pub aof_base: bool,
 }
 
 fn write_aux(out: &mut Vec<u8>, enc: &mut Encoder, name: &str, value: &[u8]) {
@@ -47,7 +49,7 @@ pub fn write_header(out: &mut Vec<u8>, enc: &mut Encoder, aux: &AuxFields) {
     write_aux(out, enc, "redis-bits", b"64");
     write_aux(out, enc, "ctime", aux.ctime.to_string().as_bytes());
     write_aux(out, enc, "used-mem", aux.used_mem.to_string().as_bytes());
-    write_aux(out, enc, "aof-base", b"0");
+    write_aux(out, enc, "aof-base", if aux.aof_base { b"1" } else { b"0" });
 }
 
 /// Appends SELECTDB and RESIZEDB for a database of `keys` keys, `expires` of them volatile.
@@ -421,6 +423,7 @@ mod tests {
                 redis_ver: "7.0.15".into(),
                 ctime: 1_700_000_000,
                 used_mem: 12345,
+                aof_base: false,
             },
         );
         write_db_header(&mut out, 0, 2, 1);
@@ -514,6 +517,7 @@ mod tests {
                 redis_ver: "7.0.15".into(),
                 ctime: 1,
                 used_mem: 1,
+                aof_base: false,
             },
         );
         write_db_header(&mut out, 0, 300, 0);

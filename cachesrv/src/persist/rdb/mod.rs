@@ -10,8 +10,8 @@
 //! listpack nodes (at most 8 KB each, `list-max-listpack-size -2`), hashes as `HASH_LISTPACK`
 //! or `HASH`, sets as `SET_INTSET` or `SET`. What is read: all of that plus every older encoding
 //! Redis 7.0 loads (`LIST`, `LIST_ZIPLIST`, `LIST_QUICKLIST`, `HASH_ZIPMAP`, `HASH_ZIPLIST`).
-//! Sorted sets (`ZSET`, `ZSET_2`, `ZSET_ZIPLIST`, `ZSET_LISTPACK`) are parsed and refused
-//! until the engine has them; streams and module types are refused.
+//! Sorted sets are written as `ZSET_LISTPACK` or `ZSET_2` (as Redis 7.0 writes them) and read
+//! from any of their types; streams and module types are refused.
 
 pub mod compact;
 pub mod crc64;

@@ -44,9 +44,12 @@ mod users;
 pub struct ApiState {
     /// The config file.
     pub path: Arc<PathBuf>,
+    /// The running gateway, for the dashboard's live figures (`None` when the API is served
+    /// on its own).
+    pub gw: Option<Arc<crate::service::Gateway>>,
 }
 
-fn ok(message: &str, data: Value) -> Response {
+pub(crate) fn ok(message: &str, data: Value) -> Response {
     Json(json!({
         "message": message,
         "data": data,
@@ -55,7 +58,7 @@ fn ok(message: &str, data: Value) -> Response {
     .into_response()
 }
 
-fn fail(status: StatusCode, detail: impl Into<String>) -> Response {
+pub(crate) fn fail(status: StatusCode, detail: impl Into<String>) -> Response {
     (status, Json(json!({ "detail": detail.into() }))).into_response()
 }
 
@@ -133,7 +136,13 @@ fn by_user(s: String) -> By {
 
 /// The admin keys the config accepts.
 fn admin_keys(state: &ApiState) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(state.path.as_ref()) else {
+    admin_keys_in(state.path.as_ref())
+}
+
+/// The admin keys the config file at `path` holds (`admin_apikey` at the top level, or
+/// `enkrypt_config.admin_apikey`); none when it cannot be read.
+pub fn admin_keys_in(path: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
     let Ok(v) = serde_json::from_str::<Value>(&text) else {
@@ -173,7 +182,8 @@ async fn guard(State(state): State<ApiState>, req: Request, next: Next) -> Respo
             return fail(StatusCode::FORBIDDEN, "Origin not allowed");
         }
     }
-    if req.uri().path() == "/health" {
+    let path = req.uri().path();
+    if path == "/health" || super::dashboard::PUBLIC.contains(&path) {
         return next.run(req).await;
     }
     let presented = h
@@ -213,13 +223,25 @@ async fn health() -> Response {
     )
 }
 
-/// The routes.
-pub fn router(path: PathBuf) -> Router {
+/// The routes; with `gw`, the dashboard's live figures too.
+pub fn router(path: PathBuf, gw: Option<Arc<crate::service::Gateway>>) -> Router {
+    router_with(path, gw, Router::new())
+}
+
+/// The routes, plus `extra` (behind the same origin check and admin key), e.g. `/metrics`.
+pub fn router_with(
+    path: PathBuf,
+    gw: Option<Arc<crate::service::Gateway>>,
+    extra: Router<ApiState>,
+) -> Router {
     let state = ApiState {
         path: Arc::new(path),
+        gw,
     };
     Router::new()
         .route("/health", get(health))
+        .merge(super::dashboard::routes())
+        .merge(extra)
         .merge(keys::routes())
         .merge(configs::routes())
         .merge(projects::routes())
@@ -229,13 +251,24 @@ pub fn router(path: PathBuf) -> Router {
         .with_state(state)
 }
 
-/// Serves the admin API on `listener` until `shutdown` completes.
+/// Serves the admin API (and, with `gw`, the dashboard) on `listener` until `shutdown`
+/// completes.
 pub async fn serve(
     path: PathBuf,
+    gw: Option<Arc<crate::service::Gateway>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(path))
+    serve_router(router(path, gw), listener, shutdown).await
+}
+
+/// Serves `router` (from [`router_with`]) on `listener` until `shutdown` completes.
+pub async fn serve_router(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

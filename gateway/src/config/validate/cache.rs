@@ -1,13 +1,53 @@
-//! The cache's Redis Sentinel settings: `enkrypt_cache_sentinels` (an array of `"host:port"`),
-//! `enkrypt_cache_sentinel_master` and `enkrypt_cache_sentinel_password`.
+//! The external cache's connection beyond host and port: Redis Sentinel
+//! (`enkrypt_cache_sentinels`, an array of `"host:port"`, `enkrypt_cache_sentinel_master`,
+//! `enkrypt_cache_sentinel_password`), TLS (`enkrypt_cache_tls`, `enkrypt_cache_tls_ca_file`),
+//! `enkrypt_cache_username`, and `enkrypt_cache_url` (`rediss://...`, which wins over the
+//! separate keys).
 
 use serde_json::{Map, Value};
 
+use super::COMMON;
 use super::{describe, given, join, Validator};
-use crate::config::model::{parse_host_port, SentinelSettings, DEFAULT_SENTINEL_MASTER};
+use crate::config::model::{
+    parse_host_port, CommonConfig, SentinelSettings, DEFAULT_SENTINEL_MASTER,
+};
 use crate::config::secret::Secret;
 
 impl Validator {
+    /// Username, TLS and URL, read from the section (or the top level, as the other keys).
+    pub(super) fn cache_connection(
+        &mut self,
+        common: &mut CommonConfig,
+        section: &Map<String, Value>,
+        root: &Map<String, Value>,
+    ) {
+        let pick = |key: &str| -> (&Map<String, Value>, &'static str) {
+            if given(section, key).is_some() {
+                (section, COMMON)
+            } else {
+                (root, "")
+            }
+        };
+        let (o, p) = pick("enkrypt_cache_username");
+        common.cache_username = self
+            .opt_string(o, p, "enkrypt_cache_username")
+            .filter(|u| !u.is_empty() && u != "default");
+        let (o, p) = pick("enkrypt_cache_tls");
+        common.cache_tls = self.bool_field(o, p, "enkrypt_cache_tls", false);
+        let (o, p) = pick("enkrypt_cache_tls_ca_file");
+        common.cache_tls_ca_file = self
+            .opt_string(o, p, "enkrypt_cache_tls_ca_file")
+            .filter(|f| !f.trim().is_empty())
+            .map(std::path::PathBuf::from);
+        let (o, p) = pick("enkrypt_cache_url");
+        if let Some(url) = self.opt_string(o, p, "enkrypt_cache_url") {
+            match crate::config::cache_url::parse(&url) {
+                Ok(u) => u.apply(common),
+                Err(e) => self.err(join(p, "enkrypt_cache_url"), e),
+            }
+        }
+    }
+
     pub(super) fn sentinel(
         &mut self,
         obj: &Map<String, Value>,

@@ -490,6 +490,8 @@ impl Validator {
         let async_input_guardrails = flag(self, "enkrypt_async_input_guardrails_enabled", false);
         let async_output_guardrails = flag(self, "enkrypt_async_output_guardrails_enabled", false);
         let unprefixed_names = flag(self, "enkrypt_gateway_unprefixed_names", true);
+        let metrics_enabled = flag(self, "enkrypt_metrics_enabled", true);
+        let metrics_public = flag(self, "enkrypt_metrics_public", false);
 
         let text = |v: &mut Self, key: &str| {
             let (o, p) = pick(key);
@@ -520,6 +522,11 @@ impl Validator {
         let (o, p) = pick("enkrypt_cache_sentinels");
         let cache_sentinel = self.sentinel(o, p, sentinel_master, sentinel_password);
         let embedded_cache_password = secret(self, "enkrypt_embedded_cache_password");
+        let embedded_cache_dir = {
+            let (o, p) = pick("enkrypt_embedded_cache_dir");
+            self.opt_string(o, p, "enkrypt_embedded_cache_dir")
+                .filter(|d| !d.is_empty())
+        };
 
         // `<key>_minutes` wins over `<key>` (hours), as the reference's
         // `get_gateway_cache_ttl_seconds` reads them; both are checked.
@@ -561,7 +568,7 @@ impl Validator {
         let (o, p) = pick("enkrypt_http_limits");
         let http_limits = self.http_limits(o, p);
 
-        CommonConfig {
+        let mut common = CommonConfig {
             log_level,
             use_remote_mcp_config,
             remote_mcp_gateway_name,
@@ -580,10 +587,16 @@ impl Validator {
             timeouts,
             embedded_cache_port,
             embedded_cache_password,
+            embedded_cache_dir,
             tools_mode,
             unprefixed_names,
             http_limits,
-        }
+            metrics_enabled,
+            metrics_public,
+            ..CommonConfig::default()
+        };
+        self.cache_connection(&mut common, section, root);
+        common
     }
 
     /// The telemetry settings of `obj` (at `p`): `enabled`, `url` (the reference's name) or

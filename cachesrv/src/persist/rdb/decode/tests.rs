@@ -134,14 +134,27 @@ fn truncated_values_never_panic() {
 }
 
 #[test]
-fn zsets_are_parsed_then_refused() {
+fn zsets_load_and_bad_ones_are_refused() {
     // ZSET_2 with one member "a" scored 1.5.
     let mut data = vec![1u8, 1, b'a'];
     data.extend_from_slice(&1.5f64.to_le_bytes());
     let mut r = Reader::new(&data);
-    let e = read_value(&mut r, types::ZSET_2).unwrap_err();
-    assert!(matches!(e, RdbError::Unsupported(ref m) if m.contains("sorted sets")));
+    let Value::ZSet(z) = read_value(&mut r, types::ZSET_2).expect("zset") else {
+        panic!("a sorted set")
+    };
+    assert_eq!(z.score(b"a"), Some(1.5));
+    assert_eq!(z.encoding(), "listpack");
     assert_eq!(r.remaining(), 0);
+    // The same member twice, and a NaN score: corrupt.
+    let mut dup = vec![2u8];
+    for _ in 0..2 {
+        dup.extend_from_slice(&[1, b'a']);
+        dup.extend_from_slice(&1.0f64.to_le_bytes());
+    }
+    assert!(read_value(&mut Reader::new(&dup), types::ZSET_2).is_err());
+    let mut nan = vec![1u8, 1, b'a'];
+    nan.extend_from_slice(&f64::NAN.to_le_bytes());
+    assert!(read_value(&mut Reader::new(&nan), types::ZSET_2).is_err());
 }
 
 #[test]

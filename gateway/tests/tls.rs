@@ -1,100 +1,19 @@
-//! HTTPS served by the gateway (`start --tls-cert --tls-key`): a client trusting the test CA
-//! is served, one trusting another CA is refused, a renewed certificate is picked up without a
-//! restart, and a bad pair stops `start` with a clear reason. Certificates are made with the
-//! `openssl` command.
+//! TLS both ways. HTTPS served by the gateway (`start --tls-cert --tls-key`): a client trusting
+//! the test CA is served, one trusting another CA is refused, a renewed certificate is picked
+//! up without a restart, and a bad pair stops `start` with a clear reason. And `rediss://` to
+//! the cache: a real `redis-server` serving only TLS stores the gateway's discovery.
+//! Certificates are made with the `openssl` command.
 
 mod common_gw;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
+use testkit::make_pki;
 
 use common_gw::*;
 use serde_json::{json, Value};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (apt-get install openssl; scripts/test.sh does)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `<name>-ca.pem` and a server pair `<name>.pem`/`<name>.key` for localhost/127.0.0.1.
-fn make_pki(dir: &Path, name: &str) {
-    let ca_key = format!("{name}-ca.key");
-    let ca = format!("{name}-ca.pem");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name} test CA"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    let key = format!("{name}.key");
-    let csr = format!("{name}.csr");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    let ext = format!("{name}.ext");
-    std::fs::write(dir.join(&ext), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").expect("ext");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ],
-    );
-}
 
 fn client_trusting(ca_pem: &Path) -> reqwest::Client {
     let pem = std::fs::read(ca_pem).expect("ca");
@@ -209,6 +128,20 @@ async fn https_with_a_test_ca_and_a_renewed_certificate() {
     );
 }
 
+/// `start` over HTTPS with `cert` and `key`, which must fail: its standard error.
+fn start_fails(config: &Path, cert: &Path, key: &Path) -> String {
+    let mut cmd = http_command(config, free_port());
+    cmd.args([
+        "--tls-cert",
+        &cert.to_string_lossy(),
+        "--tls-key",
+        &key.to_string_lossy(),
+    ]);
+    let out = cmd.stderr(Stdio::piped()).output().expect("run");
+    assert!(!out.status.success(), "start must fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_bad_pair_stops_start_with_the_reason() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -216,59 +149,88 @@ fn a_bad_pair_stops_start_with_the_reason() {
     make_pki(d, "one");
     make_pki(d, "two");
     let config = demo_config(d);
-    let out = Command::new(gateway_bin())
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &free_port().to_string(),
-        ])
-        .args([
-            "--tls-cert",
-            &d.join("one.pem").to_string_lossy(),
-            "--tls-key",
-            &d.join("two.key").to_string_lossy(),
-        ])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_fails(&config, &d.join("one.pem"), &d.join("two.key"));
     assert!(err.contains("do not form a pair"), "{err}");
+    let err = start_fails(&config, &d.join("missing.pem"), &d.join("one.key"));
+    assert!(err.contains("missing.pem"), "{err}");
     let out = Command::new(gateway_bin())
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "start",
-            "--tls-cert",
-            &d.join("one.pem").to_string_lossy(),
-        ])
+        .args(["--config", &config.to_string_lossy(), "start"])
+        .args(["--tls-cert", &d.join("one.pem").to_string_lossy()])
         .output()
         .expect("run");
     assert!(
         !out.status.success(),
         "--tls-cert without --tls-key is refused"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_over_tls() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    make_pki(d, "cache");
+    let redis = testkit::RedisServer::start_tls(
+        Some("cache-pw"),
+        &d.join("cache.pem"),
+        &d.join("cache.key"),
+        &d.join("cache-ca.pem"),
+    );
+    let config = demo_config(d);
+    let url = format!("rediss://:cache-pw@localhost:{}/3", redis.port);
+    let ca = d.join("cache-ca.pem");
+    let gw = start_http_with(&config, |cmd| {
+        cmd.env("ENKRYPT_USE_EXTERNAL_CACHE", "true")
+            .env("ENKRYPT_CACHE_URL", &url)
+            .env("ENKRYPT_CACHE_TLS_CA_FILE", &ca)
+            .stderr(Stdio::null());
+    });
+    let client = connect_http(&gw.url(), KEY).await.expect("connect");
+    assert!(tool_names(&client).await.contains(&"echo".to_string()));
+    // The discovery is in database 3 of the TLS server.
+    let check = protocol::client::Client::new(protocol::client::ClientConfig {
+        host: "localhost".into(),
+        port: redis.port,
+        db: 3,
+        password: Some("cache-pw".into()),
+        tls: Some(protocol::client::TlsConfig {
+            ca_file: Some(ca.clone()),
+            server_name: None,
+        }),
+        ..Default::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let keys = check
+            .cmd(&["KEYS", "enkrypt:tools:*"])
+            .await
+            .expect("KEYS over TLS");
+        if matches!(keys, protocol::Frame::Array(ref a) if !a.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no discovery in the TLS cache");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The CLI reads the same variables: `cache status` reaches the TLS server too.
     let out = Command::new(gateway_bin())
         .args([
             "--config",
             &config.to_string_lossy(),
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &free_port().to_string(),
+            "cache",
+            "status",
+            "--json",
         ])
-        .args([
-            "--tls-cert",
-            &d.join("missing.pem").to_string_lossy(),
-            "--tls-key",
-            &d.join("one.key").to_string_lossy(),
-        ])
+        .env("ENKRYPT_USE_EXTERNAL_CACHE", "true")
+        .env("ENKRYPT_CACHE_URL", &url)
+        .env("ENKRYPT_CACHE_TLS_CA_FILE", &ca)
         .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"));
+        .expect("cache status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert!(v.to_string().contains("External"), "{v}");
+    assert_eq!(v["reachable"], true, "the CLI reached the TLS cache: {v}");
 }

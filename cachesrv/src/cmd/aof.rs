@@ -1,0 +1,366 @@
+//! Propagation of write commands to the append-only file, as Redis 7.0 propagates them.
+//!
+//! A write command runs under the AOF's ordering lock and is logged only if it changed the
+//! keyspace (the engine's change counter moved). Records are rewritten the way Redis 7.0
+//! writes them: relative expiries become absolute (`EXPIRE`/`PEXPIRE`/`EXPIREAT`/`GETEX` ->
+//! `PEXPIREAT`, or `DEL` when the key went, `PERSIST` for `GETEX PERSIST`; `SET ... EX`,
+//! `SETEX`, `PSETEX` -> `SET key value PXAT ms`; `RESTORE` with a relative TTL -> `ABSTTL`), and
+//! commands whose effect is random or float-formatted (`SPOP`, `INCRBYFLOAT`, `HINCRBYFLOAT`)
+//! are logged as the resulting state of their key. The commands of a transaction are logged
+//! between `MULTI` and `EXEC` (a single one alone). While a rewrite runs, every write is
+//! logged as its keys' resulting states (see [`crate::state::aof_ops`]).
+
+use std::cell::RefCell;
+
+use super::util::eq;
+use super::{flags, Command, Ctx};
+use crate::engine::Access;
+use crate::persist::rdb::encode::Encoder;
+use crate::state::aof::LogBuf;
+
+/// One record to log.
+enum Rec {
+    /// Runs in a database.
+    Db(usize, Vec<Vec<u8>>),
+    /// Runs in none.
+    Global(Vec<Vec<u8>>),
+}
+
+/// One write command of a transaction, collected by EXEC.
+struct TxEntry {
+    /// Its records, as computed right after it ran.
+    recs: Vec<Rec>,
+    /// They are key states already.
+    state: bool,
+    /// The keys it names, with their databases (none for `FLUSHALL`-like commands).
+    keys: Vec<(usize, Vec<u8>)>,
+}
+
+thread_local! {
+    /// The commands of the transaction EXEC is running on this thread.
+    static TX: RefCell<Option<Vec<TxEntry>>> = const { RefCell::new(None) };
+    static ENCODER: RefCell<Encoder> = RefCell::new(Encoder::new(true));
+}
+
+/// Runs `cmd`'s handler, logging it to the AOF when it is a write that changed something.
+pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
+    if cmd.flags & flags::WRITE == 0 {
+        return (cmd.handler)(ctx, argv);
+    }
+    if TX.with(|t| t.borrow().is_some()) {
+        if !ctx.shared.aof.is_on() {
+            return (cmd.handler)(ctx, argv);
+        }
+        // Inside EXEC (the engine's gate is held exclusively): collected, logged by EXEC.
+        let d0 = ctx.shared.engine.dirty();
+        (cmd.handler)(ctx, argv);
+        if ctx.shared.engine.dirty() != d0 {
+            let state = ctx.shared.aof.log_lock().state_mode();
+            let recs = records(ctx, cmd, argv, state, None);
+            let db = ctx.sess.db;
+            let mut keys: Vec<(usize, Vec<u8>)> = match cmd.name {
+                "flushall" | "flushdb" | "swapdb" => Vec::new(),
+                _ => keys(cmd, argv).iter().map(|k| (db, k.to_vec())).collect(),
+            };
+            if let (Some(other), Some(last)) = (other_db(cmd, argv), keys.last().cloned()) {
+                let k = if cmd.name == "move" {
+                    keys[0].1.clone()
+                } else {
+                    last.1
+                };
+                keys.push((other, k));
+            }
+            let entry = TxEntry { recs, state, keys };
+            TX.with(|t| {
+                if let Some(v) = t.borrow_mut().as_mut() {
+                    v.push(entry);
+                }
+            });
+        }
+        return;
+    }
+    let Some(mut log) = ctx.shared.aof.order() else {
+        return (cmd.handler)(ctx, argv);
+    };
+    let d0 = ctx.shared.engine.dirty();
+    (cmd.handler)(ctx, argv);
+    if ctx.shared.engine.dirty() == d0 {
+        return;
+    }
+    let state = log.state_mode();
+    if !state && logged_as_is(cmd, argv) {
+        // The common case: the command itself, encoded from the arguments in place.
+        return log.command(ctx.sess.db, argv);
+    }
+    for r in records(ctx, cmd, argv, state, Some(&mut log)) {
+        write(&mut log, r);
+    }
+}
+
+/// True when a command is logged as it was sent (outside a rewrite).
+fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
+    match cmd.name {
+        "set" => !has_expire_option(argv),
+        "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
+        | "setex" | "psetex" | "restore" | "spop" | "incrbyfloat" | "hincrbyfloat" => false,
+        _ => true,
+    }
+}
+
+fn write(log: &mut LogBuf, r: Rec) {
+    match r {
+        Rec::Db(db, argv) => log.command(db, &argv),
+        Rec::Global(argv) => log.global(&argv),
+    }
+}
+
+/// Starts collecting a transaction's records (EXEC, before running its commands).
+pub(super) fn begin_tx() {
+    TX.with(|t| *t.borrow_mut() = Some(Vec::new()));
+}
+
+/// Logs the transaction's records: `MULTI`, the records, `EXEC` (one record alone).
+///
+/// A rewrite may have started while the transaction ran (the automatic one does not wait for
+/// the engine's gate): its records then go to the new incremental file although their effects
+/// may be in the base, so commands collected before it are logged as their keys' states, as
+/// they stand after the transaction.
+pub(super) fn end_tx(ctx: &Ctx<'_>) {
+    let Some(entries) = TX.with(|t| t.borrow_mut().take()) else {
+        return;
+    };
+    if entries.is_empty() {
+        return;
+    }
+    let Some(mut log) = ctx.shared.aof.order() else {
+        return;
+    };
+    let state_now = log.state_mode();
+    let mut recs = Vec::new();
+    for e in entries {
+        if state_now && !e.state && !e.keys.is_empty() {
+            recs.extend(
+                e.keys
+                    .iter()
+                    .map(|(d, k)| Rec::Db(*d, state_of(ctx, *d, k))),
+            );
+        } else {
+            recs.extend(e.recs);
+        }
+    }
+    if recs.len() > 1 {
+        let first_db = recs.iter().find_map(|r| match r {
+            Rec::Db(d, _) => Some(*d),
+            Rec::Global(_) => None,
+        });
+        match first_db {
+            Some(d) => log.command(d, &[b"MULTI".to_vec()]),
+            None => log.global(&[b"MULTI".to_vec()]),
+        }
+        for r in recs {
+            write(&mut log, r);
+        }
+        log.global(&[b"EXEC".to_vec()]);
+    } else {
+        for r in recs {
+            write(&mut log, r);
+        }
+    }
+}
+
+fn owned(argv: &[&[u8]]) -> Vec<Vec<u8>> {
+    argv.iter().map(|a| a.to_vec()).collect()
+}
+
+/// The keys a command names (its table key positions, plus the `numkeys` forms and
+/// `SORT ... STORE`).
+fn keys<'a>(cmd: &Command, argv: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    let n = argv.len();
+    let numkeys_at = match cmd.name {
+        "lmpop" => Some(1),
+        "blmpop" => Some(2),
+        _ => None,
+    };
+    if let Some(at) = numkeys_at {
+        let k = argv
+            .get(at)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        return argv.iter().skip(at + 1).take(k).copied().collect();
+    }
+    let (first, last, step) = cmd.keys;
+    let mut out = Vec::new();
+    if first > 0 {
+        let last = if last < 0 {
+            n as i64 + last as i64
+        } else {
+            last as i64
+        };
+        let mut i = first as i64;
+        while i <= last && (i as usize) < n {
+            out.push(argv[i as usize]);
+            i += step.max(1) as i64;
+        }
+    }
+    if cmd.name == "sort" {
+        if let Some(p) = argv.iter().position(|a| eq(a, "store")) {
+            if let Some(d) = argv.get(p + 1) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// The state of `key` in database `db`: `RESTORE key <abs ms|0> <payload> REPLACE ABSTTL`,
+/// or `DEL key`.
+fn state_of(ctx: &Ctx<'_>, db: usize, key: &[u8]) -> Vec<Vec<u8>> {
+    let compress = ctx.shared.config.read().rdbcompression();
+    let Ok(handle) = ctx.shared.engine.db(db) else {
+        return vec![b"DEL".to_vec(), key.to_vec()];
+    };
+    let state = handle.with_key(key, Access::READ.no_touch().no_stats(), |k| {
+        k.value().map(|v| {
+            let payload = ENCODER.with(|e| {
+                let mut e = e.borrow_mut();
+                e.set_compression(compress);
+                e.dump_payload(v)
+            });
+            (payload, k.expire_at().unwrap_or(0))
+        })
+    });
+    match state {
+        Some((payload, at)) => vec![
+            b"RESTORE".to_vec(),
+            key.to_vec(),
+            at.to_string().into_bytes(),
+            payload,
+            b"REPLACE".to_vec(),
+            b"ABSTTL".to_vec(),
+        ],
+        None => vec![b"DEL".to_vec(), key.to_vec()],
+    }
+}
+
+/// (exists, expire_at, string value) of a key after the command.
+fn key_now(ctx: &Ctx<'_>, key: &[u8]) -> (bool, Option<u64>, Option<Vec<u8>>) {
+    ctx.db()
+        .with_key(key, Access::READ.no_touch().no_stats(), |k| {
+            (
+                k.exists(),
+                k.expire_at(),
+                k.as_str().ok().flatten().map(<[u8]>::to_vec),
+            )
+        })
+}
+
+/// The destination database of `MOVE key db` and `COPY src dst DB db`.
+fn other_db(cmd: &Command, argv: &[&[u8]]) -> Option<usize> {
+    let text = match cmd.name {
+        "move" => argv.get(2)?,
+        "copy" => {
+            let p = argv.iter().position(|a| eq(a, "db"))?;
+            argv.get(p + 1)?
+        }
+        _ => return None,
+    };
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+fn has_expire_option(argv: &[&[u8]]) -> bool {
+    argv.iter()
+        .skip(3)
+        .any(|a| eq(a, "ex") || eq(a, "px") || eq(a, "exat") || eq(a, "pxat"))
+}
+
+fn records(
+    ctx: &Ctx<'_>,
+    cmd: &'static Command,
+    argv: &[&[u8]],
+    state: bool,
+    log: Option<&mut LogBuf>,
+) -> Vec<Rec> {
+    let db = ctx.sess.db;
+    match cmd.name {
+        "flushall" => return vec![Rec::Global(owned(argv))],
+        "swapdb" => {
+            if state {
+                match log {
+                    Some(l) => l.spoil(),
+                    None => ctx.shared.aof.log_lock().spoil(),
+                }
+            }
+            return vec![Rec::Global(owned(argv))];
+        }
+        "flushdb" => return vec![Rec::Db(db, owned(argv))],
+        _ => {}
+    }
+    let by_state = state || matches!(cmd.name, "spop" | "incrbyfloat" | "hincrbyfloat");
+    if by_state {
+        let ks = keys(cmd, argv);
+        if ks.is_empty() {
+            return vec![Rec::Db(db, owned(argv))];
+        }
+        let mut recs: Vec<Rec> = ks
+            .iter()
+            .map(|k| Rec::Db(db, state_of(ctx, db, k)))
+            .collect();
+        // A key moved or copied to another database: its state there too.
+        if let Some(other) = other_db(cmd, argv) {
+            let k = if cmd.name == "move" {
+                ks[0]
+            } else {
+                ks[ks.len() - 1]
+            };
+            recs.push(Rec::Db(other, state_of(ctx, other, k)));
+        }
+        return recs;
+    }
+    let key = argv.get(1).copied().unwrap_or_default();
+    let rewritten = match cmd.name {
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" => {
+            let (exists, at, _) = key_now(ctx, key);
+            Some(match (exists, at) {
+                (false, _) => vec![b"DEL".to_vec(), key.to_vec()],
+                (true, Some(at)) => vec![
+                    b"PEXPIREAT".to_vec(),
+                    key.to_vec(),
+                    at.to_string().into_bytes(),
+                ],
+                (true, None) => vec![b"PERSIST".to_vec(), key.to_vec()],
+            })
+        }
+        "setex" | "psetex" => Some(set_pxat(ctx, key)),
+        "set" if has_expire_option(argv) => Some(set_pxat(ctx, key)),
+        "restore" if !argv.iter().skip(4).any(|a| eq(a, "absttl")) && argv[2] != b"0" => {
+            let (exists, at, _) = key_now(ctx, key);
+            Some(match (exists, at) {
+                (true, Some(at)) => {
+                    let mut v = owned(argv);
+                    v[2] = at.to_string().into_bytes();
+                    v.push(b"ABSTTL".to_vec());
+                    v
+                }
+                _ => vec![b"DEL".to_vec(), key.to_vec()],
+            })
+        }
+        _ => None,
+    };
+    vec![Rec::Db(db, rewritten.unwrap_or_else(|| owned(argv)))]
+}
+
+/// `SET key value PXAT ms` from the key as the command left it.
+fn set_pxat(ctx: &Ctx<'_>, key: &[u8]) -> Vec<Vec<u8>> {
+    match key_now(ctx, key) {
+        (true, Some(at), Some(v)) => vec![
+            b"SET".to_vec(),
+            key.to_vec(),
+            v,
+            b"PXAT".to_vec(),
+            at.to_string().into_bytes(),
+        ],
+        (true, None, Some(v)) => vec![b"SET".to_vec(), key.to_vec(), v],
+        _ => vec![b"DEL".to_vec(), key.to_vec()],
+    }
+}

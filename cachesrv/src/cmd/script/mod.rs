@@ -1,0 +1,361 @@
+//! Scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT here; FUNCTION, FCALL and
+//! FCALL_RO in [`function`].
+//!
+//! A script runs atomically: it takes the engine's gate exclusively (as EXEC does; inside
+//! EXEC it already holds it), so no command of another client runs on any thread until it
+//! ends. Its `redis.call`s go through the command table as the script client's commands
+//! ([`api`]). Clients that wait for the gate longer than `busy-reply-threshold` while a script
+//! runs are answered `-BUSY` ([`wait_gate`]); SCRIPT KILL and FUNCTION KILL need no gate and
+//! stop a script that has not written, through the Lua instruction hook ([`vm`]).
+//! Errors are formatted as Redis 7.0 does: `<err> script: <sha or function>, on
+//! @user_script:<line>.`.
+
+mod api;
+mod bit;
+mod cjson;
+mod cmsgpack;
+mod conv;
+mod dump;
+mod function;
+mod rawcall;
+mod structlib;
+#[cfg(test)]
+mod tests;
+mod vm;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::flags::*;
+use super::keys::help;
+use super::util::eq;
+use super::{unknown_subcommand, Ctx, Handler};
+use crate::engine::held_exclusively;
+use crate::state::scripts::ScriptKind;
+use crate::state::Shared;
+pub(crate) use api::sha1_hex;
+
+/// Commands that take the gate themselves (or need none): the dispatcher and the event loop
+/// must not hold it for them.
+pub(crate) fn own_gate(name: &[u8]) -> bool {
+    if name.len() > 10 || !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F' | b's' | b'S')) {
+        return false;
+    }
+    let mut buf = [0u8; 10];
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    matches!(
+        &buf[..name.len()],
+        b"exec"
+            | b"eval"
+            | b"evalsha"
+            | b"eval_ro"
+            | b"evalsha_ro"
+            | b"fcall"
+            | b"fcall_ro"
+            | b"script"
+            | b"function"
+    )
+}
+
+/// EVAL, EVALSHA, FCALL and their `_RO` forms: commands that take the gate exclusively.
+pub(crate) fn is_script(name: &[u8]) -> bool {
+    if name.len() > 10 || !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F')) {
+        return false;
+    }
+    let mut buf = [0u8; 10];
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    matches!(
+        &buf[..name.len()],
+        b"eval" | b"evalsha" | b"eval_ro" | b"evalsha_ro" | b"fcall" | b"fcall_ro"
+    )
+}
+
+/// `-BUSY` for a client that waited too long for a script.
+fn busy_error(kind: ScriptKind) -> &'static str {
+    match kind {
+        ScriptKind::Eval => {
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        }
+        ScriptKind::Function => {
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        }
+    }
+}
+
+/// Waits for the shared gate; `Err(busy reply)` once a script has run for longer than
+/// `busy-reply-threshold`.
+pub(crate) fn wait_gate(shared: &Shared) -> Result<crate::engine::SharedGuard<'_>, &'static str> {
+    loop {
+        if let Some(g) = shared.engine.try_shared_for(Duration::from_millis(2)) {
+            return Ok(g);
+        }
+        let running = &shared.scripts.running;
+        if let Some(kind) = running.kind() {
+            let threshold = shared
+                .scripts
+                .busy_threshold_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if running.elapsed_ms() >= threshold {
+                return Err(busy_error(kind));
+            }
+        }
+    }
+}
+
+pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
+    add("eval", -3, 0, (0, 0, 0), eval);
+    add("evalsha", -3, 0, (0, 0, 0), evalsha);
+    add("eval_ro", -3, READONLY, (0, 0, 0), eval_ro);
+    add("evalsha_ro", -3, READONLY, (0, 0, 0), evalsha_ro);
+    add("script", -2, 0, (0, 0, 0), script);
+    for (name, arity) in [
+        ("script|load", 3),
+        ("script|exists", -3),
+        ("script|flush", -2),
+        ("script|kill", 2),
+        ("script|help", 2),
+        ("script|debug", 3),
+    ] {
+        add(name, arity, 0, (0, 0, 0), script);
+    }
+    function::register(add);
+}
+
+/// What runs: an EVAL body or a FCALL function.
+pub(super) enum Target<'a> {
+    /// An EVAL script: its SHA-1 and body.
+    Eval(&'a str, &'a [u8]),
+    /// A function of the libraries.
+    Function(&'a str),
+}
+
+/// Arguments as the handler received them.
+type Argv<'a> = &'a [&'a [u8]];
+
+/// Parses `numkeys` and splits the keys from the arguments (`a[2]` onwards).
+fn split_keys<'a>(ctx: &mut Ctx<'_>, a: Argv<'a>, bad: &str) -> Option<(Argv<'a>, Argv<'a>)> {
+    let Some(n) = super::util::int(a[2]) else {
+        ctx.err(bad);
+        return None;
+    };
+    if n < 0 {
+        ctx.err("ERR Number of keys can't be negative");
+        return None;
+    }
+    let rest = &a[3..];
+    if n as usize > rest.len() {
+        ctx.err("ERR Number of keys can't be greater than number of args");
+        return None;
+    }
+    Some(rest.split_at(n as usize))
+}
+
+/// The body without a `#!lua` first line (kept as an empty line so that line numbers hold),
+/// and whether its flags say `no-writes`. Err: Redis's error.
+fn shebang(body: &[u8]) -> Result<(std::borrow::Cow<'_, [u8]>, bool), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((body.into(), false));
+    }
+    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[2..end]).to_string();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: #!{engine}"
+        ));
+    }
+    let mut no_writes = false;
+    for p in parts {
+        let Some(flags) = p.strip_prefix("flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {p}"));
+        };
+        for f in flags.split(',').filter(|f| !f.is_empty()) {
+            match f {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(format!("ERR Unexpected flag in script shebang: {other}")),
+            }
+        }
+    }
+    let mut rest = body[end..].to_vec();
+    rest.shrink_to_fit();
+    Ok((rest.into(), no_writes))
+}
+
+fn eval_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], by_sha: bool, ro: bool) {
+    let Some((keys, args)) = split_keys(ctx, a, "ERR value is not an integer or out of range")
+    else {
+        return;
+    };
+    let scripts = &ctx.shared.scripts;
+    let (sha, body) = if by_sha {
+        let sha = match std::str::from_utf8(a[1]) {
+            Ok(s) => s.to_ascii_lowercase(),
+            Err(_) => return ctx.err("NOSCRIPT No matching script. Please use EVAL."),
+        };
+        match (sha.len() == 40).then(|| scripts.get(&sha)).flatten() {
+            Some(body) => (sha, body),
+            None => return ctx.err("NOSCRIPT No matching script. Please use EVAL."),
+        }
+    } else {
+        let sha = sha1_hex(a[1]);
+        (sha, Bytes::copy_from_slice(a[1]))
+    };
+    let (code, no_writes) = match shebang(&body) {
+        Ok(s) => s,
+        Err(e) => return ctx.err(&e),
+    };
+    if !by_sha && !scripts.contains(&sha) {
+        // Compile first: a script that does not compile is not cached.
+        let compiled = vm::with_vm(scripts, |vm| vm.script(&sha, &code).map(|_| ()));
+        match compiled {
+            Ok(Ok(())) => scripts.insert(sha.clone(), body.clone()),
+            Ok(Err(e)) | Err(e) => return ctx.err(&e),
+        }
+    }
+    run(ctx, Target::Eval(&sha, &code), keys, args, ro || no_writes);
+}
+
+fn eval(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    eval_generic(ctx, a, false, false);
+}
+
+fn evalsha(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    eval_generic(ctx, a, true, false);
+}
+
+fn eval_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    eval_generic(ctx, a, false, true);
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    eval_generic(ctx, a, true, true);
+}
+
+/// Runs a script or function atomically and writes its reply.
+pub(super) fn run(
+    ctx: &mut Ctx<'_>,
+    target: Target<'_>,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    read_only: bool,
+) {
+    let shared = ctx.shared;
+    let _gate = (!ctx.gated && !held_exclusively()).then(|| shared.engine.exclusive());
+    let (kind, name) = match &target {
+        Target::Eval(sha, _) => (ScriptKind::Eval, *sha),
+        Target::Function(f) => (ScriptKind::Function, *f),
+    };
+    let running = &shared.scripts.running;
+    running.start(kind, name);
+    let entered = api::enter(shared, ctx.sess.db, kind, read_only);
+    let proto = ctx.sess.proto;
+    let out: &mut bytes::BytesMut = ctx.out;
+    let outcome = vm::with_vm(
+        &shared.scripts,
+        |vm| -> Result<Result<(), String>, String> {
+            let f = match &target {
+                Target::Eval(sha, code) => vm.script(sha, code)?,
+                Target::Function(name) => function::lookup(vm, shared, name)?,
+            };
+            let call = vm::Call {
+                keys,
+                args,
+                globals: kind == ScriptKind::Eval,
+                name: Some(name),
+                proto,
+            };
+            let r = vm.run(&f, &call, out).map_err(|e| format!("ERR {e}"))?;
+            shared
+                .scripts
+                .vm_memory
+                .store(vm.memory() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(r)
+        },
+    );
+    drop(entered);
+    running.finish();
+    match outcome {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) | Ok(Err(e)) | Err(e) => ctx.err(&e),
+    }
+}
+
+const SCRIPT_HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+];
+
+fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let scripts = &ctx.shared.scripts;
+    let sub = a[1];
+    if eq(sub, "load") {
+        let sha = sha1_hex(a[2]);
+        if !scripts.contains(&sha) {
+            let compiled = match shebang(a[2]) {
+                Ok((code, _)) => vm::with_vm(scripts, |vm| vm.script(&sha, &code).map(|_| ())),
+                Err(e) => Ok(Err(e)),
+            };
+            match compiled {
+                Ok(Ok(())) => scripts.insert(sha.clone(), Bytes::copy_from_slice(a[2])),
+                Ok(Err(e)) | Err(e) => return ctx.err(&e),
+            }
+        }
+        ctx.bulk(sha.as_bytes());
+    } else if eq(sub, "exists") {
+        ctx.array(a.len() - 2);
+        for s in &a[2..] {
+            let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
+            ctx.int(i64::from(scripts.contains(&sha)));
+        }
+    } else if eq(sub, "flush") {
+        if a.len() > 3 || (a.len() == 3 && !eq(a[2], "sync") && !eq(a[2], "async")) {
+            return ctx.err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+        }
+        scripts.flush();
+        ctx.ok();
+    } else if eq(sub, "kill") {
+        kill(ctx, ScriptKind::Eval);
+    } else if eq(sub, "help") {
+        help(ctx, SCRIPT_HELP);
+    } else if eq(sub, "debug") {
+        ctx.err("ERR SCRIPT DEBUG is not supported");
+    } else {
+        unknown_subcommand(ctx, "script", sub);
+    }
+}
+
+/// SCRIPT KILL (`by` Eval) and FUNCTION KILL (`by` Function), in Redis's order of checks.
+pub(super) fn kill(ctx: &mut Ctx<'_>, by: ScriptKind) {
+    let running = &ctx.shared.scripts.running;
+    let Some(kind) = running.kind() else {
+        return ctx.err("NOTBUSY No scripts in execution right now.");
+    };
+    if running.wrote() {
+        return ctx.err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+    }
+    if kind != by {
+        return ctx.err(busy_error(kind));
+    }
+    running.request_kill();
+    ctx.ok();
+}

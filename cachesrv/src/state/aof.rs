@@ -1,0 +1,367 @@
+//! The append-only file at run time: the ordered log of write commands, its buffer, the open
+//! incremental file, and `appendfsync`.
+//!
+//! Ordering: a write command runs its handler while holding [`Aof::order`]'s lock and appends
+//! its record before releasing it, so the file holds the commands in the order their effects
+//! were applied, whatever thread ran them. Reads never take the lock.
+//!
+//! Durability: records go to a buffer; before a connection's replies are written
+//! ([`Aof::before_reply`]) the buffer is written to the file, and with `appendfsync always` the
+//! file is fsynced up to the last record this thread appended. That fsync is a group commit:
+//! one caller (the leader) writes out everything buffered by every thread and fsyncs once;
+//! callers arriving meanwhile wait for it, and return at once if it covered their records.
+//! With `everysec` a thread of its own fsyncs once a second; with `no` the OS decides.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::log::{log, Level};
+use crate::persist::aof::{encode_command, Manifest};
+
+/// `appendfsync no`.
+pub const FSYNC_NO: u8 = 0;
+/// `appendfsync everysec`.
+pub const FSYNC_EVERYSEC: u8 = 1;
+/// `appendfsync always`.
+pub const FSYNC_ALWAYS: u8 = 2;
+
+thread_local! {
+    /// End offset of the last record this thread appended and has not yet made durable.
+    static PENDING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The buffer of records not yet written to the file, under the ordering lock.
+#[derive(Debug, Default)]
+pub struct LogBuf {
+    buf: Vec<u8>,
+    /// The database the last record ran in (`None`: a `SELECT` comes first).
+    db: Option<usize>,
+    /// Bytes appended since start (an offset over every file).
+    appended: u64,
+    /// A rewrite runs: write commands are logged as the resulting state of their keys.
+    state_mode: bool,
+    /// A command the running rewrite cannot follow (`SWAPDB`) ran: it will fail.
+    spoiled: bool,
+}
+
+impl LogBuf {
+    /// Appends one command run in database `db`.
+    pub fn command<A: AsRef<[u8]>>(&mut self, db: usize, argv: &[A]) {
+        if self.db != Some(db) {
+            let n = db.to_string();
+            encode_command(&mut self.buf, &["SELECT", n.as_str()]);
+            self.db = Some(db);
+        }
+        encode_command(&mut self.buf, argv);
+        self.mark();
+    }
+
+    /// Appends a command that runs in no database (`FLUSHALL`, `SWAPDB`, `MULTI`, `EXEC`).
+    pub fn global<A: AsRef<[u8]>>(&mut self, argv: &[A]) {
+        encode_command(&mut self.buf, argv);
+        self.mark();
+    }
+
+    fn mark(&mut self) {
+        let end = self.appended + self.buf.len() as u64;
+        PENDING.with(|p| p.set(end));
+    }
+
+    /// True while a rewrite runs (records must be the keys' states).
+    pub fn state_mode(&self) -> bool {
+        self.state_mode
+    }
+
+    /// Makes the running rewrite fail (its base could not match the log).
+    pub fn spoil(&mut self) {
+        self.spoiled = true;
+    }
+
+    fn end(&self) -> u64 {
+        self.appended + self.buf.len() as u64
+    }
+}
+
+/// The open incremental file and what the manifest says.
+#[derive(Debug, Default)]
+pub struct OutFile {
+    /// The incremental file records are written to.
+    pub file: Option<File>,
+    /// The offset (see [`LogBuf`]) written to the file so far.
+    pub written: u64,
+    /// The manifest in force.
+    pub manifest: Manifest,
+    /// Size of the base file.
+    pub base_size: u64,
+    /// Size of every incremental file of the manifest.
+    pub incr_size: u64,
+    spare: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    synced: u64,
+    syncing: bool,
+}
+
+/// The AOF state, in [`super::Shared`].
+#[derive(Debug, Default)]
+pub struct Aof {
+    /// Logging is on (`appendonly yes` and the files are open).
+    on: AtomicBool,
+    fsync: AtomicU8,
+    log: Mutex<LogBuf>,
+    /// The file; lock order: `out` before `log`.
+    pub out: Mutex<OutFile>,
+    sync: Mutex<SyncState>,
+    synced_cv: Condvar,
+    /// A rewrite runs.
+    pub rewriting: AtomicBool,
+    /// A rewrite waits to start.
+    pub scheduled: AtomicBool,
+    /// Seconds the last rewrite took (-1: none).
+    pub last_rewrite_secs: AtomicI64,
+    /// Start of the running rewrite (Unix ms).
+    pub rewrite_started_ms: AtomicU64,
+    /// The last rewrite succeeded.
+    pub last_rewrite_ok: AtomicBool,
+    /// Rewrites done.
+    pub rewrites: AtomicU64,
+    /// Failed rewrites in a row.
+    pub consecutive_failures: AtomicU64,
+    /// The last write to the file succeeded.
+    pub last_write_ok: AtomicBool,
+    /// Delayed fsyncs (`aof_delayed_fsync`).
+    pub delayed_fsync: AtomicU64,
+    /// Base size when the last rewrite ended (for `auto-aof-rewrite-percentage`).
+    pub rewrite_base_size: AtomicU64,
+    /// The rewrite's thread.
+    pub rewrite_thread: Mutex<Option<JoinHandle<()>>>,
+    fsync_thread: Mutex<Option<JoinHandle<()>>>,
+    stop_fsync: AtomicBool,
+}
+
+impl Aof {
+    /// A new, off AOF state.
+    pub fn new() -> Aof {
+        Aof {
+            last_rewrite_secs: AtomicI64::new(-1),
+            last_rewrite_ok: AtomicBool::new(true),
+            last_write_ok: AtomicBool::new(true),
+            fsync: AtomicU8::new(FSYNC_EVERYSEC),
+            ..Aof::default()
+        }
+    }
+
+    /// True while write commands are logged.
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Acquire)
+    }
+
+    /// Sets `appendfsync`.
+    pub fn set_fsync(&self, text: &str) {
+        let v = match text {
+            "always" => FSYNC_ALWAYS,
+            "no" => FSYNC_NO,
+            _ => FSYNC_EVERYSEC,
+        };
+        self.fsync.store(v, Ordering::Relaxed);
+    }
+
+    /// `appendfsync` as set.
+    pub fn fsync_mode(&self) -> u8 {
+        self.fsync.load(Ordering::Relaxed)
+    }
+
+    /// The ordering lock, when logging is on: hold it across a write command's handler and
+    /// append its record before dropping it.
+    #[inline]
+    pub fn order(&self) -> Option<MutexGuard<'_, LogBuf>> {
+        if !self.is_on() {
+            return None;
+        }
+        let g = self.log.lock();
+        // Switched off while waiting: nothing more is logged.
+        self.is_on().then_some(g)
+    }
+
+    /// The ordering lock, whatever the state (rewrite switch points).
+    pub fn log_lock(&self) -> MutexGuard<'_, LogBuf> {
+        self.log.lock()
+    }
+
+    /// Called before a connection's replies are written: writes the buffer to the file and,
+    /// with `appendfsync always`, makes this thread's records durable (group commit).
+    #[inline]
+    pub fn before_reply(&self) {
+        let p = PENDING.with(|p| p.replace(0));
+        if p == 0 {
+            return;
+        }
+        if self.fsync_mode() == FSYNC_ALWAYS {
+            self.sync_upto(p);
+        } else if self.out.lock().written < p {
+            self.write_out();
+        }
+    }
+
+    /// Writes the buffered records to the file; returns the offset now written and a handle
+    /// to fsync. The lock on `out` is held for the write, so records reach the file in order.
+    pub fn write_out(&self) -> (u64, Option<File>) {
+        let mut out = self.out.lock();
+        self.write_out_locked(&mut out)
+    }
+
+    /// [`Aof::write_out`] with `out` already held.
+    pub fn write_out_locked(&self, out: &mut OutFile) -> (u64, Option<File>) {
+        let mut data = std::mem::take(&mut out.spare);
+        let end = {
+            let mut log = self.log.lock();
+            std::mem::swap(&mut data, &mut log.buf);
+            log.appended += data.len() as u64;
+            log.appended
+        };
+        if !data.is_empty() {
+            if let Some(f) = out.file.as_mut() {
+                match f.write_all(&data) {
+                    Ok(()) => {
+                        out.incr_size += data.len() as u64;
+                        self.last_write_ok.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        if self.last_write_ok.swap(false, Ordering::Relaxed) {
+                            log(
+                                Level::Warning,
+                                &format!("Error writing to the AOF file: {e}"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        data.clear();
+        if data.capacity() > 16 << 20 {
+            data.shrink_to(1 << 20);
+        }
+        out.spare = data;
+        out.written = end;
+        let handle = out.file.as_ref().and_then(|f| f.try_clone().ok());
+        (end, handle)
+    }
+
+    /// Makes every record up to `target` durable: one fsync covers every record buffered
+    /// before it, by any thread.
+    pub fn sync_upto(&self, target: u64) {
+        let mut s = self.sync.lock();
+        loop {
+            if s.synced >= target {
+                return;
+            }
+            if !s.syncing {
+                break;
+            }
+            self.synced_cv.wait(&mut s);
+        }
+        s.syncing = true;
+        drop(s);
+        let (end, file) = self.write_out();
+        if let Some(f) = file {
+            if let Err(e) = f.sync_data() {
+                self.last_write_ok.store(false, Ordering::Relaxed);
+                log(Level::Warning, &format!("Can't fsync the AOF file: {e}"));
+            }
+        }
+        if !self.last_write_ok.load(Ordering::Relaxed) && self.fsync_mode() == FSYNC_ALWAYS {
+            // As Redis: a write that cannot be made durable must not be acknowledged.
+            log(
+                Level::Warning,
+                "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...",
+            );
+            std::process::exit(1);
+        }
+        let mut s = self.sync.lock();
+        s.syncing = false;
+        s.synced = s.synced.max(end);
+        self.synced_cv.notify_all();
+    }
+
+    /// Writes out and fsyncs everything appended so far.
+    pub fn sync_all(&self) {
+        let end = self.log.lock().end();
+        self.sync_upto(end);
+    }
+
+    /// Starts logging into `out` (already open).
+    pub fn switch_on(self: &Arc<Self>) {
+        {
+            let mut log = self.log.lock();
+            log.db = None;
+            self.on.store(true, Ordering::Release);
+        }
+        let mut t = self.fsync_thread.lock();
+        if t.is_none() {
+            self.stop_fsync.store(false, Ordering::Relaxed);
+            let me = Arc::downgrade(self);
+            *t = std::thread::Builder::new()
+                .name("cachesrv-aof-fsync".into())
+                .spawn(move || everysec(me))
+                .ok();
+        }
+    }
+
+    /// Stops logging, fsyncs and closes the file (`appendonly no`, shutdown).
+    pub fn switch_off(&self) {
+        self.sync_all();
+        let mut out = self.out.lock();
+        {
+            let mut log = self.log.lock();
+            self.on.store(false, Ordering::Release);
+            log.state_mode = false;
+            log.db = None;
+        }
+        self.write_out_locked(&mut out);
+        if let Some(f) = out.file.take() {
+            let _ = f.sync_all();
+        }
+        drop(out);
+        self.stop_fsync.store(true, Ordering::Relaxed);
+        if let Some(h) = self.fsync_thread.lock().take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Enters or leaves state mode (see [`LogBuf`]); returns whether the rewrite was spoiled.
+    pub fn set_state_mode(log: &mut LogBuf, on: bool) -> bool {
+        log.state_mode = on;
+        log.db = None;
+        std::mem::take(&mut log.spoiled)
+    }
+}
+
+/// The `everysec` thread: once a second, writes out the buffer and (unless `appendfsync no`)
+/// fsyncs, while the AOF exists.
+fn everysec(aof: std::sync::Weak<Aof>) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Some(a) = aof.upgrade() else { return };
+        if a.stop_fsync.load(Ordering::Relaxed) {
+            return;
+        }
+        if a.is_on() {
+            // Records whose replies were never written (the client left) reach the file too.
+            if a.fsync_mode() == FSYNC_NO {
+                a.write_out();
+            } else {
+                a.sync_all();
+            }
+        }
+    }
+}
