@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::auth::AuthError;
 use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST};
@@ -353,9 +354,34 @@ async fn post_mcp(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let identity = match early_refusal(&state, &headers) {
+    // One trace per POST when telemetry is on; nothing at all otherwise.
+    let span = crate::otel::request_span("http");
+    if span.is_none() {
+        return post_in_span(state, headers, body, &span).await;
+    }
+    crate::otel::accept_parent(&span, &headers);
+    post_in_span(state, headers, body, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn post_in_span(
+    state: AppState,
+    headers: HeaderMap,
+    body: axum::body::Body,
+    span: &tracing::Span,
+) -> Response {
+    // One auth span: the key check here, the session's key check below (when there is a
+    // session to find).
+    let auth = crate::otel::auth_span(span);
+    let early = auth.in_scope(|| early_refusal(&state, &headers));
+    crate::otel::record_auth(&auth, early.is_ok());
+    let identity = match early {
         Ok(identity) => identity,
-        Err(r) => return refuse(*r, &headers, body).await,
+        Err(r) => {
+            crate::otel::record_outcome(span, crate::otel::Outcome::Error);
+            return refuse(*r, &headers, body).await;
+        }
     };
     let limits = state.gw.config().common.http_limits;
     let body = match read_body(body, limits.body_timeout).await {
@@ -408,7 +434,10 @@ async fn post_mcp(
         && msgs.iter().all(stateless)
         && !msgs.is_empty();
     let session = if init || ephemeral {
-        if let Err(e) = check_claims(&headers, &identity) {
+        let claims = auth.in_scope(|| check_claims(&headers, &identity));
+        crate::otel::record_auth(&auth, claims.is_ok());
+        drop(auth);
+        if let Err(e) = claims {
             return unauthorized(e);
         }
         if init {
@@ -436,9 +465,15 @@ async fn post_mcp(
         }
         s
     } else {
-        match session_for(&state, &headers, extract_key(&headers)) {
+        let found = auth.in_scope(|| session_for(&state, &headers, extract_key(&headers)));
+        crate::otel::record_auth(&auth, found.is_ok());
+        drop(auth);
+        match found {
             Ok(s) => s,
-            Err(r) => return *r,
+            Err(r) => {
+                crate::otel::record_outcome(span, crate::otel::Outcome::Error);
+                return *r;
+            }
         }
     };
     let (requests, others): (Vec<Message>, Vec<Message>) = msgs
@@ -501,7 +536,9 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
     let (tx, mut rx) = mpsc::channel::<Message>(crate::session::OUTBOUND_LIMIT);
     let gw = state.gw.clone();
     let s = session.clone();
-    let mut work = tokio::spawn(async move { gw.handle(&s, msg, Some(tx)).await });
+    let mut work = tokio::spawn(
+        async move { gw.handle(&s, msg, Some(tx)).await }.instrument(crate::otel::current()),
+    );
     tokio::select! {
         biased;
         r = &mut work => {
@@ -776,48 +813,5 @@ pub async fn serve_tls(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_from_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
-        assert_eq!(extract_key(&h), Some("abc"));
-        let mut h = HeaderMap::new();
-        h.insert("apikey", HeaderValue::from_static("k1"));
-        assert_eq!(extract_key(&h), Some("k1"));
-        let mut h = HeaderMap::new();
-        h.insert("ENKRYPT_GATEWAY_KEY", HeaderValue::from_static("k2"));
-        assert_eq!(extract_key(&h), Some("k2"));
-        assert_eq!(extract_key(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn hosts() {
-        assert_eq!(host_of("localhost:8000"), "localhost");
-        assert_eq!(host_of("[::1]:8000"), "::1");
-        assert_eq!(host_of("evil.example.com"), "evil.example.com");
-        for h in [
-            "127.0.0.1",
-            "127.1.2.3",
-            "::1",
-            "localhost",
-            "LOCALHOST",
-            "localhost.",
-        ] {
-            assert!(is_loopback_name(h), "{h}");
-        }
-        for h in [
-            "evil.example.com",
-            "127.evil.example",
-            "127.0.0.1.evil.example",
-            "localhost.evil.example",
-            "evil-localhost",
-            "0.0.0.0",
-            "",
-        ] {
-            assert!(!is_loopback_name(h), "{h}");
-        }
-    }
-}
+#[path = "http_tests.rs"]
+mod tests;

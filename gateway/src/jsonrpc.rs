@@ -237,6 +237,11 @@ impl Message {
         Message(m)
     }
 
+    /// The already serialized result of a [`Message::result_raw`] response.
+    pub fn raw_result(&self) -> Option<&str> {
+        self.0.get(RAW_RESULT).and_then(Value::as_str)
+    }
+
     /// A success response whose result is already serialized JSON (spliced in as is by
     /// [`Message::to_bytes`]; for large results the gateway keeps ready, such as `tools/list`).
     pub fn result_raw(id: Value, raw_json: String) -> Message {

@@ -18,7 +18,7 @@
 //! - [`telemetry`]: the Prometheus `/metrics` page; [`histogram`]: its lock-free latency
 //!   histogram; [`metrics`]: the timeout counters.
 //! - [`cli`]: the command line; [`logging`]: log level and format; [`bind`]: the default HTTP
-//!   listen address (container-aware).
+//!   listen address (container-aware); [`otel`]: OpenTelemetry traces, metrics and logs.
 
 pub mod admin;
 pub mod auth;
@@ -36,6 +36,7 @@ pub mod logging;
 pub mod mask;
 pub mod meta;
 pub mod metrics;
+pub mod otel;
 pub mod relay;
 pub mod router;
 pub mod service;

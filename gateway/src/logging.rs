@@ -6,16 +6,26 @@
 //! config file, a reloaded file's new level applies at once ([`follow_config`]).
 //!
 //! Format: one human-readable line per event; `ENKRYPT_LOG_FORMAT=json` gives one JSON object
-//! per line (`timestamp`, `level`, `message` and the event's fields) for log collectors.
+//! per line (`timestamp`, `level`, `message` and the event's fields) for log collectors, with
+//! `trace_id` and `span_id` of the current span when telemetry is on ([`crate::otel`]).
 //!
 //! Logs go to standard error: in stdio mode standard output carries only MCP.
+//!
+//! Telemetry (`start` only, when the config enables it) adds two layers: the trace spans
+//! (target [`crate::otel::TARGET`]) to OpenTelemetry, and the log events, at the level chosen
+//! at start, to OTLP logs.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use tracing_subscriber::layer::SubscriberExt;
+use tracing::Subscriber;
+use tracing_subscriber::filter::FilterExt;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
+use tracing_subscriber::{filter, fmt, reload, EnvFilter, Registry};
 
 use crate::config::{self, LogLevel};
 
@@ -68,54 +78,151 @@ fn choose(
 static FOLLOW: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// Sets up logging for the process (once; later calls do nothing). `config` is the
-/// `--config` argument: the file is read for its `enkrypt_log_level` only, and a missing or
-/// invalid file leaves the default (the command reports the problem itself).
-pub fn init(config: Option<&Path>) {
+/// `--config` argument: the file is read for its `enkrypt_log_level` and, when `serving`
+/// (the `start` command), its telemetry settings; a missing or invalid file leaves the
+/// defaults (the command reports the problem itself). Returns the telemetry guard when
+/// telemetry started: [`crate::otel::Guard::shutdown`] flushes it at exit.
+pub fn init(config: Option<&Path>, serving: bool) -> Option<crate::otel::Guard> {
     let rust_log = std::env::var("RUST_LOG").ok();
     let enkrypt_level = std::env::var("ENKRYPT_LOG_LEVEL").ok();
-    // The file is read only when no variable decides.
-    let (level, notes) = match choose(rust_log.as_deref(), enkrypt_level.as_deref(), None) {
-        (Level::Config(_), notes) => {
-            let path = config::resolve_config_path(config);
-            let from_file = config::load(&path).ok().map(|l| l.config.common.log_level);
-            (Level::Config(from_file.unwrap_or(LogLevel::Info)), notes)
-        }
+    let (level, mut notes) = choose(rust_log.as_deref(), enkrypt_level.as_deref(), None);
+    // The file is read only when no variable decides the level, or for telemetry.
+    let file = (serving || matches!(level, Level::Config(_))).then(|| {
+        let path = config::resolve_config_path(config);
+        config::load(&path).ok().map(|l| l.config.common)
+    });
+    let common = file.flatten();
+    let level = match level {
+        Level::Config(_) => Level::Config(common.as_ref().map_or(LogLevel::Info, |c| c.log_level)),
         decided => decided,
+    };
+    let telemetry = match common.as_ref().map(|c| &c.telemetry) {
+        Some(t) if serving && t.enabled => match crate::otel::start(t) {
+            Ok(started) => Some(started),
+            Err(e) => {
+                notes.push(format!("{e}; telemetry stays off"));
+                None
+            }
+        },
+        _ => None,
     };
     let json =
         std::env::var("ENKRYPT_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"));
-    let (filter, handle) = reload::Layer::new(EnvFilter::new(level.directive()));
-    let registry = tracing_subscriber::registry().with(filter);
+    let directive = level.directive();
+    let (reloadable, handle) = reload::Layer::new(EnvFilter::new(&directive));
+    // The trace spans are not the log's: the log lines stay as they are with telemetry on,
+    // and the log layer does not format the spans' fields.
+    let filter = reloadable.and(filter::filter_fn(|m| {
+        !(m.is_span() && m.target() == crate::otel::TARGET)
+    }));
+    let mut guard = None;
+    let mut otel_layers = None;
+    if let Some(started) = telemetry {
+        notes.extend(started.notes);
+        guard = Some(started.guard);
+        otel_layers = Some((started.tracer, started.logs));
+    }
     let installed = if json {
-        registry
-            .with(
-                fmt::layer()
+        let fmt = fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .event_format(WithTraceIds(
+                fmt::format()
                     .json()
                     .flatten_event(true)
                     .with_current_span(false)
                     .with_span_list(false)
-                    .with_target(false)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
-    } else {
-        registry
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false),
-            )
-            .try_init()
+            ));
+        let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+        let otel = otel_layers.map(|(t, l)| telemetry_layers(t, &l, &directive));
+        registry.with(otel).try_init()
+    } else {
+        let fmt = fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false);
+        let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+        let otel = otel_layers.map(|(t, l)| telemetry_layers(t, &l, &directive));
+        registry.with(otel).try_init()
     };
     if installed.is_err() {
-        return;
+        return guard;
     }
     if matches!(level, Level::Config(_)) {
         let _ = FOLLOW.set(handle);
     }
     for n in notes {
         tracing::warn!("{n}");
+    }
+    guard
+}
+
+/// Targets whose events never go to OTLP logs: the exporters' own HTTP stack (a debug level
+/// would otherwise log every export, and export those logs).
+const NOT_EXPORTED: &[&str] = &["hyper", "h2", "reqwest", "rustls", "tower", "opentelemetry"];
+
+/// The span layer (spans of [`crate::otel::TARGET`] only) and the log bridge (events at
+/// `directive`, the exporters' own stack left out).
+fn telemetry_layers<S>(
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    logs: &opentelemetry_sdk::logs::SdkLoggerProvider,
+    directive: &str,
+) -> Vec<Box<dyn Layer<S> + Send + Sync>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false)
+        // No busy/idle clock reads at every poll of an instrumented future.
+        .with_tracked_inactivity(false)
+        .with_filter(filter::filter_fn(|m| {
+            m.is_span() && m.target() == crate::otel::TARGET
+        }));
+    let mut bridge_filter = EnvFilter::new(directive);
+    for t in NOT_EXPORTED {
+        if let Ok(d) = format!("{t}=off").parse() {
+            bridge_filter = bridge_filter.add_directive(d);
+        }
+    }
+    let events = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logs)
+        .with_filter(bridge_filter)
+        .with_filter(filter::filter_fn(|m| m.is_event()));
+    vec![Box::new(spans), Box::new(events)]
+}
+
+/// The JSON line of the wrapped format, with `trace_id` and `span_id` of the current span
+/// added when there is one (telemetry on).
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some((trace_id, span_id)) = crate::otel::current_ids() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.trim_end().strip_suffix('}') {
+            Some(head) => writeln!(
+                writer,
+                "{head},\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"}}"
+            ),
+            None => writer.write_str(&line),
+        }
     }
 }
 

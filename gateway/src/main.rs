@@ -14,7 +14,8 @@ fn main() -> std::process::ExitCode {
     // The embedded cache server must never write to standard output (the stdio transport).
     cachesrv::log::to_stderr();
     // Level (RUST_LOG, ENKRYPT_LOG_LEVEL, the config's enkrypt_log_level) and format.
-    gateway::logging::init(cli.config.as_deref());
+    // Telemetry too, for `start` when the config enables it.
+    let telemetry = gateway::logging::init(cli.config.as_deref(), cli.serves());
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     // Default: half the cores (at least one). A proxy's work is short and hops between tasks;
@@ -36,7 +37,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let r = rt.block_on(run(cli));
+    // What is queued goes to the collector, waiting 5 s at most.
+    if let Some(t) = telemetry {
+        t.shutdown(std::time::Duration::from_secs(5));
+    }
+    match r {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("error: {e:#}");

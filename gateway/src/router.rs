@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use crate::config::{GatewayConfig, McpConfig, ServerConfig, ToolsMode};
 use crate::guard::detect::Detector;
@@ -209,6 +210,7 @@ impl Gateway {
         let pool = &self.pool;
         let started = Instant::now();
         let limit = route.spec.timeouts.discovery;
+        let asked = std::sync::atomic::AtomicBool::new(false);
         let result = self
             .cache
             .discover_tools(
@@ -216,6 +218,7 @@ impl Gateway {
                 &server.name,
                 Some(&identity.user_id),
                 || async {
+                    asked.store(true, std::sync::atomic::Ordering::Relaxed);
                     let up = pool.get_keyed(&route.key, &route.spec).await?;
                     let mut tools = Vec::new();
                     let mut cursor: Option<Value> = None;
@@ -245,6 +248,9 @@ impl Gateway {
                 },
             )
             .await;
+        if crate::otel::enabled() {
+            crate::otel::cache_lookup(!asked.load(std::sync::atomic::Ordering::Relaxed));
+        }
         self.metrics.record(
             started.elapsed(),
             limit,
@@ -476,8 +482,14 @@ impl Gateway {
                 format!("Unknown tool: {name}"),
             ));
         }
+        let discovery = crate::otel::discovery_span();
+        if !discovery.is_none() {
+            let cached = self.indexes.contains_key(&session.identity().mcp_config_id);
+            crate::otel::record_flag(&discovery, "enkrypt.cache.hit", cached);
+        }
         let mut target = self
             .tool_index(&session.identity())
+            .instrument(discovery.clone())
             .await
             .names
             .get(name)
@@ -492,6 +504,7 @@ impl Gateway {
             self.invalidate_index(Some(&session.identity().mcp_config_id));
             target = self
                 .tool_index(&session.identity())
+                .instrument(discovery.clone())
                 .await
                 .names
                 .get(name)
@@ -511,6 +524,8 @@ impl Gateway {
                 format!("Unknown tool: {name}"),
             ));
         };
+        drop(discovery);
+        crate::otel::note_tool(&route.server.name, &tool);
         let mut upstream_params = params;
         if let Some(o) = upstream_params.as_object_mut() {
             o.insert("name".into(), Value::String(tool.clone()));
@@ -577,7 +592,7 @@ impl Gateway {
         if route.policies.guarded() {
             return self.guarded_call(identity, route, tool, params, ctx).await;
         }
-        let result = match self.upstream_call(route, params, ctx).await {
+        let result = match self.upstream_call(route, tool, params, ctx).await {
             Ok(raw) => crate::upstream::parse_result(&raw)
                 .unwrap_or_else(|e| tool_error(crate::mask::text(&format!("{server}: {e}")))),
             Err(UpstreamError::Rpc(e)) => return Err(e),
@@ -608,7 +623,7 @@ impl Gateway {
                 Err(e) => (Err(e), Outcome::Error),
             };
         }
-        match self.upstream_call(route, params, ctx).await {
+        match self.upstream_call(route, tool, params, ctx).await {
             Ok(raw) => {
                 let outcome = Outcome::of(false, raw_is_error(raw.get()));
                 (Ok(Reply::Raw(raw)), outcome)
@@ -687,20 +702,31 @@ impl Gateway {
             })
     }
 
-    /// One `tools/call` on the route's upstream, timed.
+    /// One `tools/call` of `tool` on the route's upstream, timed (and traced:
+    /// `enkrypt.tool.forward`).
     async fn upstream_call(
         &self,
         route: &Route,
+        tool: &str,
         params: Value,
         ctx: RequestCtx,
     ) -> Result<crate::upstream::RawResult, UpstreamError> {
         let limit = route.spec.timeouts.request;
         let started = Instant::now();
+        let span = crate::otel::forward_span(&route.server.name, tool);
         let r = async {
             let up = self.pool.get_keyed(&route.key, &route.spec).await?;
             up.request_raw("tools/call", Some(params), ctx).await
         }
+        .instrument(span.clone())
         .await;
+        if !span.is_none() {
+            let outcome = match &r {
+                Ok(_) => crate::otel::Outcome::Ok,
+                Err(_) => crate::otel::Outcome::Error,
+            };
+            crate::otel::record_outcome(&span, outcome);
+        }
         self.metrics.record(
             started.elapsed(),
             limit,
@@ -739,7 +765,7 @@ impl Gateway {
         let mut out = CallOutcome::plain(Value::Null);
         let mut redactions = Redactions::default();
         let raw = match &pol.input {
-            None => self.upstream_call(route, params, ctx).await,
+            None => self.upstream_call(route, tool, params, ctx).await,
             Some(p) => {
                 let schema = if p.local.contains(Detector::Schema) {
                     self.input_schema(identity, route, tool).await
@@ -747,11 +773,17 @@ impl Gateway {
                     None
                 };
                 let beside = self.config().common.async_input_guardrails && !p.pii_redaction;
-                let check = self.guard.check_input(p, schema.as_ref(), &args);
+                let input_span = crate::otel::guardrail_span(false);
+                let check = self
+                    .guard
+                    .check_input(p, schema.as_ref(), &args)
+                    .instrument(input_span.clone());
                 let (checked, raw) = if beside {
-                    let (c, r) =
-                        futures_util::future::join(check, self.upstream_call(route, params, ctx))
-                            .await;
+                    let (c, r) = futures_util::future::join(
+                        check,
+                        self.upstream_call(route, tool, params, ctx),
+                    )
+                    .await;
                     (c, Some(r))
                 } else {
                     let checked = check.await;
@@ -761,10 +793,15 @@ impl Gateway {
                         if let Some(a) = &checked.args {
                             crate::jsonrpc::set_arguments(&mut params, a.clone());
                         }
-                        let raw = self.upstream_call(route, params, ctx).await;
+                        let raw = self.upstream_call(route, tool, params, ctx).await;
                         (checked, Some(raw))
                     }
                 };
+                crate::otel::record_flag(
+                    &input_span,
+                    "enkrypt.guardrail.blocked",
+                    checked.verdict.blocked,
+                );
                 self.guard.recent.record(
                     server,
                     tool,
@@ -807,10 +844,17 @@ impl Gateway {
                 return Ok(out);
             }
         };
+        let output_span = if pol.output.is_some() {
+            crate::otel::guardrail_span(true)
+        } else {
+            tracing::Span::none()
+        };
         let verdict = self
             .guard
             .check_output(pol.output.as_ref(), &mut result, &redactions, &args)
+            .instrument(output_span.clone())
             .await;
+        crate::otel::record_flag(&output_span, "enkrypt.guardrail.blocked", verdict.blocked);
         self.guard
             .recent
             .record(server, tool, Direction::Output, &verdict, 0);

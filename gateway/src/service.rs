@@ -263,6 +263,32 @@ impl Gateway {
                         ),
                     ));
                 }
+                // Telemetry only: the method and the start, kept when it is on.
+                let traced = crate::otel::enabled()
+                    .then(|| (msg.method().unwrap_or_default().to_string(), Instant::now()));
+                let out = self.request_message(session, msg, id, stream).await;
+                if let Some((method, started)) = traced {
+                    crate::otel::finish_request(&method, outcome_of(&out), started.elapsed());
+                }
+                out
+            }
+            None => Some(Message::error(
+                Value::Null,
+                &RpcError::new(INVALID_REQUEST, "Invalid Request"),
+            )),
+        }
+    }
+
+    /// A request of a live session: its response (`None` when cancelled).
+    async fn request_message(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        msg: Message,
+        id: Value,
+        stream: Option<tokio::sync::mpsc::Sender<Message>>,
+    ) -> Option<Message> {
+        {
+            {
                 let key = id.to_string();
                 if msg.method() == Some("tools/list") {
                     return Some(match self.tools_list_raw(session).await {
@@ -290,13 +316,10 @@ impl Gateway {
                     }
                 }
             }
-            None => Some(Message::error(
-                Value::Null,
-                &RpcError::new(INVALID_REQUEST, "Invalid Request"),
-            )),
         }
     }
 
+    /// Notifications are not traced.
     async fn notification(&self, session: &Arc<Session>, msg: &Message) {
         match msg.method().unwrap_or_default() {
             "notifications/initialized" => session.initialized.store(true, Ordering::Relaxed),
@@ -476,5 +499,26 @@ impl Gateway {
         while Instant::now() < deadline && self.sessions.iter().any(|s| !s.inflight.is_empty()) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// The telemetry outcome of a response.
+fn outcome_of(out: &Option<Message>) -> crate::otel::Outcome {
+    use crate::otel::Outcome;
+    let Some(m) = out else {
+        return Outcome::Cancelled;
+    };
+    if m.0.contains_key("error") {
+        return Outcome::Error;
+    }
+    let failed = match (m.0.get("result"), m.raw_result()) {
+        (Some(r), _) => r.get("isError").and_then(Value::as_bool) == Some(true),
+        (None, Some(raw)) => raw.contains("\"isError\":true"),
+        (None, None) => false,
+    };
+    if failed {
+        Outcome::ToolError
+    } else {
+        Outcome::Ok
     }
 }

@@ -156,6 +156,11 @@ stdio (Claude Desktop, Cursor): command `secure-mcp-gateway start --transport st
 }
 
 impl Cli {
+    /// Whether the command serves MCP clients (`start`): the one that exports telemetry.
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Start { .. })
+    }
+
     /// Worker threads asked for on the command line.
     pub fn threads(&self) -> Option<usize> {
         match self.command {

@@ -129,15 +129,20 @@ impl Default for TimeoutSettings {
     }
 }
 
-/// `enkrypt_telemetry`: OpenTelemetry export settings.
+/// `enkrypt_telemetry` (or the 2.2 `plugins.telemetry.config`): OpenTelemetry export
+/// settings, read at start (see [`crate::otel`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelemetryConfig {
-    /// `enabled` (false).
+    /// `enabled` (false): traces, metrics and logs are exported over OTLP/HTTP.
     pub enabled: bool,
-    /// `insecure` (true): plain-text OTLP.
+    /// `insecure` (true): a collector address given without a scheme is reached over plain
+    /// HTTP (`https://` otherwise). An `http://` or `https://` URL says for itself.
     pub insecure: bool,
-    /// `endpoint` (`http://localhost:4317`).
+    /// `url` or `endpoint` (`http://localhost:4317`): the collector's OTLP base URL; the
+    /// signal paths (`/v1/traces`, `/v1/metrics`, `/v1/logs`) are appended.
     pub endpoint: String,
+    /// `service_name` (`secure-mcp-gateway`): the `service.name` resource attribute.
+    pub service_name: String,
 }
 
 impl Default for TelemetryConfig {
@@ -146,6 +151,7 @@ impl Default for TelemetryConfig {
             enabled: false,
             insecure: true,
             endpoint: "http://localhost:4317".to_string(),
+            service_name: "secure-mcp-gateway".to_string(),
         }
     }
 }

@@ -227,7 +227,7 @@ impl HttpLink {
 
     /// Sends a notification or response (202 expected; a body, if any, is dispatched).
     pub(crate) async fn send(&self, core: &Arc<Core>, msg: &Message) -> Result<(), UpstreamError> {
-        self.exchange(core, msg, None).await.map(|_| ())
+        self.exchange(core, msg, None, &[]).await.map(|_| ())
     }
 
     /// The work that POSTs request `id` and reads its answer (dispatching it to the pending
@@ -241,10 +241,12 @@ impl HttpLink {
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let link = self.clone();
         let core = core.clone();
+        // Taken now, in the caller's span: the trace context of the upstream call.
+        let trace = crate::otel::trace_headers();
         async move {
             let shutdown = core.shutdown.clone();
             let run = async {
-                match link.exchange(&core, &msg, Some(id)).await {
+                match link.exchange(&core, &msg, Some(id), &trace).await {
                     Err(e) => core.fail(id, e),
                     Ok(out) if core.is_pending(id) => {
                         if let Some(last) = out.last_event_id {
@@ -273,11 +275,12 @@ impl HttpLink {
         core: &Arc<Core>,
         msg: &Message,
         origin: Option<u64>,
+        trace: &[(String, String)],
     ) -> Result<Outcome, UpstreamError> {
         let is_init = msg.method() == Some("initialize");
         let sid = if is_init { None } else { self.session_id() };
         match self
-            .post(core, msg, origin, sid.clone(), is_init, false)
+            .post(core, msg, origin, sid.clone(), is_init, false, trace)
             .await
         {
             Ok(out) => Ok(out),
@@ -285,7 +288,7 @@ impl HttpLink {
             Err(Failure::Expired) => {
                 self.reinitialize(core, sid).await?;
                 match self
-                    .post(core, msg, origin, self.session_id(), false, false)
+                    .post(core, msg, origin, self.session_id(), false, false, trace)
                     .await
                 {
                     Ok(out) => Ok(out),
@@ -299,7 +302,8 @@ impl HttpLink {
         }
     }
 
-    /// One POST and the reading of its answer.
+    /// One POST (with the trace context headers `trace`) and the reading of its answer.
+    #[allow(clippy::too_many_arguments)]
     async fn post(
         &self,
         core: &Arc<Core>,
@@ -308,12 +312,16 @@ impl HttpLink {
         sid: Option<String>,
         is_init: bool,
         intercept: bool,
+        trace: &[(String, String)],
     ) -> Result<Outcome, Failure> {
-        let rb = self
+        let mut rb = self
             .with_session(self.client.post(self.url.clone()), sid.as_deref())
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .body(msg.to_bytes());
+        for (name, value) in trace {
+            rb = rb.header(name.as_str(), value.as_str());
+        }
         let resp = rb
             .send()
             .await
@@ -575,7 +583,7 @@ impl HttpLink {
     async fn initialize(&self, core: &Arc<Core>) -> Result<(), UpstreamError> {
         let id = core.next_id();
         let msg = Message::request(json!(id), "initialize", Some(initialize_params()));
-        let out = match self.post(core, &msg, Some(id), None, true, true).await {
+        let out = match self.post(core, &msg, Some(id), None, true, true, &[]).await {
             Ok(out) => out,
             Err(Failure::Other(e)) => return Err(e),
             Err(Failure::Expired) => {
@@ -603,7 +611,15 @@ impl HttpLink {
         }
         let initialized = Message::notification("notifications/initialized", None);
         match self
-            .post(core, &initialized, None, self.session_id(), false, false)
+            .post(
+                core,
+                &initialized,
+                None,
+                self.session_id(),
+                false,
+                false,
+                &[],
+            )
             .await
         {
             Ok(_) => {}

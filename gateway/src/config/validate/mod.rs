@@ -547,8 +547,22 @@ impl Validator {
             d.gateway_cache_ttl,
         );
 
-        let (o, p) = pick("enkrypt_telemetry");
-        let telemetry = self.telemetry(o, p);
+        // `plugins` itself is checked where the guardrail provider is read.
+        let telemetry = match given(root, "plugins")
+            .and_then(Value::as_object)
+            .and_then(|p| self.object(p, "plugins", "telemetry"))
+            .and_then(|t| self.object(t, "plugins.telemetry", "config"))
+        {
+            // 2.2: `plugins.telemetry.config` wins over the legacy section.
+            Some(plugin) => self.telemetry(plugin, "plugins.telemetry.config"),
+            None => {
+                let (o, p) = pick("enkrypt_telemetry");
+                match self.object(o, p, "enkrypt_telemetry") {
+                    Some(obj) => self.telemetry(obj, &join(p, "enkrypt_telemetry")),
+                    None => TelemetryConfig::default(),
+                }
+            }
+        };
         let (o, p) = pick("timeout_settings");
         let timeouts = self.timeouts(o, p);
         let (o, p) = pick("enkrypt_http_limits");
@@ -585,24 +599,32 @@ impl Validator {
         common
     }
 
-    fn telemetry(&mut self, common: &Map<String, Value>, parent: &str) -> TelemetryConfig {
+    /// The telemetry settings of `obj` (at `p`): `enabled`, `url` (the reference's name) or
+    /// `endpoint`, `insecure`, `service_name`.
+    fn telemetry(&mut self, obj: &Map<String, Value>, p: &str) -> TelemetryConfig {
         let d = TelemetryConfig::default();
-        let Some(obj) = self.object(common, parent, "enkrypt_telemetry") else {
-            return d;
+        let key = if given(obj, "url").is_some() {
+            "url"
+        } else {
+            "endpoint"
         };
-        let p = join(parent, "enkrypt_telemetry");
-        let endpoint = match self.opt_string(obj, &p, "endpoint") {
+        let endpoint = match self.opt_string(obj, p, key) {
             Some(e) if e.trim().is_empty() => {
-                self.err(join(&p, "endpoint"), "must not be empty");
+                self.err(join(p, key), "must not be empty");
                 d.endpoint.clone()
             }
-            Some(e) => e,
+            Some(e) => e.trim().to_string(),
             None => d.endpoint.clone(),
         };
+        let service_name = match self.opt_string(obj, p, "service_name") {
+            Some(n) if !n.trim().is_empty() => n.trim().to_string(),
+            _ => d.service_name.clone(),
+        };
         TelemetryConfig {
-            enabled: self.bool_field(obj, &p, "enabled", d.enabled),
-            insecure: self.bool_field(obj, &p, "insecure", d.insecure),
+            enabled: self.bool_field(obj, p, "enabled", d.enabled),
+            insecure: self.bool_field(obj, p, "insecure", d.insecure),
             endpoint,
+            service_name,
         }
     }
 

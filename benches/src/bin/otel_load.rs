@@ -1,0 +1,171 @@
+//! Load harness for the gateway's OpenTelemetry cost: two gateways on the same upstream, one
+//! with telemetry off and one exporting to a live OTLP/HTTP receiver (in this process, answering
+//! every export with 200), `tools/call` rounds interleaved between them; the gateways' CPU time
+//! per call.
+//!
+//! Run: `cargo build --release -p gateway -p benches && target/release/otel_load`
+//! (environment: `ROUNDS` (5), `CALLS` per client per round (1000)).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use benches::{
+    bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, write_config, Mcp, Proc, KEY,
+};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Export requests and body bytes the receiver got.
+#[derive(Default)]
+struct Got {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// A minimal OTLP/HTTP receiver: reads each request (headers, `Content-Length` body) and
+/// answers 200 with an empty body, on kept-alive connections.
+async fn receiver(got: Arc<Got>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let got = got.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = vec![0u8; 64 * 1024];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + len {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..end + 4 + len);
+                    got.requests.fetch_add(1, Ordering::Relaxed);
+                    got.bytes.fetch_add(len as u64, Ordering::Relaxed);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if s.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `target.len()` concurrent sessions, each making `calls` echo calls; sorted latencies.
+async fn load(target: &[Mcp], calls: usize) -> Vec<Duration> {
+    let tasks: Vec<_> = target
+        .iter()
+        .cloned()
+        .map(|m| {
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(calls);
+                for _ in 0..calls {
+                    let t = Instant::now();
+                    let r = m.call("echo", json!({ "message": "ping" })).await;
+                    lat.push(t.elapsed());
+                    assert!(r.get("result").is_some(), "{r}");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort();
+    all
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rounds: usize = env_usize("ROUNDS", 5);
+    let calls: usize = env_usize("CALLS", 1000);
+    let dir = std::env::temp_dir().join(format!("otel-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let up_port = testkit::free_port();
+    let _upstream = Proc(
+        std::process::Command::new(bin())
+            .args(["demo-server", "--port", &up_port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("demo server"),
+    );
+    wait_port(up_port);
+    let got = Arc::new(Got::default());
+    let otlp = receiver(got.clone()).await;
+    let servers = json!([{ "server_name": "demo", "config": { "url": format!("http://127.0.0.1:{up_port}/mcp"), "transport": "streamable-http" }, "tools": {} }]);
+    let off_cfg = write_config(&dir, "off.json", servers.clone(), json!({}));
+    let on_cfg = write_config(
+        &dir,
+        "on.json",
+        servers,
+        json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } }),
+    );
+    let (off, off_port, _) = start_gateway(&off_cfg);
+    let (on, on_port, _) = start_gateway(&on_cfg);
+    let (off_pid, on_pid) = (off.0.id(), on.0.id());
+
+    println!("## tools/call echo: telemetry off against on (exporting to a live receiver), {rounds} interleaved rounds, {calls} calls per client per round\n");
+    println!("| clients | off p50 us | on p50 us | off p99 us | on p99 us | off CPU us/call | on CPU us/call | on / off |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for clients in [1usize, 16] {
+        let (mut s_off, mut s_on) = (Vec::new(), Vec::new());
+        for _ in 0..clients {
+            s_off.push(Mcp::open(&format!("http://127.0.0.1:{off_port}/mcp/"), Some(KEY)).await);
+            s_on.push(Mcp::open(&format!("http://127.0.0.1:{on_port}/mcp/"), Some(KEY)).await);
+        }
+        load(&s_off, 50).await;
+        load(&s_on, 50).await;
+        let (mut l_off, mut l_on) = (Vec::new(), Vec::new());
+        let (mut c_off, mut c_on) = (0.0, 0.0);
+        for _ in 0..rounds {
+            let before = cpu_secs(off_pid);
+            l_off.extend(load(&s_off, calls).await);
+            c_off += cpu_secs(off_pid) - before;
+            let before = cpu_secs(on_pid);
+            l_on.extend(load(&s_on, calls).await);
+            c_on += cpu_secs(on_pid) - before;
+        }
+        l_off.sort();
+        l_on.sort();
+        let n = (rounds * calls * clients) as f64;
+        let (cpu_off, cpu_on) = (c_off * 1e6 / n, c_on * 1e6 / n);
+        println!(
+            "| {clients} | {:.0} | {:.0} | {:.0} | {:.0} | {cpu_off:.1} | {cpu_on:.1} | {:.3} |",
+            us(pct(&l_off, 0.5)),
+            us(pct(&l_on, 0.5)),
+            us(pct(&l_off, 0.99)),
+            us(pct(&l_on, 0.99)),
+            cpu_on / cpu_off
+        );
+    }
+    // The batch processor sends every 5 s: wait for the last batch before counting.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    println!(
+        "\nreceiver: {} export requests, {} bytes",
+        got.requests.load(Ordering::Relaxed),
+        got.bytes.load(Ordering::Relaxed)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

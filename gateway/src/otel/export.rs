@@ -1,0 +1,299 @@
+//! The exporters: OTLP/HTTP (protobuf) to `<base>/v1/traces`, `/v1/metrics` and `/v1/logs`,
+//! sent by the workspace's reqwest client (rustls on ring) on a one-thread runtime of their
+//! own. Spans and log records go through batch processors (bounded queues that drop when
+//! full, each with its own export thread); metrics are read periodically. The standard
+//! `OTEL_BSP_*`, `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL` and
+//! `OTEL_EXPORTER_OTLP_TIMEOUT` variables tune them.
+
+use std::sync::{mpsc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_http::{HttpClient, HttpError};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+
+use crate::config::TelemetryConfig;
+
+/// One export's deadline when `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) does not say.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The collector's base URL for `cfg`, and a note when it was changed: no scheme means
+/// `http://` (`insecure`, the default) or `https://`; port 4317 (OTLP/gRPC, the reference's
+/// default) becomes 4318, the OTLP/HTTP port, since the gateway sends OTLP/HTTP.
+pub fn endpoint_base(cfg: &TelemetryConfig) -> Result<(String, Option<String>), String> {
+    let raw = cfg.endpoint.trim();
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else if cfg.insecure {
+        format!("http://{raw}")
+    } else {
+        format!("https://{raw}")
+    };
+    let mut url = reqwest::Url::parse(&with_scheme)
+        .map_err(|e| format!("telemetry endpoint {raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "telemetry endpoint {raw:?}: only http:// and https:// are supported (OTLP/HTTP)"
+        ));
+    }
+    let mut note = None;
+    if url.port() == Some(4317) {
+        let _ = url.set_port(Some(4318));
+        note = Some(format!(
+            "telemetry endpoint {raw:?} is the OTLP/gRPC port; sending OTLP/HTTP to port 4318"
+        ));
+    }
+    Ok((url.as_str().trim_end_matches('/').to_string(), note))
+}
+
+/// What [`start`] gives: the guard that flushes at exit, and what the log layers need.
+pub struct Started {
+    /// Flushes and stops the exporters ([`Guard::shutdown`]).
+    pub guard: Guard,
+    /// The tracer of the span layer.
+    pub tracer: SdkTracer,
+    /// The provider of the log bridge.
+    pub logs: SdkLoggerProvider,
+    /// Notes to log once logging is up.
+    pub notes: Vec<String>,
+}
+
+/// Holds the providers; [`Guard::shutdown`] flushes them.
+pub struct Guard {
+    traces: SdkTracerProvider,
+    metrics: SdkMeterProvider,
+    logs: SdkLoggerProvider,
+}
+
+impl Guard {
+    /// Stops exporting: what is queued is sent, waiting at most `deadline` in all (a
+    /// collector that does not answer does not hold the exit longer).
+    pub fn shutdown(self, deadline: Duration) {
+        super::ON.store(false, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<()>();
+        let Guard {
+            traces,
+            metrics,
+            logs,
+        } = self;
+        let jobs: [Box<dyn FnOnce() + Send>; 3] = [
+            Box::new(move || {
+                let _ = traces.shutdown_with_timeout(deadline);
+            }),
+            Box::new(move || {
+                let _ = metrics.shutdown_with_timeout(deadline);
+            }),
+            Box::new(move || {
+                let _ = logs.shutdown_with_timeout(deadline);
+            }),
+        ];
+        let mut n = 0;
+        for job in jobs {
+            let tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("otlp-shutdown".into())
+                .spawn(move || {
+                    job();
+                    let _ = tx.send(());
+                });
+            n += usize::from(spawned.is_ok());
+        }
+        let until = std::time::Instant::now() + deadline;
+        for _ in 0..n {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Starts the exporters for `cfg` (which must be enabled) and turns telemetry on.
+pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
+    let (base, note) = endpoint_base(cfg)?;
+    let timeout = std::env::var("OTEL_EXPORTER_OTLP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(EXPORT_TIMEOUT, Duration::from_millis);
+    let client = Client::new(timeout)?;
+    let resource = Resource::builder()
+        .with_service_name(cfg.service_name.clone())
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    let err = |what: &str, e: &dyn std::fmt::Display| format!("telemetry: {what} exporter: {e}");
+
+    let spans = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{base}/v1/traces"))
+        .with_timeout(timeout)
+        .with_http_client(client.clone())
+        .build()
+        .map_err(|e| err("span", &e))?;
+    let traces = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(spans).build())
+        .with_resource(resource.clone())
+        .build();
+
+    let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{base}/v1/metrics"))
+        .with_timeout(timeout)
+        .with_http_client(client.clone())
+        .build()
+        .map_err(|e| err("metric", &e))?;
+    let metrics = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metric_exporter).build())
+        .with_resource(resource.clone())
+        .build();
+
+    let log_exporter = opentelemetry_otlp::LogExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{base}/v1/logs"))
+        .with_timeout(timeout)
+        .with_http_client(client)
+        .build()
+        .map_err(|e| err("log", &e))?;
+    let logs = SdkLoggerProvider::builder()
+        .with_batch_exporter(log_exporter)
+        .with_resource(resource)
+        .build();
+
+    let tracer = traces.tracer("secure-mcp-gateway");
+    {
+        use opentelemetry::metrics::MeterProvider as _;
+        super::set_instruments(&metrics.meter("secure-mcp-gateway"));
+    }
+    super::ON.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut notes = vec![format!("telemetry: exporting OTLP/HTTP to {base}")];
+    notes.extend(note);
+    Ok(Started {
+        guard: Guard {
+            traces,
+            metrics,
+            logs: logs.clone(),
+        },
+        tracer,
+        logs,
+        notes,
+    })
+}
+
+/// The exporters' runtime: one worker thread, kept for the life of the process.
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+fn runtime() -> Result<tokio::runtime::Handle, String> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt.handle().clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("otlp-export")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("telemetry: cannot start the export runtime: {e}"))?;
+    Ok(RUNTIME.get_or_init(|| rt).handle().clone())
+}
+
+/// The exporters' HTTP client: each request runs on the export runtime (the batch
+/// processors' threads only wait for it), bounded by the export timeout.
+#[derive(Debug, Clone)]
+struct Client {
+    http: reqwest::Client,
+    rt: tokio::runtime::Handle,
+    timeout: Duration,
+}
+
+impl Client {
+    fn new(timeout: Duration) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| format!("telemetry: HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            rt: runtime()?,
+            timeout,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Client {
+    async fn send_bytes(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let rb = self
+            .http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body);
+        let timeout = self.timeout;
+        let job = self.rt.spawn(async move {
+            let send = async {
+                let resp = rb.send().await?;
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let body = resp.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body))
+            };
+            tokio::time::timeout(timeout, send).await
+        });
+        let (status, headers, body) = job.await?.map_err(|_| "OTLP export timed out")??;
+        let mut out = http::Response::new(body);
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoint: &str, insecure: bool) -> TelemetryConfig {
+        TelemetryConfig {
+            enabled: true,
+            insecure,
+            endpoint: endpoint.into(),
+            ..TelemetryConfig::default()
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        let base = |e, i| endpoint_base(&cfg(e, i)).map(|(b, n)| (b, n.is_some()));
+        assert_eq!(
+            base("http://localhost:4318/", true),
+            Ok(("http://localhost:4318".into(), false))
+        );
+        assert_eq!(
+            base("http://localhost:4317", true),
+            Ok(("http://localhost:4318".into(), true))
+        );
+        assert_eq!(
+            base("collector:4318", true),
+            Ok(("http://collector:4318".into(), false))
+        );
+        assert_eq!(
+            base("collector:4318", false),
+            Ok(("https://collector:4318".into(), false))
+        );
+        assert_eq!(
+            base("https://otel.example/otlp", true),
+            Ok(("https://otel.example/otlp".into(), false))
+        );
+        assert!(base("grpc://x:1", true).is_err());
+    }
+}
