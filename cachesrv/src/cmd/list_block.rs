@@ -34,7 +34,7 @@ pub(super) fn parse_timeout(ctx: &mut Ctx<'_>, arg: &[u8]) -> Result<Option<Inst
     let secs = std::str::from_utf8(arg)
         .ok()
         .filter(|s| !s.starts_with(|c: char| c.is_ascii_whitespace()))
-        .and_then(|s| s.parse::<f64>().ok().or_else(|| hex_float(s)))
+        .and_then(|s| s.parse::<f64>().ok().or_else(|| super::util::hex_float(s)))
         .filter(|v| !v.is_nan());
     let Some(secs) = secs else {
         ctx.err("ERR timeout is not a float or out of range");
@@ -51,49 +51,6 @@ pub(super) fn parse_timeout(ctx: &mut Ctx<'_>, arg: &[u8]) -> Result<Option<Inst
         return Ok(None);
     }
     Ok(Instant::now().checked_add(Duration::from_millis(ms as u64)))
-}
-
-/// A hexadecimal float as C's `strtold` reads it (`0x10`, `-0x1.8p3`), which Redis accepts
-/// for timeouts.
-fn hex_float(s: &str) -> Option<f64> {
-    let (neg, rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let rest = rest
-        .strip_prefix("0x")
-        .or_else(|| rest.strip_prefix("0X"))?;
-    let (mant, exp) = match rest.find(['p', 'P']) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int.chars() {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        v += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    if let Some(e) = exp {
-        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let e: i32 = e.parse().unwrap_or(if e.starts_with('-') {
-            i32::MIN
-        } else {
-            i32::MAX
-        });
-        v *= 2f64.powi(e);
-    }
-    Some(if neg { -v } else { v })
 }
 
 /// The blocked client's id (`Some` while it tries again), for its turn on a key.
@@ -208,7 +165,7 @@ fn brpoplpush(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 
 #[cfg(test)]
 mod tests {
-    use super::hex_float;
+    use crate::cmd::util::hex_float;
 
     #[test]
     fn hexadecimal_timeouts_read_as_strtold_reads_them() {

@@ -190,41 +190,6 @@ fn write_elems_len(out: &mut BytesMut, proto: Protocol, scores: bool, n: usize) 
     }
 }
 
-/// A hexadecimal float as `strtod` reads it: `[+-]0x` hex digits, an optional `.` and
-/// fraction digits, an optional binary exponent `p[+-]digits`.
-fn hex_float(s: &str) -> Option<f64> {
-    let (neg, rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let rest = rest
-        .strip_prefix("0x")
-        .or_else(|| rest.strip_prefix("0X"))?;
-    let (mant, exp) = match rest.find(['p', 'P']) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    let (int_part, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int_part.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int_part.chars() {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        v += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    if let Some(e) = exp {
-        let e: i32 = e.parse().ok()?;
-        v *= 2f64.powi(e);
-    }
-    Some(if neg { -v } else { v })
-}
-
 /// A score argument as `getDoubleFromObject` reads it: the whole string, no leading space,
 /// no NaN, no overflow or underflow.
 pub(super) fn parse_score(a: &[u8]) -> Option<f64> {
@@ -235,7 +200,7 @@ pub(super) fn parse_score(a: &[u8]) -> Option<f64> {
             if s.starts_with(char::is_whitespace) {
                 return None;
             }
-            let v = hex_float(s)?;
+            let v = crate::cmd::util::hex_float(s)?;
             return v.is_finite().then_some(v);
         }
     };
@@ -268,7 +233,7 @@ fn parse_bound(a: &[u8]) -> Option<f64> {
     }
     let v: f64 = match lower.parse() {
         Ok(v) => v,
-        Err(_) => hex_float(&lower)?,
+        Err(_) => crate::cmd::util::hex_float(&lower)?,
     };
     (!v.is_nan()).then_some(v)
 }
