@@ -86,6 +86,42 @@ fn blocked_clients_are_served_in_arrival_order() {
     assert_eq!(a, arrival_order(redis.port));
 }
 
+/// Sorted-set pops that block: BZPOPMIN/BZPOPMAX/BZMPOP clients woken in arrival order by
+/// ZADDs from another connection (a list push on the same key does not wake them), and one
+/// that times out.
+fn zset_waits(port: u16) -> Vec<Vec<u8>> {
+    let mut admin = Conn::open(port);
+    admin.cmd(&["FLUSHALL"]);
+    let mut waiting: Vec<Conn> = (0..4).map(|_| Conn::open(port)).collect();
+    waiting[0].send(&["BZPOPMIN", "other", "z", "0"]);
+    wait_blocked(&mut admin, 1);
+    waiting[1].send(&["BZPOPMAX", "z", "0"]);
+    wait_blocked(&mut admin, 2);
+    waiting[2].send(&["BZMPOP", "0", "2", "z", "other", "MAX", "COUNT", "2"]);
+    wait_blocked(&mut admin, 3);
+    waiting[3].send(&["BZPOPMIN", "never", "0.05"]);
+    admin.cmd(&["RPUSH", "l", "x"]);
+    assert_eq!(
+        admin.cmd(&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"]),
+        Frame::Integer(5)
+    );
+    let replies: Vec<Vec<u8>> = waiting.iter_mut().map(|c| c.read_raw().0).collect();
+    wait_blocked(&mut admin, 0);
+    let mut out = replies;
+    out.push(admin.cmd_raw(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]));
+    out
+}
+
+#[test]
+fn sorted_set_pops_block_and_wake_in_order() {
+    let ours = ours();
+    let redis = RedisServer::start(None);
+    let a = zset_waits(ours.port);
+    assert_eq!(a[0], b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(a[3], b"*-1\r\n", "the timed-out client");
+    assert_eq!(a, zset_waits(redis.port));
+}
+
 /// Clients spread over several keys (and several server threads), each key's clients served
 /// in their arrival order on that key; a client waiting on two keys is served by the first
 /// that gets an element.

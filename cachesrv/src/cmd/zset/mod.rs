@@ -11,6 +11,7 @@
 //! the key is looked up, so a bad range wins over WRONGTYPE). A write that changes nothing
 //! leaves the key untouched, so WATCH is not triggered.
 
+mod block;
 mod ops;
 mod range;
 mod write;
@@ -55,6 +56,9 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("zpopmin", -2, WRITE | FAST, (1, 1, 1), write::zpopmin);
     add("zpopmax", -2, WRITE | FAST, (1, 1, 1), write::zpopmax);
     add("zmpop", -4, WRITE, (0, 0, 0), write::zmpop);
+    add("bzpopmin", -3, WRITE | FAST, (1, -2, 1), block::bzpopmin);
+    add("bzpopmax", -3, WRITE | FAST, (1, -2, 1), block::bzpopmax);
+    add("bzmpop", -5, WRITE, (0, 0, 0), block::bzmpop);
     add("zcard", 2, READONLY | FAST, (1, 1, 1), zcard);
     add("zscore", 3, READONLY | FAST, (1, 1, 1), zscore);
     add("zmscore", -3, READONLY | FAST, (1, 1, 1), zmscore);

@@ -252,7 +252,7 @@ pub(super) fn zremrangebylex(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 /// Pops up to `count` members from the min (`max` false) or max end, writing each.
-fn pop_into(
+pub(super) fn pop_into(
     z: &mut ZSetValue,
     max: bool,
     count: usize,
