@@ -61,16 +61,19 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
+        Conn::try_open(port).expect("connect")
+    }
+
+    /// A connection, or the connect error (a server still starting).
+    pub fn try_open(port: u16) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
             stream,
             buf: BytesMut::new(),
             dec: Decoder::new(DecodeLimits::default()),
-        }
+        })
     }
 
     /// Sends raw bytes.

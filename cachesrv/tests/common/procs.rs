@@ -119,15 +119,30 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     None
 }
 
-/// Waits until a server on `port` answers PING with PONG.
+/// One inline PING on a fresh connection; true on `+PONG`. Never panics: a refused or reset
+/// connection (a server starting, or one just killed on that port) is a `false`.
+fn pong(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut b = [0u8; 16];
+    matches!(s.read(&mut b), Ok(n) if b[..n].starts_with(b"+PONG"))
+}
+
+/// Waits until a server on `port` answers PING with PONG. A connect that fails is tried again
+/// (the server may still be loading), and so is one that reached no server: while nothing
+/// listens on a loopback port in the ephemeral range, a connect can meet itself (TCP
+/// simultaneous open) and read its own PING back.
 pub fn wait_ready(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            let mut c = Conn::open(port);
-            if c.cmd(&["PING"]) == Frame::Simple("PONG".into()) {
-                return;
-            }
+        if pong(port) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
