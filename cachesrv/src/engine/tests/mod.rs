@@ -1,4 +1,5 @@
-//! Engine-wide tests: TTL, LRU/LFU, eviction policies, accounting, concurrency, SCAN, WATCH.
+//! Engine-wide tests: strings, TTL, LRU/LFU, accounting, SCAN, WATCH, collections; eviction
+//! policies in `eviction`, threads in `concurrency`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,39 +9,44 @@ use super::*;
 
 const T0: u64 = 1_700_000_000_000;
 
-fn engine_with(config: EngineConfig) -> (Arc<Engine>, Arc<ManualClock>) {
+pub(super) fn engine_with(config: EngineConfig) -> (Arc<Engine>, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
     (Arc::new(Engine::with_clock(config, clock.clone())), clock)
 }
 
-fn engine() -> (Arc<Engine>, Arc<ManualClock>) {
+pub(super) fn engine() -> (Arc<Engine>, Arc<ManualClock>) {
     engine_with(EngineConfig::default())
 }
 
-fn set(e: &Engine, db: usize, key: &[u8], val: &[u8], ttl: Ttl) {
+pub(super) fn set(e: &Engine, db: usize, key: &[u8], val: &[u8], ttl: Ttl) {
     let r = e
         .db(db)
         .and_then(|d| d.with_key(key, Access::WRITE, |k| k.put_str(val, ttl)));
     assert_eq!(r, Ok(()));
 }
 
-fn get(e: &Engine, db: usize, key: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn get(e: &Engine, db: usize, key: &[u8]) -> Option<Vec<u8>> {
     e.db(db).ok()?.with_key(key, Access::READ, |k| {
         k.as_str().ok().flatten().map(<[u8]>::to_vec)
     })
 }
 
-fn exists_quiet(e: &Engine, key: &[u8]) -> bool {
+pub(super) fn exists_quiet(e: &Engine, key: &[u8]) -> bool {
     e.db(0)
         .map(|d| d.with_key(key, Access::WRITE.no_touch().no_stats(), |k| k.exists()))
         .unwrap_or(false)
 }
 
-fn del(e: &Engine, db: usize, key: &[u8]) -> bool {
+pub(super) fn del(e: &Engine, db: usize, key: &[u8]) -> bool {
     e.db(db)
         .map(|d| d.with_key(key, Access::WRITE, |k| k.delete()))
         .unwrap_or(false)
 }
+
+mod concurrency;
+mod eviction;
+
+use eviction::fill;
 
 #[test]
 fn strings_types_and_encodings() {
@@ -264,141 +270,6 @@ fn lfu_counter_starts_at_five_grows_and_decays() {
     assert_eq!(freq(b"cold"), Some(LFU_INIT_VAL - 3));
 }
 
-fn fill(e: &Engine, prefix: &str, n: usize, ttl: impl Fn(usize) -> Ttl) {
-    for i in 0..n {
-        set(e, 0, format!("{prefix}{i}").as_bytes(), &[b'v'; 64], ttl(i));
-    }
-}
-
-fn survivors(e: &Engine, prefix: &str, range: std::ops::Range<usize>) -> usize {
-    range
-        .filter(|i| exists_quiet(e, format!("{prefix}{i}").as_bytes()))
-        .count()
-}
-
-fn small_engine(policy: EvictionPolicy) -> (Arc<Engine>, Arc<ManualClock>) {
-    engine_with(EngineConfig {
-        databases: 2,
-        shards_per_db: 4,
-        policy,
-        ..EngineConfig::default()
-    })
-}
-
-#[test]
-fn noeviction_refuses_over_the_limit() {
-    let (e, _) = small_engine(EvictionPolicy::NoEviction);
-    fill(&e, "k", 100, |_| Ttl::Clear);
-    assert_eq!(e.ensure_memory(), Ok(()), "no limit set");
-    e.set_maxmemory(e.used_memory() - 1);
-    assert_eq!(e.ensure_memory(), Err(Oom));
-    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(100));
-    e.set_maxmemory(e.used_memory());
-    assert_eq!(e.ensure_memory(), Ok(()));
-}
-
-#[test]
-fn allkeys_lru_keeps_the_recently_used_set() {
-    let (e, clock) = small_engine(EvictionPolicy::AllKeysLru);
-    fill(&e, "cold", 900, |_| Ttl::Clear);
-    fill(&e, "hot", 100, |_| Ttl::Clear);
-    clock.advance(60_000);
-    for i in 0..100 {
-        get(&e, 0, format!("hot{i}").as_bytes());
-    }
-    let target = e.used_memory() / 2;
-    e.set_maxmemory(target);
-    assert_eq!(e.ensure_memory(), Ok(()));
-    assert!(e.used_memory() <= target);
-    assert!(survivors(&e, "hot", 0..100) >= 95);
-    assert!(e.stats().evicted_keys >= 400);
-}
-
-#[test]
-fn allkeys_lfu_keeps_the_frequently_used_set() {
-    let (e, _) = small_engine(EvictionPolicy::AllKeysLfu);
-    fill(&e, "cold", 900, |_| Ttl::Clear);
-    fill(&e, "hot", 100, |_| Ttl::Clear);
-    for _ in 0..50 {
-        for i in 0..100 {
-            get(&e, 0, format!("hot{i}").as_bytes());
-        }
-    }
-    let target = e.used_memory() / 2;
-    e.set_maxmemory(target);
-    assert_eq!(e.ensure_memory(), Ok(()));
-    assert!(e.used_memory() <= target);
-    assert!(survivors(&e, "hot", 0..100) >= 95);
-}
-
-#[test]
-fn volatile_lru_only_evicts_keys_with_ttl_then_ooms() {
-    let (e, _) = small_engine(EvictionPolicy::VolatileLru);
-    fill(&e, "p", 200, |_| Ttl::Clear);
-    fill(&e, "v", 200, |_| Ttl::At(T0 + 3_600_000));
-    e.set_maxmemory(e.used_memory() * 3 / 4);
-    assert_eq!(e.ensure_memory(), Ok(()));
-    assert_eq!(survivors(&e, "p", 0..200), 200);
-    assert!(survivors(&e, "v", 0..200) < 200);
-    e.set_maxmemory(e.used_memory() / 4);
-    assert_eq!(e.ensure_memory(), Err(Oom));
-    assert_eq!(survivors(&e, "p", 0..200), 200);
-    assert_eq!(survivors(&e, "v", 0..200), 0);
-}
-
-#[test]
-fn volatile_lfu_and_random_policies() {
-    for policy in [EvictionPolicy::VolatileLfu, EvictionPolicy::VolatileRandom] {
-        let (e, _) = small_engine(policy);
-        fill(&e, "p", 100, |_| Ttl::Clear);
-        fill(&e, "v", 100, |_| Ttl::At(T0 + 3_600_000));
-        e.set_maxmemory(e.used_memory() * 3 / 4);
-        assert_eq!(e.ensure_memory(), Ok(()), "{policy}");
-        assert_eq!(survivors(&e, "p", 0..100), 100, "{policy}");
-        assert!(survivors(&e, "v", 0..100) < 100, "{policy}");
-    }
-    let (e, _) = small_engine(EvictionPolicy::AllKeysRandom);
-    fill(&e, "k", 400, |_| Ttl::Clear);
-    let target = e.used_memory() / 3;
-    e.set_maxmemory(target);
-    assert_eq!(e.ensure_memory(), Ok(()));
-    assert!(e.used_memory() <= target);
-    assert!(e.stats().evicted_keys > 200);
-}
-
-#[test]
-fn volatile_ttl_evicts_nearest_expiry_first() {
-    let (e, _) = small_engine(EvictionPolicy::VolatileTtl);
-    fill(&e, "v", 200, |i| Ttl::At(T0 + 1_000 * (i as u64 + 1)));
-    e.set_maxmemory(e.used_memory() / 2);
-    assert_eq!(e.ensure_memory(), Ok(()));
-    let near = survivors(&e, "v", 0..40);
-    let far = survivors(&e, "v", 160..200);
-    assert!(near <= 5, "near survivors {near}");
-    assert!(far >= 35, "far survivors {far}");
-}
-
-#[test]
-fn eviction_signals_watchers_and_policy_switches_at_run_time() {
-    let (e, _) = small_engine(EvictionPolicy::NoEviction);
-    fill(&e, "k", 50, |_| Ttl::Clear);
-    let tokens: Vec<_> = (0..50)
-        .map(|i| e.watch(0, format!("k{i}").as_bytes()).expect("watch"))
-        .collect();
-    e.set_policy(EvictionPolicy::AllKeysRandom);
-    e.set_samples(10);
-    assert_eq!(e.samples(), 10);
-    e.set_maxmemory(1);
-    assert_eq!(
-        e.ensure_memory(),
-        Ok(()),
-        "everything evicted: 0 bytes <= 1"
-    );
-    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(0));
-    assert!(tokens.iter().all(|t| e.is_dirty(t)));
-    assert_eq!(e.used_memory(), 0);
-}
-
 #[test]
 fn accounting_returns_to_start_after_deleting_everything() {
     let (e, clock) = engine();
@@ -588,98 +459,6 @@ fn entry_cost_of_a_14_byte_key_with_a_100_byte_value() {
         (136.0..=152.0).contains(&per_key),
         "{per_key} bytes per key"
     );
-}
-
-#[test]
-fn concurrent_increments_lose_no_update() {
-    let (e, _) = engine();
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let e = e.clone();
-            std::thread::spawn(move || {
-                for _ in 0..5_000 {
-                    let _g = e.shared();
-                    let r = e
-                        .db(0)
-                        .and_then(|d| d.with_key(b"counter", Access::WRITE, |k| k.incr_by(1)));
-                    assert!(r.is_ok());
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("thread");
-    }
-    assert_eq!(get(&e, 0, b"counter").as_deref(), Some(&b"40000"[..]));
-}
-
-#[test]
-fn concurrent_multi_key_transfers_do_not_deadlock_or_lose_value() {
-    let (e, _) = engine_with(EngineConfig {
-        shards_per_db: 8,
-        ..EngineConfig::default()
-    });
-    let keys: Vec<String> = (0..16).map(|i| format!("acct:{i}")).collect();
-    for k in &keys {
-        set(&e, 0, k.as_bytes(), b"1000", Ttl::Clear);
-    }
-    let threads: Vec<_> = (0..6)
-        .map(|t| {
-            let e = e.clone();
-            let keys = keys.clone();
-            std::thread::spawn(move || {
-                for i in 0..3_000usize {
-                    let a = &keys[(i * 7 + t) % 16];
-                    let b = &keys[(i * 3 + t * 5 + 1) % 16];
-                    let (da, db) = if i % 5 == 0 { (1, 0) } else { (0, 0) };
-                    let mut g = e
-                        .lock_keys(&[(db, b.as_bytes()), (da, a.as_bytes()), (0, a.as_bytes())])
-                        .expect("lock");
-                    let _ = g.key(2, Access::WRITE).map(|mut k| k.incr_by(-1));
-                    let _ = g.key(0, Access::WRITE).map(|mut k| k.incr_by(1));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("thread");
-    }
-    let total: i64 = keys
-        .iter()
-        .map(|k| {
-            get(&e, 0, k.as_bytes())
-                .and_then(|v| parse_i64_strict(&v))
-                .unwrap_or(0)
-        })
-        .sum();
-    assert_eq!(total, 16_000);
-}
-
-#[test]
-fn exec_gate_gives_atomicity_across_threads() {
-    let (e, _) = engine();
-    set(&e, 0, b"a", b"0", Ttl::Clear);
-    set(&e, 0, b"b", b"0", Ttl::Clear);
-    let writers: Vec<_> = (0..4)
-        .map(|_| {
-            let e = e.clone();
-            std::thread::spawn(move || {
-                for _ in 0..2_000 {
-                    let _x = e.exclusive();
-                    let d = e.db(0).expect("db");
-                    let _ = d.with_key(b"a", Access::WRITE, |k| k.incr_by(1));
-                    let _ = d.with_key(b"b", Access::WRITE, |k| k.incr_by(1));
-                }
-            })
-        })
-        .collect();
-    for _ in 0..2_000 {
-        let _g = e.shared();
-        assert_eq!(get(&e, 0, b"a"), get(&e, 0, b"b"));
-    }
-    for w in writers {
-        w.join().expect("thread");
-    }
 }
 
 #[test]
@@ -901,36 +680,4 @@ fn collections_through_the_key_api() {
     });
     assert!(!del(&e, 0, b"l"));
     assert_eq!(e.used_memory(), 0);
-}
-
-#[test]
-fn concurrent_writers_stay_within_maxmemory() {
-    let (e, _) = engine_with(EngineConfig {
-        policy: EvictionPolicy::AllKeysLru,
-        maxmemory: 300_000,
-        ..EngineConfig::default()
-    });
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let e = e.clone();
-            std::thread::spawn(move || {
-                let d = e.db(t % 2).expect("db");
-                for i in 0..5_000 {
-                    let _g = e.shared();
-                    assert_eq!(e.ensure_memory(), Ok(()));
-                    let key = format!("t{t}:{i}");
-                    let r = d.with_key(key.as_bytes(), Access::WRITE, |k| {
-                        k.put_str(&[b'x'; 100], Ttl::Clear)
-                    });
-                    assert_eq!(r, Ok(()));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("thread");
-    }
-    // Each thread may have written once after the last check: 4 entries plus table growth.
-    assert!(e.used_memory() <= 300_000 + 4 * 1024, "{}", e.used_memory());
-    assert!(e.stats().evicted_keys > 10_000);
 }
