@@ -1,10 +1,21 @@
-//! Redis-style log lines (`pid:M 22 Nov 2026 00:53:06.123 * message`) to `logfile` or standard
-//! output, filtered by `loglevel`.
+//! Logging through `tracing`, so a program that embeds the server (the gateway) has one
+//! logging system: the server's events (target `cachesrv`) go to whatever subscriber that
+//! program installed, in its format and at its level.
+//!
+//! Standalone (`cachesrv` binary), [`init`] installs the one subscriber: Redis's line format
+//! (`pid:M 22 Nov 2026 00:53:06.123 * message`) to `logfile` or standard output, filtered by
+//! `loglevel` (which `CONFIG SET loglevel` changes at run time, [`set_level`]). Redis's levels
+//! map to `tracing`'s: `debug` = TRACE, `verbose` = DEBUG, `notice` = INFO, `warning` = WARN.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Log levels, in Redis's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,25 +30,60 @@ pub enum Level {
     Warning,
 }
 
-struct Sink {
-    min: Level,
-    file: Option<std::fs::File>,
-    /// Write to standard error instead of standard output (embedded in a program whose
-    /// standard output is a protocol stream, such as an MCP stdio server).
-    stderr: bool,
+impl Level {
+    /// The level of a `loglevel` value (`notice` for anything else).
+    pub fn parse(name: &str) -> Level {
+        match name {
+            "debug" => Level::Debug,
+            "verbose" => Level::Verbose,
+            "warning" => Level::Warning,
+            _ => Level::Notice,
+        }
+    }
+
+    fn of(level: &tracing::Level) -> Level {
+        match *level {
+            tracing::Level::TRACE => Level::Debug,
+            tracing::Level::DEBUG => Level::Verbose,
+            tracing::Level::INFO => Level::Notice,
+            _ => Level::Warning,
+        }
+    }
+
+    fn mark(self) -> char {
+        match self {
+            Level::Debug => '.',
+            Level::Verbose => '-',
+            Level::Notice => '*',
+            Level::Warning => '#',
+        }
+    }
 }
 
-static SINK: OnceLock<Mutex<Sink>> = OnceLock::new();
+/// Emits one event (target `cachesrv`) at the `tracing` level matching `level`.
+pub fn log(level: Level, msg: &str) {
+    match level {
+        Level::Debug => tracing::trace!(target: "cachesrv", "{msg}"),
+        Level::Verbose => tracing::debug!(target: "cachesrv", "{msg}"),
+        Level::Notice => tracing::info!(target: "cachesrv", "{msg}"),
+        Level::Warning => tracing::warn!(target: "cachesrv", "{msg}"),
+    }
+}
 
-/// Sets the level and destination (`""` = standard output). An unopenable file is reported and
-/// standard output used instead.
-pub fn init(level: &str, logfile: &str) {
-    let min = match level {
-        "debug" => Level::Debug,
-        "verbose" => Level::Verbose,
-        "warning" => Level::Warning,
-        _ => Level::Notice,
-    };
+/// The standalone filter (a [`Level`] as `u8`); read per event by [`RedisFormat`].
+static MIN: AtomicU8 = AtomicU8::new(Level::Notice as u8);
+
+/// Sets the standalone filter from a `loglevel` value (start and `CONFIG SET loglevel`).
+/// Programs that embed the server filter with their own subscriber instead.
+pub fn set_level(loglevel: &str) {
+    MIN.store(Level::parse(loglevel) as u8, Ordering::Relaxed);
+}
+
+/// Installs Redis's line format as the process's subscriber, writing to `logfile` (`""` =
+/// standard output) at `loglevel`. An unopenable file is reported and standard output used
+/// instead. Does nothing when the process already has a subscriber.
+pub fn init(loglevel: &str, logfile: &str) {
+    set_level(loglevel);
     let file = if logfile.is_empty() {
         None
     } else {
@@ -53,71 +99,76 @@ pub fn init(level: &str, logfile: &str) {
             }
         }
     };
-    let sink = SINK.get_or_init(|| {
-        Mutex::new(Sink {
-            min,
-            file: None,
-            stderr: false,
-        })
-    });
-    let mut s = sink.lock();
-    s.min = min;
-    s.file = file;
-}
-
-/// Sends log lines to standard error (for embedding programs whose standard output carries a
-/// protocol).
-pub fn to_stderr() {
-    let sink = SINK.get_or_init(|| {
-        Mutex::new(Sink {
-            min: Level::Notice,
-            file: None,
-            stderr: true,
-        })
-    });
-    sink.lock().stderr = true;
-}
-
-/// Writes one line if `level` passes the filter.
-pub fn log(level: Level, msg: &str) {
-    let sink = SINK.get_or_init(|| {
-        Mutex::new(Sink {
-            min: Level::Notice,
-            file: None,
-            stderr: false,
-        })
-    });
-    let mut s = sink.lock();
-    if level < s.min {
-        return;
-    }
-    let mark = match level {
-        Level::Debug => '.',
-        Level::Verbose => '-',
-        Level::Notice => '*',
-        Level::Warning => '#',
+    let layer = RedisFormat {
+        out: Arc::new(Mutex::new(file)),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let line = format!(
-        "{}:M {}.{:03} {} {}\n",
-        std::process::id(),
-        format_time(now.as_secs()),
-        now.subsec_millis(),
-        mark,
-        msg
-    );
-    let to_stderr = s.stderr;
-    match s.file.as_mut() {
-        Some(f) => {
-            let _ = f.write_all(line.as_bytes());
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// Redis's log line format, filtered by [`MIN`].
+struct RedisFormat {
+    /// The log file; standard output when `None`.
+    out: Arc<Mutex<Option<std::fs::File>>>,
+}
+
+impl<S: Subscriber> Layer<S> for RedisFormat {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // The level changes at run time: ask per event.
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        Level::of(meta.level()) as u8 >= MIN.load(Ordering::Relaxed)
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let mut msg = Message(String::new());
+        event.record(&mut msg);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let line = format!(
+            "{}:M {}.{:03} {} {}\n",
+            std::process::id(),
+            format_time(now.as_secs()),
+            now.subsec_millis(),
+            Level::of(event.metadata().level()).mark(),
+            msg.0
+        );
+        match self.out.lock().as_mut() {
+            Some(f) => {
+                let _ = f.write_all(line.as_bytes());
+            }
+            None => {
+                let _ = std::io::stdout().write_all(line.as_bytes());
+            }
         }
-        None if to_stderr => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+}
+
+/// The event's `message` field, then any other fields as `name=value`.
+struct Message(String);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.insert_str(0, value);
+        } else {
+            use std::fmt::Write as _;
+            let _ = write!(self.0, " {}={value}", field.name());
         }
-        None => {
-            let _ = std::io::stdout().write_all(line.as_bytes());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let text = format!("{value:?}");
+            self.0.insert_str(0, &text);
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
         }
     }
 }

@@ -11,8 +11,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The embedded cache server must never write to standard output (the stdio transport).
-    cachesrv::log::to_stderr();
     // Level (RUST_LOG, ENKRYPT_LOG_LEVEL, the config's enkrypt_log_level) and format.
     // Telemetry too, for `start` when the config enables it.
     let telemetry = gateway::logging::init(cli.config.as_deref(), cli.serves());

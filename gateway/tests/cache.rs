@@ -167,6 +167,19 @@ async fn embedded_round_trip_ttl_and_resp_inspection() {
     let keys = all_keys(&c).await;
     assert_eq!(keys.len(), 3, "{keys:?}");
     assert_hashed_keys(&keys);
+    // The gateway is a client of its cache like any other: its commands are counted, and it
+    // is listed by name.
+    let stats = c.info(Some("commandstats")).await.expect("INFO");
+    let sets = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_set:calls="))
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(sets, Some(3), "{stats}");
+    assert!(stats.contains("cmdstat_get:calls="), "{stats}");
+    let clients = c.cmd(&["CLIENT", "LIST"]).await.expect("CLIENT LIST");
+    let clients = String::from_utf8_lossy(clients.as_bytes().expect("bulk")).into_owned();
+    assert!(clients.contains(" name=enkrypt-gateway "), "{clients}");
 
     // The real redis-cli.
     let out = tokio::process::Command::new("redis-cli")

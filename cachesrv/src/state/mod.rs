@@ -212,6 +212,7 @@ impl Shared {
         self.engine.set_lfu_decay_time(c.lfu_decay_time());
         *self.requirepass.write() = c.requirepass().map(Bytes::from);
         self.timeout_secs.store(c.timeout(), Ordering::Relaxed);
+        crate::log::set_level(&c.loglevel());
         self.query_limit
             .store(c.query_buffer_limit(), Ordering::Relaxed);
         self.max_bulk

@@ -2,15 +2,11 @@
 //!
 //! The server listens for RESP on `127.0.0.1:<enkrypt_embedded_cache_port>` (and `::1` when
 //! available) with `requirepass` and protected mode, so operators can inspect it with
-//! `redis-cli -p 6380 -a <pw> --scan --pattern 'enkrypt:*'`. The gateway itself reads and
-//! writes the engine in process: no socket and no RESP on the hot path.
-//!
-//! Engine contracts honoured (cachesrv `engine` module header): every engine call runs under
-//! the engine's shared gate, taken here in sync code and never held across an `.await`;
-//! `ensure_memory` runs before each write with no shard lock held (a refusal is
-//! [`CacheError::OutOfMemory`]); closures passed to `with_key`/`scan` only copy data out. The
-//! engine's cached clock is refreshed before each access so TTLs are exact to the millisecond,
-//! as the server does per batch of commands.
+//! `redis-cli -p 6380 -a <pw> --scan --pattern 'enkrypt:*'`. The gateway itself is an
+//! in-process client ([`cachesrv::cmd::Runner`]): its commands (`GET`, `SET ... PX`, `MGET`,
+//! `UNLINK`, `SCAN`) go through the server's own dispatcher, with no socket, so they follow
+//! every rule a network client's do (memory limit and eviction, expiry, stats, keyspace events,
+//! the AOF) without the gateway repeating any of them.
 //!
 //! Server settings: 16 databases (the gateway uses db 0), `maxmemory` (256mb by default) with
 //! `allkeys-lru`, no persistence (`save ""`, `appendonly no`) unless a data directory is given
@@ -22,26 +18,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cachesrv::engine::{Access, EngineError, Ttl, ValueRef};
+use cachesrv::cmd::Runner;
 use cachesrv::server::StartError;
 use cachesrv::{Config, Server, Shared};
 use parking_lot::Mutex;
+use protocol::Frame;
 use tokio::task::JoinHandle;
 
 use super::error::{redact, CacheError};
-use super::{unix_ms, EntryCounts, Lookup, MemoryInfo};
+use super::external::{glob_escape, BATCH};
+use super::{EntryCounts, Lookup, MemoryInfo};
 use crate::config::keys::{GATEWAY_CONFIG_PREFIX, KEY_TO_ID_PREFIX, TOOLS_PREFIX};
 
 /// The database the gateway uses.
 const DB: usize = 0;
 /// The `save` rules when a data directory is set (Redis's defaults).
 const SAVE_RULES: &str = "3600 1 300 100 60 10000";
-/// Entries visited per SCAN step (one gate acquisition each).
+/// `COUNT` of a SCAN step.
 const SCAN_STEP: usize = 1024;
+/// In-process clients kept for reuse.
+const POOL: usize = 8;
+/// Their `CLIENT SETNAME`.
+const CLIENT_NAME: &str = "enkrypt-gateway";
 
 /// A running embedded cache server.
 pub(crate) struct Embedded {
     shared: Arc<Shared>,
+    /// Idle in-process clients.
+    runners: Mutex<Vec<Runner>>,
     task: Mutex<Option<JoinHandle<()>>>,
     port: u16,
     closed: AtomicBool,
@@ -58,18 +62,35 @@ impl std::fmt::Debug for Embedded {
     }
 }
 
-impl From<EngineError> for CacheError {
-    fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::Oom(_) | EngineError::Full => CacheError::OutOfMemory,
-            EngineError::WrongType => {
-                CacheError::BadEntry("the key holds a non-string value (WRONGTYPE)".into())
-            }
-            other => CacheError::Backend {
-                message: other.to_string(),
-                outage: false,
-            },
+/// The [`CacheError`] of an error reply.
+fn reply_error(e: &[u8]) -> CacheError {
+    let text = String::from_utf8_lossy(e);
+    if text.starts_with("OOM ") {
+        CacheError::OutOfMemory
+    } else if text.starts_with("WRONGTYPE ") {
+        CacheError::BadEntry("the key holds a non-string value (WRONGTYPE)".into())
+    } else {
+        CacheError::Backend {
+            message: text.into_owned(),
+            outage: false,
         }
+    }
+}
+
+/// A reply of a shape the command never gives (named by its type only: a value may be
+/// anything the cache holds).
+fn unexpected(command: &str, reply: &Frame) -> CacheError {
+    let kind = match reply {
+        Frame::Simple(_) => "a status",
+        Frame::Integer(_) => "an integer",
+        Frame::Bulk(_) => "a string",
+        Frame::Null => "null",
+        Frame::Array(_) => "an array",
+        _ => "an unexpected type",
+    };
+    CacheError::Backend {
+        message: format!("{command} answered {kind}"),
+        outage: false,
     }
 }
 
@@ -148,6 +169,7 @@ impl Embedded {
         let task = tokio::spawn(server.run());
         Ok(Embedded {
             shared,
+            runners: Mutex::new(Vec::new()),
             task: Mutex::new(Some(task)),
             port: bound,
             closed: AtomicBool::new(false),
@@ -174,123 +196,178 @@ impl Embedded {
         }
     }
 
-    /// Runs `f` on the gateway's database under the engine's shared gate, the clock fresh (the
-    /// engine's contract for one access).
-    fn with_db<R>(
-        &self,
-        f: impl FnOnce(&cachesrv::engine::DbHandle<'_>) -> Result<R, CacheError>,
-    ) -> Result<R, CacheError> {
+    /// Runs one command as an in-process client of the server ([`Runner`]: the same dispatcher,
+    /// rules and side effects as a RESP connection: memory limit and eviction, expiry, stats,
+    /// keyspace events, the AOF when enabled) and returns its reply; an error reply is a
+    /// [`CacheError`]. Clients are reused; each shows in `CLIENT LIST` as `enkrypt-gateway`.
+    fn run(&self, argv: &[&[u8]]) -> Result<Frame, CacheError> {
         self.open()?;
-        let eng = &self.shared.engine;
-        self.shared.clock.refresh();
-        let _gate = eng.shared();
-        f(&eng.db(DB)?)
+        let pooled = self.runners.lock().pop();
+        let mut runner = match pooled {
+            Some(r) => r,
+            None => {
+                let mut r = Runner::internal(self.shared.clone());
+                r.run(&["CLIENT", "SETNAME", CLIENT_NAME]);
+                r
+            }
+        };
+        let reply = runner.call(argv).into_iter().next();
+        // A client killed by an operator (`CLIENT KILL`) is dropped; the next call makes another.
+        if !runner.closed() {
+            let mut pool = self.runners.lock();
+            if pool.len() < POOL {
+                pool.push(runner);
+            }
+        }
+        match reply {
+            Some(Frame::Error(e)) => Err(reply_error(&e)),
+            Some(f) => Ok(f),
+            None => Err(CacheError::Backend {
+                message: "the embedded cache sent no reply".into(),
+                outage: false,
+            }),
+        }
     }
 
-    /// Reads `key`. When its bytes equal `known`, says so instead of copying them.
+    /// `GET key`. When its bytes equal `known`, says so instead of returning them.
     pub(crate) fn get(&self, key: &str, known: Option<&[u8]>) -> Result<Lookup, CacheError> {
-        self.with_db(|db| {
-            db.with_key(key.as_bytes(), Access::READ, |k| match k.as_str()? {
-                None => Ok(Lookup::Missing),
-                Some(b) if known == Some(b) => Ok(Lookup::Same),
-                Some(b) => Ok(Lookup::Found(Bytes::copy_from_slice(b))),
-            })
-        })
+        match self.run(&[b"GET", key.as_bytes()])? {
+            Frame::Null => Ok(Lookup::Missing),
+            Frame::Bulk(b) if known == Some(&b[..]) => Ok(Lookup::Same),
+            Frame::Bulk(b) => Ok(Lookup::Found(b)),
+            other => Err(unexpected("GET", &other)),
+        }
     }
 
-    /// Reads several keys without counting keyspace hits (internal scans).
+    /// `MGET` in batches.
     pub(crate) fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
-        self.with_db(|db| {
-            Ok(keys
-                .iter()
-                .map(|key| {
-                    db.with_key(key.as_bytes(), Access::READ.no_stats().no_touch(), |k| {
-                        k.as_str().ok().flatten().map(Bytes::copy_from_slice)
-                    })
-                })
-                .collect())
-        })
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH) {
+            let mut argv: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 1);
+            argv.push(b"MGET");
+            argv.extend(chunk.iter().map(|k| k.as_bytes()));
+            let Frame::Array(values) = self.run(&argv)? else {
+                return Err(CacheError::Backend {
+                    message: "MGET answered with a non-array".into(),
+                    outage: false,
+                });
+            };
+            out.extend(values.into_iter().map(|v| match v {
+                Frame::Bulk(b) => Some(b),
+                _ => None,
+            }));
+        }
+        Ok(out)
     }
 
     /// `SET key value PX ttl`.
     pub(crate) fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.open()?;
-        // Before the gate: eviction takes shard locks.
-        self.shared
-            .engine
-            .ensure_memory()
-            .map_err(|_| CacheError::OutOfMemory)?;
-        let at = unix_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        self.with_db(|db| {
-            db.with_key(key.as_bytes(), Access::WRITE, |k| {
-                k.put_str(value, Ttl::At(at))
-            })?;
-            Ok(())
-        })
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ms = ms.to_string();
+        match self.run(&[b"SET", key.as_bytes(), value, b"PX", ms.as_bytes()])? {
+            Frame::Simple(_) => Ok(()),
+            other => Err(unexpected("SET", &other)),
+        }
     }
 
-    /// Deletes `keys`; the number removed.
+    /// `UNLINK` in batches; the number removed.
     pub(crate) fn del(&self, keys: &[String]) -> Result<usize, CacheError> {
-        self.with_db(|db| {
-            Ok(keys
-                .iter()
-                .filter(|key| db.with_key(key.as_bytes(), Access::WRITE, |k| k.delete()))
-                .count())
-        })
+        let mut n = 0usize;
+        for chunk in keys.chunks(BATCH) {
+            let mut argv: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 1);
+            argv.push(b"UNLINK");
+            argv.extend(chunk.iter().map(|k| k.as_bytes()));
+            match self.run(&argv)? {
+                Frame::Integer(i) => n += usize::try_from(i).unwrap_or(0),
+                other => return Err(unexpected("UNLINK", &other)),
+            }
+        }
+        Ok(n)
     }
 
-    /// Keys starting with `prefix`, visiting at most `limit` keys; `true` when cut short.
+    /// One `SCAN cursor MATCH pattern COUNT 1024` step: the next cursor and the keys found.
+    fn scan_step(&self, cursor: u64, pattern: &[u8]) -> Result<(u64, Vec<Bytes>), CacheError> {
+        let cur = cursor.to_string();
+        let count = SCAN_STEP.to_string();
+        let reply = self.run(&[
+            b"SCAN",
+            cur.as_bytes(),
+            b"MATCH",
+            pattern,
+            b"COUNT",
+            count.as_bytes(),
+        ])?;
+        let Frame::Array(mut parts) = reply else {
+            return Err(unexpected("SCAN", &reply));
+        };
+        let keys = match parts.pop() {
+            Some(Frame::Array(keys)) => keys
+                .into_iter()
+                .filter_map(|k| match k {
+                    Frame::Bulk(b) => Some(b),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let next = match parts.pop() {
+            Some(Frame::Bulk(c)) => std::str::from_utf8(&c).ok().and_then(|c| c.parse().ok()),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return Err(CacheError::Backend {
+                message: "SCAN answered without a cursor".into(),
+                outage: false,
+            });
+        };
+        Ok((next, keys))
+    }
+
+    /// Runs SCAN with `pattern` to the end, or until about `limit` keys were visited (a step
+    /// visits up to [`SCAN_STEP`]); `true` when cut short.
+    fn scan_all(
+        &self,
+        pattern: &[u8],
+        limit: usize,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<bool, CacheError> {
+        let mut cursor = 0;
+        let mut visited = 0usize;
+        loop {
+            let (next, keys) = self.scan_step(cursor, pattern)?;
+            for k in &keys {
+                f(k);
+            }
+            visited += SCAN_STEP;
+            if next == 0 {
+                return Ok(false);
+            }
+            if visited >= limit {
+                return Ok(true);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Keys starting with `prefix`, visiting at most about `limit` keys; `true` when cut short.
     pub(crate) fn keys_with_prefix(
         &self,
         prefix: &str,
         limit: usize,
     ) -> Result<(Vec<String>, bool), CacheError> {
-        self.open()?;
+        let pattern = format!("{}*", glob_escape(prefix));
         let mut out = Vec::new();
-        let truncated = self.scan_all(limit, |k, _| {
-            if k.starts_with(prefix.as_bytes()) {
-                out.push(String::from_utf8_lossy(k).into_owned());
-            }
+        let truncated = self.scan_all(pattern.as_bytes(), limit, |k| {
+            out.push(String::from_utf8_lossy(k).into_owned());
         })?;
         Ok((out, truncated))
     }
 
     /// Counts the gateway's entries by kind.
     pub(crate) fn count(&self, limit: usize) -> Result<EntryCounts, CacheError> {
-        self.open()?;
         let mut c = EntryCounts::default();
-        let truncated = self.scan_all(limit, |k, _| c.classify(k))?;
-        c.truncated = truncated;
+        c.truncated = self.scan_all(b"enkrypt:*", limit, |k| c.classify(k))?;
         Ok(c)
-    }
-
-    /// Runs the engine's SCAN over db 0 to the end, or until `limit` keys were visited, taking
-    /// the gate per step. `f` runs under a shard lock: it must only copy data out.
-    fn scan_all(
-        &self,
-        limit: usize,
-        mut f: impl FnMut(&[u8], ValueRef<'_>),
-    ) -> Result<bool, CacheError> {
-        let eng = &self.shared.engine;
-        self.shared.clock.refresh();
-        let db = eng.db(DB)?;
-        let mut cursor = 0;
-        let mut visited = 0usize;
-        loop {
-            {
-                let _gate = eng.shared();
-                cursor = db.scan(cursor, SCAN_STEP, |k, v| {
-                    visited += 1;
-                    f(k, v)
-                });
-            }
-            if cursor == 0 {
-                return Ok(false);
-            }
-            if visited >= limit {
-                return Ok(true);
-            }
-        }
     }
 
     /// `used_memory` and `maxmemory` from the engine.

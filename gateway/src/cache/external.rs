@@ -24,7 +24,7 @@ use crate::config::Secret;
 /// Keys per SCAN step.
 const SCAN_COUNT: usize = 1000;
 /// Keys per MGET / UNLINK.
-const BATCH: usize = 200;
+pub(super) const BATCH: usize = 200;
 
 /// A RESP connection pool to the configured server.
 pub(crate) struct External {
@@ -236,7 +236,7 @@ impl External {
 }
 
 /// Escapes glob metacharacters (`* ? [ ] \`) of a literal prefix.
-fn glob_escape(s: &str) -> String {
+pub(super) fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

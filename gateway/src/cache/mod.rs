@@ -45,7 +45,7 @@ mod start;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -182,14 +182,6 @@ pub(crate) enum Lookup {
     Found(Bytes),
 }
 
-/// Unix time in milliseconds.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Redis's `used_memory_human` format: `512B`, `1.50K`, `256.00M`, `1.00G`...
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [(&str, u64); 5] = [
@@ -215,7 +207,7 @@ enum Backend {
     Embedded(Embedded),
     External(External),
     /// The embedded cache of another gateway on the same port (see `start`).
-    Sibling(Sibling),
+    Sibling(Box<Sibling>),
 }
 
 /// The backend a call goes to.

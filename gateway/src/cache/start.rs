@@ -191,7 +191,7 @@ impl Cache {
                         dir: common.embedded_cache_dir.clone(),
                     };
                     let view = View::embedded(port);
-                    let backend = Backend::Sibling(sibling);
+                    let backend = Backend::Sibling(Box::new(sibling));
                     return Ok(Cache::assemble(backend, view, Some(password), common, opts));
                 }
                 Ok(Err(e)) => format!("the program there cannot be used as a cache ({e})"),
