@@ -7,13 +7,14 @@
 //! - [`cmd`]: the command table and handlers, byte-compatible with Redis 7, and
 //!   [`cmd::Runner`], an in-process client (no socket, no runtime).
 //! - [`server`]: the network layer: `server-threads` event loops (epoll through mio) serving
-//!   the connections, and the periodic task (on the embedding tokio runtime).
+//!   the connections, and the periodic task (a thread); no async runtime.
 //!
 //! Dependencies go one way: `server -> cmd -> state -> engine`.
 //! - [`config`]: `redis.conf`/`keydb.conf` directives and `CONFIG GET/SET`.
 //!
-//! Embedding: build a [`config::Config`], [`server::Server::bind`] it and spawn
-//! [`server::Server::run`]; [`Shared::engine`] gives in-process access to the keyspace.
+//! Embedding: build a [`config::Config`], [`server::Server::bind`] it and await
+//! [`server::Server::run`] (any executor) or call [`server::Server::serve`] on a thread;
+//! [`cmd::Runner`] runs commands in process, as the gateway does.
 
 pub mod cmd;
 pub mod config;

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use cachesrv::log::{self, Level};
 use cachesrv::{Config, Server};
-use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,69 +23,93 @@ fn main() -> ExitCode {
         }
     };
     log::init(&config.loglevel(), &config.logfile());
-    let threads = config.server_threads();
-    // Connections are served by the server's own event loops (`server-threads` of them); this
-    // runtime only runs the periodic task, the signal handler and the shutdown.
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    // SIGTERM and SIGINT are taken by one thread with `sigwait`: blocked here, before any
+    // other thread starts, so every thread inherits the mask.
+    let signals = match block_signals() {
+        Ok(set) => set,
         Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
+            log::log(Level::Warning, &format!("cannot handle signals: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
-        let maxmemory = config.maxmemory();
-        let policy = config.maxmemory_policy();
-        let server = match Server::bind(config).await {
-            Ok(s) => s,
-            Err(e) => {
-                log::log(Level::Warning, &e.to_string());
-                return ExitCode::FAILURE;
-            }
-        };
-        if let Err(e) = server.load_data() {
+    let threads = config.server_threads();
+    let maxmemory = config.maxmemory();
+    let policy = config.maxmemory_policy();
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
             log::log(Level::Warning, &e.to_string());
             return ExitCode::FAILURE;
         }
-        // Handlers first: a SIGTERM sent as soon as the start line appears must stop the
-        // server cleanly, not kill it.
-        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(t), Ok(i)) => (t, i),
-            (Err(e), _) | (_, Err(e)) => {
-                log::log(Level::Warning, &format!("cannot handle signals: {e}"));
-                return ExitCode::FAILURE;
+    };
+    if let Err(e) = server.load_data() {
+        log::log(Level::Warning, &e.to_string());
+        return ExitCode::FAILURE;
+    }
+    let shared = server.shared().clone();
+    let waiter = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cachesrv-signals".into())
+        .spawn(move || {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: sigwait on a valid, initialised set, writing to a live c_int.
+            let r = unsafe { libc::sigwait(&signals, &mut sig) };
+            if r == 0 {
+                let name = if sig == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                log::log(
+                    Level::Warning,
+                    &format!("Received {name} scheduling shutdown..."),
+                );
             }
-        };
-        let shared = server.shared().clone();
-        let addrs: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
-        log::log(
-            Level::Notice,
-            &format!(
-                "cachesrv {} started: port {}, {} server threads, maxmemory {} ({}), listening on {}",
-                env!("CARGO_PKG_VERSION"),
-                shared.port.load(std::sync::atomic::Ordering::Relaxed),
-                threads,
-                maxmemory,
-                policy,
-                addrs.join(", ")
-            ),
-        );
-        if let Some(addr) = server.metrics_addr() {
-            log::log(Level::Notice, &format!("metrics on http://{addr}/metrics"));
-        }
-        let signals = shared.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => log::log(Level::Warning, "Received SIGTERM scheduling shutdown..."),
-                _ = int.recv() => log::log(Level::Warning, "Received SIGINT scheduling shutdown..."),
-            }
-            signals.request_shutdown();
+            waiter.request_shutdown();
         });
-        server.run().await;
-        log::log(Level::Warning, "cachesrv is now ready to exit, bye bye...");
-        ExitCode::SUCCESS
-    })
+    if let Err(e) = spawned {
+        log::log(Level::Warning, &format!("cannot handle signals: {e}"));
+        return ExitCode::FAILURE;
+    }
+    let addrs: Vec<String> = server
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    log::log(
+        Level::Notice,
+        &format!(
+            "cachesrv {} started: port {}, {} server threads, maxmemory {} ({}), listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            shared.port.load(std::sync::atomic::Ordering::Relaxed),
+            threads,
+            maxmemory,
+            policy,
+            addrs.join(", ")
+        ),
+    );
+    if let Some(addr) = server.metrics_addr() {
+        log::log(Level::Notice, &format!("metrics on http://{addr}/metrics"));
+    }
+    server.serve();
+    log::log(Level::Warning, "cachesrv is now ready to exit, bye bye...");
+    ExitCode::SUCCESS
+}
+
+/// Blocks SIGTERM and SIGINT in the calling thread (and the threads it starts); returns the set
+/// for `sigwait`.
+fn block_signals() -> std::io::Result<libc::sigset_t> {
+    // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask only changes
+    // this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if r != 0 {
+            return Err(std::io::Error::from_raw_os_error(r));
+        }
+        Ok(set)
+    }
 }

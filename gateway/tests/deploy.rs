@@ -538,7 +538,7 @@ async fn prometheus_with_the_compose_config_scrapes_and_every_dashboard_query_ru
         &cache_metrics.to_string(),
     ])
     .expect("cachesrv config");
-    let server = cachesrv::Server::bind(config).await.expect("cachesrv");
+    let server = cachesrv::Server::bind(config).expect("cachesrv");
     let cache_port = server.local_addrs()[0].port();
     tokio::spawn(server.run());
 

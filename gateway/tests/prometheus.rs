@@ -107,7 +107,7 @@ async fn prometheus_scrapes_gateway_and_cachesrv() {
         &metrics_port.to_string(),
     ])
     .expect("cachesrv config");
-    let server = cachesrv::Server::bind(config).await.expect("cachesrv");
+    let server = cachesrv::Server::bind(config).expect("cachesrv");
     let cache_port = server.local_addrs()[0].port();
     let shared = server.shared().clone();
     tokio::spawn(server.run());

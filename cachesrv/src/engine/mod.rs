@@ -1,6 +1,6 @@
 //! The cache engine: a sync, runtime-free, Redis 7-compatible keyspace.
 //!
-//! It knows nothing of RESP, sockets or tokio; the command layer calls it from many threads.
+//! It knows nothing of RESP, sockets or threads of its own; the command layer calls it from many threads.
 //!
 //! Structure: [`Engine`] holds `databases` databases (default 16); each is a fixed power-of-two
 //! number of shards (default 64), each a `parking_lot::Mutex` over a table (module `table`:

@@ -2,12 +2,14 @@
 //! connection shares ([`Shared`], in [`crate::state`]).
 //!
 //! [`Server::bind`] opens the `bind` addresses (an address with a leading `-` may be missing);
-//! [`Server::run`] starts `server-threads` event loops (`evloop`: threads of their own, not
-//! tokio tasks) that accept and serve until [`Shared::request_shutdown`] (SIGTERM/SIGINT in
-//! the binary, `SHUTDOWN`, or the embedding program). Accepting applies `maxclients` and
-//! protected mode with Redis's replies. The periodic task runs on the caller's tokio runtime
-//! `hz` times a second: the active expire cycle (a quarter of each period at most, as Redis),
-//! the `save` rules (starting a background save) and the ops/sec sampler.
+//! [`Server::serve`] starts `server-threads` event loops (`evloop`: threads of their own, each
+//! with its `mio` poll) that accept and serve until [`Shared::request_shutdown`] (SIGTERM/SIGINT
+//! in the binary, `SHUTDOWN`, or the embedding program), and blocks until they stopped;
+//! [`Server::run`] does the same on a thread of its own for async callers, whatever their
+//! executor (the server uses no async runtime). Accepting applies `maxclients` and protected
+//! mode with Redis's replies. The periodic task is a thread that runs `hz` times a second: the
+//! active expire cycle (a quarter of each period at most, as Redis), the `save` rules (starting
+//! a background save) and the ops/sec sampler.
 //! [`Server::load_rdb`] loads the RDB file before serving; the exit saves it when `save` rules
 //! exist. With `metrics-port`, a thread of its own answers `GET /metrics` ([`metrics`]).
 
@@ -16,26 +18,79 @@ mod evloop;
 pub mod metrics;
 pub mod net;
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use parking_lot::{Condvar, Mutex};
 
 use crate::cmd;
 use crate::config::Config;
 use crate::state::Wake;
 pub use crate::state::{ServerStats, Shared};
 
-/// Wakes [`Server::run`] when shutdown is requested.
+/// Wakes [`Server::serve`] and the periodic thread when shutdown is requested.
 #[derive(Debug, Default)]
-struct ShutdownNotify(Notify);
+struct ShutdownWait {
+    requested: Mutex<bool>,
+    cv: Condvar,
+}
 
-impl Wake for ShutdownNotify {
+impl ShutdownWait {
+    /// Waits until shutdown is requested or `limit` passed; true when requested.
+    fn wait(&self, limit: Duration) -> bool {
+        let mut requested = self.requested.lock();
+        if !*requested {
+            let _ = self.cv.wait_for(&mut requested, limit);
+        }
+        *requested
+    }
+}
+
+impl Wake for ShutdownWait {
     fn wake(&self) {
-        self.0.notify_waiters();
+        *self.requested.lock() = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Completes when [`Server::serve`], run on its own thread by [`Server::run`], returned.
+#[derive(Debug, Default)]
+struct Finished {
+    state: Mutex<(bool, Option<Waker>)>,
+}
+
+impl Finished {
+    fn set(&self) {
+        let waker = {
+            let mut st = self.state.lock();
+            st.0 = true;
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The future of [`Server::run`].
+struct WhenFinished(Arc<Finished>);
+
+impl Future for WhenFinished {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.0.state.lock();
+        if st.0 {
+            Poll::Ready(())
+        } else {
+            st.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
     }
 }
 
@@ -73,7 +128,7 @@ pub struct Server {
 impl Server {
     /// Binds every `bind` address of the config on its `port` (0 picks a free port, the same
     /// for every address when possible).
-    pub async fn bind(config: Config) -> Result<Server, StartError> {
+    pub fn bind(config: Config) -> Result<Server, StartError> {
         let shared = cmd::shared(config);
         let (binds, mut port, backlog) = {
             let c = shared.config.read();
@@ -169,9 +224,32 @@ impl Server {
             .collect()
     }
 
-    /// Serves until shutdown is requested: `server-threads` event loops (threads of their
-    /// own) serve the connections, this task runs the periodic work.
+    /// [`Server::serve`] on a thread of its own: the future completes when the server stopped.
+    /// Needs no particular async runtime.
     pub async fn run(self) {
+        let finished = Arc::new(Finished::default());
+        let done = finished.clone();
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cachesrv-main".into())
+            .spawn(move || {
+                self.serve();
+                done.set();
+            });
+        if let Err(e) = spawned {
+            crate::log::log(
+                crate::log::Level::Warning,
+                &format!("cannot start the server thread: {e}"),
+            );
+            shared.request_shutdown();
+            return;
+        }
+        WhenFinished(finished).await;
+    }
+
+    /// Serves until shutdown is requested, then stops the event loops and makes the exit save;
+    /// blocks the calling thread meanwhile.
+    pub fn serve(self) {
         let Server {
             shared,
             listeners,
@@ -189,10 +267,6 @@ impl Server {
             let c = shared.config.read();
             (c.server_threads(), c.server_thread_affinity())
         };
-        let listeners = listeners
-            .into_iter()
-            .filter_map(|l| l.into_std().ok())
-            .collect();
         let loops = match evloop::Loops::start(shared.clone(), listeners, threads, affinity) {
             Ok(l) => l,
             Err(e) => {
@@ -204,53 +278,59 @@ impl Server {
                 return;
             }
         };
-        let shutdown = Arc::new(ShutdownNotify::default());
+        let shutdown = Arc::new(ShutdownWait::default());
         shared.on_shutdown(shutdown.clone());
-        let cron = tokio::spawn(cron(shared.clone()));
-        while !shared.is_shutting_down() {
-            let notified = shutdown.0.notified();
-            if shared.is_shutting_down() {
-                break;
-            }
-            notified.await;
+        let cron = {
+            let (shared, shutdown) = (shared.clone(), shutdown.clone());
+            std::thread::Builder::new()
+                .name("cachesrv-cron".into())
+                .spawn(move || cron(&shared, &shutdown))
+        };
+        if let Err(e) = &cron {
+            crate::log::log(
+                crate::log::Level::Warning,
+                &format!("cannot start the periodic task: {e}"),
+            );
         }
-        cron.abort();
+        // The wake-up is registered after the loops started: check the flag too.
+        while !shared.is_shutting_down() {
+            shutdown.wait(Duration::from_millis(100));
+        }
+        if let Ok(cron) = cron {
+            let _ = cron.join();
+        }
         // Every client was killed: give the loops a moment to close them (and to write what
         // they had pending), then stop them.
         let deadline = Instant::now() + Duration::from_millis(500);
         while shared.clients.count() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::thread::sleep(Duration::from_millis(5));
         }
         loops.stop();
         let deadline = Instant::now() + Duration::from_secs(1);
         while !loops.finished() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::thread::sleep(Duration::from_millis(5));
         }
         // As Redis on SIGTERM: save when `save` rules exist (after SHUTDOWN's own save, again
         // only if keys changed since).
-        let s = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = s.shutdown_save();
-            s.wait_bgsave();
-            s.aof_shutdown();
-        })
-        .await;
+        let _ = shared.shutdown_save();
+        shared.wait_bgsave();
+        shared.aof_shutdown();
     }
 }
 
-async fn cron(shared: Arc<Shared>) {
+/// The periodic task, until shutdown.
+fn cron(shared: &Shared, shutdown: &ShutdownWait) {
     let mut last_ops = 0u64;
     let mut last_sample = Instant::now();
     loop {
         let hz = shared.config.read().hz();
         let period = Duration::from_millis(1000 / hz.max(1));
-        tokio::time::sleep(period).await;
+        if shutdown.wait(period) || shared.is_shutting_down() {
+            return;
+        }
         shared.clock.refresh();
         // As Redis's slow cycle: at most 25% of the period.
-        let budget = period / 4;
-        let s = shared.clone();
-        // The cycle is CPU work under shard locks: keep it off the reactor's hot path.
-        let _ = tokio::task::spawn_blocking(move || s.engine.active_expire_cycle(budget)).await;
+        shared.engine.active_expire_cycle(period / 4);
         shared.persist_cron();
         shared.aof_cron();
         let elapsed = last_sample.elapsed();

@@ -4,7 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 
-use tokio::net::{TcpListener, TcpSocket};
+use socket2::{Domain, Socket, Type};
+use std::net::TcpListener;
 
 /// Redis's reply to a non-loopback client in protected mode.
 pub const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -27,19 +28,18 @@ pub fn parse_bind(entry: &str, port: u16) -> Option<(SocketAddr, bool)> {
     Some((SocketAddr::new(ip, port), optional))
 }
 
-/// Binds a listener with `SO_REUSEADDR` and the given backlog.
+/// Binds a non-blocking listener with `SO_REUSEADDR` and the given backlog.
 pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    let sock = match addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    sock.set_reuseaddr(true)?;
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
     if addr.is_ipv6() {
         // As Redis: an IPv6 listener takes IPv6 only, so `0.0.0.0` and `::` can both bind.
-        set_int_opt(&sock, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1);
+        sock.set_only_v6(true)?;
     }
-    sock.bind(addr)?;
-    sock.listen(backlog.max(1))
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(i32::try_from(backlog.max(1)).unwrap_or(i32::MAX))?;
+    Ok(sock.into())
 }
 
 fn set_int_opt(

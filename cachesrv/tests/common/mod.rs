@@ -18,7 +18,7 @@ pub mod procs;
 pub struct TestServer {
     pub port: u16,
     pub shared: Arc<Shared>,
-    rt: Option<tokio::runtime::Runtime>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -26,19 +26,14 @@ impl TestServer {
         let mut args = vec!["--port", "0", "--bind", "127.0.0.1", "--save", ""];
         args.extend_from_slice(extra);
         let config = Config::from_args(&args).expect("config");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let server = rt.block_on(Server::bind(config)).expect("bind");
+        let server = Server::bind(config).expect("bind");
         let shared = server.shared().clone();
         let port = server.local_addrs()[0].port();
-        rt.spawn(server.run());
+        let thread = std::thread::spawn(move || server.serve());
         TestServer {
             port,
             shared,
-            rt: Some(rt),
+            thread: Some(thread),
         }
     }
 }
@@ -46,8 +41,8 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shared.request_shutdown();
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

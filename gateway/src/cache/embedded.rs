@@ -135,7 +135,7 @@ impl Embedded {
         }
         let config = Config::from_args(&args)
             .map_err(|e| CacheError::Embedded(redact(&e.to_string(), &[password])))?;
-        let server = Server::bind(config).await.map_err(|e| match e {
+        let server = Server::bind(config).map_err(|e| match e {
             StartError::Bind { addr, source } => CacheError::Bind {
                 addr,
                 port,
