@@ -43,6 +43,7 @@ mod gate;
 pub mod glob;
 mod hash;
 mod keyref;
+mod load;
 mod memory;
 mod snapshot;
 mod table;
@@ -61,6 +62,7 @@ pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
 pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
+pub use load::{LoadValue, Loaded};
 pub use memory::alloc_size;
 pub use snapshot::{AccessInfo, ShardCopy, SnapEntry};
 pub use value::{

@@ -165,6 +165,20 @@ impl Table {
         }
     }
 
+    /// Makes room for `additional` more keys without growing again: the entry vector and the
+    /// index are sized for them at once (a bulk load knows its size up front). False if the
+    /// table cannot hold that many.
+    pub(crate) fn reserve(&mut self, hasher: &KeyHasher, additional: usize) -> bool {
+        let want = self.entries.len().saturating_add(additional);
+        if want > MAX_ENTRIES {
+            return false;
+        }
+        self.entries
+            .reserve_exact(want.saturating_sub(self.entries.len()));
+        let slots = (want * 8).div_ceil(7) + 1;
+        slots <= self.index.len() || self.rebuild(hasher, slots)
+    }
+
     /// Removes and returns the entry at `pos`; `None` if there is none.
     pub(crate) fn remove(&mut self, hasher: &KeyHasher, pos: usize) -> Option<Block> {
         if pos >= self.entries.len() {
