@@ -5,10 +5,14 @@
 //! writes them: relative expiries become absolute (`EXPIRE`/`PEXPIRE`/`EXPIREAT`/`GETEX` ->
 //! `PEXPIREAT`, or `DEL` when the key went, `PERSIST` for `GETEX PERSIST`; `SET ... EX`,
 //! `SETEX`, `PSETEX` -> `SET key value PXAT ms`; `RESTORE` with a relative TTL -> `ABSTTL`), and
-//! commands whose effect is random or float-formatted (`SPOP`, `INCRBYFLOAT`, `HINCRBYFLOAT`)
-//! are logged as the resulting state of their key. The commands of a transaction are logged
-//! between `MULTI` and `EXEC` (a single one alone). While a rewrite runs, every write is
-//! logged as its keys' resulting states (see [`crate::state::aof_ops`]).
+//! commands whose effect is random, float-formatted or blocking are logged as their effects,
+//! as their handlers report them through [`log_as`] (`SPOP` -> `SREM` of each popped member,
+//! or `DEL`; `INCRBYFLOAT` -> `SET ... KEEPTTL`; `HINCRBYFLOAT` -> `HSET`; a served `BLPOP` ->
+//! `LPOP key`, `BLMOVE` -> `LMOVE`, `BZPOPMIN` -> `ZPOPMIN key`, `[B]LMPOP`/`[B]ZMPOP` -> `LPOP
+//! key count`/`ZPOPMIN key count`...). `SET ... GET` is logged without `GET`. The commands of
+//! a transaction, and the writes of a script or function, are logged between `MULTI` and
+//! `EXEC` (a single one alone), as is a command logged as several. While a rewrite runs, every
+//! write is logged as its keys' resulting states (see [`crate::state::aof_ops`]).
 
 use std::cell::RefCell;
 
@@ -40,6 +44,26 @@ thread_local! {
     /// The commands of the transaction EXEC is running on this thread.
     static TX: RefCell<Option<Vec<TxEntry>>> = const { RefCell::new(None) };
     static ENCODER: RefCell<Encoder> = RefCell::new(Encoder::new(true));
+    /// What the running command reported to be logged as, instead of itself ([`log_as`]).
+    static EFFECTS: RefCell<Vec<Vec<Vec<u8>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Logs the running write command as `argv` instead of itself (each call adds one record;
+/// several are logged between `MULTI` and `EXEC`). `argv` is only built while the AOF is on.
+pub(super) fn log_as(ctx: &Ctx<'_>, argv: impl FnOnce() -> Vec<Vec<u8>>) {
+    if ctx.shared.aof.is_on() {
+        let a = argv();
+        EFFECTS.with(|e| e.borrow_mut().push(a));
+    }
+}
+
+fn take_effects() -> Vec<Vec<Vec<u8>>> {
+    EFFECTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+/// True while EXEC or a script collects its commands' records.
+pub(super) fn in_tx() -> bool {
+    TX.with(|t| t.borrow().is_some())
 }
 
 /// Runs `cmd`'s handler, logging it to the AOF when it is a write that changed something.
@@ -51,10 +75,13 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         if !ctx.shared.aof.is_on() {
             return (cmd.handler)(ctx, argv);
         }
-        // Inside EXEC (the engine's gate is held exclusively): collected, logged by EXEC.
+        // Inside EXEC or a script (the engine's gate is held exclusively): collected, logged
+        // at its end.
         let d0 = ctx.shared.engine.dirty();
         (cmd.handler)(ctx, argv);
-        if ctx.shared.engine.dirty() != d0 {
+        if ctx.shared.engine.dirty() == d0 {
+            take_effects();
+        } else {
             let state = ctx.shared.aof.log_lock().state_mode();
             let recs = records(ctx, cmd, argv, state, None);
             let db = ctx.sess.db;
@@ -85,6 +112,7 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
     let d0 = ctx.shared.engine.dirty();
     (cmd.handler)(ctx, argv);
     if ctx.shared.engine.dirty() == d0 {
+        take_effects();
         return;
     }
     let state = log.state_mode();
@@ -92,19 +120,61 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         // The common case: the command itself, encoded from the arguments in place.
         return log.command(ctx.sess.db, argv);
     }
-    for r in records(ctx, cmd, argv, state, Some(&mut log)) {
-        write(&mut log, r);
+    let recs = records(ctx, cmd, argv, state, Some(&mut log));
+    write_atomic(&mut log, recs);
+}
+
+/// Writes a command's or a transaction's records: one alone, several between `MULTI` and
+/// `EXEC` (so a reload applies all of them or none).
+fn write_atomic(log: &mut LogBuf, recs: Vec<Rec>) {
+    if recs.len() > 1 {
+        let first_db = recs.iter().find_map(|r| match r {
+            Rec::Db(d, _) => Some(*d),
+            Rec::Global(_) => None,
+        });
+        match first_db {
+            Some(d) => log.command(d, &[b"MULTI".to_vec()]),
+            None => log.global(&[b"MULTI".to_vec()]),
+        }
+        for r in recs {
+            write(log, r);
+        }
+        log.global(&[b"EXEC".to_vec()]);
+    } else {
+        for r in recs {
+            write(log, r);
+        }
     }
 }
 
 /// True when a command is logged as it was sent (outside a rewrite).
 fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
     match cmd.name {
-        "set" => !has_expire_option(argv),
+        "set" => argv.len() == 3 || !(has_expire_option(argv) || has_get_option(argv)),
         "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
-        | "setex" | "psetex" | "restore" | "spop" | "incrbyfloat" | "hincrbyfloat" => false,
-        _ => true,
+        | "setex" | "psetex" | "restore" => false,
+        _ => !reports_effects(cmd.name),
     }
+}
+
+/// Commands whose handlers report what to log ([`log_as`]).
+fn reports_effects(name: &str) -> bool {
+    matches!(
+        name,
+        "spop"
+            | "incrbyfloat"
+            | "hincrbyfloat"
+            | "blpop"
+            | "brpop"
+            | "blmove"
+            | "brpoplpush"
+            | "blmpop"
+            | "lmpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "bzmpop"
+            | "zmpop"
+    )
 }
 
 fn write(log: &mut LogBuf, r: Rec) {
@@ -148,24 +218,7 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
             recs.extend(e.recs);
         }
     }
-    if recs.len() > 1 {
-        let first_db = recs.iter().find_map(|r| match r {
-            Rec::Db(d, _) => Some(*d),
-            Rec::Global(_) => None,
-        });
-        match first_db {
-            Some(d) => log.command(d, &[b"MULTI".to_vec()]),
-            None => log.global(&[b"MULTI".to_vec()]),
-        }
-        for r in recs {
-            write(&mut log, r);
-        }
-        log.global(&[b"EXEC".to_vec()]);
-    } else {
-        for r in recs {
-            write(&mut log, r);
-        }
-    }
+    write_atomic(&mut log, recs);
 }
 
 fn owned(argv: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -268,6 +321,10 @@ fn other_db(cmd: &Command, argv: &[&[u8]]) -> Option<usize> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
+fn has_get_option(argv: &[&[u8]]) -> bool {
+    argv.iter().skip(3).any(|a| eq(a, "get"))
+}
+
 fn has_expire_option(argv: &[&[u8]]) -> bool {
     argv.iter()
         .skip(3)
@@ -296,8 +353,11 @@ fn records(
         "flushdb" => return vec![Rec::Db(db, owned(argv))],
         _ => {}
     }
-    let by_state = state || matches!(cmd.name, "spop" | "incrbyfloat" | "hincrbyfloat");
-    if by_state {
+    let effects = take_effects();
+    if !state && !effects.is_empty() {
+        return effects.into_iter().map(|a| Rec::Db(db, a)).collect();
+    }
+    if state {
         let ks = keys(cmd, argv);
         if ks.is_empty() {
             return vec![Rec::Db(db, owned(argv))];
@@ -333,6 +393,13 @@ fn records(
         }
         "setex" | "psetex" => Some(set_pxat(ctx, key)),
         "set" if has_expire_option(argv) => Some(set_pxat(ctx, key)),
+        "set" => Some(
+            argv.iter()
+                .enumerate()
+                .filter(|&(i, a)| i < 3 || !eq(a, "get"))
+                .map(|(_, a)| a.to_vec())
+                .collect(),
+        ),
         "restore" if !argv.iter().skip(4).any(|a| eq(a, "absttl")) && argv[2] != b"0" => {
             let (exists, at, _) = key_now(ctx, key);
             Some(match (exists, at) {
