@@ -57,6 +57,28 @@ pub(super) fn log_as(ctx: &Ctx<'_>, argv: impl FnOnce() -> Vec<Vec<u8>>) {
     }
 }
 
+/// Logs a command that changed no key but must be replayed (`FUNCTION LOAD`, `DELETE`,
+/// `FLUSH`, `RESTORE`), as sent, in the client's database.
+pub(super) fn log_now(ctx: &Ctx<'_>, argv: &[&[u8]]) {
+    if let Some(mut log) = ctx.shared.aof.order() {
+        if in_tx() {
+            // Inside EXEC: with the transaction's records.
+            let entry = TxEntry {
+                recs: vec![Rec::Db(ctx.sess.db, owned(argv))],
+                state: false,
+                keys: Vec::new(),
+            };
+            TX.with(|t| {
+                if let Some(v) = t.borrow_mut().as_mut() {
+                    v.push(entry);
+                }
+            });
+        } else {
+            log.command(ctx.sess.db, argv);
+        }
+    }
+}
+
 fn take_effects() -> Vec<Vec<Vec<u8>>> {
     EFFECTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
 }
@@ -111,6 +133,8 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
     };
     let d0 = ctx.shared.engine.dirty();
     (cmd.handler)(ctx, argv);
+    // Keys expired or evicted meanwhile, by this command or any thread, are logged first.
+    ctx.shared.aof.log_removals(&mut log);
     if ctx.shared.engine.dirty() == d0 {
         take_effects();
         return;
@@ -205,6 +229,8 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
     let Some(mut log) = ctx.shared.aof.order() else {
         return;
     };
+    // Keys expired or evicted meanwhile (the transaction's own too) go before its block.
+    ctx.shared.aof.log_removals(&mut log);
     let state_now = log.state_mode();
     let mut recs = Vec::new();
     for e in entries {

@@ -136,13 +136,33 @@ fn bmove(ctx: &mut Ctx<'_>, a: &[&[u8]], from_left: bool, to_left: bool, timeout
     let me = me(ctx);
     match move_checked(ctx, a[1], a[2], from_left, to_left, Some(me)) {
         Ok(Some(e)) => {
-            // Logged as LMOVE (BLMOVE) or RPOPLPUSH (BRPOPLPUSH), as Redis does.
+            // Logged as Redis 7.0 does: served at once, as LMOVE (BLMOVE) or RPOPLPUSH
+            // (BRPOPLPUSH) with the arguments sent; served once woken, as LMOVE with its
+            // own lowercase `left`/`right`.
             super::aof::log_as(ctx, || {
-                let name: &[u8] = if a.len() == 6 { b"LMOVE" } else { b"RPOPLPUSH" };
-                std::iter::once(name)
-                    .chain(a[1..a.len() - 1].iter().copied())
-                    .map(<[u8]>::to_vec)
-                    .collect()
+                let side = |l: bool| {
+                    if l {
+                        b"left".to_vec()
+                    } else {
+                        b"right".to_vec()
+                    }
+                };
+                match me {
+                    Some(_) => vec![
+                        b"LMOVE".to_vec(),
+                        a[1].to_vec(),
+                        a[2].to_vec(),
+                        side(from_left),
+                        side(to_left),
+                    ],
+                    None => {
+                        let name: &[u8] = if a.len() == 6 { b"LMOVE" } else { b"RPOPLPUSH" };
+                        std::iter::once(name)
+                            .chain(a[1..a.len() - 1].iter().copied())
+                            .map(<[u8]>::to_vec)
+                            .collect()
+                    }
+                }
             });
             ctx.bulk(&e)
         }

@@ -11,6 +11,15 @@
 //! one caller (the leader) writes out everything buffered by every thread and fsyncs once;
 //! callers arriving meanwhile wait for it, and return at once if it covered their records.
 //! With `everysec` a thread of its own fsyncs once a second; with `no` the OS decides.
+//!
+//! Keys the engine removes on its own (expired, evicted) are recorded as the engine reports
+//! them (under the key's shard lock, so before anyone else can touch the key again) and
+//! logged as `DEL` (`UNLINK` with `lazyfree-lazy-expire`/`-eviction yes`), as Redis 7.0
+//! propagates them, by the next holder of the ordering lock before its own record: the next
+//! write command, the write-out of a batch's records, or the once-a-second write-out. A key a
+//! command (or a transaction, or a script) finds expired is so logged before it, outside any
+//! `MULTI` block: where Redis 7.0 puts that `DEL` varies from run to run; every placement
+//! replays the same, since the records carry absolute expiry times.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -22,6 +31,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::engine::{Removal, RemovalSink};
 use crate::log::{log, Level};
 use crate::persist::aof::{encode_command, Manifest};
 
@@ -35,6 +45,15 @@ pub const FSYNC_ALWAYS: u8 = 2;
 thread_local! {
     /// End offset of the last record this thread appended and has not yet made durable.
     static PENDING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A key the engine removed, not logged yet.
+#[derive(Debug)]
+struct Removed {
+    db: usize,
+    key: Vec<u8>,
+    /// Logged as `UNLINK` (the `lazyfree-lazy-*` setting when it was removed).
+    unlink: bool,
 }
 
 /// The buffer of records not yet written to the file, under the ordering lock.
@@ -146,6 +165,30 @@ pub struct Aof {
     pub rewrite_thread: Mutex<Option<JoinHandle<()>>>,
     fsync_thread: Mutex<Option<JoinHandle<()>>>,
     stop_fsync: AtomicBool,
+    /// Keys the engine removed, to log (a leaf lock: taken under shard locks).
+    removed: Mutex<Vec<Removed>>,
+    removed_pending: AtomicBool,
+    /// `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`: logged as `UNLINK`.
+    unlink_expired: AtomicBool,
+    unlink_evicted: AtomicBool,
+}
+
+impl RemovalSink for Aof {
+    fn removed(&self, db: usize, key: &[u8], why: Removal) {
+        if !self.is_on() {
+            return;
+        }
+        let unlink = match why {
+            Removal::Expired => self.unlink_expired.load(Ordering::Relaxed),
+            Removal::Evicted => self.unlink_evicted.load(Ordering::Relaxed),
+        };
+        self.removed.lock().push(Removed {
+            db,
+            key: key.to_vec(),
+            unlink,
+        });
+        self.removed_pending.store(true, Ordering::Release);
+    }
 }
 
 impl Aof {
@@ -193,6 +236,30 @@ impl Aof {
         self.is_on().then_some(g)
     }
 
+    /// `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`: expired and evicted keys are
+    /// logged as `UNLINK` instead of `DEL`.
+    pub fn set_lazyfree(&self, expire: bool, eviction: bool) {
+        self.unlink_expired.store(expire, Ordering::Relaxed);
+        self.unlink_evicted.store(eviction, Ordering::Relaxed);
+    }
+
+    /// Logs the keys the engine removed since the last call, in order, as `DEL` (or
+    /// `UNLINK`) records.
+    pub fn log_removals(&self, log: &mut LogBuf) {
+        if !self.removed_pending.load(Ordering::Acquire) {
+            return;
+        }
+        let list = {
+            let mut r = self.removed.lock();
+            self.removed_pending.store(false, Ordering::Release);
+            std::mem::take(&mut *r)
+        };
+        for r in list {
+            let name: &[u8] = if r.unlink { b"UNLINK" } else { b"DEL" };
+            log.command(r.db, &[name, &r.key[..]]);
+        }
+    }
+
     /// The ordering lock, whatever the state (rewrite switch points).
     pub fn log_lock(&self) -> MutexGuard<'_, LogBuf> {
         self.log.lock()
@@ -202,6 +269,10 @@ impl Aof {
     /// with `appendfsync always`, makes this thread's records durable (group commit).
     #[inline]
     pub fn before_reply(&self) {
+        if self.removed_pending.load(Ordering::Relaxed) && self.is_on() {
+            // Keys this batch expired or evicted (a read may have): logged with the batch.
+            self.log_removals(&mut self.log.lock());
+        }
         let p = PENDING.with(|p| p.replace(0));
         if p == 0 {
             return;
@@ -225,6 +296,9 @@ impl Aof {
         let mut data = std::mem::take(&mut out.spare);
         let end = {
             let mut log = self.log.lock();
+            if self.is_on() {
+                self.log_removals(&mut log);
+            }
             std::mem::swap(&mut data, &mut log.buf);
             log.appended += data.len() as u64;
             log.appended
@@ -295,7 +369,13 @@ impl Aof {
 
     /// Writes out and fsyncs everything appended so far.
     pub fn sync_all(&self) {
-        let end = self.log.lock().end();
+        let end = {
+            let mut log = self.log.lock();
+            if self.is_on() {
+                self.log_removals(&mut log);
+            }
+            log.end()
+        };
         self.sync_upto(end);
     }
 
@@ -323,6 +403,7 @@ impl Aof {
         let mut out = self.out.lock();
         {
             let mut log = self.log.lock();
+            self.log_removals(&mut log);
             self.on.store(false, Ordering::Release);
             log.state_mode = false;
             log.db = None;
