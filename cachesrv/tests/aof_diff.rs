@@ -201,6 +201,15 @@ fn assert_same_records(tag: &str, script: &[Step]) {
     let s = Cachesrv::start(&cdir, &opts);
     let got = run(s.port, &cdir, script);
     drop(s);
+    let check = std::process::Command::new("redis-check-aof")
+        .arg(cdir.join("appendonlydir").join("appendonly.aof.manifest"))
+        .output()
+        .expect("run redis-check-aof");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && text.contains("is valid"),
+        "{tag}: redis-check-aof refused cachesrv's files: {text}"
+    );
     assert!(
         got == want,
         "{tag}: cachesrv logged\n{}\n\nredis-server logged\n{}",
@@ -298,6 +307,16 @@ fn relative_and_random_effects_are_logged_as_redis_logs_them() {
             Cmd(&["EXPIRE", "a", "100"]),
             Cmd(&["PEXPIRE", "a", "100000"]),
             Cmd(&["EXPIREAT", "a", "4000000000"]),
+            Cmd(&["EXPIRE", "a", "100", "GT"]),
+            Cmd(&["EXPIRE", "a", "100", "NX"]),
+            Cmd(&["PEXPIRE", "a", "1000", "LT"]),
+            Cmd(&["SET", "gd", "1"]),
+            Cmd(&["GETDEL", "gd"]),
+            Cmd(&["GETDEL", "gd"]),
+            Cmd(&["PFADD", "hll", "a", "b"]),
+            Cmd(&["PFCOUNT", "hll"]),
+            Cmd(&["PFCOUNT", "hll"]),
+            Cmd(&["PFCOUNT", "hll", "nothing"]),
             Cmd(&["SET", "b", "1", "EX", "100"]),
             Cmd(&["SET", "c", "1", "PX", "100000"]),
             Cmd(&["SET", "d", "1", "EXAT", "4000000000"]),

@@ -90,7 +90,8 @@ pub(super) fn in_tx() -> bool {
 
 /// Runs `cmd`'s handler, logging it to the AOF when it is a write that changed something.
 pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
-    if cmd.flags & flags::WRITE == 0 {
+    // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
+    if cmd.flags & flags::WRITE == 0 && cmd.name != "pfcount" {
         return (cmd.handler)(ctx, argv);
     }
     if TX.with(|t| t.borrow().is_some()) {
@@ -176,7 +177,7 @@ fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
     match cmd.name {
         "set" => argv.len() == 3 || !(has_expire_option(argv) || has_get_option(argv)),
         "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
-        | "setex" | "psetex" | "restore" => false,
+        | "getdel" | "setex" | "psetex" | "restore" => false,
         _ => !reports_effects(cmd.name),
     }
 }
@@ -409,14 +410,22 @@ fn records(
             let (exists, at, _) = key_now(ctx, key);
             Some(match (exists, at) {
                 (false, _) => vec![b"DEL".to_vec(), key.to_vec()],
-                (true, Some(at)) => vec![
-                    b"PEXPIREAT".to_vec(),
-                    key.to_vec(),
-                    at.to_string().into_bytes(),
-                ],
+                (true, Some(at)) => {
+                    let mut v = vec![
+                        b"PEXPIREAT".to_vec(),
+                        key.to_vec(),
+                        at.to_string().into_bytes(),
+                    ];
+                    // EXPIRE's NX|XX|GT|LT, kept as Redis keeps them.
+                    if cmd.name != "getex" {
+                        v.extend(argv.iter().skip(3).map(|a| a.to_vec()));
+                    }
+                    v
+                }
                 (true, None) => vec![b"PERSIST".to_vec(), key.to_vec()],
             })
         }
+        "getdel" => Some(vec![b"DEL".to_vec(), key.to_vec()]),
         "setex" | "psetex" => Some(set_pxat(ctx, key)),
         "set" if has_expire_option(argv) => Some(set_pxat(ctx, key)),
         "set" => Some(
