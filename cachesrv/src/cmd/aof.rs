@@ -11,8 +11,10 @@
 //! `LPOP key`, `BLMOVE` -> `LMOVE`, `BZPOPMIN` -> `ZPOPMIN key`, `[B]LMPOP`/`[B]ZMPOP` -> `LPOP
 //! key count`/`ZPOPMIN key count`...). `SET ... GET` is logged without `GET`. The commands of
 //! a transaction, and the writes of a script or function, are logged between `MULTI` and
-//! `EXEC` (a single one alone), as is a command logged as several. While a rewrite runs, every
-//! write is logged as its keys' resulting states (see [`crate::state::aof_ops`]).
+//! `EXEC` (a single one alone), as is a command logged as several. Keys the engine expired or
+//! evicted are logged as `DEL` first (see [`crate::state::aof`]); those a command found
+//! expired go with its records, in its block. `GETDEL` is logged as `DEL`. While a rewrite
+//! runs, every write is logged as its keys' resulting states (see [`crate::state::aof_ops`]).
 
 use std::cell::RefCell;
 
@@ -20,7 +22,7 @@ use super::util::eq;
 use super::{flags, Command, Ctx};
 use crate::engine::Access;
 use crate::persist::rdb::encode::Encoder;
-use crate::state::aof::LogBuf;
+use crate::state::aof::{LogBuf, WriteScope};
 
 /// One record to log.
 enum Rec {
@@ -44,6 +46,8 @@ thread_local! {
     /// The commands of the transaction EXEC is running on this thread.
     static TX: RefCell<Option<Vec<TxEntry>>> = const { RefCell::new(None) };
     static ENCODER: RefCell<Encoder> = RefCell::new(Encoder::new(true));
+    /// Marks this thread as in a write while EXEC or a script runs.
+    static TX_SCOPE: RefCell<Option<WriteScope>> = const { RefCell::new(None) };
     /// What the running command reported to be logged as, instead of itself ([`log_as`]).
     static EFFECTS: RefCell<Vec<Vec<Vec<u8>>>> = const { RefCell::new(Vec::new()) };
 }
@@ -99,9 +103,27 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
             return (cmd.handler)(ctx, argv);
         }
         // Inside EXEC or a script (the engine's gate is held exclusively): collected, logged
-        // at its end.
+        // at its end; keys it found expired first.
         let d0 = ctx.shared.engine.dirty();
         (cmd.handler)(ctx, argv);
+        let expired: Vec<TxEntry> = ctx
+            .shared
+            .aof
+            .take_own_removals()
+            .into_iter()
+            .map(|(d, a)| TxEntry {
+                keys: vec![(d, a[1].clone())],
+                recs: vec![Rec::Db(d, a)],
+                state: true,
+            })
+            .collect();
+        if !expired.is_empty() {
+            TX.with(|t| {
+                if let Some(v) = t.borrow_mut().as_mut() {
+                    v.extend(expired);
+                }
+            });
+        }
         if ctx.shared.engine.dirty() == d0 {
             take_effects();
         } else {
@@ -133,19 +155,30 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         return (cmd.handler)(ctx, argv);
     };
     let d0 = ctx.shared.engine.dirty();
-    (cmd.handler)(ctx, argv);
-    // Keys expired or evicted meanwhile, by this command or any thread, are logged first.
-    ctx.shared.aof.log_removals(&mut log);
+    {
+        let _scope = WriteScope::enter();
+        (cmd.handler)(ctx, argv);
+    }
+    // Keys expired or evicted meanwhile by other threads (or evicted before this command)
+    // are logged first; those this command found expired, with it in one block (Redis 7.0).
+    let own: Vec<Rec> = ctx
+        .shared
+        .aof
+        .log_removals(&mut log, true)
+        .into_iter()
+        .map(|(d, a)| Rec::Db(d, a))
+        .collect();
     if ctx.shared.engine.dirty() == d0 {
         take_effects();
-        return;
+        return write_atomic(&mut log, own);
     }
     let state = log.state_mode();
-    if !state && logged_as_is(cmd, argv) {
+    if !state && own.is_empty() && logged_as_is(cmd, argv) {
         // The common case: the command itself, encoded from the arguments in place.
         return log.command(ctx.sess.db, argv);
     }
-    let recs = records(ctx, cmd, argv, state, Some(&mut log));
+    let mut recs = own;
+    recs.extend(records(ctx, cmd, argv, state, Some(&mut log)));
     write_atomic(&mut log, recs);
 }
 
@@ -212,6 +245,7 @@ fn write(log: &mut LogBuf, r: Rec) {
 /// Starts collecting a transaction's records (EXEC, before running its commands).
 pub(super) fn begin_tx() {
     TX.with(|t| *t.borrow_mut() = Some(Vec::new()));
+    TX_SCOPE.with(|s| *s.borrow_mut() = Some(WriteScope::enter()));
 }
 
 /// Logs the transaction's records: `MULTI`, the records, `EXEC` (one record alone).
@@ -224,14 +258,15 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
     let Some(entries) = TX.with(|t| t.borrow_mut().take()) else {
         return;
     };
+    TX_SCOPE.with(|s| s.borrow_mut().take());
     if entries.is_empty() {
         return;
     }
     let Some(mut log) = ctx.shared.aof.order() else {
         return;
     };
-    // Keys expired or evicted meanwhile (the transaction's own too) go before its block.
-    ctx.shared.aof.log_removals(&mut log);
+    // Keys others expired or evicted meanwhile go before the block.
+    ctx.shared.aof.log_removals(&mut log, false);
     let state_now = log.state_mode();
     let mut recs = Vec::new();
     for e in entries {

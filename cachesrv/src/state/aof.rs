@@ -17,9 +17,8 @@
 //! logged as `DEL` (`UNLINK` with `lazyfree-lazy-expire`/`-eviction yes`), as Redis 7.0
 //! propagates them, by the next holder of the ordering lock before its own record: the next
 //! write command, the write-out of a batch's records, or the once-a-second write-out. A key a
-//! command (or a transaction, or a script) finds expired is so logged before it, outside any
-//! `MULTI` block: where Redis 7.0 puts that `DEL` varies from run to run; every placement
-//! replays the same, since the records carry absolute expiry times.
+//! write command (or a transaction, or a script) finds expired is its own: its `DEL` is
+//! logged with the command's records, in one `MULTI` block, as Redis 7.0 logs it.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -45,7 +44,29 @@ pub const FSYNC_ALWAYS: u8 = 2;
 thread_local! {
     /// End offset of the last record this thread appended and has not yet made durable.
     static PENDING: Cell<u64> = const { Cell::new(0) };
+    /// This thread runs a write command, a transaction or a script: keys it expires are its.
+    static IN_WRITE: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Marks the current thread as running a write command, a transaction or a script until the
+/// value is dropped; the keys it expires meanwhile are its own (see [`Aof::log_removals`]).
+pub struct WriteScope(bool);
+
+impl WriteScope {
+    /// Enters the scope.
+    pub fn enter() -> WriteScope {
+        WriteScope(IN_WRITE.with(|w| w.replace(true)))
+    }
+}
+
+impl Drop for WriteScope {
+    fn drop(&mut self) {
+        IN_WRITE.with(|w| w.set(self.0));
+    }
+}
+
+/// The `DEL` (or `UNLINK`) record of a removed key, with its database.
+pub type RemovedRecord = (usize, Vec<Vec<u8>>);
 
 /// A key the engine removed, not logged yet.
 #[derive(Debug)]
@@ -54,6 +75,15 @@ struct Removed {
     key: Vec<u8>,
     /// Logged as `UNLINK` (the `lazyfree-lazy-*` setting when it was removed).
     unlink: bool,
+    /// Expired by the write command (transaction, script) running on the recording thread.
+    own: bool,
+}
+
+impl Removed {
+    fn record(self) -> RemovedRecord {
+        let name: &[u8] = if self.unlink { b"UNLINK" } else { b"DEL" };
+        (self.db, vec![name.to_vec(), self.key])
+    }
 }
 
 /// The buffer of records not yet written to the file, under the ordering lock.
@@ -186,6 +216,7 @@ impl RemovalSink for Aof {
             db,
             key: key.to_vec(),
             unlink,
+            own: why == Removal::Expired && IN_WRITE.with(Cell::get),
         });
         self.removed_pending.store(true, Ordering::Release);
     }
@@ -245,19 +276,49 @@ impl Aof {
 
     /// Logs the keys the engine removed since the last call, in order, as `DEL` (or
     /// `UNLINK`) records.
-    pub fn log_removals(&self, log: &mut LogBuf) {
+    /// With `keep_own`, those the running write command expired itself are returned
+    /// instead, for the caller to log with the command's records.
+    pub fn log_removals(&self, log: &mut LogBuf, keep_own: bool) -> Vec<RemovedRecord> {
         if !self.removed_pending.load(Ordering::Acquire) {
-            return;
+            return Vec::new();
         }
         let list = {
             let mut r = self.removed.lock();
             self.removed_pending.store(false, Ordering::Release);
             std::mem::take(&mut *r)
         };
+        let mut own = Vec::new();
         for r in list {
-            let name: &[u8] = if r.unlink { b"UNLINK" } else { b"DEL" };
-            log.command(r.db, &[name, &r.key[..]]);
+            if keep_own && r.own {
+                own.push(r.record());
+            } else {
+                let (db, argv) = r.record();
+                log.command(db, &argv);
+            }
         }
+        own
+    }
+
+    /// Takes the records of the keys the running transaction or script expired itself (the
+    /// others stay pending), to log them in its block.
+    pub fn take_own_removals(&self) -> Vec<RemovedRecord> {
+        if !self.removed_pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut r = self.removed.lock();
+        let mut own = Vec::new();
+        let mut i = 0;
+        while i < r.len() {
+            if r[i].own {
+                own.push(r.remove(i).record());
+            } else {
+                i += 1;
+            }
+        }
+        if r.is_empty() {
+            self.removed_pending.store(false, Ordering::Release);
+        }
+        own
     }
 
     /// The ordering lock, whatever the state (rewrite switch points).
@@ -271,7 +332,7 @@ impl Aof {
     pub fn before_reply(&self) {
         if self.removed_pending.load(Ordering::Relaxed) && self.is_on() {
             // Keys this batch expired or evicted (a read may have): logged with the batch.
-            self.log_removals(&mut self.log.lock());
+            self.log_removals(&mut self.log.lock(), false);
         }
         let p = PENDING.with(|p| p.replace(0));
         if p == 0 {
@@ -297,7 +358,7 @@ impl Aof {
         let end = {
             let mut log = self.log.lock();
             if self.is_on() {
-                self.log_removals(&mut log);
+                self.log_removals(&mut log, false);
             }
             std::mem::swap(&mut data, &mut log.buf);
             log.appended += data.len() as u64;
@@ -372,7 +433,7 @@ impl Aof {
         let end = {
             let mut log = self.log.lock();
             if self.is_on() {
-                self.log_removals(&mut log);
+                self.log_removals(&mut log, false);
             }
             log.end()
         };
@@ -403,7 +464,7 @@ impl Aof {
         let mut out = self.out.lock();
         {
             let mut log = self.log.lock();
-            self.log_removals(&mut log);
+            self.log_removals(&mut log, false);
             self.on.store(false, Ordering::Release);
             log.state_mode = false;
             log.db = None;
