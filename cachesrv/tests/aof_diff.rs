@@ -253,9 +253,11 @@ fn expired_keys_are_logged_as_del_or_unlink() {
             // By a transaction, and by a script: in their blocks.
             Cmd(&["SET", "q", "v", "PX", "100"]),
             Cmd(&["SET", "e", "v", "PX", "100"]),
+            Cmd(&["SET", "r", "v", "PX", "100"]),
             Sleep(200),
             Cmd(&["MULTI"]),
             Cmd(&["INCR", "n"]),
+            Cmd(&["GET", "r"]),
             Cmd(&["SET", "q", "w"]),
             Cmd(&["EXEC"]),
             Cmd(&[

@@ -95,10 +95,12 @@ pub(super) fn in_tx() -> bool {
 /// Runs `cmd`'s handler, logging it to the AOF when it is a write that changed something.
 pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
     // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
-    if cmd.flags & flags::WRITE == 0 && cmd.name != "pfcount" {
+    let write = cmd.flags & flags::WRITE != 0 || cmd.name == "pfcount";
+    // A read matters only inside a transaction or a script, for the keys it finds expired.
+    if !write && !(ctx.shared.aof.is_on() && in_tx()) {
         return (cmd.handler)(ctx, argv);
     }
-    if TX.with(|t| t.borrow().is_some()) {
+    if in_tx() {
         if !ctx.shared.aof.is_on() {
             return (cmd.handler)(ctx, argv);
         }
@@ -123,6 +125,9 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
                     v.extend(expired);
                 }
             });
+        }
+        if !write {
+            return;
         }
         if ctx.shared.engine.dirty() == d0 {
             take_effects();
