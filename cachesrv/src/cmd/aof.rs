@@ -97,7 +97,8 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
     // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
     let write = cmd.flags & flags::WRITE != 0 || cmd.name == "pfcount";
     // A read matters only inside a transaction or a script, for the keys it finds expired.
-    if !write && !(ctx.shared.aof.is_on() && in_tx()) {
+    let watched = write || (ctx.shared.aof.is_on() && in_tx());
+    if !watched {
         return (cmd.handler)(ctx, argv);
     }
     if in_tx() {
