@@ -428,6 +428,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reserved_table_takes_that_many_keys_without_growing() {
+        let hasher = KeyHasher::with_seed(5);
+        let mut t = Table::default();
+        assert!(t.reserve(&hasher, 5000));
+        let (slots, cap) = (t.index.len(), t.entries.capacity());
+        for i in 0..5000 {
+            let k = format!("key{i}").into_bytes();
+            assert!(t.insert(&hasher, hasher.hash(&k), block(&k, false)).is_ok());
+        }
+        assert_eq!((t.index.len(), t.entries.capacity()), (slots, cap));
+        t.check(&hasher);
+        // Reserving on a filled table keeps its keys findable.
+        assert!(t.reserve(&hasher, 20_000));
+        t.check(&hasher);
+        assert!(!t.reserve(&hasher, MAX_ENTRIES));
+    }
+
+    #[test]
     fn emptied_table_frees_everything() {
         let hasher = KeyHasher::with_seed(9);
         let mut t = Table::default();
