@@ -19,8 +19,9 @@ use common::Conn;
 use protocol::Frame;
 use testkit::RedisServer;
 
-/// Tolerance on relative times (ms): the two runs are timed apart, each from its own start.
-const TIME_SLACK: i64 = 1500;
+/// Tolerance on relative times (ms): the two runs are timed apart, each from its own start,
+/// on a machine that may stall; a relative time logged as is would be off by far more.
+const TIME_SLACK: i64 = 10_000;
 
 /// One step of a script.
 enum Step {
