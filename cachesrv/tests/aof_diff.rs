@@ -485,10 +485,22 @@ fn fill_past_maxmemory(what: &str, port: u16, dir: &Path) -> u64 {
     }
     let evicted = info_u64(&mut c, "stats", "evicted_keys");
     assert!(evicted > 500, "{what}: {evicted} keys evicted");
+    // With lazyfree-lazy-eviction: UNLINK.
+    ok(&mut c, &["CONFIG", "SET", "lazyfree-lazy-eviction", "yes"]);
+    for i in 2000..2500 {
+        ok(&mut c, &["SET", &format!("key:{i}"), &value]);
+    }
+    let unlinked = info_u64(&mut c, "stats", "evicted_keys") - evicted;
+    assert!(unlinked > 100, "{what}: {unlinked} keys evicted");
     c.cmd(&["PING"]);
     let recs = parse_aof(&std::fs::read(last_incr(dir)).expect("the incremental file"));
-    let dels = recs.iter().filter(|r| r[0] == b"DEL").count() as u64;
-    assert_eq!(dels, evicted, "{what}: each evicted key is logged as DEL");
+    let count = |name: &[u8]| recs.iter().filter(|r| r[0] == name).count() as u64;
+    assert_eq!(
+        count(b"DEL"),
+        evicted,
+        "{what}: evicted keys are logged as DEL"
+    );
+    assert_eq!(count(b"UNLINK"), unlinked, "{what}: then as UNLINK");
     evicted
 }
 
