@@ -32,6 +32,9 @@ pub enum Loaded {
     Empty,
 }
 
+/// Fewer keys than this are not reserved for.
+const MIN_RESERVE: usize = 4096;
+
 /// How the keys of one database spread over its shards: the average plus a margin for the
 /// hash's spread (a few standard deviations at any size).
 fn per_shard(keys: usize, shards: usize) -> usize {
@@ -42,8 +45,12 @@ fn per_shard(keys: usize, shards: usize) -> usize {
 impl DbHandle<'_> {
     /// Makes room in every shard for `keys` more keys in this database (spread as the keys'
     /// hashes spread them), so loading that many grows no table. Best effort: a shard that
-    /// cannot hold its share is left as it is.
+    /// cannot hold its share is left as it is. Below 4 096 keys it does nothing
+    /// (growing is cheap there, and empty shards stay unallocated).
     pub fn reserve(&self, keys: usize) {
+        if keys < MIN_RESERVE {
+            return;
+        }
         let eng = self.eng;
         let shards = &eng.dbs[self.db].shards;
         let each = per_shard(keys, shards.len());
@@ -159,6 +166,12 @@ mod tests {
         let eng = Engine::new(EngineConfig::default());
         let db = eng.db(0).expect("db 0");
         let before = eng.used_memory();
+        db.reserve(MIN_RESERVE - 1);
+        assert_eq!(
+            eng.used_memory(),
+            before,
+            "a small database is not reserved for"
+        );
         db.reserve(100_000);
         // The reserved arrays are accounted at once.
         assert!(eng.used_memory() >= before + 100_000 * 8);
