@@ -1,6 +1,7 @@
 //! The append-only file with the binary as a process: acknowledged writes survive `kill -9`
 //! (`appendfsync always` and `everysec`), a torn last record is cut off at start (or refuses
-//! it with `aof-load-truncated no`), a corrupt record refuses the start with its offset,
+//! it with `aof-load-truncated no`), a transaction cut short at the end is dropped whole (as
+//! redis-server drops it), a corrupt record refuses the start with its offset,
 //! `redis-check-aof` accepts the files, AOF directories move both ways between cachesrv and
 //! `redis-server` 7.0, `BGREWRITEAOF` under a write load keeps every write, and `CONFIG SET
 //! appendonly yes` at run time keeps the data across a restart.
@@ -255,6 +256,59 @@ fn a_torn_last_record_is_cut_off_at_start_or_refuses_it() {
         check_aof(&dir).1
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copies the AOF directory of `from` into `to`.
+fn copy_aof_dir(from: &Path, to: &Path) {
+    let dst = to.join(AOF_DIR);
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    for e in std::fs::read_dir(from.join(AOF_DIR)).expect("the AOF directory") {
+        let e = e.expect("an entry");
+        std::fs::copy(e.path(), dst.join(e.file_name())).expect("copy");
+    }
+}
+
+#[test]
+fn a_transaction_cut_short_at_the_end_is_dropped_whole_as_redis_drops_it() {
+    const MULTI_D: &[u8] = b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nd\r\n$1\r\n4\r\n";
+    // Torn inside the block, and whole records but no EXEC.
+    for (tag, tail) in [("torn", &b"*3\r\n$3\r\nSE"[..]), ("no-exec", &b""[..])] {
+        let dir = temp_dir(&format!("aof-torn-multi-{tag}"));
+        let flags = ["--appendonly", "yes", "--save", ""];
+        {
+            let mut s = Cachesrv::start(&dir, &flags);
+            let mut c = s.conn();
+            ok(&mut c, &[b"SET", b"a", b"1"]);
+            ok(&mut c, &[b"MULTI"]);
+            ok(&mut c, &[b"SET", b"b", b"2"]);
+            ok(&mut c, &[b"SET", b"c", b"3"]);
+            ok(&mut c, &[b"EXEC"]);
+            assert!(s.terminate().success());
+        }
+        let incr = last_incr(&dir);
+        let whole = std::fs::read(&incr).expect("incr file");
+        let mut data = whole.clone();
+        data.extend_from_slice(MULTI_D);
+        data.extend_from_slice(tail);
+        std::fs::write(&incr, &data).expect("write");
+        let rdir = temp_dir(&format!("aof-torn-multi-redis-{tag}"));
+        copy_aof_dir(&dir, &rdir);
+        let s = Cachesrv::start(&dir, &flags);
+        let mut c = s.conn();
+        let ours = keyspace(&mut c);
+        assert_eq!(ours.len(), 3, "{tag}: {ours:?}");
+        assert_eq!(ok(&mut c, &[b"EXISTS", b"d"]), Frame::Integer(0));
+        drop(c);
+        drop(s);
+        // Cut back to the end of the last whole transaction.
+        assert_eq!(std::fs::read(&incr).expect("incr file"), whole, "{tag}");
+        let redis = redis_with_aof(&rdir);
+        let mut r = Conn::open(redis.port);
+        assert_same(&keyspace(&mut r), &ours, "redis-server on the same file");
+        drop(redis);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&rdir);
+    }
 }
 
 #[test]

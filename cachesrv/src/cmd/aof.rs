@@ -5,10 +5,16 @@
 //! writes them: relative expiries become absolute (`EXPIRE`/`PEXPIRE`/`EXPIREAT`/`GETEX` ->
 //! `PEXPIREAT`, or `DEL` when the key went, `PERSIST` for `GETEX PERSIST`; `SET ... EX`,
 //! `SETEX`, `PSETEX` -> `SET key value PXAT ms`; `RESTORE` with a relative TTL -> `ABSTTL`), and
-//! commands whose effect is random or float-formatted (`SPOP`, `INCRBYFLOAT`, `HINCRBYFLOAT`)
-//! are logged as the resulting state of their key. The commands of a transaction are logged
-//! between `MULTI` and `EXEC` (a single one alone). While a rewrite runs, every write is
-//! logged as its keys' resulting states (see [`crate::state::aof_ops`]).
+//! commands whose effect is random, float-formatted or blocking are logged as their effects,
+//! as their handlers report them through [`log_as`] (`SPOP` -> `SREM` of each popped member,
+//! or `DEL`; `INCRBYFLOAT` -> `SET ... KEEPTTL`; `HINCRBYFLOAT` -> `HSET`; a served `BLPOP` ->
+//! `LPOP key`, `BLMOVE` -> `LMOVE`, `BZPOPMIN` -> `ZPOPMIN key`, `[B]LMPOP`/`[B]ZMPOP` -> `LPOP
+//! key count`/`ZPOPMIN key count`...). `SET ... GET` is logged without `GET`. The commands of
+//! a transaction, and the writes of a script or function, are logged between `MULTI` and
+//! `EXEC` (a single one alone), as is a command logged as several. Keys the engine expired or
+//! evicted are logged as `DEL` first (see [`crate::state::aof`]); those a command found
+//! expired go with its records, in its block. `GETDEL` is logged as `DEL`. While a rewrite
+//! runs, every write is logged as its keys' resulting states (see [`crate::state::aof_ops`]).
 
 use std::cell::RefCell;
 
@@ -16,7 +22,7 @@ use super::util::eq;
 use super::{flags, Command, Ctx};
 use crate::engine::Access;
 use crate::persist::rdb::encode::Encoder;
-use crate::state::aof::LogBuf;
+use crate::state::aof::{LogBuf, WriteScope};
 
 /// One record to log.
 enum Rec {
@@ -40,21 +46,93 @@ thread_local! {
     /// The commands of the transaction EXEC is running on this thread.
     static TX: RefCell<Option<Vec<TxEntry>>> = const { RefCell::new(None) };
     static ENCODER: RefCell<Encoder> = RefCell::new(Encoder::new(true));
+    /// Marks this thread as in a write while EXEC or a script runs.
+    static TX_SCOPE: RefCell<Option<WriteScope>> = const { RefCell::new(None) };
+    /// What the running command reported to be logged as, instead of itself ([`log_as`]).
+    static EFFECTS: RefCell<Vec<Vec<Vec<u8>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Logs the running write command as `argv` instead of itself (each call adds one record;
+/// several are logged between `MULTI` and `EXEC`). `argv` is only built while the AOF is on.
+pub(super) fn log_as(ctx: &Ctx<'_>, argv: impl FnOnce() -> Vec<Vec<u8>>) {
+    if ctx.shared.aof.is_on() {
+        let a = argv();
+        EFFECTS.with(|e| e.borrow_mut().push(a));
+    }
+}
+
+/// Logs a command that changed no key but must be replayed (`FUNCTION LOAD`, `DELETE`,
+/// `FLUSH`, `RESTORE`), as sent, in the client's database.
+pub(super) fn log_now(ctx: &Ctx<'_>, argv: &[&[u8]]) {
+    if let Some(mut log) = ctx.shared.aof.order() {
+        if in_tx() {
+            // Inside EXEC: with the transaction's records.
+            let entry = TxEntry {
+                recs: vec![Rec::Db(ctx.sess.db, owned(argv))],
+                state: false,
+                keys: Vec::new(),
+            };
+            TX.with(|t| {
+                if let Some(v) = t.borrow_mut().as_mut() {
+                    v.push(entry);
+                }
+            });
+        } else {
+            log.command(ctx.sess.db, argv);
+        }
+    }
+}
+
+fn take_effects() -> Vec<Vec<Vec<u8>>> {
+    EFFECTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+/// True while EXEC or a script collects its commands' records.
+pub(super) fn in_tx() -> bool {
+    TX.with(|t| t.borrow().is_some())
 }
 
 /// Runs `cmd`'s handler, logging it to the AOF when it is a write that changed something.
 pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
-    if cmd.flags & flags::WRITE == 0 {
+    // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
+    let write = cmd.flags & flags::WRITE != 0 || cmd.name == "pfcount";
+    // A read matters only inside a transaction or a script, for the keys it finds expired.
+    let watched = write || (ctx.shared.aof.is_on() && in_tx());
+    if !watched {
         return (cmd.handler)(ctx, argv);
     }
-    if TX.with(|t| t.borrow().is_some()) {
+    if in_tx() {
         if !ctx.shared.aof.is_on() {
             return (cmd.handler)(ctx, argv);
         }
-        // Inside EXEC (the engine's gate is held exclusively): collected, logged by EXEC.
+        // Inside EXEC or a script (the engine's gate is held exclusively): collected, logged
+        // at its end; keys it found expired first.
         let d0 = ctx.shared.engine.dirty();
         (cmd.handler)(ctx, argv);
-        if ctx.shared.engine.dirty() != d0 {
+        let expired: Vec<TxEntry> = ctx
+            .shared
+            .aof
+            .take_own_removals()
+            .into_iter()
+            .map(|(d, a)| TxEntry {
+                keys: vec![(d, a[1].clone())],
+                recs: vec![Rec::Db(d, a)],
+                state: true,
+            })
+            .collect();
+        if !expired.is_empty() {
+            TX.with(|t| {
+                if let Some(v) = t.borrow_mut().as_mut() {
+                    v.extend(expired);
+                }
+            });
+        }
+        if !write {
+            return;
+        }
+        if ctx.shared.engine.dirty() == d0 {
+            take_effects();
+        } else {
             let state = ctx.shared.aof.log_lock().state_mode();
             let recs = records(ctx, cmd, argv, state, None);
             let db = ctx.sess.db;
@@ -83,28 +161,84 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         return (cmd.handler)(ctx, argv);
     };
     let d0 = ctx.shared.engine.dirty();
-    (cmd.handler)(ctx, argv);
+    {
+        let _scope = WriteScope::enter();
+        (cmd.handler)(ctx, argv);
+    }
+    // Keys expired or evicted meanwhile by other threads (or evicted before this command)
+    // are logged first; those this command found expired, with it in one block (Redis 7.0).
+    let own: Vec<Rec> = ctx
+        .shared
+        .aof
+        .log_removals(&mut log, true)
+        .into_iter()
+        .map(|(d, a)| Rec::Db(d, a))
+        .collect();
     if ctx.shared.engine.dirty() == d0 {
-        return;
+        take_effects();
+        return write_atomic(&mut log, own);
     }
     let state = log.state_mode();
-    if !state && logged_as_is(cmd, argv) {
+    if !state && own.is_empty() && logged_as_is(cmd, argv) {
         // The common case: the command itself, encoded from the arguments in place.
         return log.command(ctx.sess.db, argv);
     }
-    for r in records(ctx, cmd, argv, state, Some(&mut log)) {
-        write(&mut log, r);
+    let mut recs = own;
+    recs.extend(records(ctx, cmd, argv, state, Some(&mut log)));
+    write_atomic(&mut log, recs);
+}
+
+/// Writes a command's or a transaction's records: one alone, several between `MULTI` and
+/// `EXEC` (so a reload applies all of them or none).
+fn write_atomic(log: &mut LogBuf, recs: Vec<Rec>) {
+    if recs.len() > 1 {
+        let first_db = recs.iter().find_map(|r| match r {
+            Rec::Db(d, _) => Some(*d),
+            Rec::Global(_) => None,
+        });
+        match first_db {
+            Some(d) => log.command(d, &[b"MULTI".to_vec()]),
+            None => log.global(&[b"MULTI".to_vec()]),
+        }
+        for r in recs {
+            write(log, r);
+        }
+        log.global(&[b"EXEC".to_vec()]);
+    } else {
+        for r in recs {
+            write(log, r);
+        }
     }
 }
 
 /// True when a command is logged as it was sent (outside a rewrite).
 fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
     match cmd.name {
-        "set" => !has_expire_option(argv),
+        "set" => argv.len() == 3 || !(has_expire_option(argv) || has_get_option(argv)),
         "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
-        | "setex" | "psetex" | "restore" | "spop" | "incrbyfloat" | "hincrbyfloat" => false,
-        _ => true,
+        | "getdel" | "setex" | "psetex" | "restore" => false,
+        _ => !reports_effects(cmd.name),
     }
+}
+
+/// Commands whose handlers report what to log ([`log_as`]).
+fn reports_effects(name: &str) -> bool {
+    matches!(
+        name,
+        "spop"
+            | "incrbyfloat"
+            | "hincrbyfloat"
+            | "blpop"
+            | "brpop"
+            | "blmove"
+            | "brpoplpush"
+            | "blmpop"
+            | "lmpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "bzmpop"
+            | "zmpop"
+    )
 }
 
 fn write(log: &mut LogBuf, r: Rec) {
@@ -117,6 +251,7 @@ fn write(log: &mut LogBuf, r: Rec) {
 /// Starts collecting a transaction's records (EXEC, before running its commands).
 pub(super) fn begin_tx() {
     TX.with(|t| *t.borrow_mut() = Some(Vec::new()));
+    TX_SCOPE.with(|s| *s.borrow_mut() = Some(WriteScope::enter()));
 }
 
 /// Logs the transaction's records: `MULTI`, the records, `EXEC` (one record alone).
@@ -129,12 +264,15 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
     let Some(entries) = TX.with(|t| t.borrow_mut().take()) else {
         return;
     };
+    TX_SCOPE.with(|s| s.borrow_mut().take());
     if entries.is_empty() {
         return;
     }
     let Some(mut log) = ctx.shared.aof.order() else {
         return;
     };
+    // Keys others expired or evicted meanwhile go before the block.
+    ctx.shared.aof.log_removals(&mut log, false);
     let state_now = log.state_mode();
     let mut recs = Vec::new();
     for e in entries {
@@ -148,24 +286,7 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
             recs.extend(e.recs);
         }
     }
-    if recs.len() > 1 {
-        let first_db = recs.iter().find_map(|r| match r {
-            Rec::Db(d, _) => Some(*d),
-            Rec::Global(_) => None,
-        });
-        match first_db {
-            Some(d) => log.command(d, &[b"MULTI".to_vec()]),
-            None => log.global(&[b"MULTI".to_vec()]),
-        }
-        for r in recs {
-            write(&mut log, r);
-        }
-        log.global(&[b"EXEC".to_vec()]);
-    } else {
-        for r in recs {
-            write(&mut log, r);
-        }
-    }
+    write_atomic(&mut log, recs);
 }
 
 fn owned(argv: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -268,6 +389,10 @@ fn other_db(cmd: &Command, argv: &[&[u8]]) -> Option<usize> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
+fn has_get_option(argv: &[&[u8]]) -> bool {
+    argv.iter().skip(3).any(|a| eq(a, "get"))
+}
+
 fn has_expire_option(argv: &[&[u8]]) -> bool {
     argv.iter()
         .skip(3)
@@ -296,8 +421,11 @@ fn records(
         "flushdb" => return vec![Rec::Db(db, owned(argv))],
         _ => {}
     }
-    let by_state = state || matches!(cmd.name, "spop" | "incrbyfloat" | "hincrbyfloat");
-    if by_state {
+    let effects = take_effects();
+    if !state && !effects.is_empty() {
+        return effects.into_iter().map(|a| Rec::Db(db, a)).collect();
+    }
+    if state {
         let ks = keys(cmd, argv);
         if ks.is_empty() {
             return vec![Rec::Db(db, owned(argv))];
@@ -323,16 +451,31 @@ fn records(
             let (exists, at, _) = key_now(ctx, key);
             Some(match (exists, at) {
                 (false, _) => vec![b"DEL".to_vec(), key.to_vec()],
-                (true, Some(at)) => vec![
-                    b"PEXPIREAT".to_vec(),
-                    key.to_vec(),
-                    at.to_string().into_bytes(),
-                ],
+                (true, Some(at)) => {
+                    let mut v = vec![
+                        b"PEXPIREAT".to_vec(),
+                        key.to_vec(),
+                        at.to_string().into_bytes(),
+                    ];
+                    // EXPIRE's NX|XX|GT|LT, kept as Redis keeps them.
+                    if cmd.name != "getex" {
+                        v.extend(argv.iter().skip(3).map(|a| a.to_vec()));
+                    }
+                    v
+                }
                 (true, None) => vec![b"PERSIST".to_vec(), key.to_vec()],
             })
         }
+        "getdel" => Some(vec![b"DEL".to_vec(), key.to_vec()]),
         "setex" | "psetex" => Some(set_pxat(ctx, key)),
         "set" if has_expire_option(argv) => Some(set_pxat(ctx, key)),
+        "set" => Some(
+            argv.iter()
+                .enumerate()
+                .filter(|&(i, a)| i < 3 || !eq(a, "get"))
+                .map(|(_, a)| a.to_vec())
+                .collect(),
+        ),
         "restore" if !argv.iter().skip(4).any(|a| eq(a, "absttl")) && argv[2] != b"0" => {
             let (exists, at, _) = key_now(ctx, key);
             Some(match (exists, at) {

@@ -116,7 +116,15 @@ fn load_files(
         if data.starts_with(b"REDIS") {
             let mut s = snapshot::LoadStats::default();
             let now = shared.engine.now_ms();
-            snapshot::load_from(&shared.engine, &data[..], verify, now, &mut s).map_err(|e| {
+            snapshot::load_from(
+                &shared.engine,
+                &data[..],
+                data.len() as u64,
+                verify,
+                now,
+                &mut s,
+            )
+            .map_err(|e| {
                 AofLoadError(format!(
                     "Bad file format reading the append only file {}: {e}",
                     f.name

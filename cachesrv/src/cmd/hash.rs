@@ -358,7 +358,18 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             Ok(text)
         });
     match r {
-        Ok(text) => ctx.bulk(text.as_bytes()),
+        Ok(text) => {
+            // Logged as the value set, as Redis does.
+            super::aof::log_as(ctx, || {
+                vec![
+                    b"HSET".to_vec(),
+                    a[1].to_vec(),
+                    a[2].to_vec(),
+                    text.as_bytes().to_vec(),
+                ]
+            });
+            ctx.bulk(text.as_bytes())
+        }
         Err(e) => finish(ctx, Err(e)),
     }
 }

@@ -542,6 +542,9 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     };
     match mpop(ctx, &keys, front, count, None) {
         Ok(Some((i, v))) => {
+            super::aof::log_as(ctx, || {
+                super::list_block::pop_count(front, keys[i], v.len())
+            });
             ctx.array(2);
             ctx.bulk(keys[i]);
             ctx.array(v.len());

@@ -84,6 +84,7 @@ fn bpop(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool) {
     let me = me(ctx);
     match mpop(ctx, keys, front, 1, Some(me)) {
         Ok(Some((i, v))) => {
+            super::aof::log_as(ctx, || vec![pop_name(front), keys[i].to_vec()]);
             ctx.array(2);
             ctx.bulk(keys[i]);
             if let Some(e) = v.first() {
@@ -114,6 +115,7 @@ fn blmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let me = me(ctx);
     match mpop(ctx, &keys, front, count, Some(me)) {
         Ok(Some((i, v))) => {
+            super::aof::log_as(ctx, || pop_count(front, keys[i], v.len()));
             ctx.array(2);
             ctx.bulk(keys[i]);
             ctx.array(v.len());
@@ -133,10 +135,54 @@ fn bmove(ctx: &mut Ctx<'_>, a: &[&[u8]], from_left: bool, to_left: bool, timeout
     };
     let me = me(ctx);
     match move_checked(ctx, a[1], a[2], from_left, to_left, Some(me)) {
-        Ok(Some(e)) => ctx.bulk(&e),
+        Ok(Some(e)) => {
+            // Logged as Redis 7.0 does: served at once, as LMOVE (BLMOVE) or RPOPLPUSH
+            // (BRPOPLPUSH) with the arguments sent; served once woken, as LMOVE with its
+            // own lowercase `left`/`right`.
+            super::aof::log_as(ctx, || {
+                let side = |l: bool| {
+                    if l {
+                        b"left".to_vec()
+                    } else {
+                        b"right".to_vec()
+                    }
+                };
+                match me {
+                    Some(_) => vec![
+                        b"LMOVE".to_vec(),
+                        a[1].to_vec(),
+                        a[2].to_vec(),
+                        side(from_left),
+                        side(to_left),
+                    ],
+                    None => {
+                        let name: &[u8] = if a.len() == 6 { b"LMOVE" } else { b"RPOPLPUSH" };
+                        std::iter::once(name)
+                            .chain(a[1..a.len() - 1].iter().copied())
+                            .map(<[u8]>::to_vec)
+                            .collect()
+                    }
+                }
+            });
+            ctx.bulk(&e)
+        }
         Ok(None) => block_or_null(ctx, &a[1..2], deadline, false),
         Err(e) => ctx.engine_err(e),
     }
+}
+
+/// `LPOP` or `RPOP`: the non-blocking form a served pop is logged as.
+pub(super) fn pop_name(front: bool) -> Vec<u8> {
+    if front { b"LPOP" } else { b"RPOP" }.to_vec()
+}
+
+/// `LPOP|RPOP key count`: how a served `[B]LMPOP` is logged.
+pub(super) fn pop_count(front: bool, key: &[u8], count: usize) -> Vec<Vec<u8>> {
+    vec![
+        pop_name(front),
+        key.to_vec(),
+        count.to_string().into_bytes(),
+    ]
 }
 
 /// `LEFT` (true) or `RIGHT` (false), case-insensitively.

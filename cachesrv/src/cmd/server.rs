@@ -570,11 +570,27 @@ fn debug(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         // As Redis: the server (here, this worker) is blocked for the duration.
         std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
         ctx.ok();
+    } else if eq(a[1], "set-active-expire") && a.len() == 3 {
+        // As Redis's atoi: the leading integer, 0 when there is none.
+        let text = String::from_utf8_lossy(a[2]);
+        let t = text.trim_start();
+        let digits: String = t
+            .char_indices()
+            .take_while(|&(i, c)| c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+')))
+            .map(|(_, c)| c)
+            .collect();
+        let on = digits.parse::<i64>().unwrap_or(0) != 0;
+        ctx.shared.active_expire.store(on, Ordering::Relaxed);
+        ctx.ok();
     } else if eq(a[1], "help") {
         help(
             ctx,
             &[
                 "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],

@@ -215,13 +215,21 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() == 2 {
         let db = ctx.db();
         let out = &mut *ctx.out;
+        let mut popped = None;
         let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
             match k.update_set(false, SetValue::pop_random)?.flatten() {
-                Some(m) => out.write_bulk(&m),
+                Some(m) => {
+                    out.write_bulk(&m);
+                    popped = Some(m);
+                }
                 None => out.write_null(proto),
             }
             Ok(())
         });
+        if let Some(m) = popped {
+            // Logged as SREM of the member, as Redis does.
+            super::aof::log_as(ctx, || vec![b"SREM".to_vec(), a[1].to_vec(), m.to_vec()]);
+        }
         return finish(ctx, r);
     }
     let count = match int(a[2]) {
@@ -230,6 +238,9 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     };
     let db = ctx.db();
     let out = &mut *ctx.out;
+    // What to log (Redis: DEL when the whole set goes, else SREM of each popped member).
+    let mut whole = false;
+    let mut popped = Vec::new();
     let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
         let size = match k.as_set()? {
             None => 0,
@@ -242,6 +253,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             if let Some(crate::engine::Value::Set(s)) = k.take() {
                 out.write_set_len(s.len(), proto);
                 write_set_members(out, &s);
+                whole = true;
             }
         } else {
             out.write_set_len(count as usize, proto);
@@ -249,12 +261,19 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 for _ in 0..count {
                     if let Some(m) = s.pop_random() {
                         out.write_bulk(&m);
+                        popped.push(m);
                     }
                 }
             })?;
         }
         Ok(())
     });
+    if whole {
+        super::aof::log_as(ctx, || vec![b"DEL".to_vec(), a[1].to_vec()]);
+    }
+    for m in popped {
+        super::aof::log_as(ctx, || vec![b"SREM".to_vec(), a[1].to_vec(), m.to_vec()]);
+    }
     finish(ctx, r);
 }
 

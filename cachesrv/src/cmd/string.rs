@@ -385,7 +385,18 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         },
     );
     match r {
-        Ok(Ok(text)) => ctx.bulk(text.as_bytes()),
+        Ok(Ok(text)) => {
+            // Logged as the value set, keeping the TTL, as Redis does.
+            super::aof::log_as(ctx, || {
+                vec![
+                    b"SET".to_vec(),
+                    a[1].to_vec(),
+                    text.as_bytes().to_vec(),
+                    b"KEEPTTL".to_vec(),
+                ]
+            });
+            ctx.bulk(text.as_bytes())
+        }
         Ok(Err(msg)) => ctx.err(msg),
         Err(e) => ctx.engine_err(e),
     }

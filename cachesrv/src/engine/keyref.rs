@@ -106,6 +106,7 @@ impl<'a> KeyRef<'a> {
             };
             if expired {
                 shard.watched.signal(key);
+                eng.report_removal(db, key, super::Removal::Expired);
                 shard.table.remove(&eng.hasher, p);
                 eng.stats.expired.add(gid, 1);
                 pos = None;

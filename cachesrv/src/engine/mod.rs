@@ -43,7 +43,9 @@ mod gate;
 pub mod glob;
 mod hash;
 mod keyref;
+mod load;
 mod memory;
+mod removed;
 mod snapshot;
 mod table;
 pub mod value;
@@ -61,7 +63,9 @@ pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
 pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
+pub use load::{LoadValue, Loaded};
 pub use memory::alloc_size;
+pub use removed::{Removal, RemovalSink};
 pub use snapshot::{AccessInfo, ShardCopy, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
@@ -186,6 +190,7 @@ pub struct Engine {
     pub(crate) evictor: Evictor,
     pub(crate) expire_cursor: Mutex<usize>,
     pub(crate) gate: Gate,
+    pub(crate) removal_sink: std::sync::OnceLock<Arc<dyn RemovalSink>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -236,6 +241,7 @@ impl Engine {
             evictor,
             expire_cursor: Mutex::new(0),
             gate: Gate::default(),
+            removal_sink: std::sync::OnceLock::new(),
         }
     }
 
@@ -583,6 +589,7 @@ impl DbHandle<'_> {
             let shard = &mut *g;
             if let Some(b) = shard.table.get(pos) {
                 shard.watched.signal(b.key());
+                eng.report_removal(self.db, b.key(), Removal::Expired);
             }
             shard.table.remove(&eng.hasher, pos);
             eng.stats.expired.add(s, 1);

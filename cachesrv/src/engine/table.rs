@@ -165,6 +165,20 @@ impl Table {
         }
     }
 
+    /// Makes room for `additional` more keys without growing again: the entry vector and the
+    /// index are sized for them at once (a bulk load knows its size up front). False if the
+    /// table cannot hold that many.
+    pub(crate) fn reserve(&mut self, hasher: &KeyHasher, additional: usize) -> bool {
+        let want = self.entries.len().saturating_add(additional);
+        if want > MAX_ENTRIES {
+            return false;
+        }
+        self.entries
+            .reserve_exact(want.saturating_sub(self.entries.len()));
+        let slots = (want * 8).div_ceil(7) + 1;
+        slots <= self.index.len() || self.rebuild(hasher, slots)
+    }
+
     /// Removes and returns the entry at `pos`; `None` if there is none.
     pub(crate) fn remove(&mut self, hasher: &KeyHasher, pos: usize) -> Option<Block> {
         if pos >= self.entries.len() {
@@ -411,6 +425,24 @@ mod tests {
         for k in model.keys() {
             assert!(t.find(hasher.hash(k), k).is_some());
         }
+    }
+
+    #[test]
+    fn a_reserved_table_takes_that_many_keys_without_growing() {
+        let hasher = KeyHasher::with_seed(5);
+        let mut t = Table::default();
+        assert!(t.reserve(&hasher, 5000));
+        let (slots, cap) = (t.index.len(), t.entries.capacity());
+        for i in 0..5000 {
+            let k = format!("key{i}").into_bytes();
+            assert!(t.insert(&hasher, hasher.hash(&k), block(&k, false)).is_ok());
+        }
+        assert_eq!((t.index.len(), t.entries.capacity()), (slots, cap));
+        t.check(&hasher);
+        // Reserving on a filled table keeps its keys findable.
+        assert!(t.reserve(&hasher, 20_000));
+        t.check(&hasher);
+        assert!(!t.reserve(&hasher, MAX_ENTRIES));
     }
 
     #[test]

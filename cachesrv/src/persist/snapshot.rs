@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use super::rdb::crc64::crc64;
 use super::rdb::encode::Encoder;
-use super::rdb::file::{self, AccessMeta, AuxFields, LoadInfo};
+use super::rdb::file::{self, AccessMeta, AuxFields, LoadInfo, LoadSink, LoadedKey};
 use super::rdb::RdbError;
-use crate::engine::{Access, AccessInfo, Engine, ShardCopy, Ttl};
+use crate::engine::{AccessInfo, Engine, Loaded, ShardCopy};
 
 /// Keys copied per hold of a shard's lock.
 pub const SLICE_KEYS: usize = 256;
@@ -251,62 +251,93 @@ pub fn load(engine: &Engine, path: &Path, verify: bool) -> Result<Option<LoadSta
             })
         }
     };
+    let size = f.metadata().map_or(0, |m| m.len());
     let mut stats = LoadStats::default();
     let now = engine.now_ms();
-    let info = load_from(engine, f, verify, now, &mut stats).map_err(|source| LoadError::Rdb {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let info =
+        load_from(engine, f, size, verify, now, &mut stats).map_err(|source| LoadError::Rdb {
+            path: path.display().to_string(),
+            source,
+        })?;
     stats.info = info;
     stats.elapsed = start.elapsed();
     Ok(Some(stats))
 }
 
-/// Loads RDB data from `src` into `engine` (see [`load`]); keys expired at `now_ms` are
-/// counted in `stats.expired` and skipped.
-pub fn load_from(
-    engine: &Engine,
-    src: impl Read,
-    verify: bool,
+/// The smallest a key takes in an RDB file (type, key length, value length), which bounds
+/// how many keys a file of a given size can declare.
+const MIN_KEY_BYTES: u64 = 3;
+
+/// Inserts what a file holds into the engine.
+struct EngineSink<'a> {
+    engine: &'a Engine,
     now_ms: u64,
-    stats: &mut LoadStats,
-) -> Result<LoadInfo, RdbError> {
-    let databases = engine.databases();
-    file::load_from(src, verify, |k| {
+    stats: &'a mut LoadStats,
+    /// Keys the file may still declare in `RESIZEDB` and have reserved.
+    reserve_budget: u64,
+}
+
+impl LoadSink for EngineSink<'_> {
+    fn resize(&mut self, db: usize, keys: u64, _expires: u64) {
+        let keys = keys.min(self.reserve_budget);
+        if let (Ok(h), Ok(n)) = (self.engine.db(db), usize::try_from(keys)) {
+            self.reserve_budget -= keys;
+            h.reserve(n);
+        }
+    }
+
+    fn key(&mut self, k: LoadedKey<'_>) -> Result<(), RdbError> {
+        let databases = self.engine.databases();
         if k.db >= databases {
             return Err(RdbError::Unsupported(format!(
                 "the file uses database {} but this server has {databases} databases",
                 k.db
             )));
         }
-        if k.expire_ms.is_some_and(|e| e < now_ms) {
-            stats.expired += 1;
+        if k.expire_ms.is_some_and(|e| e < self.now_ms) {
+            self.stats.expired += 1;
             return Ok(());
         }
-        let db = engine
+        let db = self
+            .engine
             .db(k.db)
             .map_err(|_| RdbError::Unsupported(format!("database {} out of range", k.db)))?;
-        let ttl = k.expire_ms.map_or(Ttl::Clear, Ttl::At);
         let key = k.key;
-        let res = db.with_key(&key, Access::WRITE.no_stats(), |slot| {
-            if slot.exists() {
-                return Err(RdbError::Corrupt {
-                    at: 0,
-                    what: format!(
-                        "duplicate key '{}' in db {}",
-                        String::from_utf8_lossy(&key[..key.len().min(128)]),
-                        k.db
-                    ),
-                });
+        match db.insert_loaded(&key, k.value, k.expire_ms, k.idle_secs, k.freq, self.now_ms) {
+            Ok(Loaded::Added) => {
+                self.stats.loaded += 1;
+                Ok(())
             }
-            slot.put(k.value, ttl)
-                .map_err(|e| RdbError::Unsupported(format!("cannot store a key: {e}")))?;
-            slot.set_access_meta(k.idle_secs, k.freq);
-            Ok(())
-        });
-        if res.is_ok() {
-            stats.loaded += 1;
+            Ok(Loaded::Empty) => Ok(()),
+            Ok(Loaded::Duplicate) => Err(RdbError::Corrupt {
+                at: 0,
+                what: format!(
+                    "duplicate key '{}' in db {}",
+                    String::from_utf8_lossy(&key[..key.len().min(128)]),
+                    k.db
+                ),
+            }),
+            Err(e) => Err(RdbError::Unsupported(format!("cannot store a key: {e}"))),
         }
-        res
-    })
+    }
+}
+
+/// Loads RDB data from `src` (of `size` bytes, which bounds what the file's `RESIZEDB`
+/// records may make the tables reserve) into `engine` (see [`load`]); keys expired at
+/// `now_ms` are counted in `stats.expired` and skipped.
+pub fn load_from(
+    engine: &Engine,
+    src: impl Read,
+    size: u64,
+    verify: bool,
+    now_ms: u64,
+    stats: &mut LoadStats,
+) -> Result<LoadInfo, RdbError> {
+    let sink = EngineSink {
+        engine,
+        now_ms,
+        stats,
+        reserve_budget: size / MIN_KEY_BYTES,
+    };
+    file::load_from(src, verify, sink)
 }

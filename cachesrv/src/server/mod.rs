@@ -330,7 +330,10 @@ fn cron(shared: &Shared, shutdown: &ShutdownWait) {
         }
         shared.clock.refresh();
         // As Redis's slow cycle: at most 25% of the period.
-        shared.engine.active_expire_cycle(period / 4);
+        // DEBUG SET-ACTIVE-EXPIRE 0 stops the cycle.
+        if shared.active_expire.load(Ordering::Relaxed) {
+            shared.engine.active_expire_cycle(period / 4);
+        }
         shared.persist_cron();
         shared.aof_cron();
         let elapsed = last_sample.elapsed();

@@ -11,6 +11,14 @@
 //! one caller (the leader) writes out everything buffered by every thread and fsyncs once;
 //! callers arriving meanwhile wait for it, and return at once if it covered their records.
 //! With `everysec` a thread of its own fsyncs once a second; with `no` the OS decides.
+//!
+//! Keys the engine removes on its own (expired, evicted) are recorded as the engine reports
+//! them (under the key's shard lock, so before anyone else can touch the key again) and
+//! logged as `DEL` (`UNLINK` with `lazyfree-lazy-expire`/`-eviction yes`), as Redis 7.0
+//! propagates them, by the next holder of the ordering lock before its own record: the next
+//! write command, the write-out of a batch's records, or the once-a-second write-out. A key a
+//! write command (or a transaction, or a script) finds expired is its own: its `DEL` is
+//! logged with the command's records, in one `MULTI` block, as Redis 7.0 logs it.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -22,6 +30,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::engine::{Removal, RemovalSink};
 use crate::log::{log, Level};
 use crate::persist::aof::{encode_command, Manifest};
 
@@ -35,6 +44,46 @@ pub const FSYNC_ALWAYS: u8 = 2;
 thread_local! {
     /// End offset of the last record this thread appended and has not yet made durable.
     static PENDING: Cell<u64> = const { Cell::new(0) };
+    /// This thread runs a write command, a transaction or a script: keys it expires are its.
+    static IN_WRITE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as running a write command, a transaction or a script until the
+/// value is dropped; the keys it expires meanwhile are its own (see [`Aof::log_removals`]).
+pub struct WriteScope(bool);
+
+impl WriteScope {
+    /// Enters the scope.
+    pub fn enter() -> WriteScope {
+        WriteScope(IN_WRITE.with(|w| w.replace(true)))
+    }
+}
+
+impl Drop for WriteScope {
+    fn drop(&mut self) {
+        IN_WRITE.with(|w| w.set(self.0));
+    }
+}
+
+/// The `DEL` (or `UNLINK`) record of a removed key, with its database.
+pub type RemovedRecord = (usize, Vec<Vec<u8>>);
+
+/// A key the engine removed, not logged yet.
+#[derive(Debug)]
+struct Removed {
+    db: usize,
+    key: Vec<u8>,
+    /// Logged as `UNLINK` (the `lazyfree-lazy-*` setting when it was removed).
+    unlink: bool,
+    /// Expired by the write command (transaction, script) running on the recording thread.
+    own: bool,
+}
+
+impl Removed {
+    fn record(self) -> RemovedRecord {
+        let name: &[u8] = if self.unlink { b"UNLINK" } else { b"DEL" };
+        (self.db, vec![name.to_vec(), self.key])
+    }
 }
 
 /// The buffer of records not yet written to the file, under the ordering lock.
@@ -146,6 +195,31 @@ pub struct Aof {
     pub rewrite_thread: Mutex<Option<JoinHandle<()>>>,
     fsync_thread: Mutex<Option<JoinHandle<()>>>,
     stop_fsync: AtomicBool,
+    /// Keys the engine removed, to log (a leaf lock: taken under shard locks).
+    removed: Mutex<Vec<Removed>>,
+    removed_pending: AtomicBool,
+    /// `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`: logged as `UNLINK`.
+    unlink_expired: AtomicBool,
+    unlink_evicted: AtomicBool,
+}
+
+impl RemovalSink for Aof {
+    fn removed(&self, db: usize, key: &[u8], why: Removal) {
+        if !self.is_on() {
+            return;
+        }
+        let unlink = match why {
+            Removal::Expired => self.unlink_expired.load(Ordering::Relaxed),
+            Removal::Evicted => self.unlink_evicted.load(Ordering::Relaxed),
+        };
+        self.removed.lock().push(Removed {
+            db,
+            key: key.to_vec(),
+            unlink,
+            own: why == Removal::Expired && IN_WRITE.with(Cell::get),
+        });
+        self.removed_pending.store(true, Ordering::Release);
+    }
 }
 
 impl Aof {
@@ -193,6 +267,60 @@ impl Aof {
         self.is_on().then_some(g)
     }
 
+    /// `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`: expired and evicted keys are
+    /// logged as `UNLINK` instead of `DEL`.
+    pub fn set_lazyfree(&self, expire: bool, eviction: bool) {
+        self.unlink_expired.store(expire, Ordering::Relaxed);
+        self.unlink_evicted.store(eviction, Ordering::Relaxed);
+    }
+
+    /// Logs the keys the engine removed since the last call, in order, as `DEL` (or
+    /// `UNLINK`) records.
+    /// With `keep_own`, those the running write command expired itself are returned
+    /// instead, for the caller to log with the command's records.
+    pub fn log_removals(&self, log: &mut LogBuf, keep_own: bool) -> Vec<RemovedRecord> {
+        if !self.removed_pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let list = {
+            let mut r = self.removed.lock();
+            self.removed_pending.store(false, Ordering::Release);
+            std::mem::take(&mut *r)
+        };
+        let mut own = Vec::new();
+        for r in list {
+            if keep_own && r.own {
+                own.push(r.record());
+            } else {
+                let (db, argv) = r.record();
+                log.command(db, &argv);
+            }
+        }
+        own
+    }
+
+    /// Takes the records of the keys the running transaction or script expired itself (the
+    /// others stay pending), to log them in its block.
+    pub fn take_own_removals(&self) -> Vec<RemovedRecord> {
+        if !self.removed_pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut r = self.removed.lock();
+        let mut own = Vec::new();
+        let mut i = 0;
+        while i < r.len() {
+            if r[i].own {
+                own.push(r.remove(i).record());
+            } else {
+                i += 1;
+            }
+        }
+        if r.is_empty() {
+            self.removed_pending.store(false, Ordering::Release);
+        }
+        own
+    }
+
     /// The ordering lock, whatever the state (rewrite switch points).
     pub fn log_lock(&self) -> MutexGuard<'_, LogBuf> {
         self.log.lock()
@@ -202,6 +330,10 @@ impl Aof {
     /// with `appendfsync always`, makes this thread's records durable (group commit).
     #[inline]
     pub fn before_reply(&self) {
+        if self.removed_pending.load(Ordering::Relaxed) && self.is_on() {
+            // Keys this batch expired or evicted (a read may have): logged with the batch.
+            self.log_removals(&mut self.log.lock(), false);
+        }
         let p = PENDING.with(|p| p.replace(0));
         if p == 0 {
             return;
@@ -225,6 +357,9 @@ impl Aof {
         let mut data = std::mem::take(&mut out.spare);
         let end = {
             let mut log = self.log.lock();
+            if self.is_on() {
+                self.log_removals(&mut log, false);
+            }
             std::mem::swap(&mut data, &mut log.buf);
             log.appended += data.len() as u64;
             log.appended
@@ -295,7 +430,13 @@ impl Aof {
 
     /// Writes out and fsyncs everything appended so far.
     pub fn sync_all(&self) {
-        let end = self.log.lock().end();
+        let end = {
+            let mut log = self.log.lock();
+            if self.is_on() {
+                self.log_removals(&mut log, false);
+            }
+            log.end()
+        };
         self.sync_upto(end);
     }
 
@@ -323,6 +464,7 @@ impl Aof {
         let mut out = self.out.lock();
         {
             let mut log = self.log.lock();
+            self.log_removals(&mut log, false);
             self.on.store(false, Ordering::Release);
             log.state_mode = false;
             log.db = None;

@@ -126,6 +126,8 @@ pub struct Shared {
     max_bulk: AtomicUsize,
     maxclients: AtomicUsize,
     protected: AtomicBool,
+    /// The active expire cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` stops it).
+    pub active_expire: AtomicBool,
     hll_sparse_max: AtomicUsize,
 }
 
@@ -194,9 +196,11 @@ impl Shared {
             maxclients: AtomicUsize::new(0),
             protected: AtomicBool::new(true),
             hll_sparse_max: AtomicUsize::new(3000),
+            active_expire: AtomicBool::new(true),
             config: RwLock::new(config),
         });
         shared.apply_config();
+        shared.engine.set_removal_sink(shared.aof.clone());
         shared
     }
 
@@ -223,6 +227,10 @@ impl Shared {
             .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
         self.aof
             .set_fsync(&c.get("appendfsync").unwrap_or_default());
+        self.aof.set_lazyfree(
+            c.get("lazyfree-lazy-expire").as_deref() == Some("yes"),
+            c.get("lazyfree-lazy-eviction").as_deref() == Some("yes"),
+        );
         drop(c);
         self.refresh_write_denial();
         let c = self.config.read();

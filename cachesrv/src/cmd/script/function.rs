@@ -330,7 +330,10 @@ fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             }
         };
         match load_command(ctx, code, replace) {
-            Ok(name) => ctx.bulk(name.as_bytes()),
+            Ok(name) => {
+                super::super::aof::log_now(ctx, a);
+                ctx.bulk(name.as_bytes())
+            }
             Err(e) => ctx.err(&e),
         }
     } else if eq(sub, "list") {
@@ -342,12 +345,14 @@ fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             return ctx.err("ERR Library not found");
         }
         ctx.shared.scripts.set_libraries(libs);
+        super::super::aof::log_now(ctx, a);
         ctx.ok();
     } else if eq(sub, "flush") {
         if a.len() > 3 || (a.len() == 3 && !eq(a[2], "sync") && !eq(a[2], "async")) {
             return ctx.err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
         }
         ctx.shared.scripts.set_libraries(BTreeMap::new());
+        super::super::aof::log_now(ctx, a);
         ctx.ok();
     } else if eq(sub, "dump") {
         let payload = super::dump::dump(&ctx.shared.scripts.libraries());
@@ -480,5 +485,6 @@ fn restore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             return ctx.err(&e);
         }
     }
+    super::super::aof::log_now(ctx, a);
     ctx.ok();
 }

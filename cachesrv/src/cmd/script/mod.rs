@@ -254,6 +254,11 @@ pub(super) fn run(
     };
     let running = &shared.scripts.running;
     running.start(kind, name);
+    // Its writes are logged to the AOF as one MULTI/EXEC block (within EXEC, in EXEC's).
+    let collect = !super::aof::in_tx();
+    if collect {
+        super::aof::begin_tx();
+    }
     let entered = api::enter(shared, ctx.sess.db, kind, read_only);
     let proto = ctx.sess.proto;
     let out: &mut bytes::BytesMut = ctx.out;
@@ -280,6 +285,9 @@ pub(super) fn run(
         },
     );
     drop(entered);
+    if collect {
+        super::aof::end_tx(ctx);
+    }
     running.finish();
     match outcome {
         Ok(Ok(Ok(()))) => {}

@@ -46,6 +46,14 @@ fn pop_first(ctx: &mut Ctx<'_>, keys: &[&[u8]], pop: Pop) -> Result<bool, Engine
             continue;
         }
         let n = pop.count.min(len);
+        // Logged as ZPOPMIN/ZPOPMAX key (BZMPOP: with the count popped), as Redis does.
+        super::super::aof::log_as(ctx, || {
+            let mut v = vec![zpop_name(pop.max), key.to_vec()];
+            if pop.nested {
+                v.push(n.to_string().into_bytes());
+            }
+            v
+        });
         let out = &mut *ctx.out;
         if pop.nested {
             out.write_array_len(2);
@@ -59,6 +67,11 @@ fn pop_first(ctx: &mut Ctx<'_>, keys: &[&[u8]], pop: Pop) -> Result<bool, Engine
         return Ok(true);
     }
     Ok(false)
+}
+
+/// `ZPOPMIN` or `ZPOPMAX`: the non-blocking form a served pop is logged as.
+pub(super) fn zpop_name(max: bool) -> Vec<u8> {
+    if max { b"ZPOPMAX" } else { b"ZPOPMIN" }.to_vec()
 }
 
 fn run(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: &[u8], pop: Pop) {

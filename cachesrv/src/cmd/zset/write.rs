@@ -359,20 +359,30 @@ pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
     for key in keys {
         let out = &mut *ctx.out;
-        let r = db.with_key(key, Access::WRITE, |k| -> Result<bool, EngineError> {
-            let Some(z) = k.as_zset()? else {
-                return Ok(false);
-            };
-            let n = count.min(z.len());
-            out.write_array_len(2);
-            out.write_bulk(key);
-            out.write_array_len(n);
-            k.update_zset(false, |z| pop_into(z, max, n, out, proto, true))?;
-            Ok(true)
-        });
+        let r = db.with_key(
+            key,
+            Access::WRITE,
+            |k| -> Result<Option<usize>, EngineError> {
+                let Some(z) = k.as_zset()? else {
+                    return Ok(None);
+                };
+                let n = count.min(z.len());
+                out.write_array_len(2);
+                out.write_bulk(key);
+                out.write_array_len(n);
+                k.update_zset(false, |z| pop_into(z, max, n, out, proto, true))?;
+                Ok(Some(n))
+            },
+        );
         match r {
-            Ok(true) => return,
-            Ok(false) => {}
+            Ok(Some(n)) => {
+                // Logged as ZPOPMIN/ZPOPMAX key count, as Redis does.
+                let name = super::block::zpop_name(max);
+                return super::super::aof::log_as(ctx, || {
+                    vec![name, key.to_vec(), n.to_string().into_bytes()]
+                });
+            }
+            Ok(None) => {}
             Err(e) => return ctx.engine_err(e),
         }
     }

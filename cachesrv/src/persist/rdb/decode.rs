@@ -157,6 +157,42 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl<'a> Reader<'a> {
+    /// A string as [`Reader::string`] reads it, without allocating: borrowed from the data
+    /// when stored raw, else decoded into `scratch` (whose allocation is reused).
+    pub fn string_into<'s>(&mut self, scratch: &'s mut Vec<u8>) -> Result<&'s [u8], RdbError>
+    where
+        'a: 's,
+    {
+        let start = self.pos;
+        let (l, enc) = self.len_or_enc()?;
+        if !enc {
+            let n = usize::try_from(l).map_err(|_| self.corrupt("string too long"))?;
+            return self.take(n);
+        }
+        if l != 3 {
+            // Integer encodings: short, and rare in values.
+            self.pos = start;
+            let s = self.string()?;
+            scratch.clear();
+            scratch.extend_from_slice(&s);
+            return Ok(scratch);
+        }
+        let clen = self.read_len()?;
+        let len = self.read_len()?;
+        let (Ok(clen), Ok(len)) = (usize::try_from(clen), usize::try_from(len)) else {
+            return Err(self.corrupt("LZF length out of range"));
+        };
+        let at = self.pos;
+        let data = self.take(clen)?;
+        lzf::decompress_into(data, len, scratch).map_err(|_| RdbError::Corrupt {
+            at,
+            what: "invalid LZF data".into(),
+        })?;
+        Ok(scratch)
+    }
+}
+
 fn malformed(r: &Reader<'_>, m: Malformed) -> RdbError {
     r.corrupt(m.0)
 }

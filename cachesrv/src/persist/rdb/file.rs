@@ -12,7 +12,9 @@
 //! Writing is split into pieces ([`write_header`], [`write_db_header`], [`write_key`],
 //! [`write_footer`]) so a snapshot can produce the file a slice at a time; the caller keeps the
 //! running checksum ([`super::crc64::crc64`] over every byte up to and including EOF).
-//! [`load_from`] reads a file a window at a time; [`load`] reads one from memory.
+//! [`load_from`] reads a file a window at a time; [`load`] reads one from memory. Both hand
+//! each key to a [`LoadSink`] (a closure, or a sink that also wants the `RESIZEDB` sizes),
+//! string values borrowed from the read buffer or a reused scratch buffer.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -20,8 +22,8 @@ use std::io::Read;
 use super::crc64::crc64;
 use super::decode::{read_value, Reader};
 use super::encode::{write_len, Encoder};
-use super::{opcodes, RdbError, RDB_VERSION};
-use crate::engine::{Value, ValueRef};
+use super::{opcodes, types, RdbError, RDB_VERSION};
+use crate::engine::{LoadValue, ValueRef};
 
 /// The auxiliary fields written after the header.
 #[derive(Debug, Clone)]
@@ -125,13 +127,29 @@ pub struct LoadedKey<'a> {
     /// The key.
     pub key: Cow<'a, [u8]>,
     /// The value.
-    pub value: Value,
+    pub value: LoadValue<'a>,
     /// Absolute expiry, Unix ms.
     pub expire_ms: Option<u64>,
     /// `IDLE` seconds, if recorded.
     pub idle_secs: Option<u64>,
     /// `FREQ` counter, if recorded.
     pub freq: Option<u8>,
+}
+
+/// Where a load hands what it reads.
+pub trait LoadSink {
+    /// One key, in file order.
+    fn key(&mut self, key: LoadedKey<'_>) -> Result<(), RdbError>;
+
+    /// `RESIZEDB` of database `db`: the file says `keys` keys follow, `expires` of them
+    /// with an expiry (a hint: nothing checks it).
+    fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
+}
+
+impl<F: FnMut(LoadedKey<'_>) -> Result<(), RdbError>> LoadSink for F {
+    fn key(&mut self, key: LoadedKey<'_>) -> Result<(), RdbError> {
+        self(key)
+    }
 }
 
 /// What a load found besides the keys.
@@ -156,13 +174,17 @@ enum Step<'a> {
     Idle(u64),
     Eof,
     Select(u64),
-    Resize,
+    Resize(u64, u64),
     Aux(Vec<u8>, Vec<u8>),
     Function,
-    Key(Cow<'a, [u8]>, Value),
+    Key(Cow<'a, [u8]>, LoadValue<'a>),
 }
 
-fn read_step<'a>(r: &mut Reader<'a>, db: usize) -> Result<Step<'a>, RdbError> {
+fn read_step<'a>(
+    r: &mut Reader<'a>,
+    db: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Step<'a>, RdbError> {
     let t = r.u8()?;
     Ok(match t {
         opcodes::EXPIRETIME_MS => Step::Expire(u64::from_le_bytes(r.array()?)),
@@ -172,9 +194,8 @@ fn read_step<'a>(r: &mut Reader<'a>, db: usize) -> Result<Step<'a>, RdbError> {
         opcodes::EOF => Step::Eof,
         opcodes::SELECTDB => Step::Select(r.read_len()?),
         opcodes::RESIZEDB => {
-            r.read_len()?;
-            r.read_len()?;
-            Step::Resize
+            let keys = r.read_len()?;
+            Step::Resize(keys, r.read_len()?)
         }
         opcodes::AUX => {
             let k = r.string()?.into_owned();
@@ -192,6 +213,9 @@ fn read_step<'a>(r: &mut Reader<'a>, db: usize) -> Result<Step<'a>, RdbError> {
         }
         _ => {
             let key = r.string()?;
+            if t == types::STRING {
+                return Ok(Step::Key(key, LoadValue::Str(r.string_into(scratch)?)));
+            }
             let value = read_value(r, t).map_err(|e| match e {
                 RdbError::Unsupported(m) => RdbError::Unsupported(format!(
                     "key '{}' in db {db}: {m}",
@@ -199,7 +223,7 @@ fn read_step<'a>(r: &mut Reader<'a>, db: usize) -> Result<Step<'a>, RdbError> {
                 )),
                 e => e,
             })?;
-            Step::Key(key, value)
+            Step::Key(key, LoadValue::Value(value))
         }
     })
 }
@@ -284,11 +308,7 @@ impl<R: Read> Window<R> {
 }
 
 /// Reads a whole RDB file from `data`, handing each key to `sink` (see [`load_from`]).
-pub fn load(
-    data: &[u8],
-    verify: bool,
-    sink: impl FnMut(LoadedKey<'_>) -> Result<(), RdbError>,
-) -> Result<LoadInfo, RdbError> {
+pub fn load(data: &[u8], verify: bool, sink: impl LoadSink) -> Result<LoadInfo, RdbError> {
     load_from(data, verify, sink)
 }
 
@@ -299,7 +319,7 @@ pub fn load(
 pub fn load_from(
     src: impl Read,
     verify: bool,
-    mut sink: impl FnMut(LoadedKey<'_>) -> Result<(), RdbError>,
+    mut sink: impl LoadSink,
 ) -> Result<LoadInfo, RdbError> {
     let mut w = Window {
         src,
@@ -335,10 +355,11 @@ pub fn load_from(
     let mut expire = None;
     let mut idle = None;
     let mut freq = None;
+    let mut scratch = Vec::new();
     loop {
         let parsed = {
             let mut r = Reader::partial(w.avail());
-            match read_step(&mut r, db) {
+            match read_step(&mut r, db, &mut scratch) {
                 Ok(step) => {
                     let n = r.pos();
                     let end = matches!(step, Step::Eof);
@@ -346,7 +367,8 @@ pub fn load_from(
                         Step::Expire(t) => expire = Some(t),
                         Step::Freq(f) => freq = Some(f),
                         Step::Idle(s) => idle = Some(s),
-                        Step::Eof | Step::Resize => {}
+                        Step::Eof => {}
+                        Step::Resize(keys, expires) => sink.resize(db, keys, expires),
                         Step::Select(n) => {
                             db = usize::try_from(n).map_err(|_| RdbError::Corrupt {
                                 at: w.base + w.pos,
@@ -356,7 +378,7 @@ pub fn load_from(
                         Step::Aux(k, v) => info.aux.push((k, v)),
                         Step::Function => info.functions_skipped += 1,
                         Step::Key(key, value) => {
-                            sink(LoadedKey {
+                            sink.key(LoadedKey {
                                 db,
                                 key,
                                 value,
@@ -460,7 +482,7 @@ mod tests {
 
     fn keys(data: &[u8]) -> Result<(LoadInfo, Vec<String>), RdbError> {
         let mut got = Vec::new();
-        let info = load(data, true, |k| {
+        let info = load(data, true, |k: LoadedKey<'_>| {
             got.push(format!(
                 "{}/{}={:?} exp={:?} idle={:?} freq={:?}",
                 k.db,
@@ -492,6 +514,33 @@ mod tests {
         );
         let (info, _) = keys(&sample(false, false)).expect("valid without a checksum");
         assert!(!info.checksum_verified);
+    }
+
+    #[test]
+    fn a_sink_is_told_the_declared_sizes_before_the_keys() {
+        struct Log<'a>(&'a mut Vec<String>);
+        impl LoadSink for Log<'_> {
+            fn key(&mut self, k: LoadedKey<'_>) -> Result<(), RdbError> {
+                self.0
+                    .push(format!("key {}/{}", k.db, String::from_utf8_lossy(&k.key)));
+                Ok(())
+            }
+            fn resize(&mut self, db: usize, keys: u64, expires: u64) {
+                self.0.push(format!("resize {db} {keys} {expires}"));
+            }
+        }
+        let mut got = Vec::new();
+        load(&sample(true, true), true, Log(&mut got)).expect("valid");
+        assert_eq!(
+            got,
+            [
+                "resize 0 2 1",
+                "key 0/a",
+                "key 0/b",
+                "resize 3 1 0",
+                "key 3/c"
+            ]
+        );
     }
 
     /// Hands out at most 5 bytes per read.
@@ -539,11 +588,11 @@ mod tests {
         let crc = crc64(0, &out);
         out.extend_from_slice(&checksum_trailer(crc, true));
         let mut got = Vec::new();
-        let info = load_from(Trickle(&out), true, |k| {
-            let Value::Str(v) = k.value else {
+        let info = load_from(Trickle(&out), true, |k: LoadedKey<'_>| {
+            let LoadValue::Str(v) = k.value else {
                 panic!("a string")
             };
-            got.push((k.key.into_owned(), v));
+            got.push((k.key.into_owned(), v.to_vec()));
             Ok(())
         })
         .expect("valid");
@@ -551,7 +600,7 @@ mod tests {
         assert_eq!(got, expected);
         // The same file cut short fails at every length, through the window too.
         for cut in (9..out.len()).step_by(97) {
-            assert!(load_from(Trickle(&out[..cut]), true, |_| Ok(())).is_err());
+            assert!(load_from(Trickle(&out[..cut]), true, |_: LoadedKey<'_>| Ok(())).is_err());
         }
     }
 

@@ -128,12 +128,20 @@ pub struct LzfError;
 
 /// Decompresses `input`, which must produce exactly `out_len` bytes.
 pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzfError> {
+    let mut out = Vec::new();
+    decompress_into(input, out_len, &mut out)?;
+    Ok(out)
+}
+
+/// As [`decompress`], into `out` (cleared first; its allocation is reused).
+pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Result<(), LzfError> {
     // A chunk of 3 input bytes yields at most 264 output bytes: a larger claim is corrupt (and
     // must not make us allocate it).
     if out_len > input.len().saturating_mul(MAX_REF) {
         return Err(LzfError);
     }
-    let mut out = Vec::with_capacity(out_len);
+    out.clear();
+    out.reserve(out_len);
     let mut ip = 0;
     while ip < input.len() {
         let c = input[ip] as usize;
@@ -159,19 +167,19 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzfError> {
             if back > out.len() || out.len() + len > out_len {
                 return Err(LzfError);
             }
+            // Each output byte repeats the one `back` before it: from `from` on the output
+            // is periodic with period `back`, so it can be copied in chunks that double.
             let from = out.len() - back;
-            if back >= len {
-                out.extend_from_within(from..from + len);
-            } else {
-                for i in 0..len {
-                    let b = out[from + i];
-                    out.push(b);
-                }
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(out.len() - from);
+                out.extend_from_within(from..from + n);
+                done += n;
             }
         }
     }
     if out.len() == out_len {
-        Ok(out)
+        Ok(())
     } else {
         Err(LzfError)
     }
@@ -225,6 +233,20 @@ mod tests {
         // literal "ab", then a back reference of 4 bytes at distance 2: "ababab".
         let stream = [1, b'a', b'b', (2 << 5), 1];
         assert_eq!(decompress(&stream, 6).expect("valid"), b"ababab");
+    }
+
+    #[test]
+    fn long_overlapping_references_repeat_their_period() {
+        // literal "abc", then a back reference of 7 + 20 + 2 = 29 bytes at distance 3.
+        let stream = [2, b'a', b'b', b'c', (7 << 5), 20, 2];
+        let want: Vec<u8> = b"abc".iter().copied().cycle().take(32).collect();
+        assert_eq!(decompress(&stream, 32).expect("valid"), want);
+        // Into a buffer holding an earlier value: it is replaced.
+        let mut out = b"left over from before".to_vec();
+        decompress_into(&stream, 32, &mut out).expect("valid");
+        assert_eq!(out, want);
+        decompress_into(&[1, b'x', b'y'], 2, &mut out).expect("valid");
+        assert_eq!(out, b"xy");
     }
 
     #[test]

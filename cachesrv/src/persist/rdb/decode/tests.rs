@@ -176,3 +176,38 @@ fn old_encodings_load() {
     let mut r = Reader::new(&dup);
     assert!(read_value(&mut r, types::SET).is_err());
 }
+
+#[test]
+fn strings_read_into_a_scratch_buffer_as_owned_ones() {
+    let long = "abc".repeat(40);
+    let noise: Vec<u8> = (0..300u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let inputs: [&[u8]; 7] = [
+        b"",
+        b"x",
+        b"12345",
+        b"-7",
+        b"4294967296",
+        long.as_bytes(),
+        &noise,
+    ];
+    let mut enc = Encoder::new(true);
+    let mut data = Vec::new();
+    for s in inputs {
+        enc.write_string(&mut data, s);
+    }
+    let mut scratch = b"stale".to_vec();
+    let mut r = Reader::new(&data);
+    for s in inputs {
+        assert_eq!(r.string_into(&mut scratch).expect("valid"), s);
+    }
+    assert_eq!(r.remaining(), 0);
+    // Cut anywhere inside, the last string is reported as truncated.
+    for cut in 0..data.len() {
+        let mut r = Reader::new(&data[..cut]);
+        let mut n = 0;
+        while r.string_into(&mut scratch).is_ok() {
+            n += 1;
+        }
+        assert!(n < inputs.len(), "cut at {cut}");
+    }
+}
