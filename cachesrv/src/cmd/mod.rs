@@ -12,6 +12,7 @@ mod aof;
 pub mod aof_load;
 mod bitmap;
 pub mod blocking;
+mod command;
 mod connection;
 mod expire;
 mod geo;
@@ -21,6 +22,7 @@ mod info;
 mod keys;
 mod list;
 mod list_block;
+pub mod meta;
 mod persist;
 mod pubsub;
 mod runner;
@@ -280,6 +282,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
+        command::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
         for i in 0..v.len() {
@@ -463,7 +466,7 @@ pub fn unknown_subcommand(ctx: &mut Ctx<'_>, container: &str, sub: &[u8]) {
     ));
 }
 
-fn arity_ok(arity: i32, argc: usize) -> bool {
+pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
     if arity >= 0 {
         argc == arity as usize
     } else {
