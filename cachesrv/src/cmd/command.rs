@@ -170,6 +170,16 @@ pub fn command_keys(args: &[&[u8]]) -> Result<Vec<mkeys::KeyRef>, &'static str> 
     Ok(keys)
 }
 
+/// The keys an ACL check looks at: (position, key spec flags), as Redis finds them for a
+/// command that passed its arity check; none when the arguments do not name them.
+pub fn spec_keys(c: &Command, args: &[&[u8]]) -> Vec<(usize, u16)> {
+    let keys = match meta::meta(c) {
+        Some(m) => mkeys::get_keys(c.name, m, args),
+        None => table_keys(c, args).unwrap_or_default(),
+    };
+    keys.into_iter().map(|k| (k.pos, k.flags)).collect()
+}
+
 /// Keys from the table's (first, last, step), for a command Redis 7.0 lacks.
 fn table_keys(c: &Command, args: &[&[u8]]) -> Result<Vec<mkeys::KeyRef>, &'static str> {
     let (first, last, step) = c.keys;

@@ -8,6 +8,7 @@
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
 //! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
+pub mod acl;
 mod aof;
 pub mod aof_load;
 mod bitmap;
@@ -283,6 +284,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         connection::register(&mut add);
         server::register(&mut add);
         command::register(&mut add);
+        acl::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
         for i in 0..v.len() {
@@ -552,6 +554,19 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
         ctx.sess.multi_error |= ctx.sess.multi.is_some();
         stats.entry(cmd.id).3 += 1;
         return;
+    }
+    if !ctx.sess.acl.fast_path(&ctx.shared.acl) {
+        let context = if ctx.sess.multi.is_some() {
+            "multi"
+        } else {
+            "toplevel"
+        };
+        if let Err(reason) = acl::check::check(ctx, cmd, argv, context) {
+            acl::deny(ctx, reason, cmd);
+            ctx.sess.multi_error |= ctx.sess.multi.is_some();
+            stats.entry(cmd.id).3 += 1;
+            return;
+        }
     }
     if ctx.shared.engine.maxmemory() > 0 {
         // As Redis: evict before every command; refuse the ones that may grow memory.

@@ -70,7 +70,10 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
         // Queued only after the checks of `dispatch`: it resolves.
         match resolve(&args) {
-            Ok(cmd) => run(ctx, cmd, &args, &mut stats),
+            Ok(cmd) => match super::acl::check::check(ctx, cmd, &args, "multi") {
+                Ok(()) => run(ctx, cmd, &args, &mut stats),
+                Err(reason) => ctx.err(&super::acl::check::exec_noperm(reason)),
+            },
             Err(_) => ctx.err("ERR unknown command"),
         }
     }

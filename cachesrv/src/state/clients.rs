@@ -56,6 +56,8 @@ pub struct ClientInfo {
     pub(crate) waker: Arc<dyn Wake>,
     /// Set when killed, so the connection closes even if it is busy.
     pub killed: AtomicBool,
+    /// The ACL user (`None`: default), for `user=` and ACL DELUSER.
+    pub user: Mutex<Option<Bytes>>,
 }
 
 impl ClientInfo {
@@ -97,7 +99,7 @@ impl ClientInfo {
             multi as i64
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -110,6 +112,7 @@ impl ClientInfo {
             psubs,
             multi,
             cmd,
+            String::from_utf8_lossy(self.user.lock().as_deref().unwrap_or(b"default")),
             self.resp.load(Ordering::Relaxed),
             String::from_utf8_lossy(lib_name.as_deref().unwrap_or_default()),
             String::from_utf8_lossy(lib_ver.as_deref().unwrap_or_default()),
@@ -193,6 +196,7 @@ impl Clients {
             last_cmd: AtomicUsize::new(NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),
+            user: Mutex::new(None),
         })
     }
 

@@ -6,6 +6,7 @@
 //! engine`. Other threads reach a client through the [`Wake`] it was registered with (the
 //! network layer's event loop implements it; an in-process client may ignore it).
 
+pub mod acl;
 pub mod aof;
 pub mod aof_ops;
 pub mod blocking;
@@ -76,6 +77,8 @@ pub struct Shared {
     pub clock: Arc<CachedClock>,
     /// The configuration (`CONFIG GET/SET`).
     pub config: RwLock<Config>,
+    /// ACL users and log.
+    pub acl: acl::Acl,
     /// `requirepass`, cached for the hot path.
     pub requirepass: RwLock<Option<Bytes>>,
     /// Connected clients.
@@ -168,6 +171,7 @@ impl Shared {
             aof: Arc::new(aof::Aof::new()),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
+            acl: acl::Acl::new(commands, config.requirepass().as_deref().map(str::as_bytes)),
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
             pubsub: PubSub::default(),
@@ -210,7 +214,13 @@ impl Shared {
         self.engine.set_samples(c.maxmemory_samples());
         self.engine.set_lfu_log_factor(c.lfu_log_factor());
         self.engine.set_lfu_decay_time(c.lfu_decay_time());
-        *self.requirepass.write() = c.requirepass().map(Bytes::from);
+        let pass = c.requirepass().map(Bytes::from);
+        let mut cur = self.requirepass.write();
+        if *cur != pass {
+            // As Redis: `requirepass` is the default user's password.
+            self.acl.set_default_password(pass.as_deref());
+            *cur = pass;
+        }
         self.timeout_secs.store(c.timeout(), Ordering::Relaxed);
         self.query_limit
             .store(c.query_buffer_limit(), Ordering::Relaxed);

@@ -48,6 +48,8 @@ pub struct Session {
     pub block_request: Option<BlockRequest>,
     /// The command this client is blocked in, if any.
     pub blocked: Option<Blocked>,
+    /// The ACL user.
+    pub acl: super::acl::AclSession,
 }
 
 impl Session {
@@ -70,6 +72,7 @@ impl Session {
             can_block: false,
             block_request: None,
             blocked: None,
+            acl: Default::default(),
         }
     }
 

@@ -103,6 +103,18 @@ pub(super) fn enter(shared: &Shared, db: usize, kind: ScriptKind, read_only: boo
     Entered
 }
 
+/// Makes the script client act as the ACL user of the client that runs the script.
+pub(super) fn set_user(name: Option<bytes::Bytes>) {
+    with_state(|st| {
+        if st.sess.acl.name != name {
+            st.sess.acl = crate::state::acl::AclSession {
+                name,
+                ..Default::default()
+            };
+        }
+    });
+}
+
 /// Runs `f` on the running script's state (None outside a script).
 pub(super) fn with_state<R>(f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
     CALL.with(|c| {
@@ -266,9 +278,6 @@ pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
     {
         return Err("OOM command not allowed when used memory > 'maxmemory'.");
     }
-    if writes {
-        shared.scripts.running.set_wrote();
-    }
     let mut ctx = Ctx {
         shared,
         sess: &mut st.sess,
@@ -276,6 +285,12 @@ pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
         failed: false,
         gated: true,
     };
+    if let Err(reason) = crate::cmd::acl::check::check(&mut ctx, cmd, &argv, "lua") {
+        return Err(crate::cmd::acl::check::script_noperm(reason));
+    }
+    if writes {
+        shared.scripts.running.set_wrote();
+    }
     run(&mut ctx, cmd, &argv, &mut st.stats);
     Ok(())
 }

@@ -255,6 +255,7 @@ pub(super) fn run(
     let running = &shared.scripts.running;
     running.start(kind, name);
     let entered = api::enter(shared, ctx.sess.db, kind, read_only);
+    api::set_user(ctx.sess.acl.name.clone());
     let proto = ctx.sess.proto;
     let out: &mut bytes::BytesMut = ctx.out;
     let outcome = vm::with_vm(
