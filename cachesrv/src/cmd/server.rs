@@ -100,7 +100,8 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ctx.bulk(v.as_bytes());
             }
         }
-        "set" if a.len() >= 4 && a.len().is_multiple_of(2) => {
+        "set" if a.len() >= 4 && !a.len().is_multiple_of(2) => ctx.syntax_error(),
+        "set" if a.len() >= 4 => {
             let pairs: Vec<(String, String)> = a[2..]
                 .chunks(2)
                 .map(|p| {
@@ -110,14 +111,17 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                     )
                 })
                 .collect();
-            let was_aof = ctx.shared.config.read().appendonly();
+            let old = ctx.shared.config.read().clone();
+            let was_aof = old.appendonly();
             let r = ctx.shared.config.write().set_many(&pairs);
             match r {
                 Ok(()) => {
                     ctx.shared.apply_config();
                     let aof = ctx.shared.config.read().appendonly();
                     if aof && !was_aof && ctx.shared.aof_enable().is_err() {
-                        let _ = ctx.shared.config.write().set("appendonly", "no");
+                        // As Redis 7: every parameter of the call is rolled back.
+                        *ctx.shared.config.write() = old;
+                        ctx.shared.apply_config();
                         return ctx.err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
                     }
                     if !aof && was_aof {

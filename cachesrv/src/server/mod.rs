@@ -59,6 +59,9 @@ pub enum StartError {
     /// The RDB file exists but cannot be loaded.
     #[error("Fatal error loading the DB: {0}. Exiting.")]
     Load(String),
+    /// The `user` lines or the ACL file are invalid.
+    #[error("{0}")]
+    Acl(String),
 }
 
 /// A bound server, ready to run.
@@ -75,6 +78,7 @@ impl Server {
     /// for every address when possible).
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let shared = cmd::shared(config);
+        cmd::acl::load_startup(&shared).map_err(StartError::Acl)?;
         let (binds, mut port, backlog) = {
             let c = shared.config.read();
             (c.bind(), c.port(), c.tcp_backlog())

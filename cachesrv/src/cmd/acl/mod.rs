@@ -501,3 +501,48 @@ pub fn save_file(ctx: &Ctx<'_>, path: &str) -> std::io::Result<()> {
 pub fn deny(ctx: &mut Ctx<'_>, reason: Denied, cmd: &super::Command) {
     ctx.err(&check::noperm(reason, cmd));
 }
+
+/// Loads the users of the config's `user` lines, or of `aclfile`, at startup; `Err`: why the
+/// server must not start (Redis's texts).
+pub fn load_startup(shared: &crate::state::Shared) -> Result<(), String> {
+    let (lines, file, allchannels, pass) = {
+        let c = shared.config.read();
+        let file = c.get("aclfile").filter(|f| !f.is_empty());
+        let all = c
+            .get("acl-pubsub-default")
+            .is_some_and(|v| v == "allchannels");
+        (c.users().to_vec(), file, all, c.requirepass())
+    };
+    if file.is_some() && !lines.is_empty() {
+        return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+    }
+    let users = if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "Aborting Redis startup because of ACL errors: Error loading ACLs, opening file '{path}': {}",
+                os_error(&e)
+            )
+        })?;
+        let lines: Vec<(String, usize)> = text
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| (l.to_string(), i + 1))
+            .collect();
+        parse_users(&lines, &path, allchannels)
+            .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?
+    } else if !lines.is_empty() {
+        parse_users(&lines, "redis.conf", allchannels)
+            .map_err(|e| format!("Error in user declaration: {e}"))?
+    } else {
+        return Ok(());
+    };
+    let mut users = users;
+    if !users.iter().any(|u| &u.name[..] == b"default") {
+        users.push(User::default_user(
+            commands().len(),
+            pass.as_deref().map(str::as_bytes),
+        ));
+    }
+    shared.acl.replace_all(users);
+    Ok(())
+}
