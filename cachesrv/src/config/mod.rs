@@ -163,8 +163,8 @@ pub struct Config {
     save_seen: bool,
     /// The config file it was read from, for `CONFIG REWRITE` and INFO.
     file: Option<String>,
-    /// `user` lines (the line and its number), for the ACL.
-    users: Vec<(String, usize)>,
+    /// `user` lines (their arguments and line number), for the ACL.
+    users: Vec<(Vec<String>, usize)>,
 }
 
 impl Default for Config {
@@ -369,7 +369,7 @@ impl Config {
                     values.join(" ")
                 }
                 "user" => {
-                    self.users.push((line.to_string(), i + 1));
+                    self.users.push((argv.clone(), i + 1));
                     continue;
                 }
                 "include" | "rename-command" | "loadmodule" => {
@@ -528,7 +528,7 @@ impl Config {
     }
 
     /// The `user` lines of the config, with their line numbers.
-    pub fn users(&self) -> &[(String, usize)] {
+    pub fn users(&self) -> &[(Vec<String>, usize)] {
         &self.users
     }
 

@@ -386,21 +386,27 @@ fn dryrun(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
 }
 
+/// The lines of an ACL file as Redis splits them: trimmed, then cut at each space.
+fn file_lines(text: &str) -> Vec<(Vec<String>, usize)> {
+    text.split('\n')
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let l = l.trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n');
+            (!l.is_empty()).then(|| (l.split(' ').map(String::from).collect(), i + 1))
+        })
+        .collect()
+}
+
 /// The users of an ACL file or of `user` config lines; `Err`: Redis's error text.
 pub fn parse_users(
-    lines: &[(String, usize)],
+    lines: &[(Vec<String>, usize)],
     file: &str,
     allchannels: bool,
 ) -> Result<Vec<User>, String> {
     let mut users: Vec<User> = Vec::new();
     let mut errors = String::new();
-    for (line, no) in lines {
-        let line = line.trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n');
-        if line.is_empty() {
-            continue;
-        }
-        let argv: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
-        if argv.first() != Some(&"user") || argv.len() < 2 {
+    for (argv, no) in lines {
+        if argv.first().map(String::as_str) != Some("user") || argv.len() < 2 {
             errors.push_str(&format!(
                 "{file}:{no} should start with user keyword followed by the username. "
             ));
@@ -458,12 +464,7 @@ pub fn load_file(ctx: &Ctx<'_>, path: &str) -> Result<(), String> {
             os_error(&e)
         )
     })?;
-    let lines: Vec<(String, usize)> = text
-        .split('\n')
-        .enumerate()
-        .map(|(i, l)| (l.to_string(), i + 1))
-        .collect();
-    let mut users = parse_users(&lines, path, pubsub_default_all(ctx))?;
+    let mut users = parse_users(&file_lines(&text), path, pubsub_default_all(ctx))?;
     if !users.iter().any(|u| &u.name[..] == b"default") {
         let pass = ctx.shared.requirepass.read().clone();
         users.push(User::default_user(commands().len(), pass.as_deref()));
@@ -523,12 +524,7 @@ pub fn load_startup(shared: &crate::state::Shared) -> Result<(), String> {
                 os_error(&e)
             )
         })?;
-        let lines: Vec<(String, usize)> = text
-            .split('\n')
-            .enumerate()
-            .map(|(i, l)| (l.to_string(), i + 1))
-            .collect();
-        parse_users(&lines, &path, allchannels)
+        parse_users(&file_lines(&text), &path, allchannels)
             .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?
     } else if !lines.is_empty() {
         parse_users(&lines, "redis.conf", allchannels)
