@@ -167,7 +167,6 @@ fn transcript(port: u16) -> Vec<String> {
     step(&mut user, &["ACL", "WHOAMI"]);
     step(&mut user, &["AUTH", "default", "x"]);
     step(&mut user, &["HELLO", "2", "AUTH", "app", "wrong"]);
-    drop(step);
     let log = admin.cmd(&["ACL", "LOG"]);
     if let Frame::Array(entries) = log {
         for e in entries {
