@@ -130,6 +130,7 @@ impl<'a> Ctx<'a> {
     /// Writes an error reply (with its code, e.g. `ERR syntax error`).
     pub fn err(&mut self, msg: &str) {
         self.failed = true;
+        self.shared.errorstats.record(msg.as_bytes());
         self.out.write_error(msg.as_bytes());
     }
     /// Writes an engine error as its Redis reply.

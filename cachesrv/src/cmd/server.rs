@@ -135,6 +135,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         "resetstat" if a.len() == 2 => {
             ctx.shared.engine.reset_stats();
             ctx.shared.command_stats.reset();
+            ctx.shared.errorstats.reset();
             let st = &ctx.shared.stats;
             for c in [
                 &st.total_connections,

@@ -78,6 +78,8 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
         }
     }
     super::aof::end_tx(ctx);
+    // An error of a queued command is that command's, not EXEC's (`failed_calls`).
+    ctx.failed = false;
     ctx.sess.can_block = can_block;
     stats.flush(shared);
 }

@@ -11,6 +11,7 @@ pub mod aof;
 pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
+pub mod errorstats;
 pub mod persist;
 pub mod pubsub;
 pub mod scripts;
@@ -79,6 +80,8 @@ pub struct Shared {
     pub config: RwLock<Config>,
     /// ACL users and log.
     pub acl: acl::Acl,
+    /// Error replies by code.
+    pub errorstats: errorstats::ErrorStats,
     /// `requirepass`, cached for the hot path.
     pub requirepass: RwLock<Option<Bytes>>,
     /// Connected clients.
@@ -171,6 +174,7 @@ impl Shared {
             aof: Arc::new(aof::Aof::new()),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
+            errorstats: Default::default(),
             acl: acl::Acl::new(commands, config.requirepass().as_deref().map(str::as_bytes)),
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
