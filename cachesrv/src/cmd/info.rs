@@ -342,6 +342,7 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
                 }
             }
         }
+        "latencystats" => super::latency::latencystats(s, out),
         "errorstats" => {
             out.push_str("# Errorstats\r\n");
             for (code, n) in s.errorstats.snapshot() {
@@ -380,6 +381,7 @@ pub(super) fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             "all" | "everything" => {
                 sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
                 sections.push("commandstats".into());
+                sections.push("latencystats".into());
             }
             "default" => {}
             other => sections.push(other.to_string()),

@@ -21,6 +21,7 @@ mod hash;
 mod hll;
 mod info;
 mod keys;
+mod latency;
 mod list;
 mod list_block;
 pub mod meta;
@@ -286,6 +287,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         server::register(&mut add);
         command::register(&mut add);
         acl::register(&mut add);
+        latency::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
         for i in 0..v.len() {
@@ -377,6 +379,9 @@ pub struct LocalStats {
     /// finds it without a case-insensitive one.
     last: Option<&'static Command>,
     last_spelling: ([u8; 16], usize),
+    /// This batch's (command id, duration, is fast): ticks until [`LocalStats::flush`] turns
+    /// them into nanoseconds for the latency histograms and monitor.
+    samples: Vec<(usize, u64, bool)>,
 }
 
 impl LocalStats {
@@ -434,6 +439,13 @@ impl LocalStats {
             s.add(id, calls, timing::ticks_to_ns(ticks), rejected, failed);
         }
         self.entries.clear();
+        if !self.samples.is_empty() {
+            for s in &mut self.samples {
+                s.1 = timing::ticks_to_ns(s.1);
+            }
+            shared.latency.record(&self.samples);
+            self.samples.clear();
+        }
         if self.total > 0 {
             shared
                 .stats
@@ -665,6 +677,9 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);
+    stats
+        .samples
+        .push((cmd.id, ticks, cmd.flags & flags::FAST != 0));
     let e = stats.entry(cmd.id);
     e.1 += 1;
     e.2 += ticks;

@@ -1,4 +1,4 @@
-//! Server commands: INFO ([`super::info`]), CONFIG, TIME, MEMORY, SLOWLOG, LATENCY, MONITOR,
+//! Server commands: INFO ([`super::info`]), CONFIG, TIME, MEMORY, SLOWLOG, MONITOR,
 //! SHUTDOWN, FUNCTION/SCRIPT FLUSH, DEBUG SLEEP.
 
 use std::sync::atomic::Ordering;
@@ -20,7 +20,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("time", 1, FAST, (0, 0, 0), time);
     add("memory", -2, READONLY, (0, 0, 0), memory);
     add("slowlog", -2, ADMIN, (0, 0, 0), slowlog);
-    add("latency", -2, ADMIN, (0, 0, 0), latency);
     add("monitor", 1, ADMIN | NO_QUEUE, (0, 0, 0), monitor);
     add(
         "shutdown",
@@ -58,14 +57,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         ("slowlog|help", 2),
     ] {
         add(name, arity, ADMIN, none, slowlog);
-    }
-    for (name, arity) in [
-        ("latency|latest", 2),
-        ("latency|reset", -2),
-        ("latency|history", 3),
-        ("latency|help", 2),
-    ] {
-        add(name, arity, ADMIN, none, latency);
     }
 }
 
@@ -136,6 +127,7 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ctx.shared.engine.reset_stats();
             ctx.shared.command_stats.reset();
             ctx.shared.errorstats.reset();
+            ctx.shared.latency.reset_histograms();
             let st = &ctx.shared.stats;
             for c in [
                 &st.total_connections,
@@ -333,28 +325,6 @@ fn slowlog(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         "get" | "len" | "reset" | "help" => ctx.arity_error(&format!("slowlog|{sub}")),
         _ => unknown_subcommand(ctx, "slowlog", a[1]),
-    }
-}
-
-fn latency(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "latest" if a.len() == 2 => ctx.array(0),
-        "reset" => ctx.int(0),
-        "history" if a.len() == 3 => ctx.array(0),
-        "help" if a.len() == 2 => help(
-            ctx,
-            &[
-                "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "LATEST",
-                "    Return the latest latency samples for all events.",
-                "RESET [<event> ...]",
-                "    Reset latency data of one or more <event> classes.",
-                "    (default: reset all data for all event classes)",
-            ],
-        ),
-        "latest" | "history" | "help" => ctx.arity_error(&format!("latency|{sub}")),
-        _ => unknown_subcommand(ctx, "latency", a[1]),
     }
 }
 

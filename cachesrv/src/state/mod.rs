@@ -12,6 +12,7 @@ pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
 pub mod errorstats;
+pub mod latency;
 pub mod persist;
 pub mod pubsub;
 pub mod scripts;
@@ -80,6 +81,8 @@ pub struct Shared {
     pub config: RwLock<Config>,
     /// ACL users and log.
     pub acl: acl::Acl,
+    /// Command latency histograms and the latency monitor.
+    pub latency: latency::Latency,
     /// Error replies by code.
     pub errorstats: errorstats::ErrorStats,
     /// `requirepass`, cached for the hot path.
@@ -175,6 +178,7 @@ impl Shared {
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             errorstats: Default::default(),
+            latency: Default::default(),
             acl: acl::Acl::new(commands, config.requirepass().as_deref().map(str::as_bytes)),
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
@@ -218,6 +222,16 @@ impl Shared {
         self.engine.set_samples(c.maxmemory_samples());
         self.engine.set_lfu_log_factor(c.lfu_log_factor());
         self.engine.set_lfu_decay_time(c.lfu_decay_time());
+        self.latency.tracking.store(
+            c.get("latency-tracking").is_some_and(|v| v == "yes"),
+            Ordering::Relaxed,
+        );
+        self.latency.threshold_ms.store(
+            c.get("latency-monitor-threshold")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            Ordering::Relaxed,
+        );
         let pass = c.requirepass().map(Bytes::from);
         let mut cur = self.requirepass.write();
         if *cur != pass {
