@@ -31,6 +31,7 @@ mod runner;
 mod script;
 mod server;
 mod set;
+mod standalone;
 mod string;
 pub mod timing;
 mod tx;
@@ -288,6 +289,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         command::register(&mut add);
         acl::register(&mut add);
         latency::register(&mut add);
+        standalone::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
         for i in 0..v.len() {
@@ -778,6 +780,9 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
     }
     for p in sess.patterns.drain() {
         shared.pubsub.punsubscribe(&p, id);
+    }
+    for c in sess.shard_channels.drain() {
+        shared.shard_pubsub.unsubscribe(&c, id);
     }
     if sess.info.monitor.load(Ordering::Relaxed) {
         let mut m = shared.monitors.write();

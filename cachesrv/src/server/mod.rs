@@ -260,7 +260,8 @@ async fn cron(shared: Arc<Shared>) {
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
             let total = shared.stats.total_commands.load(Ordering::Relaxed);
-            let ops = (total - last_ops) as f64 / elapsed.as_secs_f64();
+            // CONFIG RESETSTAT may have zeroed the total since the last sample.
+            let ops = total.saturating_sub(last_ops) as f64 / elapsed.as_secs_f64();
             shared
                 .stats
                 .ops_per_sec

@@ -81,6 +81,8 @@ pub struct Shared {
     pub config: RwLock<Config>,
     /// ACL users and log.
     pub acl: acl::Acl,
+    /// Shard channels (SSUBSCRIBE, SPUBLISH): a registry of their own, as in Redis.
+    pub shard_pubsub: PubSub,
     /// Command latency histograms and the latency monitor.
     pub latency: latency::Latency,
     /// Error replies by code.
@@ -179,6 +181,7 @@ impl Shared {
             clock,
             errorstats: Default::default(),
             latency: Default::default(),
+            shard_pubsub: PubSub::default(),
             acl: acl::Acl::new(commands, config.requirepass().as_deref().map(str::as_bytes)),
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),

@@ -50,6 +50,8 @@ pub struct Session {
     pub blocked: Option<Blocked>,
     /// The ACL user.
     pub acl: super::acl::AclSession,
+    /// Subscribed shard channels (SSUBSCRIBE).
+    pub shard_channels: HashSet<Bytes>,
 }
 
 impl Session {
@@ -73,12 +75,13 @@ impl Session {
             block_request: None,
             blocked: None,
             acl: Default::default(),
+            shard_channels: HashSet::new(),
         }
     }
 
     /// In RESP2 subscriber mode only a few commands are allowed.
     pub fn subscribed(&self) -> bool {
-        !self.channels.is_empty() || !self.patterns.is_empty()
+        !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
     }
 
     /// Selects a database and publishes it to the registry.
