@@ -20,17 +20,45 @@ pub fn bucket(v: u64) -> (u64, u64) {
     (low, low + (1 << shift) - 1)
 }
 
-/// One command's durations: bucket lowest value -> count.
+/// The counts index of a value: the first 256 values one by one, then 128 buckets per power
+/// of two.
+fn index(v: u64) -> usize {
+    let magnitude = 63 - (v | 255).leading_zeros() as usize;
+    let shift = magnitude - 7;
+    let sub = (v >> shift) as usize;
+    if shift == 0 {
+        sub
+    } else {
+        256 + (shift - 1) * 128 + (sub - 128)
+    }
+}
+
+/// The lowest value of a counts index.
+fn index_value(i: usize) -> u64 {
+    if i < 256 {
+        i as u64
+    } else {
+        let shift = (i - 256) / 128 + 1;
+        (((i - 256) % 128 + 128) as u64) << shift
+    }
+}
+
+/// One command's durations, as HDR counts (grown as larger values come).
 #[derive(Debug, Clone, Default)]
 pub struct Histogram {
-    counts: BTreeMap<u64, u64>,
+    counts: Vec<u64>,
     total: u64,
 }
 
 impl Histogram {
     /// Records one duration (nanoseconds).
+    #[inline]
     pub fn record(&mut self, ns: u64) {
-        *self.counts.entry(bucket(ns.max(1)).0).or_default() += 1;
+        let i = index(ns.max(1));
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
         self.total += 1;
     }
 
@@ -46,13 +74,13 @@ impl Histogram {
         let wanted = ((p / 100.0 * self.total as f64) + 0.5) as u64;
         let wanted = wanted.max(1);
         let mut seen = 0;
-        for (&low, &n) in &self.counts {
+        for (i, &n) in self.counts.iter().enumerate() {
             seen += n;
             if seen >= wanted {
-                return bucket(low).1;
+                return bucket(index_value(i)).1;
             }
         }
-        self.counts.keys().next_back().map_or(0, |&l| bucket(l).1)
+        0
     }
 
     /// `LATENCY HISTOGRAM`'s buckets: (microseconds, cumulative count) at 1024 ns doubling,
@@ -63,7 +91,7 @@ impl Histogram {
         let mut prev = 0;
         loop {
             let high = bucket(level).1;
-            let cum: u64 = self.counts.range(..=high).map(|(_, n)| n).sum();
+            let cum: u64 = self.counts.iter().take(index(high) + 1).sum();
             if cum > prev {
                 out.push((high / 1000, cum));
                 prev = cum;
@@ -194,5 +222,41 @@ impl Latency {
     /// `CONFIG RESETSTAT`: the command histograms.
     pub fn reset_histograms(&self) {
         self.hists.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_hdr_buckets_of_two_significant_digits() {
+        // Redis reports 12 us as p50=12.031 (12000 ns is in [11968, 12031]).
+        assert_eq!(bucket(12_000), (11_968, 12_031));
+        assert_eq!(bucket(200), (200, 200));
+        for v in [1u64, 255, 256, 257, 1023, 1024, 12_000, 999_999, 1 << 40] {
+            let i = index(v);
+            let (low, high) = bucket(v);
+            assert_eq!(index_value(i), low, "{v}");
+            assert!(low <= v && v <= high);
+            assert_eq!(index(high), i);
+            assert_eq!(index(high + 1), i + 1);
+        }
+    }
+
+    #[test]
+    fn percentiles_and_cdf_follow_hdr() {
+        let mut h = Histogram::default();
+        for us in 1..=100u64 {
+            h.record(us * 1000);
+        }
+        assert_eq!(h.total(), 100);
+        assert_eq!(h.percentile(50.0), bucket(50_000).1);
+        assert_eq!(h.percentile(99.0), bucket(99_000).1);
+        assert_eq!(h.percentile(100.0), bucket(100_000).1);
+        let cdf = h.cdf();
+        assert_eq!(cdf.first(), Some(&(1, 1)));
+        assert_eq!(cdf.last().map(|c| c.1), Some(100));
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
     }
 }
