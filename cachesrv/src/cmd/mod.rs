@@ -51,6 +51,7 @@ pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
 pub use info::info_text;
 pub use runner::{decode_all, Runner};
+pub use util::Fnv;
 
 /// Command flags.
 pub mod flags {
@@ -228,28 +229,6 @@ fn unreachable_db(engine: &crate::engine::Engine) -> DbHandle<'_> {
     match engine.db(0) {
         Ok(d) => d,
         Err(_) => panic!("engine without databases"),
-    }
-}
-
-/// FNV-1a: command names are short, and SipHash's setup dominates for them.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
@@ -570,18 +549,9 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
         stats.entry(cmd.id).3 += 1;
         return;
     }
-    if !ctx.sess.acl.fast_path(&ctx.shared.acl) {
-        let context = if ctx.sess.multi.is_some() {
-            "multi"
-        } else {
-            "toplevel"
-        };
-        if let Err(reason) = acl::check::check(ctx, cmd, argv, context) {
-            acl::deny(ctx, reason, cmd);
-            ctx.sess.multi_error |= ctx.sess.multi.is_some();
-            stats.entry(cmd.id).3 += 1;
-            return;
-        }
+    if !ctx.sess.acl.fast_path(&ctx.shared.acl) && !acl::check::admit(ctx, cmd, argv) {
+        stats.entry(cmd.id).3 += 1;
+        return;
     }
     if ctx.shared.engine.maxmemory() > 0 {
         // As Redis: evict before every command; refuse the ones that may grow memory.

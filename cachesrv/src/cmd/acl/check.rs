@@ -108,6 +108,24 @@ pub fn check(
     }
 }
 
+/// The dispatcher's check: false when the command is refused (its `-NOPERM` reply written,
+/// and a transaction being queued marked failed).
+pub fn admit(ctx: &mut Ctx<'_>, cmd: &Command, argv: &[&[u8]]) -> bool {
+    let context = if ctx.sess.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    match check(ctx, cmd, argv, context) {
+        Ok(()) => true,
+        Err(reason) => {
+            ctx.err(&noperm(reason, cmd));
+            ctx.sess.multi_error |= ctx.sess.multi.is_some();
+            false
+        }
+    }
+}
+
 /// Adds an ACL LOG entry for this client.
 pub fn log(ctx: &Ctx<'_>, reason: Denied, context: &'static str, object: &[u8], user: &[u8]) {
     let now = std::time::SystemTime::now()

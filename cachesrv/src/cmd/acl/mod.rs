@@ -498,11 +498,6 @@ pub fn save_file(ctx: &Ctx<'_>, path: &str) -> std::io::Result<()> {
     })
 }
 
-/// The `-NOPERM` reply and ACL LOG entry for a denied command.
-pub fn deny(ctx: &mut Ctx<'_>, reason: Denied, cmd: &super::Command) {
-    ctx.err(&check::noperm(reason, cmd));
-}
-
 /// Loads the users of the config's `user` lines, or of `aclfile`, at startup; `Err`: why the
 /// server must not start (Redis's texts).
 pub fn load_startup(shared: &crate::state::Shared) -> Result<(), String> {
