@@ -163,10 +163,9 @@ fn transcript(port: u16) -> Vec<String> {
     step(&mut admin, &["ACL", "SETUSER", "app", "+publish"]);
     step(&mut user, &["PUBLISH", "news", "x"]);
     step(&mut user, &["PUBLISH", "sports", "x"]);
-    // A user of its own default can be switched back with AUTH of the default user.
-    step(&mut user, &["ACL", "WHOAMI"]);
-    step(&mut user, &["AUTH", "default", "x"]);
+    // A failed AUTH leaves the connection's user as it was.
     step(&mut user, &["HELLO", "2", "AUTH", "app", "wrong"]);
+    step(&mut user, &["ACL", "WHOAMI"]);
     let log = admin.cmd(&["ACL", "LOG"]);
     if let Frame::Array(entries) = log {
         for e in entries {
@@ -182,6 +181,12 @@ fn transcript(port: u16) -> Vec<String> {
         "after DELUSER: {}",
         String::from_utf8_lossy(&closed)
     ));
+    // Closed, not merely quiet: a PING gets no answer.
+    use std::io::{Read, Write};
+    let _ = user.stream.write_all(b"PING\r\n");
+    let mut buf = [0u8; 16];
+    let n = user.stream.read(&mut buf).unwrap_or(0);
+    out.push(format!("PING after DELUSER: {:?}", &buf[..n]));
     out
 }
 
@@ -194,6 +199,10 @@ fn multi_exec_and_lua_are_checked_as_redis_checks_them() {
     assert_eq!(ours, theirs);
     assert!(ours.iter().any(|r| r.starts_with("-EXECABORT")));
     assert!(ours.iter().any(|r| r.contains("ACLs rules changed")));
+    assert_eq!(
+        ours.last().map(String::as_str),
+        Some("PING after DELUSER: []")
+    );
 }
 
 #[test]
