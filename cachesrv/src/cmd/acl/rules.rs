@@ -485,3 +485,83 @@ pub fn describe_user(u: &User) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(rules: &[&str]) -> User {
+        let args: Vec<&[u8]> = rules.iter().map(|r| r.as_bytes()).collect();
+        set_user(None, b"u", &args, false).expect("valid rules")
+    }
+
+    /// Applying a user's description to a new user gives the same user.
+    #[test]
+    fn descriptions_read_back_as_the_same_user() {
+        let cases: &[&[&str]] = &[
+            &["on", ">pw", "+@all"],
+            &["+@all", "-@dangerous", "-get", "+config|get"],
+            &["-@all", "+@read", "-get", "+set", "~a*", "%R~b*", "%W~c*"],
+            &["+@hash", "+@string", "-@write", "+select|0", "&ch", "&x*"],
+            &[
+                "nocommands",
+                "+client|list",
+                "+acl|whoami",
+                "(+get ~k*)",
+                "(+@set %R~s*)",
+            ],
+            &[
+                "allcommands",
+                "-@sortedset",
+                "+zadd",
+                "allkeys",
+                "allchannels",
+                "nopass",
+            ],
+        ];
+        for rules in cases {
+            let u = user(rules);
+            let text = describe_user(&u);
+            let again: Vec<String> = {
+                let words: Vec<&[u8]> = text.split(' ').map(str::as_bytes).collect();
+                let merged = merge_selector_args(&words).expect("balanced");
+                merged
+                    .into_iter()
+                    .map(|m| String::from_utf8_lossy(&m).into_owned())
+                    .collect()
+            };
+            let refs: Vec<&str> = again.iter().map(String::as_str).collect();
+            let v = user(&refs);
+            for (a, b) in u.selectors.iter().zip(&v.selectors) {
+                assert!(same_bits(a, b), "{rules:?} -> {text}");
+                assert_eq!((a.allkeys, &a.keys), (b.allkeys, &b.keys), "{text}");
+                assert_eq!((a.allchannels, &a.channels), (b.allchannels, &b.channels));
+                assert_eq!(a.firstargs, b.firstargs, "{text}");
+            }
+            assert_eq!(
+                (u.enabled, u.nopass, &u.passwords, u.selectors.len()),
+                (v.enabled, v.nopass, &v.passwords, v.selectors.len())
+            );
+        }
+    }
+
+    #[test]
+    fn rule_errors_are_redis_errors() {
+        let err = |rules: &[&str]| {
+            let args: Vec<&[u8]> = rules.iter().map(|r| r.as_bytes()).collect();
+            set_user(None, b"u", &args, false).expect_err("invalid")
+        };
+        assert_eq!(
+            err(&["+nosuch"]),
+            "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"
+        );
+        assert_eq!(
+            err(&["(+get", "~a"]),
+            "ERR Unmatched parenthesis in acl selector starting at '(+get'."
+        );
+        assert!(err(&["allkeys", "~a"]).contains("Try 'resetkeys'"));
+        assert!(err(&["+config|get|x"])
+            .ends_with("Allowing first-arg of a subcommand is not supported"));
+        assert!(err(&["+get|"]).ends_with("': Syntax error"));
+    }
+}
