@@ -41,6 +41,12 @@ fn run(port: u16) -> (Vec<String>, Vec<String>, Vec<String>) {
         vec!["EXPIRE", "k", "x"],
         vec!["AUTH", "x"],
         vec!["ACL", "SETUSER", "u", "on", "nopass", "+get", "~a*"],
+        // Scripts: an error of a called command counts once, for that command.
+        vec!["EVAL", "return redis.call('incr', 'list')", "0"],
+        vec!["EVAL", "return redis.pcall('incr', 'list')", "0"],
+        vec!["EVAL", "return redis.error_reply('MINE failed')", "0"],
+        vec!["EVAL", "return {err = 'OWN failed'}", "0"],
+        vec!["EVAL", "error('boom')", "0"],
     ] {
         c.cmd(&cmd);
     }
