@@ -15,6 +15,18 @@ fn transcript(port: u16) -> Vec<String> {
     };
     raw(&mut out, &mut sub, &["SSUBSCRIBE", "news"]);
     raw(&mut out, &mut sub, &["GET", "k"]);
+    let list = String::from_utf8_lossy(&publ.cmd_raw(&["CLIENT", "LIST"])).into_owned();
+    let fields: Vec<String> = list
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l
+                .split(' ')
+                .filter(|f| f.starts_with("flags=") || f.contains("sub="))
+                .collect();
+            (!f.is_empty()).then(|| f.join(" "))
+        })
+        .collect();
+    out.push(format!("{fields:?}"));
     raw(&mut out, &mut publ, &["PUBLISH", "news", "plain"]);
     raw(&mut out, &mut publ, &["SPUBLISH", "news", "sharded"]);
     out.push(String::from_utf8_lossy(&sub.read_raw().0).into_owned());

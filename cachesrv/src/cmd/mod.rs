@@ -754,6 +754,7 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
     for c in sess.shard_channels.drain() {
         shared.shard_pubsub.unsubscribe(&c, id);
     }
+    sess.info.ssubs.store(0, Ordering::Relaxed);
     if sess.info.monitor.load(Ordering::Relaxed) {
         let mut m = shared.monitors.write();
         m.retain(|(i, _)| *i != id);

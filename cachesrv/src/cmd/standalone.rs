@@ -129,6 +129,14 @@ fn ssubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         confirm(ctx, b"ssubscribe", Some(&ch));
     }
+    publish_count(ctx);
+}
+
+fn publish_count(ctx: &Ctx<'_>) {
+    ctx.sess.info.ssubs.store(
+        ctx.sess.shard_channels.len(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -146,6 +154,7 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         confirm(ctx, b"sunsubscribe", Some(&ch));
     }
+    publish_count(ctx);
 }
 
 fn spublish(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
