@@ -285,3 +285,39 @@ fn sha256_hex(s: &str) -> String {
         .expect("sha256sum");
     String::from_utf8_lossy(&out.stdout)[..64].to_string()
 }
+
+/// The arguments of the SLOWLOG entries after commands carrying secrets.
+fn slowlog_args(port: u16) -> Vec<Frame> {
+    let mut c = Conn::open(port);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    c.cmd(&["SLOWLOG", "RESET"]);
+    c.cmd(&["ACL", "SETUSER", "dave", "on", ">secret", "+@all", "~*"]);
+    c.cmd(&["AUTH", "dave", "secret"]);
+    c.cmd(&["HELLO", "2", "AUTH", "dave", "secret", "SETNAME", "conn"]);
+    c.cmd(&["AUTH", "wrong"]);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "10000"]);
+    let Frame::Array(entries) = c.cmd(&["SLOWLOG", "GET", "10"]) else {
+        panic!("SLOWLOG GET is an array");
+    };
+    c.cmd(&["ACL", "DELUSER", "dave"]);
+    entries
+        .into_iter()
+        .map(|e| match e {
+            Frame::Array(f) => f[3].clone(),
+            other => other,
+        })
+        .collect()
+}
+
+#[test]
+fn slowlog_keeps_no_passwords() {
+    let srv = TestServer::start(&[]);
+    let redis = RedisServer::start(None);
+    let ours = slowlog_args(srv.port);
+    assert_eq!(ours, slowlog_args(redis.port));
+    let text = format!("{ours:?}");
+    assert!(
+        !text.contains("secret") && text.contains("(redacted)"),
+        "{text}"
+    );
+}

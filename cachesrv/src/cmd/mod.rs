@@ -640,7 +640,10 @@ pub fn own_gate(name: &[u8]) -> bool {
 
 /// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.
 pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if ctx.shared.monitoring.load(Ordering::Relaxed) && cmd.flags & flags::NO_MONITOR == 0 {
+    // As Redis, administrative commands (CONFIG SET, ACL SETUSER...) are not shown either.
+    if ctx.shared.monitoring.load(Ordering::Relaxed)
+        && cmd.flags & (flags::NO_MONITOR | flags::ADMIN) == 0
+    {
         feed_monitors(ctx, argv);
     }
     let start = stats.mark.unwrap_or_else(timing::start);
@@ -660,7 +663,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     stats.total += 1;
     if ticks >= stats.slow_threshold(ctx.shared) {
-        slow_check(ctx, argv, ticks);
+        slow_check(ctx, cmd, argv, ticks);
     }
     if ctx.sess.block_request.is_some() {
         blocking::begin(ctx, argv);
@@ -669,7 +672,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
 
 /// Logs the command if it took at least `slowlog-log-slower-than`.
 #[cold]
-fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
+fn slow_check(ctx: &mut Ctx<'_>, cmd: &Command, argv: &[&[u8]], ticks: u64) {
     let micros = timing::ticks_to_ns(ticks) / 1000;
     let threshold = ctx.shared.slowlog_threshold.load(Ordering::Relaxed);
     if micros >= threshold {
@@ -677,7 +680,7 @@ fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
             id: 0,
             time: ctx.shared.start_unix + ctx.shared.uptime_ms() / 1000,
             micros,
-            args: slowlog_args(argv),
+            args: slowlog_args(argv, acl::redacted(cmd, argv)),
             addr: ctx.sess.info.addr.to_string(),
             name: ctx.sess.info.name.lock().clone().unwrap_or_default(),
         };
@@ -685,9 +688,14 @@ fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
     }
 }
 
-fn slowlog_args(argv: &[&[u8]]) -> Vec<Bytes> {
+/// The arguments as SLOWLOG keeps them; those in `redact` (secrets) as `(redacted)`.
+fn slowlog_args(argv: &[&[u8]], redact: std::ops::Range<usize>) -> Vec<Bytes> {
     let mut out = Vec::new();
     for (i, a) in argv.iter().enumerate() {
+        if redact.contains(&i) && i < 31 {
+            out.push(Bytes::from_static(b"(redacted)"));
+            continue;
+        }
         if i == 31 && argv.len() > 32 {
             out.push(Bytes::from(format!(
                 "... ({} more arguments)",

@@ -537,3 +537,17 @@ pub fn load_startup(shared: &crate::state::Shared) -> Result<(), String> {
     shared.acl.replace_all(users);
     Ok(())
 }
+
+/// The arguments SLOWLOG must not keep (Redis's redaction): AUTH's, HELLO's user and password
+/// after AUTH, every rule of ACL SETUSER; as a range of indexes.
+pub fn redacted(cmd: &super::Command, argv: &[&[u8]]) -> std::ops::Range<usize> {
+    match cmd.name {
+        "auth" => 1..argv.len(),
+        "acl|setuser" => 2..argv.len(),
+        "hello" => match argv.iter().position(|a| eq(a, "auth")) {
+            Some(i) => i + 1..i + 3,
+            None => 0..0,
+        },
+        _ => 0..0,
+    }
+}
