@@ -107,6 +107,13 @@ fn a_restricted_user_through_the_redis_crate_and_redis_cli() {
     for needle in ["flushall", "shared:x", "del", "auth"] {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
+
+    // CLIENT KILL USER closes the user's connections.
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "USER", "app"]),
+        Frame::Integer(1)
+    );
+    assert!(redis::cmd("PING").query::<String>(&mut con).is_err());
 }
 
 /// Runs the same steps on a server and returns every reply, as bytes.

@@ -480,7 +480,15 @@ fn client_kill(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ));
             }
             filters.push((k, v));
-        } else if eq(k, "addr") || eq(k, "laddr") || eq(k, "user") {
+        } else if eq(k, "user") {
+            if ctx.shared.acl.get(v).is_none() {
+                return ctx.err(&format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(v)
+                ));
+            }
+            filters.push((k, v));
+        } else if eq(k, "addr") || eq(k, "laddr") {
             filters.push((k, v));
         } else {
             return ctx.syntax_error();
@@ -498,7 +506,7 @@ fn client_kill(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             } else if eq(k, "laddr") {
                 c.laddr.to_string().as_bytes() == *v
             } else {
-                *v == b"default"
+                c.user.lock().as_deref().unwrap_or(b"default") == *v
             }
         });
         if !matches || (skipme && c.id == me) {
