@@ -456,8 +456,9 @@ pub fn parse_users(
 }
 
 /// Replaces every user with those of the ACL file (the default user as it is unless the file
-/// defines it); `Err`: Redis's error text.
-pub fn load_file(ctx: &Ctx<'_>, path: &str) -> Result<(), String> {
+/// defines it) and, as Redis, closes the connections of every other user; `Err`: Redis's
+/// error text.
+pub fn load_file(ctx: &mut Ctx<'_>, path: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "Error loading ACLs, opening file '{path}': {}",
@@ -470,6 +471,15 @@ pub fn load_file(ctx: &Ctx<'_>, path: &str) -> Result<(), String> {
         users.push(User::default_user(commands().len(), pass.as_deref()));
     }
     ctx.shared.acl.replace_all(users);
+    for c in ctx.shared.clients.all() {
+        if c.user.lock().is_some() {
+            if c.id == ctx.sess.info.id {
+                ctx.sess.close = true;
+            } else {
+                c.kill();
+            }
+        }
+    }
     Ok(())
 }
 
