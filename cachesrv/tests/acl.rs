@@ -255,12 +255,17 @@ fn users_from_config_lines_and_the_acl_file() {
                 &sha256_hex("p")
             )
     );
+    let mut w = Conn::open(srv.port);
+    assert_eq!(w.cmd(&["AUTH", "w", "any"]), Frame::Simple("OK".into()));
     std::fs::write(
         &file,
         "user default on nopass ~* &* +@all\nuser y on nopass +get ~*\n",
     )
     .expect("write");
     assert_eq!(c.cmd(&["ACL", "LOAD"]), Frame::Simple("OK".into()));
+    // As Redis: ACL LOAD closes the connections of every user but the default one.
+    assert_eq!(w.read_to_close(), b"");
+    assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
     assert_eq!(
         c.cmd(&["ACL", "USERS"]),
         Frame::Array(vec![Frame::Bulk("default".into()), Frame::Bulk("y".into())])
