@@ -32,8 +32,11 @@ of one sorted set of 1 000 000 members.
 `evalsha` runs a rate limiter script (INCR, EXPIRE NX and TTL on one of 1000 keys, three
 redis.call per script) with EVALSHA at -P 16, both servers on core 0 as in `ops`.
 
-Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|hll_block|block_timeout|zset|bitmap|evalsha|all]
-(default: all; `control` only when asked)
+`acl` (only when asked) runs SET and GET at -P 16 on a build without the ACL (CACHESRV_BASE),
+the current build and Redis, then as a user whose key patterns are checked (`~key:*`).
+
+Usage: benches/scripts/cachesrv_vs_redis.py [ops|memory|lru|threads|floor|control|hll_block|block_timeout|zset|bitmap|evalsha|acl|all]
+(default: all; `control` and `acl` only when asked)
 Environment: ROUNDS (3), N (requests per run, 300000), CACHESRV and NIL_SERVER (paths to the
 release binaries).
 """
@@ -62,7 +65,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, kind, extra=(), pin="0", threads=1):
+    def __init__(self, kind, extra=(), pin="0", threads=1, binary=None):
         self.kind = kind
         self.port = free_port()
         if kind == "redis":
@@ -71,7 +74,7 @@ class Server:
         elif kind == "nil":
             cmd = [NIL_SERVER, str(self.port)]
         else:
-            cmd = [CACHESRV, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            cmd = [binary or CACHESRV, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                    "--server-threads", str(threads), "--loglevel", "warning"]
         cmd += list(extra)
         if pin is not None:
@@ -119,14 +122,15 @@ class Server:
         self.proc.wait()
 
 
-def bench(server, test, pipeline, n=N, pin="1", clients=50, command=None):
-    """`command`: an argument list to run instead of the built-in `test` (with -r 1000)."""
+def bench(server, test, pipeline, n=N, pin="1", clients=50, command=None, auth=()):
+    """`command`: an argument list to run instead of the built-in `test` (with -r 1000).
+    `auth`: redis-benchmark's --user/-a arguments."""
     # Pipelined runs are ~15x faster: more requests keep the CPU-time reading (10 ms ticks)
     # precise.
     if pipeline > 1:
         n *= 10
     cmd = ["redis-benchmark", "-p", str(server.port), "--threads", "1", "-c", str(clients), "-n", str(n),
-           "-P", str(pipeline), "--csv"]
+           "-P", str(pipeline), "--csv"] + list(auth)
     cmd += ["-r", "1000"] + list(command) if command else ["-t", test]
     if pin is not None:
         cmd = ["taskset", "-c", pin] + cmd
@@ -542,6 +546,47 @@ def lru_run(server, keyspace, ops, seed=7):
     return hits / (hits + misses)
 
 
+ACL_USER = ["ACL", "SETUSER", "bench", "on", ">pw", "+@all", "~key:*", "&*"]
+
+
+def acl_table(pipeline=16):
+    """SET and GET at -P 16 on cachesrv before the ACL (CACHESRV_BASE), cachesrv with it, and
+    Redis; and as a user whose key patterns are checked (`~key:*`, the keys redis-benchmark
+    uses), against Redis with the same user."""
+    base = os.environ.get("CACHESRV_BASE")
+    if not base or not os.path.exists(base):
+        sys.exit("CACHESRV_BASE must name a release build of cachesrv without the ACL")
+    servers = {"redis": Server("redis", pin="0"), "cachesrv": Server("cachesrv", pin="0"),
+               "base": Server("cachesrv", pin="0", binary=base)}
+    for kind in ("redis", "cachesrv"):
+        servers[kind].cmd(*ACL_USER)
+    rows = [("SET", ()), ("GET", ()), ("SET", ("--user", "bench", "-a", "pw")),
+            ("GET", ("--user", "bench", "-a", "pw"))]
+    best = {}
+    try:
+        for rnd in range(ROUNDS):
+            for test, auth in rows:
+                kinds = ["base", "cachesrv", "redis"] if not auth else ["cachesrv", "redis"]
+                if rnd % 2:
+                    kinds.reverse()
+                for kind in kinds:
+                    rps, cpu, _, _ = bench(servers[kind], test.lower(), pipeline, auth=auth)
+                    old = best.get((test, auth, kind))
+                    best[(test, auth, kind)] = (max(rps, old[0]) if old else rps,
+                                                min(cpu, old[1]) if old else cpu)
+    finally:
+        for s in servers.values():
+            s.stop()
+    print(f"\n| test (-P {pipeline}) | user | base ops/s | cachesrv ops/s | redis ops/s | cachesrv/base | cachesrv/redis | base CPU us/op | cachesrv CPU us/op | redis CPU us/op |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for test, auth in rows:
+        c, r = best[(test, auth, "cachesrv")], best[(test, auth, "redis")]
+        b = best.get((test, auth, "base"))
+        user = "bench (~key:*)" if auth else "default"
+        bcells = (f"{b[0]:,.0f}", f"{c[0]/b[0]:.2f}", f"{b[1]*1e6:.3f}") if b else ("-", "-", "-")
+        print(f"| {test} | {user} | {bcells[0]} | {c[0]:,.0f} | {r[0]:,.0f} | {bcells[1]} | {c[0]/r[0]:.2f} | {bcells[2]} | {c[1]*1e6:.3f} | {r[1]*1e6:.3f} |")
+
+
 def lru_table(keyspace=200_000, ops=1_000_000, maxmemory_mb=8):
     print(f"\nLRU quality: allkeys-lru, {keyspace} keys of ~110 bytes, 80/20 access, {ops} operations")
     print("| server | maxmemory | hit rate | keys held at the end |")
@@ -603,6 +648,9 @@ def main():
     if what in ("bitmap", "all"):
         print("\n## bitmaps: both servers on core 0, redis-benchmark --threads 1 -c 50 on core 1")
         bitmap_table()
+    if what == "acl":
+        print("\n## ACL: SET/GET -P 16 before and after the ACL, and as a restricted user; servers on core 0, redis-benchmark on core 1")
+        acl_table()
     if what in ("lru", "all"):
         print("\n## LRU quality")
         lru_table()

@@ -1,12 +1,11 @@
 //! Connection commands: PING, ECHO, AUTH, HELLO, SELECT, QUIT, RESET, CLIENT.
 //!
-//! Passwords are compared in constant time over the longer of the two lengths, so neither the
-//! position of a difference nor (beyond equality) the length is observable.
+//! AUTH and HELLO authenticate against the ACL users ([`crate::state::acl`]): passwords are
+//! compared as SHA-256 hashes, in constant time.
 
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use subtle::ConstantTimeEq;
 
 use super::flags::*;
 use super::keys::help;
@@ -53,17 +52,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     }
 }
 
-/// Constant-time equality of a given and an expected secret.
-pub fn secret_eq(given: &[u8], expected: &[u8]) -> bool {
-    let n = given.len().max(expected.len());
-    let mut diff = 0u8;
-    for i in 0..n {
-        diff |= given.get(i).copied().unwrap_or(0) ^ expected.get(i).copied().unwrap_or(0xff);
-    }
-    let same_len = (given.len() as u64).ct_eq(&(expected.len() as u64));
-    bool::from(diff.ct_eq(&0) & same_len)
-}
-
 fn ping(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() > 2 {
         return ctx.arity_error("ping");
@@ -83,17 +71,36 @@ fn echo(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     ctx.bulk(a[1]);
 }
 
-/// Checks credentials for the default user; `Err` is the error reply.
-fn check_auth(ctx: &Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
+/// Authenticates the connection as `user` (default: `default`); `Err` is the error reply
+/// (the failure is in ACL LOG, as Redis logs it).
+fn check_auth(
+    ctx: &mut Ctx<'_>,
+    verb: &[u8],
+    user: Option<&[u8]>,
+    pass: &[u8],
+) -> Result<(), &'static str> {
     const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-    if user.is_some_and(|u| u != b"default") {
-        return Err(WRONGPASS);
-    }
-    match ctx.shared.requirepass.read().as_ref() {
-        // The default user has `nopass`: any password is accepted.
-        None => Ok(()),
-        Some(expected) if secret_eq(pass, expected) => Ok(()),
-        Some(_) => Err(WRONGPASS),
+    let name = user.unwrap_or(b"default");
+    match ctx.shared.acl.get(name) {
+        Some(u) if u.password_ok(pass) => {
+            let name = (name != b"default").then(|| Bytes::copy_from_slice(name));
+            *ctx.sess.info.user.lock() = name.clone();
+            ctx.sess.acl = crate::state::acl::AclSession {
+                name,
+                ..Default::default()
+            };
+            ctx.sess.authenticated = true;
+            Ok(())
+        }
+        _ => {
+            let context = if ctx.sess.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            super::acl::check::log(ctx, crate::state::acl::Denied::Auth, context, verb, name);
+            Err(WRONGPASS)
+        }
     }
 }
 
@@ -106,14 +113,12 @@ fn auth(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     } else {
         (None, a[1])
     };
-    if user.is_none() && ctx.shared.requirepass.read().is_none() {
+    let default_nopass = ctx.shared.acl.get(b"default").is_none_or(|u| u.nopass);
+    if user.is_none() && default_nopass {
         return ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
-    match check_auth(ctx, user, pass) {
-        Ok(()) => {
-            ctx.sess.authenticated = true;
-            ctx.ok();
-        }
+    match check_auth(ctx, a[0], user, pass) {
+        Ok(()) => ctx.ok(),
         Err(e) => ctx.err(e),
     }
 }
@@ -146,10 +151,9 @@ fn hello(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
     }
     if let Some((user, pass)) = creds {
-        if let Err(e) = check_auth(ctx, Some(user), pass) {
+        if let Err(e) = check_auth(ctx, a[0], Some(user), pass) {
             return ctx.err(e);
         }
-        ctx.sess.authenticated = true;
     }
     if !ctx.sess.authenticated {
         return ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
@@ -222,7 +226,9 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.sess.info.resp.store(2, Ordering::Relaxed);
     ctx.sess.no_evict = false;
     ctx.sess.no_touch = false;
-    ctx.sess.authenticated = shared.requirepass.read().is_none();
+    ctx.sess.authenticated = shared.acl.default_nopass();
+    ctx.sess.acl = Default::default();
+    *ctx.sess.info.user.lock() = None;
     *ctx.sess.info.name.lock() = None;
     ctx.simple("RESET");
 }
@@ -474,7 +480,15 @@ fn client_kill(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ));
             }
             filters.push((k, v));
-        } else if eq(k, "addr") || eq(k, "laddr") || eq(k, "user") {
+        } else if eq(k, "user") {
+            if ctx.shared.acl.get(v).is_none() {
+                return ctx.err(&format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(v)
+                ));
+            }
+            filters.push((k, v));
+        } else if eq(k, "addr") || eq(k, "laddr") {
             filters.push((k, v));
         } else {
             return ctx.syntax_error();
@@ -492,7 +506,7 @@ fn client_kill(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             } else if eq(k, "laddr") {
                 c.laddr.to_string().as_bytes() == *v
             } else {
-                *v == b"default"
+                c.user.lock().as_deref().unwrap_or(b"default") == *v
             }
         });
         if !matches || (skipme && c.id == me) {

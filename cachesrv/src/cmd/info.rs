@@ -290,14 +290,7 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "pubsub_patterns", &patterns);
             w(out, "latest_fork_usec", &0);
             w(out, "total_forks", &0);
-            w(
-                out,
-                "total_error_replies",
-                &super::command_stats(s)
-                    .iter()
-                    .map(|c| c.4 + c.3)
-                    .sum::<u64>(),
-            );
+            w(out, "total_error_replies", &s.errorstats.total());
         }
         "replication" => {
             out.push_str("# Replication\r\n");
@@ -330,7 +323,6 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "used_cpu_user_children", &"0.000000");
         }
         "modules" => out.push_str("# Modules\r\n"),
-        "errorstats" => out.push_str("# Errorstats\r\n"),
         "cluster" => {
             out.push_str("# Cluster\r\n");
             w(out, "cluster_enabled", &0);
@@ -348,6 +340,13 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
                         );
                     }
                 }
+            }
+        }
+        "latencystats" => super::latency::latencystats(s, out),
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (code, n) in s.errorstats.snapshot() {
+                let _ = write!(out, "errorstat_{code}:count={n}\r\n");
             }
         }
         "commandstats" => {
@@ -382,6 +381,7 @@ pub(super) fn info(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             "all" | "everything" => {
                 sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
                 sections.push("commandstats".into());
+                sections.push("latencystats".into());
             }
             "default" => {}
             other => sections.push(other.to_string()),

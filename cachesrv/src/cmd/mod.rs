@@ -8,10 +8,12 @@
 //! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
 //! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
 
+pub mod acl;
 mod aof;
 pub mod aof_load;
 mod bitmap;
 pub mod blocking;
+mod command;
 mod connection;
 mod expire;
 mod geo;
@@ -19,14 +21,17 @@ mod hash;
 mod hll;
 mod info;
 mod keys;
+mod latency;
 mod list;
 mod list_block;
+pub mod meta;
 mod persist;
 mod pubsub;
 mod runner;
 mod script;
 mod server;
 mod set;
+mod standalone;
 mod string;
 pub mod timing;
 mod tx;
@@ -46,6 +51,7 @@ pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
 pub use info::info_text;
 pub use runner::{decode_all, Runner};
+pub use util::Fnv;
 
 /// Command flags.
 pub mod flags {
@@ -127,6 +133,7 @@ impl<'a> Ctx<'a> {
     /// Writes an error reply (with its code, e.g. `ERR syntax error`).
     pub fn err(&mut self, msg: &str) {
         self.failed = true;
+        self.shared.errorstats.record(msg.as_bytes());
         self.out.write_error(msg.as_bytes());
     }
     /// Writes an engine error as its Redis reply.
@@ -225,28 +232,6 @@ fn unreachable_db(engine: &crate::engine::Engine) -> DbHandle<'_> {
     }
 }
 
-/// FNV-1a: command names are short, and SipHash's setup dominates for them.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
 type NameMap = HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv>>;
 
 fn table() -> &'static (Vec<Command>, NameMap) {
@@ -280,6 +265,10 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         server::register(&mut add);
+        command::register(&mut add);
+        acl::register(&mut add);
+        latency::register(&mut add);
+        standalone::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
         for i in 0..v.len() {
@@ -371,6 +360,9 @@ pub struct LocalStats {
     /// finds it without a case-insensitive one.
     last: Option<&'static Command>,
     last_spelling: ([u8; 16], usize),
+    /// This batch's (command id, duration, is fast): ticks until [`LocalStats::flush`] turns
+    /// them into nanoseconds for the latency histograms and monitor.
+    samples: Vec<(usize, u64, bool)>,
 }
 
 impl LocalStats {
@@ -428,6 +420,13 @@ impl LocalStats {
             s.add(id, calls, timing::ticks_to_ns(ticks), rejected, failed);
         }
         self.entries.clear();
+        if !self.samples.is_empty() {
+            for s in &mut self.samples {
+                s.1 = timing::ticks_to_ns(s.1);
+            }
+            shared.latency.record(&self.samples);
+            self.samples.clear();
+        }
         if self.total > 0 {
             shared
                 .stats
@@ -463,7 +462,7 @@ pub fn unknown_subcommand(ctx: &mut Ctx<'_>, container: &str, sub: &[u8]) {
     ));
 }
 
-fn arity_ok(arity: i32, argc: usize) -> bool {
+pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
     if arity >= 0 {
         argc == arity as usize
     } else {
@@ -547,6 +546,10 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     if !ctx.sess.authenticated && cmd.flags & flags::NOAUTH == 0 {
         ctx.err("NOAUTH Authentication required.");
         ctx.sess.multi_error |= ctx.sess.multi.is_some();
+        stats.entry(cmd.id).3 += 1;
+        return;
+    }
+    if !ctx.sess.acl.fast_path(&ctx.shared.acl) && !acl::check::admit(ctx, cmd, argv) {
         stats.entry(cmd.id).3 += 1;
         return;
     }
@@ -637,7 +640,10 @@ pub fn own_gate(name: &[u8]) -> bool {
 
 /// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.
 pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if ctx.shared.monitoring.load(Ordering::Relaxed) && cmd.flags & flags::NO_MONITOR == 0 {
+    // As Redis, administrative commands (CONFIG SET, ACL SETUSER...) are not shown either.
+    if ctx.shared.monitoring.load(Ordering::Relaxed)
+        && cmd.flags & (flags::NO_MONITOR | flags::ADMIN) == 0
+    {
         feed_monitors(ctx, argv);
     }
     let start = stats.mark.unwrap_or_else(timing::start);
@@ -646,6 +652,9 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);
+    stats
+        .samples
+        .push((cmd.id, ticks, cmd.flags & flags::FAST != 0));
     let e = stats.entry(cmd.id);
     e.1 += 1;
     e.2 += ticks;
@@ -654,7 +663,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     stats.total += 1;
     if ticks >= stats.slow_threshold(ctx.shared) {
-        slow_check(ctx, argv, ticks);
+        slow_check(ctx, cmd, argv, ticks);
     }
     if ctx.sess.block_request.is_some() {
         blocking::begin(ctx, argv);
@@ -663,7 +672,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
 
 /// Logs the command if it took at least `slowlog-log-slower-than`.
 #[cold]
-fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
+fn slow_check(ctx: &mut Ctx<'_>, cmd: &Command, argv: &[&[u8]], ticks: u64) {
     let micros = timing::ticks_to_ns(ticks) / 1000;
     let threshold = ctx.shared.slowlog_threshold.load(Ordering::Relaxed);
     if micros >= threshold {
@@ -671,7 +680,7 @@ fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
             id: 0,
             time: ctx.shared.start_unix + ctx.shared.uptime_ms() / 1000,
             micros,
-            args: slowlog_args(argv),
+            args: slowlog_args(argv, acl::redacted(cmd, argv)),
             addr: ctx.sess.info.addr.to_string(),
             name: ctx.sess.info.name.lock().clone().unwrap_or_default(),
         };
@@ -679,9 +688,14 @@ fn slow_check(ctx: &mut Ctx<'_>, argv: &[&[u8]], ticks: u64) {
     }
 }
 
-fn slowlog_args(argv: &[&[u8]]) -> Vec<Bytes> {
+/// The arguments as SLOWLOG keeps them; those in `redact` (secrets) as `(redacted)`.
+fn slowlog_args(argv: &[&[u8]], redact: std::ops::Range<usize>) -> Vec<Bytes> {
     let mut out = Vec::new();
     for (i, a) in argv.iter().enumerate() {
+        if redact.contains(&i) && i < 31 {
+            out.push(Bytes::from_static(b"(redacted)"));
+            continue;
+        }
         if i == 31 && argv.len() > 32 {
             out.push(Bytes::from(format!(
                 "... ({} more arguments)",
@@ -745,6 +759,10 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
     for p in sess.patterns.drain() {
         shared.pubsub.punsubscribe(&p, id);
     }
+    for c in sess.shard_channels.drain() {
+        shared.shard_pubsub.unsubscribe(&c, id);
+    }
+    sess.info.ssubs.store(0, Ordering::Relaxed);
     if sess.info.monitor.load(Ordering::Relaxed) {
         let mut m = shared.monitors.write();
         m.retain(|(i, _)| *i != id);

@@ -156,7 +156,8 @@ fn pubsub(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             ctx.bulk(&c);
         }
     } else if eq(sub, "numsub") {
-        ctx.map(a.len() - 2);
+        // A flat array in RESP3 too, as Redis 7.0 answers.
+        ctx.array(2 * (a.len() - 2));
         for ch in &a[2..] {
             ctx.bulk(ch);
             let n = ctx.shared.pubsub.numsub(ch);
@@ -166,12 +167,17 @@ fn pubsub(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         let n = ctx.shared.pubsub.numpat();
         ctx.int(n as i64);
     } else if eq(sub, "shardchannels") && a.len() <= 3 {
-        ctx.array(0);
+        let list = ctx.shared.shard_pubsub.channels(a.get(2).copied());
+        ctx.array(list.len());
+        for c in list {
+            ctx.bulk(&c);
+        }
     } else if eq(sub, "shardnumsub") {
-        ctx.map(a.len() - 2);
+        ctx.array(2 * (a.len() - 2));
         for ch in &a[2..] {
             ctx.bulk(ch);
-            ctx.int(0);
+            let n = ctx.shared.shard_pubsub.numsub(ch);
+            ctx.int(n as i64);
         }
     } else if ["channels", "numpat"].iter().any(|s| eq(sub, s)) {
         ctx.arity_error(&format!(

@@ -50,7 +50,7 @@ impl Runner {
             shared.clock.now_ms(),
         );
         let (mailbox, pushes, queued) = Mailbox::new(waker);
-        let authenticated = shared.requirepass.read().is_none();
+        let authenticated = shared.acl.default_nopass();
         Runner {
             sess: Session::new(info, mailbox, authenticated),
             shared,

@@ -1,4 +1,4 @@
-//! Server commands: INFO ([`super::info`]), CONFIG, TIME, MEMORY, SLOWLOG, LATENCY, COMMAND, MONITOR,
+//! Server commands: INFO ([`super::info`]), CONFIG, TIME, MEMORY, SLOWLOG, MONITOR,
 //! SHUTDOWN, FUNCTION/SCRIPT FLUSH, DEBUG SLEEP.
 
 use std::sync::atomic::Ordering;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::flags::*;
 use super::keys::help;
 use super::util::{eq, float, int, NOT_INTEGER};
-use super::{commands, unknown_subcommand, Ctx, Handler};
+use super::{unknown_subcommand, Ctx, Handler};
 use crate::engine::glob_match;
 use crate::state::Mailbox;
 
@@ -20,8 +20,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("time", 1, FAST, (0, 0, 0), time);
     add("memory", -2, READONLY, (0, 0, 0), memory);
     add("slowlog", -2, ADMIN, (0, 0, 0), slowlog);
-    add("latency", -2, ADMIN, (0, 0, 0), latency);
-    add("command", -1, 0, (0, 0, 0), command);
     add("monitor", 1, ADMIN | NO_QUEUE, (0, 0, 0), monitor);
     add(
         "shutdown",
@@ -60,24 +58,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     ] {
         add(name, arity, ADMIN, none, slowlog);
     }
-    for (name, arity) in [
-        ("latency|latest", 2),
-        ("latency|reset", -2),
-        ("latency|history", 3),
-        ("latency|help", 2),
-    ] {
-        add(name, arity, ADMIN, none, latency);
-    }
-    for (name, arity) in [
-        ("command|count", 2),
-        ("command|list", -2),
-        ("command|info", -2),
-        ("command|docs", -2),
-        ("command|getkeys", -4),
-        ("command|help", 2),
-    ] {
-        add(name, arity, 0, none, command);
-    }
 }
 
 const CONFIG_HELP: &[&str] = &[
@@ -111,7 +91,8 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 ctx.bulk(v.as_bytes());
             }
         }
-        "set" if a.len() >= 4 && a.len().is_multiple_of(2) => {
+        "set" if a.len() >= 4 && !a.len().is_multiple_of(2) => ctx.syntax_error(),
+        "set" if a.len() >= 4 => {
             let pairs: Vec<(String, String)> = a[2..]
                 .chunks(2)
                 .map(|p| {
@@ -121,14 +102,17 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                     )
                 })
                 .collect();
-            let was_aof = ctx.shared.config.read().appendonly();
+            let old = ctx.shared.config.read().clone();
+            let was_aof = old.appendonly();
             let r = ctx.shared.config.write().set_many(&pairs);
             match r {
                 Ok(()) => {
                     ctx.shared.apply_config();
                     let aof = ctx.shared.config.read().appendonly();
                     if aof && !was_aof && ctx.shared.aof_enable().is_err() {
-                        let _ = ctx.shared.config.write().set("appendonly", "no");
+                        // As Redis 7: every parameter of the call is rolled back.
+                        *ctx.shared.config.write() = old;
+                        ctx.shared.apply_config();
                         return ctx.err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
                     }
                     if !aof && was_aof {
@@ -142,6 +126,8 @@ fn config(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         "resetstat" if a.len() == 2 => {
             ctx.shared.engine.reset_stats();
             ctx.shared.command_stats.reset();
+            ctx.shared.errorstats.reset();
+            ctx.shared.latency.reset_histograms();
             let st = &ctx.shared.stats;
             for c in [
                 &st.total_connections,
@@ -339,185 +325,6 @@ fn slowlog(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         "get" | "len" | "reset" | "help" => ctx.arity_error(&format!("slowlog|{sub}")),
         _ => unknown_subcommand(ctx, "slowlog", a[1]),
-    }
-}
-
-fn latency(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "latest" if a.len() == 2 => ctx.array(0),
-        "reset" => ctx.int(0),
-        "history" if a.len() == 3 => ctx.array(0),
-        "help" if a.len() == 2 => help(
-            ctx,
-            &[
-                "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "LATEST",
-                "    Return the latest latency samples for all events.",
-                "RESET [<event> ...]",
-                "    Reset latency data of one or more <event> classes.",
-                "    (default: reset all data for all event classes)",
-            ],
-        ),
-        "latest" | "history" | "help" => ctx.arity_error(&format!("latency|{sub}")),
-        _ => unknown_subcommand(ctx, "latency", a[1]),
-    }
-}
-
-fn flag_names(flags: u32) -> Vec<&'static str> {
-    let mut v = vec![];
-    if flags & WRITE != 0 {
-        v.push("write");
-    }
-    if flags & READONLY != 0 {
-        v.push("readonly");
-    }
-    if flags & DENYOOM != 0 {
-        v.push("denyoom");
-    }
-    if flags & ADMIN != 0 {
-        v.push("admin");
-    }
-    if flags & PUBSUB_OK != 0 {
-        v.push("pubsub");
-    }
-    if flags & NOAUTH != 0 {
-        v.push("no_auth");
-    }
-    if flags & FAST != 0 {
-        v.push("fast");
-    }
-    v
-}
-
-fn command_info(ctx: &mut Ctx<'_>, c: &super::Command) {
-    ctx.array(10);
-    ctx.bulk(c.name.as_bytes());
-    ctx.int(c.arity as i64);
-    let f = flag_names(c.flags);
-    ctx.set(f.len());
-    for name in f {
-        ctx.simple(name);
-    }
-    ctx.int(c.keys.0 as i64);
-    ctx.int(c.keys.1 as i64);
-    ctx.int(c.keys.2 as i64);
-    ctx.set(0);
-    ctx.set(0);
-    ctx.array(0);
-    ctx.array(c.subs.len());
-    for &s in &c.subs {
-        command_info(ctx, &commands()[s]);
-    }
-}
-
-fn command(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let all: Vec<&'static super::Command> = commands().iter().filter(|c| !c.is_sub()).collect();
-    if a.len() == 1 {
-        ctx.array(all.len());
-        for c in &all {
-            command_info(ctx, c);
-        }
-        return;
-    }
-    let sub = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "count" if a.len() == 2 => ctx.int(all.len() as i64),
-        "list" => {
-            ctx.array(all.len());
-            for c in &all {
-                ctx.bulk(c.name.as_bytes());
-            }
-        }
-        "info" => {
-            if a.len() == 2 {
-                ctx.array(all.len());
-                for c in &all {
-                    command_info(ctx, c);
-                }
-                return;
-            }
-            ctx.array(a.len() - 2);
-            for name in &a[2..] {
-                match super::lookup_full(name) {
-                    Some(c) => command_info(ctx, c),
-                    None => ctx.null(),
-                }
-            }
-        }
-        "docs" => {
-            let names: Vec<&'static super::Command> = if a.len() == 2 {
-                all
-            } else {
-                a[2..]
-                    .iter()
-                    .filter_map(|n| super::lookup_full(n))
-                    .collect()
-            };
-            ctx.map(names.len());
-            for c in names {
-                ctx.bulk(c.name.as_bytes());
-                ctx.map(2);
-                ctx.bulk(b"summary");
-                ctx.bulk(b"");
-                ctx.bulk(b"since");
-                ctx.bulk(b"1.0.0");
-            }
-        }
-        "getkeys" if a.len() >= 3 => {
-            let Ok(c) = super::resolve(&a[2..]) else {
-                return ctx.err("ERR Invalid command specified");
-            };
-            let args = &a[2..];
-            if let Some(keys) = super::zset::numkeys_keys(c.name, args) {
-                ctx.array(keys.len());
-                for k in keys {
-                    ctx.bulk(k);
-                }
-                return;
-            }
-            let (first, last, step) = c.keys;
-            if first == 0 {
-                return ctx.err("ERR The command has no key arguments");
-            }
-            let last = if last < 0 {
-                args.len() as i32 + last
-            } else {
-                last
-            };
-            let keys: Vec<&[u8]> = (first..=last)
-                .step_by(step.max(1) as usize)
-                .filter_map(|i| args.get(i as usize).copied())
-                .collect();
-            ctx.array(keys.len());
-            for k in keys {
-                ctx.bulk(k);
-            }
-        }
-        "help" if a.len() == 2 => help(
-            ctx,
-            &[
-                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "(no subcommand)",
-                "    Return details about all Redis commands.",
-                "COUNT",
-                "    Return the total number of commands in this Redis server.",
-                "LIST",
-                "    Return a list of all commands in this Redis server.",
-                "INFO [<command-name> ...]",
-                "    Return details about multiple Redis commands.",
-                "    If no command names are given, documentation details for all",
-                "    commands are returned.",
-                "DOCS [<command-name> ...]",
-                "    Return documentation details about multiple Redis commands.",
-                "    If no command names are given, documentation details for all",
-                "    commands are returned.",
-                "GETKEYS <full-command>",
-                "    Return the keys from a full Redis command.",
-            ],
-        ),
-        "count" | "getkeys" | "help" => ctx.arity_error(&format!("command|{sub}")),
-        _ => unknown_subcommand(ctx, "command", a[1]),
     }
 }
 

@@ -70,11 +70,16 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
         // Queued only after the checks of `dispatch`: it resolves.
         match resolve(&args) {
-            Ok(cmd) => run(ctx, cmd, &args, &mut stats),
+            Ok(cmd) => match super::acl::check::check(ctx, cmd, &args, "multi") {
+                Ok(()) => run(ctx, cmd, &args, &mut stats),
+                Err(reason) => ctx.err(&super::acl::check::exec_noperm(reason)),
+            },
             Err(_) => ctx.err("ERR unknown command"),
         }
     }
     super::aof::end_tx(ctx);
+    // An error of a queued command is that command's, not EXEC's (`failed_calls`).
+    ctx.failed = false;
     ctx.sess.can_block = can_block;
     stats.flush(shared);
 }

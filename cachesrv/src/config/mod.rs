@@ -163,6 +163,8 @@ pub struct Config {
     save_seen: bool,
     /// The config file it was read from, for `CONFIG REWRITE` and INFO.
     file: Option<String>,
+    /// `user` lines (their arguments and line number), for the ACL.
+    users: Vec<(Vec<String>, usize)>,
 }
 
 impl Default for Config {
@@ -190,6 +192,7 @@ impl Default for Config {
             names,
             save_seen: false,
             file: None,
+            users: Vec::new(),
         }
     }
 }
@@ -365,7 +368,11 @@ impl Config {
                     }
                     values.join(" ")
                 }
-                "include" | "rename-command" | "user" | "loadmodule" => {
+                "user" => {
+                    self.users.push((argv.clone(), i + 1));
+                    continue;
+                }
+                "include" | "rename-command" | "loadmodule" => {
                     return Err(err(format!("'{name}' is not supported by cachesrv")));
                 }
                 _ => {
@@ -457,9 +464,9 @@ impl Config {
             if !self.params.contains_key(l.as_str()) {
                 return Err(SetError::Unknown(n.clone()));
             }
-            if !seen.insert(l.clone()) {
+            if !seen.insert(l) {
                 return Err(SetError::Invalid {
-                    name: l,
+                    name: n.clone(),
                     message: "duplicate parameter".into(),
                 });
             }
@@ -518,6 +525,11 @@ impl Config {
 
     fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default()
+    }
+
+    /// The `user` lines of the config, with their line numbers.
+    pub fn users(&self) -> &[(Vec<String>, usize)] {
+        &self.users
     }
 
     /// The config file, if the server was started with one.

@@ -104,7 +104,7 @@ impl Conn {
             .total_connections
             .fetch_add(1, Ordering::Relaxed);
         let (mailbox, pushes, queued) = Mailbox::new(Arc::new(waker));
-        let needs_auth = shared.requirepass.read().is_some();
+        let needs_auth = !shared.acl.default_nopass();
         let mut sess = Session::new(info, mailbox, !needs_auth);
         sess.can_block = true;
         Ok(Conn {

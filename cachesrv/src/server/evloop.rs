@@ -523,7 +523,7 @@ impl EventLoop {
         let refuse = if !shared.clients.reserve(shared.maxclients()) {
             Some(net::MAX_CLIENTS)
         } else if shared.protected_mode()
-            && shared.requirepass.read().is_none()
+            && shared.acl.default_nopass()
             && !net::is_loopback(peer.ip())
         {
             shared.clients.release();

@@ -114,6 +114,9 @@ pub enum StartError {
     /// The RDB file exists but cannot be loaded.
     #[error("Fatal error loading the DB: {0}. Exiting.")]
     Load(String),
+    /// The `user` lines or the ACL file are invalid.
+    #[error("{0}")]
+    Acl(String),
 }
 
 /// A bound server, ready to run.
@@ -130,6 +133,7 @@ impl Server {
     /// for every address when possible).
     pub fn bind(config: Config) -> Result<Server, StartError> {
         let shared = cmd::shared(config);
+        cmd::acl::load_startup(&shared).map_err(StartError::Acl)?;
         let (binds, mut port, backlog) = {
             let c = shared.config.read();
             (c.bind(), c.port(), c.tcp_backlog())
@@ -339,7 +343,8 @@ fn cron(shared: &Shared, shutdown: &ShutdownWait) {
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
             let total = shared.stats.total_commands.load(Ordering::Relaxed);
-            let ops = (total - last_ops) as f64 / elapsed.as_secs_f64();
+            // CONFIG RESETSTAT may have zeroed the total since the last sample.
+            let ops = total.saturating_sub(last_ops) as f64 / elapsed.as_secs_f64();
             shared
                 .stats
                 .ops_per_sec

@@ -56,6 +56,10 @@ pub struct ClientInfo {
     pub(crate) waker: Arc<dyn Wake>,
     /// Set when killed, so the connection closes even if it is busy.
     pub killed: AtomicBool,
+    /// The ACL user (`None`: default), for `user=` and ACL DELUSER.
+    pub user: Mutex<Option<Bytes>>,
+    /// Shard channel subscriptions (`ssub=`).
+    pub ssubs: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -74,11 +78,12 @@ impl ClientInfo {
         let idle = now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
         let subs = self.subs.load(Ordering::Relaxed);
         let psubs = self.psubs.load(Ordering::Relaxed);
+        let ssubs = self.ssubs.load(Ordering::Relaxed);
         let mut flags = String::new();
         if self.monitor.load(Ordering::Relaxed) {
             flags.push('O');
         }
-        if subs + psubs > 0 {
+        if subs + psubs + ssubs > 0 {
             flags.push('P');
         }
         if self.blocked.load(Ordering::Relaxed) {
@@ -97,7 +102,7 @@ impl ClientInfo {
             multi as i64
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -108,8 +113,10 @@ impl ClientInfo {
             self.db.load(Ordering::Relaxed),
             subs,
             psubs,
+            ssubs,
             multi,
             cmd,
+            String::from_utf8_lossy(self.user.lock().as_deref().unwrap_or(b"default")),
             self.resp.load(Ordering::Relaxed),
             String::from_utf8_lossy(lib_name.as_deref().unwrap_or_default()),
             String::from_utf8_lossy(lib_ver.as_deref().unwrap_or_default()),
@@ -193,6 +200,8 @@ impl Clients {
             last_cmd: AtomicUsize::new(NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),
+            user: Mutex::new(None),
+            ssubs: AtomicUsize::new(0),
         })
     }
 

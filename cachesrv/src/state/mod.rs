@@ -6,10 +6,13 @@
 //! engine`. Other threads reach a client through the [`Wake`] it was registered with (the
 //! network layer's event loop implements it; an in-process client may ignore it).
 
+pub mod acl;
 pub mod aof;
 pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
+pub mod errorstats;
+pub mod latency;
 pub mod persist;
 pub mod pubsub;
 pub mod scripts;
@@ -76,6 +79,14 @@ pub struct Shared {
     pub clock: Arc<CachedClock>,
     /// The configuration (`CONFIG GET/SET`).
     pub config: RwLock<Config>,
+    /// ACL users and log.
+    pub acl: acl::Acl,
+    /// Shard channels (SSUBSCRIBE, SPUBLISH): a registry of their own, as in Redis.
+    pub shard_pubsub: PubSub,
+    /// Command latency histograms and the latency monitor.
+    pub latency: latency::Latency,
+    /// Error replies by code.
+    pub errorstats: errorstats::ErrorStats,
     /// `requirepass`, cached for the hot path.
     pub requirepass: RwLock<Option<Bytes>>,
     /// Connected clients.
@@ -170,6 +181,10 @@ impl Shared {
             aof: Arc::new(aof::Aof::new()),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
+            errorstats: Default::default(),
+            latency: Default::default(),
+            shard_pubsub: PubSub::default(),
+            acl: acl::Acl::new(commands, config.requirepass().as_deref().map(str::as_bytes)),
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
             clients: Clients::default(),
             pubsub: PubSub::default(),
@@ -214,7 +229,23 @@ impl Shared {
         self.engine.set_samples(c.maxmemory_samples());
         self.engine.set_lfu_log_factor(c.lfu_log_factor());
         self.engine.set_lfu_decay_time(c.lfu_decay_time());
-        *self.requirepass.write() = c.requirepass().map(Bytes::from);
+        self.latency.tracking.store(
+            c.get("latency-tracking").is_some_and(|v| v == "yes"),
+            Ordering::Relaxed,
+        );
+        self.latency.threshold_ms.store(
+            c.get("latency-monitor-threshold")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            Ordering::Relaxed,
+        );
+        let pass = c.requirepass().map(Bytes::from);
+        let mut cur = self.requirepass.write();
+        if *cur != pass {
+            // As Redis: `requirepass` is the default user's password.
+            self.acl.set_default_password(pass.as_deref());
+            *cur = pass;
+        }
         self.timeout_secs.store(c.timeout(), Ordering::Relaxed);
         crate::log::set_level(&c.loglevel());
         self.query_limit

@@ -31,6 +31,13 @@ pub enum Push {
         /// The payload.
         payload: Bytes,
     },
+    /// A message published with SPUBLISH to a shard channel (`smessage`).
+    Shard {
+        /// The channel.
+        channel: Bytes,
+        /// The payload.
+        payload: Bytes,
+    },
     /// A `MONITOR` line (without `+` and CRLF).
     Monitor(Bytes),
 }
@@ -44,6 +51,7 @@ impl Push {
                 channel,
                 payload,
             } => pattern.as_ref().map_or(0, Bytes::len) + channel.len() + payload.len() + 32,
+            Push::Shard { channel, payload } => channel.len() + payload.len() + 32,
             Push::Monitor(b) => b.len() + 8,
         }
     }
@@ -67,6 +75,12 @@ impl Push {
                         out.write_bulk(b"message");
                     }
                 }
+                out.write_bulk(channel);
+                out.write_bulk(payload);
+            }
+            Push::Shard { channel, payload } => {
+                out.write_push_len(3, proto);
+                out.write_bulk(b"smessage");
                 out.write_bulk(channel);
                 out.write_bulk(payload);
             }
@@ -221,6 +235,24 @@ impl PubSub {
             if glob_match(pat, channel, false) {
                 let p = Push::Message {
                     pattern: Some(pat.clone()),
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                if mb.deliver(p) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// SPUBLISH to the subscribers of a shard channel (this registry holds shard channels
+    /// only); returns the number of deliveries.
+    pub fn spublish(&self, channel: &Bytes, payload: &Bytes) -> i64 {
+        let mut n = 0;
+        if let Some(subs) = self.channels.read().get(channel) {
+            for mb in subs.values() {
+                let p = Push::Shard {
                     channel: channel.clone(),
                     payload: payload.clone(),
                 };

@@ -48,6 +48,10 @@ pub struct Session {
     pub block_request: Option<BlockRequest>,
     /// The command this client is blocked in, if any.
     pub blocked: Option<Blocked>,
+    /// The ACL user.
+    pub acl: super::acl::AclSession,
+    /// Subscribed shard channels (SSUBSCRIBE).
+    pub shard_channels: HashSet<Bytes>,
 }
 
 impl Session {
@@ -70,12 +74,14 @@ impl Session {
             can_block: false,
             block_request: None,
             blocked: None,
+            acl: Default::default(),
+            shard_channels: HashSet::new(),
         }
     }
 
     /// In RESP2 subscriber mode only a few commands are allowed.
     pub fn subscribed(&self) -> bool {
-        !self.channels.is_empty() || !self.patterns.is_empty()
+        !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
     }
 
     /// Selects a database and publishes it to the registry.

@@ -44,6 +44,8 @@ pub(super) struct CallState {
     recent: Vec<(Vec<u8>, &'static super::super::Command)>,
     /// Loading a library: `redis.register_function` collects here.
     pub(super) registering: Option<Vec<super::function::Registered>>,
+    /// The error replies of the commands this script called (already in errorstats).
+    inner_errors: Vec<Vec<u8>>,
 }
 
 thread_local! {
@@ -90,6 +92,7 @@ pub(super) fn enter(shared: &Shared, db: usize, kind: ScriptKind, read_only: boo
                 kind,
                 recent: Vec::new(),
                 registering: None,
+                inner_errors: Vec::new(),
             }
         });
         st.shared = shared;
@@ -98,9 +101,22 @@ pub(super) fn enter(shared: &Shared, db: usize, kind: ScriptKind, read_only: boo
         st.read_only = read_only;
         st.kind = kind;
         st.registering = None;
+        st.inner_errors.clear();
         st.stats.start_batch(shared);
     });
     Entered
+}
+
+/// Makes the script client act as the ACL user of the client that runs the script.
+pub(super) fn set_user(name: Option<bytes::Bytes>) {
+    with_state(|st| {
+        if st.sess.acl.name != name {
+            st.sess.acl = crate::state::acl::AclSession {
+                name,
+                ..Default::default()
+            };
+        }
+    });
 }
 
 /// Runs `f` on the running script's state (None outside a script).
@@ -266,9 +282,6 @@ pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
     {
         return Err("OOM command not allowed when used memory > 'maxmemory'.");
     }
-    if writes {
-        shared.scripts.running.set_wrote();
-    }
     let mut ctx = Ctx {
         shared,
         sess: &mut st.sess,
@@ -276,8 +289,25 @@ pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
         failed: false,
         gated: true,
     };
+    if let Err(reason) = crate::cmd::acl::check::check(&mut ctx, cmd, &argv, "lua") {
+        return Err(crate::cmd::acl::check::script_noperm(reason));
+    }
+    if writes {
+        shared.scripts.running.set_wrote();
+    }
     run(&mut ctx, cmd, &argv, &mut st.stats);
+    if ctx.failed {
+        let line = st.out.get(1..).unwrap_or_default();
+        let end = line.iter().position(|&c| c == b'\r').unwrap_or(line.len());
+        st.inner_errors.push(line[..end].to_vec());
+    }
     Ok(())
+}
+
+/// Whether a script's error reply is one of the errors of the commands it called (Redis
+/// counts those once, for the command).
+pub(super) fn from_inner_error(msg: &[u8]) -> bool {
+    with_state(|st| st.inner_errors.iter().any(|e| msg.starts_with(e))).unwrap_or(false)
 }
 
 fn one_text(args: &MultiValue) -> Option<Vec<u8>> {

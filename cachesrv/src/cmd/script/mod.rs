@@ -260,7 +260,9 @@ pub(super) fn run(
         super::aof::begin_tx();
     }
     let entered = api::enter(shared, ctx.sess.db, kind, read_only);
+    api::set_user(ctx.sess.acl.name.clone());
     let proto = ctx.sess.proto;
+    let start = ctx.out.len();
     let out: &mut bytes::BytesMut = ctx.out;
     let outcome = vm::with_vm(
         &shared.scripts,
@@ -284,15 +286,33 @@ pub(super) fn run(
             Ok(r)
         },
     );
+    // As Redis: an error reply counts in errorstats unless it is the error of a command the
+    // script called (counted then); the script's call fails either way.
+    match outcome {
+        Ok(Ok(Ok(()))) => {
+            if ctx.out.get(start) == Some(&b'-') {
+                let line = &ctx.out[start + 1..];
+                let end = line.iter().position(|&c| c == b'\r').unwrap_or(line.len());
+                if !api::from_inner_error(&line[..end]) {
+                    shared.errorstats.record(&line[..end]);
+                }
+                ctx.failed = true;
+            }
+        }
+        Ok(Ok(Err(e))) | Ok(Err(e)) | Err(e) => {
+            if api::from_inner_error(e.as_bytes()) {
+                ctx.failed = true;
+                protocol::RespWrite::write_error(ctx.out, e.as_bytes());
+            } else {
+                ctx.err(&e);
+            }
+        }
+    }
     drop(entered);
     if collect {
         super::aof::end_tx(ctx);
     }
     running.finish();
-    match outcome {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) | Ok(Err(e)) | Err(e) => ctx.err(&e),
-    }
 }
 
 const SCRIPT_HELP: &[&str] = &[

@@ -126,24 +126,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     add("zintercard", -3, READONLY, (0, 0, 0), ops::zintercard);
 }
 
-/// The keys of a sorted-set command that names them through a numkeys argument (for
-/// `COMMAND GETKEYS`): the destination first, then the sources; `None` for other commands.
-pub(super) fn numkeys_keys<'a>(name: &str, args: &[&'a [u8]]) -> Option<Vec<&'a [u8]>> {
-    let (dst, nk) = match name {
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "zmpop" => (false, 1),
-        "zunionstore" | "zinterstore" | "zdiffstore" => (true, 2),
-        _ => return None,
-    };
-    let n = super::util::int(args.get(nk)?)?;
-    let n = usize::try_from(n).ok()?;
-    let mut keys: Vec<&[u8]> = Vec::with_capacity(n + 1);
-    if dst {
-        keys.push(args.get(1)?);
-    }
-    keys.extend(args.iter().skip(nk + 1).take(n));
-    Some(keys)
-}
-
 /// `ERR min or max is not a float`.
 const RANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
 /// `ERR min or max not valid string range item`.
