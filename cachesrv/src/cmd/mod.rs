@@ -21,6 +21,7 @@ mod info;
 mod keys;
 mod list;
 mod list_block;
+mod notify;
 mod persist;
 mod pubsub;
 mod runner;

@@ -379,7 +379,7 @@ impl Engine {
                 g.table.random_pos()
             };
             if let Some(pos) = pos {
-                if self.evict_at(&mut g, pos) {
+                if self.evict_at(&mut g, db, pos) {
                     self.sync_shard(&mut g, cell, self.gid(db, s));
                     return true;
                 }
@@ -388,11 +388,12 @@ impl Engine {
         false
     }
 
-    fn evict_at(&self, shard: &mut Shard, pos: usize) -> bool {
+    fn evict_at(&self, shard: &mut Shard, db: usize, pos: usize) -> bool {
         let Some(block) = shard.table.get(pos) else {
             return false;
         };
         shard.watched.signal(block.key());
+        self.events.emit(super::KeyEvent::Evicted, db, block.key());
         if shard.table.remove(&self.hasher, pos).is_some() {
             self.stats.evicted.add(0, 1);
             true
@@ -462,7 +463,7 @@ impl Engine {
                 let found = g.table.find(h, &c.key).filter(|&p| {
                     !policy.is_volatile() || g.table.get(p).is_some_and(|b| b.is_volatile())
                 });
-                let evicted = found.is_some_and(|pos| self.evict_at(&mut g, pos));
+                let evicted = found.is_some_and(|pos| self.evict_at(&mut g, c.db, pos));
                 if evicted {
                     self.sync_shard(&mut g, cell, self.gid(c.db, s));
                 }

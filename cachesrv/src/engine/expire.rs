@@ -103,6 +103,8 @@ impl Engine {
             s.sampled += 1;
             if now > at {
                 shard.watched.signal(b.key());
+                self.events
+                    .emit(super::KeyEvent::Expired, gid >> self.shard_bits, b.key());
                 // The last volatile entry moves into this slot: do not advance the cursor.
                 shard.table.remove(&self.hasher, pos);
                 self.stats.expired.add(gid, 1);

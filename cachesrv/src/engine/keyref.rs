@@ -106,6 +106,7 @@ impl<'a> KeyRef<'a> {
             };
             if expired {
                 shard.watched.signal(key);
+                eng.events.emit(super::KeyEvent::Expired, db, key);
                 shard.table.remove(&eng.hasher, p);
                 eng.stats.expired.add(gid, 1);
                 pos = None;
@@ -118,6 +119,7 @@ impl<'a> KeyRef<'a> {
                 eng.stats.hits.add(gid, 1);
             } else {
                 eng.stats.misses.add(gid, 1);
+                eng.events.emit(super::KeyEvent::Miss, db, key);
             }
         }
         KeyRef {
@@ -264,6 +266,9 @@ impl<'a> KeyRef<'a> {
         match self.shard.table.insert(&self.eng.hasher, self.hash, block) {
             Ok(pos) => {
                 self.pos = Some(pos);
+                self.eng
+                    .events
+                    .emit(super::KeyEvent::New, self.db, self.key);
                 Ok(pos)
             }
             Err(_) => Err(EngineError::Full),

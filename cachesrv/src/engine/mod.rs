@@ -37,6 +37,7 @@
 mod block;
 mod clock;
 mod error;
+mod events;
 mod evict;
 mod expire;
 mod gate;
@@ -57,6 +58,7 @@ use parking_lot::Mutex;
 
 pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
+pub use events::{KeyEvent, KeyEvents};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
 pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
@@ -186,6 +188,7 @@ pub struct Engine {
     pub(crate) evictor: Evictor,
     pub(crate) expire_cursor: Mutex<usize>,
     pub(crate) gate: Gate,
+    pub(crate) events: events::Events,
 }
 
 impl std::fmt::Debug for Engine {
@@ -236,6 +239,7 @@ impl Engine {
             evictor,
             expire_cursor: Mutex::new(0),
             gate: Gate::default(),
+            events: events::Events::default(),
         }
     }
 
@@ -583,6 +587,7 @@ impl DbHandle<'_> {
             let shard = &mut *g;
             if let Some(b) = shard.table.get(pos) {
                 shard.watched.signal(b.key());
+                eng.events.emit(events::KeyEvent::Expired, self.db, b.key());
             }
             shard.table.remove(&eng.hasher, pos);
             eng.stats.expired.add(s, 1);

@@ -10,6 +10,7 @@ pub mod aof;
 pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
+pub mod notify;
 pub mod persist;
 pub mod pubsub;
 pub mod scripts;
@@ -112,6 +113,8 @@ pub struct Shared {
     pub persist: Persistence,
     /// The append-only file.
     pub aof: Arc<aof::Aof>,
+    /// Keyspace notifications.
+    pub notify: notify::Notify,
     /// This state itself, for work that outlives a command (a background save).
     pub(crate) me: std::sync::Weak<Shared>,
     /// `zset-max-listpack-entries`, cached for the sorted-set commands.
@@ -166,6 +169,7 @@ impl Shared {
             me: me.clone(),
             persist: Persistence::new(now.as_secs()),
             aof: Arc::new(aof::Aof::new()),
+            notify: notify::Notify::default(),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
@@ -196,6 +200,9 @@ impl Shared {
             hll_sparse_max: AtomicUsize::new(3000),
             config: RwLock::new(config),
         });
+        shared
+            .engine
+            .set_key_events(Arc::new(notify::EngineEvents(Arc::downgrade(&shared))));
         shared.apply_config();
         shared
     }
@@ -220,6 +227,8 @@ impl Shared {
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
         self.hll_sparse_max
             .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
+        let events = self.notify.configure(c.keyspace_events());
+        self.engine.want_key_events(events);
         self.aof
             .set_fsync(&c.get("appendfsync").unwrap_or_default());
         drop(c);
