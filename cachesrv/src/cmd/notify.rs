@@ -12,3 +12,18 @@ impl Ctx<'_> {
         self.shared.notify(class, event, self.sess.db, key);
     }
 }
+
+impl Ctx<'_> {
+    /// After `event` on a collection: publishes it, then `del` if the command emptied (and so
+    /// deleted) the key, as Redis's list, set, hash and sorted-set commands do.
+    pub fn notify_then_del(&self, class: u32, event: &str, key: &[u8]) {
+        if self.shared.notify.flags() & (class | GENERIC) == 0 {
+            return;
+        }
+        self.notify(class, event, key);
+        let access = crate::engine::Access::WRITE.no_touch();
+        if !self.db().with_key(key, access, |k| k.exists()) {
+            self.notify(GENERIC, "del", key);
+        }
+    }
+}
