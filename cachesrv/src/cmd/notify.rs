@@ -21,9 +21,33 @@ impl Ctx<'_> {
             return;
         }
         self.notify(class, event, key);
-        let access = crate::engine::Access::WRITE.no_touch();
-        if !self.db().with_key(key, access, |k| k.exists()) {
+        if !self.key_exists(key) {
             self.notify(GENERIC, "del", key);
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Whether events of `class` are published (to skip work done only for them).
+    #[inline]
+    pub fn notifying(&self, class: u32) -> bool {
+        self.shared.notify.flags() & class != 0
+    }
+
+    /// Whether `key` exists in the selected database (not counted as a hit or miss).
+    pub fn key_exists(&self, key: &[u8]) -> bool {
+        let access = crate::engine::Access::WRITE.no_touch();
+        self.db().with_key(key, access, |k| k.exists())
+    }
+
+    /// The events of a command storing a result in `dst` (SINTERSTORE, ZUNIONSTORE, SORT
+    /// STORE...): `event` when the result was stored, `del` when an empty result removed a
+    /// key that `existed`.
+    pub fn notify_store(&self, class: u32, event: &str, dst: &[u8], stored: bool, existed: bool) {
+        if stored {
+            self.notify(class, event, dst);
+        } else if existed {
+            self.notify(GENERIC, "del", dst);
         }
     }
 }

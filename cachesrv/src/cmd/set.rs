@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use protocol::RespWrite;
 
 use super::flags::*;
+use super::notify::{GENERIC, SET};
 use super::hash::{
     distinct_indices, finish, scan_opts, scan_window, write_empty_scan, write_scan_head, Fail,
     COUNT_RANGE,
@@ -85,7 +86,12 @@ fn sadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(SET, "sadd", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -110,7 +116,12 @@ fn srem(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify_then_del(SET, "srem", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -215,14 +226,20 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() == 2 {
         let db = ctx.db();
         let out = &mut *ctx.out;
-        let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+        let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
             match k.update_set(false, SetValue::pop_random)?.flatten() {
                 Some(m) => out.write_bulk(&m),
-                None => out.write_null(proto),
+                None => {
+                    out.write_null(proto);
+                    return Ok(false);
+                }
             }
-            Ok(())
+            Ok(true)
         });
-        return finish(ctx, r);
+        if let Ok(true) = r {
+            ctx.notify_then_del(SET, "spop", a[1]);
+        }
+        return finish(ctx, r.map(drop));
     }
     let count = match int(a[2]) {
         Some(c) if c >= 0 => c as u64,
@@ -230,13 +247,14 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     };
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
         let size = match k.as_set()? {
             None => 0,
             Some(s) => s.len(),
         };
         if size == 0 || count == 0 {
             out.write_set_len(0, proto);
+            return Ok(false);
         } else if count >= size as u64 {
             // The whole set, in its order; the key goes.
             if let Some(crate::engine::Value::Set(s)) = k.take() {
@@ -253,9 +271,12 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 }
             })?;
         }
-        Ok(())
+        Ok(true)
     });
-    finish(ctx, r);
+    if let Ok(true) = r {
+        ctx.notify_then_del(SET, "spop", a[1]);
+    }
+    finish(ctx, r.map(drop));
 }
 
 fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -319,6 +340,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let (src, dst, member) = (a[1], a[2], a[3]);
     let db = ctx.sess.db;
+    let mut added = false;
     let r = (|| -> Result<i64, EngineError> {
         let mut g = ctx.shared.engine.lock_keys(&[(db, src), (db, dst)])?;
         // A missing source answers 0 whatever the destination holds.
@@ -339,12 +361,20 @@ fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             k.update_set(false, |s| s.remove(member))?;
         }
         if let Some(mut k) = g.key(1, Access::WRITE) {
-            k.update_set(true, |s| s.insert(member))?;
+            added = k.update_set(true, |s| s.insert(member))? == Some(true);
         }
         Ok(1)
     })();
     match r {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            if n == 1 && src != dst {
+                ctx.notify_then_del(SET, "srem", src);
+                if added {
+                    ctx.notify(SET, "sadd", dst);
+                }
+            }
+            ctx.int(n)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -533,6 +563,7 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) {
 /// SINTERSTORE, SUNIONSTORE or SDIFFSTORE: `a[1]` replaced by the result (deleted if empty),
 /// whatever it held; replies the result's size.
 fn set_op_store(ctx: &mut Ctx<'_>, a: &[&[u8]], op: Op) {
+    let existed = ctx.notifying(GENERIC) && ctx.key_exists(a[1]);
     let r = Sets::open_with(ctx, &a[2..], Some(a[1])).and_then(|mut sets| {
         let res = match op {
             Op::Inter => sets.inter(),
@@ -542,7 +573,15 @@ fn set_op_store(ctx: &mut Ctx<'_>, a: &[&[u8]], op: Op) {
         sets.store(&res)
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            let event = match op {
+                Op::Inter => "sinterstore",
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            ctx.notify_store(SET, event, a[1], n > 0, existed);
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
