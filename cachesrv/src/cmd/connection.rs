@@ -222,6 +222,8 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.sess.info.resp.store(2, Ordering::Relaxed);
     ctx.sess.no_evict = false;
     ctx.sess.no_touch = false;
+    ctx.sess.reply_off = false;
+    ctx.sess.reply_skip_next = false;
     ctx.sess.authenticated = shared.requirepass.read().is_none();
     *ctx.sess.info.name.lock() = None;
     ctx.simple("RESET");

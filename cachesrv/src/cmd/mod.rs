@@ -12,6 +12,7 @@ mod aof;
 pub mod aof_load;
 mod bitmap;
 pub mod blocking;
+pub mod client_ext;
 mod connection;
 mod expire;
 mod geo;
@@ -280,6 +281,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         pubsub::register(&mut add);
         tx::register(&mut add);
         connection::register(&mut add);
+        client_ext::register(&mut add);
         server::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
@@ -477,6 +479,12 @@ const STACK_ARGS: usize = 16;
 /// Redis's refusal of writes after a failed save (`stop-writes-on-bgsave-error yes`).
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+/// Whether `CLIENT PAUSE` holds expiry and eviction back.
+#[inline]
+pub fn paused(shared: &Shared) -> bool {
+    shared.pause.current(shared.engine.now_ms()) != crate::state::pause::PauseKind::Off
+}
+
 /// The shared state for `config`, with statistics for every command of the table.
 pub fn shared(config: Config) -> Arc<Shared> {
     timing::calibrate();
@@ -511,6 +519,7 @@ pub fn execute(
         heap = args.iter().collect();
         &heap
     };
+    let start = out.len();
     let mut ctx = Ctx {
         shared,
         sess,
@@ -519,6 +528,13 @@ pub fn execute(
         gated,
     };
     dispatch(&mut ctx, argv, stats);
+    if sess.reply_off | sess.reply_skip | sess.reply_skip_next {
+        // CLIENT REPLY OFF|SKIP: the reply is dropped.
+        if sess.reply_off || sess.reply_skip {
+            out.truncate(start);
+        }
+        sess.reply_skip = std::mem::take(&mut sess.reply_skip_next);
+    }
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
@@ -551,8 +567,9 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
         stats.entry(cmd.id).3 += 1;
         return;
     }
-    if ctx.shared.engine.maxmemory() > 0 {
-        // As Redis: evict before every command; refuse the ones that may grow memory.
+    if ctx.shared.engine.maxmemory() > 0 && !paused(ctx.shared) {
+        // As Redis: evict before every command (not while clients are paused); refuse the
+        // ones that may grow memory.
         let out_of_memory = ctx.shared.engine.ensure_memory().is_err();
         let denyoom = cmd.flags & flags::DENYOOM != 0
             || (cmd.name == "exec"

@@ -14,11 +14,11 @@ use bytes::BytesMut;
 use protocol::RespWrite;
 
 use super::flags::*;
-use super::notify::{GENERIC, SET};
 use super::hash::{
     distinct_indices, finish, scan_opts, scan_window, write_empty_scan, write_scan_head, Fail,
     COUNT_RANGE,
 };
+use super::notify::{GENERIC, SET};
 use super::util::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};

@@ -29,7 +29,8 @@ pub const MODULE: u32 = 1 << 13;
 /// `n`: new keys.
 pub const NEW: u32 = 1 << 14;
 /// `A`: `g$lshzxetd`.
-pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+pub const ALL: u32 =
+    GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
 /// Redis's complaint about a letter it does not know.
 pub const INVALID: &str = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";

@@ -78,6 +78,8 @@ pub(crate) struct Conn {
     pub(crate) in_writes: bool,
     /// A blocking command's deadline the loop has not been told of yet.
     timer: Option<std::time::Instant>,
+    /// When the `CLIENT PAUSE` this connection waits for ends.
+    pause_deadline: Option<std::time::Instant>,
 }
 
 impl Conn {
@@ -126,6 +128,7 @@ impl Conn {
             in_ready: false,
             in_writes: false,
             timer: None,
+            pause_deadline: None,
         })
     }
 
@@ -164,7 +167,7 @@ impl Conn {
 
     /// The deadline of the blocking command the client is blocked in, if it has one.
     pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
-        cmd::blocking::deadline(&self.sess)
+        cmd::blocking::deadline(&self.sess).or(self.pause_deadline)
     }
 
     /// The deadline of a blocking command that began since the last call.
@@ -174,6 +177,9 @@ impl Conn {
 
     /// A blocking command's deadline may have passed.
     pub(crate) fn on_timer(&mut self, shared: &Shared, now: std::time::Instant) -> Step {
+        if self.sess.paused {
+            return self.resume_after_pause();
+        }
         if self.sess.blocked.is_none() {
             return Step::Idle;
         }
@@ -245,6 +251,9 @@ impl Conn {
         {
             return Step::Close;
         }
+        if self.sess.paused {
+            return self.resume_after_pause();
+        }
         if self.sess.blocked.is_some() {
             shared.clock.refresh();
             if cmd::blocking::wake(shared, &mut self.sess, &mut self.out) {
@@ -261,6 +270,34 @@ impl Conn {
         self.pending()
     }
 
+    /// A pause this connection waited for may have ended: run its requests again (the first
+    /// one waits once more if the pause still holds it).
+    fn resume_after_pause(&mut self) -> Step {
+        self.sess.paused = false;
+        self.pause_deadline = None;
+        self.unrun = true;
+        Step::Resume
+    }
+
+    /// Stops before a request a pause holds back, until the pause ends; false if it already
+    /// ended (run the request now).
+    fn wait_for_pause(&mut self, shared: &Shared) -> bool {
+        self.unrun = true;
+        if self.pause_deadline.is_some() {
+            return true;
+        }
+        if !shared.pause.wait(self.sess.info.waker.clone()) {
+            // Ended meanwhile.
+            self.sess.paused = false;
+            return false;
+        }
+        let left = shared.pause.end_ms().saturating_sub(shared.engine.now_ms());
+        let at = std::time::Instant::now() + std::time::Duration::from_millis(left);
+        self.pause_deadline = Some(at);
+        self.timer = Some(at);
+        true
+    }
+
     /// Write (at the end of the turn) if there is anything to write.
     fn pending(&self) -> Step {
         if !self.out.is_empty() {
@@ -274,6 +311,10 @@ impl Conn {
 
     /// Runs every complete request in `rbuf` (none while blocked in a command: they wait).
     fn run(&mut self, shared: &Shared) -> Step {
+        if self.sess.paused {
+            self.unrun = true;
+            return Step::Idle;
+        }
         if self.sess.blocked.is_some() {
             self.unrun = true;
             if self.rbuf.len() > shared.query_buffer_limit() {
@@ -314,6 +355,9 @@ impl Conn {
         }
         self.rbuf.advance(off);
         self.stats.flush(shared);
+        if self.sess.paused && !self.wait_for_pause(shared) && step == Step::Idle {
+            step = Step::Resume;
+        }
         if self.sess.blocked.is_some() {
             // The requests after the blocking command wait for its reply.
             self.unrun = true;
@@ -478,6 +522,11 @@ fn run_batch(
         match parser.parse(&mut rbuf[*off..], sess.authenticated) {
             Ok(Parsed::Complete(len)) => {
                 let args = parser.args(&rbuf[*off..]);
+                if !args.is_empty() && cmd::client_ext::held(shared, sess, &args) {
+                    // CLIENT PAUSE: this request and those after it wait.
+                    sess.paused = true;
+                    return Batch::Done;
+                }
                 if !args.is_empty() {
                     let name = args.at(0);
                     if cmd::is_script(name) {

@@ -250,7 +250,9 @@ async fn cron(shared: Arc<Shared>) {
         let budget = period / 4;
         let s = shared.clone();
         // The cycle is CPU work under shard locks: keep it off the reactor's hot path.
-        let _ = tokio::task::spawn_blocking(move || s.engine.active_expire_cycle(budget)).await;
+        if !crate::cmd::paused(&shared) {
+            let _ = tokio::task::spawn_blocking(move || s.engine.active_expire_cycle(budget)).await;
+        }
         shared.persist_cron();
         shared.aof_cron();
         let elapsed = last_sample.elapsed();

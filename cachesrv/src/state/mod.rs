@@ -11,6 +11,7 @@ pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
 pub mod notify;
+pub mod pause;
 pub mod persist;
 pub mod pubsub;
 pub mod scripts;
@@ -115,6 +116,8 @@ pub struct Shared {
     pub aof: Arc<aof::Aof>,
     /// Keyspace notifications.
     pub notify: notify::Notify,
+    /// `CLIENT PAUSE`.
+    pub pause: pause::Pause,
     /// This state itself, for work that outlives a command (a background save).
     pub(crate) me: std::sync::Weak<Shared>,
     /// `zset-max-listpack-entries`, cached for the sorted-set commands.
@@ -170,6 +173,7 @@ impl Shared {
             persist: Persistence::new(now.as_secs()),
             aof: Arc::new(aof::Aof::new()),
             notify: notify::Notify::default(),
+            pause: pause::Pause::default(),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),

@@ -48,6 +48,14 @@ pub struct Session {
     pub block_request: Option<BlockRequest>,
     /// The command this client is blocked in, if any.
     pub blocked: Option<Blocked>,
+    /// `CLIENT REPLY OFF`: replies are dropped.
+    pub reply_off: bool,
+    /// `CLIENT REPLY SKIP`: the reply to the current command is dropped.
+    pub reply_skip: bool,
+    /// `CLIENT REPLY SKIP` ran: the next command's reply is dropped.
+    pub reply_skip_next: bool,
+    /// Stopped before a command held back by `CLIENT PAUSE`.
+    pub paused: bool,
 }
 
 impl Session {
@@ -70,6 +78,10 @@ impl Session {
             can_block: false,
             block_request: None,
             blocked: None,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
+            paused: false,
         }
     }
 

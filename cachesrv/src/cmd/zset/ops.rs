@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::super::util::{eq, int, NOT_INTEGER};
 use super::super::notify::ZSET;
+use super::super::util::{eq, int, NOT_INTEGER};
 use super::super::Ctx;
 use super::write::build;
 use super::{limits, parse_score, write_elem, write_elems_len};

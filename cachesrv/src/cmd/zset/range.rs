@@ -8,8 +8,8 @@ use protocol::RespWrite;
 use super::super::hash::{
     distinct_indices, finish, scan_opts, write_empty_scan, write_scan_head, Fail, COUNT_RANGE,
 };
-use super::super::util::{eq, int, scan_cursor, NOT_INTEGER};
 use super::super::notify::ZSET;
+use super::super::util::{eq, int, scan_cursor, NOT_INTEGER};
 use super::super::Ctx;
 use super::write::{build, rank_window};
 use super::{

@@ -4,8 +4,8 @@ use bytes::BytesMut;
 use protocol::{Protocol, RespWrite};
 
 use super::super::hash::{finish, Fail};
-use super::super::util::{eq, int, NOT_INTEGER};
 use super::super::notify::ZSET;
+use super::super::util::{eq, int, NOT_INTEGER};
 use super::super::Ctx;
 use super::{limits, parse_score, write_score, LexRange, ScoreRange, LEX_INVALID, RANGE_NOT_FLOAT};
 use crate::engine::{Access, EngineError, ZLimits, ZSetValue};
