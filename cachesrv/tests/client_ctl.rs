@@ -104,7 +104,6 @@ fn pause_all_times_out(port: u16) -> Vec<Frame> {
     let mut seen = vec![admin.cmd(&["SET", "k", "1"])];
     seen.push(admin.cmd(&["CLIENT", "PAUSE", "300", "ALL"]));
     other.send(&["INCR", "k"]);
-    seen.push(admin.cmd(&["GET", "k"]));
     seen.push(other.read_raw().1);
     seen.push(admin.cmd(&["GET", "k"]));
     seen
@@ -116,7 +115,7 @@ fn a_pause_of_all_commands_ends_on_its_timeout() {
     let redis = RedisServer::start(None);
     let a = pause_all_times_out(ours.port);
     assert_eq!(a, pause_all_times_out(redis.port));
-    assert_eq!(a[4], Frame::Bulk("2".into()));
+    assert_eq!(a[3], Frame::Bulk("2".into()));
 }
 
 #[test]

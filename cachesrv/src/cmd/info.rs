@@ -122,7 +122,7 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "client_recent_max_input_buffer", &0);
             w(out, "client_recent_max_output_buffer", &0);
             w(out, "blocked_clients", &s.blocking.count());
-            w(out, "tracking_clients", &0);
+            w(out, "tracking_clients", &s.tracking.info().clients);
             w(out, "clients_in_timeout_table", &s.blocking.timed());
         }
         "memory" => {
@@ -290,6 +290,10 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "pubsub_patterns", &patterns);
             w(out, "latest_fork_usec", &0);
             w(out, "total_forks", &0);
+            let ti = s.tracking.info();
+            w(out, "tracking_total_keys", &ti.keys);
+            w(out, "tracking_total_items", &ti.items);
+            w(out, "tracking_total_prefixes", &ti.prefixes);
             w(
                 out,
                 "total_error_replies",

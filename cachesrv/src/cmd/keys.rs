@@ -320,6 +320,9 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.syntax_error();
     }
     ctx.db().flush();
+    if ctx.shared.tracking.active() {
+        ctx.shared.tracking.flush(&ctx.shared.clients, false);
+    }
     ctx.ok();
 }
 
@@ -328,6 +331,9 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.syntax_error();
     }
     ctx.shared.engine.flush_all();
+    if ctx.shared.tracking.active() {
+        ctx.shared.tracking.flush(&ctx.shared.clients, true);
+    }
     // As Redis: with save rules, the emptied keyspace is saved at once (a failure is logged).
     ctx.shared.save_after_flushall();
     ctx.ok();

@@ -13,6 +13,7 @@ pub mod aof_load;
 mod bitmap;
 pub mod blocking;
 pub mod client_ext;
+mod client_tracking;
 mod connection;
 mod expire;
 mod geo;
@@ -282,6 +283,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         tx::register(&mut add);
         connection::register(&mut add);
         client_ext::register(&mut add);
+        client_tracking::register(&mut add);
         server::register(&mut add);
         persist::register(&mut add);
         script::register(&mut add);
@@ -528,12 +530,21 @@ pub fn execute(
         gated,
     };
     dispatch(&mut ctx, argv, stats);
-    if sess.reply_off | sess.reply_skip | sess.reply_skip_next {
-        // CLIENT REPLY OFF|SKIP: the reply is dropped.
-        if sess.reply_off || sess.reply_skip {
-            out.truncate(start);
-        }
-        sess.reply_skip = std::mem::take(&mut sess.reply_skip_next);
+    if sess.reply_off | sess.reply_skip | sess.reply_skip_next | sess.track_caching {
+        after_flags(sess, out, start, argv);
+    }
+}
+
+/// CLIENT REPLY OFF|SKIP drop the reply; CLIENT CACHING applies to the next command only
+/// (or transaction).
+#[cold]
+fn after_flags(sess: &mut Session, out: &mut BytesMut, start: usize, argv: &[&[u8]]) {
+    if sess.reply_off || sess.reply_skip {
+        out.truncate(start);
+    }
+    sess.reply_skip = std::mem::take(&mut sess.reply_skip_next);
+    if sess.multi.is_none() && !argv.first().is_some_and(|c| util::eq(c, "client")) {
+        sess.track_caching = false;
     }
 }
 
@@ -660,7 +671,16 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
-    aof::handle(ctx, cmd, argv);
+    if ctx.shared.tracking.active() {
+        crate::state::tracking::set_writer(ctx.sess.info.id);
+        aof::handle(ctx, cmd, argv);
+        crate::state::tracking::set_writer(0);
+        if cmd.flags & flags::READONLY != 0 {
+            client_tracking::remember(ctx, cmd, argv);
+        }
+    } else {
+        aof::handle(ctx, cmd, argv);
+    }
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);
@@ -770,6 +790,7 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
     }
     sess.watches.clear();
     blocking::disconnect(shared, sess);
+    client_tracking::disable(shared, sess);
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub enum KeyEvent {
     Evicted = 4,
     /// A read found no key (Redis's `keymiss` event).
     Miss = 8,
+    /// The key was written or deleted by a command.
+    Modified = 16,
 }
 
 /// Receives [`KeyEvent`]s (see the module header for the locking rule).

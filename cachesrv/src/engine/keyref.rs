@@ -534,6 +534,9 @@ impl Drop for KeyRef<'_> {
     fn drop(&mut self) {
         if self.modified {
             self.shard.watched.signal(self.key);
+            self.eng
+                .events
+                .emit(super::KeyEvent::Modified, self.db, self.key);
             self.eng.stats.dirty.add(self.gid, 1);
         }
         self.eng.sync_shard(self.shard, self.cell, self.gid);

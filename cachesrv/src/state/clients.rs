@@ -56,6 +56,8 @@ pub struct ClientInfo {
     pub(crate) waker: Arc<dyn Wake>,
     /// Set when killed, so the connection closes even if it is busy.
     pub killed: AtomicBool,
+    /// Its inbox (for invalidation messages other clients' writes send it).
+    pub mailbox: std::sync::OnceLock<super::Mailbox>,
 }
 
 impl ClientInfo {
@@ -193,6 +195,7 @@ impl Clients {
             last_cmd: AtomicUsize::new(NO_COMMAND),
             waker,
             killed: AtomicBool::new(false),
+            mailbox: std::sync::OnceLock::new(),
         })
     }
 

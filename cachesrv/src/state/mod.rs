@@ -17,6 +17,7 @@ pub mod pubsub;
 pub mod scripts;
 pub mod session;
 pub mod stats;
+pub mod tracking;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -118,6 +119,8 @@ pub struct Shared {
     pub notify: notify::Notify,
     /// `CLIENT PAUSE`.
     pub pause: pause::Pause,
+    /// Client-side caching (`CLIENT TRACKING`).
+    pub tracking: tracking::Tracking,
     /// This state itself, for work that outlives a command (a background save).
     pub(crate) me: std::sync::Weak<Shared>,
     /// `zset-max-listpack-entries`, cached for the sorted-set commands.
@@ -174,6 +177,7 @@ impl Shared {
             aof: Arc::new(aof::Aof::new()),
             notify: notify::Notify::default(),
             pause: pause::Pause::default(),
+            tracking: tracking::Tracking::default(),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
@@ -231,8 +235,12 @@ impl Shared {
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
         self.hll_sparse_max
             .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
-        let events = self.notify.configure(c.keyspace_events());
-        self.engine.want_key_events(events);
+        self.notify.configure(c.keyspace_events());
+        self.tracking.set_max_keys(
+            c.get("tracking-table-max-keys")
+                .map_or(0, |v| v.parse().unwrap_or(0)),
+        );
+        self.refresh_key_events();
         self.aof
             .set_fsync(&c.get("appendfsync").unwrap_or_default());
         drop(c);

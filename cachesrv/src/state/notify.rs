@@ -19,11 +19,13 @@ use crate::engine::{KeyEvent, KeyEvents};
 #[derive(Debug, Default)]
 pub struct Notify {
     flags: AtomicU32,
+    requested: AtomicU32,
 }
 
 impl Notify {
-    /// Applies `notify-keyspace-events` flags; returns the engine events wanted.
+    /// Applies `notify-keyspace-events` flags; returns the engine events they need.
     pub fn configure(&self, flags: u32) -> u32 {
+        self.requested.store(flags, Ordering::Relaxed);
         let flags = if flags & (kev::KEYSPACE | kev::KEYEVENT) == 0 {
             0
         } else {
@@ -44,10 +46,27 @@ impl Notify {
         mask
     }
 
+    /// The flags as configured.
+    fn requested(&self) -> u32 {
+        self.requested.load(Ordering::Relaxed)
+    }
+
     /// The classes in effect.
     #[inline]
     pub fn flags(&self) -> u32 {
         self.flags.load(Ordering::Relaxed)
+    }
+}
+
+impl Shared {
+    /// Tells the engine which key events to report: those notifications need, and writes,
+    /// expiries and evictions while a client tracks keys.
+    pub fn refresh_key_events(&self) {
+        let mut mask = self.notify.configure(self.notify.requested());
+        if self.tracking.active() {
+            mask |= KeyEvent::Modified as u32 | KeyEvent::Expired as u32 | KeyEvent::Evicted as u32;
+        }
+        self.engine.want_key_events(mask);
     }
 }
 
@@ -78,7 +97,8 @@ impl Shared {
     }
 }
 
-/// The engine's listener: publishes `new`, `expired`, `evicted` and `keymiss`.
+/// The engine's listener: publishes `new`, `expired`, `evicted` and `keymiss`, and
+/// invalidates tracked keys that were written, expired or evicted.
 pub struct EngineEvents(pub Weak<Shared>);
 
 impl KeyEvents for EngineEvents {
@@ -91,7 +111,15 @@ impl KeyEvents for EngineEvents {
             KeyEvent::Expired => (kev::EXPIRED, "expired"),
             KeyEvent::Evicted => (kev::EVICTED, "evicted"),
             KeyEvent::Miss => (kev::KEY_MISS, "keymiss"),
+            KeyEvent::Modified => (0, ""),
         };
-        shared.notify(class, name, db, key);
+        if class != 0 {
+            shared.notify(class, name, db, key);
+        }
+        if event != KeyEvent::New && event != KeyEvent::Miss && shared.tracking.active() {
+            shared
+                .tracking
+                .invalidate(&shared.clients, key, super::tracking::writer());
+        }
     }
 }

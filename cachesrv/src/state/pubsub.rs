@@ -33,6 +33,8 @@ pub enum Push {
     },
     /// A `MONITOR` line (without `+` and CRLF).
     Monitor(Bytes),
+    /// A message encoded already (client-side caching invalidations).
+    Raw(Bytes),
 }
 
 impl Push {
@@ -45,6 +47,7 @@ impl Push {
                 payload,
             } => pattern.as_ref().map_or(0, Bytes::len) + channel.len() + payload.len() + 32,
             Push::Monitor(b) => b.len() + 8,
+            Push::Raw(b) => b.len(),
         }
     }
 
@@ -71,6 +74,7 @@ impl Push {
                 out.write_bulk(payload);
             }
             Push::Monitor(line) => out.write_simple(line),
+            Push::Raw(b) => out.extend_from_slice(b),
         }
         self.size()
     }

@@ -56,11 +56,16 @@ pub struct Session {
     pub reply_skip_next: bool,
     /// Stopped before a command held back by `CLIENT PAUSE`.
     pub paused: bool,
+    /// `CLIENT TRACKING ON` options, while tracking is on.
+    pub tracking: Option<super::tracking::TrackOpts>,
+    /// `CLIENT CACHING YES|NO` was given for the next command.
+    pub track_caching: bool,
 }
 
 impl Session {
     /// A fresh session.
     pub fn new(info: Arc<ClientInfo>, mailbox: Mailbox, authenticated: bool) -> Self {
+        let _ = info.mailbox.set(mailbox.clone());
         Session {
             info,
             db: 0,
@@ -82,6 +87,8 @@ impl Session {
             reply_skip: false,
             reply_skip_next: false,
             paused: false,
+            tracking: None,
+            track_caching: false,
         }
     }
 
