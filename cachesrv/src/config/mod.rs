@@ -13,6 +13,7 @@
 //! `CONFIG GET` returns; typed accessors read them.
 
 pub mod keyspace_events;
+pub mod obuf;
 
 use std::collections::HashMap;
 
@@ -431,6 +432,17 @@ impl Config {
         let Some(p) = self.params.get_mut(lname.as_str()) else {
             return Err(SetError::Unknown(name.to_string()));
         };
+        if lname == "client-output-buffer-limit" {
+            // A partial value changes the classes it names.
+            let merged = obuf::Limits::parse(&p.value)
+                .apply(value)
+                .map_err(|message| SetError::Invalid {
+                    name: lname.clone(),
+                    message,
+                })?;
+            p.value = merged.format();
+            return Ok(());
+        }
         let v = canonical(p.kind, &lname, value).map_err(|message| SetError::Invalid {
             name: lname.clone(),
             message,
@@ -501,6 +513,11 @@ impl Config {
         } else {
             v.clone()
         }
+    }
+
+    /// `client-output-buffer-limit`.
+    pub fn output_limits(&self) -> obuf::Limits {
+        obuf::Limits::parse(&self.text("client-output-buffer-limit"))
     }
 
     /// `notify-keyspace-events` as [`keyspace_events`] flags.

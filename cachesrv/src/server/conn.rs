@@ -80,6 +80,10 @@ pub(crate) struct Conn {
     timer: Option<std::time::Instant>,
     /// When the `CLIENT PAUSE` this connection waits for ends.
     pause_deadline: Option<std::time::Instant>,
+    /// Unix ms since when the pending output has been over the soft limit.
+    soft_since: Option<u64>,
+    /// Memory of the buffers last published to the registry.
+    mem: usize,
 }
 
 impl Conn {
@@ -129,6 +133,8 @@ impl Conn {
             in_writes: false,
             timer: None,
             pause_deadline: None,
+            soft_since: None,
+            mem: 0,
         })
     }
 
@@ -191,8 +197,16 @@ impl Conn {
     }
 
     /// Runs requests left over from before a block, delivers pushes, then reads once and runs
-    /// what came.
+    /// what came; closes a client past its output buffer limit.
     pub(crate) fn on_readable(&mut self, shared: &Shared) -> Step {
+        match self.readable_turn(shared) {
+            Step::Close => Step::Close,
+            _ if self.over_output_limit(shared) => Step::Close,
+            step => step,
+        }
+    }
+
+    fn readable_turn(&mut self, shared: &Shared) -> Step {
         if self.blocked {
             return Step::Idle;
         }
@@ -248,6 +262,7 @@ impl Conn {
     pub(crate) fn on_wake(&mut self, shared: &Shared) -> Step {
         if self.sess.info.killed.load(Ordering::Acquire)
             || self.queued.load(Ordering::Acquire) > MAILBOX_LIMIT
+            || self.over_output_limit(shared)
         {
             return Step::Close;
         }
@@ -296,6 +311,51 @@ impl Conn {
         self.pause_deadline = Some(at);
         self.timer = Some(at);
         true
+    }
+
+    /// Whether the pending output (replies and queued pushes) passed the client's
+    /// `client-output-buffer-limit` (logged as Redis logs it); also publishes the connection's
+    /// memory and evicts clients past `maxmemory-clients`.
+    pub(crate) fn over_output_limit(&mut self, shared: &Shared) -> bool {
+        let pending = self.out.len() - self.sent + self.queued.load(Ordering::Acquire);
+        shared.climits.note_output(pending);
+        let mem = self.rbuf.capacity() + self.out.capacity() + self.queued.load(Ordering::Relaxed);
+        if mem != self.mem {
+            self.sess.info.mem.store(mem, Ordering::Relaxed);
+            if shared.climits.update_memory(self.mem, mem) {
+                self.mem = mem;
+                let now = shared.clock.now_ms();
+                shared
+                    .climits
+                    .evict(&shared.clients, |c| client_line(c, now));
+            }
+            self.mem = mem;
+        }
+        let Some(limit) = shared.climits.output_limit(self.sess.subscribed()) else {
+            return false;
+        };
+        let pending = pending as u64;
+        let hard = limit.hard > 0 && pending >= limit.hard;
+        let mut soft = false;
+        if limit.soft > 0 && pending >= limit.soft {
+            let now = shared.clock.now_ms() / 1000;
+            match self.soft_since {
+                None => self.soft_since = Some(now),
+                Some(t) => soft = now - t > limit.soft_secs,
+            }
+        } else {
+            self.soft_since = None;
+        }
+        if hard || soft {
+            crate::log::log(
+                crate::log::Level::Warning,
+                &format!(
+                    "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    client_line(&self.sess.info, shared.clock.now_ms())
+                ),
+            );
+        }
+        hard || soft
     }
 
     /// Write (at the end of the turn) if there is anything to write.
@@ -436,6 +496,8 @@ impl Conn {
 
     /// Leaves the loop and the registry.
     pub(crate) fn close(&mut self, shared: &Shared, registry: &Registry) {
+        shared.climits.update_memory(self.mem, 0);
+        self.mem = 0;
         let _ = registry.deregister(&mut self.stream);
         cmd::disconnect(shared, &mut self.sess);
         shared.clients.unregister(self.sess.info.id);
@@ -493,6 +555,14 @@ fn send(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// A client as `CLIENT LIST` shows it (for the log).
+fn client_line(c: &crate::state::ClientInfo, now_ms: u64) -> String {
+    let cmd = cmd::commands()
+        .get(c.last_cmd.load(Ordering::Relaxed))
+        .map_or("NULL", |k| k.name);
+    c.list_line(now_ms, cmd)
 }
 
 /// Why [`run_batch`] returned.

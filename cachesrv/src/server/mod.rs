@@ -241,6 +241,7 @@ impl Server {
 async fn cron(shared: Arc<Shared>) {
     let mut last_ops = 0u64;
     let mut last_sample = Instant::now();
+    let mut last_window = Instant::now();
     loop {
         let hz = shared.config.read().hz();
         let period = Duration::from_millis(1000 / hz.max(1));
@@ -265,6 +266,11 @@ async fn cron(shared: Arc<Shared>) {
                 .store(ops as u64, Ordering::Relaxed);
             last_ops = total;
             last_sample = Instant::now();
+        }
+        // `client_recent_max_output_buffer` covers the last 4 to 8 seconds.
+        if last_window.elapsed() >= Duration::from_secs(4) {
+            shared.climits.roll_window();
+            last_window = Instant::now();
         }
     }
 }

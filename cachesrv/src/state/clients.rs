@@ -58,6 +58,10 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     /// Its inbox (for invalidation messages other clients' writes send it).
     pub mailbox: std::sync::OnceLock<super::Mailbox>,
+    /// `CLIENT NO-EVICT on`: not evicted for `maxmemory-clients`.
+    pub no_evict: AtomicBool,
+    /// Bytes of its buffers (query, replies, queued pushes).
+    pub mem: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -196,6 +200,8 @@ impl Clients {
             waker,
             killed: AtomicBool::new(false),
             mailbox: std::sync::OnceLock::new(),
+            no_evict: AtomicBool::new(false),
+            mem: AtomicUsize::new(0),
         })
     }
 

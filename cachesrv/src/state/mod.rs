@@ -10,6 +10,7 @@ pub mod aof;
 pub mod aof_ops;
 pub mod blocking;
 pub mod clients;
+pub mod climits;
 pub mod notify;
 pub mod pause;
 pub mod persist;
@@ -121,6 +122,8 @@ pub struct Shared {
     pub pause: pause::Pause,
     /// Client-side caching (`CLIENT TRACKING`).
     pub tracking: tracking::Tracking,
+    /// Client output buffer limits and `maxmemory-clients`.
+    pub climits: climits::ClientLimits,
     /// This state itself, for work that outlives a command (a background save).
     pub(crate) me: std::sync::Weak<Shared>,
     /// `zset-max-listpack-entries`, cached for the sorted-set commands.
@@ -178,6 +181,7 @@ impl Shared {
             notify: notify::Notify::default(),
             pause: pause::Pause::default(),
             tracking: tracking::Tracking::default(),
+            climits: climits::ClientLimits::default(),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             requirepass: RwLock::new(config.requirepass().map(Bytes::from)),
@@ -241,6 +245,11 @@ impl Shared {
                 .map_or(0, |v| v.parse().unwrap_or(0)),
         );
         self.refresh_key_events();
+        self.climits.configure(
+            c.output_limits(),
+            c.get("maxmemory-clients")
+                .map_or(0, |v| v.parse().unwrap_or(0)),
+        );
         self.aof
             .set_fsync(&c.get("appendfsync").unwrap_or_default());
         drop(c);
