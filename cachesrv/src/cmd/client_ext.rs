@@ -22,9 +22,11 @@ fn reply(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         ctx.ok();
     } else if eq(a[2], "off") {
         ctx.sess.reply_off = true;
+        ctx.sess.after_command = true;
     } else if eq(a[2], "skip") {
         if !ctx.sess.reply_off {
             ctx.sess.reply_skip_next = true;
+            ctx.sess.after_command = true;
         }
     } else {
         ctx.syntax_error();
@@ -83,7 +85,7 @@ fn held_back(argv: &[&[u8]]) -> bool {
 /// [`held_by_pause`] for a parsed request.
 #[inline]
 pub fn held(shared: &Shared, sess: &Session, args: &protocol::Args<'_>) -> bool {
-    if shared.pause.current(shared.engine.now_ms()) == PauseKind::Off {
+    if !shared.pause.any() || shared.pause.current(shared.engine.now_ms()) == PauseKind::Off {
         return false;
     }
     let argv: Vec<&[u8]> = args.iter().collect();

@@ -149,6 +149,7 @@ fn caching(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.syntax_error();
     }
     ctx.sess.track_caching = true;
+    ctx.sess.after_command = true;
     ctx.ok();
 }
 

@@ -484,7 +484,8 @@ const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it
 /// Whether `CLIENT PAUSE` holds expiry and eviction back.
 #[inline]
 pub fn paused(shared: &Shared) -> bool {
-    shared.pause.current(shared.engine.now_ms()) != crate::state::pause::PauseKind::Off
+    shared.pause.any()
+        && shared.pause.current(shared.engine.now_ms()) != crate::state::pause::PauseKind::Off
 }
 
 /// The shared state for `config`, with statistics for every command of the table.
@@ -530,7 +531,7 @@ pub fn execute(
         gated,
     };
     dispatch(&mut ctx, argv, stats);
-    if sess.reply_off | sess.reply_skip | sess.reply_skip_next | sess.track_caching {
+    if sess.after_command {
         after_flags(sess, out, start, argv);
     }
 }
@@ -546,6 +547,8 @@ fn after_flags(sess: &mut Session, out: &mut BytesMut, start: usize, argv: &[&[u
     if sess.multi.is_none() && !argv.first().is_some_and(|c| util::eq(c, "client")) {
         sess.track_caching = false;
     }
+    sess.after_command =
+        sess.reply_off || sess.reply_skip || sess.reply_skip_next || sess.track_caching;
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {

@@ -45,7 +45,7 @@ impl std::fmt::Debug for Events {
 
 impl Events {
     /// Reports `event` if it is wanted.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn emit(&self, event: KeyEvent, db: usize, key: &[u8]) {
         if self.mask.load(Ordering::Relaxed) & event as u32 != 0 {
             self.emit_slow(event, db, key);
@@ -53,6 +53,7 @@ impl Events {
     }
 
     #[cold]
+    #[inline(never)]
     fn emit_slow(&self, event: KeyEvent, db: usize, key: &[u8]) {
         if let Some(l) = self.listener.get() {
             l.key_event(event, db, key);

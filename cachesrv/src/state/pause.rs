@@ -53,6 +53,12 @@ impl Pause {
         }
     }
 
+    /// Whether a pause may be in force (one relaxed load; [`Pause::current`] tells).
+    #[inline]
+    pub fn any(&self) -> bool {
+        self.kind.load(Ordering::Relaxed) != 0
+    }
+
     /// The pause in force at `now_ms` (one relaxed load when there is none); a pause whose
     /// time has passed ends here.
     #[inline]

@@ -60,6 +60,9 @@ pub struct Session {
     pub tracking: Option<super::tracking::TrackOpts>,
     /// `CLIENT CACHING YES|NO` was given for the next command.
     pub track_caching: bool,
+    /// One of `reply_off`, `reply_skip`, `reply_skip_next`, `track_caching` is set: the
+    /// dispatcher looks at them after the command (one test per command otherwise).
+    pub after_command: bool,
 }
 
 impl Session {
@@ -89,6 +92,7 @@ impl Session {
             paused: false,
             tracking: None,
             track_caching: false,
+            after_command: false,
         }
     }
 
