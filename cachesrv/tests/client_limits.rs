@@ -137,3 +137,44 @@ fn clients_past_maxmemory_clients_are_evicted_unless_no_evict() {
     assert_eq!(evicted_clients(&mut admin), "evicted_clients:1");
     assert_eq!(kept.cmd(&["PING"]), Frame::Simple("PONG".into()));
 }
+
+/// A subscriber that stays over the soft pubsub limit for more than its seconds is dropped at
+/// the next message; false if it was still subscribed after about ten seconds.
+fn soft_limit_drop(port: u16) -> bool {
+    let mut admin = Conn::open(port);
+    admin.cmd(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 0 256kb 1",
+    ]);
+    let mut sub = Conn::open(port);
+    sub.cmd(&["SUBSCRIBE", "soft"]);
+    let payload = "y".repeat(16 * 1024);
+    // Fill the socket buffers and pass the soft limit, then keep publishing slowly.
+    for _ in 0..1000 {
+        admin.cmd(&["PUBLISH", "soft", &payload]);
+    }
+    for _ in 0..1000 {
+        if admin.cmd(&["PUBLISH", "soft", "x"]) == Frame::Integer(0) {
+            let _ = sub.read_to_close();
+            admin.cmd(&[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 32mb 8mb 60",
+            ]);
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn a_subscriber_over_the_soft_limit_for_its_seconds_is_dropped_as_by_redis() {
+    let redis = RedisServer::start(None);
+    assert!(soft_limit_drop(redis.port));
+    let ours = TestServer::start(&[]);
+    assert!(soft_limit_drop(ours.port));
+}

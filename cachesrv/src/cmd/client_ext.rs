@@ -82,6 +82,33 @@ fn held_back(argv: &[&[u8]]) -> bool {
     lookup(argv[0]).is_some_and(|c| c.flags & WRITE != 0) || may_replicate(argv)
 }
 
+/// Whether `CLIENT PAUSE` holds expiry and eviction back.
+#[inline]
+pub fn paused(shared: &Shared) -> bool {
+    shared.pause.any() && shared.pause.current(shared.engine.now_ms()) != PauseKind::Off
+}
+
+/// After a command while [`Session::after_command`] is set: CLIENT REPLY OFF|SKIP drop the
+/// reply (written from `start` on); CLIENT CACHING applies to the next command only (or
+/// transaction).
+#[cold]
+pub(super) fn after_command(
+    sess: &mut Session,
+    out: &mut bytes::BytesMut,
+    start: usize,
+    argv: &[&[u8]],
+) {
+    if sess.reply_off || sess.reply_skip {
+        out.truncate(start);
+    }
+    sess.reply_skip = std::mem::take(&mut sess.reply_skip_next);
+    if sess.multi.is_none() && !argv.first().is_some_and(|c| eq(c, "client")) {
+        sess.track_caching = false;
+    }
+    sess.after_command =
+        sess.reply_off || sess.reply_skip || sess.reply_skip_next || sess.track_caching;
+}
+
 /// [`held_by_pause`] for a parsed request.
 #[inline]
 pub fn held(shared: &Shared, sess: &Session, args: &protocol::Args<'_>) -> bool {

@@ -205,9 +205,20 @@ fn trackinginfo(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     }
 }
 
+/// Runs a command while some client tracks keys: its writes are attributed to this client
+/// (for NOLOOP), and its reads remembered if it tracks.
+pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
+    crate::state::tracking::set_writer(ctx.sess.info.id);
+    super::aof::handle(ctx, cmd, argv);
+    crate::state::tracking::set_writer(0);
+    if cmd.flags & READONLY != 0 {
+        remember(ctx, cmd, argv);
+    }
+}
+
 /// After a read-only command of a tracking client (default mode): remembers the keys it
 /// named, unless OPTIN without `CACHING YES` or OPTOUT with `CACHING NO`.
-pub(super) fn remember(ctx: &Ctx<'_>, cmd: &Command, argv: &[&[u8]]) {
+fn remember(ctx: &Ctx<'_>, cmd: &Command, argv: &[&[u8]]) {
     let Some(t) = ctx.sess.tracking.as_ref() else {
         return;
     };

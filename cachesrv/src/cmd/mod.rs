@@ -481,12 +481,7 @@ const STACK_ARGS: usize = 16;
 /// Redis's refusal of writes after a failed save (`stop-writes-on-bgsave-error yes`).
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
-/// Whether `CLIENT PAUSE` holds expiry and eviction back.
-#[inline]
-pub fn paused(shared: &Shared) -> bool {
-    shared.pause.any()
-        && shared.pause.current(shared.engine.now_ms()) != crate::state::pause::PauseKind::Off
-}
+pub use client_ext::paused;
 
 /// The shared state for `config`, with statistics for every command of the table.
 pub fn shared(config: Config) -> Arc<Shared> {
@@ -532,23 +527,8 @@ pub fn execute(
     };
     dispatch(&mut ctx, argv, stats);
     if sess.after_command {
-        after_flags(sess, out, start, argv);
+        client_ext::after_command(sess, out, start, argv);
     }
-}
-
-/// CLIENT REPLY OFF|SKIP drop the reply; CLIENT CACHING applies to the next command only
-/// (or transaction).
-#[cold]
-fn after_flags(sess: &mut Session, out: &mut BytesMut, start: usize, argv: &[&[u8]]) {
-    if sess.reply_off || sess.reply_skip {
-        out.truncate(start);
-    }
-    sess.reply_skip = std::mem::take(&mut sess.reply_skip_next);
-    if sess.multi.is_none() && !argv.first().is_some_and(|c| util::eq(c, "client")) {
-        sess.track_caching = false;
-    }
-    sess.after_command =
-        sess.reply_off || sess.reply_skip || sess.reply_skip_next || sess.track_caching;
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
@@ -675,12 +655,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
     if ctx.shared.tracking.active() {
-        crate::state::tracking::set_writer(ctx.sess.info.id);
-        aof::handle(ctx, cmd, argv);
-        crate::state::tracking::set_writer(0);
-        if cmd.flags & flags::READONLY != 0 {
-            client_tracking::remember(ctx, cmd, argv);
-        }
+        client_tracking::handle(ctx, cmd, argv);
     } else {
         aof::handle(ctx, cmd, argv);
     }
