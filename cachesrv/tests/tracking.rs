@@ -23,6 +23,19 @@ fn until_pong(c: &mut Conn) -> Vec<u8> {
     }
 }
 
+/// The `flags=` and `redir=` fields of the connection's `CLIENT INFO`.
+fn info_fields(c: &mut Conn) -> String {
+    let f = c.cmd(&["CLIENT", "INFO"]);
+    let (Frame::Bulk(line) | Frame::Verbatim { text: line, .. }) = f else {
+        panic!("CLIENT INFO: {f:?}");
+    };
+    String::from_utf8_lossy(&line)
+        .split_whitespace()
+        .filter(|f| f.starts_with("flags=") || f.starts_with("redir="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -71,6 +84,7 @@ fn resp3_session(port: u16) -> Vec<String> {
     seen.push(text(&t.cmd_raw(&[
         "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "obj:",
     ])));
+    seen.push(info_fields(&mut t));
     w.cmd(&["SET", "user:1", "x"]);
     w.cmd(&["SET", "other", "x"]);
     w.cmd(&["DEL", "obj:2"]);
@@ -130,6 +144,10 @@ fn redirect_session(port: u16) -> Vec<String> {
     seen.push(
         text(&t.cmd_raw(&["CLIENT", "TRACKINGINFO"])).replace(&format!(":{rid}\r\n"), ":ID\r\n"),
     );
+    seen.push(info_fields(&mut t).replace(&format!("redir={rid}"), "redir=ID"));
+    t.cmd(&["CLIENT", "TRACKING", "OFF"]);
+    t.cmd(&["CLIENT", "NO-EVICT", "ON"]);
+    seen.push(info_fields(&mut t));
     seen
 }
 

@@ -128,6 +128,14 @@ impl Tracking {
                 g.prefixes.entry(p.clone()).or_default().insert(id);
             }
         }
+        let bits = super::clients::TRACKING
+            | if opts.bcast {
+                super::clients::TRACKING_BCAST
+            } else {
+                0
+            };
+        info.tracking.store(bits, Ordering::Relaxed);
+        info.redir.store(opts.redirect as i64, Ordering::Relaxed);
         let t = Tracker {
             info: info.clone(),
             redirect: opts.redirect,
@@ -143,8 +151,10 @@ impl Tracking {
     /// Turns tracking off for a client (keys it read stay in the table until written).
     pub fn disable(&self, id: u64) {
         let mut g = self.inner.lock();
-        if g.clients.remove(&id).is_some() {
+        if let Some(t) = g.clients.remove(&id) {
             self.active.fetch_sub(1, Ordering::Relaxed);
+            t.info.tracking.store(0, Ordering::Relaxed);
+            t.info.redir.store(-1, Ordering::Relaxed);
         }
         g.prefixes.retain(|_, ids| {
             ids.remove(&id);
@@ -252,6 +262,9 @@ fn send(t: &mut Tracker, clients: &Clients, keys: Option<&[&[u8]]>) {
             Some(r) => target = r,
             None => {
                 t.broken = true;
+                t.info
+                    .tracking
+                    .fetch_or(super::clients::TRACKING_BROKEN, Ordering::Relaxed);
                 if own_resp > 2 {
                     let mut out = BytesMut::new();
                     out.extend_from_slice(b">2\r\n$21\r\ntracking-redir-broken\r\n");
