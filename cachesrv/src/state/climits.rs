@@ -60,8 +60,11 @@ impl ClientLimits {
     /// Notes a client's pending output (for `client_recent_max_output_buffer`).
     #[inline]
     pub fn note_output(&self, bytes: usize) {
-        self.recent_max_output
-            .fetch_max(bytes as u64, Ordering::Relaxed);
+        // Read first: the event loops would otherwise contend on this line every turn.
+        if bytes as u64 > self.recent_max_output.load(Ordering::Relaxed) {
+            self.recent_max_output
+                .fetch_max(bytes as u64, Ordering::Relaxed);
+        }
     }
 
     /// `client_recent_max_output_buffer`: the largest pending output of the last few seconds.
