@@ -206,11 +206,15 @@ fn trackinginfo(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
 }
 
 /// Runs a command while some client tracks keys: its writes are attributed to this client
-/// (for NOLOOP), and its reads remembered if it tracks.
+/// (for NOLOOP; a script's commands to the client that called the script), and its reads
+/// remembered if it tracks.
 pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
-    crate::state::tracking::set_writer(ctx.sess.info.id);
+    let caller = crate::state::tracking::writer();
+    if ctx.sess.info.id != 0 {
+        crate::state::tracking::set_writer(ctx.sess.info.id);
+    }
     super::aof::handle(ctx, cmd, argv);
-    crate::state::tracking::set_writer(0);
+    crate::state::tracking::set_writer(caller);
     if cmd.flags & READONLY != 0 {
         remember(ctx, cmd, argv);
     }
