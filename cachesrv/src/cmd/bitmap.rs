@@ -138,7 +138,10 @@ fn setbit(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         k.modify_str((offset >> 3) as usize + 1, |s| set_bit(s, offset, on))
     });
     match r {
-        Ok(old) => ctx.int(i64::from(old)),
+        Ok(old) => {
+            ctx.notify(super::notify::STRING, "setbit", a[1]);
+            ctx.int(i64::from(old))
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -341,6 +344,7 @@ fn bitop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     let db_idx = ctx.sess.db;
     let keys: Vec<(usize, &[u8])> = a[2..].iter().map(|k| (db_idx, *k)).collect();
+    let mut deleted = false;
     let r = (|| -> Result<usize, EngineError> {
         let mut g = ctx.shared.engine.lock_keys(&keys)?;
         let mut acc: Vec<u8> = Vec::new();
@@ -360,7 +364,7 @@ fn bitop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         }
         if let Some(mut dest) = g.key(0, Access::WRITE) {
             if acc.is_empty() {
-                dest.delete();
+                deleted = dest.delete();
             } else {
                 dest.put_str(&acc, Ttl::Clear)?;
             }
@@ -368,7 +372,10 @@ fn bitop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Ok(acc.len())
     })();
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            ctx.notify_store(super::notify::STRING, "set", a[2], n > 0, deleted);
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -619,11 +626,17 @@ fn bitfield_common(ctx: &mut Ctx<'_>, a: &[&[u8]], ro: bool) {
             })
         }
         Some(_) if ro => return ctx.err("ERR BITFIELD_RO only supports the GET subcommand"),
-        Some(h) => ctx.db().with_key(a[1], Access::WRITE, |k| {
-            k.modify_str((h >> 3) as usize + 1, |s| {
-                ops.iter().map(|f| run_field(s, f)).collect::<Vec<_>>()
-            })
-        }),
+        Some(h) => {
+            let r = ctx.db().with_key(a[1], Access::WRITE, |k| {
+                k.modify_str((h >> 3) as usize + 1, |s| {
+                    ops.iter().map(|f| run_field(s, f)).collect::<Vec<_>>()
+                })
+            });
+            if r.is_ok() {
+                ctx.notify(super::notify::STRING, "setbit", a[1]);
+            }
+            r
+        }
     };
     match r {
         Ok(replies) => {

@@ -225,7 +225,10 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.sess.proto = protocol::Protocol::Resp2;
     ctx.sess.info.resp.store(2, Ordering::Relaxed);
     ctx.sess.no_evict = false;
+    ctx.sess.info.no_evict.store(false, Ordering::Relaxed);
     ctx.sess.no_touch = false;
+    ctx.sess.reply_off = false;
+    ctx.sess.reply_skip_next = false;
     ctx.sess.authenticated = shared.acl.default_nopass();
     ctx.sess.acl = Default::default();
     *ctx.sess.info.user.lock() = None;
@@ -423,6 +426,7 @@ fn client(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             };
             if lower == "no-evict" {
                 ctx.sess.no_evict = on;
+                ctx.sess.info.no_evict.store(on, Ordering::Relaxed);
             } else {
                 ctx.sess.no_touch = on;
             }

@@ -2,6 +2,7 @@
 //! EXPIRETIME, PEXPIRETIME — Redis 7's `expireGenericCommand` and `ttlGenericCommand`.
 
 use super::flags::*;
+use super::notify::GENERIC;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::Access;
@@ -61,7 +62,7 @@ fn generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool) {
     when += base;
     let r = ctx.db().with_key(a[1], Access::WRITE.no_touch(), |k| {
         if !k.exists() {
-            return 0;
+            return None;
         }
         let current = k.expire_at().map(|e| e as i64);
         if (nx && current.is_some())
@@ -69,16 +70,20 @@ fn generic(ctx: &mut Ctx<'_>, a: &[&[u8]], seconds: bool, relative: bool) {
             || (gt && current.is_none_or(|c| when <= c))
             || (lt && current.is_some_and(|c| when >= c))
         {
-            return 0;
+            return Some(None);
         }
         if when <= k.now_ms() as i64 {
             k.delete();
+            Some(Some("del"))
         } else {
             k.set_expire_at(Some(when as u64));
+            Some(Some("expire"))
         }
-        1
     });
-    ctx.int(r);
+    if let Some(Some(event)) = r {
+        ctx.notify(GENERIC, event, a[1]);
+    }
+    ctx.int(i64::from(r.flatten().is_some()));
 }
 
 fn expire(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -146,5 +151,8 @@ fn persist(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             0
         }
     });
+    if r == 1 {
+        ctx.notify(GENERIC, "persist", a[1]);
+    }
     ctx.int(r);
 }

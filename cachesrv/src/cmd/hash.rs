@@ -12,6 +12,7 @@ use protocol::{Protocol, RespWrite};
 use rand::Rng;
 
 use super::flags::*;
+use super::notify::HASH;
 use super::util::{add_floats, eq, float, int, scan_cursor, NOT_FLOAT, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::{glob_match, parse_i64_strict, Access, EngineError, HashValue};
@@ -155,6 +156,9 @@ fn hset_common(ctx: &mut Ctx<'_>, a: &[&[u8]], name: &str, reply_ok: bool) {
                 .count()
         })
     });
+    if r.is_ok() {
+        ctx.notify(HASH, "hset", a[1]);
+    }
     match r {
         Ok(_) if reply_ok => ctx.ok(),
         Ok(n) => ctx.int(n.unwrap_or(0) as i64),
@@ -179,7 +183,12 @@ fn hsetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         k.update_hash(true, |h| h.insert(a[2], a[3])).map(|_| 1)
     });
     match r {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            if n == 1 {
+                ctx.notify(HASH, "hset", a[1]);
+            }
+            ctx.int(n)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -245,7 +254,12 @@ fn hdel(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify_then_del(HASH, "hdel", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -335,7 +349,10 @@ fn hincrby(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             Ok(new)
         });
     match r {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            ctx.notify(HASH, "hincrby", a[1]);
+            ctx.int(n)
+        }
         Err(e) => finish(ctx, Err(e)),
     }
 }
@@ -359,6 +376,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         });
     match r {
         Ok(text) => {
+            ctx.notify(HASH, "hincrbyfloat", a[1]);
             // Logged as the value set, as Redis does.
             super::aof::log_as(ctx, || {
                 vec![

@@ -120,9 +120,13 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "cluster_connections", &0);
             w(out, "maxclients", &cfg.maxclients());
             w(out, "client_recent_max_input_buffer", &0);
-            w(out, "client_recent_max_output_buffer", &0);
+            w(
+                out,
+                "client_recent_max_output_buffer",
+                &s.climits.recent_max_output(),
+            );
             w(out, "blocked_clients", &s.blocking.count());
-            w(out, "tracking_clients", &0);
+            w(out, "tracking_clients", &s.tracking.info().clients);
             w(out, "clients_in_timeout_table", &s.blocking.timed());
         }
         "memory" => {
@@ -283,13 +287,21 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
             w(out, "expired_stale_perc", &"0.00");
             w(out, "expired_time_cap_reached_count", &0);
             w(out, "evicted_keys", &es.evicted_keys);
-            w(out, "evicted_clients", &0);
+            w(
+                out,
+                "evicted_clients",
+                &s.climits.evicted.load(std::sync::atomic::Ordering::Relaxed),
+            );
             w(out, "keyspace_hits", &es.keyspace_hits);
             w(out, "keyspace_misses", &es.keyspace_misses);
             w(out, "pubsub_channels", &channels);
             w(out, "pubsub_patterns", &patterns);
             w(out, "latest_fork_usec", &0);
             w(out, "total_forks", &0);
+            let ti = s.tracking.info();
+            w(out, "tracking_total_keys", &ti.keys);
+            w(out, "tracking_total_items", &ti.items);
+            w(out, "tracking_total_prefixes", &ti.prefixes);
             w(out, "total_error_replies", &s.errorstats.total());
         }
         "replication" => {

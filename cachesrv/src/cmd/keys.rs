@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use protocol::RespWrite;
 
 use super::flags::*;
+use super::notify::GENERIC;
 use super::util::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
@@ -44,10 +45,13 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
 
 fn del(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
-    let n: i64 = a[1..]
-        .iter()
-        .map(|k| db.with_key(k, Access::WRITE.no_touch(), |k| k.delete()) as i64)
-        .sum();
+    let mut n = 0;
+    for key in &a[1..] {
+        if db.with_key(key, Access::WRITE.no_touch(), |k| k.delete()) {
+            ctx.notify(GENERIC, "del", key);
+            n += 1;
+        }
+    }
     ctx.int(n);
 }
 
@@ -206,7 +210,14 @@ fn transfer(
 
 fn rename_common(ctx: &mut Ctx<'_>, a: &[&[u8]], nx: bool) {
     let db = ctx.sess.db;
-    match transfer(ctx, db, a[1], db, a[2], !nx, false) {
+    let r = transfer(ctx, db, a[1], db, a[2], !nx, false);
+    if let Ok(Moved::Done) = r {
+        if a[1] != a[2] {
+            ctx.notify(GENERIC, "rename_from", a[1]);
+            ctx.notify(GENERIC, "rename_to", a[2]);
+        }
+    }
+    match r {
         Ok(Moved::NoSource) => ctx.err("ERR no such key"),
         Ok(Moved::DestExists) => ctx.int(0),
         Ok(Moved::Done) if nx => ctx.int((a[1] != a[2]) as i64),
@@ -263,7 +274,10 @@ fn copy(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     let src_db = ctx.sess.db;
     match transfer(ctx, src_db, a[1], dst_db, a[2], replace, true) {
-        Ok(Moved::Done) => ctx.int(1),
+        Ok(Moved::Done) => {
+            ctx.shared.notify(GENERIC, "copy_to", dst_db, a[2]);
+            ctx.int(1)
+        }
         Ok(_) => ctx.int(0),
         Err(e) => ctx.engine_err(e),
     }
@@ -278,7 +292,11 @@ fn move_cmd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     let src = ctx.sess.db;
     match transfer(ctx, src, a[1], dst, a[1], false, false) {
-        Ok(Moved::Done) => ctx.int(1),
+        Ok(Moved::Done) => {
+            ctx.notify(GENERIC, "move_from", a[1]);
+            ctx.shared.notify(GENERIC, "move_to", dst, a[1]);
+            ctx.int(1)
+        }
         Ok(_) => ctx.int(0),
         Err(e) => ctx.engine_err(e),
     }
@@ -302,6 +320,9 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.syntax_error();
     }
     ctx.db().flush();
+    if ctx.shared.tracking.active() {
+        ctx.shared.tracking.flush(&ctx.shared.clients, false);
+    }
     ctx.ok();
 }
 
@@ -310,6 +331,9 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         return ctx.syntax_error();
     }
     ctx.shared.engine.flush_all();
+    if ctx.shared.tracking.active() {
+        ctx.shared.tracking.flush(&ctx.shared.clients, true);
+    }
     // As Redis: with save rules, the emptied keyspace is saved at once (a failure is logged).
     ctx.shared.save_after_flushall();
     ctx.ok();

@@ -12,6 +12,7 @@ use protocol::RespWrite;
 
 use super::flags::*;
 use super::hash::{finish, Fail};
+use super::notify::LIST;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::{Access, EngineError, ListValue};
@@ -53,7 +54,11 @@ fn push(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool, create: bool) {
         })
     });
     match r {
-        Ok(n) => ctx.int(n.unwrap_or(0) as i64),
+        Ok(Some(n)) => {
+            ctx.notify(LIST, if front { "lpush" } else { "rpush" }, a[1]);
+            ctx.int(n as i64)
+        }
+        Ok(None) => ctx.int(0),
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -87,13 +92,13 @@ fn pop(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool, name: &str) {
     let proto = ctx.proto();
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
         let Some(len) = k.as_list()?.map(ListValue::len) else {
             match count {
                 Some(_) => out.write_null_array(proto),
                 None => out.write_null(proto),
             }
-            return Ok(());
+            return Ok(false);
         };
         let take = |l: &mut ListValue| {
             if front {
@@ -121,9 +126,12 @@ fn pop(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool, name: &str) {
                 })?;
             }
         }
-        Ok(())
+        Ok(count != Some(0))
     });
-    finish(ctx, r);
+    if let Ok(true) = r {
+        ctx.notify_then_del(LIST, if front { "lpop" } else { "rpop" }, a[1]);
+    }
+    finish(ctx, r.map(drop));
 }
 
 fn lpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -219,7 +227,10 @@ fn lset(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             Ok(())
         });
     match r {
-        Ok(()) => ctx.ok(),
+        Ok(()) => {
+            ctx.notify(LIST, "lset", a[1]);
+            ctx.ok()
+        }
         Err(e) => finish(ctx, Err(e)),
     }
 }
@@ -260,7 +271,12 @@ fn lrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Ok(remove)
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify_then_del(LIST, "lrem", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -271,13 +287,19 @@ fn ltrim(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     };
     let r = ctx.db().with_key(a[1], Access::WRITE, |k| {
         let Some(len) = k.as_list()?.map(ListValue::len) else {
-            return Ok(());
+            return Ok(false);
         };
         let (from, to) = range_of(start, end, len);
-        k.update_list(false, |l| l.retain_range(from, to)).map(drop)
+        k.update_list(false, |l| l.retain_range(from, to))
+            .map(|_| true)
     });
     match r {
-        Ok(()) => ctx.ok(),
+        Ok(found) => {
+            if found {
+                ctx.notify_then_del(LIST, "ltrim", a[1]);
+            }
+            ctx.ok()
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -306,7 +328,12 @@ fn linsert(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(LIST, "linsert", a[1]);
+            }
+            ctx.int(n)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -431,10 +458,25 @@ fn side(arg: &[u8]) -> Option<bool> {
 /// list rotates in place (never emptied, so its expiry stays).
 fn move_elem(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) {
     match move_checked(ctx, src, dst, from_left, to_left, None) {
-        Ok(Some(e)) => ctx.bulk(&e),
+        Ok(Some(e)) => {
+            notify_move(ctx, src, dst, from_left, to_left);
+            ctx.bulk(&e)
+        }
         Ok(None) => ctx.null(),
         Err(e) => ctx.engine_err(e),
     }
+}
+
+/// The events of a move: the push onto `dst`, then the pop from `src` (and `del` if that
+/// emptied it), in Redis's order.
+pub(super) fn notify_move(ctx: &Ctx<'_>, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) {
+    ctx.notify(LIST, if to_left { "lpush" } else { "rpush" }, dst);
+    ctx.notify_then_del(LIST, if from_left { "lpop" } else { "rpop" }, src);
+}
+
+/// The events of LMPOP and BLMPOP's pop from `key`.
+pub(super) fn notify_pop(ctx: &Ctx<'_>, key: &[u8], front: bool) {
+    ctx.notify_then_del(LIST, if front { "lpop" } else { "rpop" }, key);
 }
 
 /// The move of LMOVE and BLMOVE. `blocking`: for BLMOVE, the blocked client's id if it is
@@ -542,6 +584,7 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     };
     match mpop(ctx, &keys, front, count, None) {
         Ok(Some((i, v))) => {
+            notify_pop(ctx, keys[i], front);
             super::aof::log_as(ctx, || {
                 super::list_block::pop_count(front, keys[i], v.len())
             });

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::flags::*;
-use super::list::{move_checked, mpop, mpop_args};
+use super::list::{move_checked, mpop, mpop_args, notify_move, notify_pop};
 use super::util::eq;
 use super::{Ctx, Handler};
 use crate::state::blocking::BlockRequest;
@@ -84,6 +84,7 @@ fn bpop(ctx: &mut Ctx<'_>, a: &[&[u8]], front: bool) {
     let me = me(ctx);
     match mpop(ctx, keys, front, 1, Some(me)) {
         Ok(Some((i, v))) => {
+            notify_pop(ctx, keys[i], front);
             super::aof::log_as(ctx, || vec![pop_name(front), keys[i].to_vec()]);
             ctx.array(2);
             ctx.bulk(keys[i]);
@@ -115,6 +116,7 @@ fn blmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let me = me(ctx);
     match mpop(ctx, &keys, front, count, Some(me)) {
         Ok(Some((i, v))) => {
+            notify_pop(ctx, keys[i], front);
             super::aof::log_as(ctx, || pop_count(front, keys[i], v.len()));
             ctx.array(2);
             ctx.bulk(keys[i]);
@@ -136,6 +138,7 @@ fn bmove(ctx: &mut Ctx<'_>, a: &[&[u8]], from_left: bool, to_left: bool, timeout
     let me = me(ctx);
     match move_checked(ctx, a[1], a[2], from_left, to_left, Some(me)) {
         Ok(Some(e)) => {
+            notify_move(ctx, a[1], a[2], from_left, to_left);
             // Logged as Redis 7.0 does: served at once, as LMOVE (BLMOVE) or RPOPLPUSH
             // (BRPOPLPUSH) with the arguments sent; served once woken, as LMOVE with its
             // own lowercase `left`/`right`.

@@ -14,6 +14,8 @@ pub mod aof_load;
 mod bitmap;
 pub mod blocking;
 mod command;
+pub mod client_ext;
+mod client_tracking;
 mod connection;
 mod expire;
 mod geo;
@@ -25,6 +27,7 @@ mod latency;
 mod list;
 mod list_block;
 pub mod meta;
+mod notify;
 mod persist;
 mod pubsub;
 mod runner;
@@ -264,6 +267,8 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         pubsub::register(&mut add);
         tx::register(&mut add);
         connection::register(&mut add);
+        client_ext::register(&mut add);
+        client_tracking::register(&mut add);
         server::register(&mut add);
         command::register(&mut add);
         acl::register(&mut add);
@@ -475,6 +480,8 @@ const STACK_ARGS: usize = 16;
 /// Redis's refusal of writes after a failed save (`stop-writes-on-bgsave-error yes`).
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+pub use client_ext::paused;
+
 /// The shared state for `config`, with statistics for every command of the table.
 pub fn shared(config: Config) -> Arc<Shared> {
     timing::calibrate();
@@ -509,6 +516,7 @@ pub fn execute(
         heap = args.iter().collect();
         &heap
     };
+    let start = out.len();
     let mut ctx = Ctx {
         shared,
         sess,
@@ -517,6 +525,9 @@ pub fn execute(
         gated,
     };
     dispatch(&mut ctx, argv, stats);
+    if sess.after_command {
+        client_ext::after_command(sess, out, start, argv);
+    }
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
@@ -553,8 +564,9 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
         stats.entry(cmd.id).3 += 1;
         return;
     }
-    if ctx.shared.engine.maxmemory() > 0 {
-        // As Redis: evict before every command; refuse the ones that may grow memory.
+    if ctx.shared.engine.maxmemory() > 0 && !paused(ctx.shared) {
+        // As Redis: evict before every command (not while clients are paused); refuse the
+        // ones that may grow memory.
         let out_of_memory = ctx.shared.engine.ensure_memory().is_err();
         let denyoom = cmd.flags & flags::DENYOOM != 0
             || (cmd.name == "exec"
@@ -648,7 +660,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
-    aof::handle(ctx, cmd, argv);
+    if ctx.shared.tracking.active() {
+        client_tracking::handle(ctx, cmd, argv);
+    } else {
+        aof::handle(ctx, cmd, argv);
+    }
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);
@@ -770,6 +786,7 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
     }
     sess.watches.clear();
     blocking::disconnect(shared, sess);
+    client_tracking::disable(shared, sess);
 }
 
 #[cfg(test)]

@@ -166,17 +166,21 @@ fn restore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         if let Some(at) = at {
             if at <= now {
                 // Already expired: the key is not created (an old one is still replaced).
-                k.delete();
-                return Ok(());
+                return Ok(k.delete().then_some("del"));
             }
         }
         let ttl = at.map_or(Ttl::Clear, |t| Ttl::At(t as u64));
         k.put(value, ttl).map_err(|e| e.to_string())?;
         k.set_access_meta(idle, freq);
-        Ok(())
+        Ok(Some("restore"))
     });
     match res {
-        Ok(()) => ctx.ok(),
+        Ok(event) => {
+            if let Some(event) = event {
+                ctx.notify(super::notify::GENERIC, event, a[1]);
+            }
+            ctx.ok()
+        }
         Err(e) => ctx.err(&e),
     }
 }

@@ -18,6 +18,7 @@ use super::hash::{
     distinct_indices, finish, scan_opts, scan_window, write_empty_scan, write_scan_head, Fail,
     COUNT_RANGE,
 };
+use super::notify::{GENERIC, SET};
 use super::util::scan_cursor;
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
@@ -85,7 +86,12 @@ fn sadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(SET, "sadd", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -110,7 +116,12 @@ fn srem(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify_then_del(SET, "srem", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -216,21 +227,27 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         let db = ctx.db();
         let out = &mut *ctx.out;
         let mut popped = None;
-        let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+        let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
             match k.update_set(false, SetValue::pop_random)?.flatten() {
                 Some(m) => {
                     out.write_bulk(&m);
                     popped = Some(m);
                 }
-                None => out.write_null(proto),
+                None => {
+                    out.write_null(proto);
+                    return Ok(false);
+                }
             }
-            Ok(())
+            Ok(true)
         });
+        if let Ok(true) = r {
+            ctx.notify_then_del(SET, "spop", a[1]);
+        }
         if let Some(m) = popped {
             // Logged as SREM of the member, as Redis does.
             super::aof::log_as(ctx, || vec![b"SREM".to_vec(), a[1].to_vec(), m.to_vec()]);
         }
-        return finish(ctx, r);
+        return finish(ctx, r.map(drop));
     }
     let count = match int(a[2]) {
         Some(c) if c >= 0 => c as u64,
@@ -241,13 +258,14 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     // What to log (Redis: DEL when the whole set goes, else SREM of each popped member).
     let mut whole = false;
     let mut popped = Vec::new();
-    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
         let size = match k.as_set()? {
             None => 0,
             Some(s) => s.len(),
         };
         if size == 0 || count == 0 {
             out.write_set_len(0, proto);
+            return Ok(false);
         } else if count >= size as u64 {
             // The whole set, in its order; the key goes.
             if let Some(crate::engine::Value::Set(s)) = k.take() {
@@ -266,15 +284,18 @@ fn spop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 }
             })?;
         }
-        Ok(())
+        Ok(true)
     });
+    if let Ok(true) = r {
+        ctx.notify_then_del(SET, "spop", a[1]);
+    }
     if whole {
         super::aof::log_as(ctx, || vec![b"DEL".to_vec(), a[1].to_vec()]);
     }
     for m in popped {
         super::aof::log_as(ctx, || vec![b"SREM".to_vec(), a[1].to_vec(), m.to_vec()]);
     }
-    finish(ctx, r);
+    finish(ctx, r.map(drop));
 }
 
 fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -338,6 +359,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let (src, dst, member) = (a[1], a[2], a[3]);
     let db = ctx.sess.db;
+    let mut added = false;
     let r = (|| -> Result<i64, EngineError> {
         let mut g = ctx.shared.engine.lock_keys(&[(db, src), (db, dst)])?;
         // A missing source answers 0 whatever the destination holds.
@@ -358,12 +380,20 @@ fn smove(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             k.update_set(false, |s| s.remove(member))?;
         }
         if let Some(mut k) = g.key(1, Access::WRITE) {
-            k.update_set(true, |s| s.insert(member))?;
+            added = k.update_set(true, |s| s.insert(member))? == Some(true);
         }
         Ok(1)
     })();
     match r {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            if n == 1 && src != dst {
+                ctx.notify_then_del(SET, "srem", src);
+                if added {
+                    ctx.notify(SET, "sadd", dst);
+                }
+            }
+            ctx.int(n)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -552,6 +582,7 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) {
 /// SINTERSTORE, SUNIONSTORE or SDIFFSTORE: `a[1]` replaced by the result (deleted if empty),
 /// whatever it held; replies the result's size.
 fn set_op_store(ctx: &mut Ctx<'_>, a: &[&[u8]], op: Op) {
+    let existed = ctx.notifying(GENERIC) && ctx.key_exists(a[1]);
     let r = Sets::open_with(ctx, &a[2..], Some(a[1])).and_then(|mut sets| {
         let res = match op {
             Op::Inter => sets.inter(),
@@ -561,7 +592,15 @@ fn set_op_store(ctx: &mut Ctx<'_>, a: &[&[u8]], op: Op) {
         sets.store(&res)
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            let event = match op {
+                Op::Inter => "sinterstore",
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            ctx.notify_store(SET, event, a[1], n > 0, existed);
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }

@@ -1,6 +1,7 @@
 //! String commands: GET, SET and its variants, MGET/MSET, counters, ranges, LCS.
 
 use super::flags::*;
+use super::notify::{GENERIC, STRING};
 use super::util::{eq, float, int, NOT_FLOAT, NOT_INTEGER};
 use super::{Ctx, Handler};
 use crate::engine::{Access, EngineError, Ttl, MAX_STRING};
@@ -138,7 +139,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let db = ctx.db();
     let proto = ctx.sess.proto;
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), EngineError> {
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, EngineError> {
         if get {
             write_opt(out, k.as_str()?, proto);
         }
@@ -147,16 +148,26 @@ fn set(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             if !get {
                 protocol::RespWrite::write_null(out, proto);
             }
-            return Ok(());
+            return Ok(false);
         }
         k.put_str(a[2], ttl)?;
         if !get {
             protocol::RespWrite::write_ok(out);
         }
-        Ok(())
+        Ok(true)
     });
-    if let Err(e) = r {
-        ctx.engine_err(e);
+    match r {
+        Ok(true) => notify_set(ctx, a[1], matches!(exp, Exp::At(_))),
+        Ok(false) => {}
+        Err(e) => ctx.engine_err(e),
+    }
+}
+
+/// `set`, then `expire` when the write set a TTL (as Redis's SET family).
+fn notify_set(ctx: &Ctx<'_>, key: &[u8], expire: bool) {
+    ctx.notify(STRING, "set", key);
+    if expire {
+        ctx.notify(GENERIC, "expire", key);
     }
 }
 
@@ -168,7 +179,12 @@ fn setnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         k.put_str(a[2], Ttl::Clear).map(|_| 1)
     });
     match r {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            if n == 1 {
+                notify_set(ctx, a[1], false);
+            }
+            ctx.int(n)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -182,7 +198,10 @@ fn setex_common(ctx: &mut Ctx<'_>, a: &[&[u8]], unit: &str, cmd: &str) {
         .db()
         .with_key(a[1], Access::WRITE, |k| k.put_str(a[3], Ttl::At(at)))
     {
-        Ok(()) => ctx.ok(),
+        Ok(()) => {
+            notify_set(ctx, a[1], true);
+            ctx.ok()
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -203,8 +222,9 @@ fn getset(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         write_opt(out, k.as_str()?, proto);
         k.put_str(a[2], Ttl::Clear)
     });
-    if let Err(e) = r {
-        ctx.engine_err(e);
+    match r {
+        Ok(()) => notify_set(ctx, a[1], false),
+        Err(e) => ctx.engine_err(e),
     }
 }
 
@@ -213,15 +233,17 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let access = ctx.read_access();
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], access, |k| -> Result<(), EngineError> {
+    let r = db.with_key(a[1], access, |k| -> Result<bool, EngineError> {
         if !write_opt(out, k.as_str()?, proto) {
-            return Ok(());
+            return Ok(false);
         }
         k.delete();
-        Ok(())
+        Ok(true)
     });
-    if let Err(e) = r {
-        ctx.engine_err(e);
+    match r {
+        Ok(true) => ctx.notify(GENERIC, "del", a[1]),
+        Ok(false) => {}
+        Err(e) => ctx.engine_err(e),
     }
 }
 
@@ -256,26 +278,30 @@ fn getex(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let access = ctx.read_access();
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], access, |k| -> Result<(), EngineError> {
+    let r = db.with_key(a[1], access, |k| -> Result<Option<&str>, EngineError> {
         if !write_opt(out, k.as_str()?, proto) {
-            return Ok(());
+            return Ok(None);
         }
-        match exp {
+        Ok(match exp {
             Exp::At(at) if at <= k.now_ms() => {
                 k.delete();
+                Some("del")
             }
             Exp::At(at) => {
                 k.set_expire_at(Some(at));
+                Some("expire")
             }
-            Exp::Persist => {
+            Exp::Persist if k.expire_at().is_some() => {
                 k.set_expire_at(None);
+                Some("persist")
             }
-            _ => {}
-        }
-        Ok(())
+            _ => None,
+        })
     });
-    if let Err(e) = r {
-        ctx.engine_err(e);
+    match r {
+        Ok(Some(event)) => ctx.notify(GENERIC, event, a[1]),
+        Ok(None) => {}
+        Err(e) => ctx.engine_err(e),
     }
 }
 
@@ -316,6 +342,11 @@ fn mset_common(ctx: &mut Ctx<'_>, a: &[&[u8]], nx: bool) {
         }
         Ok(true)
     })();
+    if let Ok(true) = r {
+        for key in a[1..].iter().step_by(2) {
+            ctx.notify(STRING, "set", key);
+        }
+    }
     match (r, nx) {
         (Ok(set), true) => ctx.int(set as i64),
         (Ok(_), false) => ctx.ok(),
@@ -333,7 +364,10 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 
 fn incr_common(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) {
     match ctx.db().with_key(key, Access::WRITE, |k| k.incr_by(delta)) {
-        Ok(n) => ctx.int(n),
+        Ok(n) => {
+            ctx.notify(STRING, "incrby", key);
+            ctx.int(n)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -386,6 +420,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     );
     match r {
         Ok(Ok(text)) => {
+            ctx.notify(STRING, "incrbyfloat", a[1]);
             // Logged as the value set, keeping the TTL, as Redis does.
             super::aof::log_as(ctx, || {
                 vec![
@@ -404,7 +439,10 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 
 fn append(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     match ctx.db().with_key(a[1], Access::WRITE, |k| k.append(a[2])) {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            ctx.notify(STRING, "append", a[1]);
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -477,7 +515,12 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             k.set_range(offset as usize, a[3])
         });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if !a[3].is_empty() {
+                ctx.notify(STRING, "setrange", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }

@@ -12,6 +12,9 @@
 //! Values are kept in canonical text (memory sizes in bytes, `yes`/`no`), which is what
 //! `CONFIG GET` returns; typed accessors read them.
 
+pub mod keyspace_events;
+pub mod obuf;
+
 use std::collections::HashMap;
 
 use protocol::split_args;
@@ -71,6 +74,7 @@ enum Kind {
     Enum(&'static [&'static str]),
     Text,
     Save,
+    KeyspaceEvents,
 }
 
 fn kind_of(name: &str, default: &str) -> Kind {
@@ -89,6 +93,7 @@ fn kind_of(name: &str, default: &str) -> Kind {
         "loglevel" => Kind::Enum(LOGLEVELS),
         "appendfsync" => Kind::Enum(FSYNC_MODES),
         "save" => Kind::Save,
+        "notify-keyspace-events" => Kind::KeyspaceEvents,
         "port" | "metrics-port" => Kind::Int(0, 65535),
         "databases" => Kind::Int(1, i32::MAX as i64),
         "maxmemory-samples" => Kind::Int(1, 64),
@@ -262,6 +267,9 @@ fn canonical(kind: Kind, name: &str, raw: &str) -> Result<String, String> {
             Ok(parts.join(" "))
         }
         Kind::Text => Ok(raw.to_string()),
+        Kind::KeyspaceEvents => keyspace_events::parse(raw)
+            .map(keyspace_events::stored)
+            .ok_or_else(|| keyspace_events::INVALID.to_string()),
     }
 }
 
@@ -431,6 +439,17 @@ impl Config {
         let Some(p) = self.params.get_mut(lname.as_str()) else {
             return Err(SetError::Unknown(name.to_string()));
         };
+        if lname == "client-output-buffer-limit" {
+            // A partial value changes the classes it names.
+            let merged = obuf::Limits::parse(&p.value)
+                .apply(value)
+                .map_err(|message| SetError::Invalid {
+                    name: lname.clone(),
+                    message,
+                })?;
+            p.value = merged.format();
+            return Ok(());
+        }
         let v = canonical(p.kind, &lname, value).map_err(|message| SetError::Invalid {
             name: lname.clone(),
             message,
@@ -489,8 +508,28 @@ impl Config {
         self.names
             .iter()
             .filter(|n| matches(n))
-            .map(|n| (*n, self.params[n].value.clone()))
+            .map(|n| (*n, self.shown(n)))
             .collect()
+    }
+
+    /// A value as `CONFIG GET` prints it.
+    fn shown(&self, name: &str) -> String {
+        let v = &self.params[name].value;
+        if name == "notify-keyspace-events" {
+            keyspace_events::format(self.keyspace_events())
+        } else {
+            v.clone()
+        }
+    }
+
+    /// `client-output-buffer-limit`.
+    pub fn output_limits(&self) -> obuf::Limits {
+        obuf::Limits::parse(&self.text("client-output-buffer-limit"))
+    }
+
+    /// `notify-keyspace-events` as [`keyspace_events`] flags.
+    pub fn keyspace_events(&self) -> u32 {
+        keyspace_events::parse(&self.text("notify-keyspace-events")).unwrap_or(0)
     }
 
     /// The config as `redis.conf` text (for `CONFIG REWRITE`): every non-default parameter.

@@ -394,6 +394,7 @@ impl Engine {
         };
         shard.watched.signal(block.key());
         self.report_removal(db, block.key(), super::Removal::Evicted);
+        self.events.emit(super::KeyEvent::Evicted, db, block.key());
         if shard.table.remove(&self.hasher, pos).is_some() {
             self.stats.evicted.add(0, 1);
             true

@@ -104,6 +104,8 @@ impl Engine {
             if now > at {
                 shard.watched.signal(b.key());
                 self.report_removal(gid >> self.shard_bits, b.key(), super::Removal::Expired);
+                self.events
+                    .emit(super::KeyEvent::Expired, gid >> self.shard_bits, b.key());
                 // The last volatile entry moves into this slot: do not advance the cursor.
                 shard.table.remove(&self.hasher, pos);
                 self.stats.expired.add(gid, 1);

@@ -107,6 +107,7 @@ impl<'a> KeyRef<'a> {
             if expired {
                 shard.watched.signal(key);
                 eng.report_removal(db, key, super::Removal::Expired);
+                eng.events.emit(super::KeyEvent::Expired, db, key);
                 shard.table.remove(&eng.hasher, p);
                 eng.stats.expired.add(gid, 1);
                 pos = None;
@@ -119,6 +120,7 @@ impl<'a> KeyRef<'a> {
                 eng.stats.hits.add(gid, 1);
             } else {
                 eng.stats.misses.add(gid, 1);
+                eng.events.emit(super::KeyEvent::Miss, db, key);
             }
         }
         KeyRef {
@@ -265,6 +267,9 @@ impl<'a> KeyRef<'a> {
         match self.shard.table.insert(&self.eng.hasher, self.hash, block) {
             Ok(pos) => {
                 self.pos = Some(pos);
+                self.eng
+                    .events
+                    .emit(super::KeyEvent::New, self.db, self.key);
                 Ok(pos)
             }
             Err(_) => Err(EngineError::Full),
@@ -530,6 +535,9 @@ impl Drop for KeyRef<'_> {
     fn drop(&mut self) {
         if self.modified {
             self.shard.watched.signal(self.key);
+            self.eng
+                .events
+                .emit(super::KeyEvent::Modified, self.db, self.key);
             self.eng.stats.dirty.add(self.gid, 1);
         }
         self.eng.sync_shard(self.shard, self.cell, self.gid);

@@ -37,6 +37,7 @@
 mod block;
 mod clock;
 mod error;
+mod events;
 mod evict;
 mod expire;
 mod gate;
@@ -59,6 +60,7 @@ use parking_lot::Mutex;
 
 pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
+pub use events::{KeyEvent, KeyEvents};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
 pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
@@ -191,6 +193,7 @@ pub struct Engine {
     pub(crate) expire_cursor: Mutex<usize>,
     pub(crate) gate: Gate,
     pub(crate) removal_sink: std::sync::OnceLock<Arc<dyn RemovalSink>>,
+    pub(crate) events: events::Events,
 }
 
 impl std::fmt::Debug for Engine {
@@ -242,6 +245,7 @@ impl Engine {
             expire_cursor: Mutex::new(0),
             gate: Gate::default(),
             removal_sink: std::sync::OnceLock::new(),
+            events: events::Events::default(),
         }
     }
 
@@ -590,6 +594,7 @@ impl DbHandle<'_> {
             if let Some(b) = shard.table.get(pos) {
                 shard.watched.signal(b.key());
                 eng.report_removal(self.db, b.key(), Removal::Expired);
+                eng.events.emit(events::KeyEvent::Expired, self.db, b.key());
             }
             shard.table.remove(&eng.hasher, pos);
             eng.stats.expired.add(s, 1);

@@ -78,6 +78,12 @@ pub(crate) struct Conn {
     pub(crate) in_writes: bool,
     /// A blocking command's deadline the loop has not been told of yet.
     timer: Option<std::time::Instant>,
+    /// When the `CLIENT PAUSE` this connection waits for ends.
+    pause_deadline: Option<std::time::Instant>,
+    /// Unix ms since when the pending output has been over the soft limit.
+    soft_since: Option<u64>,
+    /// Memory of the buffers last published to the registry.
+    mem: usize,
 }
 
 impl Conn {
@@ -126,6 +132,9 @@ impl Conn {
             in_ready: false,
             in_writes: false,
             timer: None,
+            pause_deadline: None,
+            soft_since: None,
+            mem: 0,
         })
     }
 
@@ -164,7 +173,7 @@ impl Conn {
 
     /// The deadline of the blocking command the client is blocked in, if it has one.
     pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
-        cmd::blocking::deadline(&self.sess)
+        cmd::blocking::deadline(&self.sess).or(self.pause_deadline)
     }
 
     /// The deadline of a blocking command that began since the last call.
@@ -174,6 +183,9 @@ impl Conn {
 
     /// A blocking command's deadline may have passed.
     pub(crate) fn on_timer(&mut self, shared: &Shared, now: std::time::Instant) -> Step {
+        if self.sess.paused {
+            return self.resume_after_pause();
+        }
         if self.sess.blocked.is_none() {
             return Step::Idle;
         }
@@ -185,8 +197,16 @@ impl Conn {
     }
 
     /// Runs requests left over from before a block, delivers pushes, then reads once and runs
-    /// what came.
+    /// what came; closes a client past its output buffer limit.
     pub(crate) fn on_readable(&mut self, shared: &Shared) -> Step {
+        match self.readable_turn(shared) {
+            Step::Close => Step::Close,
+            _ if self.over_output_limit(shared) => Step::Close,
+            step => step,
+        }
+    }
+
+    fn readable_turn(&mut self, shared: &Shared) -> Step {
         if self.blocked {
             return Step::Idle;
         }
@@ -242,8 +262,12 @@ impl Conn {
     pub(crate) fn on_wake(&mut self, shared: &Shared) -> Step {
         if self.sess.info.killed.load(Ordering::Acquire)
             || self.queued.load(Ordering::Acquire) > MAILBOX_LIMIT
+            || self.over_output_limit(shared)
         {
             return Step::Close;
+        }
+        if self.sess.paused {
+            return self.resume_after_pause();
         }
         if self.sess.blocked.is_some() {
             shared.clock.refresh();
@@ -261,6 +285,79 @@ impl Conn {
         self.pending()
     }
 
+    /// A pause this connection waited for may have ended: run its requests again (the first
+    /// one waits once more if the pause still holds it).
+    fn resume_after_pause(&mut self) -> Step {
+        self.sess.paused = false;
+        self.pause_deadline = None;
+        self.unrun = true;
+        Step::Resume
+    }
+
+    /// Stops before a request a pause holds back, until the pause ends; false if it already
+    /// ended (run the request now).
+    fn wait_for_pause(&mut self, shared: &Shared) -> bool {
+        self.unrun = true;
+        if self.pause_deadline.is_some() {
+            return true;
+        }
+        if !shared.pause.wait(self.sess.info.waker.clone()) {
+            // Ended meanwhile.
+            self.sess.paused = false;
+            return false;
+        }
+        let left = shared.pause.end_ms().saturating_sub(shared.engine.now_ms());
+        let at = std::time::Instant::now() + std::time::Duration::from_millis(left);
+        self.pause_deadline = Some(at);
+        self.timer = Some(at);
+        true
+    }
+
+    /// Whether the pending output (replies and queued pushes) passed the client's
+    /// `client-output-buffer-limit` (logged as Redis logs it); also publishes the connection's
+    /// memory and evicts clients past `maxmemory-clients`.
+    pub(crate) fn over_output_limit(&mut self, shared: &Shared) -> bool {
+        let pending = self.out.len() - self.sent + self.queued.load(Ordering::Acquire);
+        shared.climits.note_output(pending);
+        let mem = self.rbuf.capacity() + self.out.capacity() + self.queued.load(Ordering::Relaxed);
+        if mem != self.mem {
+            self.sess.info.mem.store(mem, Ordering::Relaxed);
+            if shared.climits.update_memory(self.mem, mem) {
+                self.mem = mem;
+                let now = shared.clock.now_ms();
+                shared
+                    .climits
+                    .evict(&shared.clients, |c| client_line(c, now));
+            }
+            self.mem = mem;
+        }
+        let Some(limit) = shared.climits.output_limit(self.sess.subscribed()) else {
+            return false;
+        };
+        let pending = pending as u64;
+        let hard = limit.hard > 0 && pending >= limit.hard;
+        let mut soft = false;
+        if limit.soft > 0 && pending >= limit.soft {
+            let now = shared.clock.now_ms() / 1000;
+            match self.soft_since {
+                None => self.soft_since = Some(now),
+                Some(t) => soft = now - t > limit.soft_secs,
+            }
+        } else {
+            self.soft_since = None;
+        }
+        if hard || soft {
+            crate::log::log(
+                crate::log::Level::Warning,
+                &format!(
+                    "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    client_line(&self.sess.info, shared.clock.now_ms())
+                ),
+            );
+        }
+        hard || soft
+    }
+
     /// Write (at the end of the turn) if there is anything to write.
     fn pending(&self) -> Step {
         if !self.out.is_empty() {
@@ -274,6 +371,10 @@ impl Conn {
 
     /// Runs every complete request in `rbuf` (none while blocked in a command: they wait).
     fn run(&mut self, shared: &Shared) -> Step {
+        if self.sess.paused {
+            self.unrun = true;
+            return Step::Idle;
+        }
         if self.sess.blocked.is_some() {
             self.unrun = true;
             if self.rbuf.len() > shared.query_buffer_limit() {
@@ -314,6 +415,9 @@ impl Conn {
         }
         self.rbuf.advance(off);
         self.stats.flush(shared);
+        if self.sess.paused && !self.wait_for_pause(shared) && step == Step::Idle {
+            step = Step::Resume;
+        }
         if self.sess.blocked.is_some() {
             // The requests after the blocking command wait for its reply.
             self.unrun = true;
@@ -392,6 +496,8 @@ impl Conn {
 
     /// Leaves the loop and the registry.
     pub(crate) fn close(&mut self, shared: &Shared, registry: &Registry) {
+        shared.climits.update_memory(self.mem, 0);
+        self.mem = 0;
         let _ = registry.deregister(&mut self.stream);
         cmd::disconnect(shared, &mut self.sess);
         shared.clients.unregister(self.sess.info.id);
@@ -451,6 +557,14 @@ fn send(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// A client as `CLIENT LIST` shows it (for the log).
+fn client_line(c: &crate::state::ClientInfo, now_ms: u64) -> String {
+    let cmd = cmd::commands()
+        .get(c.last_cmd.load(Ordering::Relaxed))
+        .map_or("NULL", |k| k.name);
+    c.list_line(now_ms, cmd)
+}
+
 /// Why [`run_batch`] returned.
 enum Batch {
     /// A megabyte of replies is pending: write it, then call again.
@@ -478,6 +592,11 @@ fn run_batch(
         match parser.parse(&mut rbuf[*off..], sess.authenticated) {
             Ok(Parsed::Complete(len)) => {
                 let args = parser.args(&rbuf[*off..]);
+                if !args.is_empty() && cmd::client_ext::held(shared, sess, &args) {
+                    // CLIENT PAUSE: this request and those after it wait.
+                    sess.paused = true;
+                    return Batch::Done;
+                }
                 if !args.is_empty() {
                     let name = args.at(0);
                     if cmd::is_script(name) {

@@ -326,6 +326,7 @@ impl Server {
 fn cron(shared: &Shared, shutdown: &ShutdownWait) {
     let mut last_ops = 0u64;
     let mut last_sample = Instant::now();
+    let mut last_window = Instant::now();
     loop {
         let hz = shared.config.read().hz();
         let period = Duration::from_millis(1000 / hz.max(1));
@@ -334,8 +335,8 @@ fn cron(shared: &Shared, shutdown: &ShutdownWait) {
         }
         shared.clock.refresh();
         // As Redis's slow cycle: at most 25% of the period.
-        // DEBUG SET-ACTIVE-EXPIRE 0 stops the cycle.
-        if shared.active_expire.load(Ordering::Relaxed) {
+        // DEBUG SET-ACTIVE-EXPIRE 0 stops the cycle; so does a client pause.
+        if shared.active_expire.load(Ordering::Relaxed) && !crate::cmd::paused(shared) {
             shared.engine.active_expire_cycle(period / 4);
         }
         shared.persist_cron();
@@ -351,6 +352,11 @@ fn cron(shared: &Shared, shutdown: &ShutdownWait) {
                 .store(ops as u64, Ordering::Relaxed);
             last_ops = total;
             last_sample = Instant::now();
+        }
+        // `client_recent_max_output_buffer` covers the last 4 to 8 seconds.
+        if last_window.elapsed() >= Duration::from_secs(4) {
+            shared.climits.roll_window();
+            last_window = Instant::now();
         }
     }
 }

@@ -60,7 +60,25 @@ pub struct ClientInfo {
     pub user: Mutex<Option<Bytes>>,
     /// Shard channel subscriptions (`ssub=`).
     pub ssubs: AtomicUsize,
+    /// Its inbox (for invalidation messages other clients' writes send it).
+    pub mailbox: std::sync::OnceLock<super::Mailbox>,
+    /// `CLIENT NO-EVICT on`: not evicted for `maxmemory-clients`.
+    pub no_evict: AtomicBool,
+    /// Bytes of its buffers (query, replies, queued pushes).
+    pub mem: AtomicUsize,
+    /// `CLIENT TRACKING` state for `CLIENT LIST`: [`TRACKING`], [`TRACKING_BROKEN`],
+    /// [`TRACKING_BCAST`] bits.
+    pub tracking: std::sync::atomic::AtomicU8,
+    /// The tracking REDIRECT client (`redir=`; -1: none).
+    pub redir: std::sync::atomic::AtomicI64,
 }
+
+/// [`ClientInfo::tracking`]: tracking is on (`t`).
+pub const TRACKING: u8 = 1;
+/// [`ClientInfo::tracking`]: its redirect client is gone (`R`).
+pub const TRACKING_BROKEN: u8 = 2;
+/// [`ClientInfo::tracking`]: BCAST mode (`B`).
+pub const TRACKING_BCAST: u8 = 4;
 
 impl ClientInfo {
     /// Asks the connection to close.
@@ -93,6 +111,19 @@ impl ClientInfo {
         if multi != usize::MAX {
             flags.push('x');
         }
+        let tracking = self.tracking.load(Ordering::Relaxed);
+        for (bit, c) in [
+            (TRACKING, 't'),
+            (TRACKING_BROKEN, 'R'),
+            (TRACKING_BCAST, 'B'),
+        ] {
+            if tracking & bit != 0 {
+                flags.push(c);
+            }
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -102,7 +133,7 @@ impl ClientInfo {
             multi as i64
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -117,6 +148,7 @@ impl ClientInfo {
             multi,
             cmd,
             String::from_utf8_lossy(self.user.lock().as_deref().unwrap_or(b"default")),
+            self.redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
             String::from_utf8_lossy(lib_name.as_deref().unwrap_or_default()),
             String::from_utf8_lossy(lib_ver.as_deref().unwrap_or_default()),
@@ -202,6 +234,11 @@ impl Clients {
             killed: AtomicBool::new(false),
             user: Mutex::new(None),
             ssubs: AtomicUsize::new(0),
+            mailbox: std::sync::OnceLock::new(),
+            no_evict: AtomicBool::new(false),
+            mem: AtomicUsize::new(0),
+            tracking: std::sync::atomic::AtomicU8::new(0),
+            redir: std::sync::atomic::AtomicI64::new(-1),
         })
     }
 

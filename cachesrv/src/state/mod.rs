@@ -13,11 +13,15 @@ pub mod blocking;
 pub mod clients;
 pub mod errorstats;
 pub mod latency;
+pub mod climits;
+pub mod notify;
+pub mod pause;
 pub mod persist;
 pub mod pubsub;
 pub mod scripts;
 pub mod session;
 pub mod stats;
+pub mod tracking;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -123,6 +127,14 @@ pub struct Shared {
     pub persist: Persistence,
     /// The append-only file.
     pub aof: Arc<aof::Aof>,
+    /// Keyspace notifications.
+    pub notify: notify::Notify,
+    /// `CLIENT PAUSE`.
+    pub pause: pause::Pause,
+    /// Client-side caching (`CLIENT TRACKING`).
+    pub tracking: tracking::Tracking,
+    /// Client output buffer limits and `maxmemory-clients`.
+    pub climits: climits::ClientLimits,
     /// This state itself, for work that outlives a command (a background save).
     pub(crate) me: std::sync::Weak<Shared>,
     /// `zset-max-listpack-entries`, cached for the sorted-set commands.
@@ -179,6 +191,10 @@ impl Shared {
             me: me.clone(),
             persist: Persistence::new(now.as_secs()),
             aof: Arc::new(aof::Aof::new()),
+            notify: notify::Notify::default(),
+            pause: pause::Pause::default(),
+            tracking: tracking::Tracking::default(),
+            climits: climits::ClientLimits::default(),
             engine: Engine::with_clock(ec, clock.clone()),
             clock,
             errorstats: Default::default(),
@@ -214,6 +230,9 @@ impl Shared {
             active_expire: AtomicBool::new(true),
             config: RwLock::new(config),
         });
+        shared
+            .engine
+            .set_key_events(Arc::new(notify::EngineEvents(Arc::downgrade(&shared))));
         shared.apply_config();
         shared.engine.set_removal_sink(shared.aof.clone());
         shared
@@ -256,6 +275,17 @@ impl Shared {
         self.protected.store(c.protected_mode(), Ordering::Relaxed);
         self.hll_sparse_max
             .store(c.hll_sparse_max_bytes(), Ordering::Relaxed);
+        self.notify.configure(c.keyspace_events());
+        self.tracking.set_max_keys(
+            c.get("tracking-table-max-keys")
+                .map_or(0, |v| v.parse().unwrap_or(0)),
+        );
+        self.refresh_key_events();
+        self.climits.configure(
+            c.output_limits(),
+            c.get("maxmemory-clients")
+                .map_or(0, |v| v.parse().unwrap_or(0)),
+        );
         self.aof
             .set_fsync(&c.get("appendfsync").unwrap_or_default());
         self.aof.set_lazyfree(

@@ -2,8 +2,9 @@
 //!
 //! A subscriber registers a [`Mailbox`]: an unbounded queue of messages plus a byte counter,
 //! and the [`Wake`] that tells its owner something arrived (no runtime involved).
-//! Publishing never blocks on a slow subscriber; instead, as Redis's `client-output-buffer-limit
-//! pubsub 32mb`, a subscriber with more than [`MAILBOX_LIMIT`] bytes queued is disconnected.
+//! Publishing never blocks on a slow subscriber; its connection closes it once its pending
+//! output passes `client-output-buffer-limit` (see [`super::climits`]); whatever the limits, a
+//! mailbox refuses deliveries past [`MAILBOX_LIMIT`] bytes and has its connection closed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,8 +17,9 @@ use protocol::{Protocol, RespWrite};
 use super::Wake;
 use crate::engine::glob::glob_match;
 
-/// Queued bytes after which a subscriber is disconnected (Redis: pubsub hard limit 32 MB).
-pub const MAILBOX_LIMIT: usize = 32 * 1024 * 1024;
+/// Queued bytes after which a mailbox refuses deliveries and its connection is closed, even
+/// with no output buffer limit configured.
+pub const MAILBOX_LIMIT: usize = 1 << 30;
 
 /// Something delivered to a connection from outside its own commands.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub enum Push {
     },
     /// A `MONITOR` line (without `+` and CRLF).
     Monitor(Bytes),
+    /// A message encoded already (client-side caching invalidations).
+    Raw(Bytes),
 }
 
 impl Push {
@@ -53,6 +57,7 @@ impl Push {
             } => pattern.as_ref().map_or(0, Bytes::len) + channel.len() + payload.len() + 32,
             Push::Shard { channel, payload } => channel.len() + payload.len() + 32,
             Push::Monitor(b) => b.len() + 8,
+            Push::Raw(b) => b.len(),
         }
     }
 
@@ -85,6 +90,7 @@ impl Push {
                 out.write_bulk(payload);
             }
             Push::Monitor(line) => out.write_simple(line),
+            Push::Raw(b) => out.extend_from_slice(b),
         }
         self.size()
     }

@@ -52,11 +52,27 @@ pub struct Session {
     pub acl: super::acl::AclSession,
     /// Subscribed shard channels (SSUBSCRIBE).
     pub shard_channels: HashSet<Bytes>,
+    /// `CLIENT REPLY OFF`: replies are dropped.
+    pub reply_off: bool,
+    /// `CLIENT REPLY SKIP`: the reply to the current command is dropped.
+    pub reply_skip: bool,
+    /// `CLIENT REPLY SKIP` ran: the next command's reply is dropped.
+    pub reply_skip_next: bool,
+    /// Stopped before a command held back by `CLIENT PAUSE`.
+    pub paused: bool,
+    /// `CLIENT TRACKING ON` options, while tracking is on.
+    pub tracking: Option<super::tracking::TrackOpts>,
+    /// `CLIENT CACHING YES|NO` was given for the next command.
+    pub track_caching: bool,
+    /// One of `reply_off`, `reply_skip`, `reply_skip_next`, `track_caching` is set: the
+    /// dispatcher looks at them after the command (one test per command otherwise).
+    pub after_command: bool,
 }
 
 impl Session {
     /// A fresh session.
     pub fn new(info: Arc<ClientInfo>, mailbox: Mailbox, authenticated: bool) -> Self {
+        let _ = info.mailbox.set(mailbox.clone());
         Session {
             info,
             db: 0,
@@ -76,6 +92,13 @@ impl Session {
             blocked: None,
             acl: Default::default(),
             shard_channels: HashSet::new(),
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
+            paused: false,
+            tracking: None,
+            track_caching: false,
+            after_command: false,
         }
     }
 

@@ -126,7 +126,9 @@ fn run(
     } = res;
     if !exists {
         if let Some(dst) = storekey {
-            ctx.db().with_key(dst, Access::WRITE, |k| k.delete());
+            if ctx.db().with_key(dst, Access::WRITE, |k| k.delete()) {
+                ctx.notify(super::super::notify::GENERIC, "del", dst);
+            }
             ctx.int(0);
         } else {
             ctx.array(0);
@@ -163,14 +165,20 @@ fn run(
         .collect();
     let n = items.len();
     let lim = limits(ctx);
-    ctx.db().with_key(dst, Access::WRITE, |k| {
+    let deleted = ctx.db().with_key(dst, Access::WRITE, |k| {
         if n == 0 {
-            k.delete();
-            Ok(())
+            Ok(k.delete())
         } else {
             k.put(Value::ZSet(build(&items, lim)), Ttl::Clear)
+                .map(|()| false)
         }
     })?;
+    let event = if store_cmd {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    ctx.notify_store(super::super::notify::ZSET, event, dst, n > 0, deleted);
     ctx.int(n as i64);
     Ok(())
 }

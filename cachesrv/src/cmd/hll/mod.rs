@@ -91,7 +91,12 @@ fn pfadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             Ok(updated)
         });
     match r {
-        Ok(u) => ctx.int(i64::from(u)),
+        Ok(u) => {
+            if u {
+                ctx.notify(super::notify::STRING, "pfadd", a[1]);
+            }
+            ctx.int(i64::from(u))
+        }
         Err(e) => finish(ctx, Err(e)),
     }
 }
@@ -173,7 +178,10 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             Ok(())
         });
     match r {
-        Ok(()) => ctx.ok(),
+        Ok(()) => {
+            ctx.notify(super::notify::STRING, "pfadd", a[1]);
+            ctx.ok()
+        }
         Err(e) => finish(ctx, Err(e)),
     }
 }

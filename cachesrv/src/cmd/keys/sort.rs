@@ -259,6 +259,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], readonly: bool) {
     let db = ctx.sess.db;
     let access = ctx.read_access();
     let src = a[1];
+    let existed = o
+        .store
+        .is_some_and(|d| ctx.notifying(super::super::notify::GENERIC) && ctx.key_exists(d));
     let patterns = !o.gets.is_empty() || o.by.is_some_and(|b| b.contains(&b'*'));
     let r = if patterns {
         (|| -> Result<Option<SortOut>, EngineError> {
@@ -289,7 +292,13 @@ fn sort_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], readonly: bool) {
         })()
     };
     match r {
-        Ok(Some(items)) if o.store.is_some() => ctx.int(items.len() as i64),
+        Ok(Some(items)) if o.store.is_some() => {
+            if let Some(dst) = o.store {
+                let class = super::super::notify::LIST;
+                ctx.notify_store(class, "sortstore", dst, !items.is_empty(), existed);
+            }
+            ctx.int(items.len() as i64)
+        }
         Ok(Some(items)) => {
             ctx.array(items.len());
             for e in &items {

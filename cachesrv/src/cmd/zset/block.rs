@@ -24,9 +24,10 @@ struct Pop {
 }
 
 /// Pops from the first non-empty sorted set of `keys` (locked together, so the choice is
-/// atomic) and writes the reply; false when every one is empty. While the client is blocked
+/// atomic) and writes the reply; the index of the key popped from, `None` when every one is
+/// empty. While the client is blocked
 /// (`me`), a set is taken only in its turn and keys of another type are skipped.
-fn pop_first(ctx: &mut Ctx<'_>, keys: &[&[u8]], pop: Pop) -> Result<bool, EngineError> {
+fn pop_first(ctx: &mut Ctx<'_>, keys: &[&[u8]], pop: Pop) -> Result<Option<usize>, EngineError> {
     let me = ctx.sess.blocked.as_ref().map(|b| b.waiter.client);
     let db = ctx.sess.db;
     let proto = ctx.proto();
@@ -64,9 +65,9 @@ fn pop_first(ctx: &mut Ctx<'_>, keys: &[&[u8]], pop: Pop) -> Result<bool, Engine
             out.write_bulk(key);
         }
         k.update_zset(false, |z| pop_into(z, pop.max, n, out, proto, pop.nested))?;
-        return Ok(true);
+        return Ok(Some(i));
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// `ZPOPMIN` or `ZPOPMAX`: the non-blocking form a served pop is logged as.
@@ -79,8 +80,8 @@ fn run(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: &[u8], pop: Pop) {
         return;
     };
     match pop_first(ctx, keys, pop) {
-        Ok(true) => {}
-        Ok(false) if ctx.sess.can_block => {
+        Ok(Some(i)) => super::write::notify_pop(ctx, keys[i], pop.max),
+        Ok(None) if ctx.sess.can_block => {
             ctx.sess.block_request = Some(BlockRequest {
                 on: BlockOn::SortedSet,
                 keys: keys.iter().map(|k| Bytes::copy_from_slice(k)).collect(),
@@ -88,7 +89,7 @@ fn run(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: &[u8], pop: Pop) {
                 null_array: true,
             });
         }
-        Ok(false) => ctx.null_array(),
+        Ok(None) => ctx.null_array(),
         Err(e) => ctx.engine_err(e),
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use super::super::notify::ZSET;
 use super::super::util::{eq, int, NOT_INTEGER};
 use super::super::Ctx;
 use super::write::build;
@@ -286,14 +287,21 @@ fn run(
         return Ok(());
     }
     if store {
+        let mut deleted = false;
         if let Some(mut k) = g.key(n, Access::WRITE) {
             if res.is_empty() {
-                k.delete();
+                deleted = k.delete();
             } else {
                 k.put(Value::ZSet(build(&res, lim)), Ttl::Clear)?;
             }
         }
         drop(g);
+        let event = match op {
+            Op::Union => "zunionstore",
+            Op::Inter => "zinterstore",
+            Op::Diff => "zdiffstore",
+        };
+        ctx.notify_store(ZSET, event, a[1], !res.is_empty(), deleted);
         ctx.int(res.len() as i64);
         return Ok(());
     }

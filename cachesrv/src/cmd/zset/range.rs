@@ -8,6 +8,7 @@ use protocol::RespWrite;
 use super::super::hash::{
     distinct_indices, finish, scan_opts, write_empty_scan, write_scan_head, Fail, COUNT_RANGE,
 };
+use super::super::notify::ZSET;
 use super::super::util::{eq, int, scan_cursor, NOT_INTEGER};
 use super::super::Ctx;
 use super::write::{build, rank_window};
@@ -202,6 +203,7 @@ pub(super) fn zrangestore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let lim = limits(ctx);
     let access = ctx.read_access();
     let db = ctx.sess.db;
+    let mut deleted = false;
     let r = (|| -> Result<usize, EngineError> {
         let mut g = ctx.shared.engine.lock_keys(&[(db, a[2]), (db, a[1])])?;
         let mut items: Vec<(Vec<u8>, f64)> = Vec::new();
@@ -219,7 +221,7 @@ pub(super) fn zrangestore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         let n = items.len();
         if let Some(mut k) = g.key(1, Access::WRITE) {
             if n == 0 {
-                k.delete();
+                deleted = k.delete();
             } else {
                 k.put(Value::ZSet(build(&items, lim)), Ttl::Clear)?;
             }
@@ -227,7 +229,10 @@ pub(super) fn zrangestore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Ok(n)
     })();
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            ctx.notify_store(ZSET, "zrangestore", a[1], n > 0, deleted);
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }

@@ -4,6 +4,7 @@ use bytes::BytesMut;
 use protocol::{Protocol, RespWrite};
 
 use super::super::hash::{finish, Fail};
+use super::super::notify::ZSET;
 use super::super::util::{eq, int, NOT_INTEGER};
 use super::super::Ctx;
 use super::{limits, parse_score, write_score, LexRange, ScoreRange, LEX_INVALID, RANGE_NOT_FLOAT};
@@ -103,7 +104,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
     let proto = ctx.proto();
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
         // A first pass finds the first element that changes something (none: the key is
         // not touched); elements before it are no-ops, so the writes start there.
         let z = k.as_zset()?;
@@ -129,7 +130,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
             } else {
                 out.write_integer(0);
             }
-            return Ok(());
+            return Ok(false);
         };
         let (mut added, mut updated, mut last) = (0i64, 0i64, None);
         k.update_zset(true, |z| {
@@ -163,9 +164,12 @@ fn zadd_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], incr_only: bool) {
         } else {
             out.write_integer(if f.ch { added + updated } else { added });
         }
-        Ok(())
+        Ok(added + updated > 0)
     });
-    finish(ctx, r);
+    if let Ok(true) = r {
+        ctx.notify(ZSET, if f.incr { "zincr" } else { "zadd" }, a[1]);
+    }
+    finish(ctx, r.map(drop));
 }
 
 pub(in crate::cmd) fn zadd(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -189,13 +193,28 @@ pub(super) fn zrem(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify_then_del(ZSET, "zrem", a[1]);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
 
+/// The events of a pop from `key` (ZPOPMIN/MAX, ZMPOP and the blocking forms).
+pub(super) fn notify_pop(ctx: &Ctx<'_>, key: &[u8], max: bool) {
+    ctx.notify_then_del(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+}
+
 /// Removes the ranks `rank(z)` gives (a `lo..hi` window) from the set at `a[1]`.
-fn remove_window(ctx: &mut Ctx<'_>, key: &[u8], window: impl Fn(&ZSetValue) -> (usize, usize)) {
+fn remove_window(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    event: &str,
+    window: impl Fn(&ZSetValue) -> (usize, usize),
+) {
     let r = ctx.db().with_key(key, Access::WRITE, |k| {
         let (lo, hi) = match k.as_zset()? {
             Some(z) => window(z),
@@ -208,7 +227,12 @@ fn remove_window(ctx: &mut Ctx<'_>, key: &[u8], window: impl Fn(&ZSetValue) -> (
             .map(|n| n.unwrap_or(0))
     });
     match r {
-        Ok(n) => ctx.int(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify_then_del(ZSET, event, key);
+            }
+            ctx.int(n as i64)
+        }
         Err(e) => ctx.engine_err(e),
     }
 }
@@ -232,7 +256,7 @@ pub(super) fn zremrangebyrank(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let (Some(start), Some(end)) = (int(a[2]), int(a[3])) else {
         return ctx.err(NOT_INTEGER);
     };
-    remove_window(ctx, a[1], |z| {
+    remove_window(ctx, a[1], "zremrangebyrank", |z| {
         rank_window(start, end, z.len()).unwrap_or((0, 0))
     });
 }
@@ -241,14 +265,14 @@ pub(super) fn zremrangebyscore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let Some(range) = ScoreRange::parse(a[2], a[3]) else {
         return ctx.err(RANGE_NOT_FLOAT);
     };
-    remove_window(ctx, a[1], |z| range.ranks(z));
+    remove_window(ctx, a[1], "zremrangebyscore", |z| range.ranks(z));
 }
 
 pub(super) fn zremrangebylex(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let Some(range) = LexRange::parse(a[2], a[3]) else {
         return ctx.err(LEX_INVALID);
     };
-    remove_window(ctx, a[1], |z| range.ranks(z));
+    remove_window(ctx, a[1], "zremrangebylex", |z| range.ranks(z));
 }
 
 /// Pops up to `count` members from the min (`max` false) or max end, writing each.
@@ -294,7 +318,7 @@ fn zpop(ctx: &mut Ctx<'_>, a: &[&[u8]], max: bool) {
     let nested = proto == Protocol::Resp3 && count.is_some();
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<(), Fail> {
+    let r = db.with_key(a[1], Access::WRITE, |k| -> Result<bool, Fail> {
         let len = match k.as_zset()? {
             None => 0,
             Some(z) => z.len(),
@@ -302,14 +326,17 @@ fn zpop(ctx: &mut Ctx<'_>, a: &[&[u8]], max: bool) {
         let want = count.unwrap_or(1);
         if len == 0 || want == 0 {
             out.write_array_len(0);
-            return Ok(());
+            return Ok(false);
         }
         let n = want.min(len);
         out.write_array_len(if nested { n } else { n * 2 });
         k.update_zset(false, |z| pop_into(z, max, n, out, proto, nested))?;
-        Ok(())
+        Ok(true)
     });
-    finish(ctx, r);
+    if let Ok(true) = r {
+        notify_pop(ctx, a[1], max);
+    }
+    finish(ctx, r.map(drop));
 }
 
 pub(super) fn zpopmin(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -376,6 +403,7 @@ pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         );
         match r {
             Ok(Some(n)) => {
+                notify_pop(ctx, key, max);
                 // Logged as ZPOPMIN/ZPOPMAX key count, as Redis does.
                 let name = super::block::zpop_name(max);
                 return super::super::aof::log_as(ctx, || {
