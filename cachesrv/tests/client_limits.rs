@@ -132,8 +132,10 @@ fn clients_past_maxmemory_clients_are_evicted_unless_no_evict() {
     assert_eq!(evicted_clients(&mut admin), "evicted_clients:0");
     // Another one is evicted once its query buffer takes it past the limit.
     let mut evicted = Conn::open(ours.port);
-    evicted.send(&["SET", "k2", &big]);
-    let _ = evicted.read_to_close();
+    // The server may close the connection before the whole command is written.
+    if evicted.try_send(&["SET", "k2", &big]).is_ok() {
+        let _ = evicted.read_to_close();
+    }
     assert_eq!(evicted_clients(&mut admin), "evicted_clients:1");
     assert_eq!(kept.cmd(&["PING"]), Frame::Simple("PONG".into()));
 }

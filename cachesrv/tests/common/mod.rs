@@ -83,6 +83,14 @@ impl Conn {
         self.send_raw(&out);
     }
 
+    /// Sends a command, returning the write's error instead of failing (a server may close the
+    /// connection while the command is still being written).
+    pub fn try_send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<()> {
+        let mut out = BytesMut::new();
+        encode_command(&mut out, args);
+        self.stream.write_all(&out)
+    }
+
     /// Reads one reply and returns its exact bytes and its frame.
     pub fn read_raw(&mut self) -> (Vec<u8>, Frame) {
         loop {
