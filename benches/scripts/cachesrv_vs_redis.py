@@ -258,15 +258,16 @@ ZSET_ROWS = [
 ]
 
 
-def zset_ops_table(pipeline=16):
+def rows_table(rows, setup, pipeline=16):
+    """Each (label, command, -r) row against both servers on core 0 (after `setup(server)`),
+    rounds alternating the servers, best of ROUNDS: ops/s and server CPU per op."""
     best = {}
     servers = {"redis": Server("redis", pin="0"), "cachesrv": Server("cachesrv", pin="0")}
     try:
         for s in servers.values():
-            data = b"".join(resp(b"ZADD", b"zbench", i * 1.5, b"member:%d" % i) for i in range(1000))
-            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=data, capture_output=True, check=True)
+            setup(s)
         for rnd in range(ROUNDS):
-            for label, args, rand in ZSET_ROWS:
+            for label, args, rand in rows:
                 order = ["redis", "cachesrv"] if rnd % 2 == 0 else ["cachesrv", "redis"]
                 for kind in order:
                     rps, cpu = bench_cmd(servers[kind], args, pipeline, rand=rand)
@@ -277,10 +278,19 @@ def zset_ops_table(pipeline=16):
             s.stop()
     print(f"\n| command | -P | redis ops/s | cachesrv ops/s | ratio | redis CPU us/op | cachesrv CPU us/op | CPU ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, _, _ in ZSET_ROWS:
+    for label, _, _ in rows:
         r, c = best[(label, "redis")], best[(label, "cachesrv")]
         cr = c[1] / r[1] if r[1] > 0 else float("nan")
         print(f"| {label} | {pipeline} | {r[0]:,.0f} | {c[0]:,.0f} | {c[0]/r[0]:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
+
+
+def pipe(server, data):
+    subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=data, capture_output=True, check=True)
+
+
+def zset_ops_table():
+    data = b"".join(resp(b"ZADD", b"zbench", i * 1.5, b"member:%d" % i) for i in range(1000))
+    rows_table(ZSET_ROWS, lambda s: pipe(s, data))
 
 
 BITMAP_ROWS = [
@@ -294,34 +304,19 @@ BITMAP_ROWS = [
 ]
 
 
-def bitmap_table(pipeline=16):
-    best = {}
-    servers = {"redis": Server("redis", pin="0"), "cachesrv": Server("cachesrv", pin="0")}
-    try:
-        rng = random.Random(11)
-        data = b"".join(resp(b"SETBIT", b"bmap", rng.randrange(1_000_000), 1) for _ in range(200_000))
-        data += resp(b"SETBIT", b"bmap", 999_999, 1)
-        for s in servers.values():
-            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=data, capture_output=True, check=True)
-        counts = {kind: s.cmd("BITCOUNT", "bmap").strip() for kind, s in servers.items()}
-        if len(set(counts.values())) != 1:
-            raise RuntimeError(f"BITCOUNT differs: {counts}")
-        for rnd in range(ROUNDS):
-            for label, args, rand in BITMAP_ROWS:
-                order = ["redis", "cachesrv"] if rnd % 2 == 0 else ["cachesrv", "redis"]
-                for kind in order:
-                    rps, cpu = bench_cmd(servers[kind], args, pipeline, rand=rand)
-                    old = best.get((label, kind))
-                    best[(label, kind)] = (max(rps, old[0]), min(cpu, old[1])) if old else (rps, cpu)
-    finally:
-        for s in servers.values():
-            s.stop()
-    print(f"\n| command | -P | redis ops/s | cachesrv ops/s | ratio | redis CPU us/op | cachesrv CPU us/op | CPU ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, _, _ in BITMAP_ROWS:
-        r, c = best[(label, "redis")], best[(label, "cachesrv")]
-        cr = c[1] / r[1] if r[1] > 0 else float("nan")
-        print(f"| {label} | {pipeline} | {r[0]:,.0f} | {c[0]:,.0f} | {c[0]/r[0]:.2f} | {r[1]*1e6:.2f} | {c[1]*1e6:.2f} | {cr:.2f} |")
+def bitmap_table():
+    rng = random.Random(11)
+    data = b"".join(resp(b"SETBIT", b"bmap", rng.randrange(1_000_000), 1) for _ in range(200_000))
+    data += resp(b"SETBIT", b"bmap", 999_999, 1)
+    counts = []
+
+    def setup(s):
+        pipe(s, data)
+        counts.append(s.cmd("BITCOUNT", "bmap").strip())
+        if len(set(counts)) != 1:
+            raise RuntimeError(f"BITCOUNT differs between the servers: {counts}")
+
+    rows_table(BITMAP_ROWS, setup)
 
 
 def zset_memory_table(count=1_000_000):
