@@ -43,6 +43,7 @@ pub(super) fn del(e: &Engine, db: usize, key: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+mod block_model;
 mod concurrency;
 mod eviction;
 
