@@ -39,8 +39,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("engine_direct", |b| {
         b.iter(|| {
             shared.clock.refresh();
-            let _gate = shared.engine.shared();
-            let db = shared.engine.db(0).expect("db 0");
+            let entered = shared.engine.enter();
+            let db = entered.db(0).expect("db 0");
             let n = db.with_key(black_box(b"k"), Access::READ, |k| {
                 k.as_str().ok().flatten().map_or(0, |v| v.len())
             });

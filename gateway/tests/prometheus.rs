@@ -223,7 +223,12 @@ async fn prometheus_scrapes_gateway_and_cachesrv() {
 }
 
 fn shared_keys(shared: &cachesrv::Shared) -> f64 {
-    shared.engine.db(0).map(|d| d.info().keys).unwrap_or(0) as f64
+    shared
+        .engine
+        .enter()
+        .db(0)
+        .map(|d| d.info().keys)
+        .unwrap_or(0) as f64
 }
 
 /// `GET path` on `port` with extra header lines; (status, body).

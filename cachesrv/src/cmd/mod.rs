@@ -198,8 +198,13 @@ impl<'a> Ctx<'a> {
         let p = self.proto();
         self.out.write_verbatim(b"txt", text.as_bytes(), p);
     }
-    /// The selected database.
+    /// The selected database. The dispatcher holds the engine's gate for the command
+    /// ([`call`], or EXEC and scripts exclusively).
     pub fn db(&self) -> DbHandle<'a> {
+        debug_assert!(
+            crate::engine::held(),
+            "a command reached the keyspace without the engine's gate"
+        );
         // The session's db index is always valid: SELECT checks it.
         let shared: &'a Shared = self.shared;
         shared

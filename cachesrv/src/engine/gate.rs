@@ -42,15 +42,15 @@ impl Gate {
     }
 
     pub(crate) fn shared(&self) -> SharedGuard<'_> {
-        SharedGuard(self.stripe().read())
+        SharedGuard::held(self.stripe().read())
     }
 
     pub(crate) fn try_shared(&self) -> Option<SharedGuard<'_>> {
-        self.stripe().try_read().map(SharedGuard)
+        self.stripe().try_read().map(SharedGuard::held)
     }
 
     pub(crate) fn try_shared_for(&self, wait: Duration) -> Option<SharedGuard<'_>> {
-        self.stripe().try_read_for(wait).map(SharedGuard)
+        self.stripe().try_read_for(wait).map(SharedGuard::held)
     }
 
     pub(crate) fn exclusive(&self) -> ExclusiveGuard<'_> {
@@ -63,11 +63,32 @@ impl Gate {
 thread_local! {
     /// How many exclusive guards this thread holds (0 or 1: the gate is not reentrant).
     static EXCLUSIVE: Cell<u32> = const { Cell::new(0) };
+    /// How many shared guards this thread holds.
+    static SHARED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// True when this thread holds the gate exclusively (inside EXEC or a script).
 pub fn held_exclusively() -> bool {
     EXCLUSIVE.with(|e| e.get() > 0)
+}
+
+/// True when this thread holds the gate, shared or exclusively (guards are not `Send`: a
+/// guard taken on a thread is dropped there).
+pub fn held() -> bool {
+    held_exclusively() || SHARED.with(|s| s.get() > 0)
+}
+
+impl<'a> SharedGuard<'a> {
+    fn held(g: RwLockReadGuard<'a, ()>) -> Self {
+        SHARED.with(|s| s.set(s.get() + 1));
+        SharedGuard(g)
+    }
+}
+
+impl Drop for SharedGuard<'_> {
+    fn drop(&mut self) {
+        SHARED.with(|s| s.set(s.get().saturating_sub(1)));
+    }
 }
 
 impl Drop for ExclusiveGuard<'_> {
@@ -81,6 +102,28 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
     use std::sync::Arc;
+
+    #[test]
+    fn held_follows_the_guards_of_this_thread() {
+        let gate = Gate::default();
+        assert!(!held());
+        {
+            let _a = gate.shared();
+            assert!(held());
+            let other = std::thread::scope(|s| s.spawn(held).join().expect("thread"));
+            assert!(!other, "another thread does not hold it");
+        }
+        assert!(!held());
+        {
+            let _x = gate.exclusive();
+            assert!(held() && held_exclusively());
+        }
+        assert!(!held());
+        let g = gate.try_shared();
+        assert!(g.is_some() && held());
+        drop(g);
+        assert!(!held());
+    }
 
     #[test]
     fn exclusive_excludes_shared() {

@@ -14,6 +14,10 @@
 //!   [`Engine::shared`]; run EXEC's queued commands under [`Engine::exclusive`]. Neither is
 //!   reentrant. The engine's own methods never take the gate, except
 //!   [`Engine::active_expire_cycle`], which tries it and skips its turn while EXEC runs.
+//!   Outside this crate the contract is a type: a [`DbHandle`] is only reachable through
+//!   [`Engine::enter`], whose guard holds the gate for as long as the handle lives; inside it,
+//!   `Engine::db` is crate-private and the command layer's `Ctx::db` asserts (debug builds)
+//!   that the thread holds the gate ([`held`]).
 //! - **Locking**: single-key work goes through [`DbHandle::with_key`]; multi-key work through
 //!   [`Engine::lock_keys`] (shards locked in ascending global order). Do not call the engine
 //!   from inside a `with_key` closure or while a [`MultiGuard`] is alive (that would take a
@@ -62,7 +66,7 @@ pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
 pub use events::{KeyEvent, KeyEvents};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
-pub use gate::{held_exclusively, ExclusiveGuard, SharedGuard};
+pub use gate::{held, held_exclusively, ExclusiveGuard, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use load::{LoadValue, Loaded};
@@ -264,8 +268,11 @@ impl Engine {
         self.dbs.len()
     }
 
-    /// A handle on database `idx`; `DbIndex` if out of range.
-    pub fn db(&self, idx: usize) -> Result<DbHandle<'_>, EngineError> {
+    /// A handle on database `idx`; `DbIndex` if out of range. Inside this crate only: the
+    /// command layer's dispatcher holds the gate for every command it runs (`cmd::call`, checked
+    /// in debug builds by `Ctx::db`), snapshots and the loaders work under shard locks. Code
+    /// outside the crate reaches a database through [`Engine::enter`].
+    pub(crate) fn db(&self, idx: usize) -> Result<DbHandle<'_>, EngineError> {
         if idx < self.dbs.len() {
             Ok(DbHandle { eng: self, db: idx })
         } else {
@@ -445,6 +452,18 @@ impl Engine {
         token.signalled() || token.expire_at.is_some_and(|e| self.clock.now_ms() > e)
     }
 
+    /// Enters the engine for accesses from outside the command layer: the shared gate is held
+    /// (no EXEC or script runs meanwhile) until the returned value is dropped, and a
+    /// [`DbHandle`] is only reachable through it, so none outlives the gate. Callers refresh
+    /// their cached clock first and call [`Engine::ensure_memory`] before a write, with no
+    /// shard lock held.
+    pub fn enter(&self) -> Entered<'_> {
+        Entered {
+            engine: self,
+            _gate: self.gate.shared(),
+        }
+    }
+
     /// Shared access to the engine, for normal commands.
     pub fn shared(&self) -> SharedGuard<'_> {
         self.gate.shared()
@@ -481,6 +500,20 @@ impl Engine {
         self.stats.evicted.reset();
         self.stats.hits.reset();
         self.stats.misses.reset();
+    }
+}
+
+/// The engine entered by [`Engine::enter`]: the shared gate held while it lives.
+#[must_use]
+pub struct Entered<'a> {
+    engine: &'a Engine,
+    _gate: SharedGuard<'a>,
+}
+
+impl Entered<'_> {
+    /// A handle on database `idx` (`DbIndex` if out of range), valid while the gate is held.
+    pub fn db(&self, idx: usize) -> Result<DbHandle<'_>, EngineError> {
+        self.engine.db(idx)
     }
 }
 

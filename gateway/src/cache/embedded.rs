@@ -160,6 +160,7 @@ impl Embedded {
             let keys = server
                 .shared()
                 .engine
+                .enter()
                 .db(DB)
                 .map(|d| d.dbsize())
                 .unwrap_or(0);
