@@ -1,7 +1,10 @@
-//! Pub/sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//! Pub/sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB, and the
+//! subscribing side of shard channels (SSUBSCRIBE, SUNSUBSCRIBE) for `standalone`.
 //!
 //! Confirmations are pushes (`>` in RESP3, arrays in RESP2) with the connection's total
 //! subscription count, one per channel, as Redis sends them.
+
+use std::collections::HashSet;
 
 use bytes::Bytes;
 use protocol::RespWrite;
@@ -48,8 +51,64 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
     }
 }
 
-fn confirm(ctx: &mut Ctx<'_>, kind: &[u8], name: Option<&[u8]>) {
-    let total = ctx.sess.channels.len() + ctx.sess.patterns.len();
+/// The three kinds of subscription a connection holds.
+#[derive(Clone, Copy)]
+enum Sub {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Sub {
+    /// The connection's names of this kind.
+    fn names<'s>(self, ctx: &'s mut Ctx<'_>) -> &'s mut HashSet<Bytes> {
+        match self {
+            Sub::Channel => &mut ctx.sess.channels,
+            Sub::Pattern => &mut ctx.sess.patterns,
+            Sub::Shard => &mut ctx.sess.shard_channels,
+        }
+    }
+
+    fn join(self, ctx: &Ctx<'_>, name: &Bytes) {
+        let (id, mb) = (ctx.sess.info.id, &ctx.sess.mailbox);
+        match self {
+            Sub::Channel => ctx.shared.pubsub.subscribe(name, id, mb),
+            Sub::Pattern => ctx.shared.pubsub.psubscribe(name, id, mb),
+            Sub::Shard => ctx.shared.shard_pubsub.subscribe(name, id, mb),
+        };
+    }
+
+    fn leave(self, ctx: &Ctx<'_>, name: &[u8]) {
+        let id = ctx.sess.info.id;
+        match self {
+            Sub::Channel => ctx.shared.pubsub.unsubscribe(name, id),
+            Sub::Pattern => ctx.shared.pubsub.punsubscribe(name, id),
+            Sub::Shard => ctx.shared.shard_pubsub.unsubscribe(name, id),
+        };
+    }
+
+    /// The count a confirmation carries: shard channels are counted apart, as in Redis.
+    fn total(self, ctx: &Ctx<'_>) -> usize {
+        match self {
+            Sub::Shard => ctx.sess.shard_channels.len(),
+            _ => ctx.sess.channels.len() + ctx.sess.patterns.len(),
+        }
+    }
+
+    /// Publishes the connection's counts for `CLIENT LIST`.
+    fn publish_counts(self, ctx: &Ctx<'_>) {
+        match self {
+            Sub::Shard => ctx.sess.info.ssubs.store(
+                ctx.sess.shard_channels.len(),
+                std::sync::atomic::Ordering::Relaxed,
+            ),
+            _ => ctx.sess.publish_sub_counts(),
+        }
+    }
+}
+
+fn confirm(ctx: &mut Ctx<'_>, sub: Sub, kind: &[u8], name: Option<&[u8]>) {
+    let total = sub.total(ctx);
     let p = ctx.proto();
     ctx.out.write_push_len(3, p);
     ctx.out.write_bulk(kind);
@@ -60,66 +119,62 @@ fn confirm(ctx: &mut Ctx<'_>, kind: &[u8], name: Option<&[u8]>) {
     ctx.out.write_integer(total as i64);
 }
 
-fn subscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    for ch in &a[1..] {
-        let ch = Bytes::copy_from_slice(ch);
-        if ctx.sess.channels.insert(ch.clone()) {
-            ctx.shared
-                .pubsub
-                .subscribe(&ch, ctx.sess.info.id, &ctx.sess.mailbox);
+/// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: one confirmation per name.
+fn join(ctx: &mut Ctx<'_>, a: &[&[u8]], sub: Sub, kind: &[u8]) {
+    for name in &a[1..] {
+        let name = Bytes::copy_from_slice(name);
+        if sub.names(ctx).insert(name.clone()) {
+            sub.join(ctx, &name);
         }
-        confirm(ctx, b"subscribe", Some(&ch));
+        confirm(ctx, sub, kind, Some(&name));
     }
-    ctx.sess.publish_sub_counts();
+    sub.publish_counts(ctx);
+}
+
+/// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: the names given, or all of that kind; one
+/// confirmation per name (a null one when there was none).
+fn leave(ctx: &mut Ctx<'_>, a: &[&[u8]], sub: Sub, kind: &[u8]) {
+    let names: Vec<Bytes> = if a.len() > 1 {
+        a[1..].iter().map(|c| Bytes::copy_from_slice(c)).collect()
+    } else {
+        sub.names(ctx).iter().cloned().collect()
+    };
+    if names.is_empty() {
+        confirm(ctx, sub, kind, None);
+    }
+    for name in names {
+        if sub.names(ctx).remove(&name) {
+            sub.leave(ctx, &name);
+        }
+        confirm(ctx, sub, kind, Some(&name));
+    }
+    sub.publish_counts(ctx);
+}
+
+fn subscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    join(ctx, a, Sub::Channel, b"subscribe");
 }
 
 fn psubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    for pat in &a[1..] {
-        let pat = Bytes::copy_from_slice(pat);
-        if ctx.sess.patterns.insert(pat.clone()) {
-            ctx.shared
-                .pubsub
-                .psubscribe(&pat, ctx.sess.info.id, &ctx.sess.mailbox);
-        }
-        confirm(ctx, b"psubscribe", Some(&pat));
-    }
-    ctx.sess.publish_sub_counts();
+    join(ctx, a, Sub::Pattern, b"psubscribe");
 }
 
 fn unsubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let names: Vec<Bytes> = if a.len() > 1 {
-        a[1..].iter().map(|c| Bytes::copy_from_slice(c)).collect()
-    } else {
-        ctx.sess.channels.iter().cloned().collect()
-    };
-    if names.is_empty() {
-        confirm(ctx, b"unsubscribe", None);
-    }
-    for ch in names {
-        if ctx.sess.channels.remove(&ch) {
-            ctx.shared.pubsub.unsubscribe(&ch, ctx.sess.info.id);
-        }
-        confirm(ctx, b"unsubscribe", Some(&ch));
-    }
-    ctx.sess.publish_sub_counts();
+    leave(ctx, a, Sub::Channel, b"unsubscribe");
 }
 
 fn punsubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let names: Vec<Bytes> = if a.len() > 1 {
-        a[1..].iter().map(|c| Bytes::copy_from_slice(c)).collect()
-    } else {
-        ctx.sess.patterns.iter().cloned().collect()
-    };
-    if names.is_empty() {
-        confirm(ctx, b"punsubscribe", None);
-    }
-    for pat in names {
-        if ctx.sess.patterns.remove(&pat) {
-            ctx.shared.pubsub.punsubscribe(&pat, ctx.sess.info.id);
-        }
-        confirm(ctx, b"punsubscribe", Some(&pat));
-    }
-    ctx.sess.publish_sub_counts();
+    leave(ctx, a, Sub::Pattern, b"punsubscribe");
+}
+
+/// SSUBSCRIBE (shard channels: a namespace of their own, as Redis with cluster mode off).
+pub(super) fn ssubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    join(ctx, a, Sub::Shard, b"ssubscribe");
+}
+
+/// SUNSUBSCRIBE.
+pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    leave(ctx, a, Sub::Shard, b"sunsubscribe");
 }
 
 fn publish(ctx: &mut Ctx<'_>, a: &[&[u8]]) {

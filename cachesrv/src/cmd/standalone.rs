@@ -4,9 +4,9 @@
 //! SPUBLISH), which with cluster mode disabled are channels of a namespace of their own.
 
 use bytes::Bytes;
-use protocol::RespWrite;
 
 use super::flags::*;
+use super::pubsub::{ssubscribe, sunsubscribe};
 use super::util::{eq, int, NOT_INTEGER};
 use super::{Ctx, Handler};
 
@@ -105,56 +105,6 @@ fn lolwut(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
     let text = format!("Redis ver. {}\n", super::server::REDIS_VERSION);
     ctx.verbatim(&text);
-}
-
-fn confirm(ctx: &mut Ctx<'_>, kind: &[u8], name: Option<&[u8]>) {
-    let total = ctx.sess.shard_channels.len();
-    let p = ctx.proto();
-    ctx.out.write_push_len(3, p);
-    ctx.out.write_bulk(kind);
-    match name {
-        Some(n) => ctx.out.write_bulk(n),
-        None => ctx.out.write_null(p),
-    }
-    ctx.out.write_integer(total as i64);
-}
-
-fn ssubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    for ch in &a[1..] {
-        let ch = Bytes::copy_from_slice(ch);
-        if ctx.sess.shard_channels.insert(ch.clone()) {
-            ctx.shared
-                .shard_pubsub
-                .subscribe(&ch, ctx.sess.info.id, &ctx.sess.mailbox);
-        }
-        confirm(ctx, b"ssubscribe", Some(&ch));
-    }
-    publish_count(ctx);
-}
-
-fn publish_count(ctx: &Ctx<'_>) {
-    ctx.sess.info.ssubs.store(
-        ctx.sess.shard_channels.len(),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-}
-
-fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let names: Vec<Bytes> = if a.len() > 1 {
-        a[1..].iter().map(|c| Bytes::copy_from_slice(c)).collect()
-    } else {
-        ctx.sess.shard_channels.iter().cloned().collect()
-    };
-    if names.is_empty() {
-        confirm(ctx, b"sunsubscribe", None);
-    }
-    for ch in names {
-        if ctx.sess.shard_channels.remove(&ch) {
-            ctx.shared.shard_pubsub.unsubscribe(&ch, ctx.sess.info.id);
-        }
-        confirm(ctx, b"sunsubscribe", Some(&ch));
-    }
-    publish_count(ctx);
 }
 
 fn spublish(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
