@@ -24,7 +24,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{filter, fmt, reload, EnvFilter, Registry};
+use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
 use crate::config::{self, LogLevel};
 
@@ -182,8 +182,9 @@ where
     let events = InRequestContext(
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logs),
     )
-    .with_filter(bridge_filter)
-    .with_filter(filter::filter_fn(|m| m.is_event()));
+    // An `EnvFilter` only: its interest in a callsite is cached (a function filter would be
+    // asked at every `debug!` of the HTTP stack). The bridge handles events only.
+    .with_filter(bridge_filter);
     Box::new(events)
 }
 

@@ -317,10 +317,15 @@ impl Gateway {
 
     /// Builds (or returns) the tool index of a session's mcp_config.
     pub async fn tool_index(&self, identity: &Identity) -> Arc<ToolIndex> {
+        self.tool_index_cached(identity).await.0
+    }
+
+    /// The tool index, and whether it was already built (no discovery was needed).
+    async fn tool_index_cached(&self, identity: &Identity) -> (Arc<ToolIndex>, bool) {
         if let Some(ix) = self.indexes.get(&identity.mcp_config_id) {
-            return ix.clone();
+            return (ix.clone(), true);
         }
-        self.current_index(identity).await
+        (self.current_index(identity).await, false)
     }
 
     /// The tool index of a session's config, rebuilt only when a cache entry changed.
@@ -482,16 +487,11 @@ impl Gateway {
             ));
         }
         let discovery = crate::otel::span(crate::otel::Kind::Discovery);
-        if !discovery.is_none() {
-            let cached = self.indexes.contains_key(&session.identity().mcp_config_id);
-            discovery.record_flag(cached);
-        }
-        let mut target = discovery
-            .instrument(self.tool_index(&session.identity()))
-            .await
-            .names
-            .get(name)
-            .cloned();
+        let (index, cached) = discovery
+            .instrument(self.tool_index_cached(&session.identity()))
+            .await;
+        discovery.record_flag(cached);
+        let mut target = index.names.get(name).cloned();
         if target.is_none() {
             // A `<server>__<tool>` the config denies, or the last screening refused, is
             // answered at once: no rediscovery of every server for it.

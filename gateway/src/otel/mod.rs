@@ -205,25 +205,40 @@ pub fn cache_lookup(hit: bool) {
 }
 
 /// The W3C `traceparent` of a span.
-fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> String {
-    format!(
-        "00-{trace_id:032x}-{span_id:016x}-{:02x}",
-        u8::from(sampled)
-    )
+fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> [u8; 55] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    for (i, b) in trace_id.to_be_bytes().iter().enumerate() {
+        out[3 + 2 * i] = HEX[usize::from(b >> 4)];
+        out[4 + 2 * i] = HEX[usize::from(b & 15)];
+    }
+    for (i, b) in span_id.to_be_bytes().iter().enumerate() {
+        out[36 + 2 * i] = HEX[usize::from(b >> 4)];
+        out[37 + 2 * i] = HEX[usize::from(b & 15)];
+    }
+    if sampled {
+        out[54] = b'1';
+    }
+    out
 }
+
+/// A trace context header of an upstream request.
+pub type TraceHeader = (http::HeaderName, http::HeaderValue);
 
 /// The trace context headers (`traceparent`, and `tracestate` when there is one) of the
 /// current span, for an HTTP upstream request; empty (no allocation) when telemetry is off or
 /// no request is traced here.
-pub fn trace_headers() -> Vec<(String, String)> {
+pub fn trace_headers() -> Vec<TraceHeader> {
     if !enabled() {
         return Vec::new();
     }
     trace::current(|t, s, sampled, state| {
         let mut out = Vec::with_capacity(1 + usize::from(state.is_some()));
-        out.push(("traceparent".to_string(), traceparent(t, s, sampled)));
-        if let Some(st) = state {
-            out.push(("tracestate".to_string(), st.to_string()));
+        if let Ok(v) = http::HeaderValue::from_bytes(&traceparent(t, s, sampled)) {
+            out.push((http::HeaderName::from_static("traceparent"), v));
+        }
+        if let Some(Ok(v)) = state.map(http::HeaderValue::from_str) {
+            out.push((http::HeaderName::from_static("tracestate"), v));
         }
         out
     })
@@ -336,7 +351,11 @@ mod tests {
         assert_eq!(format!("{s:016x}"), "00f067aa0ba902b7");
         assert!(sampled);
         assert_eq!(state.as_deref(), Some("a=1,b=2"));
-        assert_eq!(traceparent(t, s, sampled), tp);
+        assert_eq!(&traceparent(t, s, sampled)[..], tp.as_bytes());
+        assert_eq!(
+            &traceparent(1, 2, false)[..],
+            b"00-00000000000000000000000000000001-0000000000000002-00"
+        );
         h.insert(
             "traceparent",
             http::HeaderValue::from_static(
