@@ -134,16 +134,19 @@ impl Encoder {
                 self.child(t, c);
             }
         }
-        // ScopeSpans
-        let mut scope_spans = Vec::with_capacity(self.spans.len() + self.scope.len() + 8);
-        bytes(&mut scope_spans, 1, &self.scope);
-        scope_spans.extend_from_slice(&self.spans);
-        // ResourceSpans
-        let mut rs = Vec::with_capacity(scope_spans.len() + self.resource.len() + 16);
-        bytes(&mut rs, 1, &self.resource);
-        bytes(&mut rs, 2, &scope_spans);
+        // The nested lengths first, then each message's head, then the spans once.
+        let field = |len: usize| 1 + varint_len(len as u64) + len;
+        let scope_spans = field(self.scope.len()) + self.spans.len();
+        let resource_spans = field(self.resource.len()) + field(scope_spans);
         out.clear();
-        bytes(out, 1, &rs);
+        out.reserve(field(resource_spans));
+        key(out, 1, LEN);
+        varint(out, resource_spans as u64);
+        bytes(out, 1, &self.resource);
+        key(out, 2, LEN);
+        varint(out, scope_spans as u64);
+        bytes(out, 1, &self.scope);
+        out.extend_from_slice(&self.spans);
     }
 
     /// The span's common fields, into `self.span` (cleared first).

@@ -125,7 +125,7 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
     super::queue::start(
         super::queue::Limits::from_env(),
         super::encode::Encoder::new(&resource, "secure-mcp-gateway"),
-        client.sender(format!("{base}/v1/traces")),
+        client.sender(format!("{base}/v1/traces"))?,
     )?;
 
     let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
@@ -198,13 +198,8 @@ struct Client {
 
 impl Client {
     fn new(timeout: Duration) -> Result<Client, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| format!("telemetry: HTTP client: {e}"))?;
         Ok(Client {
-            http,
+            http: http_client(timeout)?,
             rt: runtime()?,
             timeout,
         })
@@ -215,13 +210,21 @@ impl Client {
     /// POSTs an encoded OTLP request to `url` (blocking the calling thread, which is not one
     /// of the runtime's), bounded by the export timeout.
     /// Extra headers: `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
-    fn sender(&self, url: String) -> super::queue::Send {
-        let (client, rt, timeout) = (self.http.clone(), self.rt.clone(), self.timeout);
+    /// The requests run on a one-thread runtime of the sender's own, driven by the thread that
+    /// sends (no hand-over to another thread per export).
+    fn sender(&self, url: String) -> Result<super::queue::Send, String> {
+        let timeout = self.timeout;
+        // A client of its own: its connections belong to this runtime.
+        let client = http_client(timeout)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("telemetry: cannot start the span export runtime: {e}"))?;
         let extra = std::env::var("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
             .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_HEADERS"))
             .map(|v| headers_from(&v))
             .unwrap_or_default();
-        Box::new(move |body: Vec<u8>| {
+        Ok(Box::new(move |body: Vec<u8>| {
             let req = client
                 .post(&url)
                 .headers(extra.clone())
@@ -242,8 +245,17 @@ impl Client {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("timed out".into()),
             }
-        })
+        }))
     }
+}
+
+/// An HTTP client for exports bounded by `timeout`.
+fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| format!("telemetry: HTTP client: {e}"))
 }
 
 /// The headers of an `OTEL_EXPORTER_OTLP_HEADERS` value: `key=value` pairs separated by

@@ -29,6 +29,7 @@
 //! unreachable collector fills the bounded queue and traces are dropped; calls never wait for
 //! it.
 
+mod counts;
 mod encode;
 mod export;
 mod queue;
@@ -39,7 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::metrics::{Counter, Histogram, ObservableCounter};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
@@ -177,15 +178,11 @@ pub fn method_name(method: &str) -> Cow<'static, str> {
 /// A request handled: its method and outcome on the request span, and the request metrics.
 pub fn finish_request(method: Cow<'static, str>, outcome: Outcome, took: Duration) {
     if let Some(m) = INSTRUMENTS.get() {
-        let method = KeyValue::new("mcp.method.name", method.clone());
-        m.requests.add(
-            1,
-            &[method.clone(), KeyValue::new("outcome", outcome.as_str())],
+        counts::add(&method, outcome);
+        m.duration.record(
+            took.as_secs_f64(),
+            &[KeyValue::new("mcp.method.name", method.clone())],
         );
-        if outcome.failed() {
-            m.errors.add(1, std::slice::from_ref(&method));
-        }
-        m.duration.record(took.as_secs_f64(), &[method]);
     }
     trace::with_data(|d| {
         d.method = Some(method);
@@ -278,8 +275,9 @@ pub(crate) fn current_context() -> Option<opentelemetry::Context> {
 
 /// The metric instruments (set when telemetry starts).
 struct Instruments {
-    requests: Counter<u64>,
-    errors: Counter<u64>,
+    /// Kept for as long as telemetry runs: reads [`counts`].
+    _requests: ObservableCounter<u64>,
+    _errors: ObservableCounter<u64>,
     duration: Histogram<f64>,
     cache_hits: Counter<u64>,
     cache_misses: Counter<u64>,
@@ -289,13 +287,15 @@ static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
 
 fn set_instruments(meter: &opentelemetry::metrics::Meter) {
     let _ = INSTRUMENTS.set(Instruments {
-        requests: meter
-            .u64_counter("enkrypt.requests")
+        _requests: meter
+            .u64_observable_counter("enkrypt.requests")
             .with_description("MCP requests handled")
+            .with_callback(counts::observe_requests)
             .build(),
-        errors: meter
-            .u64_counter("enkrypt.request.errors")
+        _errors: meter
+            .u64_observable_counter("enkrypt.request.errors")
             .with_description("MCP requests answered with an error or a tool error")
+            .with_callback(counts::observe_errors)
             .build(),
         duration: meter
             .f64_histogram("enkrypt.request.duration")
