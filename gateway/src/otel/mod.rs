@@ -378,16 +378,13 @@ mod tests {
                 auth.record_flag(true);
                 drop(auth);
                 let fwd = Span::child(Kind::Forward, Some(("demo".into(), "echo".into())));
-                let (fwd_id, inner) = fwd
+                let fwd_id = fwd
                     .instrument(async {
-                        let id = trace::current(|_, s, _, _| s);
                         // A span made under the forward span is its child.
-                        let inner = Span::child(Kind::Discovery, None);
-                        drop(inner);
-                        (id, ())
+                        drop(Span::child(Kind::Discovery, None));
+                        trace::current(|_, s, _, _| s)
                     })
                     .await;
-                let _ = inner;
                 fwd.record_outcome(Outcome::Error);
                 drop(fwd);
                 // Back in the root's scope.
