@@ -471,7 +471,10 @@ async fn a_sampler_that_keeps_nothing_exports_no_span_but_still_propagates() {
         assert!(!err, "{text}");
     }
     // The metrics still go out; by then any span batch would have too (100 ms batches).
-    wait_for(&got, "the request metrics", |r| tool_calls(r, "ok") == Some(2)).await;
+    wait_for(&got, "the request metrics", |r| {
+        tool_calls(r, "ok") == Some(2)
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(got.lock().unwrap().spans.is_empty(), "a span was exported");
     // The upstream still gets the call's trace context, marked not sampled.
