@@ -30,7 +30,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 use crate::auth::AuthError;
 use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST};
@@ -355,13 +354,11 @@ async fn post_mcp(
     body: axum::body::Body,
 ) -> Response {
     // One trace per POST when telemetry is on; nothing at all otherwise.
-    let span = crate::otel::request_span("http");
+    let span = crate::otel::request_span("http", Some(&headers));
     if span.is_none() {
         return post_in_span(state, headers, body, &span).await;
     }
-    crate::otel::accept_parent(&span, &headers);
-    post_in_span(state, headers, body, &span)
-        .instrument(span.clone())
+    span.instrument(post_in_span(state, headers, body, &span))
         .await
 }
 
@@ -369,17 +366,17 @@ async fn post_in_span(
     state: AppState,
     headers: HeaderMap,
     body: axum::body::Body,
-    span: &tracing::Span,
+    span: &crate::otel::Span,
 ) -> Response {
     // One auth span: the key check here, the session's key check below (when there is a
     // session to find).
-    let auth = crate::otel::auth_span(span);
+    let auth = crate::otel::span(crate::otel::Kind::Auth);
     let early = auth.in_scope(|| early_refusal(&state, &headers));
-    crate::otel::record_auth(&auth, early.is_ok());
+    auth.record_flag(early.is_ok());
     let identity = match early {
         Ok(identity) => identity,
         Err(r) => {
-            crate::otel::record_outcome(span, crate::otel::Outcome::Error);
+            span.record_outcome(crate::otel::Outcome::Error);
             return refuse(*r, &headers, body).await;
         }
     };
@@ -435,7 +432,7 @@ async fn post_in_span(
         && !msgs.is_empty();
     let session = if init || ephemeral {
         let claims = auth.in_scope(|| check_claims(&headers, &identity));
-        crate::otel::record_auth(&auth, claims.is_ok());
+        auth.record_flag(claims.is_ok());
         drop(auth);
         if let Err(e) = claims {
             return unauthorized(e);
@@ -466,12 +463,12 @@ async fn post_in_span(
         s
     } else {
         let found = auth.in_scope(|| session_for(&state, &headers, extract_key(&headers)));
-        crate::otel::record_auth(&auth, found.is_ok());
+        auth.record_flag(found.is_ok());
         drop(auth);
         match found {
             Ok(s) => s,
             Err(r) => {
-                crate::otel::record_outcome(span, crate::otel::Outcome::Error);
+                span.record_outcome(crate::otel::Outcome::Error);
                 return *r;
             }
         }
@@ -536,9 +533,9 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
     let (tx, mut rx) = mpsc::channel::<Message>(crate::session::OUTBOUND_LIMIT);
     let gw = state.gw.clone();
     let s = session.clone();
-    let mut work = tokio::spawn(
-        async move { gw.handle(&s, msg, Some(tx)).await }.instrument(crate::otel::current()),
-    );
+    let mut work = tokio::spawn(crate::otel::carry(async move {
+        gw.handle(&s, msg, Some(tx)).await
+    }));
     tokio::select! {
         biased;
         r = &mut work => {

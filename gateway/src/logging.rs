@@ -11,21 +11,20 @@
 //!
 //! Logs go to standard error: in stdio mode standard output carries only MCP.
 //!
-//! Telemetry (`start` only, when the config enables it) adds two layers: the trace spans
-//! (target [`crate::otel::TARGET`]) to OpenTelemetry, and the log events, at the level chosen
-//! at start, to OTLP logs.
+//! Telemetry (`start` only, when the config enables it) adds one layer: the log events, at the
+//! level chosen at start, to OTLP logs, with the trace and span ids of the request they belong
+//! to. (The request spans are not `tracing` spans: [`crate::otel`] records them itself.)
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use tracing::Subscriber;
-use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{filter, fmt, reload, EnvFilter, Registry};
+use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
 use crate::config::{self, LogLevel};
 
@@ -110,17 +109,13 @@ pub fn init(config: Option<&Path>, serving: bool) -> Option<crate::otel::Guard> 
         std::env::var("ENKRYPT_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"));
     let directive = level.directive();
     let (reloadable, handle) = reload::Layer::new(EnvFilter::new(&directive));
-    // The trace spans are not the log's: the log lines stay as they are with telemetry on,
-    // and the log layer does not format the spans' fields.
-    let filter = reloadable.and(filter::filter_fn(|m| {
-        !(m.is_span() && m.target() == crate::otel::TARGET)
-    }));
+    let filter = reloadable;
     let mut guard = None;
     let mut otel_layers = None;
     if let Some(started) = telemetry {
         notes.extend(started.notes);
         guard = Some(started.guard);
-        otel_layers = Some((started.tracer, started.logs));
+        otel_layers = Some(started.logs);
     }
     let installed = if json {
         let fmt = fmt::layer()
@@ -135,7 +130,7 @@ pub fn init(config: Option<&Path>, serving: bool) -> Option<crate::otel::Guard> 
                     .with_target(false),
             ));
         let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
-        let otel = otel_layers.map(|(t, l)| telemetry_layers(t, &l, &directive));
+        let otel = otel_layers.map(|l| log_bridge(&l, &directive));
         registry.with(otel).try_init()
     } else {
         let fmt = fmt::layer()
@@ -143,7 +138,7 @@ pub fn init(config: Option<&Path>, serving: bool) -> Option<crate::otel::Guard> 
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false);
         let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
-        let otel = otel_layers.map(|(t, l)| telemetry_layers(t, &l, &directive));
+        let otel = otel_layers.map(|l| log_bridge(&l, &directive));
         registry.with(otel).try_init()
     };
     if installed.is_err() {
@@ -159,40 +154,54 @@ pub fn init(config: Option<&Path>, serving: bool) -> Option<crate::otel::Guard> 
 }
 
 /// Targets whose events never go to OTLP logs: the exporters' own HTTP stack (a debug level
-/// would otherwise log every export, and export those logs).
-const NOT_EXPORTED: &[&str] = &["hyper", "h2", "reqwest", "rustls", "tower", "opentelemetry"];
+/// would otherwise log every export, and export those logs) and their own reports.
+const NOT_EXPORTED: &[&str] = &[
+    "hyper",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "opentelemetry",
+    "otlp_export",
+];
 
-/// The span layer (spans of [`crate::otel::TARGET`] only) and the log bridge (events at
-/// `directive`, the exporters' own stack left out).
-fn telemetry_layers<S>(
-    tracer: opentelemetry_sdk::trace::SdkTracer,
+/// The log bridge: events at `directive` (the exporters' own stack left out) to OTLP logs.
+fn log_bridge<S>(
     logs: &opentelemetry_sdk::logs::SdkLoggerProvider,
     directive: &str,
-) -> Vec<Box<dyn Layer<S> + Send + Sync>>
+) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
-    let spans = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_level(false)
-        .with_target(false)
-        // No busy/idle clock reads at every poll of an instrumented future.
-        .with_tracked_inactivity(false)
-        .with_filter(filter::filter_fn(|m| {
-            m.is_span() && m.target() == crate::otel::TARGET
-        }));
     let mut bridge_filter = EnvFilter::new(directive);
     for t in NOT_EXPORTED {
         if let Ok(d) = format!("{t}=off").parse() {
             bridge_filter = bridge_filter.add_directive(d);
         }
     }
-    let events = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logs)
-        .with_filter(bridge_filter)
-        .with_filter(filter::filter_fn(|m| m.is_event()));
-    vec![Box::new(spans), Box::new(events)]
+    let events = InRequestContext(
+        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logs),
+    )
+    // An `EnvFilter` only: its interest in a callsite is cached (a function filter would be
+    // asked at every `debug!` of the HTTP stack). The bridge handles events only.
+    .with_filter(bridge_filter);
+    Box::new(events)
+}
+
+/// Emits each event with the running request's trace context current, so the log record
+/// carries its trace and span ids.
+struct InRequestContext<L>(L);
+
+impl<S: Subscriber, L: Layer<S>> Layer<S> for InRequestContext<L> {
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        match crate::otel::current_context() {
+            Some(cx) => {
+                let _attached = cx.attach();
+                self.0.on_event(event, ctx);
+            }
+            None => self.0.on_event(event, ctx),
+        }
+    }
 }
 
 /// The JSON line of the wrapped format, with `trace_id` and `span_id` of the current span
@@ -219,7 +228,7 @@ where
         match line.trim_end().strip_suffix('}') {
             Some(head) => writeln!(
                 writer,
-                "{head},\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"}}"
+                "{head},\"trace_id\":\"{trace_id:032x}\",\"span_id\":\"{span_id:016x}\"}}"
             ),
             None => writer.write_str(&line),
         }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use tracing::Instrument;
 
 use crate::config::{GatewayConfig, McpConfig, ServerConfig, ToolsMode};
 use crate::guard::detect::Detector;
@@ -318,10 +317,15 @@ impl Gateway {
 
     /// Builds (or returns) the tool index of a session's mcp_config.
     pub async fn tool_index(&self, identity: &Identity) -> Arc<ToolIndex> {
+        self.tool_index_cached(identity).await.0
+    }
+
+    /// The tool index, and whether it was already built (no discovery was needed).
+    async fn tool_index_cached(&self, identity: &Identity) -> (Arc<ToolIndex>, bool) {
         if let Some(ix) = self.indexes.get(&identity.mcp_config_id) {
-            return ix.clone();
+            return (ix.clone(), true);
         }
-        self.current_index(identity).await
+        (self.current_index(identity).await, false)
     }
 
     /// The tool index of a session's config, rebuilt only when a cache entry changed.
@@ -482,18 +486,12 @@ impl Gateway {
                 format!("Unknown tool: {name}"),
             ));
         }
-        let discovery = crate::otel::discovery_span();
-        if !discovery.is_none() {
-            let cached = self.indexes.contains_key(&session.identity().mcp_config_id);
-            crate::otel::record_flag(&discovery, "enkrypt.cache.hit", cached);
-        }
-        let mut target = self
-            .tool_index(&session.identity())
-            .instrument(discovery.clone())
-            .await
-            .names
-            .get(name)
-            .cloned();
+        let discovery = crate::otel::span(crate::otel::Kind::Discovery);
+        let (index, cached) = discovery
+            .instrument(self.tool_index_cached(&session.identity()))
+            .await;
+        discovery.record_flag(cached);
+        let mut target = index.names.get(name).cloned();
         if target.is_none() {
             // A `<server>__<tool>` the config denies, or the last screening refused, is
             // answered at once: no rediscovery of every server for it.
@@ -502,9 +500,8 @@ impl Gateway {
             }
             // The tool may be new upstream: rebuild once.
             self.invalidate_index(Some(&session.identity().mcp_config_id));
-            target = self
-                .tool_index(&session.identity())
-                .instrument(discovery.clone())
+            target = discovery
+                .instrument(self.tool_index(&session.identity()))
                 .await
                 .names
                 .get(name)
@@ -714,18 +711,18 @@ impl Gateway {
         let limit = route.spec.timeouts.request;
         let started = Instant::now();
         let span = crate::otel::forward_span(&route.server.name, tool);
-        let r = async {
-            let up = self.pool.get_keyed(&route.key, &route.spec).await?;
-            up.request_raw("tools/call", Some(params), ctx).await
-        }
-        .instrument(span.clone())
-        .await;
+        let r = span
+            .instrument(async {
+                let up = self.pool.get_keyed(&route.key, &route.spec).await?;
+                up.request_raw("tools/call", Some(params), ctx).await
+            })
+            .await;
         if !span.is_none() {
             let outcome = match &r {
                 Ok(_) => crate::otel::Outcome::Ok,
                 Err(_) => crate::otel::Outcome::Error,
             };
-            crate::otel::record_outcome(&span, outcome);
+            span.record_outcome(outcome);
         }
         self.metrics.record(
             started.elapsed(),
@@ -773,11 +770,9 @@ impl Gateway {
                     None
                 };
                 let beside = self.config().common.async_input_guardrails && !p.pii_redaction;
-                let input_span = crate::otel::guardrail_span(false);
-                let check = self
-                    .guard
-                    .check_input(p, schema.as_ref(), &args)
-                    .instrument(input_span.clone());
+                let input_span = crate::otel::span(crate::otel::Kind::GuardInput);
+                let check =
+                    input_span.instrument(self.guard.check_input(p, schema.as_ref(), &args));
                 let (checked, raw) = if beside {
                     let (c, r) = futures_util::future::join(
                         check,
@@ -797,11 +792,7 @@ impl Gateway {
                         (checked, Some(raw))
                     }
                 };
-                crate::otel::record_flag(
-                    &input_span,
-                    "enkrypt.guardrail.blocked",
-                    checked.verdict.blocked,
-                );
+                input_span.record_flag(checked.verdict.blocked);
                 self.guard.recent.record(
                     server,
                     tool,
@@ -845,16 +836,19 @@ impl Gateway {
             }
         };
         let output_span = if pol.output.is_some() {
-            crate::otel::guardrail_span(true)
+            crate::otel::span(crate::otel::Kind::GuardOutput)
         } else {
-            tracing::Span::none()
+            crate::otel::Span::none()
         };
-        let verdict = self
-            .guard
-            .check_output(pol.output.as_ref(), &mut result, &redactions, &args)
-            .instrument(output_span.clone())
+        let verdict = output_span
+            .instrument(self.guard.check_output(
+                pol.output.as_ref(),
+                &mut result,
+                &redactions,
+                &args,
+            ))
             .await;
-        crate::otel::record_flag(&output_span, "enkrypt.guardrail.blocked", verdict.blocked);
+        output_span.record_flag(verdict.blocked);
         self.guard
             .recent
             .record(server, tool, Direction::Output, &verdict, 0);

@@ -264,11 +264,13 @@ impl Gateway {
                     ));
                 }
                 // Telemetry only: the method and the start, kept when it is on.
-                let traced = crate::otel::enabled()
-                    .then(|| (msg.method().unwrap_or_default().to_string(), Instant::now()));
+                let traced = crate::otel::enabled().then(|| {
+                    let method = crate::otel::method_name(msg.method().unwrap_or_default());
+                    (method, Instant::now())
+                });
                 let out = self.request_message(session, msg, id, stream).await;
                 if let Some((method, started)) = traced {
-                    crate::otel::finish_request(&method, outcome_of(&out), started.elapsed());
+                    crate::otel::finish_request(method, outcome_of(&out), started.elapsed());
                 }
                 out
             }

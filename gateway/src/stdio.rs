@@ -13,7 +13,6 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 use crate::auth::AuthError;
 use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, PARSE_ERROR};
@@ -152,18 +151,18 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
             };
             // One trace per request when telemetry is on; nothing at all otherwise.
             let span = if m.kind() == Some(Kind::Request) {
-                crate::otel::request_span("stdio")
+                crate::otel::request_span("stdio", None)
             } else {
-                tracing::Span::none()
+                crate::otel::Span::none()
             };
-            let auth = crate::otel::auth_span(&span);
+            let auth = span.in_scope(|| crate::otel::span(crate::otel::Kind::Auth));
             let session = auth.in_scope(|| client.session());
-            crate::otel::record_auth(&auth, session.is_ok());
+            auth.record_flag(session.is_ok());
             drop(auth);
             match session {
                 Err(e) => {
                     if m.kind() == Some(Kind::Request) {
-                        crate::otel::record_outcome(&span, crate::otel::Outcome::Error);
+                        span.record_outcome(crate::otel::Outcome::Error);
                         let id = m.id().cloned().unwrap_or(Value::Null);
                         let _ =
                             tx.send(Message::error(id, &RpcError::new(AUTH_ERROR, e.message())));
@@ -172,14 +171,11 @@ pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
                 Ok(s) if m.kind() == Some(Kind::Request) => {
                     let gw = gw.clone();
                     let tx = tx.clone();
-                    tokio::spawn(
-                        async move {
-                            if let Some(r) = gw.handle(&s, m, None).await {
-                                let _ = tx.send(r);
-                            }
+                    tokio::spawn(span.instrument(async move {
+                        if let Some(r) = gw.handle(&s, m, None).await {
+                            let _ = tx.send(r);
                         }
-                        .instrument(span),
-                    );
+                    }));
                 }
                 Ok(s) => {
                     gw.handle(&s, m, None).await;

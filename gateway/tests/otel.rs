@@ -445,6 +445,52 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampler_that_keeps_nothing_exports_no_span_but_still_propagates() {
+    let (otlp, got) = receiver().await;
+    let (_demo, demo_url) = demo_http();
+    let demo_port: u16 = demo_url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap();
+    let (relay, relayed) = recording_relay(demo_port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!("http://127.0.0.1:{relay}/mcp"),
+        &format!("http://127.0.0.1:{otlp}"),
+    );
+    let gw = start_http_with(&cfg, |cmd| {
+        fast_export(cmd);
+        cmd.env("OTEL_TRACES_SAMPLER", "always_off")
+            .stderr(Stdio::null());
+    });
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    for _ in 0..2 {
+        let (err, text, _) = call(&client, "echo", json!({ "message": "hi" })).await;
+        assert!(!err, "{text}");
+    }
+    // The metrics still go out; by then any span batch would have too (100 ms batches).
+    wait_for(&got, "the request metrics", |r| {
+        tool_calls(r, "ok") == Some(2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(got.lock().unwrap().spans.is_empty(), "a span was exported");
+    // The upstream still gets the call's trace context, marked not sampled.
+    let relayed = String::from_utf8_lossy(&relayed.lock().unwrap()).to_ascii_lowercase();
+    let tp = relayed
+        .lines()
+        .find_map(|l| l.strip_prefix("traceparent: "))
+        .expect("a traceparent header upstream")
+        .trim()
+        .to_string();
+    assert_eq!(tp.len(), 55, "{tp}");
+    assert!(tp.starts_with("00-") && tp.ends_with("-00"), "{tp}");
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_requests_are_traced_and_flushed_at_exit() {
     use std::io::{BufRead, BufReader, Write};
     let (otlp, got) = receiver().await;

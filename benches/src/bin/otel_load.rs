@@ -4,7 +4,8 @@
 //! per call.
 //!
 //! Run: `cargo build --release -p gateway -p benches && target/release/otel_load`
-//! (environment: `ROUNDS` (5), `CALLS` per client per round (1000)).
+//! (environment: `ROUNDS` (5), `CALLS` per client per round (1000); `AA=1` for the A/A
+//! control: the second gateway has telemetry off too, so its ratio shows the noise).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -116,17 +117,23 @@ async fn main() {
     let otlp = receiver(got.clone()).await;
     let servers = json!([{ "server_name": "demo", "config": { "url": format!("http://127.0.0.1:{up_port}/mcp"), "transport": "streamable-http" }, "tools": {} }]);
     let off_cfg = write_config(&dir, "off.json", servers.clone(), json!({}));
-    let on_cfg = write_config(
-        &dir,
-        "on.json",
-        servers,
-        json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } }),
-    );
+    let aa = std::env::var("AA").is_ok_and(|v| v == "1");
+    let on_common = if aa {
+        json!({})
+    } else {
+        json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } })
+    };
+    let on_cfg = write_config(&dir, "on.json", servers, on_common);
     let (off, off_port, _) = start_gateway(&off_cfg);
     let (on, on_port, _) = start_gateway(&on_cfg);
     let (off_pid, on_pid) = (off.0.id(), on.0.id());
 
-    println!("## tools/call echo: telemetry off against on (exporting to a live receiver), {rounds} interleaved rounds, {calls} calls per client per round\n");
+    let what = if aa {
+        "A/A control: telemetry off in both gateways"
+    } else {
+        "telemetry off against on (exporting to a live receiver)"
+    };
+    println!("## tools/call echo: {what}, {rounds} interleaved rounds, {calls} calls per client per round\n");
     println!("| clients | off p50 us | on p50 us | off p99 us | on p99 us | off CPU us/call | on CPU us/call | on / off |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for clients in [1usize, 16] {
@@ -139,13 +146,18 @@ async fn main() {
         load(&s_on, 50).await;
         let (mut l_off, mut l_on) = (Vec::new(), Vec::new());
         let (mut c_off, mut c_on) = (0.0, 0.0);
-        for _ in 0..rounds {
-            let before = cpu_secs(off_pid);
-            l_off.extend(load(&s_off, calls).await);
-            c_off += cpu_secs(off_pid) - before;
-            let before = cpu_secs(on_pid);
-            l_on.extend(load(&s_on, calls).await);
-            c_on += cpu_secs(on_pid) - before;
+        for round in 0..rounds {
+            // Alternate which gateway goes first, so neither always follows the other.
+            for on_now in [round % 2 == 1, round % 2 == 0] {
+                let (pid, sessions, lat, cpu) = if on_now {
+                    (on_pid, &s_on, &mut l_on, &mut c_on)
+                } else {
+                    (off_pid, &s_off, &mut l_off, &mut c_off)
+                };
+                let before = cpu_secs(pid);
+                lat.extend(load(sessions, calls).await);
+                *cpu += cpu_secs(pid) - before;
+            }
         }
         l_off.sort();
         l_on.sort();

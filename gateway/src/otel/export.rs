@@ -1,21 +1,20 @@
 //! The exporters: OTLP/HTTP (protobuf) to `<base>/v1/traces`, `/v1/metrics` and `/v1/logs`,
 //! sent by the workspace's reqwest client (rustls on ring) on a one-thread runtime of their
-//! own. Spans and log records go through batch processors (bounded queues that drop when
-//! full, each with its own export thread); metrics are read periodically. The standard
-//! `OTEL_BSP_*`, `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL` and
-//! `OTEL_EXPORTER_OTLP_TIMEOUT` variables tune them.
+//! own. Spans go through the gateway's own queue and encoder ([`super::queue`]); log records
+//! through the SDK's batch processor (a bounded queue that drops when full, with its own
+//! export thread); metrics are read periodically by the SDK. The standard `OTEL_BSP_*`,
+//! `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_OTLP_TIMEOUT` and
+//! `OTEL_TRACES_SAMPLER(_ARG)` variables tune them.
 
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 
 use crate::config::TelemetryConfig;
@@ -56,8 +55,6 @@ pub fn endpoint_base(cfg: &TelemetryConfig) -> Result<(String, Option<String>), 
 pub struct Started {
     /// Flushes and stops the exporters ([`Guard::shutdown`]).
     pub guard: Guard,
-    /// The tracer of the span layer.
-    pub tracer: SdkTracer,
     /// The provider of the log bridge.
     pub logs: SdkLoggerProvider,
     /// Notes to log once logging is up.
@@ -66,7 +63,6 @@ pub struct Started {
 
 /// Holds the providers; [`Guard::shutdown`] flushes them.
 pub struct Guard {
-    traces: SdkTracerProvider,
     metrics: SdkMeterProvider,
     logs: SdkLoggerProvider,
 }
@@ -77,15 +73,10 @@ impl Guard {
     pub fn shutdown(self, deadline: Duration) {
         super::ON.store(false, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<()>();
-        let Guard {
-            traces,
-            metrics,
-            logs,
-        } = self;
+        let until = std::time::Instant::now() + deadline;
+        let Guard { metrics, logs } = self;
         let jobs: [Box<dyn FnOnce() + Send>; 3] = [
-            Box::new(move || {
-                let _ = traces.shutdown_with_timeout(deadline);
-            }),
+            Box::new(move || super::queue::shutdown(until)),
             Box::new(move || {
                 let _ = metrics.shutdown_with_timeout(deadline);
             }),
@@ -104,7 +95,6 @@ impl Guard {
                 });
             n += usize::from(spawned.is_ok());
         }
-        let until = std::time::Instant::now() + deadline;
         for _ in 0..n {
             let left = until.saturating_duration_since(std::time::Instant::now());
             if rx.recv_timeout(left).is_err() {
@@ -128,18 +118,15 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .build();
     let err = |what: &str, e: &dyn std::fmt::Display| format!("telemetry: {what} exporter: {e}");
 
-    let spans = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(format!("{base}/v1/traces"))
-        .with_timeout(timeout)
-        .with_http_client(client.clone())
-        .build()
-        .map_err(|e| err("span", &e))?;
-    let traces = SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(spans).build())
-        .with_resource(resource.clone())
-        .build();
+    super::trace::set_sampler(super::trace::Sampler::from_env(
+        std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
+        std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
+    ));
+    super::queue::start(
+        super::queue::Limits::from_env(),
+        super::encode::Encoder::new(&resource, "secure-mcp-gateway"),
+        client.sender(format!("{base}/v1/traces"))?,
+    )?;
 
     let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
         .with_http()
@@ -167,7 +154,6 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .with_resource(resource)
         .build();
 
-    let tracer = traces.tracer("secure-mcp-gateway");
     {
         use opentelemetry::metrics::MeterProvider as _;
         super::set_instruments(&metrics.meter("secure-mcp-gateway"));
@@ -177,11 +163,9 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
     notes.extend(note);
     Ok(Started {
         guard: Guard {
-            traces,
             metrics,
             logs: logs.clone(),
         },
-        tracer,
         logs,
         notes,
     })
@@ -214,17 +198,104 @@ struct Client {
 
 impl Client {
     fn new(timeout: Duration) -> Result<Client, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| format!("telemetry: HTTP client: {e}"))?;
         Ok(Client {
-            http,
+            http: http_client(timeout)?,
             rt: runtime()?,
             timeout,
         })
     }
+}
+
+impl Client {
+    /// POSTs an encoded OTLP request to `url` (blocking the calling thread, which is not one
+    /// of the runtime's), bounded by the export timeout.
+    /// Extra headers: `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
+    /// The requests run on a one-thread runtime of the sender's own, driven by the thread that
+    /// sends (no hand-over to another thread per export).
+    fn sender(&self, url: String) -> Result<super::queue::Send, String> {
+        let timeout = self.timeout;
+        // A client of its own: its connections belong to this runtime.
+        let client = http_client(timeout)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("telemetry: cannot start the span export runtime: {e}"))?;
+        let extra = std::env::var("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_HEADERS"))
+            .map(|v| headers_from(&v))
+            .unwrap_or_default();
+        Ok(Box::new(move |body: Vec<u8>| {
+            let req = client
+                .post(&url)
+                .headers(extra.clone())
+                .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+                .body(body);
+            let sent = rt.block_on(async {
+                tokio::time::timeout(timeout, async {
+                    let resp = req.send().await?;
+                    let status = resp.status();
+                    resp.bytes().await?;
+                    Ok::<_, reqwest::Error>(status)
+                })
+                .await
+            });
+            match sent {
+                Ok(Ok(status)) if status.is_success() => Ok(()),
+                Ok(Ok(status)) => Err(format!("the collector answered {status}")),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out".into()),
+            }
+        }))
+    }
+}
+
+/// An HTTP client for exports bounded by `timeout`.
+fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| format!("telemetry: HTTP client: {e}"))
+}
+
+/// The headers of an `OTEL_EXPORTER_OTLP_HEADERS` value: `key=value` pairs separated by
+/// commas, values percent-decoded; a pair that is not a valid header is skipped.
+fn headers_from(v: &str) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for pair in v.split(',') {
+        let Some((k, val)) = pair.split_once('=') else {
+            continue;
+        };
+        let name = http::HeaderName::from_bytes(k.trim().as_bytes());
+        let value = http::HeaderValue::from_bytes(&percent_decode(val.trim()));
+        if let (Ok(name), Ok(value)) = (name, value) {
+            out.append(name, value);
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[async_trait::async_trait]
@@ -295,5 +366,14 @@ mod tests {
             Ok(("https://otel.example/otlp".into(), false))
         );
         assert!(base("grpc://x:1", true).is_err());
+    }
+
+    #[test]
+    fn headers_from_the_environment_form() {
+        let h = headers_from("api-key=a%20b, x-tenant = t1 ,broken,bad name=v,x-pct=100%");
+        assert_eq!(h.get("api-key").map(|v| v.as_bytes()), Some(&b"a b"[..]));
+        assert_eq!(h.get("x-tenant").map(|v| v.as_bytes()), Some(&b"t1"[..]));
+        assert_eq!(h.get("x-pct").map(|v| v.as_bytes()), Some(&b"100%"[..]));
+        assert_eq!(h.len(), 3, "{h:?}");
     }
 }

@@ -18,30 +18,36 @@
 //! (HTTP transport) makes the request's trace a child of the caller's; HTTP upstreams get
 //! the `traceparent` of the upstream call's span.
 //!
+//! The spans are not `tracing` spans nor SDK spans: a request's [`Span`]s are plain values
+//! sharing one trace object, made current for the request's futures through a task-local
+//! ([`Span::instrument`]); the finished trace goes to the export queue in one push, and the
+//! export thread writes the OTLP protobuf request straight from it (`encode`, `queue`).
+//! Metrics and logs use the OpenTelemetry SDK (log records get the request's trace context).
+//!
 //! Cost: with telemetry off, [`enabled`] is one relaxed atomic load and every span helper
-//! returns [`Span::none`] (no span is created, nothing is allocated). With it on, spans are
-//! queued to a batch processor whose export runs on its own threads: a slow or unreachable
-//! collector fills the bounded queue and spans are dropped, calls never wait for it.
+//! returns [`Span::none`] (no span is created, nothing is allocated). With it on, a slow or
+//! unreachable collector fills the bounded queue and traces are dropped; calls never wait for
+//! it.
 
+mod counts;
+mod encode;
 mod export;
+mod queue;
+mod trace;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use opentelemetry::metrics::{Counter, Histogram};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::metrics::{Counter, Histogram, ObservableCounter};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use tracing::field::Empty;
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use export::{endpoint_base, start, Guard, Started};
-
-/// The `target` of the gateway's trace spans: the span layer takes these spans only.
-pub const TARGET: &str = "enkrypt";
+pub use trace::{Kind, Span};
 
 static ON: AtomicBool = AtomicBool::new(false);
 
@@ -51,95 +57,42 @@ pub fn enabled() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-/// The request's root span (`enkrypt.request`), or [`Span::none`] when telemetry is off.
-pub fn request_span(transport: &'static str) -> Span {
+/// The request's root span (`enkrypt.request`), a child of the caller's trace when `headers`
+/// carry a valid `traceparent` (and `tracestate`); [`Span::none`] when telemetry is off.
+pub fn request_span(transport: &'static str, headers: Option<&http::HeaderMap>) -> Span {
     if !enabled() {
         return Span::none();
     }
-    tracing::info_span!(
-        target: TARGET,
-        "enkrypt.request",
-        "otel.kind" = "server",
-        transport,
-        "mcp.method.name" = Empty,
-        server_name = Empty,
-        tool_name = Empty,
-        outcome = Empty,
-        "otel.status_code" = Empty,
-    )
+    let parent = headers
+        .filter(|h| h.contains_key("traceparent"))
+        .and_then(parent_of);
+    Span::root(transport, parent)
 }
 
-/// Makes `span` (a request span) a child of the trace context in `headers`
-/// (`traceparent`, `tracestate`), when they carry a valid one.
-pub fn accept_parent(span: &Span, headers: &http::HeaderMap) {
-    if span.is_none() || !headers.contains_key("traceparent") {
-        return;
-    }
+/// The caller's trace context in `headers`: trace id, span id, sampled, tracestate.
+fn parent_of(headers: &http::HeaderMap) -> Option<(u128, u64, bool, Option<Box<str>>)> {
     let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    if cx.span().span_context().is_valid() {
-        let _ = span.set_parent(cx);
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return None;
     }
+    let state = sc.trace_state().header();
+    Some((
+        u128::from_be_bytes(sc.trace_id().to_bytes()),
+        u64::from_be_bytes(sc.span_id().to_bytes()),
+        sc.is_sampled(),
+        (!state.is_empty()).then(|| state.into_boxed_str()),
+    ))
 }
 
-/// `enkrypt.auth`: the gateway key check, a child of `request` (none when `request` is).
-pub fn auth_span(request: &Span) -> Span {
-    if request.is_none() {
-        return Span::none();
-    }
-    tracing::info_span!(
-        target: TARGET,
-        parent: request,
-        "enkrypt.auth",
-        "enkrypt.auth.result" = Empty
-    )
-}
-
-/// Records the key check's result (`success` or `failure`) on an auth span.
-pub fn record_auth(span: &Span, ok: bool) {
-    if !span.is_none() {
-        span.record(
-            "enkrypt.auth.result",
-            if ok { "success" } else { "failure" },
-        );
-    }
-}
-
-/// The current span when telemetry is on (to carry into a spawned task), else
-/// [`Span::none`].
-pub fn current() -> Span {
-    if enabled() {
-        Span::current()
-    } else {
-        Span::none()
-    }
-}
-
-/// `enkrypt.discovery`: the tool index lookup (cached discovery) of a tool call.
-pub fn discovery_span() -> Span {
+/// A child span of the current one (`enkrypt.auth`, `enkrypt.discovery`, the guardrail
+/// checks); [`Span::none`] when telemetry is off or no request is traced here.
+pub fn span(kind: Kind) -> Span {
     if !enabled() {
         return Span::none();
     }
-    tracing::info_span!(target: TARGET, "enkrypt.discovery", "enkrypt.cache.hit" = Empty)
-}
-
-/// `enkrypt.guardrail.check.input` or `.output`.
-pub fn guardrail_span(output: bool) -> Span {
-    if !enabled() {
-        return Span::none();
-    }
-    if output {
-        tracing::info_span!(
-            target: TARGET,
-            "enkrypt.guardrail.check.output",
-            "enkrypt.guardrail.blocked" = Empty
-        )
-    } else {
-        tracing::info_span!(
-            target: TARGET,
-            "enkrypt.guardrail.check.input",
-            "enkrypt.guardrail.blocked" = Empty
-        )
-    }
+    Span::child(kind, None)
 }
 
 /// `enkrypt.tool.forward`: the upstream call.
@@ -147,23 +100,18 @@ pub fn forward_span(server: &str, tool: &str) -> Span {
     if !enabled() {
         return Span::none();
     }
-    tracing::info_span!(
-        target: TARGET,
-        "enkrypt.tool.forward",
-        "otel.kind" = "client",
-        server_name = server,
-        tool_name = tool,
-        outcome = Empty,
-        "otel.status_code" = Empty,
-    )
+    Span::child(Kind::Forward, Some((server.to_string(), tool.to_string())))
 }
 
-/// Records the tool call's server and tool on the current (request) span.
+/// Runs `fut` (a task the request spawns) in the running request's trace.
+pub fn carry<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+    trace::carry(fut)
+}
+
+/// Records the tool call's server and tool on the request span.
 pub fn note_tool(server: &str, tool: &str) {
     if enabled() {
-        let s = Span::current();
-        s.record("server_name", server);
-        s.record("tool_name", tool);
+        trace::with_data(|d| d.tool = Some((server.to_string(), tool.to_string())));
     }
 }
 
@@ -171,16 +119,24 @@ pub fn note_tool(server: &str, tool: &str) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// A result.
-    Ok,
+    Ok = 0,
     /// A tool result with `isError` (an upstream failure or a guardrail block).
-    ToolError,
+    ToolError = 1,
     /// A JSON-RPC error.
-    Error,
+    Error = 2,
     /// Cancelled by the client.
-    Cancelled,
+    Cancelled = 3,
 }
 
 impl Outcome {
+    /// Every outcome, in the order of their discriminants.
+    const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::ToolError,
+        Outcome::Error,
+        Outcome::Cancelled,
+    ];
+
     /// The attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -196,41 +152,42 @@ impl Outcome {
     }
 }
 
-/// Records `outcome` on `span` (and marks it an error when it is one).
-pub fn record_outcome(span: &Span, outcome: Outcome) {
-    if span.is_none() {
-        return;
-    }
-    span.record("outcome", outcome.as_str());
-    if outcome.failed() {
-        span.record("otel.status_code", "ERROR");
+/// The MCP methods named without an allocation in spans and metrics.
+const METHODS: &[&str] = &[
+    "tools/call",
+    "tools/list",
+    "initialize",
+    "ping",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// `method` as a value for spans and metrics (a known method costs no allocation).
+pub fn method_name(method: &str) -> Cow<'static, str> {
+    match METHODS.iter().find(|m| **m == method) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(method.to_string()),
     }
 }
 
-/// Records `key = true/false` on `span`.
-pub fn record_flag(span: &Span, key: &'static str, value: bool) {
-    if !span.is_none() {
-        span.record(key, value);
-    }
-}
-
-/// A request handled: its method and outcome on the current (request) span, and the
-/// request metrics.
-pub fn finish_request(method: &str, outcome: Outcome, took: Duration) {
-    let s = Span::current();
-    s.record("mcp.method.name", method);
-    record_outcome(&s, outcome);
+/// A request handled: its method and outcome on the request span, and the request metrics.
+pub fn finish_request(method: Cow<'static, str>, outcome: Outcome, took: Duration) {
     if let Some(m) = INSTRUMENTS.get() {
-        let method = KeyValue::new("mcp.method.name", method.to_string());
-        m.requests.add(
-            1,
-            &[method.clone(), KeyValue::new("outcome", outcome.as_str())],
+        counts::add(&method, outcome);
+        m.duration.record(
+            took.as_secs_f64(),
+            &[KeyValue::new("mcp.method.name", method.clone())],
         );
-        if outcome.failed() {
-            m.errors.add(1, std::slice::from_ref(&method));
-        }
-        m.duration.record(took.as_secs_f64(), &[method]);
     }
+    trace::with_data(|d| {
+        d.method = Some(method);
+        d.outcome = Some(outcome);
+    });
 }
 
 /// A tool discovery answered from the cache (`hit`) or by asking the server.
@@ -244,37 +201,83 @@ pub fn cache_lookup(hit: bool) {
     }
 }
 
+/// The W3C `traceparent` of a span.
+fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> [u8; 55] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    for (i, b) in trace_id.to_be_bytes().iter().enumerate() {
+        out[3 + 2 * i] = HEX[usize::from(b >> 4)];
+        out[4 + 2 * i] = HEX[usize::from(b & 15)];
+    }
+    for (i, b) in span_id.to_be_bytes().iter().enumerate() {
+        out[36 + 2 * i] = HEX[usize::from(b >> 4)];
+        out[37 + 2 * i] = HEX[usize::from(b & 15)];
+    }
+    if sampled {
+        out[54] = b'1';
+    }
+    out
+}
+
+/// A trace context header of an upstream request.
+pub type TraceHeader = (http::HeaderName, http::HeaderValue);
+
 /// The trace context headers (`traceparent`, and `tracestate` when there is one) of the
 /// current span, for an HTTP upstream request; empty (no allocation) when telemetry is off or
-/// no span is current.
-pub fn trace_headers() -> Vec<(String, String)> {
+/// no request is traced here.
+pub fn trace_headers() -> Vec<TraceHeader> {
     if !enabled() {
         return Vec::new();
     }
-    let cx = Span::current().context();
-    if !cx.span().span_context().is_valid() {
-        return Vec::new();
-    }
-    let mut out = HeaderInjector(Vec::with_capacity(1));
-    TraceContextPropagator::new().inject_context(&cx, &mut out);
-    out.0
+    trace::current(|t, s, sampled, state| {
+        let mut out = Vec::with_capacity(1 + usize::from(state.is_some()));
+        if let Ok(v) = http::HeaderValue::from_bytes(&traceparent(t, s, sampled)) {
+            out.push((http::HeaderName::from_static("traceparent"), v));
+        }
+        if let Some(Ok(v)) = state.map(http::HeaderValue::from_str) {
+            out.push((http::HeaderName::from_static("tracestate"), v));
+        }
+        out
+    })
+    .unwrap_or_default()
 }
 
 /// The trace and span ids of the current span, for log lines.
-pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
+pub(crate) fn current_ids() -> Option<(u128, u64)> {
     if !enabled() {
         return None;
     }
-    opentelemetry::Context::map_current(|cx| {
-        let sc = cx.span().span_context().clone();
-        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+    trace::current(|t, s, _, _| (t, s))
+}
+
+/// The current span as an OpenTelemetry context, for the log records made under it.
+pub(crate) fn current_context() -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    if !enabled() {
+        return None;
+    }
+    trace::current(|t, s, sampled, _| {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let sc = SpanContext::new(
+            TraceId::from_bytes(t.to_be_bytes()),
+            SpanId::from_bytes(s.to_be_bytes()),
+            flags,
+            false,
+            TraceState::default(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(sc)
     })
 }
 
 /// The metric instruments (set when telemetry starts).
 struct Instruments {
-    requests: Counter<u64>,
-    errors: Counter<u64>,
+    /// Kept for as long as telemetry runs: reads [`counts`].
+    _requests: ObservableCounter<u64>,
+    _errors: ObservableCounter<u64>,
     duration: Histogram<f64>,
     cache_hits: Counter<u64>,
     cache_misses: Counter<u64>,
@@ -284,13 +287,15 @@ static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
 
 fn set_instruments(meter: &opentelemetry::metrics::Meter) {
     let _ = INSTRUMENTS.set(Instruments {
-        requests: meter
-            .u64_counter("enkrypt.requests")
+        _requests: meter
+            .u64_observable_counter("enkrypt.requests")
             .with_description("MCP requests handled")
+            .with_callback(counts::observe_requests)
             .build(),
-        errors: meter
-            .u64_counter("enkrypt.request.errors")
+        _errors: meter
+            .u64_observable_counter("enkrypt.request.errors")
             .with_description("MCP requests answered with an error or a tool error")
+            .with_callback(counts::observe_errors)
             .build(),
         duration: meter
             .f64_histogram("enkrypt.request.duration")
@@ -320,17 +325,6 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-struct HeaderInjector(Vec<(String, String)>);
-
-impl Injector for HeaderInjector {
-    /// An empty `tracestate` is left out.
-    fn set(&mut self, key: &str, value: String) {
-        if !value.is_empty() {
-            self.0.push((key.to_string(), value));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,36 +332,85 @@ mod tests {
     #[test]
     fn off_means_no_spans_and_no_headers() {
         assert!(!enabled());
-        assert!(request_span("http").is_none());
+        assert!(request_span("http", None).is_none());
+        assert!(span(Kind::Auth).is_none());
         assert!(forward_span("s", "t").is_none());
         assert!(trace_headers().is_empty());
         assert!(current_ids().is_none());
+        assert!(current_context().is_none());
     }
 
     #[test]
     fn a_traceparent_header_is_read_back() {
         let mut h = http::HeaderMap::new();
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        h.insert("traceparent", http::HeaderValue::from_static(tp));
+        h.insert("tracestate", http::HeaderValue::from_static("a=1,b=2"));
+        let (t, s, sampled, state) = parent_of(&h).expect("a valid parent");
+        assert_eq!(format!("{t:032x}"), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(format!("{s:016x}"), "00f067aa0ba902b7");
+        assert!(sampled);
+        assert_eq!(state.as_deref(), Some("a=1,b=2"));
+        assert_eq!(&traceparent(t, s, sampled)[..], tp.as_bytes());
+        assert_eq!(
+            &traceparent(1, 2, false)[..],
+            b"00-00000000000000000000000000000001-0000000000000002-00"
+        );
         h.insert(
             "traceparent",
             http::HeaderValue::from_static(
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             ),
         );
-        let cx = TraceContextPropagator::new().extract(&HeaderExtractor(&h));
-        let sc = cx.span().span_context().clone();
+        assert!(parent_of(&h).is_none(), "an all-zero trace id is invalid");
+    }
+
+    #[tokio::test]
+    async fn children_nest_under_the_current_span() {
+        let caller = Some((0xabcu128, 0x99u64, true, None));
+        let root = Span::root("http", caller);
+        let ids = root
+            .instrument(async {
+                let root_ids = trace::current(|t, s, _, _| (t, s)).expect("in a trace");
+                assert_eq!(root_ids.0, 0xabc, "the caller's trace");
+                let auth = Span::child(Kind::Auth, None);
+                let auth_id = auth.in_scope(|| trace::current(|_, s, _, _| s));
+                auth.record_flag(true);
+                drop(auth);
+                let fwd = Span::child(Kind::Forward, Some(("demo".into(), "echo".into())));
+                let fwd_id = fwd
+                    .instrument(async {
+                        // A span made under the forward span is its child.
+                        drop(Span::child(Kind::Discovery, None));
+                        trace::current(|_, s, _, _| s)
+                    })
+                    .await;
+                fwd.record_outcome(Outcome::Error);
+                drop(fwd);
+                // Back in the root's scope.
+                assert_eq!(trace::current(|_, s, _, _| s), Some(root_ids.1));
+                let mut seen = Vec::new();
+                trace::with_data(|d| {
+                    for c in &d.children {
+                        seen.push((c.kind, c.id, c.parent, c.flag, c.outcome));
+                    }
+                });
+                (root_ids, auth_id, fwd_id, seen)
+            })
+            .await;
+        let ((_, root_id), auth_id, fwd_id, seen) = ids;
+        let (auth_id, fwd_id) = (auth_id.expect("auth"), fwd_id.expect("forward"));
         assert_eq!(
-            sc.trace_id().to_string(),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
+            seen,
+            vec![
+                (Kind::Auth, auth_id, root_id, Some(true), None),
+                (Kind::Discovery, seen[1].1, fwd_id, None, None),
+                (Kind::Forward, fwd_id, root_id, None, Some(Outcome::Error)),
+            ]
         );
-        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
-        let mut out = HeaderInjector(Vec::new());
-        TraceContextPropagator::new().inject_context(&cx, &mut out);
-        assert_eq!(
-            out.0,
-            vec![(
-                "traceparent".to_string(),
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string()
-            )]
+        assert!(
+            trace::current(|_, s, _, _| s).is_none(),
+            "outside the request"
         );
     }
 }

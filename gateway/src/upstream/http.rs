@@ -275,7 +275,7 @@ impl HttpLink {
         core: &Arc<Core>,
         msg: &Message,
         origin: Option<u64>,
-        trace: &[(String, String)],
+        trace: &[crate::otel::TraceHeader],
     ) -> Result<Outcome, UpstreamError> {
         let is_init = msg.method() == Some("initialize");
         let sid = if is_init { None } else { self.session_id() };
@@ -312,7 +312,7 @@ impl HttpLink {
         sid: Option<String>,
         is_init: bool,
         intercept: bool,
-        trace: &[(String, String)],
+        trace: &[crate::otel::TraceHeader],
     ) -> Result<Outcome, Failure> {
         let mut rb = self
             .with_session(self.client.post(self.url.clone()), sid.as_deref())
@@ -320,7 +320,7 @@ impl HttpLink {
             .header(CONTENT_TYPE, "application/json")
             .body(msg.to_bytes());
         for (name, value) in trace {
-            rb = rb.header(name.as_str(), value.as_str());
+            rb = rb.header(name, value.clone());
         }
         let resp = rb
             .send()

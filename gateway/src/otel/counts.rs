@@ -1,0 +1,121 @@
+//! The request counters (`enkrypt.requests`, `enkrypt.request.errors`) kept in atomics, one per
+//! known method and outcome: a request adds 1 to one atomic (no attribute hashing, no lock), and
+//! the metric reader takes the totals through observable counters when it exports.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use opentelemetry::metrics::AsyncInstrument;
+use opentelemetry::KeyValue;
+use parking_lot::Mutex;
+
+use super::{Outcome, METHODS};
+
+/// Distinct unknown method names counted on their own; more are counted as `other`.
+const MAX_OTHER: usize = 256;
+
+/// Counts per known method (the index in [`METHODS`]) and outcome.
+static KNOWN: [[AtomicU64; 4]; METHODS.len()] =
+    [const { [const { AtomicU64::new(0) }; 4] }; METHODS.len()];
+
+/// Counts of the other methods.
+static OTHER: Mutex<Vec<(String, [u64; 4])>> = Mutex::new(Vec::new());
+
+/// Counts one request of `method` that ended with `outcome`.
+pub(super) fn add(method: &str, outcome: Outcome) {
+    let o = outcome as usize;
+    if let Some(i) = METHODS.iter().position(|m| *m == method) {
+        KNOWN[i][o].fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let mut other = OTHER.lock();
+    let at = match other.iter().position(|(m, _)| m == method) {
+        Some(at) => at,
+        None if other.len() < MAX_OTHER => {
+            other.push((method.to_string(), [0; 4]));
+            other.len() - 1
+        }
+        None => match other.iter().position(|(m, _)| m == "other") {
+            Some(at) => at,
+            None => {
+                other.push(("other".to_string(), [0; 4]));
+                other.len() - 1
+            }
+        },
+    };
+    other[at].1[o] += 1;
+}
+
+/// Every (method, outcome, count) counted so far.
+fn totals() -> Vec<(String, Outcome, u64)> {
+    let mut out = Vec::new();
+    for (i, row) in KNOWN.iter().enumerate() {
+        for (o, n) in Outcome::ALL.iter().zip(row) {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                out.push((METHODS[i].to_string(), *o, n));
+            }
+        }
+    }
+    for (m, row) in OTHER.lock().iter() {
+        for (o, n) in Outcome::ALL.iter().zip(row) {
+            if *n > 0 {
+                out.push((m.clone(), *o, *n));
+            }
+        }
+    }
+    out
+}
+
+/// Reports `enkrypt.requests` (by method and outcome).
+pub(super) fn observe_requests(obs: &dyn AsyncInstrument<u64>) {
+    for (m, o, n) in totals() {
+        obs.observe(
+            n,
+            &[
+                KeyValue::new("mcp.method.name", m),
+                KeyValue::new("outcome", o.as_str()),
+            ],
+        );
+    }
+}
+
+/// Reports `enkrypt.request.errors` (by method: the errors and tool errors).
+pub(super) fn observe_errors(obs: &dyn AsyncInstrument<u64>) {
+    let mut by_method: Vec<(String, u64)> = Vec::new();
+    for (m, o, n) in totals() {
+        if !o.failed() {
+            continue;
+        }
+        match by_method.iter_mut().find(|(k, _)| *k == m) {
+            Some((_, total)) => *total += n,
+            None => by_method.push((m, n)),
+        }
+    }
+    for (m, n) in by_method {
+        obs.observe(n, &[KeyValue::new("mcp.method.name", m)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_per_method_and_outcome() {
+        let before = |m: &str, o: Outcome| {
+            totals()
+                .into_iter()
+                .find(|(k, oo, _)| k == m && *oo == o)
+                .map_or(0, |t| t.2)
+        };
+        let (ok0, err0) = (
+            before("tools/call", Outcome::Ok),
+            before("x/counts-test", Outcome::Error),
+        );
+        add("tools/call", Outcome::Ok);
+        add("tools/call", Outcome::Ok);
+        add("x/counts-test", Outcome::Error);
+        assert_eq!(before("tools/call", Outcome::Ok), ok0 + 2);
+        assert_eq!(before("x/counts-test", Outcome::Error), err0 + 1);
+    }
+}
