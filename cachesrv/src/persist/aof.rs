@@ -256,19 +256,14 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
 }
 
 /// `<lead><n>\r\n`.
-fn header(out: &mut Vec<u8>, lead: u8, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+fn header(out: &mut Vec<u8>, lead: u8, n: usize) {
     out.push(lead);
-    out.extend_from_slice(&digits[i..]);
+    if n < 10 {
+        // Most counts and many lengths: no formatting at all.
+        out.push(b'0' + n as u8);
+    } else {
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
 }
 
