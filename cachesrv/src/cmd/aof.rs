@@ -107,7 +107,7 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         }
         // Inside EXEC or a script (the engine's gate is held exclusively): collected, logged
         // at its end; keys it found expired first.
-        let d0 = ctx.shared.engine.dirty();
+        let d0 = crate::engine::dirtied_here();
         (cmd.handler)(ctx, argv);
         let expired: Vec<TxEntry> = ctx
             .shared
@@ -130,7 +130,7 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         if !write {
             return;
         }
-        if ctx.shared.engine.dirty() == d0 {
+        if crate::engine::dirtied_here() == d0 {
             take_effects();
         } else {
             let state = ctx.shared.aof.log_lock().state_mode();
@@ -160,7 +160,7 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
     let Some(mut log) = ctx.shared.aof.order() else {
         return (cmd.handler)(ctx, argv);
     };
-    let d0 = ctx.shared.engine.dirty();
+    let d0 = crate::engine::dirtied_here();
     {
         let _scope = WriteScope::enter();
         (cmd.handler)(ctx, argv);
@@ -174,7 +174,7 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         .into_iter()
         .map(|(d, a)| Rec::Db(d, a))
         .collect();
-    if ctx.shared.engine.dirty() == d0 {
+    if crate::engine::dirtied_here() == d0 {
         take_effects();
         return write_atomic(&mut log, own);
     }

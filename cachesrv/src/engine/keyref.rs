@@ -538,7 +538,7 @@ impl Drop for KeyRef<'_> {
             self.eng
                 .events
                 .emit(super::KeyEvent::Modified, self.db, self.key);
-            self.eng.stats.dirty.add(self.gid, 1);
+            self.eng.add_dirty(self.gid, 1);
         }
         self.eng.sync_shard(self.shard, self.cell, self.gid);
     }

@@ -107,7 +107,7 @@ impl DbHandle<'_> {
             return Err(EngineError::Full);
         }
         g.watched.signal(key);
-        eng.stats.dirty.add(gid, 1);
+        eng.add_dirty(gid, 1);
         eng.sync_shard(&mut g, cell, gid);
         Ok(Loaded::Added)
     }

@@ -72,7 +72,7 @@ pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use load::{LoadValue, Loaded};
 pub use memory::alloc_size;
 pub use removed::{Removal, RemovalSink};
-pub use snapshot::{AccessInfo, ShardCopy, SnapEntry};
+pub use snapshot::{dirtied_here, AccessInfo, ShardCopy, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
@@ -381,7 +381,7 @@ impl Engine {
             self.sync_shard(x, &self.dbs[lo].shards[s], self.gid(lo, s));
             self.sync_shard(y, &self.dbs[hi].shards[s], self.gid(hi, s));
         }
-        self.stats.dirty.add(0, 1);
+        self.add_dirty(0, 1);
         let t = self.dbs[lo].avg_ttl.load(Ordering::Relaxed);
         self.dbs[lo].avg_ttl.store(
             self.dbs[hi].avg_ttl.load(Ordering::Relaxed),
@@ -599,7 +599,7 @@ impl DbHandle<'_> {
                 t
             };
             removed += old.len();
-            eng.stats.dirty.add(eng.gid(self.db, s), old.len() as i64);
+            eng.add_dirty(eng.gid(self.db, s), old.len() as u64);
             drop(old);
         }
         eng.dbs[self.db].avg_ttl.store(0, Ordering::Relaxed);

@@ -129,6 +129,27 @@ impl Engine {
     pub fn dirty(&self) -> u64 {
         self.stats.dirty.sum_u64()
     }
+
+    /// Counts `n` changes made by this thread in shard `gid` (`dirty`, and this thread's own
+    /// count, [`dirtied_here`]).
+    #[inline]
+    pub(crate) fn add_dirty(&self, gid: usize, n: u64) {
+        self.stats.dirty.add(gid, n as i64);
+        DIRTIED_HERE.with(|d| d.set(d.get().wrapping_add(n)));
+    }
+}
+
+thread_local! {
+    /// Changes to the keyspace made by this thread (never reset; compare two readings).
+    static DIRTIED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The changes this thread has made to the keyspace so far: two readings around a command
+/// tell whether it changed anything, without summing every stripe of `dirty` (and without
+/// counting what other threads changed meanwhile).
+#[inline]
+pub fn dirtied_here() -> u64 {
+    DIRTIED_HERE.with(std::cell::Cell::get)
 }
 
 impl DbHandle<'_> {
