@@ -365,24 +365,21 @@ async fn embedded_password_with_a_newline_is_refused() {
     assert!(!err.to_string().contains("port 1"), "{err}");
 }
 
+/// Many hits in a row all answer the stored list (the read path's speed is measured by
+/// `cargo bench -p benches --bench embedded`, not asserted here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_hit_is_fast() {
+async fn embedded_hits_answer_the_stored_list() {
     let cache = Cache::new(&embedded_config("pw-fast"))
         .await
         .expect("start");
     let key = ToolsKey::new(CONFIG_ID, SERVER);
     let result = tools_result(25);
     cache.put_tools(&key, &result, None).await.expect("put");
-    let size = serde_json::to_vec(&result).expect("json").len();
-    let n = 2000u32;
-    let t = Instant::now();
-    for _ in 0..n {
+    for _ in 0..2000u32 {
         let v = cache.get_tools(&key).await.expect("get").expect("hit");
         assert_eq!(v["tools"].as_array().map(Vec::len), Some(25));
+        assert_eq!(v["tools"][24]["name"], "tool_24");
     }
-    let per = t.elapsed() / n;
-    eprintln!("cached tools/list ({size} bytes of JSON): {per:?} per lookup");
-    assert!(per < Duration::from_micros(300), "{per:?} per hit");
     cache.shutdown().await;
 }
 
