@@ -115,24 +115,11 @@ fn run_script(path: &Path, ours: u16, redis: u16) -> Vec<String> {
 fn scripts_match_redis_byte_for_byte() {
     let ours = TestServer::start(&[]);
     let redis = RedisServer::start(None);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
-    let mut scripts: Vec<_> = std::fs::read_dir(&dir)
-        .expect("scripts dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    scripts.sort();
-    assert!(!scripts.is_empty());
     let mut failures = vec![];
-    for s in &scripts {
+    for s in &common::script_files("tests/scripts") {
         failures.extend(run_script(s, ours.port, redis.port));
     }
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    common::assert_no_differences(&failures);
 }
 
 /// `INFO commandstats` as (name, calls, rejected_calls, failed_calls), without the timings.

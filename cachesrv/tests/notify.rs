@@ -92,22 +92,9 @@ fn notification_streams_match_redis_byte_for_byte() {
     // DEBUG SET-ACTIVE-EXPIRE stops the active expire cycle around the lazy-expiry step, so
     // which of the two expires a key is not a race with the cycle.
     let redis = RedisServer::start_with(None, &["--enable-debug-command", "yes"]);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/notify");
-    let mut scripts: Vec<_> = std::fs::read_dir(&dir)
-        .expect("scripts dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    scripts.sort();
-    assert!(!scripts.is_empty());
     let mut failures = vec![];
-    for s in &scripts {
+    for s in &common::script_files("tests/scripts/notify") {
         failures.extend(run_script(s, ours.port, redis.port));
     }
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    common::assert_no_differences(&failures);
 }

@@ -9,31 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::procs::{assert_same, keyspace, ok, populate, temp_dir, Cachesrv};
+use common::procs::{
+    assert_same, info_field, keyspace, ok, populate, temp_dir, wait_for, Cachesrv,
+};
 use common::Conn;
 use protocol::Frame;
-
-fn info_field(c: &mut Conn, name: &str) -> String {
-    let Frame::Bulk(text) = c.cmd(&["INFO", "persistence"]) else {
-        panic!("INFO is a bulk reply")
-    };
-    let text = String::from_utf8_lossy(&text).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-        .to_string()
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[test]
 fn restarts_keep_the_data_saved_at_exit_and_by_the_rules() {

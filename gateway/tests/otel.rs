@@ -179,6 +179,40 @@ fn config(dir: &Path, upstream_url: &str, collector: &str) -> std::path::PathBuf
     )
 }
 
+/// The receiver, the demo upstream over HTTP behind a header-recording relay, and a gateway
+/// config that uses both.
+struct Relayed {
+    got: Shared,
+    relayed: Arc<Mutex<Vec<u8>>>,
+    dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    _demo: Proc,
+}
+
+async fn relayed_demo() -> Relayed {
+    let (otlp, got) = receiver().await;
+    let (demo, demo_url) = demo_http();
+    let demo_port: u16 = demo_url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap();
+    let (relay, relayed) = recording_relay(demo_port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!("http://127.0.0.1:{relay}/mcp"),
+        &format!("http://127.0.0.1:{otlp}"),
+    );
+    Relayed {
+        got,
+        relayed,
+        dir,
+        cfg,
+        _demo: demo,
+    }
+}
+
 fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
     spans
         .iter()
@@ -213,20 +247,13 @@ fn tool_calls(r: &Received, outcome: &str) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparent() {
-    let (otlp, got) = receiver().await;
-    let (_demo, demo_url) = demo_http();
-    let demo_port: u16 = demo_url
-        .trim_start_matches("http://127.0.0.1:")
-        .trim_end_matches("/mcp")
-        .parse()
-        .unwrap();
-    let (relay, relayed) = recording_relay(demo_port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!("http://127.0.0.1:{relay}/mcp"),
-        &format!("http://127.0.0.1:{otlp}"),
-    );
+    let Relayed {
+        got,
+        relayed,
+        dir,
+        cfg,
+        _demo,
+    } = relayed_demo().await;
     let stderr_path = dir.path().join("gateway.log");
     let gw = start_http_with(&cfg, |cmd| {
         fast_export(cmd);
@@ -446,20 +473,13 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sampler_that_keeps_nothing_exports_no_span_but_still_propagates() {
-    let (otlp, got) = receiver().await;
-    let (_demo, demo_url) = demo_http();
-    let demo_port: u16 = demo_url
-        .trim_start_matches("http://127.0.0.1:")
-        .trim_end_matches("/mcp")
-        .parse()
-        .unwrap();
-    let (relay, relayed) = recording_relay(demo_port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!("http://127.0.0.1:{relay}/mcp"),
-        &format!("http://127.0.0.1:{otlp}"),
-    );
+    let Relayed {
+        got,
+        relayed,
+        dir: _dir,
+        cfg,
+        _demo,
+    } = relayed_demo().await;
     let gw = start_http_with(&cfg, |cmd| {
         fast_export(cmd);
         cmd.env("OTEL_TRACES_SAMPLER", "always_off")

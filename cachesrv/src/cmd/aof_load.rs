@@ -82,7 +82,7 @@ fn load_files(
 ) -> Result<AofLoadStats, AofLoadError> {
     let start = Instant::now();
     let mut stats = AofLoadStats::default();
-    let mut runner = Runner::loader(shared.clone());
+    let mut runner = Runner::internal(shared.clone());
     let truncated_ok = shared.config.read().get("aof-load-truncated").as_deref() == Some("yes");
     let verify = shared.config.read().rdbchecksum();
     let mut list: Vec<&files::AofFile> = Vec::new();

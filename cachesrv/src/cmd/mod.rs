@@ -76,6 +76,9 @@ pub mod flags {
     pub const FAST: u32 = 1 << 7;
     /// Not shown by MONITOR (AUTH and the like).
     pub const NO_MONITOR: u32 = 1 << 8;
+    /// Takes the engine's gate itself or needs none (EXEC, scripts, SCRIPT, FUNCTION and their
+    /// subcommands): set by the table from the name, not by the families.
+    pub const OWN_GATE: u32 = 1 << 9;
 }
 
 /// A handler: arguments (command name first), writing its reply into `ctx.out`.
@@ -246,12 +249,18 @@ fn table() -> &'static (Vec<Command>, NameMap) {
     static TABLE: OnceLock<(Vec<Command>, NameMap)> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut v: Vec<Command> = Vec::new();
-        let mut add = |name, arity, flags, keys, handler| {
+        let mut add = |name: &'static str, arity, flags, keys, handler| {
             let id = v.len();
+            let base = name.split('|').next().unwrap_or(name);
+            let own = if script::own_gate(base.as_bytes()) {
+                flags::OWN_GATE
+            } else {
+                0
+            };
             v.push(Command {
                 name,
                 arity,
-                flags,
+                flags: flags | own,
                 keys,
                 handler,
                 id,
@@ -623,8 +632,7 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
 /// take the gate exclusively themselves; SCRIPT and FUNCTION need none). While a script holds
 /// the gate past `busy-reply-threshold`, the command is answered `-BUSY` instead.
 pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    let base = cmd.name.split('|').next().unwrap_or(cmd.name);
-    if ctx.gated || script::own_gate(base.as_bytes()) || crate::engine::held_exclusively() {
+    if ctx.gated || cmd.flags & flags::OWN_GATE != 0 || crate::engine::held_exclusively() {
         run(ctx, cmd, argv, stats);
     } else {
         match script::wait_gate(ctx.shared) {

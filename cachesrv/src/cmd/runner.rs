@@ -60,13 +60,8 @@ impl Runner {
         }
     }
 
-    /// A client that is always authenticated (the AOF loader).
-    pub fn loader(shared: Arc<Shared>) -> Runner {
-        Runner::internal(shared)
-    }
-
-    /// A client of the program that embeds the server, authenticated whatever `requirepass`
-    /// says (it holds the server itself, not a password).
+    /// A client of the server's own process (the AOF loader, an embedding program),
+    /// authenticated whatever `requirepass` says (it holds the server itself, not a password).
     pub fn internal(shared: Arc<Shared>) -> Runner {
         let mut r = Runner::new(shared);
         r.sess.authenticated = true;

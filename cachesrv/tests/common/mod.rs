@@ -125,3 +125,26 @@ impl Conn {
         out
     }
 }
+
+/// The differential scripts (`*.txt`) of `tests/<sub>`, sorted; at least one.
+pub fn script_files(sub: &str) -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+    let mut scripts: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scripts dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    scripts.sort();
+    assert!(!scripts.is_empty(), "no scripts in {}", dir.display());
+    scripts
+}
+
+/// Fails listing every difference a differential run found.
+pub fn assert_no_differences(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

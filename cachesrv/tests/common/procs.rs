@@ -417,3 +417,27 @@ pub fn assert_same(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>, w
         );
     }
 }
+
+/// A field of `INFO persistence`.
+pub fn info_field(c: &mut Conn, name: &str) -> String {
+    let Frame::Bulk(text) = c.cmd(&["INFO", "persistence"]) else {
+        panic!("INFO is a bulk reply")
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .to_string()
+}
+
+/// Polls `f` until it holds; fails after a minute.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}

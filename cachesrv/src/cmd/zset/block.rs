@@ -7,9 +7,8 @@ use bytes::Bytes;
 use protocol::RespWrite;
 
 use super::super::list_block::parse_timeout;
-use super::super::util::{eq, int};
 use super::super::Ctx;
-use super::write::pop_into;
+use super::write::{mpop_args, pop_into};
 use crate::engine::{Access, EngineError};
 use crate::state::blocking::BlockRequest;
 use crate::state::BlockOn;
@@ -116,39 +115,12 @@ pub(super) fn bzpopmax(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
 pub(super) fn bzmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    let numkeys = match int(a[2]) {
-        Some(n) if n >= 1 => n as u64,
-        _ => return ctx.err("ERR numkeys should be greater than 0"),
+    let Some((where_idx, max, count)) = mpop_args(ctx, a, 2) else {
+        return;
     };
-    let where_idx = 3u64.saturating_add(numkeys);
-    if where_idx >= a.len() as u64 {
-        return ctx.syntax_error();
-    }
-    let where_idx = where_idx as usize;
-    let max = if eq(a[where_idx], "min") {
-        false
-    } else if eq(a[where_idx], "max") {
-        true
-    } else {
-        return ctx.syntax_error();
-    };
-    let mut count: Option<usize> = None;
-    let mut j = where_idx + 1;
-    while j < a.len() {
-        if count.is_none() && eq(a[j], "count") && j + 1 < a.len() {
-            j += 1;
-            match int(a[j]) {
-                Some(c) if c >= 1 => count = Some(usize::try_from(c).unwrap_or(usize::MAX)),
-                _ => return ctx.err("ERR count should be greater than 0"),
-            }
-        } else {
-            return ctx.syntax_error();
-        }
-        j += 1;
-    }
     let pop = Pop {
         max,
-        count: count.unwrap_or(1),
+        count,
         nested: true,
     };
     run(ctx, &a[3..where_idx], a[1], pop);

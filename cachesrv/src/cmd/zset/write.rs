@@ -347,16 +347,21 @@ pub(super) fn zpopmax(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     zpop(ctx, a, true);
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-    let numkeys = match int(a[1]) {
+/// The arguments `numkeys key [key ...] MIN|MAX [COUNT count]` from `a[at]` on (ZMPOP, and
+/// BZMPOP after its timeout): the index past the keys, MAX, and the count (1 when not given).
+/// `None` once the error is answered.
+pub(super) fn mpop_args(ctx: &mut Ctx<'_>, a: &[&[u8]], at: usize) -> Option<(usize, bool, usize)> {
+    let numkeys = match int(a[at]) {
         Some(n) if n >= 1 => n as u64,
-        _ => return ctx.err(NUMKEYS),
+        _ => {
+            ctx.err("ERR numkeys should be greater than 0");
+            return None;
+        }
     };
-    let where_idx = 2u64.saturating_add(numkeys);
+    let where_idx = (at as u64 + 1).saturating_add(numkeys);
     if where_idx >= a.len() as u64 {
-        return ctx.syntax_error();
+        ctx.syntax_error();
+        return None;
     }
     let where_idx = where_idx as usize;
     let max = if eq(a[where_idx], "min") {
@@ -364,7 +369,8 @@ pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     } else if eq(a[where_idx], "max") {
         true
     } else {
-        return ctx.syntax_error();
+        ctx.syntax_error();
+        return None;
     };
     let mut count: Option<usize> = None;
     let mut j = where_idx + 1;
@@ -373,14 +379,25 @@ pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
             j += 1;
             match int(a[j]) {
                 Some(c) if c >= 1 => count = Some(usize::try_from(c).unwrap_or(usize::MAX)),
-                _ => return ctx.err("ERR count should be greater than 0"),
+                _ => {
+                    ctx.err("ERR count should be greater than 0");
+                    return None;
+                }
             }
         } else {
-            return ctx.syntax_error();
+            ctx.syntax_error();
+            return None;
         }
         j += 1;
     }
-    let count = count.unwrap_or(1);
+    Some((where_idx, max, count.unwrap_or(1)))
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub(super) fn zmpop(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    let Some((where_idx, max, count)) = mpop_args(ctx, a, 1) else {
+        return;
+    };
     let proto = ctx.proto();
     let keys = &a[2..where_idx];
     let db = ctx.db();
