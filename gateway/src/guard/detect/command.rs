@@ -240,24 +240,36 @@ struct Compiled {
     kinds: Vec<&'static str>,
 }
 
+/// The combined pattern (one capture group per entry of [`PATTERNS`], in order) and each
+/// group's kind.
+fn build_source() -> (String, Vec<&'static str>) {
+    let mut src = String::new();
+    let mut kinds = Vec::new();
+    for (i, (k, p)) in PATTERNS.iter().enumerate() {
+        if i > 0 {
+            src.push('|');
+        }
+        let p = p
+            .replace("⟨SEPS⟩", SEP_STRICT)
+            .replace("⟨SEP⟩", SEP)
+            .replace(r"\b", r"(?-u:\b)");
+        src.push_str("((?:");
+        src.push_str(&p);
+        src.push_str("))");
+        kinds.push(*k);
+    }
+    (src, kinds)
+}
+
+/// The combined pattern, for the gate ([`super::gate`]).
+pub(super) fn source() -> String {
+    build_source().0
+}
+
 fn compiled() -> Option<&'static Compiled> {
     static C: OnceLock<Option<Compiled>> = OnceLock::new();
     C.get_or_init(|| {
-        let mut src = String::new();
-        let mut kinds = Vec::new();
-        for (i, (k, p)) in PATTERNS.iter().enumerate() {
-            if i > 0 {
-                src.push('|');
-            }
-            let p = p
-                .replace("⟨SEPS⟩", SEP_STRICT)
-                .replace("⟨SEP⟩", SEP)
-                .replace(r"\b", r"(?-u:\b)");
-            src.push_str("((?:");
-            src.push_str(&p);
-            src.push_str("))");
-            kinds.push(*k);
-        }
+        let (src, kinds) = build_source();
         let re = RegexBuilder::new(&src)
             .size_limit(64 * 1024 * 1024)
             .dfa_size_limit(32 * 1024 * 1024)
@@ -269,8 +281,8 @@ fn compiled() -> Option<&'static Compiled> {
 }
 
 /// Scans one text for command injection.
-pub(crate) fn scan(text: &str, _c: &Class, hit: &mut dyn FnMut(&'static str, usize, usize)) {
-    if text.len() < 4 {
+pub(crate) fn scan(text: &str, c: &Class, hit: &mut dyn FnMut(&'static str, usize, usize)) {
+    if text.len() < 4 || c.quiet(super::gate::RAW) {
         return;
     }
     let Some(comp) = compiled() else { return };

@@ -364,6 +364,19 @@ fn build_phrases() -> (String, Vec<&'static str>) {
 /// (4), reference-style link definitions (5).
 const LINKS: &str = r#"(?i)!\[[^\]\n]*\]\(\s*<?(https?://[^\s)>]+)|<img\b[^>]*?\bsrc\s*=\s*["']?(https?://[^"'\s>]+)|\[[^\]\n]*\]\(\s*<?(https?://[^\s)>]*(?:\{|%7b|\$\{|<)[^\s)>]*)|(https?://[^\s"'<>]*\?[^\s"'<>]*=["'`]?\s*\+\s*(?:document\.cookie|localstorage|sessionstorage|document\.domain|window\.location))|(?m:^)[ \t]*\[[^\]\n]+\]:[ \t]*<?(https?://\S+)"#;
 
+/// The exfiltration-link pattern as compiled (ASCII word boundaries: with Unicode ones the
+/// lazy DFA gives up on any non-ASCII text and the search falls back to the PikeVM, 8x
+/// slower on such text).
+fn links_source() -> String {
+    LINKS.replace(r"\b", r"(?-u:\b)")
+}
+
+/// The phrase pattern (as matched on the normalised text) and the link pattern (as
+/// matched on the text), for the gate ([`super::gate`]).
+pub(super) fn sources() -> (String, String) {
+    (build_phrases().0, links_source())
+}
+
 fn compiled() -> Option<&'static Compiled> {
     static C: OnceLock<Option<Compiled>> = OnceLock::new();
     C.get_or_init(|| {
@@ -373,9 +386,7 @@ fn compiled() -> Option<&'static Compiled> {
             .dfa_size_limit(32 * 1024 * 1024)
             .build()
             .ok()?;
-        // ASCII word boundaries: with Unicode ones the lazy DFA gives up on any non-ASCII
-        // text and the search falls back to the PikeVM (8x slower on such text).
-        let links = RegexBuilder::new(&LINKS.replace(r"\b", r"(?-u:\b)"))
+        let links = RegexBuilder::new(&links_source())
             .size_limit(16 * 1024 * 1024)
             .build()
             .ok()?;
@@ -575,23 +586,26 @@ pub(crate) fn scan(
     let Some(comp) = compiled() else {
         return;
     };
-    let hay = norm.buf.as_str();
     // Matches are rare: find them with the DFA, then resolve the group on the match only.
-    for found in comp.phrases.find_iter(hay) {
-        let Some(caps) = comp.phrases.captures_at(hay, found.start()) else {
-            continue;
-        };
-        let Some(m) = caps.get(0) else { continue };
-        let kind = (1..caps.len())
-            .find(|&g| caps.get(g).is_some())
-            .and_then(|g| comp.kinds.get(g - 1).copied())
-            .unwrap_or("instruction_override");
-        hit(kind, norm.orig(m.start()), norm.orig(m.end()));
+    if !c.quiet(super::gate::PHRASES) {
+        let hay = norm.buf.as_str();
+        for found in comp.phrases.find_iter(hay) {
+            let Some(caps) = comp.phrases.captures_at(hay, found.start()) else {
+                continue;
+            };
+            let Some(m) = caps.get(0) else { continue };
+            let kind = (1..caps.len())
+                .find(|&g| caps.get(g).is_some())
+                .and_then(|g| comp.kinds.get(g - 1).copied())
+                .unwrap_or("instruction_override");
+            hit(kind, norm.orig(m.start()), norm.orig(m.end()));
+        }
     }
     let b = text.as_bytes();
-    if c.has(cls::BRACKET)
-        || (c.has(cls::LT) && text::contains_short(b, b"src"))
-        || (c.has(cls::PLUS) && text::contains_short(b, b"://"))
+    if !c.quiet(super::gate::RAW)
+        && (c.has(cls::BRACKET)
+            || (c.has(cls::LT) && text::contains_short(b, b"src"))
+            || (c.has(cls::PLUS) && text::contains_short(b, b"://")))
     {
         for found in comp.links.find_iter(text) {
             let Some(caps) = comp.links.captures_at(text, found.start()) else {

@@ -41,6 +41,7 @@ use super::text::{cls, Class};
 use super::Hit;
 
 mod ids;
+pub(super) use ids::IDS;
 use ids::*;
 
 /// Scans one text for PII.
@@ -51,7 +52,11 @@ pub(crate) fn scan(text: &str, c: &Class, hit: Hit<'_>) {
     if c.digits >= 4 {
         scan_numeric(text, hit);
     }
-    if c.upper >= 1 && c.digits >= 4 && upper_next_to_digit(text.as_bytes()) {
+    if c.upper >= 1
+        && c.digits >= 4
+        && !c.quiet(super::gate::RAW)
+        && upper_next_to_digit(text.as_bytes())
+    {
         scan_ids(text, hit);
     }
     if c.has(cls::COLON) && c.digits >= 1 {

@@ -23,15 +23,13 @@ pub(super) fn upper_next_to_digit(b: &[u8]) -> bool {
     hint
 }
 
+/// National identifiers with a check (IBAN, UK NINO, Indian PAN, Spanish DNI/NIE), one
+/// capture group each.
+pub(in crate::guard::detect) const IDS: &str = r"(?-u:\b)(?:([A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,8}(?:[ ]?[A-Z0-9]{1,3})?)|([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-D])|([A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z])|([0-9]{8}[ \-]?[A-Z]|[XYZ][ \-]?[0-9]{7}[ \-]?[A-Z]))(?-u:\b)";
+
 pub(super) fn ids_regex() -> Option<&'static Regex> {
     static RE: OnceLock<Option<Regex>> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(
-            r"(?-u:\b)(?:([A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,8}(?:[ ]?[A-Z0-9]{1,3})?)|([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-D])|([A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z])|([0-9]{8}[ \-]?[A-Z]|[XYZ][ \-]?[0-9]{7}[ \-]?[A-Z]))(?-u:\b)",
-        )
-        .ok()
-    })
-    .as_ref()
+    RE.get_or_init(|| Regex::new(IDS).ok()).as_ref()
 }
 
 pub(super) fn iban_length(cc: &[u8]) -> Option<usize> {

@@ -107,6 +107,9 @@ pub(crate) struct Class {
     long_runs: [usize; LONG_RUN_SLOTS],
     /// How many such runs the text has (may exceed [`LONG_RUN_SLOTS`]).
     long_runs_n: usize,
+    /// Regex families that the combined gate proved cannot match this text (bits of
+    /// [`super::gate`]); 0 from [`Class::of`], so a family scans unless told otherwise.
+    pub quiet: u8,
 }
 
 /// How many long base64-alphabet runs [`Class`] records.
@@ -139,12 +142,20 @@ impl Class {
             upper,
             long_runs,
             long_runs_n,
+            quiet: 0,
         }
     }
 
     #[inline]
     pub fn has(&self, mask: u32) -> bool {
         self.bits & mask != 0
+    }
+
+    /// Whether the combined gate proved that the regexes of `family` (a
+    /// [`super::gate`] bit) cannot match this text.
+    #[inline]
+    pub fn quiet(&self, family: u8) -> bool {
+        self.quiet & family != 0
     }
 
     #[inline]

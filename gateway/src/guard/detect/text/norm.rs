@@ -127,6 +127,7 @@ pub(crate) struct Norm {
     pub buf: String,
     map: Vec<u32>,
     identity: bool,
+    case_only: bool,
     orig_len: usize,
     tmp_buf: String,
     tmp_map: Vec<u32>,
@@ -151,6 +152,7 @@ impl Norm {
             v.extend(bytes.iter().map(u8::to_ascii_lowercase));
             self.buf = String::from_utf8(v).unwrap_or_default();
             self.identity = true;
+            self.case_only = true;
             if has_spelled_run(self.buf.as_bytes()) {
                 self.join_spelled();
             }
@@ -158,6 +160,7 @@ impl Norm {
         } else if !c.non_ascii() {
             // ASCII with tabs or space runs: a byte loop.
             self.identity = false;
+            self.case_only = false;
             let mut v = std::mem::take(&mut self.buf).into_bytes();
             v.clear();
             v.reserve(bytes.len());
@@ -184,6 +187,8 @@ impl Norm {
             return;
         } else {
             self.identity = false;
+            // Cleared below by anything but ASCII lower-casing.
+            self.case_only = true;
             self.buf.reserve(bytes.len());
             self.map.reserve(bytes.len() + 1);
             let mut i = 0;
@@ -193,7 +198,7 @@ impl Norm {
                     .position(|&b| !b.is_ascii())
                     .map_or(bytes.len(), |k| i + k);
                 if z > i {
-                    self.push_ascii(text, i, z);
+                    self.case_only &= self.push_ascii(text, i, z);
                     i = z;
                     continue;
                 }
@@ -206,6 +211,7 @@ impl Norm {
                     self.buf.push(ch);
                 } else {
                     push_folded(ch, &mut self.buf);
+                    self.case_only &= self.buf.get(before..) == text.get(i..i + ch.len_utf8());
                 }
                 // Collapse runs of spaces (including folded exotic spaces).
                 if self.buf.len() == before + 1
@@ -214,6 +220,7 @@ impl Norm {
                     && self.buf.as_bytes()[before - 1] == b' '
                 {
                     self.buf.truncate(before);
+                    self.case_only = false;
                 }
                 for _ in before..self.buf.len() {
                     self.map.push(i as u32);
@@ -228,8 +235,8 @@ impl Norm {
     }
 
     /// Appends the ASCII segment `text[a..z]`: lower-cased, tabs as spaces, runs of
-    /// spaces collapsed (also across the segment's start).
-    fn push_ascii(&mut self, text: &str, a: usize, z: usize) {
+    /// spaces collapsed (also across the segment's start). True if only lower-cased.
+    fn push_ascii(&mut self, text: &str, a: usize, z: usize) -> bool {
         let seg = &text.as_bytes()[a..z];
         let glued_space = seg.first() == Some(&b' ') && self.buf.as_bytes().last() == Some(&b' ');
         let plain = !glued_space && !seg.contains(&b'\t') && !seg.windows(2).any(|w| w == b"  ");
@@ -238,7 +245,7 @@ impl Norm {
             self.buf.push_str(&text[a..z]);
             self.buf[before..].make_ascii_lowercase();
             self.map.extend(a as u32..z as u32);
-            return;
+            return true;
         }
         for (k, &b) in seg.iter().enumerate() {
             let l = if b == b'\t' {
@@ -252,11 +259,13 @@ impl Norm {
             self.buf.push(char::from(l));
             self.map.push((a + k) as u32);
         }
+        false
     }
 
     /// Joins letters spelled out with one repeated separator (`i-g-n-o-r-e`, `i g n o r
     /// e`); rebuilds the buffer and the map.
     fn join_spelled(&mut self) {
+        self.case_only = false;
         if self.identity {
             self.map.clear();
             self.map.extend(0..self.buf.len() as u32);
@@ -292,6 +301,13 @@ impl Norm {
         self.tmp_map.push(self.orig_len as u32);
         std::mem::swap(&mut self.buf, &mut self.tmp_buf);
         std::mem::swap(&mut self.map, &mut self.tmp_map);
+    }
+
+    /// Whether `buf` is the text with only its letters lower-cased (same bytes
+    /// otherwise, same offsets): a case-insensitive match on the text then finds what a
+    /// match on `buf` finds.
+    pub fn case_only(&self) -> bool {
+        self.case_only
     }
 
     /// The original byte offset for a byte offset of `buf` (a char boundary of the
