@@ -411,7 +411,7 @@ impl<'a, 'o> Scanner<'a, 'o> {
         if text.is_empty() || self.sink.full() {
             return;
         }
-        let mut c = Class::of(text);
+        let mut c = Class::of_listing_runs(text, &mut self.dec);
         // Short identifier-like strings (most object keys, enum values) cannot carry any
         // built-in finding; only configured lists are checked on them.
         let word = text::cls::DIGIT

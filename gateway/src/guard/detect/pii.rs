@@ -225,9 +225,9 @@ fn scan_numeric(text: &str, hit: Hit<'_>) {
     let n = b.len();
     let mut i = 0;
     while i < n {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
+        i = super::text::next_digit(b, i);
+        if i >= n {
+            break;
         }
         // Digits glued to letters belong to an identifier or hash: skip the whole token.
         if i > 0 && (b[i - 1].is_ascii_alphabetic() || b[i - 1] == b'_') {
@@ -321,6 +321,12 @@ fn classify(text: &str, cl: &Cluster, hit: Hit<'_>) {
                 hit("ip_address", start, end);
             }
         }
+        return;
+    }
+    // Every kind below needs at least 9 digits (a US SSN, the shortest): a cluster with
+    // fewer cannot hold one.
+    let total: usize = cl.groups[..cl.n].iter().map(|&(s, e)| e - s).sum();
+    if total < 9 {
         return;
     }
     // Windows of consecutive groups, longest first.

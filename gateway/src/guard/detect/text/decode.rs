@@ -282,6 +282,8 @@ pub(crate) enum Encoding {
 pub(crate) struct DecodeBufs {
     out: Vec<u8>,
     tmp: Vec<u8>,
+    /// Long-run starts listed by [`Class::of_listing_runs`].
+    pub(super) runs: Vec<usize>,
 }
 
 /// Decodes the base64 or hex run starting at `start` (a run of at least
@@ -341,9 +343,18 @@ pub(crate) fn for_each_encoded(
     f: &mut dyn FnMut(&str, Encoding, usize, usize),
 ) {
     let bytes = text.as_bytes();
-    // 1. base64 / hex runs: the ones [`Class`] recorded, then (if it ran out of slots)
-    // the rest found by a byte scan.
-    if c.long_runs_n > 0 {
+    // 1. base64 / hex runs: the ones [`Class`] listed or recorded, then (if it ran out of
+    // slots) the rest found by a byte scan.
+    if c.runs_listed {
+        let runs = std::mem::take(&mut bufs.runs);
+        let mut i = 0;
+        for &start in &runs {
+            if start >= i && start < bytes.len() {
+                i = decode_run(bytes, start, bufs, f);
+            }
+        }
+        bufs.runs = runs;
+    } else if c.long_runs_n > 0 {
         let mut i = 0;
         let recorded = c.long_runs_n.min(LONG_RUN_SLOTS);
         for &start in &c.long_runs[..recorded] {

@@ -46,6 +46,9 @@ pub(crate) mod cls {
     pub const NONASCII: u32 = 1 << 27;
     pub const SPACE: u32 = 1 << 28;
     pub const QUOTE: u32 = 1 << 29;
+    /// Set on every byte of [`B64`] as well as its own class bit: the bytes of a block are
+    /// all base64-alphabet bytes when the AND of their entries keeps it.
+    pub const IN_B64: u32 = 1 << 30;
     /// Bytes of the base64 alphabets (standard and URL-safe).
     pub const B64: u32 = DIGIT | UPPER | LOWER | PLUS | SLASH | DASH | UNDERSCORE;
 }
@@ -88,7 +91,11 @@ const fn build_class_table() -> [u32; 256] {
             0x80..=0xff => cls::NONASCII,
             _ => 0,
         };
-        t[i] = c;
+        t[i] = if c & cls::B64 != 0 {
+            c | cls::IN_B64
+        } else {
+            c
+        };
         i += 1;
     }
     t
@@ -107,6 +114,9 @@ pub(crate) struct Class {
     long_runs: [usize; LONG_RUN_SLOTS],
     /// How many such runs the text has (may exceed [`LONG_RUN_SLOTS`]).
     long_runs_n: usize,
+    /// Every run's start is listed in the [`DecodeBufs`] given to
+    /// [`Class::of_listing_runs`].
+    runs_listed: bool,
     /// Regex families that the combined gate proved cannot match this text (bits of
     /// [`super::gate`]); 0 from [`Class::of`], so a family scans unless told otherwise.
     pub quiet: u8,
@@ -117,31 +127,74 @@ const LONG_RUN_SLOTS: usize = 8;
 
 impl Class {
     pub fn of(text: &str) -> Class {
+        let mut long_runs = [0usize; LONG_RUN_SLOTS];
+        let mut c = Class::classify(text, |n, start| {
+            if let Some(slot) = long_runs.get_mut(n) {
+                *slot = start;
+            }
+        });
+        c.long_runs = long_runs;
+        c
+    }
+
+    /// [`Class::of`], with the start of every long base64-alphabet run listed in `runs`
+    /// (cleared first), not only the first [`LONG_RUN_SLOTS`]: [`for_each_encoded`]
+    /// then reads them from there (give it the same [`DecodeBufs`]).
+    pub fn of_listing_runs(text: &str, bufs: &mut DecodeBufs) -> Class {
+        bufs.runs.clear();
+        let runs = &mut bufs.runs;
+        let mut c = Class::classify(text, |_, start| runs.push(start));
+        c.runs_listed = true;
+        c
+    }
+
+    #[inline(always)]
+    fn classify(text: &str, mut long_run: impl FnMut(usize, usize)) -> Class {
+        // A run of at least 15 bytes holds a whole aligned block of 8: runs are found from
+        // the blocks whose bytes are all in the alphabet, with no per-byte run counter.
+        const _: () = assert!(MIN_ENCODED_RUN >= 15);
+        let bytes = text.as_bytes();
         let mut bits = 0u32;
         let mut digits = 0u32;
         let mut upper = 0u32;
-        let mut run = 0u32;
-        let mut long_runs = [0usize; LONG_RUN_SLOTS];
         let mut long_runs_n = 0usize;
-        for (i, &b) in text.as_bytes().iter().enumerate() {
+        // Runs found so far end before this offset.
+        let mut covered = 0usize;
+        let mut blocks = bytes.chunks_exact(8);
+        for (k, block) in blocks.by_ref().enumerate() {
+            let mut all = u32::MAX;
+            for &b in block {
+                let c = CLASS_TABLE[b as usize];
+                bits |= c;
+                digits += c & cls::DIGIT;
+                upper += (c & cls::UPPER) >> 1;
+                all &= c;
+            }
+            let at = k * 8;
+            if all & cls::IN_B64 != 0 && at >= covered {
+                let in_b64 = |b: u8| CLASS_TABLE[b as usize] & cls::IN_B64 != 0;
+                let start = at - bytes[..at].iter().rev().take_while(|&&b| in_b64(b)).count();
+                let end = at + 8 + bytes[at + 8..].iter().take_while(|&&b| in_b64(b)).count();
+                if end - start >= MIN_ENCODED_RUN {
+                    long_run(long_runs_n, start);
+                    long_runs_n += 1;
+                }
+                covered = end;
+            }
+        }
+        for &b in blocks.remainder() {
             let c = CLASS_TABLE[b as usize];
             bits |= c;
             digits += c & cls::DIGIT;
             upper += (c & cls::UPPER) >> 1;
-            run = (run + 1) * u32::from(c & cls::B64 != 0);
-            if run == MIN_ENCODED_RUN as u32 {
-                if let Some(slot) = long_runs.get_mut(long_runs_n) {
-                    *slot = i + 1 - MIN_ENCODED_RUN;
-                }
-                long_runs_n += 1;
-            }
         }
         Class {
-            bits,
+            bits: bits & !cls::IN_B64,
             digits,
             upper,
-            long_runs,
+            long_runs: [0; LONG_RUN_SLOTS],
             long_runs_n,
+            runs_listed: false,
             quiet: 0,
         }
     }
@@ -194,6 +247,24 @@ pub(crate) fn contains_short(hay: &[u8], needle: &[u8]) -> bool {
         return true;
     };
     memchr::memchr_iter(first, hay).any(|i| hay[i + 1..].starts_with(rest))
+}
+
+/// The index of the first ASCII digit in `b` at or after `from` (`b.len()` if none):
+/// 32 bytes at a time (the compiler turns the mask loop into vector compares).
+pub(crate) fn next_digit(b: &[u8], mut from: usize) -> usize {
+    while let Some(chunk) = b.get(from..from + 32) {
+        let mut mask = 0u32;
+        for (k, &x) in chunk.iter().enumerate() {
+            mask |= u32::from(x.wrapping_sub(b'0') < 10) << k;
+        }
+        if mask != 0 {
+            return from + mask.trailing_zeros() as usize;
+        }
+        from += 32;
+    }
+    b.get(from..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+        .map_or(b.len(), |k| from + k)
 }
 
 /// Moves `i` back to the previous char boundary of `s` (or keeps it).

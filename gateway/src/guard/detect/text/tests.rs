@@ -164,3 +164,81 @@ fn percent_decode_edge() {
     percent_decode_into(b"%41%zz", &mut out);
     assert_eq!(out, b"A%zz");
 }
+
+#[test]
+fn next_digit_finds_every_digit() {
+    let mut x: u64 = 7;
+    for len in 0..80 {
+        let b: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly the bytes around the digits ('/', ':', '0'-'9', 0x30+16...).
+                [b'/', b':', b'5', b'a', b' ', 0xb0, 0x3a, 0x39, b'0', 0x2f][(x % 10) as usize]
+            })
+            .collect();
+        for from in 0..=len {
+            let want = b[from..]
+                .iter()
+                .position(u8::is_ascii_digit)
+                .map_or(len, |k| from + k);
+            assert_eq!(next_digit(&b, from), want, "{b:?} from {from}");
+        }
+    }
+    for b in 0..=255u8 {
+        let v = [b'x', b'x', b'x', b, b'x', b'x', b'x', b'x', b'x'];
+        let want = if b.is_ascii_digit() { 3 } else { 9 };
+        assert_eq!(next_digit(&v, 0), want, "{b}");
+    }
+}
+
+#[test]
+fn long_runs_are_every_run_of_the_alphabet() {
+    let naive = |b: &[u8]| {
+        let mut starts = Vec::new();
+        let mut run = 0;
+        for (i, &x) in b.iter().enumerate() {
+            let in_alphabet = x.is_ascii_alphanumeric() || matches!(x, b'+' | b'/' | b'-' | b'_');
+            run = if in_alphabet { run + 1 } else { 0 };
+            if run == MIN_ENCODED_RUN {
+                starts.push(i + 1 - MIN_ENCODED_RUN);
+            }
+        }
+        starts
+    };
+    let mut x: u64 = 11;
+    let mut bufs = DecodeBufs::default();
+    for len in 0..300 {
+        for density in [2u64, 8, 40] {
+            let t: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % density == 0 {
+                        [' ', '.', '=', 'é'][(x / density % 4) as usize]
+                    } else {
+                        ['a', 'Z', '7', '+', '/', '-', '_'][(x / density % 7) as usize]
+                    }
+                })
+                .collect();
+            let want = naive(t.as_bytes());
+            let c = Class::of_listing_runs(&t, &mut bufs);
+            assert_eq!(bufs.runs, want, "{t:?}");
+            assert_eq!(c.long_runs_n, want.len());
+            let c = Class::of(&t);
+            let n = want.len().min(LONG_RUN_SLOTS);
+            assert_eq!(c.long_runs[..n], want[..n], "{t:?}");
+            assert_eq!(
+                c.digits as usize,
+                t.bytes().filter(u8::is_ascii_digit).count()
+            );
+            assert_eq!(
+                c.upper as usize,
+                t.bytes().filter(u8::is_ascii_uppercase).count()
+            );
+            assert_eq!(c.has(cls::NONASCII), !t.is_ascii());
+        }
+    }
+}
