@@ -216,7 +216,7 @@ fn long_runs_are_every_run_of_the_alphabet() {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    if x % density == 0 {
+                    if x.is_multiple_of(density) {
                         [' ', '.', '=', 'é'][(x / density % 4) as usize]
                     } else {
                         ['a', 'Z', '7', '+', '/', '-', '_'][(x / density % 7) as usize]
