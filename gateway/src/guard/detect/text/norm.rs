@@ -102,6 +102,29 @@ fn push_folded(c: char, out: &mut String) -> bool {
     any
 }
 
+/// Whether every non-ASCII char of `text` normalises to itself: not invisible, already
+/// lower case, nothing to fold.
+fn all_non_ascii_fixed(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(k) = bytes[i..].iter().position(|&b| !b.is_ascii()) {
+        i += k;
+        let Some(ch) = text.get(i..).and_then(|t| t.chars().next()) else {
+            return false;
+        };
+        let cjk = matches!(ch as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3);
+        if !cjk {
+            let mut lower = ch.to_lowercase();
+            let unchanged = lower.next() == Some(ch) && lower.next().is_none();
+            if !unchanged || !matches!(fold_char(ch), Fold::Keep) {
+                return false;
+            }
+        }
+        i += ch.len_utf8();
+    }
+    true
+}
+
 /// Folds a pattern literal (non-ASCII chars only, so regex syntax is untouched) the same
 /// way [`Norm`] folds text: patterns written in Cyrillic keep matching after the
 /// look-alike folding.
@@ -142,11 +165,18 @@ impl Norm {
         self.map.clear();
         self.orig_len = text.len();
         let bytes = text.as_bytes();
-        let ascii_simple = !c.non_ascii()
-            && (!collapse
-                || (memchr::memchr(b'\t', bytes).is_none()
-                    && memchr::memmem::find(bytes, b"  ").is_none()));
-        if ascii_simple {
+        let no_runs = || {
+            memchr::memchr(b'\t', bytes).is_none() && memchr::memmem::find(bytes, b"  ").is_none()
+        };
+        // Lower-casing the ASCII letters is all there is to do: ASCII text (with no space
+        // runs to collapse, when asked), or text whose every non-ASCII char normalises to
+        // itself and with no space runs (Chinese, lower-case accented letters...).
+        let simple = if c.non_ascii() {
+            no_runs() && all_non_ascii_fixed(text)
+        } else {
+            !collapse || no_runs()
+        };
+        if simple {
             let mut v = std::mem::take(&mut self.buf).into_bytes();
             v.clear();
             v.extend(bytes.iter().map(u8::to_ascii_lowercase));
@@ -186,52 +216,71 @@ impl Norm {
             }
             return;
         } else {
-            self.identity = false;
-            // Cleared below by anything but ASCII lower-casing.
-            self.case_only = true;
-            self.buf.reserve(bytes.len());
-            self.map.reserve(bytes.len() + 1);
-            let mut i = 0;
-            while i < bytes.len() {
-                let z = bytes[i..]
-                    .iter()
-                    .position(|&b| !b.is_ascii())
-                    .map_or(bytes.len(), |k| i + k);
-                if z > i {
-                    self.case_only &= self.push_ascii(text, i, z);
-                    i = z;
-                    continue;
-                }
-                let Some(ch) = text[i..].chars().next() else {
-                    break;
-                };
-                let before = self.buf.len();
-                if matches!(ch as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3) {
-                    // CJK ideographs and Hangul syllables: no case, nothing to fold.
-                    self.buf.push(ch);
-                } else {
-                    push_folded(ch, &mut self.buf);
-                    self.case_only &= self.buf.get(before..) == text.get(i..i + ch.len_utf8());
-                }
-                // Collapse runs of spaces (including folded exotic spaces).
-                if self.buf.len() == before + 1
-                    && self.buf.as_bytes()[before] == b' '
-                    && before > 0
-                    && self.buf.as_bytes()[before - 1] == b' '
-                {
-                    self.buf.truncate(before);
-                    self.case_only = false;
-                }
-                for _ in before..self.buf.len() {
-                    self.map.push(i as u32);
-                }
-                i += ch.len_utf8();
-            }
-            self.map.push(text.len() as u32);
+            self.build_general(text);
         }
         if has_spelled_run(self.buf.as_bytes()) {
             self.join_spelled();
         }
+    }
+
+    /// [`Norm::build`] forced onto the general path (tests compare the two).
+    #[cfg(test)]
+    pub fn build_slow(&mut self, text: &str) {
+        self.buf.clear();
+        self.map.clear();
+        self.orig_len = text.len();
+        self.build_general(text);
+        if has_spelled_run(self.buf.as_bytes()) {
+            self.join_spelled();
+        }
+    }
+
+    /// The general path for non-ASCII text: char by char, folding, dropping invisible
+    /// chars and collapsing space runs (no spelled-run joining: the caller does it).
+    fn build_general(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        self.identity = false;
+        // Cleared below by anything but ASCII lower-casing.
+        self.case_only = true;
+        self.buf.reserve(bytes.len());
+        self.map.reserve(bytes.len() + 1);
+        let mut i = 0;
+        while i < bytes.len() {
+            let z = bytes[i..]
+                .iter()
+                .position(|&b| !b.is_ascii())
+                .map_or(bytes.len(), |k| i + k);
+            if z > i {
+                self.case_only &= self.push_ascii(text, i, z);
+                i = z;
+                continue;
+            }
+            let Some(ch) = text[i..].chars().next() else {
+                break;
+            };
+            let before = self.buf.len();
+            if matches!(ch as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3) {
+                // CJK ideographs and Hangul syllables: no case, nothing to fold.
+                self.buf.push(ch);
+            } else {
+                push_folded(ch, &mut self.buf);
+                self.case_only &= self.buf.get(before..) == text.get(i..i + ch.len_utf8());
+            }
+            // Collapse runs of spaces (including folded exotic spaces).
+            if self.buf.len() == before + 1
+                && self.buf.as_bytes()[before] == b' '
+                && before > 0
+                && self.buf.as_bytes()[before - 1] == b' '
+            {
+                self.buf.truncate(before);
+                self.case_only = false;
+            }
+            for _ in before..self.buf.len() {
+                self.map.push(i as u32);
+            }
+            i += ch.len_utf8();
+        }
+        self.map.push(text.len() as u32);
     }
 
     /// Appends the ASCII segment `text[a..z]`: lower-cased, tabs as spaces, runs of

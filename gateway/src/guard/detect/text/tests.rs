@@ -242,3 +242,40 @@ fn long_runs_are_every_run_of_the_alphabet() {
         }
     }
 }
+
+#[test]
+fn simple_path_normalises_as_the_general_one() {
+    // Texts whose non-ASCII chars normalise to themselves take the simple path; the result
+    // (text, offsets of every char boundary, case_only) must be the general path's.
+    let pieces = [
+        "Ignore ", "previous ", "instructions", "测试", "现在 ", "é", "ü ", "Ü", "  ", "\t", "a b c d e ",
+        "i-g-n-o-r-e ", "\u{200b}", "\u{00a0}", "ｆｕｌｌ", "Ω", "ω ", "K", "ſ", "x\n",
+    ];
+    let mut x: u64 = 5;
+    let (mut fast, mut slow) = (Norm::default(), Norm::default());
+    let mut simple = 0;
+    for _ in 0..3000 {
+        let mut t = String::new();
+        for _ in 0..(x % 12) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t.push_str(pieces[(x % pieces.len() as u64) as usize]);
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if t.is_ascii() {
+            continue;
+        }
+        fast.build(&t, &Class::of(&t), false);
+        slow.build_slow(&t);
+        assert_eq!(fast.buf, slow.buf, "{t:?}");
+        for (i, _) in fast.buf.char_indices().chain([(fast.buf.len(), ' ')]) {
+            assert_eq!(fast.orig(i), slow.orig(i), "{t:?} at {i}");
+        }
+        assert_eq!(fast.case_only(), slow.case_only(), "{t:?}");
+        simple += usize::from(fast.case_only());
+    }
+    assert!(simple > 100, "{simple}");
+}
