@@ -529,7 +529,23 @@ fn dispatch(ctx: &mut OuterCtx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
 /// `-BUSY` instead. A command of [`flags::OWN_GATE`] runs with what the caller holds (EXEC and
 /// scripts take the gate exclusively unless the caller holds it so; SCRIPT and FUNCTION need
 /// none).
+#[inline]
 pub(crate) fn call(
+    ctx: &mut OuterCtx<'_>,
+    cmd: &'static Command,
+    argv: &[&[u8]],
+    stats: &mut LocalStats,
+) {
+    // The common case first: a keyspace command under the caller's hold (a batch's).
+    if let (Handle::Keyspace(h), Some(held)) = (cmd.handler, ctx.gate.held()) {
+        return ctx.with_gate(held, |ctx| run(ctx, cmd, h, argv, stats));
+    }
+    call_else(ctx, cmd, argv, stats);
+}
+
+/// [`call`] for a command of [`flags::OWN_GATE`], or with no gate held.
+#[inline(never)]
+fn call_else(
     ctx: &mut OuterCtx<'_>,
     cmd: &'static Command,
     argv: &[&[u8]],
@@ -537,15 +553,12 @@ pub(crate) fn call(
 ) {
     match cmd.handler {
         Handle::OwnGate(h) => run_outer(ctx, cmd, h, argv, stats),
-        Handle::Keyspace(h) => match ctx.gate.held() {
-            Some(held) => ctx.with_gate(held, |ctx| run(ctx, cmd, h, argv, stats)),
-            None => match script::wait_gate(ctx.shared) {
-                Ok(gate) => ctx.with_gate(gate.held(), |ctx| run(ctx, cmd, h, argv, stats)),
-                Err(busy) => {
-                    ctx.err(busy);
-                    stats.entry(cmd.id).3 += 1;
-                }
-            },
+        Handle::Keyspace(h) => match script::wait_gate(ctx.shared) {
+            Ok(gate) => ctx.with_gate(gate.held(), |ctx| run(ctx, cmd, h, argv, stats)),
+            Err(busy) => {
+                ctx.err(busy);
+                stats.entry(cmd.id).3 += 1;
+            }
         },
     }
 }
