@@ -501,7 +501,8 @@ impl Engine {
         }
     }
 
-    /// Shared access to the engine, for normal commands.
+    /// Shared access to the engine, for normal commands: the guard's [`SharedGuard::held`]
+    /// proof is what a database handle is given against.
     pub fn shared(&self) -> SharedGuard<'_> {
         self.gate.shared()
     }
@@ -516,7 +517,8 @@ impl Engine {
         self.gate.try_shared()
     }
 
-    /// Exclusive access to the engine, for EXEC and scripts.
+    /// Exclusive access to the engine, for EXEC and scripts (proofs:
+    /// [`ExclusiveGuard::held`], [`ExclusiveGuard::exclusive`]).
     pub fn exclusive(&self) -> ExclusiveGuard<'_> {
         self.gate.exclusive()
     }
