@@ -19,8 +19,8 @@
 use std::cell::RefCell;
 
 use super::util::eq;
-use super::{flags, Command, Ctx};
-use crate::engine::Access;
+use super::{flags, Command, Ctx, Handler, OuterCtx, OwnGateHandler};
+use crate::engine::{Access, Held};
 use crate::persist::rdb::encode::Encoder;
 use crate::state::aof::{LogBuf, WriteScope};
 
@@ -63,7 +63,7 @@ pub(super) fn log_as(ctx: &Ctx<'_>, argv: impl FnOnce() -> Vec<Vec<u8>>) {
 
 /// Logs a command that changed no key but must be replayed (`FUNCTION LOAD`, `DELETE`,
 /// `FLUSH`, `RESTORE`), as sent, in the client's database.
-pub(super) fn log_now(ctx: &Ctx<'_>, argv: &[&[u8]]) {
+pub(super) fn log_now<G>(ctx: &Ctx<'_, G>, argv: &[&[u8]]) {
     if let Some(mut log) = ctx.shared.aof.order() {
         if in_tx() {
             // Inside EXEC: with the transaction's records.
@@ -92,41 +92,56 @@ pub(super) fn in_tx() -> bool {
     TX.with(|t| t.borrow().is_some())
 }
 
-/// Runs `cmd`'s handler, logging it to the AOF when it is a write that changed something.
-pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
+/// Runs the handler `h` of a command of [`flags::OWN_GATE`] (EXEC, a script, SCRIPT,
+/// FUNCTION: none is a write; what they change is logged by the commands they run, or by
+/// [`log_now`]). Inside a transaction, keys it found expired are collected first.
+pub(super) fn handle_outer(ctx: &mut OuterCtx<'_>, h: OwnGateHandler, argv: &[&[u8]]) {
+    let collect = ctx.shared.aof.is_on() && in_tx();
+    h(ctx, argv);
+    if collect {
+        collect_own_removals(ctx.shared);
+    }
+}
+
+/// Adds the keys this thread found expired to the transaction's records.
+fn collect_own_removals(shared: &crate::state::Shared) {
+    let expired: Vec<TxEntry> = shared
+        .aof
+        .take_own_removals()
+        .into_iter()
+        .map(|(d, a)| TxEntry {
+            keys: vec![(d, a[1].clone())],
+            recs: vec![Rec::Db(d, a)],
+            state: true,
+        })
+        .collect();
+    if !expired.is_empty() {
+        TX.with(|t| {
+            if let Some(v) = t.borrow_mut().as_mut() {
+                v.extend(expired);
+            }
+        });
+    }
+}
+
+/// Runs `cmd`'s handler `h`, logging it to the AOF when it is a write that changed something.
+pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv: &[&[u8]]) {
     // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
     let write = cmd.flags & flags::WRITE != 0 || cmd.name == "pfcount";
     // A read matters only inside a transaction or a script, for the keys it finds expired.
     let watched = write || (ctx.shared.aof.is_on() && in_tx());
     if !watched {
-        return (cmd.handler)(ctx, argv);
+        return h(ctx, argv);
     }
     if in_tx() {
         if !ctx.shared.aof.is_on() {
-            return (cmd.handler)(ctx, argv);
+            return h(ctx, argv);
         }
         // Inside EXEC or a script (the engine's gate is held exclusively): collected, logged
         // at its end; keys it found expired first.
         let d0 = crate::engine::dirtied_here();
-        (cmd.handler)(ctx, argv);
-        let expired: Vec<TxEntry> = ctx
-            .shared
-            .aof
-            .take_own_removals()
-            .into_iter()
-            .map(|(d, a)| TxEntry {
-                keys: vec![(d, a[1].clone())],
-                recs: vec![Rec::Db(d, a)],
-                state: true,
-            })
-            .collect();
-        if !expired.is_empty() {
-            TX.with(|t| {
-                if let Some(v) = t.borrow_mut().as_mut() {
-                    v.extend(expired);
-                }
-            });
-        }
+        h(ctx, argv);
+        collect_own_removals(ctx.shared);
         if !write {
             return;
         }
@@ -158,12 +173,12 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         return;
     }
     let Some(mut log) = ctx.shared.aof.order() else {
-        return (cmd.handler)(ctx, argv);
+        return h(ctx, argv);
     };
     let d0 = crate::engine::dirtied_here();
     {
         let _scope = WriteScope::enter();
-        (cmd.handler)(ctx, argv);
+        h(ctx, argv);
     }
     // Keys expired or evicted meanwhile by other threads (or evicted before this command)
     // are logged first; those this command found expired, with it in one block (Redis 7.0).
@@ -259,8 +274,8 @@ pub(super) fn begin_tx() {
 /// A rewrite may have started while the transaction ran (the automatic one does not wait for
 /// the engine's gate): its records then go to the new incremental file although their effects
 /// may be in the base, so commands collected before it are logged as their keys' states, as
-/// they stand after the transaction.
-pub(super) fn end_tx(ctx: &Ctx<'_>) {
+/// they stand after the transaction. `gate`: the transaction's (or script's) exclusive hold.
+pub(super) fn end_tx(shared: &crate::state::Shared, gate: Held<'_>) {
     let Some(entries) = TX.with(|t| t.borrow_mut().take()) else {
         return;
     };
@@ -268,11 +283,11 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
     if entries.is_empty() {
         return;
     }
-    let Some(mut log) = ctx.shared.aof.order() else {
+    let Some(mut log) = shared.aof.order() else {
         return;
     };
     // Keys others expired or evicted meanwhile go before the block.
-    ctx.shared.aof.log_removals(&mut log, false);
+    shared.aof.log_removals(&mut log, false);
     let state_now = log.state_mode();
     let mut recs = Vec::new();
     for e in entries {
@@ -280,7 +295,7 @@ pub(super) fn end_tx(ctx: &Ctx<'_>) {
             recs.extend(
                 e.keys
                     .iter()
-                    .map(|(d, k)| Rec::Db(*d, state_of(ctx, *d, k))),
+                    .map(|(d, k)| Rec::Db(*d, state_of(shared, gate, *d, k))),
             );
         } else {
             recs.extend(e.recs);
@@ -336,9 +351,9 @@ fn keys<'a>(cmd: &Command, argv: &[&'a [u8]]) -> Vec<&'a [u8]> {
 
 /// The state of `key` in database `db`: `RESTORE key <abs ms|0> <payload> REPLACE ABSTTL`,
 /// or `DEL key`.
-fn state_of(ctx: &Ctx<'_>, db: usize, key: &[u8]) -> Vec<Vec<u8>> {
-    let compress = ctx.shared.config.read().rdbcompression();
-    let Ok(handle) = ctx.shared.engine.db(db) else {
+fn state_of(shared: &crate::state::Shared, gate: Held<'_>, db: usize, key: &[u8]) -> Vec<Vec<u8>> {
+    let compress = shared.config.read().rdbcompression();
+    let Ok(handle) = shared.engine.db(db, gate) else {
         return vec![b"DEL".to_vec(), key.to_vec()];
     };
     let state = handle.with_key(key, Access::READ.no_touch().no_stats(), |k| {
@@ -432,7 +447,7 @@ fn records(
         }
         let mut recs: Vec<Rec> = ks
             .iter()
-            .map(|k| Rec::Db(db, state_of(ctx, db, k)))
+            .map(|k| Rec::Db(db, state_of(ctx.shared, ctx.gate, db, k)))
             .collect();
         // A key moved or copied to another database: its state there too.
         if let Some(other) = other_db(cmd, argv) {
@@ -441,7 +456,7 @@ fn records(
             } else {
                 ks[ks.len() - 1]
             };
-            recs.push(Rec::Db(other, state_of(ctx, other, k)));
+            recs.push(Rec::Db(other, state_of(ctx.shared, ctx.gate, other, k)));
         }
         return recs;
     }

@@ -26,12 +26,12 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{resolve, Ctx};
+use super::{resolve, Ctx, Handle, Holding, OuterCtx};
 use crate::engine::KeySignal;
 use crate::state::blocking::Blocked;
 use crate::state::{Session, Shared, Unblock};
 
-/// Blocks the client if its command asked to (called after each command).
+/// Blocks the client if its command asked to (called after each command, under its gate).
 pub(super) fn begin(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
     let Some(req) = ctx.sess.block_request.take() else {
         return;
@@ -56,7 +56,8 @@ pub(super) fn begin(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
 }
 
 /// Registers the blocked client with the engine for the keys where it is first in line, then
-/// runs its command again: on success the reply is written and the client unblocked.
+/// runs its command again (under the gate `ctx` proves held): on success the reply is written
+/// and the client unblocked.
 fn try_again(ctx: &mut Ctx<'_>) {
     let Some(b) = ctx.sess.blocked.as_ref() else {
         return;
@@ -70,13 +71,11 @@ fn try_again(ctx: &mut Ctx<'_>) {
     }
     let argv = b.argv.clone();
     let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
-    let Ok(cmd) = resolve(&args) else {
+    // Blocking commands are keyspace commands.
+    let Ok((cmd, Handle::Keyspace(h))) = resolve(&args).map(|c| (c, c.handler)) else {
         return finish(shared, ctx.sess);
     };
-    {
-        let _gate = (!ctx.gated).then(|| shared.engine.shared());
-        super::aof::handle(ctx, cmd, &args);
-    }
+    super::aof::handle(ctx, cmd, h, &args);
     if ctx.sess.block_request.take().is_none() {
         // Served, or an error: the reply is written.
         finish(shared, ctx.sess);
@@ -91,18 +90,12 @@ fn finish(shared: &Shared, sess: &mut Session) {
     }
 }
 
-fn ctx<'a>(shared: &'a Shared, sess: &'a mut Session, out: &'a mut BytesMut) -> Ctx<'a> {
-    Ctx {
-        shared,
-        sess,
-        out,
-        failed: false,
-        gated: false,
-    }
+fn ctx<'a>(shared: &'a Shared, sess: &'a mut Session, out: &'a mut BytesMut) -> OuterCtx<'a> {
+    OuterCtx::new(shared, sess, out, Holding::Nothing)
 }
 
 /// The timeout reply of the blocked command, then unblocks.
-fn time_out(ctx: &mut Ctx<'_>) {
+fn time_out(ctx: &mut OuterCtx<'_>) {
     if ctx.sess.blocked.as_ref().is_some_and(|b| b.null_array) {
         ctx.null_array();
     } else {
@@ -124,7 +117,10 @@ pub fn wake(shared: &Shared, sess: &mut Session, out: &mut BytesMut) -> bool {
             ctx.err("UNBLOCKED client unblocked via CLIENT UNBLOCK");
             finish(shared, ctx.sess);
         }
-        Unblock::No => try_again(&mut ctx),
+        Unblock::No => {
+            let gate = shared.engine.shared();
+            ctx.with_gate(gate.held(), try_again);
+        }
     }
     ctx.sess.blocked.is_none()
 }

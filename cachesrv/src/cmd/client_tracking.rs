@@ -208,16 +208,25 @@ fn trackinginfo(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
 /// Runs a command while some client tracks keys: its writes are attributed to this client
 /// (for NOLOOP; a script's commands to the client that called the script), and its reads
 /// remembered if it tracks.
-pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
+pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv: &[&[u8]]) {
+    as_writer(ctx, |ctx| super::aof::handle(ctx, cmd, h, argv));
+    if cmd.flags & READONLY != 0 {
+        remember(ctx, cmd, argv);
+    }
+}
+
+/// Runs `f` (a command) with this client as the writer of what it changes while some client
+/// tracks keys (for NOLOOP; a script's commands count as the client's that called the script).
+pub(super) fn as_writer<'a, G>(ctx: &mut Ctx<'a, G>, f: impl FnOnce(&mut Ctx<'a, G>)) {
+    if !ctx.shared.tracking.active() {
+        return f(ctx);
+    }
     let caller = crate::state::tracking::writer();
     if ctx.sess.info.id != 0 {
         crate::state::tracking::set_writer(ctx.sess.info.id);
     }
-    super::aof::handle(ctx, cmd, argv);
+    f(ctx);
     crate::state::tracking::set_writer(caller);
-    if cmd.flags & READONLY != 0 {
-        remember(ctx, cmd, argv);
-    }
 }
 
 /// After a read-only command of a tracking client (default mode): remembers the keys it

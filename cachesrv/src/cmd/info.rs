@@ -342,8 +342,7 @@ fn info_section(s: &Shared, name: &str, out: &mut String) {
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             for i in 0..s.engine.databases() {
-                if let Ok(db) = s.engine.db(i) {
-                    let k = db.info();
+                if let Ok(k) = s.engine.keyspace_info(i) {
                     if k.keys > 0 {
                         let _ = write!(
                             out,

@@ -373,7 +373,7 @@ const OBJECT_HELP: &[&str] = &[
 ];
 
 /// Writes a `HELP` reply: the lines as simple strings, then Redis's closing `HELP` entry.
-pub(super) fn help(ctx: &mut Ctx<'_>, lines: &[&str]) {
+pub(super) fn help<G>(ctx: &mut Ctx<'_, G>, lines: &[&str]) {
     ctx.array(lines.len() + 2);
     for l in lines {
         ctx.simple(l);

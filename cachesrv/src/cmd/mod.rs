@@ -4,9 +4,15 @@
 //! one file per family (`string`, `bitmap`, `keys`, `expire`, `hash`, `set`, `list`, `zset`, `geo`, `pubsub`, `tx`,
 //! `connection`, `server`). [`execute`] checks, in Redis 7's order: the command exists, its
 //! arity, authentication, memory (eviction before `denyoom` commands), the RESP2 subscriber
-//! context, and MULTI queueing; then runs the handler under the engine's shared gate and
-//! records stats, SLOWLOG and MONITOR. Replies and errors are byte-identical to Redis 7 for
-//! what is supported. [`Runner`] runs commands in process, with no socket or runtime.
+//! context, and MULTI queueing; then runs the handler and records stats, SLOWLOG and MONITOR.
+//! Replies and errors are byte-identical to Redis 7 for what is supported. [`Runner`] runs
+//! commands in process, with no socket or runtime.
+//!
+//! The engine's gate is part of the handlers' types (module `ctx`): a [`Handler`] runs under
+//! the gate (the caller's hold, or the shared gate the dispatcher takes) and its [`Ctx`]
+//! carries the guard's proof, which `ctx.db()` needs; an [`OwnGateHandler`] (EXEC, the
+//! scripts, SCRIPT, FUNCTION) gets an [`OuterCtx`], without keyspace access, and takes the gate
+//! itself. Which kind a command is decides its [`flags::OWN_GATE`].
 
 pub mod acl;
 mod aof;
@@ -17,6 +23,7 @@ pub mod client_ext;
 mod client_tracking;
 mod command;
 mod connection;
+mod ctx;
 mod expire;
 mod geo;
 mod hash;
@@ -41,6 +48,7 @@ mod tx;
 pub mod util;
 mod zset;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -49,9 +57,9 @@ use bytes::{Bytes, BytesMut};
 use protocol::{Args, Protocol, RespWrite};
 
 use crate::config::Config;
-use crate::engine::{Access, DbHandle, EngineError};
 pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
+pub use ctx::{Ctx, Holding, OuterCtx};
 pub use info::info_text;
 pub use runner::{decode_all, Runner};
 pub use util::Fnv;
@@ -77,12 +85,26 @@ pub mod flags {
     /// Not shown by MONITOR (AUTH and the like).
     pub const NO_MONITOR: u32 = 1 << 8;
     /// Takes the engine's gate itself or needs none (EXEC, scripts, SCRIPT, FUNCTION and their
-    /// subcommands): set by the table from the name, not by the families.
+    /// subcommands): set by the table for a [`super::Handle::OwnGate`] handler.
     pub const OWN_GATE: u32 = 1 << 9;
 }
 
-/// A handler: arguments (command name first), writing its reply into `ctx.out`.
+/// A handler: arguments (command name first), writing its reply into `ctx.out`; it runs
+/// under the engine's gate and reaches the keyspace through `ctx.db()`.
 pub type Handler = fn(&mut Ctx<'_>, &[&[u8]]);
+
+/// The handler of a command that takes the engine's gate itself or needs none (EXEC, the
+/// scripts, SCRIPT, FUNCTION): its context has no keyspace access.
+pub type OwnGateHandler = fn(&mut OuterCtx<'_>, &[&[u8]]);
+
+/// A command's handler, of one of the two kinds.
+#[derive(Clone, Copy)]
+pub enum Handle {
+    /// Runs under the gate the dispatcher holds for it.
+    Keyspace(Handler),
+    /// Takes the gate itself ([`flags::OWN_GATE`]).
+    OwnGate(OwnGateHandler),
+}
 
 /// One command of the table.
 pub struct Command {
@@ -95,7 +117,7 @@ pub struct Command {
     /// First key position (0: none), last key position (-1: last argument), step.
     pub keys: (i32, i32, i32),
     /// The handler.
-    pub handler: Handler,
+    pub handler: Handle,
     /// Index in the table (for per-command stats).
     pub id: usize,
     /// A container's subcommands (ids), such as `config|get` for CONFIG: as in Redis 7, each
@@ -116,147 +138,19 @@ impl std::fmt::Debug for Command {
     }
 }
 
-/// What a handler works with.
-pub struct Ctx<'a> {
-    /// Server state.
-    pub shared: &'a Shared,
-    /// The connection's state.
-    pub sess: &'a mut Session,
-    /// The reply buffer.
-    pub out: &'a mut BytesMut,
-    /// Set when the reply is an error (for `failed_calls`).
-    pub failed: bool,
-    /// The engine's shared gate is already held (for the whole batch).
-    pub gated: bool,
-}
-
-impl<'a> Ctx<'a> {
-    /// The connection's protocol.
-    #[inline]
-    pub fn proto(&self) -> Protocol {
-        self.sess.proto
-    }
-    /// Writes an error reply (with its code, e.g. `ERR syntax error`).
-    pub fn err(&mut self, msg: &str) {
-        self.failed = true;
-        self.shared.errorstats.record(msg.as_bytes());
-        self.out.write_error(msg.as_bytes());
-    }
-    /// Writes an engine error as its Redis reply.
-    pub fn engine_err(&mut self, e: EngineError) {
-        self.err(&e.to_string());
-    }
-    /// `+OK`.
-    #[inline]
-    pub fn ok(&mut self) {
-        self.out.write_ok();
-    }
-    /// `:n`.
-    #[inline]
-    pub fn int(&mut self, n: i64) {
-        self.out.write_integer(n);
-    }
-    /// `$len\r\nbytes`.
-    #[inline]
-    pub fn bulk(&mut self, b: &[u8]) {
-        self.out.write_bulk(b);
-    }
-    /// Null bulk.
-    #[inline]
-    pub fn null(&mut self) {
-        let p = self.proto();
-        self.out.write_null(p);
-    }
-    /// Null array.
-    pub fn null_array(&mut self) {
-        let p = self.proto();
-        self.out.write_null_array(p);
-    }
-    /// `*n`.
-    #[inline]
-    pub fn array(&mut self, n: usize) {
-        self.out.write_array_len(n);
-    }
-    /// A map header (RESP3 `%`, RESP2 flat array).
-    pub fn map(&mut self, n: usize) {
-        let p = self.proto();
-        self.out.write_map_len(n, p);
-    }
-    /// A set header (RESP3 `~`, RESP2 array).
-    pub fn set(&mut self, n: usize) {
-        let p = self.proto();
-        self.out.write_set_len(n, p);
-    }
-    /// `+s`.
-    pub fn simple(&mut self, s: &str) {
-        self.out.write_simple(s.as_bytes());
-    }
-    /// A double (RESP3 `,`, RESP2 bulk).
-    pub fn double(&mut self, d: f64) {
-        let p = self.proto();
-        self.out.write_double(d, p);
-    }
-    /// A verbatim string (RESP3 `=txt:`, RESP2 bulk).
-    pub fn verbatim(&mut self, text: &str) {
-        let p = self.proto();
-        self.out.write_verbatim(b"txt", text.as_bytes(), p);
-    }
-    /// The selected database. The dispatcher holds the engine's gate for the command
-    /// ([`call`], or EXEC and scripts exclusively).
-    pub fn db(&self) -> DbHandle<'a> {
-        debug_assert!(
-            crate::engine::held(),
-            "a command reached the keyspace without the engine's gate"
-        );
-        // The session's db index is always valid: SELECT checks it.
-        let shared: &'a Shared = self.shared;
-        shared
-            .engine
-            .db(self.sess.db)
-            .unwrap_or_else(|_| unreachable_db(&shared.engine))
-    }
-    /// Read access honouring `CLIENT NO-TOUCH`.
-    pub fn read_access(&self) -> Access {
-        if self.sess.no_touch {
-            Access::READ.no_touch()
-        } else {
-            Access::READ
-        }
-    }
-    /// `ERR syntax error`.
-    pub fn syntax_error(&mut self) {
-        self.err("ERR syntax error");
-    }
-    /// `ERR wrong number of arguments for '<name>' command`.
-    pub fn arity_error(&mut self, name: &str) {
-        self.err(&format!(
-            "ERR wrong number of arguments for '{name}' command"
-        ));
-    }
-}
-
-fn unreachable_db(engine: &crate::engine::Engine) -> DbHandle<'_> {
-    // Database 0 always exists (databases >= 1).
-    match engine.db(0) {
-        Ok(d) => d,
-        Err(_) => panic!("engine without databases"),
-    }
-}
-
 type NameMap = HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv>>;
 
 fn table() -> &'static (Vec<Command>, NameMap) {
     static TABLE: OnceLock<(Vec<Command>, NameMap)> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut v: Vec<Command> = Vec::new();
-        let mut add = |name: &'static str, arity, flags, keys, handler| {
-            let id = v.len();
-            let base = name.split('|').next().unwrap_or(name);
-            let own = if script::own_gate(base.as_bytes()) {
-                flags::OWN_GATE
-            } else {
-                0
+        let v: RefCell<Vec<Command>> = RefCell::new(Vec::new());
+        let push = |name: &'static str, arity: i32, flags: u32, keys, handler: Handle| {
+            let mut v = v.borrow_mut();
+            let own = match handler {
+                Handle::OwnGate(_) => flags::OWN_GATE,
+                Handle::Keyspace(_) => 0,
             };
+            let id = v.len();
             v.push(Command {
                 name,
                 arity,
@@ -266,6 +160,12 @@ fn table() -> &'static (Vec<Command>, NameMap) {
                 id,
                 subs: Vec::new(),
             });
+        };
+        let mut add = |name, arity, flags, keys, h: Handler| {
+            push(name, arity, flags, keys, Handle::Keyspace(h));
+        };
+        let mut own = |name, arity, flags, keys, h: OwnGateHandler| {
+            push(name, arity, flags, keys, Handle::OwnGate(h));
         };
         string::register(&mut add);
         bitmap::register(&mut add);
@@ -279,7 +179,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         zset::register(&mut add);
         geo::register(&mut add);
         pubsub::register(&mut add);
-        tx::register(&mut add);
+        tx::register(&mut add, &mut own);
         connection::register(&mut add);
         client_ext::register(&mut add);
         client_tracking::register(&mut add);
@@ -289,7 +189,8 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         latency::register(&mut add);
         standalone::register(&mut add);
         persist::register(&mut add);
-        script::register(&mut add);
+        script::register(&mut own);
+        let mut v = v.into_inner();
         for i in 0..v.len() {
             if let Some((container, _)) = v[i].name.split_once('|') {
                 let parent = v.iter().position(|c| c.name == container);
@@ -456,7 +357,7 @@ impl LocalStats {
     }
 }
 
-fn unknown_command(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
+fn unknown_command<G>(ctx: &mut Ctx<'_, G>, argv: &[&[u8]]) {
     let mut args = String::new();
     for a in &argv[1..] {
         if args.len() >= 128 {
@@ -473,7 +374,7 @@ fn unknown_command(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
 }
 
 /// `ERR unknown subcommand 'x'. Try CONTAINER HELP.`
-pub fn unknown_subcommand(ctx: &mut Ctx<'_>, container: &str, sub: &[u8]) {
+pub fn unknown_subcommand<G>(ctx: &mut Ctx<'_, G>, container: &str, sub: &[u8]) {
     let s = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
     ctx.err(&format!(
         "ERR unknown subcommand '{s}'. Try {} HELP.",
@@ -508,15 +409,16 @@ pub fn command_stats(shared: &Shared) -> Vec<(&'static str, u64, u64, u64, u64)>
     shared.command_stats.snapshot(|id| commands()[id].name)
 }
 
-/// Runs one parsed request, writing its reply into `out`.
-/// `gated`: the caller holds the engine's shared gate for this command.
+/// Runs one parsed request, writing its reply into `out`. `gate`: what the caller holds of
+/// the engine's gate (the shared gate for a batch, the exclusive one for a run of scripts;
+/// never the shared one for the commands of [`own_gate`]).
 pub fn execute(
     shared: &Shared,
     sess: &mut Session,
     args: Args<'_>,
     out: &mut BytesMut,
     stats: &mut LocalStats,
-    gated: bool,
+    gate: Holding<'_>,
 ) {
     let n = args.len();
     let mut stack: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
@@ -531,20 +433,13 @@ pub fn execute(
         &heap
     };
     let start = out.len();
-    let mut ctx = Ctx {
-        shared,
-        sess,
-        out,
-        failed: false,
-        gated,
-    };
-    dispatch(&mut ctx, argv, stats);
+    dispatch(&mut OuterCtx::new(shared, sess, out, gate), argv, stats);
     if sess.after_command {
         client_ext::after_command(sess, out, start, argv);
     }
 }
 
-fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
+fn dispatch(ctx: &mut OuterCtx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     let cmd = match stats
         .lookup(argv[0])
         .ok_or(None)
@@ -628,26 +523,43 @@ fn dispatch(ctx: &mut Ctx<'_>, argv: &[&[u8]], stats: &mut LocalStats) {
     call(ctx, cmd, argv, stats);
 }
 
-/// Runs a command that passed every check, under the engine's shared gate (EXEC and scripts
-/// take the gate exclusively themselves; SCRIPT and FUNCTION need none). While a script holds
-/// the gate past `busy-reply-threshold`, the command is answered `-BUSY` instead.
-pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
-    if ctx.gated || cmd.flags & flags::OWN_GATE != 0 || crate::engine::held_exclusively() {
-        run(ctx, cmd, argv, stats);
-    } else {
-        match script::wait_gate(ctx.shared) {
-            Ok(_gate) => {
-                // Held now: what the command does next (a blocking command registering its
-                // wait) must not ask for the gate again (it is not reentrant).
-                ctx.gated = true;
-                run(ctx, cmd, argv, stats);
-                ctx.gated = false;
-            }
+/// Runs a command that passed every check. A keyspace command runs under the gate the caller
+/// holds (`ctx.gate`), else under the shared gate taken here, its context built from the
+/// guard's proof; while a script holds the gate past `busy-reply-threshold`, it is answered
+/// `-BUSY` instead. A command of [`flags::OWN_GATE`] runs with what the caller holds (EXEC and
+/// scripts take the gate exclusively unless the caller holds it so; SCRIPT and FUNCTION need
+/// none).
+#[inline]
+pub(crate) fn call(
+    ctx: &mut OuterCtx<'_>,
+    cmd: &'static Command,
+    argv: &[&[u8]],
+    stats: &mut LocalStats,
+) {
+    // The common case first: a keyspace command under the caller's hold (a batch's).
+    if let (Handle::Keyspace(h), Some(held)) = (cmd.handler, ctx.gate.held()) {
+        return ctx.with_gate(held, |ctx| run(ctx, cmd, h, argv, stats));
+    }
+    call_else(ctx, cmd, argv, stats);
+}
+
+/// [`call`] for a command of [`flags::OWN_GATE`], or with no gate held.
+#[inline(never)]
+fn call_else(
+    ctx: &mut OuterCtx<'_>,
+    cmd: &'static Command,
+    argv: &[&[u8]],
+    stats: &mut LocalStats,
+) {
+    match cmd.handler {
+        Handle::OwnGate(h) => run_outer(ctx, cmd, h, argv, stats),
+        Handle::Keyspace(h) => match script::wait_gate(ctx.shared) {
+            Ok(gate) => ctx.with_gate(gate.held(), |ctx| run(ctx, cmd, h, argv, stats)),
             Err(busy) => {
                 ctx.err(busy);
                 stats.entry(cmd.id).3 += 1;
             }
-        }
+        },
     }
 }
 
@@ -663,8 +575,48 @@ pub fn own_gate(name: &[u8]) -> bool {
     script::own_gate(name)
 }
 
-/// Runs a command with no gate taken here: the caller holds the shared or exclusive gate.
-pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut LocalStats) {
+/// Runs keyspace command `cmd` (its handler `h`) under the gate `ctx` proves held.
+fn run(
+    ctx: &mut Ctx<'_>,
+    cmd: &'static Command,
+    h: Handler,
+    argv: &[&[u8]],
+    stats: &mut LocalStats,
+) {
+    measured(ctx, cmd, argv, stats, |ctx| {
+        if ctx.shared.tracking.active() {
+            client_tracking::handle(ctx, cmd, h, argv);
+        } else {
+            aof::handle(ctx, cmd, h, argv);
+        }
+    });
+    if ctx.sess.block_request.is_some() {
+        blocking::begin(ctx, argv);
+    }
+}
+
+/// Runs command `cmd` of [`flags::OWN_GATE`] (its handler `h`), with no keyspace access.
+fn run_outer(
+    ctx: &mut OuterCtx<'_>,
+    cmd: &'static Command,
+    h: OwnGateHandler,
+    argv: &[&[u8]],
+    stats: &mut LocalStats,
+) {
+    measured(ctx, cmd, argv, stats, |ctx| {
+        client_tracking::as_writer(ctx, |ctx| aof::handle_outer(ctx, h, argv));
+    });
+}
+
+/// Runs `body` as command `cmd`: MONITOR, timing, `INFO commandstats`, latency, SLOWLOG.
+#[inline]
+fn measured<'a, G>(
+    ctx: &mut Ctx<'a, G>,
+    cmd: &'static Command,
+    argv: &[&[u8]],
+    stats: &mut LocalStats,
+    body: impl FnOnce(&mut Ctx<'a, G>),
+) {
     // As Redis, administrative commands (CONFIG SET, ACL SETUSER...) are not shown either.
     if ctx.shared.monitoring.load(Ordering::Relaxed)
         && cmd.flags & (flags::NO_MONITOR | flags::ADMIN) == 0
@@ -673,11 +625,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     }
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
-    if ctx.shared.tracking.active() {
-        client_tracking::handle(ctx, cmd, argv);
-    } else {
-        aof::handle(ctx, cmd, argv);
-    }
+    body(ctx);
     let end = timing::start();
     let ticks = start.ticks_to(end);
     stats.mark = Some(end);
@@ -694,14 +642,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]], stats: &mut
     if ticks >= stats.slow_threshold(ctx.shared) {
         slow_check(ctx, cmd, argv, ticks);
     }
-    if ctx.sess.block_request.is_some() {
-        blocking::begin(ctx, argv);
-    }
 }
 
 /// Logs the command if it took at least `slowlog-log-slower-than`.
 #[cold]
-fn slow_check(ctx: &mut Ctx<'_>, cmd: &Command, argv: &[&[u8]], ticks: u64) {
+fn slow_check<G>(ctx: &mut Ctx<'_, G>, cmd: &Command, argv: &[&[u8]], ticks: u64) {
     let micros = timing::ticks_to_ns(ticks) / 1000;
     let threshold = ctx.shared.slowlog_threshold.load(Ordering::Relaxed);
     if micros >= threshold {
@@ -743,7 +688,7 @@ fn slowlog_args(argv: &[&[u8]], redact: std::ops::Range<usize>) -> Vec<Bytes> {
     out
 }
 
-fn feed_monitors(ctx: &Ctx<'_>, argv: &[&[u8]]) {
+fn feed_monitors<G>(ctx: &Ctx<'_, G>, argv: &[&[u8]]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -805,6 +750,26 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_event_loop_s_gate_names_are_the_table_s_own_gate_handlers() {
+        let mut own = 0;
+        for c in commands() {
+            let base = c.name.split('|').next().unwrap_or(c.name);
+            let kind_own = matches!(c.handler, Handle::OwnGate(_));
+            assert_eq!(own_gate(base.as_bytes()), kind_own, "{}", c.name);
+            assert_eq!(c.flags & flags::OWN_GATE != 0, kind_own, "{}", c.name);
+            assert_eq!(own_gate(base.to_uppercase().as_bytes()), kind_own);
+            own += usize::from(kind_own);
+        }
+        // EXEC, the four EVAL forms, FCALL and FCALL_RO, SCRIPT and FUNCTION with their
+        // subcommands.
+        assert_eq!(own, 1 + 4 + 2 + 7 + 10);
+        for name in ["eval", "EVALSHA_RO", "fcall"] {
+            assert!(is_script(name.as_bytes()) && own_gate(name.as_bytes()));
+        }
+        assert!(!is_script(b"exec") && !is_script(b"script") && !is_script(b"get"));
+    }
 
     #[test]
     fn batches_shorter_than_a_microsecond_add_up_in_commandstats() {

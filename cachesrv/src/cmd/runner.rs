@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use protocol::{DecodeLimits, Decoder, Frame};
 
-use super::{dispatch, Ctx, LocalStats};
+use super::{dispatch, Holding, LocalStats, OuterCtx};
 use crate::config::Config;
 use crate::engine::Clock;
 use crate::state::pubsub::Pushes;
@@ -104,13 +104,7 @@ impl Runner {
             .last_active_ms
             .store(shared.clock.now_ms(), Ordering::Relaxed);
         self.stats.start_batch(shared);
-        let mut ctx = Ctx {
-            shared,
-            sess: &mut self.sess,
-            out: &mut out,
-            failed: false,
-            gated: false,
-        };
+        let mut ctx = OuterCtx::new(shared, &mut self.sess, &mut out, Holding::Nothing);
         dispatch(&mut ctx, &argv, &mut self.stats);
         self.stats.flush(shared);
         shared.aof.before_reply();

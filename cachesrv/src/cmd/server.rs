@@ -209,7 +209,7 @@ fn memory(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
                 .fetch_max(used, Ordering::Relaxed)
                 .max(used);
             let keys: usize = (0..ctx.shared.engine.databases())
-                .filter_map(|i| ctx.shared.engine.db(i).ok())
+                .filter_map(|i| ctx.shared.engine.db(i, ctx.gate).ok())
                 .map(|d| d.dbsize())
                 .sum();
             let rss = super::info::rss_bytes();

@@ -10,17 +10,20 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::flags::*;
-use super::{resolve, run, Ctx, Handler, LocalStats};
+use super::{call, resolve, Ctx, Handler, Holding, LocalStats, OuterCtx, OwnGateHandler};
 
-pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
+pub(super) fn register(
+    add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler),
+    own: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), OwnGateHandler),
+) {
     add("multi", 1, NO_QUEUE | FAST, (0, 0, 0), multi);
-    add("exec", 1, NO_QUEUE, (0, 0, 0), exec);
+    own("exec", 1, NO_QUEUE, (0, 0, 0), exec);
     add("discard", 1, NO_QUEUE | FAST, (0, 0, 0), discard);
     add("watch", -2, NO_QUEUE | FAST, (1, -1, 1), watch);
     add("unwatch", 1, NO_QUEUE | FAST, (0, 0, 0), unwatch);
 }
 
-fn set_multi(ctx: &mut Ctx<'_>, queue: Option<Vec<Vec<Bytes>>>) {
+fn set_multi<G>(ctx: &mut Ctx<'_, G>, queue: Option<Vec<Vec<Bytes>>>) {
     let n = queue.as_ref().map_or(usize::MAX, Vec::len);
     ctx.sess.multi = queue;
     ctx.sess.info.multi.store(n, Ordering::Relaxed);
@@ -45,7 +48,7 @@ fn discard(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
     ctx.ok();
 }
 
-fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
+fn exec(ctx: &mut OuterCtx<'_>, _a: &[&[u8]]) {
     let Some(queue) = ctx.sess.multi.take() else {
         return ctx.err("ERR EXEC without MULTI");
     };
@@ -55,7 +58,8 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
         return ctx.err("EXECABORT Transaction discarded because of previous errors.");
     }
     let shared = ctx.shared;
-    let _gate = shared.engine.exclusive();
+    let guard = shared.engine.exclusive();
+    let gate = guard.exclusive();
     if watches.iter().any(|w| shared.engine.is_dirty(w)) {
         return ctx.null_array();
     }
@@ -71,13 +75,15 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[&[u8]]) {
         // Queued only after the checks of `dispatch`: it resolves.
         match resolve(&args) {
             Ok(cmd) => match super::acl::check::check(ctx, cmd, &args, "multi") {
-                Ok(()) => run(ctx, cmd, &args, &mut stats),
+                Ok(()) => ctx.outer(Holding::Exclusive(gate), |ctx| {
+                    call(ctx, cmd, &args, &mut stats);
+                }),
                 Err(reason) => ctx.err(&super::acl::check::exec_noperm(reason)),
             },
             Err(_) => ctx.err("ERR unknown command"),
         }
     }
-    super::aof::end_tx(ctx);
+    super::aof::end_tx(shared, gate.held());
     // An error of a queued command is that command's, not EXEC's (`failed_calls`).
     ctx.failed = false;
     ctx.sess.can_block = can_block;

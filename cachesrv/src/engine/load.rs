@@ -3,14 +3,14 @@
 //! A load inserts keys that are new by construction, one after the other, before any client
 //! is served; so where a command opens a [`super::KeyRef`] (lazy expiry, keyspace statistics,
 //! LRU refresh), a loaded key is only checked for being a duplicate and inserted, its block
-//! built straight from the bytes read ([`LoadValue::Str`]). [`DbHandle::reserve`] sizes every
+//! built straight from the bytes read ([`LoadValue::Str`]). [`DbShards::reserve`] sizes every
 //! shard of a database once from the count the file declares (`RESIZEDB`), as Redis expands
 //! its dictionaries, so the shard tables are not rebuilt while growing. No eviction runs during
 //! a load (as in Redis); the memory is accounted as usual.
 
 use super::block::{Block, Payload};
 use super::value::Value;
-use super::{DbHandle, EngineError};
+use super::{DbShards, EngineError};
 
 /// A value read from a file, to be stored under a new key.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub enum LoadValue<'a> {
     Value(Value),
 }
 
-/// What [`DbHandle::insert_loaded`] did.
+/// What [`DbShards::insert_loaded`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loaded {
     /// The key was added.
@@ -42,7 +42,7 @@ fn per_shard(keys: usize, shards: usize) -> usize {
     avg + avg / 16 + 16
 }
 
-impl DbHandle<'_> {
+impl DbShards<'_> {
     /// Makes room in every shard for `keys` more keys in this database (spread as the keys'
     /// hashes spread them), so loading that many grows no table. Best effort: a shard that
     /// cannot hold its share is left as it is. Below 4 096 keys it does nothing
@@ -121,14 +121,15 @@ mod tests {
     #[test]
     fn loaded_keys_read_back_and_duplicates_are_refused() {
         let eng = Engine::new(EngineConfig::default());
-        let db = eng.db(2).expect("db 2");
-        db.reserve(5000);
+        let db = eng.db_unproven(2).expect("db 2");
+        let shards = eng.db_shards(2).expect("db 2");
+        shards.reserve(5000);
         let now = eng.now_ms();
         let used0 = eng.used_memory();
         for i in 0..5000 {
             let key = format!("key:{i}");
             let val = format!("value-{i}");
-            let got = db.insert_loaded(
+            let got = shards.insert_loaded(
                 key.as_bytes(),
                 LoadValue::Str(val.as_bytes()),
                 (i % 2 == 0).then_some(now + 60_000),
@@ -145,18 +146,18 @@ mod tests {
             assert!(matches!(k.value(), Some(ValueRef::Str(b"value-42"))));
             assert_eq!(k.expire_at(), Some(now + 60_000));
         });
-        let again = db.insert_loaded(b"key:7", LoadValue::Str(b"x"), None, None, None, now);
+        let again = shards.insert_loaded(b"key:7", LoadValue::Str(b"x"), None, None, None, now);
         assert_eq!(again, Ok(Loaded::Duplicate));
         db.with_key(b"key:7", Access::READ, |k| {
             assert!(matches!(k.value(), Some(ValueRef::Str(b"value-7"))));
         });
         let empty = LoadValue::Value(Value::Set(SetValue::new()));
         assert_eq!(
-            db.insert_loaded(b"empty", empty, None, None, None, now),
+            shards.insert_loaded(b"empty", empty, None, None, None, now),
             Ok(Loaded::Empty)
         );
         assert_eq!(db.dbsize(), 5000);
-        assert_eq!(eng.db(0).expect("db 0").dbsize(), 0);
+        assert_eq!(eng.db_unproven(0).expect("db 0").dbsize(), 0);
     }
 
     #[test]
@@ -164,15 +165,15 @@ mod tests {
         assert!(per_shard(1_000_000, 64) >= 15_625 + 4 * 125);
         assert_eq!(per_shard(0, 64), 16);
         let eng = Engine::new(EngineConfig::default());
-        let db = eng.db(0).expect("db 0");
+        let shards = eng.db_shards(0).expect("db 0");
         let before = eng.used_memory();
-        db.reserve(MIN_RESERVE - 1);
+        shards.reserve(MIN_RESERVE - 1);
         assert_eq!(
             eng.used_memory(),
             before,
             "a small database is not reserved for"
         );
-        db.reserve(100_000);
+        shards.reserve(100_000);
         // The reserved arrays are accounted at once.
         assert!(eng.used_memory() >= before + 100_000 * 8);
     }

@@ -11,13 +11,14 @@
 //! Contracts for the command layer:
 //!
 //! - **Gate**: run each command (or each parsed batch, never across an `.await`) under
-//!   [`Engine::shared`]; run EXEC's queued commands under [`Engine::exclusive`]. Neither is
-//!   reentrant. The engine's own methods never take the gate, except
-//!   [`Engine::active_expire_cycle`], which tries it and skips its turn while EXEC runs.
-//!   Outside this crate the contract is a type: a [`DbHandle`] is only reachable through
-//!   [`Engine::enter`], whose guard holds the gate for as long as the handle lives; inside it,
-//!   `Engine::db` is crate-private and the command layer's `Ctx::db` asserts (debug builds)
-//!   that the thread holds the gate ([`held`]).
+//!   [`Engine::shared`]; run EXEC's queued commands and scripts under [`Engine::exclusive`].
+//!   Neither is reentrant. The engine's own methods never take the gate, except
+//!   [`Engine::active_expire_cycle`], which tries it and skips its turn while EXEC runs. The
+//!   contract is a type: a [`DbHandle`] is only given against a proof that the thread holds
+//!   the gate ([`Held`], borrowed from a guard, so neither the proof nor the handle outlives
+//!   it): `Engine::db(idx, held)` inside this crate, [`Engine::enter`] outside it. Snapshot
+//!   writers and loaders, which must not hold the gate for a whole file, get a [`DbShards`]
+//!   (one shard lock at a time), and `INFO keyspace` reads [`Engine::keyspace_info`].
 //! - **Locking**: single-key work goes through [`DbHandle::with_key`]; multi-key work through
 //!   [`Engine::lock_keys`] (shards locked in ascending global order). Do not call the engine
 //!   from inside a `with_key` closure or while a [`MultiGuard`] is alive (that would take a
@@ -66,13 +67,14 @@ pub use clock::{CachedClock, Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Oom};
 pub use events::{KeyEvent, KeyEvents};
 pub use evict::{EvictionPolicy, EVPOOL_SIZE, LFU_INIT_VAL};
-pub use gate::{held, held_exclusively, ExclusiveGuard, SharedGuard};
+pub(crate) use gate::with_exclusive;
+pub use gate::{ExclusiveGuard, Held, HeldExclusive, SharedGuard};
 pub use glob::glob_match;
 pub use keyref::{Access, KeyRef, MultiGuard, Ttl, MAX_STRING};
 pub use load::{LoadValue, Loaded};
 pub use memory::alloc_size;
 pub use removed::{Removal, RemovalSink};
-pub use snapshot::{dirtied_here, AccessInfo, ShardCopy, SnapEntry};
+pub use snapshot::{dirtied_here, AccessInfo, DbShards, ShardCopy, SnapEntry};
 pub use value::{
     parse_i64_strict, str_encoding, HashValue, Kind, ListValue, SetValue, Value, ValueRef,
 };
@@ -268,16 +270,32 @@ impl Engine {
         self.dbs.len()
     }
 
-    /// A handle on database `idx`; `DbIndex` if out of range. Inside this crate only: the
-    /// command layer's dispatcher holds the gate for every command it runs (`cmd::call`, checked
-    /// in debug builds by `Ctx::db`), snapshots and the loaders work under shard locks. Code
-    /// outside the crate reaches a database through [`Engine::enter`].
-    pub(crate) fn db(&self, idx: usize) -> Result<DbHandle<'_>, EngineError> {
+    /// A handle on database `idx` (`DbIndex` if out of range), for as long as the proof that
+    /// this thread holds the gate: the handle borrows the proof's guard. The command layer
+    /// passes the proof of the gate it runs a command under; code outside this crate goes
+    /// through [`Engine::enter`].
+    pub(crate) fn db<'s>(
+        &'s self,
+        idx: usize,
+        _gate: Held<'s>,
+    ) -> Result<DbHandle<'s>, EngineError> {
+        self.db_unproven(idx)
+    }
+
+    /// [`Engine::db`] without the proof: for the engine's own methods (which do not rely on
+    /// the gate) and its tests.
+    fn db_unproven(&self, idx: usize) -> Result<DbHandle<'_>, EngineError> {
         if idx < self.dbs.len() {
             Ok(DbHandle { eng: self, db: idx })
         } else {
             Err(EngineError::DbIndex)
         }
+    }
+
+    /// The `INFO keyspace` figures of database `idx` (`DbIndex` if out of range): lock-free
+    /// counters, read without the gate.
+    pub fn keyspace_info(&self, idx: usize) -> Result<KeyspaceInfo, EngineError> {
+        Ok(self.db_unproven(idx)?.info())
     }
 
     #[inline]
@@ -314,7 +332,7 @@ impl Engine {
 
     /// `MEMORY USAGE key` in `db`; `None` if the key does not exist or `db` is out of range.
     pub fn memory_usage(&self, db: usize, key: &[u8]) -> Option<usize> {
-        self.db(db).ok()?.memory_usage(key)
+        self.db_unproven(db).ok()?.memory_usage(key)
     }
 
     /// `used_memory`: estimated heap bytes of all keys and values and the tables holding them.
@@ -400,7 +418,7 @@ impl Engine {
 
     /// `WATCH key` in `db`.
     pub fn watch(&self, db: usize, key: &[u8]) -> Result<WatchToken, EngineError> {
-        let handle = self.db(db)?;
+        let handle = self.db_unproven(db)?;
         let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let h = self.hasher.hash(key);
         let s = self.shard_of(h);
@@ -438,7 +456,7 @@ impl Engine {
         key: &[u8],
         signal: std::sync::Weak<dyn KeySignal>,
     ) -> Result<(), EngineError> {
-        let handle = self.db(db)?;
+        let handle = self.db_unproven(db)?;
         let s = self.shard_of(self.hasher.hash(key));
         let mut g = self.dbs[handle.db].shards[s].lock.lock();
         g.watched.add_signal(key, signal);
@@ -457,6 +475,25 @@ impl Engine {
     /// [`DbHandle`] is only reachable through it, so none outlives the gate. Callers refresh
     /// their cached clock first and call [`Engine::ensure_memory`] before a write, with no
     /// shard lock held.
+    ///
+    /// ```
+    /// use cachesrv::engine::Engine;
+    /// let engine = Engine::default();
+    /// let entered = engine.enter();
+    /// assert_eq!(entered.db(0).map(|db| db.dbsize()), Ok(0));
+    /// ```
+    ///
+    /// A handle does not outlive the gate:
+    ///
+    /// ```compile_fail,E0597
+    /// use cachesrv::engine::Engine;
+    /// let engine = Engine::default();
+    /// let db = {
+    ///     let entered = engine.enter();
+    ///     entered.db(0).expect("db 0")
+    /// };
+    /// assert_eq!(db.dbsize(), 0);
+    /// ```
     pub fn enter(&self) -> Entered<'_> {
         Entered {
             engine: self,
@@ -464,7 +501,8 @@ impl Engine {
         }
     }
 
-    /// Shared access to the engine, for normal commands.
+    /// Shared access to the engine, for normal commands: the guard's [`SharedGuard::held`]
+    /// proof is what a database handle is given against.
     pub fn shared(&self) -> SharedGuard<'_> {
         self.gate.shared()
     }
@@ -479,7 +517,8 @@ impl Engine {
         self.gate.try_shared()
     }
 
-    /// Exclusive access to the engine, for EXEC and scripts.
+    /// Exclusive access to the engine, for EXEC and scripts (proofs:
+    /// [`ExclusiveGuard::held`], [`ExclusiveGuard::exclusive`]).
     pub fn exclusive(&self) -> ExclusiveGuard<'_> {
         self.gate.exclusive()
     }
@@ -513,7 +552,7 @@ pub struct Entered<'a> {
 impl Entered<'_> {
     /// A handle on database `idx` (`DbIndex` if out of range), valid while the gate is held.
     pub fn db(&self, idx: usize) -> Result<DbHandle<'_>, EngineError> {
-        self.engine.db(idx)
+        self.engine.db(idx, self._gate.held())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Reading the keyspace for a snapshot (an RDB file, `BGSAVE`), one shard at a time.
 //!
-//! [`DbHandle::visit_shard`] runs a callback over a whole shard under its lock (the shard seen
-//! at one instant). [`DbHandle::copy_shard`] copies a shard out in slices of at most `slice`
+//! [`DbShards::visit_shard`] runs a callback over a whole shard under its lock (the shard seen
+//! at one instant). [`DbShards::copy_shard`] copies a shard out in slices of at most `slice`
 //! keys, taking the shard's lock once per slice (strings go into one reused buffer, no
 //! allocation per key), so a writer of that shard waits at most for one slice's copy however
 //! large the shard is, and the slow work (encoding, compression, I/O) runs with no lock held.
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::evict::{idle_ms, lfu_decr};
-use super::{DbHandle, Engine, Value, ValueRef};
+use super::{Engine, EngineError, Value, ValueRef};
 
 /// What a snapshot records of a key's accesses, per `maxmemory-policy` (as Redis's RDB: the
 /// idle time under LRU policies, the LFU counter under LFU ones, nothing under the others).
@@ -48,7 +48,7 @@ pub struct SnapEntry<'a> {
     pub access: AccessInfo,
 }
 
-/// A copy of one shard's live keys, made by [`DbHandle::copy_shard`]; reusable.
+/// A copy of one shard's live keys, made by [`DbShards::copy_shard`]; reusable.
 #[derive(Debug, Default)]
 pub struct ShardCopy {
     arena: Vec<u8>,
@@ -119,6 +119,16 @@ impl ShardCopy {
 }
 
 impl Engine {
+    /// Shard-by-shard access to database `idx` (`DbIndex` if out of range) for snapshot
+    /// writers and loaders, without the gate: see [`DbShards`].
+    pub fn db_shards(&self, idx: usize) -> Result<DbShards<'_>, EngineError> {
+        if idx < self.dbs.len() {
+            Ok(DbShards { eng: self, db: idx })
+        } else {
+            Err(EngineError::DbIndex)
+        }
+    }
+
     /// Shards per database (the unit a snapshot locks at a time).
     pub fn shards_per_db(&self) -> usize {
         1 << self.shard_bits
@@ -152,10 +162,28 @@ pub fn dirtied_here() -> u64 {
     DIRTIED_HERE.with(std::cell::Cell::get)
 }
 
-impl DbHandle<'_> {
+/// One database's shards, for snapshot writers and loaders (an RDB file, `BGSAVE`, the RDB
+/// base of an append-only file): every operation takes one shard's lock at a time and none
+/// takes the engine's gate, so a snapshot runs beside traffic and EXEC without stalling it
+/// (and is not atomic with respect to it: see [`DbShards::copy_shard`] for what a copy
+/// guarantees). Loads run before clients are served. Commands use a [`super::DbHandle`].
+#[derive(Debug, Clone, Copy)]
+pub struct DbShards<'e> {
+    pub(super) eng: &'e Engine,
+    pub(super) db: usize,
+}
+
+impl DbShards<'_> {
+    /// The database index.
+    pub fn index(&self) -> usize {
+        self.db
+    }
+}
+
+impl DbShards<'_> {
     /// Calls `f` for every live key of shard `shard` (keys whose expiry has passed are left
     /// out), holding the shard's lock for the whole walk; returns the number of keys visited.
-    /// Like the callbacks of [`DbHandle::scan`], `f` must not call the engine.
+    /// Like the callbacks of [`super::DbHandle::scan`], `f` must not call the engine.
     pub fn visit_shard(&self, shard: usize, mut f: impl FnMut(SnapEntry<'_>)) -> usize {
         let eng = self.eng;
         let Some(cell) = eng.dbs[self.db].shards.get(shard) else {
@@ -237,7 +265,7 @@ impl ShardCopy {
     }
 }
 
-impl DbHandle<'_> {
+impl DbShards<'_> {
     /// Copies the live keys of shard `shard` into `out` (replacing what it held), in slices
     /// of at most `slice` keys, each under the shard's lock (see the module header); returns
     /// the number of keys copied.
@@ -320,7 +348,8 @@ mod tests {
         let clock = Arc::new(ManualClock::new(1_000_000));
         let eng = Engine::with_clock(EngineConfig::default(), clock.clone());
         let d0 = eng.dirty();
-        let db = eng.db(0).expect("db 0");
+        let db = eng.db_unproven(0).expect("db 0");
+        let shards = eng.db_shards(0).expect("db 0");
         for i in 0..500 {
             let k = format!("k{i}");
             db.with_key(k.as_bytes(), Access::WRITE, |k| {
@@ -335,7 +364,7 @@ mod tests {
         assert_eq!(eng.dirty() - d0, 500);
         let mut seen = 0;
         for s in 0..eng.shards_per_db() {
-            seen += db.visit_shard(s, |e| {
+            seen += shards.visit_shard(s, |e| {
                 assert_eq!(e.access, AccessInfo::None);
                 assert!(e.key.starts_with(b"k"));
             });
@@ -344,7 +373,7 @@ mod tests {
         let mut copy = ShardCopy::default();
         let mut copied = 0;
         for s in 0..eng.shards_per_db() {
-            copied += db.copy_shard(s, &mut copy, 7);
+            copied += shards.copy_shard(s, &mut copy, 7);
             copy.for_each(|e| {
                 assert_eq!(e.value.type_name(), "string");
                 assert!(e.key.starts_with(b"k"));
@@ -362,7 +391,7 @@ mod tests {
         clock.advance(1000);
         let mut live = 0;
         for s in 0..eng.shards_per_db() {
-            live += db.visit_shard(s, |_| {});
+            live += shards.visit_shard(s, |_| {});
         }
         assert_eq!(live, 250);
         assert_eq!(db.flush(), 500);
@@ -386,7 +415,8 @@ mod tests {
             shards_per_db: 1,
             ..EngineConfig::default()
         }));
-        let db = eng.db(0).expect("db 0");
+        let db = eng.db_unproven(0).expect("db 0");
+        let shards = eng.db_shards(0).expect("db 0");
         for i in 0..300 {
             let k = format!("stable{i}");
             db.with_key(k.as_bytes(), Access::WRITE, |k| {
@@ -398,7 +428,7 @@ mod tests {
         let churn = {
             let (eng, stop) = (eng.clone(), stop.clone());
             std::thread::spawn(move || {
-                let db = eng.db(0).expect("db 0");
+                let db = eng.db_unproven(0).expect("db 0");
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
@@ -428,7 +458,7 @@ mod tests {
         };
         let mut copy = ShardCopy::default();
         for _ in 0..300 {
-            db.copy_shard(0, &mut copy, 3);
+            shards.copy_shard(0, &mut copy, 3);
             let mut keys = HashSet::new();
             copy.for_each(|e| {
                 assert!(keys.insert(e.key.to_vec()), "copied twice");
@@ -443,7 +473,7 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         churn.join().expect("churn thread");
         // Quiet now: a sliced copy has every key exactly once.
-        let n = db.copy_shard(0, &mut copy, 3);
+        let n = shards.copy_shard(0, &mut copy, 3);
         assert_eq!(n, db.dbsize());
     }
 
@@ -452,7 +482,8 @@ mod tests {
         let clock = Arc::new(ManualClock::new(50_000_000));
         let eng = Engine::with_clock(EngineConfig::default(), clock.clone());
         eng.set_policy(EvictionPolicy::AllKeysLru);
-        let db = eng.db(0).expect("db 0");
+        let db = eng.db_unproven(0).expect("db 0");
+        let shards = eng.db_shards(0).expect("db 0");
         db.with_key(b"a", Access::WRITE, |k| {
             k.put(Value::Str(b"1".to_vec()), Ttl::Clear).expect("put");
             k.set_access_meta(Some(300), Some(9));
@@ -461,7 +492,7 @@ mod tests {
         assert_eq!(idle, Some(300_000));
         let mut got = None;
         for s in 0..eng.shards_per_db() {
-            db.visit_shard(s, |e| got = Some(e.access));
+            shards.visit_shard(s, |e| got = Some(e.access));
         }
         assert_eq!(got, Some(AccessInfo::IdleSecs(300)));
         eng.set_policy(EvictionPolicy::AllKeysLfu);

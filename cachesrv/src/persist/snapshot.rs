@@ -6,7 +6,7 @@
 //!
 //! Consistency: there is no fork. The engine is walked one database shard at a time; each
 //! shard is copied out in slices of [`SLICE_KEYS`] keys, each slice under the shard's lock
-//! ([`crate::engine::DbHandle::copy_shard`]: a memory copy), then encoded and written with no
+//! ([`crate::engine::DbShards::copy_shard`]: a memory copy), then encoded and written with no
 //! lock held. So every key is saved once and whole, as it was at one instant; keys are captured
 //! at different instants during the save (a `MULTI`/`EXEC` that runs during the save may be in
 //! the file for some of its keys and not others; a key created during the save may be left
@@ -154,8 +154,8 @@ fn write_file(
     sink.put(&buf)?;
     buf.clear();
     let total: u64 = (0..engine.databases())
-        .filter_map(|d| engine.db(d).ok())
-        .map(|d| d.dbsize() as u64)
+        .filter_map(|d| engine.keyspace_info(d).ok())
+        .map(|k| k.keys as u64)
         .sum();
     progress.total.store(total, Ordering::Relaxed);
     progress.keys.store(0, Ordering::Relaxed);
@@ -163,8 +163,9 @@ fn write_file(
     let mut max_hold = Duration::ZERO;
     let mut copy = ShardCopy::default();
     for d in 0..engine.databases() {
-        let Ok(db) = engine.db(d) else { continue };
-        let info = db.info();
+        let (Ok(db), Ok(info)) = (engine.db_shards(d), engine.keyspace_info(d)) else {
+            continue;
+        };
         if info.keys == 0 {
             continue;
         }
@@ -280,7 +281,7 @@ struct EngineSink<'a> {
 impl LoadSink for EngineSink<'_> {
     fn resize(&mut self, db: usize, keys: u64, _expires: u64) {
         let keys = keys.min(self.reserve_budget);
-        if let (Ok(h), Ok(n)) = (self.engine.db(db), usize::try_from(keys)) {
+        if let (Ok(h), Ok(n)) = (self.engine.db_shards(db), usize::try_from(keys)) {
             self.reserve_budget -= keys;
             h.reserve(n);
         }
@@ -300,7 +301,7 @@ impl LoadSink for EngineSink<'_> {
         }
         let db = self
             .engine
-            .db(k.db)
+            .db_shards(k.db)
             .map_err(|_| RdbError::Unsupported(format!("database {} out of range", k.db)))?;
         let key = k.key;
         match db.insert_loaded(&key, k.value, k.expire_ms, k.idle_secs, k.freq, self.now_ms) {

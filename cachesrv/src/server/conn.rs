@@ -576,7 +576,8 @@ enum Batch {
 /// Runs every complete request in `rbuf[*off..]`, under one hold of the engine's shared gate
 /// (released for EXEC, which takes it exclusively, and before returning; not taken while a
 /// script holds it: the dispatcher then waits for it per command, or answers -BUSY). A run of
-/// scripts (EVAL, EVALSHA, FCALL...) runs under one exclusive hold.
+/// scripts (EVAL, EVALSHA, FCALL...) runs under one exclusive hold. Each request is given the
+/// proof of what is held ([`cmd::Holding`]).
 fn run_batch(
     shared: &Shared,
     sess: &mut Session,
@@ -615,7 +616,12 @@ fn run_batch(
                             gate = shared.engine.try_shared();
                         }
                     }
-                    cmd::execute(shared, sess, args, out, stats, gate.is_some());
+                    let holding = match (&gate, &exclusive) {
+                        (Some(g), _) => cmd::Holding::Shared(g.held()),
+                        (None, Some(x)) => cmd::Holding::Exclusive(x.exclusive()),
+                        (None, None) => cmd::Holding::Nothing,
+                    };
+                    cmd::execute(shared, sess, args, out, stats, holding);
                 }
                 *off += len;
                 if sess.close || sess.blocked.is_some() {

@@ -79,8 +79,8 @@ pub fn check_user(user: &User, cmd: &Command, argv: &[&[u8]]) -> Result<(), (Den
 
 /// Checks the session's user against a command (the fast path: an unchanged, unrestricted
 /// user). On a denial, logs it with `context` and returns the reason.
-pub fn check(
-    ctx: &mut Ctx<'_>,
+pub fn check<G>(
+    ctx: &mut Ctx<'_, G>,
     cmd: &Command,
     argv: &[&[u8]],
     context: &'static str,
@@ -110,7 +110,7 @@ pub fn check(
 
 /// The dispatcher's check: false when the command is refused (its `-NOPERM` reply written,
 /// and a transaction being queued marked failed).
-pub fn admit(ctx: &mut Ctx<'_>, cmd: &Command, argv: &[&[u8]]) -> bool {
+pub fn admit<G>(ctx: &mut Ctx<'_, G>, cmd: &Command, argv: &[&[u8]]) -> bool {
     let context = if ctx.sess.multi.is_some() {
         "multi"
     } else {
@@ -127,7 +127,7 @@ pub fn admit(ctx: &mut Ctx<'_>, cmd: &Command, argv: &[&[u8]]) -> bool {
 }
 
 /// Adds an ACL LOG entry for this client.
-pub fn log(ctx: &Ctx<'_>, reason: Denied, context: &'static str, object: &[u8], user: &[u8]) {
+pub fn log<G>(ctx: &Ctx<'_, G>, reason: Denied, context: &'static str, object: &[u8], user: &[u8]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

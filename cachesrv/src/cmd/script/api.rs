@@ -18,7 +18,7 @@ use mlua::{Lua, MultiValue, Value};
 use protocol::Protocol;
 use sha1::{Digest, Sha1};
 
-use super::super::{flags, resolve, run, Ctx, LocalStats};
+use super::super::{call, flags, resolve, Holding, LocalStats, OuterCtx};
 use crate::state::clients::Clients;
 use crate::state::scripts::ScriptKind;
 use crate::state::{Mailbox, NoWake, Session, Shared};
@@ -282,21 +282,21 @@ pub(super) fn execute(st: &mut CallState) -> Result<(), &'static str> {
     {
         return Err("OOM command not allowed when used memory > 'maxmemory'.");
     }
-    let mut ctx = Ctx {
-        shared,
-        sess: &mut st.sess,
-        out: &mut st.out,
-        failed: false,
-        gated: true,
-    };
-    if let Err(reason) = crate::cmd::acl::check::check(&mut ctx, cmd, &argv, "lua") {
-        return Err(crate::cmd::acl::check::script_noperm(reason));
-    }
-    if writes {
-        shared.scripts.running.set_wrote();
-    }
-    run(&mut ctx, cmd, &argv, &mut st.stats);
-    if ctx.failed {
+    // The script holds the gate exclusively, but its guard cannot be named from this Lua
+    // callback: the proof is checked at run time (the one place that does).
+    let failed = crate::engine::with_exclusive(|gate| {
+        let mut ctx = OuterCtx::new(shared, &mut st.sess, &mut st.out, Holding::Exclusive(gate));
+        if let Err(reason) = crate::cmd::acl::check::check(&mut ctx, cmd, &argv, "lua") {
+            return Err(crate::cmd::acl::check::script_noperm(reason));
+        }
+        if writes {
+            shared.scripts.running.set_wrote();
+        }
+        call(&mut ctx, cmd, &argv, &mut st.stats);
+        Ok(ctx.failed)
+    })
+    .ok_or("ERR command called from a script that does not hold the gate")??;
+    if failed {
         let line = st.out.get(1..).unwrap_or_default();
         let end = line.iter().position(|&c| c == b'\r').unwrap_or(line.len());
         st.inner_errors.push(line[..end].to_vec());

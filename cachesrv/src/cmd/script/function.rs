@@ -15,7 +15,7 @@ use mlua::{Function, Lua, MultiValue, Value};
 use super::super::flags::*;
 use super::super::keys::help;
 use super::super::util::eq;
-use super::super::{unknown_subcommand, Ctx, Handler};
+use super::super::{unknown_subcommand, OuterCtx, OwnGateHandler};
 use super::vm::{LoadedFunction, Vm};
 use super::{api, kill, run, split_keys, Target};
 use crate::engine::glob_match;
@@ -30,7 +30,9 @@ pub(crate) struct Registered {
     description: Option<Bytes>,
 }
 
-pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
+pub(super) fn register(
+    add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), OwnGateHandler),
+) {
     add("fcall", -3, 0, (0, 0, 0), fcall);
     add("fcall_ro", -3, READONLY, (0, 0, 0), fcall_ro);
     add("function", -2, 0, (0, 0, 0), function);
@@ -215,7 +217,7 @@ pub(super) fn lookup(vm: &mut Vm, shared: &Shared, name: &str) -> Result<Functio
         .ok_or_else(|| "ERR Function not found".to_string())
 }
 
-fn fcall_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], ro: bool) {
+fn fcall_generic(ctx: &mut OuterCtx<'_>, a: &[&[u8]], ro: bool) {
     let Some((keys, args)) = split_keys(ctx, a, "ERR Bad number of keys provided") else {
         return;
     };
@@ -230,16 +232,16 @@ fn fcall_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], ro: bool) {
     run(ctx, Target::Function(&name), keys, args, ro || no_writes);
 }
 
-fn fcall(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn fcall(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     fcall_generic(ctx, a, false);
 }
 
-fn fcall_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn fcall_ro(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     fcall_generic(ctx, a, true);
 }
 
 /// Checks `code` as a new library (replacing one of the same name if `replace`) and adds it.
-fn load_command(ctx: &mut Ctx<'_>, code: &[u8], replace: bool) -> Result<String, String> {
+fn load_command(ctx: &mut OuterCtx<'_>, code: &[u8], replace: bool) -> Result<String, String> {
     let lib_name = metadata(code)?;
     let shared = ctx.shared;
     let mut libs = shared.scripts.libraries();
@@ -318,7 +320,7 @@ const FUNCTION_HELP: &[&str] = &[
     "      in case of functions name collision with another library).",
 ];
 
-fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn function(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     let sub = a[1];
     if eq(sub, "load") {
         let (code, replace) = match a.len() {
@@ -370,7 +372,7 @@ fn function(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
 }
 
-fn list(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn list(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     let (mut pattern, mut with_code) = (None, false);
     let mut i = 2;
     while i < a.len() {
@@ -431,7 +433,7 @@ fn list(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     }
 }
 
-fn stats(ctx: &mut Ctx<'_>) {
+fn stats(ctx: &mut OuterCtx<'_>) {
     let scripts = &ctx.shared.scripts;
     ctx.map(2);
     ctx.bulk(b"running_script");
@@ -460,7 +462,7 @@ fn stats(ctx: &mut Ctx<'_>) {
     ctx.int(functions as i64);
 }
 
-fn restore(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn restore(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     let policy =
         match a.get(3) {
             None => "append",

@@ -4,9 +4,10 @@
 //! A script runs atomically: it takes the engine's gate exclusively (as EXEC does; inside
 //! EXEC it already holds it), so no command of another client runs on any thread until it
 //! ends. Its `redis.call`s go through the command table as the script client's commands
-//! ([`api`]). Clients that wait for the gate longer than `busy-reply-threshold` while a script
-//! runs are answered `-BUSY` ([`wait_gate`]); SCRIPT KILL and FUNCTION KILL need no gate and
-//! stop a script that has not written, through the Lua instruction hook ([`vm`]).
+//! ([`api`]), under that exclusive hold (whose proof the Lua callback checks at run time).
+//! Clients that wait for the gate longer than `busy-reply-threshold` while a script runs are
+//! answered `-BUSY` ([`wait_gate`]); SCRIPT KILL and FUNCTION KILL need no gate and stop a
+//! script that has not written, through the Lua instruction hook ([`vm`]).
 //! Errors are formatted as Redis 7.0 does: `<err> script: <sha or function>, on
 //! @user_script:<line>.`.
 
@@ -30,8 +31,7 @@ use bytes::Bytes;
 use super::flags::*;
 use super::keys::help;
 use super::util::eq;
-use super::{unknown_subcommand, Ctx, Handler};
-use crate::engine::held_exclusively;
+use super::{unknown_subcommand, OuterCtx, OwnGateHandler};
 use crate::state::scripts::ScriptKind;
 use crate::state::Shared;
 pub(crate) use api::sha1_hex;
@@ -107,12 +107,14 @@ pub(crate) fn wait_gate(shared: &Shared) -> Result<crate::engine::SharedGuard<'_
     }
 }
 
-pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
-    add("eval", -3, 0, (0, 0, 0), eval);
-    add("evalsha", -3, 0, (0, 0, 0), evalsha);
-    add("eval_ro", -3, READONLY, (0, 0, 0), eval_ro);
-    add("evalsha_ro", -3, READONLY, (0, 0, 0), evalsha_ro);
-    add("script", -2, 0, (0, 0, 0), script);
+pub(super) fn register(
+    own: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), OwnGateHandler),
+) {
+    own("eval", -3, 0, (0, 0, 0), eval);
+    own("evalsha", -3, 0, (0, 0, 0), evalsha);
+    own("eval_ro", -3, READONLY, (0, 0, 0), eval_ro);
+    own("evalsha_ro", -3, READONLY, (0, 0, 0), evalsha_ro);
+    own("script", -2, 0, (0, 0, 0), script);
     for (name, arity) in [
         ("script|load", 3),
         ("script|exists", -3),
@@ -121,9 +123,9 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         ("script|help", 2),
         ("script|debug", 3),
     ] {
-        add(name, arity, 0, (0, 0, 0), script);
+        own(name, arity, 0, (0, 0, 0), script);
     }
-    function::register(add);
+    function::register(own);
 }
 
 /// What runs: an EVAL body or a FCALL function.
@@ -138,7 +140,7 @@ pub(super) enum Target<'a> {
 type Argv<'a> = &'a [&'a [u8]];
 
 /// Parses `numkeys` and splits the keys from the arguments (`a[2]` onwards).
-fn split_keys<'a>(ctx: &mut Ctx<'_>, a: Argv<'a>, bad: &str) -> Option<(Argv<'a>, Argv<'a>)> {
+fn split_keys<'a>(ctx: &mut OuterCtx<'_>, a: Argv<'a>, bad: &str) -> Option<(Argv<'a>, Argv<'a>)> {
     let Some(n) = super::util::int(a[2]) else {
         ctx.err(bad);
         return None;
@@ -188,7 +190,7 @@ fn shebang(body: &[u8]) -> Result<(std::borrow::Cow<'_, [u8]>, bool), String> {
     Ok((rest.into(), no_writes))
 }
 
-fn eval_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], by_sha: bool, ro: bool) {
+fn eval_generic(ctx: &mut OuterCtx<'_>, a: &[&[u8]], by_sha: bool, ro: bool) {
     let Some((keys, args)) = split_keys(ctx, a, "ERR value is not an integer or out of range")
     else {
         return;
@@ -222,32 +224,40 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[&[u8]], by_sha: bool, ro: bool) {
     run(ctx, Target::Eval(&sha, &code), keys, args, ro || no_writes);
 }
 
-fn eval(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn eval(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     eval_generic(ctx, a, false, false);
 }
 
-fn evalsha(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn evalsha(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     eval_generic(ctx, a, true, false);
 }
 
-fn eval_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn eval_ro(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     eval_generic(ctx, a, false, true);
 }
 
-fn evalsha_ro(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn evalsha_ro(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     eval_generic(ctx, a, true, true);
 }
 
 /// Runs a script or function atomically and writes its reply.
 pub(super) fn run(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut OuterCtx<'_>,
     target: Target<'_>,
     keys: &[&[u8]],
     args: &[&[u8]],
     read_only: bool,
 ) {
     let shared = ctx.shared;
-    let _gate = (!ctx.gated && !held_exclusively()).then(|| shared.engine.exclusive());
+    // Exclusively, unless the caller holds the gate so (EXEC, a run of scripts).
+    let taken;
+    let gate = match ctx.gate.exclusive() {
+        Some(held) => held,
+        None => {
+            taken = shared.engine.exclusive();
+            taken.exclusive()
+        }
+    };
     let (kind, name) = match &target {
         Target::Eval(sha, _) => (ScriptKind::Eval, *sha),
         Target::Function(f) => (ScriptKind::Function, *f),
@@ -310,7 +320,7 @@ pub(super) fn run(
     }
     drop(entered);
     if collect {
-        super::aof::end_tx(ctx);
+        super::aof::end_tx(shared, gate.held());
     }
     running.finish();
 }
@@ -333,7 +343,7 @@ const SCRIPT_HELP: &[&str] = &[
     "    Load a script into the scripts cache without executing it.",
 ];
 
-fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+fn script(ctx: &mut OuterCtx<'_>, a: &[&[u8]]) {
     let scripts = &ctx.shared.scripts;
     let sub = a[1];
     if eq(sub, "load") {
@@ -373,7 +383,7 @@ fn script(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 /// SCRIPT KILL (`by` Eval) and FUNCTION KILL (`by` Function), in Redis's order of checks.
-pub(super) fn kill(ctx: &mut Ctx<'_>, by: ScriptKind) {
+pub(super) fn kill(ctx: &mut OuterCtx<'_>, by: ScriptKind) {
     let running = &ctx.shared.scripts.running;
     let Some(kind) = running.kind() else {
         return ctx.err("NOTBUSY No scripts in execution right now.");

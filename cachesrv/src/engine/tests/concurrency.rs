@@ -12,7 +12,7 @@ fn concurrent_increments_lose_no_update() {
                 for _ in 0..5_000 {
                     let _g = e.shared();
                     let r = e
-                        .db(0)
+                        .db_unproven(0)
                         .and_then(|d| d.with_key(b"counter", Access::WRITE, |k| k.incr_by(1)));
                     assert!(r.is_ok());
                 }
@@ -78,7 +78,7 @@ fn exec_gate_gives_atomicity_across_threads() {
             std::thread::spawn(move || {
                 for _ in 0..2_000 {
                     let _x = e.exclusive();
-                    let d = e.db(0).expect("db");
+                    let d = e.db_unproven(0).expect("db");
                     let _ = d.with_key(b"a", Access::WRITE, |k| k.incr_by(1));
                     let _ = d.with_key(b"b", Access::WRITE, |k| k.incr_by(1));
                 }

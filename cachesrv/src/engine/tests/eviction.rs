@@ -30,7 +30,7 @@ fn noeviction_refuses_over_the_limit() {
     assert_eq!(e.ensure_memory(), Ok(()), "no limit set");
     e.set_maxmemory(e.used_memory() - 1);
     assert_eq!(e.ensure_memory(), Err(Oom));
-    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(100));
+    assert_eq!(e.db_unproven(0).map(|d| d.dbsize()), Ok(100));
     e.set_maxmemory(e.used_memory());
     assert_eq!(e.ensure_memory(), Ok(()));
 }
@@ -132,7 +132,7 @@ fn eviction_signals_watchers_and_policy_switches_at_run_time() {
         Ok(()),
         "everything evicted: 0 bytes <= 1"
     );
-    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(0));
+    assert_eq!(e.db_unproven(0).map(|d| d.dbsize()), Ok(0));
     assert!(tokens.iter().all(|t| e.is_dirty(t)));
     assert_eq!(e.used_memory(), 0);
 }
@@ -148,7 +148,7 @@ fn concurrent_writers_stay_within_maxmemory() {
         .map(|t| {
             let e = e.clone();
             std::thread::spawn(move || {
-                let d = e.db(t % 2).expect("db");
+                let d = e.db_unproven(t % 2).expect("db");
                 for i in 0..5_000 {
                     let _g = e.shared();
                     assert_eq!(e.ensure_memory(), Ok(()));

@@ -20,25 +20,25 @@ pub(super) fn engine() -> (Arc<Engine>, Arc<ManualClock>) {
 
 pub(super) fn set(e: &Engine, db: usize, key: &[u8], val: &[u8], ttl: Ttl) {
     let r = e
-        .db(db)
+        .db_unproven(db)
         .and_then(|d| d.with_key(key, Access::WRITE, |k| k.put_str(val, ttl)));
     assert_eq!(r, Ok(()));
 }
 
 pub(super) fn get(e: &Engine, db: usize, key: &[u8]) -> Option<Vec<u8>> {
-    e.db(db).ok()?.with_key(key, Access::READ, |k| {
+    e.db_unproven(db).ok()?.with_key(key, Access::READ, |k| {
         k.as_str().ok().flatten().map(<[u8]>::to_vec)
     })
 }
 
 pub(super) fn exists_quiet(e: &Engine, key: &[u8]) -> bool {
-    e.db(0)
+    e.db_unproven(0)
         .map(|d| d.with_key(key, Access::WRITE.no_touch().no_stats(), |k| k.exists()))
         .unwrap_or(false)
 }
 
 pub(super) fn del(e: &Engine, db: usize, key: &[u8]) -> bool {
-    e.db(db)
+    e.db_unproven(db)
         .map(|d| d.with_key(key, Access::WRITE, |k| k.delete()))
         .unwrap_or(false)
 }
@@ -54,7 +54,7 @@ fn strings_types_and_encodings() {
     let (e, _) = engine();
     set(&e, 0, b"k", b"12345", Ttl::Clear);
     assert_eq!(get(&e, 0, b"k").as_deref(), Some(&b"12345"[..]));
-    let d = e.db(0).expect("db 0");
+    let d = e.db_unproven(0).expect("db 0");
     d.with_key(b"k", Access::READ, |k| {
         assert_eq!(k.kind(), Some(Kind::Str));
         assert_eq!(k.value().map(|v| v.type_name()), Some("string"));
@@ -65,7 +65,7 @@ fn strings_types_and_encodings() {
     d.with_key(b"k", Access::READ, |k| {
         assert_eq!(k.value().map(|v| v.encoding()), Some("raw"))
     });
-    assert!(e.db(16).is_err());
+    assert!(e.db_unproven(16).is_err());
     assert_eq!(
         EngineError::WrongType.to_string(),
         "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -79,7 +79,7 @@ fn strings_types_and_encodings() {
 #[test]
 fn incr_append_setrange() {
     let (e, _) = engine();
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     assert_eq!(d.with_key(b"n", Access::WRITE, |k| k.incr_by(5)), Ok(5));
     assert_eq!(d.with_key(b"n", Access::WRITE, |k| k.incr_by(-15)), Ok(-10));
     assert_eq!(d.with_key(b"n", Access::WRITE, |k| k.incr_by(1)), Ok(-9));
@@ -128,7 +128,7 @@ fn lazy_expiry_with_manual_clock() {
     let (e, clock) = engine();
     set(&e, 0, b"t", b"v", Ttl::At(T0 + 1000));
     set(&e, 0, b"p", b"v", Ttl::Clear);
-    assert_eq!(e.db(0).map(|d| d.info().expires), Ok(1));
+    assert_eq!(e.db_unproven(0).map(|d| d.info().expires), Ok(1));
     clock.advance(1000);
     assert!(
         get(&e, 0, b"t").is_some(),
@@ -139,13 +139,13 @@ fn lazy_expiry_with_manual_clock() {
     let st = e.stats();
     assert_eq!(st.expired_keys, 1);
     assert_eq!((st.keyspace_hits, st.keyspace_misses), (1, 1));
-    assert_eq!(e.db(0).map(|d| d.dbsize()), Ok(1));
+    assert_eq!(e.db_unproven(0).map(|d| d.dbsize()), Ok(1));
     e.reset_stats();
     assert_eq!(e.stats(), EngineStats::default());
 
     // KEEPTTL, expiry set/clear, TTL kept by INCR and APPEND.
     set(&e, 0, b"k", b"1", Ttl::At(T0 + 10_000));
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     d.with_key(b"k", Access::WRITE, |k| {
         assert_eq!(k.incr_by(1), Ok(2));
         assert_eq!(k.append(b"0"), Ok(2));
@@ -164,8 +164,8 @@ fn lazy_expiry_with_manual_clock() {
 #[test]
 fn active_expiry_finds_a_ttl_key_among_many_persistent_ones() {
     let (e, clock) = engine();
-    let d = e.db(0).expect("db");
-    let d0 = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
+    let d0 = e.db_unproven(0).expect("db");
     for i in 0..1_000_000u32 {
         let _ = d0.with_key(format!("p:{i}").as_bytes(), Access::WRITE, |k| {
             k.put_str(b"v", Ttl::Clear)
@@ -221,7 +221,7 @@ fn active_expiry_repeats_while_many_expired_and_resumes() {
         }
     }
     assert_eq!(total, 10_000);
-    assert_eq!(e.db(1).map(|d| d.dbsize()), Ok(0));
+    assert_eq!(e.db_unproven(1).map(|d| d.dbsize()), Ok(0));
     assert_eq!(e.used_memory(), 0);
 }
 
@@ -232,7 +232,7 @@ fn lru_clock_and_no_touch() {
     set(&e, 0, b"b", b"1", Ttl::Clear);
     clock.advance(10_000);
     get(&e, 0, b"a");
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     let idle = |k: &[u8]| d.with_key(k, Access::READ.no_touch(), |k| k.idle_ms());
     assert_eq!(idle(b"a"), Some(0));
     assert_eq!(idle(b"b"), Some(10_000));
@@ -252,7 +252,7 @@ fn lfu_counter_starts_at_five_grows_and_decays() {
     });
     set(&e, 0, b"hot", b"1", Ttl::Clear);
     set(&e, 0, b"cold", b"1", Ttl::Clear);
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     let freq = |k: &[u8]| d.with_key(k, Access::READ.no_touch(), |k| k.lfu_freq());
     // The SET itself is an access (like Redis's lookupKeyWrite before overwrite) only when the
     // key exists; a new key starts at LFU_INIT_VAL.
@@ -275,8 +275,8 @@ fn lfu_counter_starts_at_five_grows_and_decays() {
 fn accounting_returns_to_start_after_deleting_everything() {
     let (e, clock) = engine();
     assert_eq!(e.used_memory(), 0);
-    let d = e.db(0).expect("db");
-    let d3 = e.db(3).expect("db");
+    let d = e.db_unproven(0).expect("db");
+    let d3 = e.db_unproven(3).expect("db");
     for i in 0..3000usize {
         let key = format!("key:{i}");
         let k = key.as_bytes();
@@ -409,7 +409,7 @@ fn accounting_returns_to_start_after_deleting_everything() {
     e.active_expire_cycle(Duration::from_millis(5));
     let mut names = Vec::new();
     for db in [0usize, 3, 5] {
-        e.db(db)
+        e.db_unproven(db)
             .expect("db")
             .keys(b"*", |k, _| names.push((db, k.to_vec())));
     }
@@ -426,7 +426,7 @@ fn accounting_returns_to_start_after_deleting_everything() {
         }
     }
     for db in 0..16 {
-        assert_eq!(e.db(db).map(|d| d.dbsize()), Ok(0), "db {db}");
+        assert_eq!(e.db_unproven(db).map(|d| d.dbsize()), Ok(0), "db {db}");
     }
     assert_eq!(e.used_memory(), 0, "peak was {peak}");
 
@@ -441,7 +441,9 @@ fn entry_cost_of_a_14_byte_key_with_a_100_byte_value() {
     let (e, _) = engine();
     set(&e, 0, b"key:0000000001", &[b'v'; 100], Ttl::Clear);
     assert_eq!(
-        e.db(0).ok().and_then(|d| d.memory_usage(b"key:0000000001")),
+        e.db_unproven(0)
+            .ok()
+            .and_then(|d| d.memory_usage(b"key:0000000001")),
         Some(128 + ENTRY_TABLE_OVERHEAD)
     );
     del(&e, 0, b"key:0000000001");
@@ -468,7 +470,7 @@ fn scan_returns_every_stable_key_under_inserts_and_deletes() {
         shards_per_db: 8,
         ..EngineConfig::default()
     });
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     for i in 0..3000 {
         set(&e, 0, format!("stable:{i}").as_bytes(), b"v", Ttl::Clear);
         set(&e, 0, format!("temp:{i}").as_bytes(), b"v", Ttl::Clear);
@@ -511,7 +513,7 @@ fn scan_returns_every_stable_key_under_inserts_and_deletes() {
 #[test]
 fn scan_keys_randomkey_and_info() {
     let (e, clock) = engine();
-    let d = e.db(2).expect("db");
+    let d = e.db_unproven(2).expect("db");
     for i in 0..500 {
         set(
             &e,
@@ -560,7 +562,7 @@ fn scan_keys_randomkey_and_info() {
         let k = d.random_key().expect("a live key");
         assert!(k.starts_with(b"enkrypt:tools:"));
     }
-    assert!(e.db(3).expect("db").random_key().is_none());
+    assert!(e.db_unproven(3).expect("db").random_key().is_none());
 }
 
 #[test]
@@ -591,13 +593,13 @@ fn swapdb_move_and_flush() {
     }
     drop(g);
     assert!(get(&e, 0, b"b").is_none());
-    let d7 = e.db(7).expect("db");
+    let d7 = e.db_unproven(7).expect("db");
     assert_eq!(
         d7.with_key(b"b", Access::READ, |k| k.expire_at()),
         Some(T0 + 100_000)
     );
     assert_eq!(d7.flush(), 1);
-    assert_eq!(e.db(1).map(|d| d.flush()), Ok(1));
+    assert_eq!(e.db_unproven(1).map(|d| d.flush()), Ok(1));
     assert_eq!(e.used_memory(), 0);
 }
 
@@ -623,10 +625,10 @@ fn watch_signals_writes_deletes_expiry_and_flush() {
     set(&e, 0, b"missing", b"now here", Ttl::Clear);
     assert!(e.is_dirty(&tmissing));
     let t2 = e.watch(0, b"w").expect("watch");
-    e.db(0).map(|d| d.flush()).expect("db");
+    e.db_unproven(0).map(|d| d.flush()).expect("db");
     assert!(e.is_dirty(&t2));
     // Hash mutation through the closure API signals too.
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     let _ = d.with_key(b"h", Access::WRITE, |k| {
         k.update_hash(true, |h| h.insert(b"f", b"v"))
     });
@@ -644,7 +646,7 @@ fn watch_signals_writes_deletes_expiry_and_flush() {
 #[test]
 fn collections_through_the_key_api() {
     let (e, _) = engine();
-    let d = e.db(0).expect("db");
+    let d = e.db_unproven(0).expect("db");
     let r = d.with_key(b"l", Access::WRITE, |k| {
         k.update_list(true, |l| {
             l.push_back(b"a");
