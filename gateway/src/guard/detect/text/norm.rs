@@ -102,13 +102,33 @@ fn push_folded(c: char, out: &mut String) -> bool {
     any
 }
 
+/// The index of the first non-ASCII byte of `b` at or after `from` (`b.len()` if none):
+/// eight bytes at a time.
+fn next_non_ascii(b: &[u8], mut from: usize) -> usize {
+    while let Some(chunk) = b.get(from..from + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let high = u64::from_le_bytes(w) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return from + (high.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    b.get(from..)
+        .and_then(|rest| rest.iter().position(|x| !x.is_ascii()))
+        .map_or(b.len(), |k| from + k)
+}
+
 /// Whether every non-ASCII char of `text` normalises to itself: not invisible, already
 /// lower case, nothing to fold.
 fn all_non_ascii_fixed(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while let Some(k) = bytes[i..].iter().position(|&b| !b.is_ascii()) {
-        i += k;
+    loop {
+        i = next_non_ascii(bytes, i);
+        if i >= bytes.len() {
+            break;
+        }
         let Some(ch) = text.get(i..).and_then(|t| t.chars().next()) else {
             return false;
         };
@@ -177,10 +197,8 @@ impl Norm {
             !collapse || no_runs()
         };
         if simple {
-            let mut v = std::mem::take(&mut self.buf).into_bytes();
-            v.clear();
-            v.extend(bytes.iter().map(u8::to_ascii_lowercase));
-            self.buf = String::from_utf8(v).unwrap_or_default();
+            self.buf.push_str(text);
+            self.buf.make_ascii_lowercase();
             self.identity = true;
             self.case_only = true;
             if has_spelled_run(self.buf.as_bytes()) {
