@@ -102,14 +102,20 @@ pub struct LogBuf {
 
 impl LogBuf {
     /// Appends one command run in database `db`.
+    #[inline]
     pub fn command<A: AsRef<[u8]>>(&mut self, db: usize, argv: &[A]) {
         if self.db != Some(db) {
-            let n = db.to_string();
-            encode_command(&mut self.buf, &["SELECT", n.as_str()]);
-            self.db = Some(db);
+            self.select(db);
         }
         encode_command(&mut self.buf, argv);
         self.mark();
+    }
+
+    #[cold]
+    fn select(&mut self, db: usize) {
+        let n = db.to_string();
+        encode_command(&mut self.buf, &["SELECT", n.as_str()]);
+        self.db = Some(db);
     }
 
     /// Appends a command that runs in no database (`FLUSHALL`, `SWAPDB`, `MULTI`, `EXEC`).
@@ -118,6 +124,7 @@ impl LogBuf {
         self.mark();
     }
 
+    #[inline]
     fn mark(&mut self) {
         let end = self.appended + self.buf.len() as u64;
         PENDING.with(|p| p.set(end));
@@ -274,14 +281,26 @@ impl Aof {
         self.unlink_evicted.store(eviction, Ordering::Relaxed);
     }
 
+    /// True when the engine removed keys not logged yet.
+    #[inline]
+    pub fn removals_pending(&self) -> bool {
+        self.removed_pending.load(Ordering::Acquire)
+    }
+
     /// Logs the keys the engine removed since the last call, in order, as `DEL` (or
     /// `UNLINK`) records.
     /// With `keep_own`, those the running write command expired itself are returned
     /// instead, for the caller to log with the command's records.
+    #[inline]
     pub fn log_removals(&self, log: &mut LogBuf, keep_own: bool) -> Vec<RemovedRecord> {
         if !self.removed_pending.load(Ordering::Acquire) {
             return Vec::new();
         }
+        self.log_removed(log, keep_own)
+    }
+
+    #[cold]
+    fn log_removed(&self, log: &mut LogBuf, keep_own: bool) -> Vec<RemovedRecord> {
         let list = {
             let mut r = self.removed.lock();
             self.removed_pending.store(false, Ordering::Release);
