@@ -263,13 +263,18 @@ fn write_atomic(log: &mut LogBuf, recs: Vec<Rec>) {
 }
 
 /// True when a command is logged as it was sent (outside a rewrite).
-#[inline]
+#[inline(always)]
 fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
     match cmd.aof {
         AofLog::AsIs => true,
-        AofLog::Set => argv.len() == 3 || !(has_expire_option(argv) || has_get_option(argv)),
+        AofLog::Set => argv.len() == 3 || set_as_is(argv),
         AofLog::No | AofLog::Rewritten | AofLog::Effects => false,
     }
+}
+
+/// `SET key value <options>` is logged as sent unless an option is rewritten.
+fn set_as_is(argv: &[&[u8]]) -> bool {
+    !(has_expire_option(argv) || has_get_option(argv))
 }
 
 fn write(log: &mut LogBuf, r: Rec) {

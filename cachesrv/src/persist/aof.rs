@@ -251,9 +251,14 @@ const MAX_HEADER: usize = 23;
 /// allocation beyond `out`'s growth). This encodes every write command logged to the AOF.
 #[inline]
 pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    let bound = argv.iter().fold(MAX_HEADER, |n, a| {
-        n.saturating_add(a.as_ref().len().saturating_add(MAX_HEADER + 2))
-    });
+    let bytes = argv
+        .iter()
+        .fold(0usize, |n, a| n.saturating_add(a.as_ref().len()));
+    let bound = argv
+        .len()
+        .saturating_mul(MAX_HEADER + 2)
+        .saturating_add(bytes)
+        .saturating_add(MAX_HEADER);
     out.reserve(bound);
     let start = out.len();
     let spare = out.spare_capacity_mut();
