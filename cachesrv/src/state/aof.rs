@@ -359,20 +359,23 @@ impl Aof {
         }
         if self.fsync_mode() == FSYNC_ALWAYS {
             self.sync_upto(p);
-        } else if self.out.lock().written < p {
-            self.write_out();
+        } else {
+            let mut out = self.out.lock();
+            if out.written < p {
+                self.write_out_locked(&mut out);
+            }
         }
     }
 
-    /// Writes the buffered records to the file; returns the offset now written and a handle
-    /// to fsync. The lock on `out` is held for the write, so records reach the file in order.
-    pub fn write_out(&self) -> (u64, Option<File>) {
+    /// Writes the buffered records to the file; returns the offset now written. The lock on
+    /// `out` is held for the write, so records reach the file in order.
+    pub fn write_out(&self) -> u64 {
         let mut out = self.out.lock();
         self.write_out_locked(&mut out)
     }
 
     /// [`Aof::write_out`] with `out` already held.
-    pub fn write_out_locked(&self, out: &mut OutFile) -> (u64, Option<File>) {
+    pub fn write_out_locked(&self, out: &mut OutFile) -> u64 {
         let mut data = std::mem::take(&mut out.spare);
         let end = {
             let mut log = self.log.lock();
@@ -407,8 +410,7 @@ impl Aof {
         }
         out.spare = data;
         out.written = end;
-        let handle = out.file.as_ref().and_then(|f| f.try_clone().ok());
-        (end, handle)
+        end
     }
 
     /// Makes every record up to `target` durable: one fsync covers every record buffered
@@ -426,7 +428,11 @@ impl Aof {
         }
         s.syncing = true;
         drop(s);
-        let (end, file) = self.write_out();
+        let (end, file) = {
+            let mut out = self.out.lock();
+            let end = self.write_out_locked(&mut out);
+            (end, out.file.as_ref().and_then(|f| f.try_clone().ok()))
+        };
         if let Some(f) = file {
             if let Err(e) = f.sync_data() {
                 self.last_write_ok.store(false, Ordering::Relaxed);
