@@ -14,7 +14,9 @@
 //! `EXEC` (a single one alone), as is a command logged as several. Keys the engine expired or
 //! evicted are logged as `DEL` first (see [`crate::state::aof`]); those a command found
 //! expired go with its records, in its block. `GETDEL` is logged as `DEL`. While a rewrite
-//! runs, every write is logged as its keys' resulting states (see [`crate::state::aof_ops`]).
+//! copies the keys, every write is logged as its keys' resulting states (see
+//! [`crate::state::aof_ops`]), but for a plain `SET key value`, whose effect does not depend on
+//! the key's earlier state.
 
 use std::cell::RefCell;
 
@@ -157,7 +159,7 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[&[u8]]) {
         take_effects();
         return;
     }
-    if !log.state_mode() && logged_as_is(cmd, argv) {
+    if logged_as_is(cmd, argv) && (!log.state_mode() || absolute(cmd, argv)) {
         // The common case: the command itself, encoded from the arguments in place.
         return log.command(ctx.sess.db, argv);
     }
@@ -177,7 +179,10 @@ fn log_records(
     let mut recs: Vec<Rec> = own.into_iter().map(|(d, a)| Rec::Db(d, a)).collect();
     if !changed {
         take_effects();
-    } else if recs.is_empty() && !log.state_mode() && logged_as_is(cmd, argv) {
+    } else if recs.is_empty()
+        && logged_as_is(cmd, argv)
+        && (!log.state_mode() || absolute(cmd, argv))
+    {
         return log.command(ctx.sess.db, argv);
     } else {
         let state = log.state_mode();
@@ -270,6 +275,14 @@ fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
         AofLog::Set => argv.len() == 3 || set_as_is(argv),
         AofLog::No | AofLog::Rewritten | AofLog::Effects => false,
     }
+}
+
+/// True for `SET key value`: the key's state after it does not depend on its state before, so
+/// it can be logged as sent during a rewrite too (replayed on top of whatever state of the
+/// key the base holds, it leaves the same state; see [`crate::state::aof_ops`]).
+#[inline(always)]
+fn absolute(cmd: &Command, argv: &[&[u8]]) -> bool {
+    cmd.aof == AofLog::Set && argv.len() == 3
 }
 
 /// `SET key value <options>` is logged as sent unless an option is rewritten.

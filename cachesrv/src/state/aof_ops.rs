@@ -7,7 +7,9 @@
 //! copied into the base, each write command is logged as the resulting state of its keys
 //! (`RESTORE ... ABSTTL REPLACE`, or `DEL`), since the base is written a slice of keys at a
 //! time while clients keep writing and may already hold a write logged after the switch:
-//! replaying a key's state on top of a later one yields the same end state. The base is a
+//! replaying a key's state on top of a later one yields the same end state. A plain `SET key
+//! value` is logged as sent all the same: it leaves the same state whatever state it is
+//! replayed on. The base is a
 //! snapshot ([`crate::persist::snapshot::save_then`]) into the AOF directory; when it is on
 //! disk (and the previous incremental file fsynced), the manifest names it and the new
 //! incremental file, the old files become history and are deleted. No step holds a lock for
