@@ -5,6 +5,8 @@
 #
 # Usage: benches/scripts/cachesrv_instructions.sh [tests] [pipeline] [requests]
 #        (defaults: get,set,incr 16 200000; needs valgrind and redis-benchmark)
+# CACHESRV_ARGS: more server arguments, e.g. "--appendonly yes --appendfsync everysec" (the
+# data directory is a temporary one).
 # Counts include start-up and shutdown (a fixed few million instructions).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -16,7 +18,7 @@ trap 'rm -rf "$out"' EXIT
 for t in ${tests//,/ }; do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   valgrind --tool=callgrind --callgrind-out-file="$out/cg.$t" "$bin" --port "$port" --save '' \
-    --server-threads 1 --loglevel warning >/dev/null 2>"$out/valgrind.$t" &
+    --server-threads 1 --loglevel warning --dir "$out" ${CACHESRV_ARGS:-} >/dev/null 2>"$out/valgrind.$t" &
   pid=$!
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   redis-benchmark -p "$port" --threads 1 -c 50 -n "$n" -P "$pipeline" -t "$t" --csv >/dev/null

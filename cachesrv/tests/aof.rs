@@ -3,8 +3,9 @@
 //! it with `aof-load-truncated no`), a transaction cut short at the end is dropped whole (as
 //! redis-server drops it), a corrupt record refuses the start with its offset,
 //! `redis-check-aof` accepts the files, AOF directories move both ways between cachesrv and
-//! `redis-server` 7.0, `BGREWRITEAOF` under a write load keeps every write, and `CONFIG SET
-//! appendonly yes` at run time keeps the data across a restart.
+//! `redis-server` 7.0, `BGREWRITEAOF` under a write load keeps every write (a plain `SET` run
+//! while a rewrite copies the keys is logged as sent), and `CONFIG SET appendonly yes` at run
+//! time keeps the data across a restart.
 
 mod common;
 
@@ -78,16 +79,22 @@ fn writer(port: u16, id: usize, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>) ->
                 count.len()
             )
         } else {
-            push
+            // A plain SET too: logged as sent even while a rewrite copies the keys.
+            let last = format!("last:{id}");
+            format!(
+                "{push}*3\r\n$3\r\nSET\r\n${}\r\n{last}\r\n${}\r\n{v}\r\n",
+                last.len(),
+                v.len()
+            )
         };
         if w.write_all(req.as_bytes()).is_err() {
             break;
         }
-        // Plain: `:n`. Transaction: `+OK`, `+QUEUED`, `+QUEUED`, `*2`, `:n`, `:n`.
+        // Plain: `:n`, `+OK`. Transaction: `+OK`, `+QUEUED`, `+QUEUED`, `*2`, `:n`, `:n`.
         let expect: &[char] = if tx {
             &['+', '+', '+', '*', ':', ':']
         } else {
-            &[':']
+            &[':', '+']
         };
         let mut good = true;
         for lead in expect {
@@ -601,5 +608,75 @@ fn transactions_under_automatic_rewrites_keep_every_write() {
         &keyspace(&mut c),
         "after automatic rewrites under load",
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_plain_set_while_a_rewrite_copies_the_keys_is_logged_as_sent_and_replays() {
+    let dir = temp_dir("aof-set-in-rewrite");
+    let flags = ["--appendonly", "yes", "--save", ""];
+    let mut s = Cachesrv::start(&dir, &flags);
+    let mut c = s.conn();
+    // Enough keys for the rewrite's copy of them to outlast a few round trips.
+    for i in 0..200 {
+        let mut args: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+        for j in 0..1000 {
+            args.push(format!("fill:{i}:{j}").into_bytes());
+            args.push(b"x".to_vec());
+        }
+        c.send(&args);
+    }
+    for _ in 0..200 {
+        assert_eq!(c.read_raw().1, Frame::Simple("OK".into()));
+    }
+    let mut rounds = 0;
+    let mut seen = false;
+    while rounds < 5 && !seen {
+        assert_eq!(
+            c.cmd(&["BGREWRITEAOF"]),
+            Frame::Simple("Background append only file rewriting started".into())
+        );
+        let (plain, appended) = (format!("plain:{rounds}"), format!("appended:{rounds}"));
+        ok(&mut c, &[b"SET", plain.as_bytes(), b"v"]);
+        ok(&mut c, &[b"APPEND", appended.as_bytes(), b"x"]);
+        rounds += 1;
+        wait_for("the rewrite", || {
+            info_field(&mut c, "aof_rewrite_in_progress") == "0"
+        });
+        let incr = std::fs::read(last_incr(&dir)).expect("the incremental file");
+        let restore = format!("RESTORE\r\n${}\r\n{appended}\r\n", appended.len());
+        // The APPEND ran while the keys were copied (logged as the key's state), so did the
+        // SET before it: logged as sent all the same.
+        seen = contains(&incr, restore.as_bytes());
+        let set = format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{plain}\r\n$1\r\nv\r\n",
+            plain.len()
+        );
+        assert!(
+            contains(&incr, set.as_bytes()),
+            "SET {plain} logged as sent"
+        );
+    }
+    assert!(seen, "no write ran while a rewrite copied 200 000 keys");
+    drop(c);
+    kill_9(&mut s);
+    let again = Cachesrv::start(&dir, &flags);
+    let mut c = again.conn();
+    assert_eq!(
+        ok(&mut c, &[b"DBSIZE"]),
+        Frame::Integer(200_000 + 2 * rounds as i64)
+    );
+    for r in 0..rounds {
+        let get = |c: &mut Conn, k: String| ok(c, &[b"GET", k.as_bytes()]);
+        assert_eq!(get(&mut c, format!("plain:{r}")), Frame::Bulk("v".into()));
+        assert_eq!(
+            get(&mut c, format!("appended:{r}")),
+            Frame::Bulk("x".into())
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

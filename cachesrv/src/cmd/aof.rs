@@ -14,7 +14,9 @@
 //! `EXEC` (a single one alone), as is a command logged as several. Keys the engine expired or
 //! evicted are logged as `DEL` first (see [`crate::state::aof`]); those a command found
 //! expired go with its records, in its block. `GETDEL` is logged as `DEL`. While a rewrite
-//! runs, every write is logged as its keys' resulting states (see [`crate::state::aof_ops`]).
+//! copies the keys, every write is logged as its keys' resulting states (see
+//! [`crate::state::aof_ops`]), but for a plain `SET key value`, whose effect does not depend on
+//! the key's earlier state.
 
 use std::cell::RefCell;
 
@@ -22,7 +24,7 @@ use super::util::eq;
 use super::{flags, Command, Ctx, Handler, OuterCtx, OwnGateHandler};
 use crate::engine::{Access, Held};
 use crate::persist::rdb::encode::Encoder;
-use crate::state::aof::{LogBuf, WriteScope};
+use crate::state::aof::{LogBuf, RemovedRecord, WriteScope};
 
 /// One record to log.
 enum Rec {
@@ -92,6 +94,38 @@ pub(super) fn in_tx() -> bool {
     TX.with(|t| t.borrow().is_some())
 }
 
+/// How the append-only file logs a command that changed the keyspace: set once per command
+/// of the table, from its name ([`class`]), so that no name is compared per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AofLog {
+    /// Not logged: a read (inside a transaction or a script, the keys it finds expired are).
+    No,
+    /// As sent.
+    AsIs,
+    /// `SET`: as sent, unless it has an expiry option (`SET ... PXAT`) or `GET` (dropped).
+    Set,
+    /// Rewritten from its arguments or its keys' states once it ran (see the module's doc).
+    Rewritten,
+    /// As its handler reports ([`log_as`]).
+    Effects,
+}
+
+/// The [`AofLog`] of a command of the table.
+pub(super) fn class(name: &str, bits: u32) -> AofLog {
+    // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
+    if bits & flags::WRITE == 0 && name != "pfcount" {
+        return AofLog::No;
+    }
+    match name {
+        "set" => AofLog::Set,
+        "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
+        | "getdel" | "setex" | "psetex" | "restore" => AofLog::Rewritten,
+        "spop" | "incrbyfloat" | "hincrbyfloat" | "blpop" | "brpop" | "blmove" | "brpoplpush"
+        | "blmpop" | "lmpop" | "bzpopmin" | "bzpopmax" | "bzmpop" | "zmpop" => AofLog::Effects,
+        _ => AofLog::AsIs,
+    }
+}
+
 /// Runs the handler `h` of a command of [`flags::OWN_GATE`] (EXEC, a script, SCRIPT,
 /// FUNCTION: none is a write; what they change is logged by the commands they run, or by
 /// [`log_now`]). Inside a transaction, keys it found expired are collected first.
@@ -126,51 +160,16 @@ fn collect_own_removals(shared: &crate::state::Shared) {
 
 /// Runs `cmd`'s handler `h`, logging it to the AOF when it is a write that changed something.
 pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv: &[&[u8]]) {
-    // PFCOUNT is a read that may store the cardinality it computed: logged when it does.
-    let write = cmd.flags & flags::WRITE != 0 || cmd.name == "pfcount";
-    // A read matters only inside a transaction or a script, for the keys it finds expired.
-    let watched = write || (ctx.shared.aof.is_on() && in_tx());
-    if !watched {
+    if !ctx.shared.aof.is_on() {
         return h(ctx, argv);
     }
+    let write = cmd.aof != AofLog::No;
     if in_tx() {
-        if !ctx.shared.aof.is_on() {
-            return h(ctx, argv);
-        }
-        // Inside EXEC or a script (the engine's gate is held exclusively): collected, logged
-        // at its end; keys it found expired first.
-        let d0 = crate::engine::dirtied_here();
-        h(ctx, argv);
-        collect_own_removals(ctx.shared);
-        if !write {
-            return;
-        }
-        if crate::engine::dirtied_here() == d0 {
-            take_effects();
-        } else {
-            let state = ctx.shared.aof.log_lock().state_mode();
-            let recs = records(ctx, cmd, argv, state, None);
-            let db = ctx.sess.db;
-            let mut keys: Vec<(usize, Vec<u8>)> = match cmd.name {
-                "flushall" | "flushdb" | "swapdb" => Vec::new(),
-                _ => keys(cmd, argv).iter().map(|k| (db, k.to_vec())).collect(),
-            };
-            if let (Some(other), Some(last)) = (other_db(cmd, argv), keys.last().cloned()) {
-                let k = if cmd.name == "move" {
-                    keys[0].1.clone()
-                } else {
-                    last.1
-                };
-                keys.push((other, k));
-            }
-            let entry = TxEntry { recs, state, keys };
-            TX.with(|t| {
-                if let Some(v) = t.borrow_mut().as_mut() {
-                    v.push(entry);
-                }
-            });
-        }
-        return;
+        // A read matters too, for the keys it finds expired.
+        return handle_in_tx(ctx, cmd, h, argv, write);
+    }
+    if !write {
+        return h(ctx, argv);
     }
     let Some(mut log) = ctx.shared.aof.order() else {
         return h(ctx, argv);
@@ -180,27 +179,84 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv:
         let _scope = WriteScope::enter();
         h(ctx, argv);
     }
-    // Keys expired or evicted meanwhile by other threads (or evicted before this command)
-    // are logged first; those this command found expired, with it in one block (Redis 7.0).
-    let own: Vec<Rec> = ctx
-        .shared
-        .aof
-        .log_removals(&mut log, true)
-        .into_iter()
-        .map(|(d, a)| Rec::Db(d, a))
-        .collect();
-    if crate::engine::dirtied_here() == d0 {
-        take_effects();
-        return write_atomic(&mut log, own);
+    let changed = crate::engine::dirtied_here() != d0;
+    if ctx.shared.aof.removals_pending() {
+        // Keys expired or evicted meanwhile by other threads (or evicted before this
+        // command) are logged first; those this command found expired, with it in one block
+        // (Redis 7.0).
+        let own = ctx.shared.aof.log_removals(&mut log, true);
+        return log_records(ctx, cmd, argv, &mut log, own, changed);
     }
-    let state = log.state_mode();
-    if !state && own.is_empty() && logged_as_is(cmd, argv) {
+    if !changed {
+        take_effects();
+        return;
+    }
+    if logged_as_is(cmd, argv) && (!log.state_mode() || absolute(cmd, argv)) {
         // The common case: the command itself, encoded from the arguments in place.
         return log.command(ctx.sess.db, argv);
     }
-    let mut recs = own;
-    recs.extend(records(ctx, cmd, argv, state, Some(&mut log)));
-    write_atomic(&mut log, recs);
+    log_records(ctx, cmd, argv, &mut log, Vec::new(), true)
+}
+
+/// Logs a write command's records (`changed`: it changed the keyspace) after the `DEL`s of
+/// the keys it found expired (`own`), in one block.
+fn log_records(
+    ctx: &Ctx<'_>,
+    cmd: &'static Command,
+    argv: &[&[u8]],
+    log: &mut LogBuf,
+    own: Vec<RemovedRecord>,
+    changed: bool,
+) {
+    let mut recs: Vec<Rec> = own.into_iter().map(|(d, a)| Rec::Db(d, a)).collect();
+    if !changed {
+        take_effects();
+    } else if recs.is_empty()
+        && logged_as_is(cmd, argv)
+        && (!log.state_mode() || absolute(cmd, argv))
+    {
+        return log.command(ctx.sess.db, argv);
+    } else {
+        let state = log.state_mode();
+        recs.extend(records(ctx, cmd, argv, state, Some(log)));
+    }
+    write_atomic(log, recs);
+}
+
+/// [`handle`] inside EXEC or a script (the engine's gate is held exclusively): the command's
+/// records are collected, to be logged at its end; keys it found expired first.
+fn handle_in_tx(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv: &[&[u8]], write: bool) {
+    let d0 = crate::engine::dirtied_here();
+    h(ctx, argv);
+    collect_own_removals(ctx.shared);
+    if !write {
+        return;
+    }
+    if crate::engine::dirtied_here() == d0 {
+        take_effects();
+        return;
+    }
+    let state = ctx.shared.aof.log_lock().state_mode();
+    let recs = records(ctx, cmd, argv, state, None);
+    let db = ctx.sess.db;
+    let mut keys: Vec<(usize, Vec<u8>)> = match cmd.name {
+        "flushall" | "flushdb" | "swapdb" => Vec::new(),
+        _ => keys(cmd, argv).iter().map(|k| (db, k.to_vec())).collect(),
+    };
+    if let (Some(other), Some(last)) = (other_db(cmd, argv), keys.last().cloned()) {
+        let k = if cmd.name == "move" {
+            keys[0].1.clone()
+        } else {
+            last.1
+        };
+        keys.push((other, k));
+    }
+    let entry = TxEntry { recs, state, keys };
+    TX.with(|t| {
+        if let Some(v) = t.borrow_mut().as_mut() {
+            v.push(entry);
+        }
+    });
 }
 
 /// Writes a command's or a transaction's records: one alone, several between `MULTI` and
@@ -227,33 +283,26 @@ fn write_atomic(log: &mut LogBuf, recs: Vec<Rec>) {
 }
 
 /// True when a command is logged as it was sent (outside a rewrite).
+#[inline(always)]
 fn logged_as_is(cmd: &Command, argv: &[&[u8]]) -> bool {
-    match cmd.name {
-        "set" => argv.len() == 3 || !(has_expire_option(argv) || has_get_option(argv)),
-        "flushall" | "swapdb" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex"
-        | "getdel" | "setex" | "psetex" | "restore" => false,
-        _ => !reports_effects(cmd.name),
+    match cmd.aof {
+        AofLog::AsIs => true,
+        AofLog::Set => argv.len() == 3 || set_as_is(argv),
+        AofLog::No | AofLog::Rewritten | AofLog::Effects => false,
     }
 }
 
-/// Commands whose handlers report what to log ([`log_as`]).
-fn reports_effects(name: &str) -> bool {
-    matches!(
-        name,
-        "spop"
-            | "incrbyfloat"
-            | "hincrbyfloat"
-            | "blpop"
-            | "brpop"
-            | "blmove"
-            | "brpoplpush"
-            | "blmpop"
-            | "lmpop"
-            | "bzpopmin"
-            | "bzpopmax"
-            | "bzmpop"
-            | "zmpop"
-    )
+/// True for `SET key value`: the key's state after it does not depend on its state before, so
+/// it can be logged as sent during a rewrite too (replayed on top of whatever state of the
+/// key the base holds, it leaves the same state; see [`crate::state::aof_ops`]).
+#[inline(always)]
+fn absolute(cmd: &Command, argv: &[&[u8]]) -> bool {
+    cmd.aof == AofLog::Set && argv.len() == 3
+}
+
+/// `SET key value <options>` is logged as sent unless an option is rewritten.
+fn set_as_is(argv: &[&[u8]]) -> bool {
+    !(has_expire_option(argv) || has_get_option(argv))
 }
 
 fn write(log: &mut LogBuf, r: Rec) {

@@ -59,6 +59,7 @@ use protocol::{Args, Protocol, RespWrite};
 use crate::config::Config;
 pub use crate::state::NO_COMMAND;
 use crate::state::{Push, Session, Shared, SlowEntry};
+pub use aof::AofLog;
 pub use ctx::{Ctx, Holding, OuterCtx};
 pub use info::info_text;
 pub use runner::{decode_all, Runner};
@@ -120,6 +121,8 @@ pub struct Command {
     pub handler: Handle,
     /// Index in the table (for per-command stats).
     pub id: usize,
+    /// How the append-only file logs it (from the name, once).
+    pub aof: AofLog,
     /// A container's subcommands (ids), such as `config|get` for CONFIG: as in Redis 7, each
     /// has its own arity, statistics and name in `CLIENT LIST`.
     pub subs: Vec<usize>,
@@ -158,6 +161,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
                 keys,
                 handler,
                 id,
+                aof: aof::class(name, flags),
                 subs: Vec::new(),
             });
         };

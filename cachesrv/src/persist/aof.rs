@@ -244,27 +244,104 @@ pub fn aof_dir(dir: &str, dirname: &str) -> PathBuf {
     Path::new(dir).join(dirname)
 }
 
-/// Appends a command as a RESP array of bulk strings (no allocation beyond `out`'s growth).
+/// The longest `<lead><n>\r\n` header: a 20-digit `usize`.
+const MAX_HEADER: usize = 23;
+
+/// Appends a command as a RESP array of bulk strings, in one pass after one reservation (no
+/// allocation beyond `out`'s growth). This encodes every write command logged to the AOF.
+#[inline]
 pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    header(out, b'*', argv.len());
-    for a in argv {
-        let a = a.as_ref();
-        header(out, b'$', a.len());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
+    let bytes = argv
+        .iter()
+        .fold(0usize, |n, a| n.saturating_add(a.as_ref().len()));
+    let bound = argv
+        .len()
+        .saturating_mul(MAX_HEADER + 2)
+        .saturating_add(bytes)
+        .saturating_add(MAX_HEADER);
+    out.reserve(bound);
+    let start = out.len();
+    let spare = out.spare_capacity_mut();
+    let mut w = Writer {
+        at: spare.as_mut_ptr().cast::<u8>(),
+        written: 0,
+    };
+    // Only when the reservation holds `bound` (the writes below stay within it).
+    if spare.len() >= bound {
+        w.header(b'*', argv.len());
+        for a in argv {
+            let a = a.as_ref();
+            w.header(b'$', a.len());
+            w.put(a);
+            w.put(b"\r\n");
+        }
     }
+    debug_assert!(w.written <= bound);
+    // SAFETY: the writer initialised exactly the first `written` bytes of the spare capacity.
+    unsafe { out.set_len(start + w.written) };
 }
 
-/// `<lead><n>\r\n`.
-fn header(out: &mut Vec<u8>, lead: u8, n: usize) {
-    out.push(lead);
-    if n < 10 {
-        // Most counts and many lengths: no formatting at all.
-        out.push(b'0' + n as u8);
-    } else {
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+/// Writes through a pointer into reserved room: the caller ([`encode_command`]) reserves at
+/// least `MAX_HEADER` bytes per header and `len + 2` per argument, so no write checks room.
+struct Writer {
+    at: *mut u8,
+    written: usize,
+}
+
+impl Writer {
+    /// Copies `src`. Pieces of up to 16 bytes (names, headers, short keys and values) are
+    /// copied as two overlapping fixed-size moves instead of a call to `memcpy`.
+    #[inline(always)]
+    fn put(&mut self, src: &[u8]) {
+        let n = src.len();
+        let (s, d) = (src.as_ptr(), self.at);
+        // SAFETY: `src` holds `n` readable bytes; `d` has room for `n` bytes (see the type's
+        // doc) and does not overlap `src` (it is spare capacity of the output vector). Each
+        // fixed-size pair of moves below covers [0, n) within both.
+        unsafe {
+            match n {
+                0 => {}
+                1..=3 => {
+                    *d = *s;
+                    *d.add(n / 2) = *s.add(n / 2);
+                    *d.add(n - 1) = *s.add(n - 1);
+                }
+                4..=7 => {
+                    std::ptr::copy_nonoverlapping(s, d, 4);
+                    std::ptr::copy_nonoverlapping(s.add(n - 4), d.add(n - 4), 4);
+                }
+                8..=16 => {
+                    std::ptr::copy_nonoverlapping(s, d, 8);
+                    std::ptr::copy_nonoverlapping(s.add(n - 8), d.add(n - 8), 8);
+                }
+                _ => std::ptr::copy_nonoverlapping(s, d, n),
+            }
+            self.at = d.add(n);
+        }
+        self.written += n;
     }
-    out.extend_from_slice(b"\r\n");
+
+    /// `<lead><n>\r\n` (at most [`MAX_HEADER`] bytes): counts and lengths under 100 (nearly
+    /// all of them) as fixed-size stores.
+    #[inline(always)]
+    fn header(&mut self, lead: u8, n: usize) {
+        if n < 10 {
+            self.put(&[lead, b'0' + n as u8, b'\r', b'\n']);
+        } else if n < 100 {
+            let (tens, units) = ((n / 10) as u8, (n % 10) as u8);
+            self.put(&[lead, b'0' + tens, b'0' + units, b'\r', b'\n']);
+        } else {
+            self.long_header(lead, n);
+        }
+    }
+
+    #[cold]
+    fn long_header(&mut self, lead: u8, n: usize) {
+        let mut digits = itoa::Buffer::new();
+        self.put(&[lead]);
+        self.put(digits.format(n).as_bytes());
+        self.put(b"\r\n");
+    }
 }
 
 /// What reading one record found.
@@ -373,6 +450,32 @@ mod tests {
         let q = Manifest::parse("file \"my file\" seq 3 type i\n").unwrap();
         assert_eq!(q.incrs[0].name, "my file");
         assert_eq!(q.render(), "file \"my file\" seq 3 type i\n");
+    }
+
+    #[test]
+    fn commands_encode_as_resp_whatever_the_lengths() {
+        // Lengths on each side of every size class of the copy and of the length headers;
+        // counts of one digit, two digits and three.
+        let lengths = [
+            0, 1, 2, 3, 4, 7, 8, 9, 10, 16, 17, 99, 100, 101, 999, 1000, 100_000,
+        ];
+        for (i, len) in lengths.into_iter().enumerate() {
+            let value: Vec<u8> = (0..len).map(|j| (j % 251) as u8).collect();
+            let count = [1, 9, 98, 150][i % 4];
+            let mut argv: Vec<&[u8]> = vec![b"RPUSH", b"key"];
+            argv.extend(std::iter::repeat_n(&value[..], count));
+            let mut b = b"prefix".to_vec();
+            encode_command(&mut b, &argv);
+            let mut want = format!("prefix*{}\r\n", argv.len()).into_bytes();
+            for a in &argv {
+                want.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                want.extend_from_slice(a);
+                want.extend_from_slice(b"\r\n");
+            }
+            assert_eq!(b, want, "length {len}, {count} values");
+            let expect: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+            assert_eq!(read_record(&b, 6), Record::Command(expect, b.len()));
+        }
     }
 
     #[test]

@@ -99,9 +99,20 @@ impl Sink {
 
 /// Writes a snapshot of `engine` to `opts.path` (see the module header).
 pub fn save(engine: &Engine, opts: &SaveOptions, progress: &Progress) -> io::Result<SaveStats> {
+    save_then(engine, opts, progress, || {})
+}
+
+/// [`save`], calling `scanned` once every key has been copied out of the engine (before the
+/// file is completed and synced): the keyspace's later changes are not in the file.
+pub fn save_then(
+    engine: &Engine,
+    opts: &SaveOptions,
+    progress: &Progress,
+    scanned: impl FnOnce(),
+) -> io::Result<SaveStats> {
     let start = Instant::now();
     let tmp = temp_path(&opts.path);
-    let result = write_file(engine, opts, progress, &tmp);
+    let result = write_file(engine, opts, progress, &tmp, scanned);
     match result {
         Ok(mut stats) => {
             fs::rename(&tmp, &opts.path).inspect_err(|_| {
@@ -132,6 +143,7 @@ fn write_file(
     opts: &SaveOptions,
     progress: &Progress,
     tmp: &Path,
+    scanned: impl FnOnce(),
 ) -> io::Result<SaveStats> {
     let f = File::create(tmp)?;
     let mut sink = Sink {
@@ -190,6 +202,7 @@ fn write_file(
             }
         }
     }
+    scanned();
     file::write_footer(&mut buf);
     sink.put(&buf)?;
     let trailer = file::checksum_trailer(sink.crc, opts.checksum);

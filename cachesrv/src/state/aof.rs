@@ -102,14 +102,20 @@ pub struct LogBuf {
 
 impl LogBuf {
     /// Appends one command run in database `db`.
+    #[inline]
     pub fn command<A: AsRef<[u8]>>(&mut self, db: usize, argv: &[A]) {
         if self.db != Some(db) {
-            let n = db.to_string();
-            encode_command(&mut self.buf, &["SELECT", n.as_str()]);
-            self.db = Some(db);
+            self.select(db);
         }
         encode_command(&mut self.buf, argv);
         self.mark();
+    }
+
+    #[cold]
+    fn select(&mut self, db: usize) {
+        let n = db.to_string();
+        encode_command(&mut self.buf, &["SELECT", n.as_str()]);
+        self.db = Some(db);
     }
 
     /// Appends a command that runs in no database (`FLUSHALL`, `SWAPDB`, `MULTI`, `EXEC`).
@@ -118,6 +124,7 @@ impl LogBuf {
         self.mark();
     }
 
+    #[inline]
     fn mark(&mut self) {
         let end = self.appended + self.buf.len() as u64;
         PENDING.with(|p| p.set(end));
@@ -274,14 +281,26 @@ impl Aof {
         self.unlink_evicted.store(eviction, Ordering::Relaxed);
     }
 
+    /// True when the engine removed keys not logged yet.
+    #[inline]
+    pub fn removals_pending(&self) -> bool {
+        self.removed_pending.load(Ordering::Acquire)
+    }
+
     /// Logs the keys the engine removed since the last call, in order, as `DEL` (or
     /// `UNLINK`) records.
     /// With `keep_own`, those the running write command expired itself are returned
     /// instead, for the caller to log with the command's records.
+    #[inline]
     pub fn log_removals(&self, log: &mut LogBuf, keep_own: bool) -> Vec<RemovedRecord> {
         if !self.removed_pending.load(Ordering::Acquire) {
             return Vec::new();
         }
+        self.log_removed(log, keep_own)
+    }
+
+    #[cold]
+    fn log_removed(&self, log: &mut LogBuf, keep_own: bool) -> Vec<RemovedRecord> {
         let list = {
             let mut r = self.removed.lock();
             self.removed_pending.store(false, Ordering::Release);
@@ -340,20 +359,23 @@ impl Aof {
         }
         if self.fsync_mode() == FSYNC_ALWAYS {
             self.sync_upto(p);
-        } else if self.out.lock().written < p {
-            self.write_out();
+        } else {
+            let mut out = self.out.lock();
+            if out.written < p {
+                self.write_out_locked(&mut out);
+            }
         }
     }
 
-    /// Writes the buffered records to the file; returns the offset now written and a handle
-    /// to fsync. The lock on `out` is held for the write, so records reach the file in order.
-    pub fn write_out(&self) -> (u64, Option<File>) {
+    /// Writes the buffered records to the file; returns the offset now written. The lock on
+    /// `out` is held for the write, so records reach the file in order.
+    pub fn write_out(&self) -> u64 {
         let mut out = self.out.lock();
         self.write_out_locked(&mut out)
     }
 
     /// [`Aof::write_out`] with `out` already held.
-    pub fn write_out_locked(&self, out: &mut OutFile) -> (u64, Option<File>) {
+    pub fn write_out_locked(&self, out: &mut OutFile) -> u64 {
         let mut data = std::mem::take(&mut out.spare);
         let end = {
             let mut log = self.log.lock();
@@ -388,8 +410,7 @@ impl Aof {
         }
         out.spare = data;
         out.written = end;
-        let handle = out.file.as_ref().and_then(|f| f.try_clone().ok());
-        (end, handle)
+        end
     }
 
     /// Makes every record up to `target` durable: one fsync covers every record buffered
@@ -407,7 +428,11 @@ impl Aof {
         }
         s.syncing = true;
         drop(s);
-        let (end, file) = self.write_out();
+        let (end, file) = {
+            let mut out = self.out.lock();
+            let end = self.write_out_locked(&mut out);
+            (end, out.file.as_ref().and_then(|f| f.try_clone().ok()))
+        };
         if let Some(f) = file {
             if let Err(e) = f.sync_data() {
                 self.last_write_ok.store(false, Ordering::Relaxed);

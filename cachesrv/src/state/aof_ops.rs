@@ -1,22 +1,27 @@
 //! AOF operations on the shared state: opening the files at start, `BGREWRITEAOF` and the
 //! automatic rewrite, `CONFIG SET appendonly`, the flush at shutdown, and `INFO` figures.
 //!
-//! A rewrite (there is no fork): under the ordering lock, the records buffered so far are
-//! written to the current incremental file, a new incremental file is opened and the manifest
-//! lists it; from then on each write command is logged as the resulting state of its keys
+//! A rewrite (there is no fork): a new incremental file is opened and the manifest lists it;
+//! then, under the ordering lock, the records buffered so far are written to the current
+//! incremental file and the new one takes its place; from then on, until every key has been
+//! copied into the base, each write command is logged as the resulting state of its keys
 //! (`RESTORE ... ABSTTL REPLACE`, or `DEL`), since the base is written a slice of keys at a
 //! time while clients keep writing and may already hold a write logged after the switch:
-//! replaying a key's state on top of a later one yields the same end state. The base is a
-//! snapshot ([`crate::persist::snapshot::save`]) into the AOF directory; when it is on disk,
-//! the manifest names it and the new incremental file, the old files become history and are
-//! deleted. No step holds a lock for longer than a slice of keys or a buffer write.
+//! replaying a key's state on top of a later one yields the same end state. A plain `SET key
+//! value` is logged as sent all the same: it leaves the same state whatever state it is
+//! replayed on. The base is a
+//! snapshot ([`crate::persist::snapshot::save_then`]) into the AOF directory; when it is on
+//! disk (and the previous incremental file fsynced), the manifest names it and the new
+//! incremental file, the old files become history and are deleted. No step holds a lock for
+//! longer than a slice of keys or a buffer write: files are written, fsynced and deleted with
+//! none held.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::aof::Aof;
+use super::aof::{Aof, FSYNC_ALWAYS};
 use super::Shared;
 use crate::log::{log, Level};
 use crate::persist::aof::{self as files, AofFile, FileType, Manifest};
@@ -198,7 +203,7 @@ impl Shared {
                 &format!("Can't open the append-only file for the rewrite: {e}"),
             )
         });
-        let Ok((manifest, base_seq)) = switched else {
+        let Ok((manifest, base_seq, previous)) = switched else {
             self.aof.last_rewrite_ok.store(false, Ordering::Relaxed);
             return Err(RewriteError::Failed);
         };
@@ -209,7 +214,7 @@ impl Shared {
             .store(now_ms(), Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name("cachesrv-aof-rewrite".into())
-            .spawn(move || me.aof_rewrite_base(dir, name, manifest, base_seq));
+            .spawn(move || me.aof_rewrite_base(dir, name, manifest, base_seq, previous));
         match spawned {
             Ok(h) => {
                 log(
@@ -228,19 +233,25 @@ impl Shared {
         }
     }
 
-    /// The switch point of a rewrite: returns the manifest to finish with and the base's
-    /// sequence number.
+    /// The switch point of a rewrite: returns the manifest to finish with, the base's
+    /// sequence number, and the previous incremental file when it is still to be fsynced.
+    ///
+    /// The manifest naming the new incremental file is written before the switch, with no
+    /// lock held: writers keep logging into the current file meanwhile. Under `appendfsync
+    /// always` the records the switch writes to the previous file belong to writes not yet
+    /// acknowledged, so that file is fsynced before any later fsync can acknowledge them;
+    /// otherwise it is left to the rewrite's thread (Redis fsyncs it in the background too),
+    /// so that no writer waits for a second of records to reach the disk.
     fn aof_switch_incr(
         &self,
         dir: &PathBuf,
         name: &str,
         enable: bool,
-    ) -> std::io::Result<(Manifest, u64)> {
+    ) -> std::io::Result<(Manifest, u64, Option<File>)> {
         fs::create_dir_all(dir)?;
-        let mut out = self.aof.out.lock();
         let was_on = self.aof.is_on();
         let mut m = if was_on {
-            out.manifest.clone()
+            self.aof.out.lock().manifest.clone()
         } else {
             // Switched on at run time: files of an earlier run continue the sequence numbers
             // and become history when this rewrite ends.
@@ -264,11 +275,16 @@ impl Shared {
         if was_on {
             m.persist(dir, &files::manifest_name(name))?;
         }
-        let (_, old) = self.aof.write_out_locked(&mut out);
-        if let Some(f) = old {
-            let _ = f.sync_data();
-        }
         let base_seq = m.next_base_seq();
+        let mut out = self.aof.out.lock();
+        self.aof.write_out_locked(&mut out);
+        let old = match out.file.take() {
+            Some(f) if self.aof.fsync_mode() == FSYNC_ALWAYS => {
+                let _ = f.sync_data();
+                None
+            }
+            old => old,
+        };
         {
             let mut log = self.aof.log_lock();
             out.file = Some(file);
@@ -279,29 +295,47 @@ impl Shared {
         if !was_on && enable {
             self.aof.switch_on();
         }
-        Ok((m, base_seq))
+        Ok((m, base_seq, old))
     }
 
-    /// The rewrite's thread: writes the base, then installs the new manifest.
-    fn aof_rewrite_base(&self, dir: PathBuf, name: String, at_switch: Manifest, base_seq: u64) {
+    /// The rewrite's thread: writes the base, fsyncs the incremental file the switch left
+    /// (`previous`), then installs the new manifest. The files are written and fsynced, and
+    /// the history deleted, with no lock held (writers would wait for the disk).
+    fn aof_rewrite_base(
+        &self,
+        dir: PathBuf,
+        name: String,
+        at_switch: Manifest,
+        base_seq: u64,
+        previous: Option<File>,
+    ) {
         let started = Instant::now();
         let bname = files::base_name(&name, base_seq, true);
         let bpath = dir.join(&bname);
+        // State mode ends once every key is in the base (the writes after that apply on top
+        // of it as they are), not when the base is on disk.
+        let spoiled = std::cell::Cell::new(None);
         let saved = {
             let _one_at_a_time = self.persist.save_lock.lock();
-            snapshot::save(
+            snapshot::save_then(
                 &self.engine,
                 &self.base_options(bpath.clone()),
                 &Progress::default(),
+                || spoiled.set(Some(Aof::set_state_mode(&mut self.aof.log_lock(), false))),
             )
         };
-        let mut out = self.aof.out.lock();
-        let spoiled = Aof::set_state_mode(&mut self.aof.log_lock(), false);
+        let spoiled = spoiled
+            .take()
+            .unwrap_or_else(|| Aof::set_state_mode(&mut self.aof.log_lock(), false));
+        if let Some(f) = previous {
+            let _ = f.sync_data();
+        }
+        // Only this thread changes the manifest until `rewriting` is cleared.
         let result = match (saved, spoiled) {
             (Err(e), _) => Err(e.to_string()),
             (Ok(_), true) => Err("SWAPDB ran during the rewrite".to_string()),
             (Ok(_), false) => {
-                let mut m = out.manifest.clone();
+                let mut m = self.aof.out.lock().manifest.clone();
                 // Every file before the switch point becomes history.
                 let newest = at_switch.incrs.last().map(|f| f.seq).unwrap_or(0);
                 let mut history: Vec<AofFile> = m.base.take().into_iter().collect();
@@ -319,7 +353,9 @@ impl Shared {
                 });
                 match m.persist(&dir, &files::manifest_name(&name)) {
                     Ok(()) => {
+                        self.aof.out.lock().manifest = m.clone();
                         delete_history(&dir, &name, &mut m);
+                        let mut out = self.aof.out.lock();
                         let (b, i) = sizes(&dir, &m);
                         out.base_size = b;
                         out.incr_size = i;
@@ -331,7 +367,6 @@ impl Shared {
                 }
             }
         };
-        drop(out);
         let a = &self.aof;
         a.last_rewrite_secs.store(
             started.elapsed().as_secs_f64().round() as i64,

@@ -248,8 +248,26 @@ fn simple_path_normalises_as_the_general_one() {
     // Texts whose non-ASCII chars normalise to themselves take the simple path; the result
     // (text, offsets of every char boundary, case_only) must be the general path's.
     let pieces = [
-        "Ignore ", "previous ", "instructions", "测试", "现在 ", "é", "ü ", "Ü", "  ", "\t", "a b c d e ",
-        "i-g-n-o-r-e ", "\u{200b}", "\u{00a0}", "ｆｕｌｌ", "Ω", "ω ", "K", "ſ", "x\n",
+        "Ignore ",
+        "previous ",
+        "instructions",
+        "测试",
+        "现在 ",
+        "é",
+        "ü ",
+        "Ü",
+        "  ",
+        "\t",
+        "a b c d e ",
+        "i-g-n-o-r-e ",
+        "\u{200b}",
+        "\u{00a0}",
+        "ｆｕｌｌ",
+        "Ω",
+        "ω ",
+        "K",
+        "ſ",
+        "x\n",
     ];
     let mut x: u64 = 5;
     let (mut fast, mut slow) = (Norm::default(), Norm::default());
