@@ -82,8 +82,28 @@ struct KwAlt {
 /// Configurable lists from a policy's `additional_config` (compiled once per policy,
 /// reused for every call).
 #[derive(Debug, Clone)]
+enum First {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl First {
+    /// The start of the leftmost occurrence of a pattern in `hay`.
+    fn find(&self, hay: &str) -> Option<usize> {
+        match self {
+            First::Packed(p) => p.find(hay).map(|m| m.start()),
+            First::Automaton(a) => a.find(hay).map(|m| m.start()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Lists {
     ac: Option<AhoCorasick>,
+    /// The same patterns, leftmost-first, to find the first occurrence fast (the
+    /// overlapping search has only a weak prefilter), so a text with none is passed over
+    /// quickly: a vector searcher when the patterns allow one (up to 64 of them).
+    first: Option<First>,
     pats: Vec<KwPat>,
     set: Option<RegexSet>,
     regexes: Vec<(Regex, Detector)>,
@@ -203,15 +223,25 @@ impl Entries {
                 }
             }
         }
-        let ac = if patterns.is_empty() {
-            None
+        let build = |kind| {
+            AhoCorasickBuilder::new()
+                .match_kind(kind)
+                .build(&patterns)
+                .map_err(|e| format!("keyword lists: {e}"))
+        };
+        let (ac, first) = if patterns.is_empty() {
+            (None, None)
         } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)
-                    .map_err(|e| format!("keyword lists: {e}"))?,
-            )
+            let packed = aho_corasick::packed::Config::new()
+                .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                .builder()
+                .extend(&patterns)
+                .build();
+            let first = match packed {
+                Some(p) => First::Packed(p),
+                None => First::Automaton(build(MatchKind::LeftmostFirst)?),
+            };
+            (Some(build(MatchKind::Standard)?), Some(first))
         };
         // Regexes: each compiled alone (for spans and precise errors), then as one set.
         let mut regexes = Vec::new();
@@ -245,6 +275,7 @@ impl Entries {
         };
         Ok(Lists {
             ac,
+            first,
             pats,
             set,
             regexes,
@@ -300,6 +331,7 @@ impl Lists {
     pub fn empty() -> Lists {
         Lists {
             ac: None,
+            first: None,
             pats: Vec::new(),
             set: None,
             regexes: Vec::new(),
@@ -342,9 +374,17 @@ impl Lists {
         if want.is_empty() {
             return;
         }
-        if let Some(ac) = &self.ac {
+        if let (Some(ac), Some(first)) = (&self.ac, &self.first) {
             let hay = norm.buf.as_str();
-            for m in ac.find_overlapping_iter(hay) {
+            // No occurrence starts before the leftmost one.
+            let from = first.find(hay).unwrap_or(hay.len() + 1);
+            let overlapping = (from <= hay.len())
+                .then(|| {
+                    ac.find_overlapping_iter(aho_corasick::Input::new(hay).span(from..hay.len()))
+                })
+                .into_iter()
+                .flatten();
+            for m in overlapping {
                 let Some(p) = self.pats.get(m.pattern().as_usize()) else {
                     continue;
                 };
