@@ -15,21 +15,12 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use gateway::guard::detect::{scan_value, Detector, Limits};
-use gateway::guard::policy::Direction;
-use gateway::guard::redact::Redactions;
-use gateway::guard::Guard;
-use guard_text::{all_detectors, args, schema};
+use guard_text::{args, Guarded};
 use serde_json::{json, Map};
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let guard = Guard::default();
-    let input = all_detectors(Direction::Input);
-    let output = all_detectors(Direction::Output);
-    assert!(input.fail_closed.is_none() && output.fail_closed.is_none());
-    let schema = schema();
+    let guarded = Guarded::new();
+    let (rt, guard, input, schema) = (&guarded.rt, &guarded.guard, &guarded.input, &guarded.schema);
 
     let set = input.local.without(Detector::Schema);
     let lists = &input.lists;
@@ -65,7 +56,7 @@ fn bench(c: &mut Criterion) {
                 b.iter_batched(
                     &mut next,
                     |a| {
-                        let checked = rt.block_on(guard.check_input(&input, Some(&schema), &a));
+                        let checked = rt.block_on(guard.check_input(input, Some(schema), &a));
                         assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
                         black_box(checked)
                     },
@@ -75,19 +66,7 @@ fn bench(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("input+output", size), |b| {
                 b.iter_batched(
                     &mut next,
-                    |a| {
-                        let checked = rt.block_on(guard.check_input(&input, Some(&schema), &a));
-                        assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
-                        let mut result = json!({ "content": [{ "type": "text", "text": a["content"] }], "isError": false });
-                        let v = rt.block_on(guard.check_output(
-                            Some(&output),
-                            &mut result,
-                            &Redactions::default(),
-                            &a,
-                        ));
-                        assert!(!v.blocked, "{:?}", v.reason);
-                        black_box(result)
-                    },
+                    |a| black_box(guarded.call(&a)),
                     BatchSize::SmallInput,
                 )
             });

@@ -9,10 +9,7 @@
 #[path = "common/guard_text.rs"]
 mod guard_text;
 
-use gateway::guard::policy::Direction;
-use gateway::guard::redact::Redactions;
-use gateway::guard::Guard;
-use guard_text::{all_detectors, args, schema};
+use guard_text::{args, Guarded};
 use serde_json::json;
 
 fn env(name: &str, default: usize) -> usize {
@@ -26,13 +23,7 @@ fn main() {
     let size = env("SIZE", 100 * 1024);
     let calls = env("CALLS", 20);
     let ascii = std::env::var("TEXT").map_or(true, |t| t != "mixed");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let guard = Guard::default();
-    let input = all_detectors(Direction::Input);
-    let output = all_detectors(Direction::Output);
-    let schema = schema();
+    let g = Guarded::new();
     let base = args(size, 0, ascii);
     // One call outside the count would still be counted: warm everything up first, so
     // the difference of two runs is `calls` steady-state calls.
@@ -40,13 +31,7 @@ fn main() {
     for seq in 1..=calls as u64 {
         let mut a = base.clone();
         a["seq"] = json!(seq);
-        let checked = rt.block_on(guard.check_input(&input, Some(&schema), &a));
-        assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
-        let mut result =
-            json!({ "content": [{ "type": "text", "text": a["content"] }], "isError": false });
-        let v =
-            rt.block_on(guard.check_output(Some(&output), &mut result, &Redactions::default(), &a));
-        assert!(!v.blocked, "{:?}", v.reason);
+        let result = g.call(&a);
         std::hint::black_box(result);
     }
 }

@@ -3,6 +3,8 @@
 
 use gateway::config::{GuardrailPolicy, GuardrailProvider};
 use gateway::guard::policy::{Direction, Policy};
+use gateway::guard::redact::Redactions;
+use gateway::guard::Guard;
 use serde_json::{json, Map, Value};
 
 /// Words and fragments of ordinary developer text.
@@ -175,4 +177,49 @@ pub fn schema() -> Value {
     json!({ "type": "object", "properties": {
         "path": { "type": "string" }, "line": { "type": "integer" }, "query": { "type": "string" },
         "seq": { "type": "integer" }, "content": { "type": "string" } }, "required": ["path"] })
+}
+
+/// A guard with every local detector on, both ways, and what a call needs.
+pub struct Guarded {
+    pub rt: tokio::runtime::Runtime,
+    pub guard: Guard,
+    pub input: Policy,
+    pub output: Policy,
+    pub schema: Value,
+}
+
+impl Guarded {
+    pub fn new() -> Self {
+        let input = all_detectors(Direction::Input);
+        let output = all_detectors(Direction::Output);
+        assert!(input.fail_closed.is_none() && output.fail_closed.is_none());
+        Guarded {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime"),
+            guard: Guard::default(),
+            input,
+            output,
+            schema: schema(),
+        }
+    }
+
+    /// The input stage over `a`, then the output stage over a result echoing its `content`;
+    /// returns the checked result. Panics if either blocks (the text is ordinary).
+    pub fn call(&self, a: &Value) -> Value {
+        let checked = self
+            .rt
+            .block_on(self.guard.check_input(&self.input, Some(&self.schema), a));
+        assert!(!checked.verdict.blocked, "{:?}", checked.verdict.reason);
+        let mut result =
+            json!({ "content": [{ "type": "text", "text": a["content"] }], "isError": false });
+        let v = self.rt.block_on(self.guard.check_output(
+            Some(&self.output),
+            &mut result,
+            &Redactions::default(),
+            a,
+        ));
+        assert!(!v.blocked, "{:?}", v.reason);
+        result
+    }
 }
