@@ -292,10 +292,7 @@ pub(crate) fn scan(text: &str, c: &Class, hit: &mut dyn FnMut(&'static str, usiz
             continue;
         };
         let Some(m) = caps.get(0) else { continue };
-        let kind = (1..caps.len())
-            .find(|&g| caps.get(g).is_some())
-            .and_then(|g| comp.kinds.get(g - 1).copied())
-            .unwrap_or("shell_chain");
+        let kind = super::group_kind(&caps, &comp.kinds, "shell_chain");
         // The span and the rest of its line (the URL may follow the matched part).
         let tail = text[m.end()..]
             .char_indices()

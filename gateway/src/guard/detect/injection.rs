@@ -594,10 +594,7 @@ pub(crate) fn scan(
                 continue;
             };
             let Some(m) = caps.get(0) else { continue };
-            let kind = (1..caps.len())
-                .find(|&g| caps.get(g).is_some())
-                .and_then(|g| comp.kinds.get(g - 1).copied())
-                .unwrap_or("instruction_override");
+            let kind = super::group_kind(&caps, &comp.kinds, "instruction_override");
             hit(kind, norm.orig(m.start()), norm.orig(m.end()));
         }
     }

@@ -549,6 +549,19 @@ impl<'a, 'o> Scanner<'a, 'o> {
     }
 }
 
+/// The kind of a combined-regex match: that of the first top-level group that took part
+/// (`kinds[g - 1]` for group `g`), or `default`.
+pub(crate) fn group_kind(
+    caps: &regex::Captures<'_>,
+    kinds: &[&'static str],
+    default: &'static str,
+) -> &'static str {
+    (1..caps.len())
+        .find(|&g| caps.get(g).is_some())
+        .and_then(|g| kinds.get(g - 1).copied())
+        .unwrap_or(default)
+}
+
 /// Texts shorter than this skip the gate: the families' own prefilters already cost less.
 const GATE_MIN_LEN: usize = 64;
 
