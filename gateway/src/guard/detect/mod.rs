@@ -16,7 +16,7 @@
 //! - Linear time: every pattern is a finite automaton (`regex`, `aho-corasick`) or a
 //!   hand-written scanner, each family behind a cheap prefilter.
 //! - The four regex families (injection phrases, command patterns, PII identifiers,
-//!   exfiltration links) are first searched as one automaton ([`gate`]): only a text it
+//!   exfiltration links) are first searched as one automaton (`gate.rs`): only a text it
 //!   matches gets their own regexes, which find and name the matches.
 //! - A [`Finding`] never holds the matched text: only the detector, a kind, the JSON
 //!   pointer of the leaf and a byte span (always on char boundaries of that leaf).
