@@ -79,8 +79,7 @@ struct KwAlt {
     bound_end: bool,
 }
 
-/// Configurable lists from a policy's `additional_config` (compiled once per policy,
-/// reused for every call).
+/// A searcher for the first occurrence of any keyword's first word.
 #[derive(Debug, Clone)]
 enum First {
     Packed(aho_corasick::packed::Searcher),
@@ -97,6 +96,8 @@ impl First {
     }
 }
 
+/// Configurable lists from a policy's `additional_config` (compiled once per policy,
+/// reused for every call).
 #[derive(Debug, Clone)]
 pub struct Lists {
     ac: Option<AhoCorasick>,
