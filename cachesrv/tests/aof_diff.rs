@@ -178,6 +178,17 @@ fn run(port: u16, dir: &Path, script: &[Step]) -> Vec<Vec<Arg>> {
     normalise(parse_aof(&data), t0)
 }
 
+/// The AOF on with `appendfsync always`, no RDB saves: every write is in the file when
+/// its reply arrives.
+const ALWAYS: [&str; 6] = [
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--save",
+    "",
+];
+
 fn show(recs: &[Vec<Arg>]) -> String {
     recs.iter()
         .map(|r| format!("{r:?}"))
@@ -187,14 +198,7 @@ fn show(recs: &[Vec<Arg>]) -> String {
 
 /// Runs `script` against redis-server and cachesrv and compares their records.
 fn assert_same_records(tag: &str, script: &[Step]) {
-    let opts = [
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--save",
-        "",
-    ];
+    let opts = ALWAYS;
     let rdir = temp_dir(&format!("aof-diff-redis-{tag}"));
     let mut args = vec!["--dir", rdir.to_str().expect("utf-8 path")];
     args.extend(opts);
@@ -406,14 +410,7 @@ fn blocking_pops_are_logged_as_their_non_blocking_forms() {
 #[test]
 fn keys_writes_find_expired_are_logged_with_them_and_replay_the_same() {
     let dir = temp_dir("aof-expired-by-writes");
-    let opts = [
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--save",
-        "",
-    ];
+    let opts = ALWAYS;
     let mut s = Cachesrv::start(&dir, &opts);
     let mut c = s.conn();
     ok(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
@@ -506,14 +503,7 @@ fn fill_past_maxmemory(what: &str, port: u16, dir: &Path) -> u64 {
 
 #[test]
 fn evicted_keys_are_logged_as_del_and_stay_gone_after_a_restart() {
-    let opts = [
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--save",
-        "",
-    ];
+    let opts = ALWAYS;
     let rdir = temp_dir("aof-evict-redis");
     let mut args = vec!["--dir", rdir.to_str().expect("utf-8 path")];
     args.extend(opts);

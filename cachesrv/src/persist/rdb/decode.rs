@@ -137,13 +137,7 @@ impl<'a> Reader<'a> {
             1 => i64::from(i16::from_le_bytes(self.array()?)),
             2 => i64::from(i32::from_le_bytes(self.array()?)),
             3 => {
-                let clen = self.read_len()?;
-                let len = self.read_len()?;
-                let (Ok(clen), Ok(len)) = (usize::try_from(clen), usize::try_from(len)) else {
-                    return Err(self.corrupt("LZF length out of range"));
-                };
-                let at = self.pos;
-                let data = self.take(clen)?;
+                let (at, data, len) = self.lzf_header()?;
                 return lzf::decompress(data, len)
                     .map(Cow::Owned)
                     .map_err(|_| RdbError::Corrupt {
@@ -158,6 +152,18 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// An LZF string's lengths and compressed bytes (after its encoding byte): the offset of
+    /// the data (for errors), the data, the decompressed length.
+    fn lzf_header(&mut self) -> Result<(usize, &'a [u8], usize), RdbError> {
+        let clen = self.read_len()?;
+        let len = self.read_len()?;
+        let (Ok(clen), Ok(len)) = (usize::try_from(clen), usize::try_from(len)) else {
+            return Err(self.corrupt("LZF length out of range"));
+        };
+        let at = self.pos;
+        Ok((at, self.take(clen)?, len))
+    }
+
     /// A string as [`Reader::string`] reads it, without allocating: borrowed from the data
     /// when stored raw, else decoded into `scratch` (whose allocation is reused).
     pub fn string_into<'s>(&mut self, scratch: &'s mut Vec<u8>) -> Result<&'s [u8], RdbError>
@@ -178,13 +184,7 @@ impl<'a> Reader<'a> {
             scratch.extend_from_slice(&s);
             return Ok(scratch);
         }
-        let clen = self.read_len()?;
-        let len = self.read_len()?;
-        let (Ok(clen), Ok(len)) = (usize::try_from(clen), usize::try_from(len)) else {
-            return Err(self.corrupt("LZF length out of range"));
-        };
-        let at = self.pos;
-        let data = self.take(clen)?;
+        let (at, data, len) = self.lzf_header()?;
         lzf::decompress_into(data, len, scratch).map_err(|_| RdbError::Corrupt {
             at,
             what: "invalid LZF data".into(),

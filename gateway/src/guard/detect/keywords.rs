@@ -378,9 +378,9 @@ impl Lists {
         if let (Some(ac), Some(first)) = (&self.ac, &self.first) {
             let hay = norm.buf.as_str();
             // No occurrence starts before the leftmost one.
-            let from = first.find(hay).unwrap_or(hay.len() + 1);
-            let overlapping = (from <= hay.len())
-                .then(|| {
+            let overlapping = first
+                .find(hay)
+                .map(|from| {
                     ac.find_overlapping_iter(aho_corasick::Input::new(hay).span(from..hay.len()))
                 })
                 .into_iter()
