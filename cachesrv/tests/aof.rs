@@ -483,6 +483,55 @@ fn config_set_appendonly_yes_at_run_time_keeps_the_data_across_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Writes are logged as the RESP encoding of their arguments, byte for byte, whatever form the
+/// client sent them in: separators Redis does not check (any byte after `\r`, any two after
+/// an argument), inline commands, a request split across reads, several in one read.
+#[test]
+fn records_are_canonical_whatever_the_request_bytes() {
+    let dir = temp_dir("aof-canonical");
+    let mut s = Cachesrv::start(&dir, &["--appendonly", "yes", "--save", ""]);
+    let mut t = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let mut read = BufReader::new(t.try_clone().expect("clone"));
+    let mut expect_ok = |n: usize| {
+        for _ in 0..n {
+            let mut line = String::new();
+            read.read_line(&mut line).expect("a reply");
+            assert_eq!(line, "+OK\r\n");
+        }
+    };
+    // Pipelined in one write: canonical, odd separators, inline, lowercase.
+    t.write_all(
+        b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$2\r\n10\r\n\
+          *3\rX$3\r\nSET\rY$1\r\nb\r\n$2\r\n20ZZ\
+          SET c \"3 0\"\r\n\
+          *3\r\n$3\r\nset\r\n$1\r\nd\r\n$0\r\n\r\n",
+    )
+    .expect("write");
+    expect_ok(4);
+    // One request in two reads.
+    t.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\ne").expect("write");
+    t.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    t.write_all(b"\r\n$1\r\n5\r\n").expect("write");
+    expect_ok(1);
+    assert!(s.terminate().success());
+    let data = std::fs::read(last_incr(&dir)).expect("incr");
+    let want: &[u8] = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n\
+        *3\r\n$3\r\nSET\r\n$1\r\na\r\n$2\r\n10\r\n\
+        *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$2\r\n20\r\n\
+        *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$3\r\n3 0\r\n\
+        *3\r\n$3\r\nset\r\n$1\r\nd\r\n$0\r\n\r\n\
+        *3\r\n$3\r\nSET\r\n$1\r\ne\r\n$1\r\n5\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&data),
+        String::from_utf8_lossy(want),
+        "the incremental file"
+    );
+    let (valid, text) = check_aof(&dir);
+    assert!(valid, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn records_are_written_as_redis_7_propagates_them() {
     let dir = temp_dir("aof-records");

@@ -114,6 +114,8 @@ pub enum Parsed {
 pub struct Args<'a> {
     buf: &'a [u8],
     ranges: &'a [Range<usize>],
+    /// Length of the request when it was parsed whole (see [`Args::raw`]), or 0.
+    whole: usize,
 }
 
 impl<'a> Args<'a> {
@@ -139,6 +141,16 @@ impl<'a> Args<'a> {
     #[inline]
     pub fn at(&self, i: usize) -> &'a [u8] {
         &self.buf[self.ranges[i].clone()]
+    }
+
+    /// The request's bytes as the client sent them, when it was parsed in one pass: an array
+    /// of bulk strings whose count and lengths are short numbers without leading zeros (the
+    /// bytes after each `\r`, which Redis does not check, are not checked either); `None`
+    /// otherwise (an inline command, a request read in pieces). A log of commands can copy
+    /// these bytes instead of encoding the arguments, once it has checked the separators.
+    #[inline]
+    pub fn raw(&self) -> Option<&'a [u8]> {
+        (self.whole > 0).then(|| &self.buf[..self.whole])
     }
 
     /// Every argument in order.
@@ -169,6 +181,8 @@ pub struct RequestParser {
     bulk: Option<usize>,
     /// The last call returned `Complete`: the next call starts a new request.
     done: bool,
+    /// Length of the last request when it was parsed whole (see [`Args::raw`]), or 0.
+    whole: usize,
     /// Tests only: skip [`RequestParser::parse_whole`], to compare it with the general path.
     #[cfg(test)]
     general_only: bool,
@@ -201,6 +215,7 @@ impl RequestParser {
         Args {
             buf,
             ranges: &self.args,
+            whole: if self.done { self.whole } else { 0 },
         }
     }
 
@@ -218,6 +233,7 @@ impl RequestParser {
         self.remaining = 0;
         self.bulk = None;
         self.done = false;
+        self.whole = 0;
     }
 
     /// Parses one request from `buf`, which starts where the request starts. `authenticated`
@@ -364,6 +380,7 @@ impl RequestParser {
             self.args.push(start..end);
             p = end + 2;
         }
+        self.whole = p;
         Some(p)
     }
 
@@ -574,6 +591,44 @@ mod tests {
                 strs(&["PING"])
             ]
         );
+    }
+
+    /// The raw bytes of each request of `input`, as [`Args::raw`] gives them.
+    fn raws(input: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let mut buf = input.to_vec();
+        let mut p = RequestParser::new(ParserLimits::default());
+        let (mut off, mut out) = (0, vec![]);
+        while let Ok(Parsed::Complete(n)) = p.parse(&mut buf[off..], true) {
+            out.push(p.args(&buf[off..]).raw().map(<[u8]>::to_vec));
+            off += n;
+        }
+        out
+    }
+
+    #[test]
+    fn raw_bytes_of_requests_parsed_whole() {
+        let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n";
+        let mut input = set.to_vec();
+        // Separators Redis does not check (kept as sent), then an inline command.
+        input.extend_from_slice(b"*1\r\n$4\r\nPINGxx*1\rx$4\r\nPING\r\nPING\r\n");
+        input.extend_from_slice(set);
+        assert_eq!(
+            raws(&input),
+            vec![
+                Some(set.to_vec()),
+                Some(b"*1\r\n$4\r\nPINGxx".to_vec()),
+                Some(b"*1\rx$4\r\nPING\r\n".to_vec()),
+                None,
+                Some(set.to_vec())
+            ]
+        );
+        // A request read in pieces (the general path) has none.
+        let mut p = RequestParser::new(ParserLimits::default());
+        let mut buf = set.to_vec();
+        assert_eq!(p.parse(&mut buf[..6], true), Ok(Parsed::Incomplete));
+        assert_eq!(p.parse(&mut buf, true), Ok(Parsed::Complete(set.len())));
+        assert_eq!(p.args(&buf).raw(), None);
+        assert_eq!(p.args(&buf).len(), 3);
     }
 
     #[test]

@@ -192,8 +192,9 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv:
         return;
     }
     if logged_as_is(cmd, argv) && (!log.state_mode() || absolute(cmd, argv)) {
-        // The common case: the command itself, encoded from the arguments in place.
-        return log.command(ctx.sess.db, argv);
+        // The common case: the command itself, copied from the request (or encoded from
+        // the arguments) in place.
+        return log.command_as_sent(ctx.sess.db, argv, ctx.request);
     }
     log_records(ctx, cmd, argv, &mut log, Vec::new(), true)
 }
@@ -215,7 +216,7 @@ fn log_records(
         && logged_as_is(cmd, argv)
         && (!log.state_mode() || absolute(cmd, argv))
     {
-        return log.command(ctx.sess.db, argv);
+        return log.command_as_sent(ctx.sess.db, argv, ctx.request);
     } else {
         let state = log.state_mode();
         recs.extend(records(ctx, cmd, argv, state, Some(log)));

@@ -78,6 +78,10 @@ pub struct Ctx<'a, G = Held<'a>> {
     pub failed: bool,
     /// The proof of the gate ([`Held`]), or what the caller holds ([`Holding`]).
     pub gate: G,
+    /// The client's request as sent, when its bytes are exactly the RESP encoding of the
+    /// command's arguments (`protocol::Args::raw`): the AOF copies them instead of encoding
+    /// the arguments. `None` for commands run by EXEC, scripts and blocked clients.
+    pub request: Option<&'a [u8]>,
 }
 
 /// The context of the dispatcher before it takes the gate, and of the commands that take it
@@ -98,6 +102,7 @@ impl<'a> OuterCtx<'a> {
             out,
             failed: false,
             gate,
+            request: None,
         }
     }
 }
@@ -133,6 +138,7 @@ impl<'a, G> Ctx<'a, G> {
             out: &mut *self.out,
             failed: self.failed,
             gate: held,
+            request: self.request,
         };
         let r = f(&mut inner);
         self.failed = inner.failed;
@@ -140,7 +146,8 @@ impl<'a, G> Ctx<'a, G> {
     }
 
     /// Runs `f` with a context without keyspace access on the same client, the caller holding
-    /// `gate`; `failed` carries over both ways.
+    /// `gate`; `failed` carries over both ways (the request's bytes do not: what runs there,
+    /// EXEC's queued commands, is not the request).
     #[inline]
     pub fn outer<R>(&mut self, gate: Holding<'_>, f: impl FnOnce(&mut OuterCtx<'_>) -> R) -> R {
         let mut inner: OuterCtx<'_> = Ctx {
@@ -149,6 +156,7 @@ impl<'a, G> Ctx<'a, G> {
             out: &mut *self.out,
             failed: self.failed,
             gate,
+            request: None,
         };
         let r = f(&mut inner);
         self.failed = inner.failed;

@@ -437,7 +437,9 @@ pub fn execute(
         &heap
     };
     let start = out.len();
-    dispatch(&mut OuterCtx::new(shared, sess, out, gate), argv, stats);
+    let mut ctx = OuterCtx::new(shared, sess, out, gate);
+    ctx.request = args.raw();
+    dispatch(&mut ctx, argv, stats);
     if sess.after_command {
         client_ext::after_command(sess, out, start, argv);
     }

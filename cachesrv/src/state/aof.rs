@@ -111,6 +111,23 @@ impl LogBuf {
         self.mark();
     }
 
+    /// Appends one command run in database `db` as the client sent it: a copy of `raw` (its
+    /// request bytes, see `protocol::Args::raw`) when they are the encoding of `argv`, else
+    /// `argv` encoded.
+    #[inline]
+    pub fn command_as_sent(&mut self, db: usize, argv: &[&[u8]], raw: Option<&[u8]>) {
+        match raw {
+            Some(raw) if is_encoding_of(raw, argv) => {
+                if self.db != Some(db) {
+                    self.select(db);
+                }
+                self.buf.extend_from_slice(raw);
+                self.mark();
+            }
+            _ => self.command(db, argv),
+        }
+    }
+
     #[cold]
     fn select(&mut self, db: usize) {
         let n = db.to_string();
@@ -142,6 +159,41 @@ impl LogBuf {
 
     fn end(&self) -> u64 {
         self.appended + self.buf.len() as u64
+    }
+}
+
+/// True when `raw` (a request's bytes, `protocol::Args::raw`) is exactly the RESP encoding of
+/// `argv`, which was parsed from it in place: the first argument starts and the last one ends
+/// where the encoding puts them, and the bytes the parser skipped unchecked (the byte after
+/// each line's `\r`, the two after each argument) are the encoding's CRLFs.
+#[inline]
+fn is_encoding_of(raw: &[u8], argv: &[&[u8]]) -> bool {
+    let (Some(first), Some(last)) = (argv.first(), argv.last()) else {
+        return false;
+    };
+    let base = raw.as_ptr() as usize;
+    let head = 3 + digits(argv.len());
+    let offset = |a: &[u8]| (a.as_ptr() as usize).wrapping_sub(base);
+    if offset(first) != head + 3 + digits(first.len())
+        || offset(last).wrapping_add(last.len() + 2) != raw.len()
+        || raw.get(head - 1) != Some(&b'\n')
+    {
+        return false;
+    }
+    argv.iter().all(|a| {
+        let start = offset(a);
+        let end = start.wrapping_add(a.len());
+        raw.get(start.wrapping_sub(1)) == Some(&b'\n') && raw.get(end..end + 2) == Some(b"\r\n")
+    })
+}
+
+/// Decimal digits of `n`.
+#[inline]
+fn digits(n: usize) -> usize {
+    match n {
+        0..=9 => 1,
+        10..=99 => 2,
+        _ => n.ilog10() as usize + 1,
     }
 }
 
