@@ -281,6 +281,24 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
     unsafe { out.set_len(start + w.written) };
 }
 
+/// Appends `src` (a whole record), short ones without a call to `memcpy`.
+#[inline]
+pub fn append_record(out: &mut Vec<u8>, src: &[u8]) {
+    out.reserve(src.len());
+    let start = out.len();
+    let spare = out.spare_capacity_mut();
+    let mut w = Writer {
+        at: spare.as_mut_ptr().cast::<u8>(),
+        written: 0,
+    };
+    // Only when the reservation holds `src` (the write below stays within it).
+    if spare.len() >= src.len() {
+        w.put(src);
+    }
+    // SAFETY: the writer initialised exactly the first `written` bytes of the spare capacity.
+    unsafe { out.set_len(start + w.written) };
+}
+
 /// Writes through a pointer into reserved room: the caller ([`encode_command`]) reserves at
 /// least `MAX_HEADER` bytes per header and `len + 2` per argument, so no write checks room.
 struct Writer {
@@ -289,8 +307,9 @@ struct Writer {
 }
 
 impl Writer {
-    /// Copies `src`. Pieces of up to 16 bytes (names, headers, short keys and values) are
-    /// copied as two overlapping fixed-size moves instead of a call to `memcpy`.
+    /// Copies `src`. Pieces of up to 64 bytes (names, headers, short keys and values, short
+    /// whole commands) are copied as two overlapping fixed-size moves instead of a call to
+    /// `memcpy`.
     #[inline(always)]
     fn put(&mut self, src: &[u8]) {
         let n = src.len();
@@ -313,6 +332,14 @@ impl Writer {
                 8..=16 => {
                     std::ptr::copy_nonoverlapping(s, d, 8);
                     std::ptr::copy_nonoverlapping(s.add(n - 8), d.add(n - 8), 8);
+                }
+                17..=32 => {
+                    std::ptr::copy_nonoverlapping(s, d, 16);
+                    std::ptr::copy_nonoverlapping(s.add(n - 16), d.add(n - 16), 16);
+                }
+                33..=64 => {
+                    std::ptr::copy_nonoverlapping(s, d, 32);
+                    std::ptr::copy_nonoverlapping(s.add(n - 32), d.add(n - 32), 32);
                 }
                 _ => std::ptr::copy_nonoverlapping(s, d, n),
             }
@@ -457,7 +484,8 @@ mod tests {
         // Lengths on each side of every size class of the copy and of the length headers;
         // counts of one digit, two digits and three.
         let lengths = [
-            0, 1, 2, 3, 4, 7, 8, 9, 10, 16, 17, 99, 100, 101, 999, 1000, 100_000,
+            0, 1, 2, 3, 4, 7, 8, 9, 10, 16, 17, 31, 32, 33, 63, 64, 65, 99, 100, 101, 999, 1000,
+            100_000,
         ];
         for (i, len) in lengths.into_iter().enumerate() {
             let value: Vec<u8> = (0..len).map(|j| (j % 251) as u8).collect();
@@ -475,6 +503,11 @@ mod tests {
             assert_eq!(b, want, "length {len}, {count} values");
             let expect: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
             assert_eq!(read_record(&b, 6), Record::Command(expect, b.len()));
+            // A record copied whole.
+            let mut c = b"prefix".to_vec();
+            append_record(&mut c, &value);
+            assert_eq!(&c[..6], b"prefix");
+            assert_eq!(&c[6..], &value[..], "length {len} appended");
         }
     }
 

@@ -32,7 +32,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::engine::{Removal, RemovalSink};
 use crate::log::{log, Level};
-use crate::persist::aof::{encode_command, Manifest};
+use crate::persist::aof::{append_record, encode_command, Manifest};
 
 /// `appendfsync no`.
 pub const FSYNC_NO: u8 = 0;
@@ -121,7 +121,7 @@ impl LogBuf {
                 if self.db != Some(db) {
                     self.select(db);
                 }
-                self.buf.extend_from_slice(raw);
+                append_record(&mut self.buf, raw);
                 self.mark();
             }
             _ => self.command(db, argv),
