@@ -19,7 +19,7 @@
 //! the `traceparent` of the upstream call's span.
 //!
 //! The spans are not `tracing` spans nor SDK spans: a request's [`Span`]s are plain values
-//! sharing one trace object, made current for the request's futures through a task-local
+//! sharing one trace object, made current for each poll of the request's futures
 //! ([`Span::instrument`]); the finished trace goes to the export queue in one push, and the
 //! export thread writes the OTLP protobuf request straight from it (`encode`, `queue`).
 //! Metrics and logs use the OpenTelemetry SDK (log records get the request's trace context).
@@ -47,7 +47,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 pub use export::{endpoint_base, start, Guard, Started};
-pub use trace::{Kind, Span};
+pub use trace::{Kind, Scoped, Span};
 
 static ON: AtomicBool = AtomicBool::new(false);
 
@@ -104,8 +104,16 @@ pub fn forward_span(server: &str, tool: &str) -> Span {
 }
 
 /// Runs `fut` (a task the request spawns) in the running request's trace.
-pub fn carry<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+#[inline]
+pub fn carry<F: std::future::Future>(fut: F) -> Scoped<F> {
     trace::carry(fut)
+}
+
+/// Sets the `outcome` of the running request (its root span).
+pub fn request_outcome(outcome: Outcome) {
+    if enabled() {
+        trace::with_data(|d| d.outcome = Some(outcome));
+    }
 }
 
 /// Records the tool call's server and tool on the request span.
@@ -223,21 +231,20 @@ fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> [u8; 55] {
 pub type TraceHeader = (http::HeaderName, http::HeaderValue);
 
 /// The trace context headers (`traceparent`, and `tracestate` when there is one) of the
-/// current span, for an HTTP upstream request; empty (no allocation) when telemetry is off or
-/// no request is traced here.
-pub fn trace_headers() -> Vec<TraceHeader> {
+/// current span, for an HTTP upstream request; both `None` when telemetry is off or no request
+/// is traced here (no allocation but the header values').
+pub fn trace_headers() -> [Option<TraceHeader>; 2] {
     if !enabled() {
-        return Vec::new();
+        return [None, None];
     }
     trace::current(|t, s, sampled, state| {
-        let mut out = Vec::with_capacity(1 + usize::from(state.is_some()));
-        if let Ok(v) = http::HeaderValue::from_bytes(&traceparent(t, s, sampled)) {
-            out.push((http::HeaderName::from_static("traceparent"), v));
-        }
-        if let Some(Ok(v)) = state.map(http::HeaderValue::from_str) {
-            out.push((http::HeaderName::from_static("tracestate"), v));
-        }
-        out
+        let parent = http::HeaderValue::from_bytes(&traceparent(t, s, sampled))
+            .ok()
+            .map(|v| (http::HeaderName::from_static("traceparent"), v));
+        let state = state
+            .and_then(|st| http::HeaderValue::from_str(st).ok())
+            .map(|v| (http::HeaderName::from_static("tracestate"), v));
+        [parent, state]
     })
     .unwrap_or_default()
 }
@@ -335,7 +342,7 @@ mod tests {
         assert!(request_span("http", None).is_none());
         assert!(span(Kind::Auth).is_none());
         assert!(forward_span("s", "t").is_none());
-        assert!(trace_headers().is_empty());
+        assert!(trace_headers().iter().all(Option::is_none));
         assert!(current_ids().is_none());
         assert!(current_context().is_none());
     }
