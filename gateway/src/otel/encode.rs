@@ -21,20 +21,28 @@ use super::trace::{Child, Finished};
 const LEN: u8 = 2;
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
-const FIXED32: u8 = 5;
 
 /// `SpanKind`.
-const KIND_INTERNAL: u64 = 1;
-const KIND_SERVER: u64 = 2;
-const KIND_CLIENT: u64 = 3;
-/// `STATUS_CODE_ERROR`.
-const STATUS_ERROR: u64 = 2;
+const KIND_INTERNAL: u8 = 1;
+const KIND_SERVER: u8 = 2;
+const KIND_CLIENT: u8 = 3;
+/// Field 15 of a span, `Status { 3: STATUS_CODE_ERROR (2) }`.
+const STATUS_ERROR: [u8; 4] = [0x7a, 2, 0x18, 2];
+/// The key of field 16 of a span (`flags`, fixed32).
+const FLAGS_KEY: [u8; 2] = [0x85, 0x01];
 /// Sampled, and "whether the parent is remote" known.
 const FLAGS: u32 = 0x01 | 0x100;
 /// The parent is remote.
 const FLAG_REMOTE_PARENT: u32 = 0x200;
+/// The key of a span's attribute (field 9, a `KeyValue`).
+const ATTR: u8 = 0x4a;
 
+#[inline]
 fn varint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -42,10 +50,12 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
     varint(out, (u64::from(field) << 3) | u64::from(wire));
 }
 
+#[inline]
 fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     key(out, field, LEN);
     varint(out, b.len() as u64);
@@ -57,40 +67,63 @@ fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 fn varint_len(v: u64) -> usize {
     let bits = 64 - (v | 1).leading_zeros() as usize;
     bits.div_ceil(7)
 }
 
+/// A length-delimited field's size: its key (one byte for fields 1 to 15), length and body.
+#[inline]
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
 /// `KeyValue` (field `field` of the enclosing message) with an `AnyValue` body `value`
 /// (already encoded).
 fn kv(out: &mut Vec<u8>, field: u32, k: &str, value: &[u8]) {
-    let body = 1 + varint_len(k.len() as u64) + k.len() + 1 + varint_len(value.len() as u64);
     key(out, field, LEN);
-    varint(out, (body + value.len()) as u64);
+    varint(out, (field_len(k.len()) + field_len(value.len())) as u64);
     bytes(out, 1, k.as_bytes());
     bytes(out, 2, value);
 }
 
-fn kv_str(out: &mut Vec<u8>, field: u32, k: &str, v: &str, scratch: &mut Vec<u8>) {
-    scratch.clear();
-    bytes(scratch, 1, v.as_bytes());
-    kv(out, field, k, scratch);
+/// A span attribute with a string value, written in one pass (its lengths computed first).
+#[inline]
+fn attr_str(out: &mut Vec<u8>, k: &str, v: &str) {
+    let any = field_len(v.len());
+    out.reserve(2 * 5 + 4 + k.len() + v.len());
+    out.push(ATTR);
+    varint(out, (field_len(k.len()) + field_len(any)) as u64);
+    out.push(0x0a);
+    varint(out, k.len() as u64);
+    out.extend_from_slice(k.as_bytes());
+    out.push(0x12);
+    varint(out, any as u64);
+    out.push(0x0a);
+    varint(out, v.len() as u64);
+    out.extend_from_slice(v.as_bytes());
 }
 
-fn kv_bool(out: &mut Vec<u8>, field: u32, k: &str, v: bool) {
-    kv(out, field, k, &[0x10, u8::from(v)]);
+/// A span attribute with a bool value.
+#[inline]
+fn attr_bool(out: &mut Vec<u8>, k: &str, v: bool) {
+    out.push(ATTR);
+    varint(out, (field_len(k.len()) + 4) as u64);
+    out.push(0x0a);
+    varint(out, k.len() as u64);
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(&[0x12, 2, 0x10, u8::from(v)]);
 }
 
 /// Writes `ExportTraceServiceRequest`s.
 pub(super) struct Encoder {
-    /// The `Resource` message, encoded once.
+    /// `ResourceSpans`' field 1, the `Resource` message, encoded once.
     resource: Vec<u8>,
-    /// The `InstrumentationScope` message.
+    /// `ScopeSpans`' field 1, the `InstrumentationScope` message, encoded once.
     scope: Vec<u8>,
+    /// The span being written.
     span: Vec<u8>,
-    spans: Vec<u8>,
-    scratch: Vec<u8>,
 }
 
 impl Encoder {
@@ -114,90 +147,107 @@ impl Encoder {
             }
             kv(&mut r, 1, k.as_str(), &scratch);
         }
+        let mut resource = Vec::new();
+        bytes(&mut resource, 1, &r);
         let mut s = Vec::new();
         bytes(&mut s, 1, scope.as_bytes());
+        let mut scope = Vec::new();
+        bytes(&mut scope, 1, &s);
         Encoder {
-            resource: r,
-            scope: s,
-            span: Vec::new(),
-            spans: Vec::new(),
-            scratch,
+            resource,
+            scope,
+            span: Vec::with_capacity(256),
         }
     }
 
-    /// The request carrying every span of `traces`, into `out` (cleared first).
-    pub fn encode(&mut self, traces: &[Finished], out: &mut Vec<u8>) {
-        self.spans.clear();
+    /// The room left at the start of a request for its message heads (each length at most
+    /// five bytes).
+    fn head_room(&self) -> usize {
+        2 * (1 + 5) + self.resource.len() + self.scope.len()
+    }
+
+    /// The request carrying every span of `traces`, written into `out` (cleared first): the
+    /// request is `out[at..]`, `at` the returned offset. The spans are written once, straight
+    /// into `out`, after room for the message heads, which go last, just before them.
+    pub fn encode(&mut self, traces: &[Finished], out: &mut Vec<u8>) -> usize {
+        let room = self.head_room();
+        out.clear();
+        out.resize(room, 0);
         for t in traces {
-            self.root(t);
+            self.root(t, out);
             for c in &t.data.children {
-                self.child(t, c);
+                self.child(t, c, out);
             }
         }
-        // The nested lengths first, then each message's head, then the spans once.
-        let field = |len: usize| 1 + varint_len(len as u64) + len;
-        let scope_spans = field(self.scope.len()) + self.spans.len();
-        let resource_spans = field(self.resource.len()) + field(scope_spans);
-        out.clear();
-        out.reserve(field(resource_spans));
-        key(out, 1, LEN);
-        varint(out, resource_spans as u64);
-        bytes(out, 1, &self.resource);
-        key(out, 2, LEN);
-        varint(out, scope_spans as u64);
-        bytes(out, 1, &self.scope);
-        out.extend_from_slice(&self.spans);
+        let spans = out.len() - room;
+        let scope_spans = self.scope.len() + spans;
+        let resource_spans = self.resource.len() + field_len(scope_spans);
+        let mut head = Vec::with_capacity(room);
+        head.push(0x0a);
+        varint(&mut head, resource_spans as u64);
+        head.extend_from_slice(&self.resource);
+        head.push(0x12);
+        varint(&mut head, scope_spans as u64);
+        head.extend_from_slice(&self.scope);
+        let at = room - head.len();
+        out[at..room].copy_from_slice(&head);
+        at
     }
 
     /// The span's common fields, into `self.span` (cleared first).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn head(
         &mut self,
         t: &Finished,
         id: u64,
         parent: u64,
         name: &str,
-        kind: u64,
+        kind: u8,
         start: u64,
         end: u64,
     ) {
         let s = &mut self.span;
         s.clear();
-        bytes(s, 1, &t.trace_id.to_be_bytes());
-        bytes(s, 2, &id.to_be_bytes());
+        s.extend_from_slice(&[0x0a, 16]);
+        s.extend_from_slice(&t.trace_id.to_be_bytes());
+        s.extend_from_slice(&[0x12, 8]);
+        s.extend_from_slice(&id.to_be_bytes());
         if let Some(state) = t.state.as_deref().filter(|st| !st.is_empty()) {
             bytes(s, 3, state.as_bytes());
         }
         if parent != 0 {
-            bytes(s, 4, &parent.to_be_bytes());
+            s.extend_from_slice(&[0x22, 8]);
+            s.extend_from_slice(&parent.to_be_bytes());
         }
         bytes(s, 5, name.as_bytes());
-        key(s, 6, VARINT);
-        varint(s, kind);
-        fixed64(s, 7, start);
-        fixed64(s, 8, end);
+        s.extend_from_slice(&[0x30, kind, 0x39]);
+        s.extend_from_slice(&start.to_le_bytes());
+        s.push(0x41);
+        s.extend_from_slice(&end.to_le_bytes());
     }
 
-    /// Ends `self.span` (status, flags) and appends it to `self.spans`.
-    fn tail(&mut self, error: bool, remote_parent: bool) {
+    /// Ends `self.span` (status, flags) and appends it to `out` (field 2 of `ScopeSpans`).
+    #[inline]
+    fn tail(&mut self, error: bool, remote_parent: bool, out: &mut Vec<u8>) {
         let s = &mut self.span;
         if error {
-            key(s, 15, LEN);
-            varint(s, 2);
-            key(s, 3, VARINT);
-            varint(s, STATUS_ERROR);
+            s.extend_from_slice(&STATUS_ERROR);
         }
-        key(s, 16, FIXED32);
         let flags = if remote_parent {
             FLAGS | FLAG_REMOTE_PARENT
         } else {
             FLAGS
         };
+        s.extend_from_slice(&FLAGS_KEY);
         s.extend_from_slice(&flags.to_le_bytes());
-        bytes(&mut self.spans, 2, &self.span);
+        out.reserve(6 + s.len());
+        out.push(0x12);
+        varint(out, s.len() as u64);
+        out.extend_from_slice(s);
     }
 
-    fn root(&mut self, t: &Finished) {
+    fn root(&mut self, t: &Finished, out: &mut Vec<u8>) {
         self.head(
             t,
             t.root,
@@ -207,46 +257,46 @@ impl Encoder {
             t.start,
             t.end,
         );
-        let (s, sc) = (&mut self.span, &mut self.scratch);
-        kv_str(s, 9, "transport", t.transport, sc);
+        let s = &mut self.span;
+        attr_str(s, "transport", t.transport);
         if let Some(m) = &t.data.method {
-            kv_str(s, 9, "mcp.method.name", m, sc);
+            attr_str(s, "mcp.method.name", m);
         }
         if let Some((server, tool)) = &t.data.tool {
-            kv_str(s, 9, "server_name", server, sc);
-            kv_str(s, 9, "tool_name", tool, sc);
+            attr_str(s, "server_name", server);
+            attr_str(s, "tool_name", tool);
         }
         if let Some(o) = t.data.outcome {
-            kv_str(s, 9, "outcome", o.as_str(), sc);
+            attr_str(s, "outcome", o.as_str());
         }
         let error = t.data.outcome.is_some_and(|o| o.failed());
-        self.tail(error, t.parent != 0);
+        self.tail(error, t.parent != 0, out);
     }
 
-    fn child(&mut self, t: &Finished, c: &Child) {
+    fn child(&mut self, t: &Finished, c: &Child, out: &mut Vec<u8>) {
         let kind = if c.kind == super::Kind::Forward {
             KIND_CLIENT
         } else {
             KIND_INTERNAL
         };
         self.head(t, c.id, c.parent, c.kind.name(), kind, c.start, c.end);
-        let (s, sc) = (&mut self.span, &mut self.scratch);
+        let s = &mut self.span;
         if let (Some(k), Some(f)) = (c.kind.flag_key(), c.flag) {
             if c.kind == super::Kind::Auth {
-                kv_str(s, 9, k, if f { "success" } else { "failure" }, sc);
+                attr_str(s, k, if f { "success" } else { "failure" });
             } else {
-                kv_bool(s, 9, k, f);
+                attr_bool(s, k, f);
             }
         }
         if let Some((server, tool)) = &c.tool {
-            kv_str(s, 9, "server_name", server, sc);
-            kv_str(s, 9, "tool_name", tool, sc);
+            attr_str(s, "server_name", server);
+            attr_str(s, "tool_name", tool);
         }
         if let Some(o) = c.outcome {
-            kv_str(s, 9, "outcome", o.as_str(), sc);
+            attr_str(s, "outcome", o.as_str());
         }
         let error = c.outcome.is_some_and(|o| o.failed());
-        self.tail(error, false);
+        self.tail(error, false, out);
     }
 }
 
@@ -337,8 +387,8 @@ mod tests {
             },
         };
         let mut out = Vec::new();
-        enc.encode(std::slice::from_ref(&trace), &mut out);
-        let req = ExportTraceServiceRequest::decode(out.as_slice()).expect("decodes");
+        let at = enc.encode(std::slice::from_ref(&trace), &mut out);
+        let req = ExportTraceServiceRequest::decode(&out[at..]).expect("decodes");
         assert_eq!(req.resource_spans.len(), 1);
         let rs = &req.resource_spans[0];
         let r = attrs(&rs.resource.as_ref().expect("a resource").attributes);

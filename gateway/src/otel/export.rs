@@ -224,7 +224,7 @@ impl Client {
             .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_HEADERS"))
             .map(|v| headers_from(&v))
             .unwrap_or_default();
-        Ok(Box::new(move |body: Vec<u8>| {
+        Ok(Box::new(move |body: Bytes| {
             let req = client
                 .post(&url)
                 .headers(extra.clone())
