@@ -17,6 +17,7 @@ use opentelemetry::Value;
 use opentelemetry_sdk::Resource;
 
 use super::trace::{Child, Finished};
+use super::{Kind, Outcome, METHODS};
 
 const LEN: u8 = 2;
 const VARINT: u8 = 0;
@@ -38,7 +39,7 @@ const FLAG_REMOTE_PARENT: u32 = 0x200;
 const ATTR: u8 = 0x4a;
 
 #[inline]
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
     if v < 0x80 {
         out.push(v as u8);
         return;
@@ -56,13 +57,13 @@ fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
 }
 
 #[inline]
-fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+pub(super) fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     key(out, field, LEN);
     varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
-fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
+pub(super) fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     key(out, field, FIXED64);
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -75,7 +76,7 @@ fn varint_len(v: u64) -> usize {
 
 /// A length-delimited field's size: its key (one byte for fields 1 to 15), length and body.
 #[inline]
-fn field_len(len: usize) -> usize {
+pub(super) fn field_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 
@@ -90,11 +91,21 @@ fn kv(out: &mut Vec<u8>, field: u32, k: &str, value: &[u8]) {
 
 /// A span attribute with a string value, written in one pass (its lengths computed first).
 #[inline]
-fn attr_str(out: &mut Vec<u8>, k: &str, v: &str) {
+pub(super) fn attr_str(out: &mut Vec<u8>, k: &str, v: &str) {
     let any = field_len(v.len());
-    out.reserve(2 * 5 + 4 + k.len() + v.len());
+    let body = field_len(k.len()) + field_len(any);
+    if body < 0x80 {
+        // Every length is one byte.
+        out.reserve(2 + body);
+        out.extend_from_slice(&[ATTR, body as u8, 0x0a, k.len() as u8]);
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(&[0x12, any as u8, 0x0a, v.len() as u8]);
+        out.extend_from_slice(v.as_bytes());
+        return;
+    }
+    out.reserve(3 * 5 + 3 + k.len() + v.len());
     out.push(ATTR);
-    varint(out, (field_len(k.len()) + field_len(any)) as u64);
+    varint(out, body as u64);
     out.push(0x0a);
     varint(out, k.len() as u64);
     out.extend_from_slice(k.as_bytes());
@@ -116,47 +127,131 @@ fn attr_bool(out: &mut Vec<u8>, k: &str, v: bool) {
     out.extend_from_slice(&[0x12, 2, 0x10, u8::from(v)]);
 }
 
+/// `resource` as field 1 (a `Resource`) of `ResourceSpans` or `ResourceMetrics`, its
+/// attributes sorted by key.
+pub(super) fn resource_field(resource: &Resource) -> Vec<u8> {
+    let mut r = Vec::new();
+    let mut scratch = Vec::new();
+    let mut attrs: Vec<_> = resource.iter().collect();
+    attrs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    for (k, v) in attrs {
+        scratch.clear();
+        match v {
+            Value::String(s) => bytes(&mut scratch, 1, s.as_str().as_bytes()),
+            Value::Bool(b) => scratch.extend_from_slice(&[0x10, u8::from(*b)]),
+            Value::I64(i) => {
+                key(&mut scratch, 3, VARINT);
+                varint(&mut scratch, *i as u64);
+            }
+            Value::F64(f) => fixed64(&mut scratch, 4, f.to_bits()),
+            _ => bytes(&mut scratch, 1, v.to_string().as_bytes()),
+        }
+        kv(&mut r, 1, k.as_str(), &scratch);
+    }
+    let mut out = Vec::new();
+    bytes(&mut out, 1, &r);
+    out
+}
+
+/// The instrumentation scope named `scope` as field 1 of `ScopeSpans` or `ScopeMetrics`.
+pub(super) fn scope_field(scope: &str) -> Vec<u8> {
+    let mut s = Vec::new();
+    bytes(&mut s, 1, scope.as_bytes());
+    let mut out = Vec::new();
+    bytes(&mut out, 1, &s);
+    out
+}
+
+/// Every child span kind, in the order [`Consts::flags`] holds them.
+const KINDS: [Kind; 5] = [
+    Kind::Auth,
+    Kind::Discovery,
+    Kind::GuardInput,
+    Kind::GuardOutput,
+    Kind::Forward,
+];
+
+/// The transports, whose attribute is encoded once.
+const TRANSPORTS: [&str; 2] = ["http", "stdio"];
+
+/// Span attributes whose key and value are both fixed, encoded once.
+struct Consts {
+    /// `outcome`, by [`Outcome`] (its discriminant).
+    outcome: [Vec<u8>; 4],
+    /// The flag attribute of each kind (in [`KINDS`] order), false then true (empty for a
+    /// kind without one).
+    flags: [[Vec<u8>; 2]; 5],
+    /// `mcp.method.name` of each of [`METHODS`].
+    methods: Vec<Vec<u8>>,
+    /// `transport`, by [`TRANSPORTS`].
+    transports: [Vec<u8>; 2],
+}
+
+impl Consts {
+    fn new() -> Consts {
+        let str_attr = |k: &str, v: &str| {
+            let mut out = Vec::new();
+            attr_str(&mut out, k, v);
+            out
+        };
+        let flag = |kind: Kind, f: bool| {
+            let mut out = Vec::new();
+            match kind.flag_key() {
+                Some(k) if kind == Kind::Auth => {
+                    attr_str(&mut out, k, if f { "success" } else { "failure" })
+                }
+                Some(k) => attr_bool(&mut out, k, f),
+                None => {}
+            }
+            out
+        };
+        Consts {
+            outcome: Outcome::ALL.map(|o| str_attr("outcome", o.as_str())),
+            flags: KINDS.map(|k| [flag(k, false), flag(k, true)]),
+            methods: METHODS
+                .iter()
+                .map(|m| str_attr("mcp.method.name", m))
+                .collect(),
+            transports: TRANSPORTS.map(|t| str_attr("transport", t)),
+        }
+    }
+
+    fn outcome(&self, o: Outcome) -> &[u8] {
+        &self.outcome[o as usize]
+    }
+
+    fn flag(&self, kind: Kind, f: bool) -> &[u8] {
+        let k = KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(KINDS.len() - 1);
+        &self.flags[k][usize::from(f)]
+    }
+}
+
 /// Writes `ExportTraceServiceRequest`s.
 pub(super) struct Encoder {
     /// `ResourceSpans`' field 1, the `Resource` message, encoded once.
     resource: Vec<u8>,
     /// `ScopeSpans`' field 1, the `InstrumentationScope` message, encoded once.
     scope: Vec<u8>,
+    /// The fixed attributes.
+    consts: Consts,
     /// The span being written.
     span: Vec<u8>,
+    /// The `server_name` and `tool_name` attributes of the trace being written.
+    tool: Vec<u8>,
 }
 
 impl Encoder {
     /// For spans of `resource` from the instrumentation scope `scope`.
     pub fn new(resource: &Resource, scope: &str) -> Encoder {
-        let mut r = Vec::new();
-        let mut scratch = Vec::new();
-        let mut attrs: Vec<_> = resource.iter().collect();
-        attrs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        for (k, v) in attrs {
-            scratch.clear();
-            match v {
-                Value::String(s) => bytes(&mut scratch, 1, s.as_str().as_bytes()),
-                Value::Bool(b) => scratch.extend_from_slice(&[0x10, u8::from(*b)]),
-                Value::I64(i) => {
-                    key(&mut scratch, 3, VARINT);
-                    varint(&mut scratch, *i as u64);
-                }
-                Value::F64(f) => fixed64(&mut scratch, 4, f.to_bits()),
-                _ => bytes(&mut scratch, 1, v.to_string().as_bytes()),
-            }
-            kv(&mut r, 1, k.as_str(), &scratch);
-        }
-        let mut resource = Vec::new();
-        bytes(&mut resource, 1, &r);
-        let mut s = Vec::new();
-        bytes(&mut s, 1, scope.as_bytes());
-        let mut scope = Vec::new();
-        bytes(&mut scope, 1, &s);
         Encoder {
-            resource,
-            scope,
+            resource: resource_field(resource),
+            scope: scope_field(scope),
+            consts: Consts::new(),
             span: Vec::with_capacity(256),
+            tool: Vec::with_capacity(64),
         }
     }
 
@@ -209,10 +304,13 @@ impl Encoder {
     ) {
         let s = &mut self.span;
         s.clear();
-        s.extend_from_slice(&[0x0a, 16]);
-        s.extend_from_slice(&t.trace_id.to_be_bytes());
-        s.extend_from_slice(&[0x12, 8]);
-        s.extend_from_slice(&id.to_be_bytes());
+        // Fields 1 (trace id) and 2 (span id), in one piece.
+        let mut ids = [0u8; 28];
+        ids[..2].copy_from_slice(&[0x0a, 16]);
+        ids[2..18].copy_from_slice(&t.trace_id.to_be_bytes());
+        ids[18..20].copy_from_slice(&[0x12, 8]);
+        ids[20..].copy_from_slice(&id.to_be_bytes());
+        s.extend_from_slice(&ids);
         if let Some(state) = t.state.as_deref().filter(|st| !st.is_empty()) {
             bytes(s, 3, state.as_bytes());
         }
@@ -221,10 +319,13 @@ impl Encoder {
             s.extend_from_slice(&parent.to_be_bytes());
         }
         bytes(s, 5, name.as_bytes());
-        s.extend_from_slice(&[0x30, kind, 0x39]);
-        s.extend_from_slice(&start.to_le_bytes());
-        s.push(0x41);
-        s.extend_from_slice(&end.to_le_bytes());
+        // Fields 6 (kind), 7 (start) and 8 (end), in one piece.
+        let mut times = [0u8; 20];
+        times[..3].copy_from_slice(&[0x30, kind, 0x39]);
+        times[3..11].copy_from_slice(&start.to_le_bytes());
+        times[11] = 0x41;
+        times[12..].copy_from_slice(&end.to_le_bytes());
+        s.extend_from_slice(&times);
     }
 
     /// Ends `self.span` (status, flags) and appends it to `out` (field 2 of `ScopeSpans`).
@@ -239,8 +340,10 @@ impl Encoder {
         } else {
             FLAGS
         };
-        s.extend_from_slice(&FLAGS_KEY);
-        s.extend_from_slice(&flags.to_le_bytes());
+        let mut field = [0u8; 6];
+        field[..2].copy_from_slice(&FLAGS_KEY);
+        field[2..].copy_from_slice(&flags.to_le_bytes());
+        s.extend_from_slice(&field);
         out.reserve(6 + s.len());
         out.push(0x12);
         varint(out, s.len() as u64);
@@ -257,43 +360,56 @@ impl Encoder {
             t.start,
             t.end,
         );
-        let s = &mut self.span;
-        attr_str(s, "transport", t.transport);
-        if let Some(m) = &t.data.method {
-            attr_str(s, "mcp.method.name", m);
+        let (s, c) = (&mut self.span, &self.consts);
+        match TRANSPORTS.iter().position(|tr| *tr == t.transport) {
+            Some(i) => s.extend_from_slice(&c.transports[i]),
+            None => attr_str(s, "transport", t.transport),
         }
+        if let Some(m) = &t.data.method {
+            // A known method is one of `METHODS` itself (the same string).
+            let known = match m {
+                std::borrow::Cow::Borrowed(m) => METHODS.iter().position(|k| std::ptr::eq(*k, *m)),
+                std::borrow::Cow::Owned(_) => None,
+            };
+            match known {
+                Some(i) => s.extend_from_slice(&c.methods[i]),
+                None => attr_str(s, "mcp.method.name", m),
+            }
+        }
+        // The request's server and tool, kept for its upstream call's span.
+        self.tool.clear();
         if let Some((server, tool)) = &t.data.tool {
-            attr_str(s, "server_name", server);
-            attr_str(s, "tool_name", tool);
+            attr_str(&mut self.tool, "server_name", server);
+            attr_str(&mut self.tool, "tool_name", tool);
+            s.extend_from_slice(&self.tool);
         }
         if let Some(o) = t.data.outcome {
-            attr_str(s, "outcome", o.as_str());
+            s.extend_from_slice(c.outcome(o));
         }
         let error = t.data.outcome.is_some_and(|o| o.failed());
         self.tail(error, t.parent != 0, out);
     }
 
     fn child(&mut self, t: &Finished, c: &Child, out: &mut Vec<u8>) {
-        let kind = if c.kind == super::Kind::Forward {
+        let kind = if c.kind == Kind::Forward {
             KIND_CLIENT
         } else {
             KIND_INTERNAL
         };
         self.head(t, c.id, c.parent, c.kind.name(), kind, c.start, c.end);
-        let s = &mut self.span;
-        if let (Some(k), Some(f)) = (c.kind.flag_key(), c.flag) {
-            if c.kind == super::Kind::Auth {
-                attr_str(s, k, if f { "success" } else { "failure" });
-            } else {
-                attr_bool(s, k, f);
-            }
+        let (s, k) = (&mut self.span, &self.consts);
+        if let Some(f) = c.flag {
+            s.extend_from_slice(k.flag(c.kind, f));
         }
-        if let Some((server, tool)) = &c.tool {
+        if c.root_tool {
+            // The root's (written just before its children).
+            s.extend_from_slice(&self.tool);
+        } else if let Some((server, tool)) = &c.tool {
             attr_str(s, "server_name", server);
             attr_str(s, "tool_name", tool);
         }
         if let Some(o) = c.outcome {
-            attr_str(s, "outcome", o.as_str());
+            s.extend_from_slice(k.outcome(o));
         }
         let error = c.outcome.is_some_and(|o| o.failed());
         self.tail(error, false, out);
@@ -303,7 +419,6 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::super::trace::Data;
-    use super::super::{Kind, Outcome};
     use super::*;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -362,6 +477,7 @@ mod tests {
                         flag: Some(true),
                         outcome: None,
                         tool: None,
+                        root_tool: false,
                     },
                     Child {
                         id: 0x3333,
@@ -372,6 +488,7 @@ mod tests {
                         flag: None,
                         outcome: Some(Outcome::Ok),
                         tool: Some(("demo".into(), "echo".into())),
+                        root_tool: false,
                     },
                     Child {
                         id: 0x4444,
@@ -382,6 +499,7 @@ mod tests {
                         flag: Some(false),
                         outcome: None,
                         tool: None,
+                        root_tool: false,
                     },
                 ],
             },
@@ -450,5 +568,59 @@ mod tests {
             attrs(&ss.spans[3].attributes),
             vec![("enkrypt.guardrail.blocked".into(), Any::BoolValue(false))]
         );
+    }
+
+    #[test]
+    fn a_forward_span_with_the_requests_tool_names_it() {
+        let mut enc = Encoder::new(&Resource::builder_empty().build(), "s");
+        let trace = Finished {
+            trace_id: 7,
+            root: 1,
+            parent: 0,
+            state: None,
+            transport: "stdio",
+            start: 1,
+            end: 9,
+            data: Data {
+                method: Some(std::borrow::Cow::Owned("x/custom".into())),
+                tool: Some(("srv".into(), "tl".into())),
+                outcome: Some(Outcome::Error),
+                children: vec![Child {
+                    id: 2,
+                    parent: 1,
+                    kind: Kind::Forward,
+                    start: 2,
+                    end: 3,
+                    flag: None,
+                    outcome: Some(Outcome::Cancelled),
+                    tool: None,
+                    root_tool: true,
+                }],
+            },
+        };
+        let mut out = vec![1, 2, 3];
+        let at = enc.encode(std::slice::from_ref(&trace), &mut out);
+        let req = ExportTraceServiceRequest::decode(&out[at..]).expect("decodes");
+        let spans = &req.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(
+            attrs(&spans[0].attributes),
+            vec![
+                ("transport".into(), s("stdio")),
+                ("mcp.method.name".into(), s("x/custom")),
+                ("server_name".into(), s("srv")),
+                ("tool_name".into(), s("tl")),
+                ("outcome".into(), s("error")),
+            ]
+        );
+        assert_eq!(
+            attrs(&spans[1].attributes),
+            vec![
+                ("server_name".into(), s("srv")),
+                ("tool_name".into(), s("tl")),
+                ("outcome".into(), s("cancelled")),
+            ]
+        );
+        assert_eq!(spans[1].status, None);
+        assert_eq!(spans[1].parent_span_id, 1u64.to_be_bytes());
     }
 }

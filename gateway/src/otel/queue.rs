@@ -140,8 +140,9 @@ fn run(q: &Queue, encoder: &mut Encoder, send: &mut Send) {
                 to += 1;
             }
             let at = encoder.encode(&spare[from..to], &mut body);
-            // The next batch's buffer starts at this one's size (no growing by steps).
-            let next = Vec::with_capacity(body.len());
+            // The next batch's buffer starts a quarter larger than this one (rarely grown, and
+            // then not by steps, each copying what was written).
+            let next = Vec::with_capacity(body.len() + body.len() / 4);
             let request = bytes::Bytes::from(std::mem::replace(&mut body, next)).slice(at..);
             match send(request) {
                 Ok(()) => {

@@ -82,13 +82,24 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(fut) = this.fut.as_pin_mut() else {
-            panic!("a Scoped future polled after it was dropped");
-        };
+        let mut slot = this.fut;
         if this.cx.is_none() {
-            return fut.poll(cx);
+            return match slot.as_mut().as_pin_mut() {
+                Some(fut) => fut.poll(cx),
+                None => panic!("a Scoped future polled after it completed"),
+            };
         }
-        enter(this.cx, move || fut.poll(cx))
+        // A finished future is dropped here, in its context (not again on drop).
+        enter(this.cx, move || {
+            let Some(fut) = slot.as_mut().as_pin_mut() else {
+                panic!("a Scoped future polled after it completed");
+            };
+            let out = fut.poll(cx);
+            if out.is_ready() {
+                slot.set(None);
+            }
+            out
+        })
     }
 }
 
@@ -148,6 +159,8 @@ pub(super) struct Child {
     pub flag: Option<bool>,
     pub outcome: Option<Outcome>,
     pub tool: Option<(String, String)>,
+    /// The span's server and tool are the request's ([`Data::tool`]), not kept again.
+    pub root_tool: bool,
 }
 
 /// What the request records as it goes: the root span's attributes and the finished children.
@@ -231,6 +244,7 @@ struct ChildOpen {
     /// 0 unset, else 1 + the outcome's index.
     outcome: AtomicU8,
     tool: Option<(String, String)>,
+    root_tool: bool,
 }
 
 impl Span {
@@ -323,6 +337,28 @@ impl Span {
 
     /// A child of the current span, or none when no request is traced here.
     pub(super) fn child(kind: Kind, tool: Option<(String, String)>) -> Span {
+        Span::child_with(kind, tool, false)
+    }
+
+    /// An upstream call's span (`enkrypt.tool.forward`) for `server` and `tool`: when they are
+    /// the request's own (as noted on its span), they are not copied again.
+    pub(super) fn forward(server: &str, tool: &str) -> Span {
+        let Some(same) = with_current(|cx| {
+            let d = cx.trace.data.lock();
+            d.tool
+                .as_ref()
+                .is_some_and(|(s, t)| s == server && t == tool)
+        }) else {
+            return Span::none();
+        };
+        if same {
+            Span::child_with(Kind::Forward, None, true)
+        } else {
+            Span::child_with(Kind::Forward, Some((server.into(), tool.into())), false)
+        }
+    }
+
+    fn child_with(kind: Kind, tool: Option<(String, String)>, root_tool: bool) -> Span {
         let Some((trace, parent)) = with_current(|cx| (cx.trace.clone(), cx.span)) else {
             return Span::none();
         };
@@ -336,6 +372,7 @@ impl Span {
                 flag: AtomicU8::new(0),
                 outcome: AtomicU8::new(0),
                 tool,
+                root_tool,
             }),
         }))
     }
@@ -369,6 +406,7 @@ impl Drop for Span {
             flag,
             outcome,
             tool: c.tool,
+            root_tool: c.root_tool,
         };
         open.trace.data.lock().children.push(done);
     }
