@@ -121,8 +121,8 @@ pub fn router(gw: Arc<Gateway>, local: SocketAddr) -> Router {
         loopback: local.ip().is_loopback(),
     };
     Router::new()
-        .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
-        .route("/mcp/", post(post_mcp).get(get_mcp).delete(delete_mcp))
+        .route("/mcp", post(TracedPost).get(get_mcp).delete(delete_mcp))
+        .route("/mcp/", post(TracedPost).get(get_mcp).delete(delete_mcp))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -348,25 +348,26 @@ async fn refuse(response: Response, headers: &HeaderMap, body: axum::body::Body)
     response
 }
 
+/// `POST /mcp`: [`post_mcp`] in the request's trace when telemetry is on (one trace per
+/// POST). The trace is made current around the handler's future as axum boxes it, so the
+/// (large) future is never moved to be wrapped; with telemetry off the wrapper only polls.
+#[derive(Clone, Copy)]
+struct TracedPost;
+
+impl axum::handler::Handler<(), AppState> for TracedPost {
+    type Future =
+        crate::otel::Scoped<std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>>;
+
+    fn call(self, req: axum::extract::Request, state: AppState) -> Self::Future {
+        let span = crate::otel::request_span("http", Some(req.headers()));
+        span.instrument(axum::handler::Handler::call(post_mcp, req, state))
+    }
+}
+
 async fn post_mcp(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Response {
-    // One trace per POST when telemetry is on; nothing at all otherwise.
-    let span = crate::otel::request_span("http", Some(&headers));
-    if span.is_none() {
-        return post_in_span(state, headers, body, &span).await;
-    }
-    span.instrument(post_in_span(state, headers, body, &span))
-        .await
-}
-
-async fn post_in_span(
-    state: AppState,
-    headers: HeaderMap,
-    body: axum::body::Body,
-    span: &crate::otel::Span,
 ) -> Response {
     // One auth span: the key check here, the session's key check below (when there is a
     // session to find).
@@ -376,7 +377,7 @@ async fn post_in_span(
     let identity = match early {
         Ok(identity) => identity,
         Err(r) => {
-            span.record_outcome(crate::otel::Outcome::Error);
+            crate::otel::request_outcome(crate::otel::Outcome::Error);
             return refuse(*r, &headers, body).await;
         }
     };
@@ -468,7 +469,7 @@ async fn post_in_span(
         match found {
             Ok(s) => s,
             Err(r) => {
-                span.record_outcome(crate::otel::Outcome::Error);
+                crate::otel::request_outcome(crate::otel::Outcome::Error);
                 return *r;
             }
         }
@@ -533,9 +534,11 @@ async fn single(state: &AppState, session: &Arc<Session>, msg: Message, sse_ok: 
     let (tx, mut rx) = mpsc::channel::<Message>(crate::session::OUTBOUND_LIMIT);
     let gw = state.gw.clone();
     let s = session.clone();
-    let mut work = tokio::spawn(crate::otel::carry(async move {
+    // Boxed: the task holds a pointer, not the large future itself (which it would copy as
+    // the task's stage changes).
+    let mut work = tokio::spawn(Box::pin(crate::otel::carry(async move {
         gw.handle(&s, msg, Some(tx)).await
-    }));
+    })));
     tokio::select! {
         biased;
         r = &mut work => {

@@ -98,7 +98,7 @@ pub struct Message(pub Map<String, Value>);
 
 /// Key under which [`Message::result_raw`] keeps an already serialized result (a NUL-prefixed
 /// name no JSON-RPC peer sends).
-const RAW_RESULT: &str = "\u{0}raw_result";
+pub(crate) const RAW_RESULT: &str = "\u{0}raw_result";
 
 /// Key under which a `tools/call` request's `params` keep `arguments` as the client wrote them
 /// (spliced back by [`Message::to_bytes`]): a tool's input passes through the gateway without

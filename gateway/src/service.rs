@@ -504,17 +504,26 @@ impl Gateway {
     }
 }
 
-/// The telemetry outcome of a response.
+/// The telemetry outcome of a response: a scan of its few keys (no map lookup, which hashes).
 fn outcome_of(out: &Option<Message>) -> crate::otel::Outcome {
     use crate::otel::Outcome;
     let Some(m) = out else {
         return Outcome::Cancelled;
     };
-    if m.0.contains_key("error") {
-        return Outcome::Error;
+    let (mut result, mut raw) = (None, None);
+    for (k, v) in m.0.iter() {
+        match k.as_str() {
+            "error" => return Outcome::Error,
+            "result" => result = Some(v),
+            crate::jsonrpc::RAW_RESULT => raw = v.as_str(),
+            _ => {}
+        }
     }
-    let failed = match (m.0.get("result"), m.raw_result()) {
-        (Some(r), _) => r.get("isError").and_then(Value::as_bool) == Some(true),
+    let failed = match (result, raw) {
+        (Some(Value::Object(r)), _) => r
+            .iter()
+            .any(|(k, v)| k == "isError" && v.as_bool() == Some(true)),
+        (Some(_), _) => false,
         (None, Some(raw)) => raw.contains("\"isError\":true"),
         (None, None) => false,
     };
@@ -522,5 +531,44 @@ fn outcome_of(out: &Option<Message>) -> crate::otel::Outcome {
         Outcome::ToolError
     } else {
         Outcome::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otel::Outcome;
+
+    #[test]
+    fn outcomes_of_responses() {
+        let id = json!(1);
+        let tool = |is_error: Value| {
+            Message::result(id.clone(), json!({"content": [], "isError": is_error}))
+        };
+        assert_eq!(outcome_of(&None), Outcome::Cancelled);
+        assert_eq!(
+            outcome_of(&Some(Message::error(
+                id.clone(),
+                &RpcError::new(-32602, "bad")
+            ))),
+            Outcome::Error
+        );
+        assert_eq!(
+            outcome_of(&Some(Message::result(id.clone(), json!({})))),
+            Outcome::Ok
+        );
+        assert_eq!(
+            outcome_of(&Some(Message::result(id.clone(), json!(7)))),
+            Outcome::Ok
+        );
+        assert_eq!(outcome_of(&Some(tool(json!(true)))), Outcome::ToolError);
+        assert_eq!(outcome_of(&Some(tool(json!(false)))), Outcome::Ok);
+        assert_eq!(outcome_of(&Some(tool(json!("true")))), Outcome::Ok);
+        let raw = |r: &str| Some(Message::result_raw(id.clone(), r.to_string()));
+        assert_eq!(
+            outcome_of(&raw(r#"{"content":[],"isError":true}"#)),
+            Outcome::ToolError
+        );
+        assert_eq!(outcome_of(&raw(r#"{"content":[]}"#)), Outcome::Ok);
     }
 }

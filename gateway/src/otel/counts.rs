@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::{Outcome, METHODS};
 
 /// Distinct unknown method names counted on their own; more are counted as `other`.
-const MAX_OTHER: usize = 256;
+pub(super) const MAX_OTHER: usize = 256;
 
 /// Counts per known method (the index in [`METHODS`]) and outcome.
 static KNOWN: [[AtomicU64; 4]; METHODS.len()] =
@@ -20,11 +20,12 @@ static KNOWN: [[AtomicU64; 4]; METHODS.len()] =
 /// Counts of the other methods.
 static OTHER: Mutex<Vec<(String, [u64; 4])>> = Mutex::new(Vec::new());
 
-/// Counts one request of `method` that ended with `outcome`.
-pub(super) fn add(method: &str, outcome: Outcome) {
+/// Counts one request of `method` (the `known` one of [`METHODS`] if it is) that ended with
+/// `outcome`.
+pub(super) fn add(known: Option<usize>, method: &str, outcome: Outcome) {
     let o = outcome as usize;
-    if let Some(i) = METHODS.iter().position(|m| *m == method) {
-        KNOWN[i][o].fetch_add(1, Ordering::Relaxed);
+    if let Some(row) = known.and_then(|i| KNOWN.get(i)) {
+        row[o].fetch_add(1, Ordering::Relaxed);
         return;
     }
     let mut other = OTHER.lock();
@@ -112,9 +113,10 @@ mod tests {
             before("tools/call", Outcome::Ok),
             before("x/counts-test", Outcome::Error),
         );
-        add("tools/call", Outcome::Ok);
-        add("tools/call", Outcome::Ok);
-        add("x/counts-test", Outcome::Error);
+        let known = METHODS.iter().position(|m| *m == "tools/call");
+        add(known, "tools/call", Outcome::Ok);
+        add(known, "tools/call", Outcome::Ok);
+        add(None, "x/counts-test", Outcome::Error);
         assert_eq!(before("tools/call", Outcome::Ok), ok0 + 2);
         assert_eq!(before("x/counts-test", Outcome::Error), err0 + 1);
     }

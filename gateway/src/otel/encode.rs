@@ -17,24 +17,33 @@ use opentelemetry::Value;
 use opentelemetry_sdk::Resource;
 
 use super::trace::{Child, Finished};
+use super::{Kind, Outcome, METHODS};
 
 const LEN: u8 = 2;
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
-const FIXED32: u8 = 5;
 
 /// `SpanKind`.
-const KIND_INTERNAL: u64 = 1;
-const KIND_SERVER: u64 = 2;
-const KIND_CLIENT: u64 = 3;
-/// `STATUS_CODE_ERROR`.
-const STATUS_ERROR: u64 = 2;
+const KIND_INTERNAL: u8 = 1;
+const KIND_SERVER: u8 = 2;
+const KIND_CLIENT: u8 = 3;
+/// Field 15 of a span, `Status { 3: STATUS_CODE_ERROR (2) }`.
+const STATUS_ERROR: [u8; 4] = [0x7a, 2, 0x18, 2];
+/// The key of field 16 of a span (`flags`, fixed32).
+const FLAGS_KEY: [u8; 2] = [0x85, 0x01];
 /// Sampled, and "whether the parent is remote" known.
 const FLAGS: u32 = 0x01 | 0x100;
 /// The parent is remote.
 const FLAG_REMOTE_PARENT: u32 = 0x200;
+/// The key of a span's attribute (field 9, a `KeyValue`).
+const ATTR: u8 = 0x4a;
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+#[inline]
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -42,162 +51,306 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
     varint(out, (u64::from(field) << 3) | u64::from(wire));
 }
 
-fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+#[inline]
+pub(super) fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     key(out, field, LEN);
     varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
-fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
+pub(super) fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     key(out, field, FIXED64);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 fn varint_len(v: u64) -> usize {
     let bits = 64 - (v | 1).leading_zeros() as usize;
     bits.div_ceil(7)
 }
 
+/// A length-delimited field's size: its key (one byte for fields 1 to 15), length and body.
+#[inline]
+pub(super) fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
 /// `KeyValue` (field `field` of the enclosing message) with an `AnyValue` body `value`
 /// (already encoded).
 fn kv(out: &mut Vec<u8>, field: u32, k: &str, value: &[u8]) {
-    let body = 1 + varint_len(k.len() as u64) + k.len() + 1 + varint_len(value.len() as u64);
     key(out, field, LEN);
-    varint(out, (body + value.len()) as u64);
+    varint(out, (field_len(k.len()) + field_len(value.len())) as u64);
     bytes(out, 1, k.as_bytes());
     bytes(out, 2, value);
 }
 
-fn kv_str(out: &mut Vec<u8>, field: u32, k: &str, v: &str, scratch: &mut Vec<u8>) {
-    scratch.clear();
-    bytes(scratch, 1, v.as_bytes());
-    kv(out, field, k, scratch);
+/// A span attribute with a string value, written in one pass (its lengths computed first).
+#[inline]
+pub(super) fn attr_str(out: &mut Vec<u8>, k: &str, v: &str) {
+    let any = field_len(v.len());
+    let body = field_len(k.len()) + field_len(any);
+    if body < 0x80 {
+        // Every length is one byte.
+        out.reserve(2 + body);
+        out.extend_from_slice(&[ATTR, body as u8, 0x0a, k.len() as u8]);
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(&[0x12, any as u8, 0x0a, v.len() as u8]);
+        out.extend_from_slice(v.as_bytes());
+        return;
+    }
+    out.reserve(3 * 5 + 3 + k.len() + v.len());
+    out.push(ATTR);
+    varint(out, body as u64);
+    out.push(0x0a);
+    varint(out, k.len() as u64);
+    out.extend_from_slice(k.as_bytes());
+    out.push(0x12);
+    varint(out, any as u64);
+    out.push(0x0a);
+    varint(out, v.len() as u64);
+    out.extend_from_slice(v.as_bytes());
 }
 
-fn kv_bool(out: &mut Vec<u8>, field: u32, k: &str, v: bool) {
-    kv(out, field, k, &[0x10, u8::from(v)]);
+/// A span attribute with a bool value.
+#[inline]
+fn attr_bool(out: &mut Vec<u8>, k: &str, v: bool) {
+    out.push(ATTR);
+    varint(out, (field_len(k.len()) + 4) as u64);
+    out.push(0x0a);
+    varint(out, k.len() as u64);
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(&[0x12, 2, 0x10, u8::from(v)]);
+}
+
+/// `resource` as field 1 (a `Resource`) of `ResourceSpans` or `ResourceMetrics`, its
+/// attributes sorted by key.
+pub(super) fn resource_field(resource: &Resource) -> Vec<u8> {
+    let mut r = Vec::new();
+    let mut scratch = Vec::new();
+    let mut attrs: Vec<_> = resource.iter().collect();
+    attrs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    for (k, v) in attrs {
+        scratch.clear();
+        match v {
+            Value::String(s) => bytes(&mut scratch, 1, s.as_str().as_bytes()),
+            Value::Bool(b) => scratch.extend_from_slice(&[0x10, u8::from(*b)]),
+            Value::I64(i) => {
+                key(&mut scratch, 3, VARINT);
+                varint(&mut scratch, *i as u64);
+            }
+            Value::F64(f) => fixed64(&mut scratch, 4, f.to_bits()),
+            _ => bytes(&mut scratch, 1, v.to_string().as_bytes()),
+        }
+        kv(&mut r, 1, k.as_str(), &scratch);
+    }
+    let mut out = Vec::new();
+    bytes(&mut out, 1, &r);
+    out
+}
+
+/// The instrumentation scope named `scope` as field 1 of `ScopeSpans` or `ScopeMetrics`.
+pub(super) fn scope_field(scope: &str) -> Vec<u8> {
+    let mut s = Vec::new();
+    bytes(&mut s, 1, scope.as_bytes());
+    let mut out = Vec::new();
+    bytes(&mut out, 1, &s);
+    out
+}
+
+/// Every child span kind, in the order [`Consts::flags`] holds them.
+const KINDS: [Kind; 5] = [
+    Kind::Auth,
+    Kind::Discovery,
+    Kind::GuardInput,
+    Kind::GuardOutput,
+    Kind::Forward,
+];
+
+/// The transports, whose attribute is encoded once.
+const TRANSPORTS: [&str; 2] = ["http", "stdio"];
+
+/// Span attributes whose key and value are both fixed, encoded once.
+struct Consts {
+    /// `outcome`, by [`Outcome`] (its discriminant).
+    outcome: [Vec<u8>; 4],
+    /// The flag attribute of each kind (in [`KINDS`] order), false then true (empty for a
+    /// kind without one).
+    flags: [[Vec<u8>; 2]; 5],
+    /// `mcp.method.name` of each of [`METHODS`].
+    methods: Vec<Vec<u8>>,
+    /// `transport`, by [`TRANSPORTS`].
+    transports: [Vec<u8>; 2],
+}
+
+impl Consts {
+    fn new() -> Consts {
+        let str_attr = |k: &str, v: &str| {
+            let mut out = Vec::new();
+            attr_str(&mut out, k, v);
+            out
+        };
+        let flag = |kind: Kind, f: bool| {
+            let mut out = Vec::new();
+            match kind.flag_key() {
+                Some(k) if kind == Kind::Auth => {
+                    attr_str(&mut out, k, if f { "success" } else { "failure" })
+                }
+                Some(k) => attr_bool(&mut out, k, f),
+                None => {}
+            }
+            out
+        };
+        Consts {
+            outcome: Outcome::ALL.map(|o| str_attr("outcome", o.as_str())),
+            flags: KINDS.map(|k| [flag(k, false), flag(k, true)]),
+            methods: METHODS
+                .iter()
+                .map(|m| str_attr("mcp.method.name", m))
+                .collect(),
+            transports: TRANSPORTS.map(|t| str_attr("transport", t)),
+        }
+    }
+
+    fn outcome(&self, o: Outcome) -> &[u8] {
+        &self.outcome[o as usize]
+    }
+
+    fn flag(&self, kind: Kind, f: bool) -> &[u8] {
+        let k = KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(KINDS.len() - 1);
+        &self.flags[k][usize::from(f)]
+    }
 }
 
 /// Writes `ExportTraceServiceRequest`s.
 pub(super) struct Encoder {
-    /// The `Resource` message, encoded once.
+    /// `ResourceSpans`' field 1, the `Resource` message, encoded once.
     resource: Vec<u8>,
-    /// The `InstrumentationScope` message.
+    /// `ScopeSpans`' field 1, the `InstrumentationScope` message, encoded once.
     scope: Vec<u8>,
+    /// The fixed attributes.
+    consts: Consts,
+    /// The span being written.
     span: Vec<u8>,
-    spans: Vec<u8>,
-    scratch: Vec<u8>,
+    /// The `server_name` and `tool_name` attributes of the trace being written.
+    tool: Vec<u8>,
 }
 
 impl Encoder {
     /// For spans of `resource` from the instrumentation scope `scope`.
     pub fn new(resource: &Resource, scope: &str) -> Encoder {
-        let mut r = Vec::new();
-        let mut scratch = Vec::new();
-        let mut attrs: Vec<_> = resource.iter().collect();
-        attrs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        for (k, v) in attrs {
-            scratch.clear();
-            match v {
-                Value::String(s) => bytes(&mut scratch, 1, s.as_str().as_bytes()),
-                Value::Bool(b) => scratch.extend_from_slice(&[0x10, u8::from(*b)]),
-                Value::I64(i) => {
-                    key(&mut scratch, 3, VARINT);
-                    varint(&mut scratch, *i as u64);
-                }
-                Value::F64(f) => fixed64(&mut scratch, 4, f.to_bits()),
-                _ => bytes(&mut scratch, 1, v.to_string().as_bytes()),
-            }
-            kv(&mut r, 1, k.as_str(), &scratch);
-        }
-        let mut s = Vec::new();
-        bytes(&mut s, 1, scope.as_bytes());
         Encoder {
-            resource: r,
-            scope: s,
-            span: Vec::new(),
-            spans: Vec::new(),
-            scratch,
+            resource: resource_field(resource),
+            scope: scope_field(scope),
+            consts: Consts::new(),
+            span: Vec::with_capacity(256),
+            tool: Vec::with_capacity(64),
         }
     }
 
-    /// The request carrying every span of `traces`, into `out` (cleared first).
-    pub fn encode(&mut self, traces: &[Finished], out: &mut Vec<u8>) {
-        self.spans.clear();
+    /// The room left at the start of a request for its message heads (each length at most
+    /// five bytes).
+    fn head_room(&self) -> usize {
+        2 * (1 + 5) + self.resource.len() + self.scope.len()
+    }
+
+    /// The request carrying every span of `traces`, written into `out` (cleared first): the
+    /// request is `out[at..]`, `at` the returned offset. The spans are written once, straight
+    /// into `out`, after room for the message heads, which go last, just before them.
+    pub fn encode(&mut self, traces: &[Finished], out: &mut Vec<u8>) -> usize {
+        let room = self.head_room();
+        out.clear();
+        out.resize(room, 0);
         for t in traces {
-            self.root(t);
+            self.root(t, out);
             for c in &t.data.children {
-                self.child(t, c);
+                self.child(t, c, out);
             }
         }
-        // The nested lengths first, then each message's head, then the spans once.
-        let field = |len: usize| 1 + varint_len(len as u64) + len;
-        let scope_spans = field(self.scope.len()) + self.spans.len();
-        let resource_spans = field(self.resource.len()) + field(scope_spans);
-        out.clear();
-        out.reserve(field(resource_spans));
-        key(out, 1, LEN);
-        varint(out, resource_spans as u64);
-        bytes(out, 1, &self.resource);
-        key(out, 2, LEN);
-        varint(out, scope_spans as u64);
-        bytes(out, 1, &self.scope);
-        out.extend_from_slice(&self.spans);
+        let spans = out.len() - room;
+        let scope_spans = self.scope.len() + spans;
+        let resource_spans = self.resource.len() + field_len(scope_spans);
+        let mut head = Vec::with_capacity(room);
+        head.push(0x0a);
+        varint(&mut head, resource_spans as u64);
+        head.extend_from_slice(&self.resource);
+        head.push(0x12);
+        varint(&mut head, scope_spans as u64);
+        head.extend_from_slice(&self.scope);
+        let at = room - head.len();
+        out[at..room].copy_from_slice(&head);
+        at
     }
 
     /// The span's common fields, into `self.span` (cleared first).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn head(
         &mut self,
         t: &Finished,
         id: u64,
         parent: u64,
         name: &str,
-        kind: u64,
+        kind: u8,
         start: u64,
         end: u64,
     ) {
         let s = &mut self.span;
         s.clear();
-        bytes(s, 1, &t.trace_id.to_be_bytes());
-        bytes(s, 2, &id.to_be_bytes());
+        // Fields 1 (trace id) and 2 (span id), in one piece.
+        let mut ids = [0u8; 28];
+        ids[..2].copy_from_slice(&[0x0a, 16]);
+        ids[2..18].copy_from_slice(&t.trace_id.to_be_bytes());
+        ids[18..20].copy_from_slice(&[0x12, 8]);
+        ids[20..].copy_from_slice(&id.to_be_bytes());
+        s.extend_from_slice(&ids);
         if let Some(state) = t.state.as_deref().filter(|st| !st.is_empty()) {
             bytes(s, 3, state.as_bytes());
         }
         if parent != 0 {
-            bytes(s, 4, &parent.to_be_bytes());
+            s.extend_from_slice(&[0x22, 8]);
+            s.extend_from_slice(&parent.to_be_bytes());
         }
         bytes(s, 5, name.as_bytes());
-        key(s, 6, VARINT);
-        varint(s, kind);
-        fixed64(s, 7, start);
-        fixed64(s, 8, end);
+        // Fields 6 (kind), 7 (start) and 8 (end), in one piece.
+        let mut times = [0u8; 20];
+        times[..3].copy_from_slice(&[0x30, kind, 0x39]);
+        times[3..11].copy_from_slice(&start.to_le_bytes());
+        times[11] = 0x41;
+        times[12..].copy_from_slice(&end.to_le_bytes());
+        s.extend_from_slice(&times);
     }
 
-    /// Ends `self.span` (status, flags) and appends it to `self.spans`.
-    fn tail(&mut self, error: bool, remote_parent: bool) {
+    /// Ends `self.span` (status, flags) and appends it to `out` (field 2 of `ScopeSpans`).
+    #[inline]
+    fn tail(&mut self, error: bool, remote_parent: bool, out: &mut Vec<u8>) {
         let s = &mut self.span;
         if error {
-            key(s, 15, LEN);
-            varint(s, 2);
-            key(s, 3, VARINT);
-            varint(s, STATUS_ERROR);
+            s.extend_from_slice(&STATUS_ERROR);
         }
-        key(s, 16, FIXED32);
         let flags = if remote_parent {
             FLAGS | FLAG_REMOTE_PARENT
         } else {
             FLAGS
         };
-        s.extend_from_slice(&flags.to_le_bytes());
-        bytes(&mut self.spans, 2, &self.span);
+        let mut field = [0u8; 6];
+        field[..2].copy_from_slice(&FLAGS_KEY);
+        field[2..].copy_from_slice(&flags.to_le_bytes());
+        s.extend_from_slice(&field);
+        out.reserve(6 + s.len());
+        out.push(0x12);
+        varint(out, s.len() as u64);
+        out.extend_from_slice(s);
     }
 
-    fn root(&mut self, t: &Finished) {
+    fn root(&mut self, t: &Finished, out: &mut Vec<u8>) {
         self.head(
             t,
             t.root,
@@ -207,53 +360,65 @@ impl Encoder {
             t.start,
             t.end,
         );
-        let (s, sc) = (&mut self.span, &mut self.scratch);
-        kv_str(s, 9, "transport", t.transport, sc);
-        if let Some(m) = &t.data.method {
-            kv_str(s, 9, "mcp.method.name", m, sc);
+        let (s, c) = (&mut self.span, &self.consts);
+        match TRANSPORTS.iter().position(|tr| *tr == t.transport) {
+            Some(i) => s.extend_from_slice(&c.transports[i]),
+            None => attr_str(s, "transport", t.transport),
         }
+        if let Some(m) = &t.data.method {
+            // A known method is one of `METHODS` itself (the same string).
+            let known = match m {
+                std::borrow::Cow::Borrowed(m) => METHODS.iter().position(|k| std::ptr::eq(*k, *m)),
+                std::borrow::Cow::Owned(_) => None,
+            };
+            match known {
+                Some(i) => s.extend_from_slice(&c.methods[i]),
+                None => attr_str(s, "mcp.method.name", m),
+            }
+        }
+        // The request's server and tool, kept for its upstream call's span.
+        self.tool.clear();
         if let Some((server, tool)) = &t.data.tool {
-            kv_str(s, 9, "server_name", server, sc);
-            kv_str(s, 9, "tool_name", tool, sc);
+            attr_str(&mut self.tool, "server_name", server);
+            attr_str(&mut self.tool, "tool_name", tool);
+            s.extend_from_slice(&self.tool);
         }
         if let Some(o) = t.data.outcome {
-            kv_str(s, 9, "outcome", o.as_str(), sc);
+            s.extend_from_slice(c.outcome(o));
         }
         let error = t.data.outcome.is_some_and(|o| o.failed());
-        self.tail(error, t.parent != 0);
+        self.tail(error, t.parent != 0, out);
     }
 
-    fn child(&mut self, t: &Finished, c: &Child) {
-        let kind = if c.kind == super::Kind::Forward {
+    fn child(&mut self, t: &Finished, c: &Child, out: &mut Vec<u8>) {
+        let kind = if c.kind == Kind::Forward {
             KIND_CLIENT
         } else {
             KIND_INTERNAL
         };
         self.head(t, c.id, c.parent, c.kind.name(), kind, c.start, c.end);
-        let (s, sc) = (&mut self.span, &mut self.scratch);
-        if let (Some(k), Some(f)) = (c.kind.flag_key(), c.flag) {
-            if c.kind == super::Kind::Auth {
-                kv_str(s, 9, k, if f { "success" } else { "failure" }, sc);
-            } else {
-                kv_bool(s, 9, k, f);
-            }
+        let (s, k) = (&mut self.span, &self.consts);
+        if let Some(f) = c.flag {
+            s.extend_from_slice(k.flag(c.kind, f));
         }
-        if let Some((server, tool)) = &c.tool {
-            kv_str(s, 9, "server_name", server, sc);
-            kv_str(s, 9, "tool_name", tool, sc);
+        if c.root_tool {
+            // The root's (written just before its children).
+            s.extend_from_slice(&self.tool);
+        } else if let Some((server, tool)) = &c.tool {
+            attr_str(s, "server_name", server);
+            attr_str(s, "tool_name", tool);
         }
         if let Some(o) = c.outcome {
-            kv_str(s, 9, "outcome", o.as_str(), sc);
+            s.extend_from_slice(k.outcome(o));
         }
         let error = c.outcome.is_some_and(|o| o.failed());
-        self.tail(error, false);
+        self.tail(error, false, out);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::trace::Data;
-    use super::super::{Kind, Outcome};
     use super::*;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -312,6 +477,7 @@ mod tests {
                         flag: Some(true),
                         outcome: None,
                         tool: None,
+                        root_tool: false,
                     },
                     Child {
                         id: 0x3333,
@@ -322,6 +488,7 @@ mod tests {
                         flag: None,
                         outcome: Some(Outcome::Ok),
                         tool: Some(("demo".into(), "echo".into())),
+                        root_tool: false,
                     },
                     Child {
                         id: 0x4444,
@@ -332,13 +499,14 @@ mod tests {
                         flag: Some(false),
                         outcome: None,
                         tool: None,
+                        root_tool: false,
                     },
                 ],
             },
         };
         let mut out = Vec::new();
-        enc.encode(std::slice::from_ref(&trace), &mut out);
-        let req = ExportTraceServiceRequest::decode(out.as_slice()).expect("decodes");
+        let at = enc.encode(std::slice::from_ref(&trace), &mut out);
+        let req = ExportTraceServiceRequest::decode(&out[at..]).expect("decodes");
         assert_eq!(req.resource_spans.len(), 1);
         let rs = &req.resource_spans[0];
         let r = attrs(&rs.resource.as_ref().expect("a resource").attributes);
@@ -400,5 +568,59 @@ mod tests {
             attrs(&ss.spans[3].attributes),
             vec![("enkrypt.guardrail.blocked".into(), Any::BoolValue(false))]
         );
+    }
+
+    #[test]
+    fn a_forward_span_with_the_requests_tool_names_it() {
+        let mut enc = Encoder::new(&Resource::builder_empty().build(), "s");
+        let trace = Finished {
+            trace_id: 7,
+            root: 1,
+            parent: 0,
+            state: None,
+            transport: "stdio",
+            start: 1,
+            end: 9,
+            data: Data {
+                method: Some(std::borrow::Cow::Owned("x/custom".into())),
+                tool: Some(("srv".into(), "tl".into())),
+                outcome: Some(Outcome::Error),
+                children: vec![Child {
+                    id: 2,
+                    parent: 1,
+                    kind: Kind::Forward,
+                    start: 2,
+                    end: 3,
+                    flag: None,
+                    outcome: Some(Outcome::Cancelled),
+                    tool: None,
+                    root_tool: true,
+                }],
+            },
+        };
+        let mut out = vec![1, 2, 3];
+        let at = enc.encode(std::slice::from_ref(&trace), &mut out);
+        let req = ExportTraceServiceRequest::decode(&out[at..]).expect("decodes");
+        let spans = &req.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(
+            attrs(&spans[0].attributes),
+            vec![
+                ("transport".into(), s("stdio")),
+                ("mcp.method.name".into(), s("x/custom")),
+                ("server_name".into(), s("srv")),
+                ("tool_name".into(), s("tl")),
+                ("outcome".into(), s("error")),
+            ]
+        );
+        assert_eq!(
+            attrs(&spans[1].attributes),
+            vec![
+                ("server_name".into(), s("srv")),
+                ("tool_name".into(), s("tl")),
+                ("outcome".into(), s("cancelled")),
+            ]
+        );
+        assert_eq!(spans[1].status, None);
+        assert_eq!(spans[1].parent_span_id, 1u64.to_be_bytes());
     }
 }

@@ -13,8 +13,11 @@ use bytes::Bytes;
 use opentelemetry::KeyValue;
 use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::Resource;
 
 use crate::config::TelemetryConfig;
@@ -136,6 +139,16 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .with_http_client(client.clone())
         .build()
         .map_err(|e| err("metric", &e))?;
+    let metric_exporter = Metrics {
+        temporality: metric_exporter.temporality(),
+        inner: metric_exporter,
+        client: client.clone(),
+        url: format!("{base}/v1/metrics"),
+        headers: env_headers("OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
+        resource: super::encode::resource_field(&resource),
+        scope: super::encode::scope_field("secure-mcp-gateway"),
+        start: super::trace::now(),
+    };
     let metrics = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(metric_exporter).build())
         .with_resource(resource.clone())
@@ -220,11 +233,8 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| format!("telemetry: cannot start the span export runtime: {e}"))?;
-        let extra = std::env::var("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
-            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_HEADERS"))
-            .map(|v| headers_from(&v))
-            .unwrap_or_default();
-        Ok(Box::new(move |body: Vec<u8>| {
+        let extra = env_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+        Ok(Box::new(move |body: Bytes| {
             let req = client
                 .post(&url)
                 .headers(extra.clone())
@@ -246,6 +256,88 @@ impl Client {
                 Err(_) => Err("timed out".into()),
             }
         }))
+    }
+}
+
+/// The extra headers of an export: the variable `signal` (`OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS`),
+/// else `OTEL_EXPORTER_OTLP_HEADERS`.
+fn env_headers(signal: &str) -> http::HeaderMap {
+    std::env::var(signal)
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_HEADERS"))
+        .map(|v| headers_from(&v))
+        .unwrap_or_default()
+}
+
+/// The SDK's OTLP metric exporter, followed at each export by the request duration histogram
+/// ([`super::durations`], which the SDK does not keep) in a request of its own.
+struct Metrics {
+    inner: opentelemetry_otlp::MetricExporter,
+    temporality: Temporality,
+    client: Client,
+    url: String,
+    headers: http::HeaderMap,
+    /// The `Resource` and `InstrumentationScope` fields, encoded once.
+    resource: Vec<u8>,
+    scope: Vec<u8>,
+    /// When telemetry started (Unix nanoseconds): the start of the cumulative histogram.
+    start: u64,
+}
+
+impl Metrics {
+    /// Sends the histogram, if anything was recorded.
+    async fn export_durations(&self) -> Result<(), String> {
+        let delta = self.temporality != Temporality::Cumulative;
+        let now = super::trace::now();
+        let Some(body) =
+            super::durations::request(&self.resource, &self.scope, self.start, now, delta)
+        else {
+            return Ok(());
+        };
+        let mut req = http::Request::new(Bytes::from(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = self.url.parse().map_err(|e| format!("{e}"))?;
+        *req.headers_mut() = self.headers.clone();
+        req.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-protobuf"),
+        );
+        let resp = self
+            .client
+            .send_bytes(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the collector answered {}", resp.status()))
+        }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("url", &self.url).finish()
+    }
+}
+
+impl PushMetricExporter for Metrics {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let sdk = self.inner.export(metrics).await;
+        let durations = self.export_durations().await;
+        sdk?;
+        durations.map_err(|e| OTelSdkError::InternalFailure(format!("request durations: {e}")))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.temporality
     }
 }
 

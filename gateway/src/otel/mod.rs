@@ -19,10 +19,13 @@
 //! the `traceparent` of the upstream call's span.
 //!
 //! The spans are not `tracing` spans nor SDK spans: a request's [`Span`]s are plain values
-//! sharing one trace object, made current for the request's futures through a task-local
+//! sharing one trace object, made current for each poll of the request's futures
 //! ([`Span::instrument`]); the finished trace goes to the export queue in one push, and the
 //! export thread writes the OTLP protobuf request straight from it (`encode`, `queue`).
-//! Metrics and logs use the OpenTelemetry SDK (log records get the request's trace context).
+//! Metrics and logs use the OpenTelemetry SDK (log records get the request's trace context),
+//! but the per-request metrics are kept in atomics: the request counts (`counts`, read by
+//! observable counters) and the duration histogram (`durations`, sent after the SDK's metrics
+//! by a wrapper of its exporter).
 //!
 //! Cost: with telemetry off, [`enabled`] is one relaxed atomic load and every span helper
 //! returns [`Span::none`] (no span is created, nothing is allocated). With it on, a slow or
@@ -30,6 +33,7 @@
 //! it.
 
 mod counts;
+mod durations;
 mod encode;
 mod export;
 mod queue;
@@ -40,14 +44,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use opentelemetry::metrics::{Counter, Histogram, ObservableCounter};
+use opentelemetry::metrics::{Counter, ObservableCounter};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 pub use export::{endpoint_base, start, Guard, Started};
-pub use trace::{Kind, Span};
+pub use trace::{Kind, Scoped, Span};
 
 static ON: AtomicBool = AtomicBool::new(false);
 
@@ -63,8 +66,9 @@ pub fn request_span(transport: &'static str, headers: Option<&http::HeaderMap>) 
     if !enabled() {
         return Span::none();
     }
+    const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
     let parent = headers
-        .filter(|h| h.contains_key("traceparent"))
+        .filter(|h| h.contains_key(TRACEPARENT))
         .and_then(parent_of);
     Span::root(transport, parent)
 }
@@ -100,12 +104,20 @@ pub fn forward_span(server: &str, tool: &str) -> Span {
     if !enabled() {
         return Span::none();
     }
-    Span::child(Kind::Forward, Some((server.to_string(), tool.to_string())))
+    Span::forward(server, tool)
 }
 
 /// Runs `fut` (a task the request spawns) in the running request's trace.
-pub fn carry<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+#[inline]
+pub fn carry<F: std::future::Future>(fut: F) -> Scoped<F> {
     trace::carry(fut)
+}
+
+/// Sets the `outcome` of the running request (its root span).
+pub fn request_outcome(outcome: Outcome) {
+    if enabled() {
+        trace::with_data(|d| d.outcome = Some(outcome));
+    }
 }
 
 /// Records the tool call's server and tool on the request span.
@@ -177,12 +189,15 @@ pub fn method_name(method: &str) -> Cow<'static, str> {
 
 /// A request handled: its method and outcome on the request span, and the request metrics.
 pub fn finish_request(method: Cow<'static, str>, outcome: Outcome, took: Duration) {
-    if let Some(m) = INSTRUMENTS.get() {
-        counts::add(&method, outcome);
-        m.duration.record(
-            took.as_secs_f64(),
-            &[KeyValue::new("mcp.method.name", method.clone())],
-        );
+    if INSTRUMENTS.get().is_some() {
+        // A known method is one of `METHODS` itself (see `method_name`).
+        let known = match &method {
+            Cow::Borrowed(m) => METHODS.iter().position(|k| std::ptr::eq(*k, *m)),
+            Cow::Owned(_) => None,
+        }
+        .or_else(|| METHODS.iter().position(|k| *k == method.as_ref()));
+        counts::add(known, &method, outcome);
+        durations::record(known, &method, took);
     }
     trace::with_data(|d| {
         d.method = Some(method);
@@ -223,21 +238,20 @@ fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> [u8; 55] {
 pub type TraceHeader = (http::HeaderName, http::HeaderValue);
 
 /// The trace context headers (`traceparent`, and `tracestate` when there is one) of the
-/// current span, for an HTTP upstream request; empty (no allocation) when telemetry is off or
-/// no request is traced here.
-pub fn trace_headers() -> Vec<TraceHeader> {
+/// current span, for an HTTP upstream request; both `None` when telemetry is off or no request
+/// is traced here (no allocation but the header values').
+pub fn trace_headers() -> [Option<TraceHeader>; 2] {
     if !enabled() {
-        return Vec::new();
+        return [None, None];
     }
     trace::current(|t, s, sampled, state| {
-        let mut out = Vec::with_capacity(1 + usize::from(state.is_some()));
-        if let Ok(v) = http::HeaderValue::from_bytes(&traceparent(t, s, sampled)) {
-            out.push((http::HeaderName::from_static("traceparent"), v));
-        }
-        if let Some(Ok(v)) = state.map(http::HeaderValue::from_str) {
-            out.push((http::HeaderName::from_static("tracestate"), v));
-        }
-        out
+        let parent = http::HeaderValue::from_bytes(&traceparent(t, s, sampled))
+            .ok()
+            .map(|v| (http::HeaderName::from_static("traceparent"), v));
+        let state = state
+            .and_then(|st| http::HeaderValue::from_str(st).ok())
+            .map(|v| (http::HeaderName::from_static("tracestate"), v));
+        [parent, state]
     })
     .unwrap_or_default()
 }
@@ -273,12 +287,12 @@ pub(crate) fn current_context() -> Option<opentelemetry::Context> {
     })
 }
 
-/// The metric instruments (set when telemetry starts).
+/// The metric instruments (set when telemetry starts). `enkrypt.request.duration` is not one
+/// of them: [`durations`] keeps it and the metric exporter sends it.
 struct Instruments {
     /// Kept for as long as telemetry runs: reads [`counts`].
     _requests: ObservableCounter<u64>,
     _errors: ObservableCounter<u64>,
-    duration: Histogram<f64>,
     cache_hits: Counter<u64>,
     cache_misses: Counter<u64>,
 }
@@ -296,11 +310,6 @@ fn set_instruments(meter: &opentelemetry::metrics::Meter) {
             .u64_observable_counter("enkrypt.request.errors")
             .with_description("MCP requests answered with an error or a tool error")
             .with_callback(counts::observe_errors)
-            .build(),
-        duration: meter
-            .f64_histogram("enkrypt.request.duration")
-            .with_unit("s")
-            .with_description("Time to answer an MCP request")
             .build(),
         cache_hits: meter
             .u64_counter("enkrypt.cache.hits")
@@ -335,7 +344,7 @@ mod tests {
         assert!(request_span("http", None).is_none());
         assert!(span(Kind::Auth).is_none());
         assert!(forward_span("s", "t").is_none());
-        assert!(trace_headers().is_empty());
+        assert!(trace_headers().iter().all(Option::is_none));
         assert!(current_ids().is_none());
         assert!(current_context().is_none());
     }
@@ -412,5 +421,34 @@ mod tests {
             trace::current(|_, s, _, _| s).is_none(),
             "outside the request"
         );
+    }
+
+    #[tokio::test]
+    async fn a_forward_span_shares_the_requests_tool_when_it_is_the_same() {
+        let root = Span::root("http", None);
+        root.instrument(async {
+            trace::with_data(|d| d.tool = Some(("demo".into(), "echo".into())));
+            drop(Span::forward("demo", "echo"));
+            drop(Span::forward("demo", "other"));
+            let mut seen = Vec::new();
+            trace::with_data(|d| {
+                for c in &d.children {
+                    seen.push((c.kind, c.root_tool, c.tool.clone()));
+                }
+            });
+            assert_eq!(
+                seen,
+                vec![
+                    (Kind::Forward, true, None),
+                    (
+                        Kind::Forward,
+                        false,
+                        Some(("demo".to_string(), "other".to_string()))
+                    ),
+                ]
+            );
+        })
+        .await;
+        assert!(Span::forward("demo", "echo").is_none(), "outside a request");
     }
 }

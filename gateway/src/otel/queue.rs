@@ -88,7 +88,7 @@ pub(super) fn push(t: Finished) {
 }
 
 /// Sends one encoded export request; `Err` says why it failed.
-pub(super) type Send = Box<dyn FnMut(Vec<u8>) -> Result<(), String> + std::marker::Send>;
+pub(super) type Send = Box<dyn FnMut(bytes::Bytes) -> Result<(), String> + std::marker::Send>;
 
 /// Starts the export thread: it encodes with `encoder` and sends with `send`.
 pub(super) fn start(limits: Limits, mut encoder: Encoder, mut send: Send) -> Result<(), String> {
@@ -139,8 +139,12 @@ fn run(q: &Queue, encoder: &mut Encoder, send: &mut Send) {
                 spans += spare[to].spans();
                 to += 1;
             }
-            encoder.encode(&spare[from..to], &mut body);
-            match send(std::mem::take(&mut body)) {
+            let at = encoder.encode(&spare[from..to], &mut body);
+            // The next batch's buffer starts a quarter larger than this one (rarely grown, and
+            // then not by steps, each copying what was written).
+            let next = Vec::with_capacity(body.len() + body.len() / 4);
+            let request = bytes::Bytes::from(std::mem::replace(&mut body, next)).slice(at..);
+            match send(request) {
                 Ok(()) => {
                     if std::mem::replace(&mut failing, false) {
                         tracing::info!(target: "otlp_export", "telemetry: span export works again");

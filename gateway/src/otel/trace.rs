@@ -1,26 +1,106 @@
 //! The spans of a request, recorded as plain values: no `tracing` span, no SDK span.
 //!
 //! A request's [`Trace`] (ids, the root span's attributes, the finished child spans) is shared
-//! by its [`Span`] guards and by the request's task through a task-local context ([`Cx`]: the
-//! trace and the current span), so code deep in the call (the upstream's `traceparent`, a log
-//! line's ids) finds it without an argument. When the last reference to the trace goes (the
+//! by its [`Span`] guards and by the request's futures through a context ([`Cx`]: the trace and
+//! the current span) that [`Scoped`] makes current on the polling thread for each poll of the
+//! future it wraps (and for its drop), so code deep in the call (the upstream's `traceparent`,
+//! a log line's ids) finds it without an argument. When the last reference to the trace goes (the
 //! request and any task it spawned are done), the trace is ended and handed to the export queue
 //! in one push. Ids come from a per-thread generator; times are Unix nanoseconds.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
 use super::{enabled, queue, Outcome};
 
-tokio::task_local! {
-    /// The trace and the current span of the running request.
-    static CURRENT: Cx;
+thread_local! {
+    /// The trace and the current span of the request whose future this thread is polling.
+    static CURRENT: RefCell<Option<Cx>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `cx` current (taken out of `cx` for the call and put back after, also when
+/// `f` panics), then makes the context current before it current again.
+fn enter<R>(cx: &mut Option<Cx>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        slot: &'a mut Option<Cx>,
+        prev: Option<Cx>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let prev = self.prev.take();
+            if let Ok(mine) = CURRENT.try_with(|c| c.replace(prev)) {
+                *self.slot = mine;
+            }
+        }
+    }
+    let Ok(prev) = CURRENT.try_with(|c| c.replace(cx.take())) else {
+        return f();
+    };
+    let _restore = Restore { slot: cx, prev };
+    f()
+}
+
+/// Runs `f` on the current context, if a request is traced here.
+fn with_current<R>(f: impl FnOnce(&Cx) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
+pin_project_lite::pin_project! {
+    /// A future run with a span current ([`Span::instrument`], [`carry`]): a plain wrapper, so
+    /// the future is not moved again once it is in place. Without a context it only polls.
+    pub struct Scoped<F> {
+        cx: Option<Cx>,
+        #[pin]
+        fut: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // The future is dropped in its context too (its guards may log).
+            let mut this = this.project();
+            if this.cx.is_some() && this.fut.is_some() {
+                let mut fut = this.fut.as_mut();
+                enter(this.cx, move || fut.set(None));
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let mut slot = this.fut;
+        if this.cx.is_none() {
+            return match slot.as_mut().as_pin_mut() {
+                Some(fut) => fut.poll(cx),
+                None => panic!("a Scoped future polled after it completed"),
+            };
+        }
+        // A finished future is dropped here, in its context (not again on drop).
+        enter(this.cx, move || {
+            let Some(fut) = slot.as_mut().as_pin_mut() else {
+                panic!("a Scoped future polled after it completed");
+            };
+            let out = fut.poll(cx);
+            if out.is_ready() {
+                slot.set(None);
+            }
+            out
+        })
+    }
 }
 
 /// The running request's trace and current span.
@@ -79,6 +159,8 @@ pub(super) struct Child {
     pub flag: Option<bool>,
     pub outcome: Option<Outcome>,
     pub tool: Option<(String, String)>,
+    /// The span's server and tool are the request's ([`Data::tool`]), not kept again.
+    pub root_tool: bool,
 }
 
 /// What the request records as it goes: the root span's attributes and the finished children.
@@ -162,6 +244,7 @@ struct ChildOpen {
     /// 0 unset, else 1 + the outcome's index.
     outcome: AtomicU8,
     tool: Option<(String, String)>,
+    root_tool: bool,
 }
 
 impl Span {
@@ -184,20 +267,18 @@ impl Span {
 
     /// Runs `fut` with this span current (its children's parent, the `traceparent` an HTTP
     /// upstream gets, the ids of its log lines).
-    pub fn instrument<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
-        let cx = self.cx();
-        async move {
-            match cx {
-                Some(cx) => CURRENT.scope(cx, fut).await,
-                None => fut.await,
-            }
+    #[inline]
+    pub fn instrument<F: Future>(&self, fut: F) -> Scoped<F> {
+        Scoped {
+            cx: self.cx(),
+            fut: Some(fut),
         }
     }
 
     /// Runs `f` with this span current.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         match self.cx() {
-            Some(cx) => CURRENT.sync_scope(cx, f),
+            Some(cx) => enter(&mut Some(cx), f),
             None => f(),
         }
     }
@@ -256,7 +337,29 @@ impl Span {
 
     /// A child of the current span, or none when no request is traced here.
     pub(super) fn child(kind: Kind, tool: Option<(String, String)>) -> Span {
-        let Ok((trace, parent)) = CURRENT.try_with(|cx| (cx.trace.clone(), cx.span)) else {
+        Span::child_with(kind, tool, false)
+    }
+
+    /// An upstream call's span (`enkrypt.tool.forward`) for `server` and `tool`: when they are
+    /// the request's own (as noted on its span), they are not copied again.
+    pub(super) fn forward(server: &str, tool: &str) -> Span {
+        let Some(same) = with_current(|cx| {
+            let d = cx.trace.data.lock();
+            d.tool
+                .as_ref()
+                .is_some_and(|(s, t)| s == server && t == tool)
+        }) else {
+            return Span::none();
+        };
+        if same {
+            Span::child_with(Kind::Forward, None, true)
+        } else {
+            Span::child_with(Kind::Forward, Some((server.into(), tool.into())), false)
+        }
+    }
+
+    fn child_with(kind: Kind, tool: Option<(String, String)>, root_tool: bool) -> Span {
+        let Some((trace, parent)) = with_current(|cx| (cx.trace.clone(), cx.span)) else {
             return Span::none();
         };
         Span(Some(Open {
@@ -269,6 +372,7 @@ impl Span {
                 flag: AtomicU8::new(0),
                 outcome: AtomicU8::new(0),
                 tool,
+                root_tool,
             }),
         }))
     }
@@ -302,6 +406,7 @@ impl Drop for Span {
             flag,
             outcome,
             tool: c.tool,
+            root_tool: c.root_tool,
         };
         open.trace.data.lock().children.push(done);
     }
@@ -309,32 +414,26 @@ impl Drop for Span {
 
 /// Runs `f` on the running request's trace data, if a request is traced here.
 pub(super) fn with_data(f: impl FnOnce(&mut Data)) {
-    let _ = CURRENT.try_with(|cx| f(&mut cx.trace.data.lock()));
+    let _ = with_current(|cx| f(&mut cx.trace.data.lock()));
 }
 
 /// Runs `fut` in the running request's context (for a task it spawns).
-pub(super) fn carry<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+#[inline]
+pub(super) fn carry<F: Future>(fut: F) -> Scoped<F> {
     let cx = if enabled() {
-        CURRENT.try_with(Cx::clone).ok()
+        with_current(Cx::clone)
     } else {
         None
     };
-    async move {
-        match cx {
-            Some(cx) => CURRENT.scope(cx, fut).await,
-            None => fut.await,
-        }
-    }
+    Scoped { cx, fut: Some(fut) }
 }
 
 /// The trace id, current span id, sampled flag and tracestate of the running request.
 pub(super) fn current<R>(f: impl FnOnce(u128, u64, bool, Option<&str>) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|cx| {
-            let t = &cx.trace;
-            f(t.trace_id, cx.span, t.sampled, t.state.as_deref())
-        })
-        .ok()
+    with_current(|cx| {
+        let t = &cx.trace;
+        f(t.trace_id, cx.span, t.sampled, t.state.as_deref())
+    })
 }
 
 /// Unix time in nanoseconds.

@@ -38,6 +38,10 @@ use crate::jsonrpc::Message;
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const LAST_EVENT_HEADER: &str = "last-event-id";
+/// Room in a POST's header map beyond the configured headers: the session and protocol
+/// version, the two types, the trace context, and what the client and connection add (its
+/// default `accept` and `user-agent`, `host`, `content-length`).
+const POST_HEADER_ROOM: usize = 12;
 /// The largest `application/json` body accepted.
 const MAX_BODY: usize = MAX_EVENT_BYTES;
 /// Characters of an error body kept in [`UpstreamError::Http`].
@@ -225,6 +229,36 @@ impl HttpLink {
         rb
     }
 
+    /// The headers of a POST (those [`Self::with_session`] adds, the accepted and sent types,
+    /// the trace context `trace`) in a map with room for the ones the client adds, so it is not
+    /// grown (re-hashed) on the way; `None` when the session id or the protocol version is not
+    /// a valid header value.
+    fn post_headers(
+        &self,
+        sid: Option<&str>,
+        trace: &[Option<crate::otel::TraceHeader>],
+    ) -> Option<HeaderMap> {
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + POST_HEADER_ROOM);
+        for (name, value) in &self.headers {
+            headers.append(name, value.clone());
+        }
+        if let Some(s) = sid {
+            headers.append(SESSION_HEADER, HeaderValue::from_str(s).ok()?);
+        }
+        if let Some(v) = self.state.lock().protocol_version.as_deref() {
+            headers.append(VERSION_HEADER, HeaderValue::from_str(v).ok()?);
+        }
+        headers.append(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in trace.iter().flatten() {
+            headers.append(name, value.clone());
+        }
+        Some(headers)
+    }
+
     /// Sends a notification or response (202 expected; a body, if any, is dispatched).
     pub(crate) async fn send(&self, core: &Arc<Core>, msg: &Message) -> Result<(), UpstreamError> {
         self.exchange(core, msg, None, &[]).await.map(|_| ())
@@ -275,7 +309,7 @@ impl HttpLink {
         core: &Arc<Core>,
         msg: &Message,
         origin: Option<u64>,
-        trace: &[crate::otel::TraceHeader],
+        trace: &[Option<crate::otel::TraceHeader>],
     ) -> Result<Outcome, UpstreamError> {
         let is_init = msg.method() == Some("initialize");
         let sid = if is_init { None } else { self.session_id() };
@@ -312,20 +346,37 @@ impl HttpLink {
         sid: Option<String>,
         is_init: bool,
         intercept: bool,
-        trace: &[crate::otel::TraceHeader],
+        trace: &[Option<crate::otel::TraceHeader>],
     ) -> Result<Outcome, Failure> {
-        let mut rb = self
-            .with_session(self.client.post(self.url.clone()), sid.as_deref())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(msg.to_bytes());
-        for (name, value) in trace {
-            rb = rb.header(name, value.clone());
-        }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| connect_error(&self.name, &self.url, e))?;
+        let sent = match self.post_headers(sid.as_deref(), trace) {
+            Some(headers) => {
+                match self
+                    .client
+                    .post(self.url.clone())
+                    .body(msg.to_bytes())
+                    .build()
+                {
+                    Ok(mut req) => {
+                        *req.headers_mut() = headers;
+                        self.client.execute(req).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            // A session id or protocol version that is no header value: the builder says so.
+            None => {
+                let mut rb = self
+                    .with_session(self.client.post(self.url.clone()), sid.as_deref())
+                    .header(ACCEPT, "application/json, text/event-stream")
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(msg.to_bytes());
+                for (name, value) in trace.iter().flatten() {
+                    rb = rb.header(name, value.clone());
+                }
+                rb.send().await
+            }
+        };
+        let resp = sent.map_err(|e| connect_error(&self.name, &self.url, e))?;
         let status = resp.status();
         if !status.is_success() {
             let err = status_error(resp).await;
