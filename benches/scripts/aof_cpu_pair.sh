@@ -8,7 +8,8 @@
 # Prints each side's ops/s and CPU ticks (user + system, all threads) and ticks A / B (for
 # A without persistence and B with it: the CPU cost ratio, which is the throughput ratio when
 # the server is the bottleneck). CACHESRV_BIN, CACHESRV_BIN_B: the binaries (default:
-# target/release/cachesrv of this checkout for both). N: requests per side (4000000).
+# target/release/cachesrv of this checkout for both). N: requests per side (4000000); C and P:
+# the benchmark's clients and pipeline depth (16 and 16).
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 A="${CACHESRV_BIN:-$root/target/release/cachesrv}"; B="${CACHESRV_BIN_B:-$A}"
 AA=$1; BA=$2; N=${N:-4000000}
@@ -21,9 +22,9 @@ sleep 0.6
 PA=$(pgrep -f "cachesrv --port 7401"); PB=$(pgrep -f "cachesrv --port 7402")
 t() { awk '{print $14+$15}' "/proc/$1/stat"; }
 a0=$(t "$PA"); b0=$(t "$PB")
-(taskset -c 1 redis-benchmark -p 7401 -c 16 -P 16 -n "$N" -r 100000 -t set --csv | tail -1 > /tmp/pa.out; t "$PA" > /tmp/pa.t) &
+(taskset -c 1 redis-benchmark -p 7401 -c "${C:-16}" -P "${P:-16}" -n "$N" -r 100000 -t set --csv | tail -1 > /tmp/pa.out; t "$PA" > /tmp/pa.t) &
 J1=$!
-(taskset -c 1 redis-benchmark -p 7402 -c 16 -P 16 -n "$N" -r 100000 -t set --csv | tail -1 > /tmp/pb.out; t "$PB" > /tmp/pb.t) &
+(taskset -c 1 redis-benchmark -p 7402 -c "${C:-16}" -P "${P:-16}" -n "$N" -r 100000 -t set --csv | tail -1 > /tmp/pb.out; t "$PB" > /tmp/pb.t) &
 J2=$!
 wait "$J1" "$J2"
 ta=$(( $(cat /tmp/pa.t) - a0 )); tb=$(( $(cat /tmp/pb.t) - b0 ))
