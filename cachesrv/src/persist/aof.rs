@@ -299,8 +299,22 @@ pub fn append_record(out: &mut Vec<u8>, src: &[u8]) {
     unsafe { out.set_len(start + w.written) };
 }
 
-/// Writes through a pointer into reserved room: the caller ([`encode_command`]) reserves at
-/// least `MAX_HEADER` bytes per header and `len + 2` per argument, so no write checks room.
+/// Copies `n` bytes, `W <= n <= 2 * W`, as two overlapping moves of `W` bytes.
+///
+/// # Safety
+/// `s` must hold `n` readable bytes and `d` room for `n` bytes, not overlapping them.
+#[inline(always)]
+unsafe fn overlapping<const W: usize>(s: *const u8, d: *mut u8, n: usize) {
+    // SAFETY: `W <= n`, so both moves stay within the `n` bytes the caller vouches for.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s, d, W);
+        std::ptr::copy_nonoverlapping(s.add(n - W), d.add(n - W), W);
+    }
+}
+
+/// Writes through a pointer into reserved room: the caller ([`encode_command`],
+/// [`append_record`]) reserves at least `MAX_HEADER` bytes per header and `len + 2` per
+/// argument (the record's length for a record copied whole), so no write checks room.
 struct Writer {
     at: *mut u8,
     written: usize,
@@ -325,22 +339,10 @@ impl Writer {
                     *d.add(n / 2) = *s.add(n / 2);
                     *d.add(n - 1) = *s.add(n - 1);
                 }
-                4..=7 => {
-                    std::ptr::copy_nonoverlapping(s, d, 4);
-                    std::ptr::copy_nonoverlapping(s.add(n - 4), d.add(n - 4), 4);
-                }
-                8..=16 => {
-                    std::ptr::copy_nonoverlapping(s, d, 8);
-                    std::ptr::copy_nonoverlapping(s.add(n - 8), d.add(n - 8), 8);
-                }
-                17..=32 => {
-                    std::ptr::copy_nonoverlapping(s, d, 16);
-                    std::ptr::copy_nonoverlapping(s.add(n - 16), d.add(n - 16), 16);
-                }
-                33..=64 => {
-                    std::ptr::copy_nonoverlapping(s, d, 32);
-                    std::ptr::copy_nonoverlapping(s.add(n - 32), d.add(n - 32), 32);
-                }
+                4..=7 => overlapping::<4>(s, d, n),
+                8..=16 => overlapping::<8>(s, d, n),
+                17..=32 => overlapping::<16>(s, d, n),
+                33..=64 => overlapping::<32>(s, d, n),
                 _ => std::ptr::copy_nonoverlapping(s, d, n),
             }
             self.at = d.add(n);
