@@ -78,9 +78,10 @@ pub struct Ctx<'a, G = Held<'a>> {
     pub failed: bool,
     /// The proof of the gate ([`Held`]), or what the caller holds ([`Holding`]).
     pub gate: G,
-    /// The client's request as sent, when its bytes are exactly the RESP encoding of the
-    /// command's arguments (`protocol::Args::raw`): the AOF copies them instead of encoding
-    /// the arguments. `None` for commands run by EXEC, scripts and blocked clients.
+    /// The client's request as sent, when the parser read it in one pass
+    /// (`protocol::Args::raw`): the AOF copies it, once checked to be exactly the RESP
+    /// encoding of the arguments, instead of encoding them. `None` for commands run by EXEC,
+    /// scripts and blocked clients.
     pub request: Option<&'a [u8]>,
 }
 
