@@ -2,8 +2,8 @@
 //! kept in atomics like the request counters ([`super::counts`]): a request adds to a few
 //! atomics (no attribute hashing, no lock). The SDK has no asynchronous histogram, so its metric
 //! exporter is wrapped (`export::Metrics`): after each export of the SDK's metrics the wrapper
-//! sends this histogram in an OTLP metrics request of its own ([`request`]), with the SDK's
-//! default bucket bounds, its sum, min and max, in the exporter's temporality.
+//! sends this histogram in an OTLP metrics request of its own ([`request`]), with bucket
+//! bounds for seconds ([`BOUNDS`]), its sum, min and max, in the exporter's temporality.
 //!
 //! ```text
 //! ExportMetricsServiceRequest { 1: ResourceMetrics { 1: Resource, 2: ScopeMetrics {
@@ -28,11 +28,12 @@ const NAME: &str = "enkrypt.request.duration";
 const DESCRIPTION: &str = "Time to answer an MCP request";
 const UNIT: &str = "s";
 
-/// The bucket bounds, in seconds: the SDK's default for a histogram (a value `v` is counted in
-/// the first bucket whose bound is at least `v`, the last bucket holds the rest).
-const BOUNDS: [f64; 15] = [
-    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
-    10000.0,
+/// The bucket bounds, in seconds: those the OpenTelemetry semantic conventions advise for
+/// request durations (`http.server.request.duration`). The SDK's default bounds (0, 5, 10 ...
+/// 10 000) are meant for milliseconds: in seconds every request fell in (0, 5]. A value `v` is
+/// counted in the first bucket whose bound is at least `v`; the last bucket holds the rest.
+const BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
 /// `AggregationTemporality`.
@@ -273,10 +274,10 @@ mod tests {
         assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (5, 9));
         assert_eq!(p.count, 3);
         assert_eq!(p.explicit_bounds, BOUNDS.to_vec());
-        let mut buckets = vec![0; 16];
-        buckets[1] = 1; // (0, 5]
-        buckets[2] = 1; // (5, 10]
-        buckets[15] = 1; // (10000, +inf)
+        let mut buckets = vec![0; 15];
+        buckets[2] = 1; // (0.01, 0.025]
+        buckets[12] = 1; // (5, 7.5]
+        buckets[14] = 1; // (10, +inf)
         assert_eq!(p.bucket_counts, buckets);
         assert_eq!((p.min, p.max), (Some(0.02), Some(12_000.0)));
         assert!((p.sum.unwrap_or_default() - 12_006.02).abs() < 1e-6);
@@ -286,7 +287,7 @@ mod tests {
             .expect("the other method");
         assert_eq!(
             z.bucket_counts[0], 1,
-            "zero is in the first bucket, (-inf, 0]"
+            "zero is in the first bucket, (-inf, 0.005]"
         );
 
         // Delta: what was recorded since, then nothing.
