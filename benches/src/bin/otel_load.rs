@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo build --release -p gateway -p benches && target/release/otel_load`
 //! (environment: `ROUNDS` (5), `CALLS` per client per round (1000); `AA=1` for the A/A
-//! control: the second gateway has telemetry off too, so its ratio shows the noise).
+//! control: the second gateway has telemetry off too, so its ratio shows the noise; `SWAP=1`
+//! starts the gateway with telemetry first).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -124,8 +125,16 @@ async fn main() {
         json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } })
     };
     let on_cfg = write_config(&dir, "on.json", servers, on_common);
-    let (off, off_port, _) = start_gateway(&off_cfg);
-    let (on, on_port, _) = start_gateway(&on_cfg);
+    // SWAP=1 starts the gateway with telemetry first (the A/A control shows whether the
+    // start order alone moves the ratio).
+    let swap = std::env::var("SWAP").is_ok_and(|v| v == "1");
+    let ((off, off_port, _), (on, on_port, _)) = if swap {
+        let on = start_gateway(&on_cfg);
+        (start_gateway(&off_cfg), on)
+    } else {
+        let off = start_gateway(&off_cfg);
+        (off, start_gateway(&on_cfg))
+    };
     let (off_pid, on_pid) = (off.0.id(), on.0.id());
 
     let what = if aa {
