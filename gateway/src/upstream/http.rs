@@ -214,49 +214,31 @@ impl HttpLink {
         self.state.lock().protocol_version = Some(v.to_string());
     }
 
-    fn with_session(
-        &self,
-        mut rb: reqwest::RequestBuilder,
-        sid: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        rb = rb.headers(self.headers.clone());
-        if let Some(s) = sid {
-            rb = rb.header(SESSION_HEADER, s);
-        }
-        if let Some(v) = self.state.lock().protocol_version.clone() {
-            rb = rb.header(VERSION_HEADER, v);
-        }
-        rb
-    }
-
-    /// The headers of a POST (those [`Self::with_session`] adds, the accepted and sent types,
-    /// the trace context `trace`) in a map with room for the ones the client adds, so it is not
-    /// grown (re-hashed) on the way; `None` when the session id or the protocol version is not
-    /// a valid header value.
-    fn post_headers(
-        &self,
-        sid: Option<&str>,
-        trace: &[Option<crate::otel::TraceHeader>],
-    ) -> Option<HeaderMap> {
-        let mut headers = HeaderMap::with_capacity(self.headers.len() + POST_HEADER_ROOM);
+    /// The headers every request to the server carries (the configured ones, the session id
+    /// `sid`, the negotiated protocol version) in a map with room for `more` beyond the
+    /// configured ones, so that adding the rest does not grow (re-hash) it; an error when the
+    /// session id or the version is not a valid header value.
+    fn session_headers(&self, sid: Option<&str>, more: usize) -> Result<HeaderMap, UpstreamError> {
+        let invalid = |what: &str| {
+            UpstreamError::Connect(format!(
+                "`{}` at {}: the {what} is not a valid header value",
+                self.name,
+                display_url(&self.url)
+            ))
+        };
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + more);
         for (name, value) in &self.headers {
             headers.append(name, value.clone());
         }
         if let Some(s) = sid {
-            headers.append(SESSION_HEADER, HeaderValue::from_str(s).ok()?);
+            let v = HeaderValue::from_str(s).map_err(|_| invalid("session id"))?;
+            headers.append(SESSION_HEADER, v);
         }
         if let Some(v) = self.state.lock().protocol_version.as_deref() {
-            headers.append(VERSION_HEADER, HeaderValue::from_str(v).ok()?);
+            let v = HeaderValue::from_str(v).map_err(|_| invalid("protocol version"))?;
+            headers.append(VERSION_HEADER, v);
         }
-        headers.append(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        for (name, value) in trace.iter().flatten() {
-            headers.append(name, value.clone());
-        }
-        Some(headers)
+        Ok(headers)
     }
 
     /// Sends a notification or response (202 expected; a body, if any, is dispatched).
@@ -348,35 +330,25 @@ impl HttpLink {
         intercept: bool,
         trace: &[Option<crate::otel::TraceHeader>],
     ) -> Result<Outcome, Failure> {
-        let sent = match self.post_headers(sid.as_deref(), trace) {
-            Some(headers) => {
-                match self
-                    .client
-                    .post(self.url.clone())
-                    .body(msg.to_bytes())
-                    .build()
-                {
-                    Ok(mut req) => {
-                        *req.headers_mut() = headers;
-                        self.client.execute(req).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            // A session id or protocol version that is no header value: the builder says so.
-            None => {
-                let mut rb = self
-                    .with_session(self.client.post(self.url.clone()), sid.as_deref())
-                    .header(ACCEPT, "application/json, text/event-stream")
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(msg.to_bytes());
-                for (name, value) in trace.iter().flatten() {
-                    rb = rb.header(name, value.clone());
-                }
-                rb.send().await
-            }
-        };
-        let resp = sent.map_err(|e| connect_error(&self.name, &self.url, e))?;
+        let mut headers = self.session_headers(sid.as_deref(), POST_HEADER_ROOM)?;
+        headers.append(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in trace.iter().flatten() {
+            headers.append(name, value.clone());
+        }
+        let failed = |e| connect_error(&self.name, &self.url, e);
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .body(msg.to_bytes())
+            .build()
+            .map_err(failed)?;
+        // Set whole: the builder would merge them into a map of its own, grown.
+        *req.headers_mut() = headers;
+        let resp = self.client.execute(req).await.map_err(failed)?;
         let status = resp.status();
         if !status.is_success() {
             let err = status_error(resp).await;
@@ -543,11 +515,11 @@ impl HttpLink {
     }
 
     async fn get(&self, last_event_id: Option<&str>) -> Result<Response, UpstreamError> {
+        let headers = self.session_headers(self.session_id().as_deref(), 4)?;
         let mut rb = self
-            .with_session(
-                self.client.get(self.url.clone()),
-                self.session_id().as_deref(),
-            )
+            .client
+            .get(self.url.clone())
+            .headers(headers)
             .header(ACCEPT, "text/event-stream");
         if let Some(l) = last_event_id {
             rb = rb.header(LAST_EVENT_HEADER, l);
@@ -697,7 +669,13 @@ impl HttpLink {
             a.abort();
         }
         let Some(sid) = self.session_id() else { return };
-        let rb = self.with_session(self.client.delete(self.url.clone()), Some(&sid));
+        let rb = match self.session_headers(Some(&sid), 2) {
+            Ok(headers) => self.client.delete(self.url.clone()).headers(headers),
+            Err(e) => {
+                tracing::debug!(server = %self.name, "DELETE session: {e}");
+                return;
+            }
+        };
         match tokio::time::timeout(Duration::from_secs(2), rb.send()).await {
             Ok(Ok(r)) => {
                 tracing::debug!(server = %self.name, "DELETE session: HTTP {}", r.status().as_u16())
