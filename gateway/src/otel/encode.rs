@@ -366,12 +366,7 @@ impl Encoder {
             None => attr_str(s, "transport", t.transport),
         }
         if let Some(m) = &t.data.method {
-            // A known method is one of `METHODS` itself (the same string).
-            let known = match m {
-                std::borrow::Cow::Borrowed(m) => METHODS.iter().position(|k| std::ptr::eq(*k, *m)),
-                std::borrow::Cow::Owned(_) => None,
-            };
-            match known {
+            match super::method_index(m) {
                 Some(i) => s.extend_from_slice(&c.methods[i]),
                 None => attr_str(s, "mcp.method.name", m),
             }

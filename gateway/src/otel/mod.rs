@@ -187,15 +187,19 @@ pub fn method_name(method: &str) -> Cow<'static, str> {
     }
 }
 
+/// The index of `method` in [`METHODS`]: found by address for a name [`method_name`] gave
+/// (one of `METHODS` itself), by text otherwise.
+pub(super) fn method_index(method: &str) -> Option<usize> {
+    METHODS
+        .iter()
+        .position(|k| std::ptr::eq(*k, method))
+        .or_else(|| METHODS.iter().position(|k| *k == method))
+}
+
 /// A request handled: its method and outcome on the request span, and the request metrics.
 pub fn finish_request(method: Cow<'static, str>, outcome: Outcome, took: Duration) {
     if INSTRUMENTS.get().is_some() {
-        // A known method is one of `METHODS` itself (see `method_name`).
-        let known = match &method {
-            Cow::Borrowed(m) => METHODS.iter().position(|k| std::ptr::eq(*k, *m)),
-            Cow::Owned(_) => None,
-        }
-        .or_else(|| METHODS.iter().position(|k| *k == method.as_ref()));
+        let known = method_index(&method);
         counts::add(known, &method, outcome);
         durations::record(known, &method, took);
     }
