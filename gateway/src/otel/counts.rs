@@ -29,21 +29,27 @@ pub(super) fn add(known: Option<usize>, method: &str, outcome: Outcome) {
         return;
     }
     let mut other = OTHER.lock();
-    let at = match other.iter().position(|(m, _)| m == method) {
-        Some(at) => at,
-        None if other.len() < MAX_OTHER => {
-            other.push((method.to_string(), [0; 4]));
-            other.len() - 1
-        }
-        None => match other.iter().position(|(m, _)| m == "other") {
-            Some(at) => at,
-            None => {
-                other.push(("other".to_string(), [0; 4]));
-                other.len() - 1
-            }
+    let at = other_slot(&mut other, method, || [0; 4]);
+    other[at].1[o] += 1;
+}
+
+/// The index of `method`'s entry among the other methods' `entries`, added (made by `new`)
+/// when missing; past [`MAX_OTHER`] methods, the entry of `other`.
+pub(super) fn other_slot<T>(
+    entries: &mut Vec<(String, T)>,
+    method: &str,
+    new: impl Fn() -> T,
+) -> usize {
+    let name = match entries.iter().position(|(m, _)| m == method) {
+        Some(at) => return at,
+        None if entries.len() < MAX_OTHER => method,
+        None => match entries.iter().position(|(m, _)| m == "other") {
+            Some(at) => return at,
+            None => "other",
         },
     };
-    other[at].1[o] += 1;
+    entries.push((name.to_string(), new()));
+    entries.len() - 1
 }
 
 /// Every (method, outcome, count) counted so far.
@@ -100,6 +106,20 @@ pub(super) fn observe_errors(obs: &dyn AsyncInstrument<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_past_the_cap_share_the_other_entry() {
+        let mut entries: Vec<(String, u32)> = Vec::new();
+        for i in 0..MAX_OTHER {
+            let at = other_slot(&mut entries, &format!("x/{i}"), || 0);
+            entries[at].1 += 1;
+        }
+        assert_eq!(other_slot(&mut entries, "x/7", || 0), 7, "a known one");
+        let past = other_slot(&mut entries, "x/new", || 0);
+        assert_eq!(entries[past].0, "other");
+        assert_eq!(other_slot(&mut entries, "x/newer", || 0), past);
+        assert_eq!(entries.len(), MAX_OTHER + 1);
+    }
 
     #[test]
     fn requests_are_counted_per_method_and_outcome() {

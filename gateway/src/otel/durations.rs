@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::counts::MAX_OTHER;
+use super::counts::other_slot;
 use super::encode::{attr_str, bytes, field_len, varint};
 use super::METHODS;
 
@@ -107,7 +107,7 @@ impl Hist {
 /// Histograms per known method (the index in [`METHODS`]).
 static KNOWN: [Hist; METHODS.len()] = [const { Hist::new() }; METHODS.len()];
 
-/// Histograms of the other methods (at most [`MAX_OTHER`], then `other`).
+/// Histograms of the other methods (at most [`super::counts::MAX_OTHER`], then `other`).
 static OTHER: Mutex<Vec<(String, Hist)>> = Mutex::new(Vec::new());
 
 /// Records the duration of one request of `method`, the `known` one of [`METHODS`] if it is.
@@ -117,20 +117,7 @@ pub(super) fn record(known: Option<usize>, method: &str, took: Duration) {
         return;
     }
     let mut other = OTHER.lock();
-    let at = match other.iter().position(|(m, _)| m == method) {
-        Some(at) => at,
-        None if other.len() < MAX_OTHER => {
-            other.push((method.to_string(), Hist::new()));
-            other.len() - 1
-        }
-        None => match other.iter().position(|(m, _)| m == "other") {
-            Some(at) => at,
-            None => {
-                other.push(("other".to_string(), Hist::new()));
-                other.len() - 1
-            }
-        },
-    };
+    let at = other_slot(&mut other, method, Hist::new);
     other[at].1.record(took);
 }
 
