@@ -157,6 +157,11 @@ pub fn us(d: Duration) -> f64 {
 
 /// Starts the gateway; returns it, its port and the time to its first served request.
 pub fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
+    start_gateway_bin(&bin(), cfg)
+}
+
+/// [`start_gateway`] with the gateway binary `exe` (another build, to compare two).
+pub fn start_gateway_bin(exe: &Path, cfg: &Path) -> (Proc, u16, Duration) {
     let port = testkit::free_port();
     let t = Instant::now();
     let mut args = vec![
@@ -172,7 +177,7 @@ pub fn start_gateway(cfg: &Path) -> (Proc, u16, Duration) {
     if let Ok(n) = std::env::var("GATEWAY_THREADS") {
         args.extend(["--threads".to_string(), n]);
     }
-    let child = Command::new(bin())
+    let child = Command::new(exe)
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -6,14 +6,18 @@
 //! Run: `cargo build --release -p gateway -p benches && target/release/otel_load`
 //! (environment: `ROUNDS` (5), `CALLS` per client per round (1000); `AA=1` for the A/A
 //! control: the second gateway has telemetry off too, so its ratio shows the noise; `SWAP=1`
-//! starts the gateway with telemetry first).
+//! starts the gateway with telemetry first; `PAIR=1` loads both gateways at the same time
+//! instead of in turns, both pinned to core 0 and everything else to core 1, so the two share
+//! whatever else the machine does); `BASE_BIN=<gateway binary>`: the first gateway is that
+//! build with telemetry on too, so the ratio compares two builds' telemetry).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benches::{
-    bin, cpu_secs, env_usize, pct, start_gateway, us, wait_port, write_config, Mcp, Proc, KEY,
+    bin, cpu_secs, env_usize, pct, start_gateway, start_gateway_bin, us, wait_port, write_config,
+    Mcp, Proc, KEY,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,6 +102,16 @@ async fn load(target: &[Mcp], calls: usize) -> Vec<Duration> {
     all
 }
 
+/// Pins every thread of process `pid` to the CPUs `cpus` (`taskset`).
+fn pin(pid: u32, cpus: &str) {
+    let ok = std::process::Command::new("taskset")
+        .args(["-a", "-c", "-p", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "taskset could not pin {pid} to {cpus}");
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rounds: usize = env_usize("ROUNDS", 5);
@@ -117,27 +131,46 @@ async fn main() {
     let got = Arc::new(Got::default());
     let otlp = receiver(got.clone()).await;
     let servers = json!([{ "server_name": "demo", "config": { "url": format!("http://127.0.0.1:{up_port}/mcp"), "transport": "streamable-http" }, "tools": {} }]);
-    let off_cfg = write_config(&dir, "off.json", servers.clone(), json!({}));
     let aa = std::env::var("AA").is_ok_and(|v| v == "1");
-    let on_common = if aa {
-        json!({})
+    let base = std::env::var("BASE_BIN").ok().map(std::path::PathBuf::from);
+    let telemetry = json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } });
+    let off_common = if base.is_some() {
+        telemetry.clone()
     } else {
-        json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } })
+        json!({})
     };
+    let off_cfg = write_config(&dir, "off.json", servers.clone(), off_common);
+    let on_common = if aa { json!({}) } else { telemetry };
     let on_cfg = write_config(&dir, "on.json", servers, on_common);
+    let off_bin = base.clone().unwrap_or_else(bin);
     // SWAP=1 starts the gateway with telemetry first (the A/A control shows whether the
     // start order alone moves the ratio).
     let swap = std::env::var("SWAP").is_ok_and(|v| v == "1");
     let ((off, off_port, _), (on, on_port, _)) = if swap {
         let on = start_gateway(&on_cfg);
-        (start_gateway(&off_cfg), on)
+        (start_gateway_bin(&off_bin, &off_cfg), on)
     } else {
-        let off = start_gateway(&off_cfg);
+        let off = start_gateway_bin(&off_bin, &off_cfg);
         (off, start_gateway(&on_cfg))
     };
     let (off_pid, on_pid) = (off.0.id(), on.0.id());
+    let pair = std::env::var("PAIR").is_ok_and(|v| v == "1");
+    if pair {
+        pin(off_pid, "0");
+        pin(on_pid, "0");
+        pin(_upstream.0.id(), "1");
+        pin(std::process::id(), "1");
+    }
 
-    let what = if aa {
+    let what = if base.is_some() {
+        "telemetry on in both: BASE_BIN (off columns) against this build (on columns)"
+    } else if pair {
+        if aa {
+            "A/A control: telemetry off in both gateways, loaded at the same time"
+        } else {
+            "telemetry off against on (exporting to a live receiver), loaded at the same time"
+        }
+    } else if aa {
         "A/A control: telemetry off in both gateways"
     } else {
         "telemetry off against on (exporting to a live receiver)"
@@ -156,6 +189,20 @@ async fn main() {
         let (mut l_off, mut l_on) = (Vec::new(), Vec::new());
         let (mut c_off, mut c_on) = (0.0, 0.0);
         for round in 0..rounds {
+            if pair {
+                let (b_off, b_on) = (cpu_secs(off_pid), cpu_secs(on_pid));
+                let (a, b) = tokio::join!(load(&s_off, calls), load(&s_on, calls));
+                let (d_off, d_on) = (cpu_secs(off_pid) - b_off, cpu_secs(on_pid) - b_on);
+                eprintln!(
+                    "{clients} clients, round {round}: on / off {:.3}",
+                    d_on / d_off
+                );
+                c_off += d_off;
+                c_on += d_on;
+                l_off.extend(a);
+                l_on.extend(b);
+                continue;
+            }
             // Alternate which gateway goes first, so neither always follows the other.
             for on_now in [round % 2 == 1, round % 2 == 0] {
                 let (pid, sessions, lat, cpu) = if on_now {
