@@ -119,7 +119,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("otel-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let up_port = testkit::free_port();
-    let _upstream = Proc(
+    let upstream = Proc(
         std::process::Command::new(bin())
             .args(["demo-server", "--port", &up_port.to_string()])
             .stdout(std::process::Stdio::null())
@@ -158,7 +158,7 @@ async fn main() {
     if pair {
         pin(off_pid, "0");
         pin(on_pid, "0");
-        pin(_upstream.0.id(), "1");
+        pin(upstream.0.id(), "1");
         pin(std::process::id(), "1");
     }
 
@@ -175,7 +175,7 @@ async fn main() {
     } else {
         "telemetry off against on (exporting to a live receiver)"
     };
-    println!("## tools/call echo: {what}, {rounds} interleaved rounds, {calls} calls per client per round\n");
+    println!("## tools/call echo: {what}, {rounds} rounds, {calls} calls per client per round\n");
     println!("| clients | off p50 us | on p50 us | off p99 us | on p99 us | off CPU us/call | on CPU us/call | on / off |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for clients in [1usize, 16] {
