@@ -96,7 +96,7 @@ pub fn span(kind: Kind) -> Span {
     if !enabled() {
         return Span::none();
     }
-    Span::child(kind, None)
+    Span::child(kind)
 }
 
 /// `enkrypt.tool.forward`: the upstream call.
@@ -386,15 +386,15 @@ mod tests {
             .instrument(async {
                 let root_ids = trace::current(|t, s, _, _| (t, s)).expect("in a trace");
                 assert_eq!(root_ids.0, 0xabc, "the caller's trace");
-                let auth = Span::child(Kind::Auth, None);
+                let auth = Span::child(Kind::Auth);
                 let auth_id = auth.in_scope(|| trace::current(|_, s, _, _| s));
                 auth.record_flag(true);
                 drop(auth);
-                let fwd = Span::child(Kind::Forward, Some(("demo".into(), "echo".into())));
+                let fwd = Span::forward("demo", "echo");
                 let fwd_id = fwd
                     .instrument(async {
                         // A span made under the forward span is its child.
-                        drop(Span::child(Kind::Discovery, None));
+                        drop(Span::child(Kind::Discovery));
                         trace::current(|_, s, _, _| s)
                     })
                     .await;

@@ -335,9 +335,10 @@ impl Span {
         }))
     }
 
-    /// A child of the current span, or none when no request is traced here.
-    pub(super) fn child(kind: Kind, tool: Option<(String, String)>) -> Span {
-        Span::child_with(kind, tool, false)
+    /// A child of the current span, or none when no request is traced here (the upstream
+    /// call's span is [`Span::forward`]).
+    pub(super) fn child(kind: Kind) -> Span {
+        Span::child_with(kind, None, false)
     }
 
     /// An upstream call's span (`enkrypt.tool.forward`) for `server` and `tool`: when they are
