@@ -143,7 +143,9 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         temporality: metric_exporter.temporality(),
         inner: metric_exporter,
         client: client.clone(),
-        url: format!("{base}/v1/metrics"),
+        url: format!("{base}/v1/metrics")
+            .parse()
+            .map_err(|e| format!("telemetry: metrics URL: {e}"))?,
         headers: env_headers("OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
         resource: super::encode::resource_field(&resource),
         scope: super::encode::scope_field("secure-mcp-gateway"),
@@ -234,9 +236,10 @@ impl Client {
             .build()
             .map_err(|e| format!("telemetry: cannot start the span export runtime: {e}"))?;
         let extra = env_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+        let url = reqwest::Url::parse(&url).map_err(|e| format!("telemetry: {url}: {e}"))?;
         Ok(Box::new(move |body: Bytes| {
             let req = client
-                .post(&url)
+                .post(url.clone())
                 .headers(extra.clone())
                 .header(http::header::CONTENT_TYPE, "application/x-protobuf")
                 .body(body);
@@ -274,7 +277,7 @@ struct Metrics {
     inner: opentelemetry_otlp::MetricExporter,
     temporality: Temporality,
     client: Client,
-    url: String,
+    url: http::Uri,
     headers: http::HeaderMap,
     /// The `Resource` and `InstrumentationScope` fields, encoded once.
     resource: Vec<u8>,
@@ -295,7 +298,7 @@ impl Metrics {
         };
         let mut req = http::Request::new(Bytes::from(body));
         *req.method_mut() = http::Method::POST;
-        *req.uri_mut() = self.url.parse().map_err(|e| format!("{e}"))?;
+        *req.uri_mut() = self.url.clone();
         *req.headers_mut() = self.headers.clone();
         req.headers_mut().insert(
             http::header::CONTENT_TYPE,
