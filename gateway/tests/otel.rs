@@ -510,6 +510,73 @@ async fn a_sampler_that_keeps_nothing_exports_no_span_but_still_propagates() {
     drop(client);
 }
 
+/// The `enkrypt.request.duration` points of `tools/call`: (temporality, start, time, count),
+/// in the order exported.
+fn call_durations(r: &Received) -> Vec<(i32, u64, u64, u64)> {
+    r.metrics
+        .iter()
+        .flat_map(|m| &m.resource_metrics)
+        .flat_map(|m| &m.scope_metrics)
+        .flat_map(|m| &m.metrics)
+        .filter(|m| m.name == "enkrypt.request.duration")
+        .filter_map(|m| match &m.data {
+            Some(Data::Histogram(h)) => Some(h),
+            _ => None,
+        })
+        .flat_map(|h| {
+            h.data_points
+                .iter()
+                .filter(|p| attr(&p.attributes, "mcp.method.name").as_deref() == Some("tools/call"))
+                .map(|p| {
+                    (
+                        h.aggregation_temporality,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.count,
+                    )
+                })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_duration_points_cover_the_time_since_the_previous_export() {
+    let Relayed {
+        got,
+        dir: _dir,
+        cfg,
+        _demo,
+        ..
+    } = relayed_demo().await;
+    let gw = start_http_with(&cfg, |cmd| {
+        fast_export(cmd);
+        cmd.env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+            .stderr(Stdio::null());
+    });
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    // One call per export interval: each waits for the point of the one before.
+    for n in 1..=2 {
+        let (err, text, _) = call(&client, "echo", json!({ "message": "hi" })).await;
+        assert!(!err, "{text}");
+        wait_for(&got, "a request duration point", |r| {
+            call_durations(r).len() >= n
+        })
+        .await;
+    }
+    let points = call_durations(&got.lock().unwrap());
+    const DELTA: i32 = 1;
+    for (temporality, start, time, count) in &points {
+        assert_eq!(*temporality, DELTA, "{points:?}");
+        assert_eq!(*count, 1, "one call per interval: {points:?}");
+        assert!(start < time, "{points:?}");
+    }
+    // The second interval starts where an export after the first point's ended, not when
+    // telemetry started.
+    let (first, second) = (points[0], points[1]);
+    assert!(second.1 >= first.2, "{points:?}");
+    drop(client);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_requests_are_traced_and_flushed_at_exit() {
     use std::io::{BufRead, BufReader, Write};

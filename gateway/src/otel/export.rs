@@ -139,8 +139,9 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .with_http_client(client.clone())
         .build()
         .map_err(|e| err("metric", &e))?;
+    let temporality = metric_exporter.temporality();
     let metric_exporter = Metrics {
-        temporality: metric_exporter.temporality(),
+        temporality,
         inner: metric_exporter,
         client: client.clone(),
         url: format!("{base}/v1/metrics")
@@ -149,7 +150,7 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         headers: env_headers("OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
         resource: super::encode::resource_field(&resource),
         scope: super::encode::scope_field("secure-mcp-gateway"),
-        start: super::trace::now(),
+        starts: Starts::new(super::trace::now(), temporality != Temporality::Cumulative),
     };
     let metrics = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(metric_exporter).build())
@@ -282,17 +283,45 @@ struct Metrics {
     /// The `Resource` and `InstrumentationScope` fields, encoded once.
     resource: Vec<u8>,
     scope: Vec<u8>,
-    /// When telemetry started (Unix nanoseconds): the start of the cumulative histogram.
-    start: u64,
+    /// Where each export's histogram points start.
+    starts: Starts,
+}
+
+/// The start time of each export's histogram points (Unix nanoseconds): when telemetry
+/// started for cumulative points, the previous export's time for delta points (each covers
+/// the interval since the last collection, as the SDK's own delta points do).
+struct Starts {
+    first: u64,
+    last: std::sync::atomic::AtomicU64,
+    delta: bool,
+}
+
+impl Starts {
+    fn new(first: u64, delta: bool) -> Starts {
+        Starts {
+            first,
+            last: std::sync::atomic::AtomicU64::new(first),
+            delta,
+        }
+    }
+
+    /// The start of the points of an export at `now`.
+    fn next(&self, now: u64) -> u64 {
+        if self.delta {
+            self.last.swap(now, std::sync::atomic::Ordering::Relaxed)
+        } else {
+            self.first
+        }
+    }
 }
 
 impl Metrics {
     /// Sends the histogram, if anything was recorded.
     async fn export_durations(&self) -> Result<(), String> {
-        let delta = self.temporality != Temporality::Cumulative;
         let now = super::trace::now();
+        let start = self.starts.next(now);
         let Some(body) =
-            super::durations::request(&self.resource, &self.scope, self.start, now, delta)
+            super::durations::request(&self.resource, &self.scope, start, now, self.starts.delta)
         else {
             return Ok(());
         };
