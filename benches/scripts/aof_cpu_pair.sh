@@ -9,18 +9,29 @@
 # A without persistence and B with it: the CPU cost ratio, which is the throughput ratio when
 # the server is the bottleneck). CACHESRV_BIN, CACHESRV_BIN_B: the binaries (default:
 # target/release/cachesrv of this checkout for both). N: requests per side (4000000); C and P:
-# the benchmark's clients and pipeline depth (16 and 16).
+# the benchmark's clients and pipeline depth (16 and 16). REDIS=1: two redis-server instead
+# (the control run), their ticks including the rewrite children they have waited for.
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 A="${CACHESRV_BIN:-$root/target/release/cachesrv}"; B="${CACHESRV_BIN_B:-$A}"
 AA=$1; BA=$2; N=${N:-4000000}
 rm -rf /tmp/pa /tmp/pb; mkdir -p /tmp/pa /tmp/pb
-# shellcheck disable=SC2086
-taskset -c 0 "$A" --port 7401 --server-threads 1 --dir /tmp/pa --save "" $AA >/dev/null 2>&1 &
-# shellcheck disable=SC2086
-taskset -c 0 "$B" --port 7402 --server-threads 1 --dir /tmp/pb --save "" $BA >/dev/null 2>&1 &
-sleep 0.6
-PA=$(pgrep -f "cachesrv --port 7401"); PB=$(pgrep -f "cachesrv --port 7402")
-t() { awk '{print $14+$15}' "/proc/$1/stat"; }
+if [ "${REDIS:-0}" = 1 ]; then
+  # shellcheck disable=SC2086
+  taskset -c 0 redis-server --port 7401 --dir /tmp/pa --save "" $AA >/dev/null 2>&1 &
+  # shellcheck disable=SC2086
+  taskset -c 0 redis-server --port 7402 --dir /tmp/pb --save "" $BA >/dev/null 2>&1 &
+  sleep 0.6
+  PA=$(pgrep -f "redis-server \*:7401"); PB=$(pgrep -f "redis-server \*:7402")
+  t() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+else
+  # shellcheck disable=SC2086
+  taskset -c 0 "$A" --port 7401 --server-threads 1 --dir /tmp/pa --save "" $AA >/dev/null 2>&1 &
+  # shellcheck disable=SC2086
+  taskset -c 0 "$B" --port 7402 --server-threads 1 --dir /tmp/pb --save "" $BA >/dev/null 2>&1 &
+  sleep 0.6
+  PA=$(pgrep -f "cachesrv --port 7401"); PB=$(pgrep -f "cachesrv --port 7402")
+  t() { awk '{print $14+$15}' "/proc/$1/stat"; }
+fi
 a0=$(t "$PA"); b0=$(t "$PB")
 (taskset -c 1 redis-benchmark -p 7401 -c "${C:-16}" -P "${P:-16}" -n "$N" -r 100000 -t set --csv | tail -1 > /tmp/pa.out; t "$PA" > /tmp/pa.t) &
 J1=$!
