@@ -657,6 +657,52 @@ fn pubsub_and_monitor() {
 }
 
 #[test]
+fn monitor_shows_auth_and_hello_with_their_secrets_redacted() {
+    let srv = TestServer::start(&["--requirepass", "s3cret"]);
+    let mut mon = Conn::open(srv.port);
+    assert_eq!(mon.cmd(&["AUTH", "s3cret"]), Frame::Simple("OK".into()));
+    assert_eq!(mon.cmd(&["MONITOR"]), Frame::Simple("OK".into()));
+    let mut c = Conn::open(srv.port);
+    // A failed AUTH is shown too (it ran), as in Redis.
+    assert!(matches!(c.cmd(&["AUTH", "wrong-pass"]), Frame::Error(_)));
+    assert_eq!(
+        c.cmd(&["AUTH", "default", "s3cret"]),
+        Frame::Simple("OK".into())
+    );
+    assert!(matches!(
+        c.cmd(&["HELLO", "2", "AUTH", "default", "s3cret", "SETNAME", "app"]),
+        Frame::Array(_)
+    ));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::Simple("OK".into()));
+    // Administrative commands are not shown.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "0"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(c.cmd(&["GET", "k"]), Frame::bulk("v"));
+    let mut lines = Vec::new();
+    for _ in 0..5 {
+        let Frame::Simple(line) = mon.read_raw().1 else {
+            panic!("not a monitor line")
+        };
+        let line = String::from_utf8_lossy(&line).into_owned();
+        // `<time> [<db> <addr>] "arg" ...`
+        let (_, args) = line.split_once("] ").expect("a monitor line");
+        lines.push(args.to_string());
+    }
+    assert_eq!(
+        lines,
+        [
+            r#""AUTH" "(redacted)""#,
+            r#""AUTH" "(redacted)" "(redacted)""#,
+            r#""HELLO" "2" "AUTH" "(redacted)" "(redacted)" "SETNAME" "app""#,
+            r#""SET" "k" "v""#,
+            r#""GET" "k""#,
+        ]
+    );
+}
+
+#[test]
 fn shutdown_stops_the_server() {
     let srv = TestServer::start(&[]);
     let mut c = Conn::open(srv.port);

@@ -17,8 +17,8 @@ use crate::state::{ClientInfo, Unblock};
 pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i32), Handler)) {
     add("ping", -1, FAST | PUBSUB_OK, (0, 0, 0), ping);
     add("echo", 2, FAST, (0, 0, 0), echo);
-    add("auth", -2, NOAUTH | FAST | NO_MONITOR, (0, 0, 0), auth);
-    add("hello", -1, NOAUTH | FAST | NO_MONITOR, (0, 0, 0), hello);
+    add("auth", -2, NOAUTH | FAST, (0, 0, 0), auth);
+    add("hello", -1, NOAUTH | FAST, (0, 0, 0), hello);
     add("select", 2, FAST, (0, 0, 0), select);
     add(
         "quit",

@@ -83,8 +83,6 @@ pub mod flags {
     pub const ADMIN: u32 = 1 << 6;
     /// O(1) or O(log N).
     pub const FAST: u32 = 1 << 7;
-    /// Not shown by MONITOR (AUTH and the like).
-    pub const NO_MONITOR: u32 = 1 << 8;
     /// Takes the engine's gate itself or needs none (EXEC, scripts, SCRIPT, FUNCTION and their
     /// subcommands): set by the table for a [`super::Handle::OwnGate`] handler.
     pub const OWN_GATE: u32 = 1 << 9;
@@ -623,11 +621,10 @@ fn measured<'a, G>(
     stats: &mut LocalStats,
     body: impl FnOnce(&mut Ctx<'a, G>),
 ) {
-    // As Redis, administrative commands (CONFIG SET, ACL SETUSER...) are not shown either.
-    if ctx.shared.monitoring.load(Ordering::Relaxed)
-        && cmd.flags & (flags::NO_MONITOR | flags::ADMIN) == 0
-    {
-        feed_monitors(ctx, argv);
+    // As Redis, administrative commands (CONFIG SET, ACL SETUSER...) are not shown, and
+    // secrets (AUTH's, HELLO's) are shown as `(redacted)`.
+    if ctx.shared.monitoring.load(Ordering::Relaxed) && cmd.flags & flags::ADMIN == 0 {
+        feed_monitors(ctx, argv, acl::redacted(cmd, argv));
     }
     let start = stats.mark.unwrap_or_else(timing::start);
     ctx.failed = false;
@@ -694,7 +691,7 @@ fn slowlog_args(argv: &[&[u8]], redact: std::ops::Range<usize>) -> Vec<Bytes> {
     out
 }
 
-fn feed_monitors<G>(ctx: &Ctx<'_, G>, argv: &[&[u8]]) {
+fn feed_monitors<G>(ctx: &Ctx<'_, G>, argv: &[&[u8]], redact: std::ops::Range<usize>) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -705,7 +702,11 @@ fn feed_monitors<G>(ctx: &Ctx<'_, G>, argv: &[&[u8]]) {
         ctx.sess.db,
         ctx.sess.info.addr
     );
-    for a in argv {
+    for (i, a) in argv.iter().enumerate() {
+        if redact.contains(&i) {
+            line.push_str(" \"(redacted)\"");
+            continue;
+        }
         line.push_str(" \"");
         for &c in *a {
             match c {

@@ -548,8 +548,8 @@ pub fn load_startup(shared: &crate::state::Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// The arguments SLOWLOG must not keep (Redis's redaction): AUTH's, HELLO's user and password
-/// after AUTH, every rule of ACL SETUSER; as a range of indexes.
+/// The arguments SLOWLOG keeps and MONITOR shows as `(redacted)` (Redis's redaction): AUTH's,
+/// HELLO's user and password after AUTH, every rule of ACL SETUSER; as a range of indexes.
 pub fn redacted(cmd: &super::Command, argv: &[&[u8]]) -> std::ops::Range<usize> {
     match cmd.name {
         "auth" => 1..argv.len(),
