@@ -34,9 +34,9 @@ fn sort_reads_the_keys_its_patterns_name_at_one_instant() {
     let mut push = vec!["RPUSH", "ids"];
     push.extend(ids.iter().map(String::as_str));
     assert_eq!(c.cmd(&push), Frame::Integer(N as i64));
-    // Weights and names, rewritten together by one MSET each generation: weight i is
-    // g * N + i (ascending) in even generations and g * N - i (descending) in odd ones; every
-    // name is g.
+    // Weights and names, rewritten together by one MSET each generation g: weight i is
+    // 100 g + i (ids ascending) in even generations and 100 g - i (descending) in odd ones;
+    // every name is g.
     let mset = |g: u64| -> Vec<String> {
         let mut a = vec!["MSET".to_string()];
         for i in 1..=N as u64 {
