@@ -451,31 +451,38 @@ impl Gateway {
     /// `/health`: status, version, cache and upstream states.
     pub async fn health(&self) -> (bool, Value) {
         let cache = self.cache.health().await;
-        let upstreams: Vec<Value> = self
-            .pool
-            .states()
-            .into_iter()
-            .map(|(name, state)| json!({ "name": name, "state": state }))
-            .collect();
         let draining = self.draining.load(Ordering::Relaxed);
-        let degraded = !cache.reachable;
-        let status = if draining {
-            "draining"
-        } else if degraded {
-            "degraded"
-        } else {
-            "ok"
-        };
         let body = json!({
-            "status": status,
+            "status": self.status_word(cache.reachable),
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "cache": { "backend": cache.backend, "reachable": cache.reachable, "detail": cache.detail },
-            "upstreams": upstreams,
+            "upstreams": self.upstream_states(),
             "sessions": self.sessions.len(),
             "guardrails": self.guardrails_report(None),
         });
         (!draining, body)
+    }
+
+    /// The gateway's status as `/health` words it: `draining`, else `degraded` when the cache
+    /// is not reachable, else `ok`.
+    pub fn status_word(&self, cache_reachable: bool) -> &'static str {
+        if self.draining.load(Ordering::Relaxed) {
+            "draining"
+        } else if !cache_reachable {
+            "degraded"
+        } else {
+            "ok"
+        }
+    }
+
+    /// Each upstream's name and state, as `/health` lists them.
+    pub fn upstream_states(&self) -> Vec<Value> {
+        self.pool
+            .states()
+            .into_iter()
+            .map(|(name, state)| json!({ "name": name, "state": state }))
+            .collect()
     }
 
     /// The guardrails' counters, remote provider state, tool pin changes and policy notes
