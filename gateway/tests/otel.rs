@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use serde_json::{json, Value};
@@ -213,6 +213,18 @@ async fn relayed_demo() -> Relayed {
     }
 }
 
+/// [`relayed_demo`] with a gateway on it exporting quickly, the variable `var` set and its
+/// standard error discarded, and a client of the gateway.
+async fn gateway_with(var: (&str, &str)) -> (Relayed, HttpGateway, Client) {
+    let r = relayed_demo().await;
+    let gw = start_http_with(&r.cfg, |cmd| {
+        fast_export(cmd);
+        cmd.env(var.0, var.1).stderr(Stdio::null());
+    });
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    (r, gw, client)
+}
+
 fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
     spans
         .iter()
@@ -220,14 +232,19 @@ fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
         .collect()
 }
 
-/// The `enkrypt.requests` count of `tools/call` with `outcome` (cumulative: the largest
-/// exported).
-fn tool_calls(r: &Received, outcome: &str) -> Option<i64> {
+/// Every metric the receiver got.
+fn all_metrics(r: &Received) -> impl Iterator<Item = &Metric> {
     r.metrics
         .iter()
         .flat_map(|m| &m.resource_metrics)
         .flat_map(|m| &m.scope_metrics)
         .flat_map(|m| &m.metrics)
+}
+
+/// The `enkrypt.requests` count of `tools/call` with `outcome` (cumulative: the largest
+/// exported).
+fn tool_calls(r: &Received, outcome: &str) -> Option<i64> {
+    all_metrics(r)
         .filter(|m| m.name == "enkrypt.requests")
         .filter_map(|m| match &m.data {
             Some(Data::Sum(s)) => Some(s),
@@ -418,13 +435,7 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
         }
 
         // Metrics: the calls counted, discovery cache misses then hits.
-        let metrics: Vec<_> = r
-            .metrics
-            .iter()
-            .flat_map(|m| &m.resource_metrics)
-            .flat_map(|m| &m.scope_metrics)
-            .flat_map(|m| &m.metrics)
-            .collect();
+        let metrics: Vec<_> = all_metrics(&r).collect();
         assert_eq!(tool_calls(&r, "ok"), Some(3));
         assert_eq!(tool_calls(&r, "tool_error"), Some(1));
         for name in [
@@ -473,25 +484,14 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sampler_that_keeps_nothing_exports_no_span_but_still_propagates() {
-    let Relayed {
-        got,
-        relayed,
-        dir: _dir,
-        cfg,
-        _demo,
-    } = relayed_demo().await;
-    let gw = start_http_with(&cfg, |cmd| {
-        fast_export(cmd);
-        cmd.env("OTEL_TRACES_SAMPLER", "always_off")
-            .stderr(Stdio::null());
-    });
-    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let (demo, _gw, client) = gateway_with(("OTEL_TRACES_SAMPLER", "always_off")).await;
+    let Relayed { got, relayed, .. } = &demo;
     for _ in 0..2 {
         let (err, text, _) = call(&client, "echo", json!({ "message": "hi" })).await;
         assert!(!err, "{text}");
     }
     // The metrics still go out; by then any span batch would have too (100 ms batches).
-    wait_for(&got, "the request metrics", |r| {
+    wait_for(got, "the request metrics", |r| {
         tool_calls(r, "ok") == Some(2)
     })
     .await;
@@ -513,11 +513,7 @@ async fn a_sampler_that_keeps_nothing_exports_no_span_but_still_propagates() {
 /// The `enkrypt.request.duration` points of `tools/call`: (temporality, start, time, count),
 /// in the order exported.
 fn call_durations(r: &Received) -> Vec<(i32, u64, u64, u64)> {
-    r.metrics
-        .iter()
-        .flat_map(|m| &m.resource_metrics)
-        .flat_map(|m| &m.scope_metrics)
-        .flat_map(|m| &m.metrics)
+    all_metrics(r)
         .filter(|m| m.name == "enkrypt.request.duration")
         .filter_map(|m| match &m.data {
             Some(Data::Histogram(h)) => Some(h),
@@ -541,24 +537,14 @@ fn call_durations(r: &Received) -> Vec<(i32, u64, u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_duration_points_cover_the_time_since_the_previous_export() {
-    let Relayed {
-        got,
-        dir: _dir,
-        cfg,
-        _demo,
-        ..
-    } = relayed_demo().await;
-    let gw = start_http_with(&cfg, |cmd| {
-        fast_export(cmd);
-        cmd.env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
-            .stderr(Stdio::null());
-    });
-    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let (demo, _gw, client) =
+        gateway_with(("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")).await;
+    let got = &demo.got;
     // One call per export interval: each waits for the point of the one before.
     for n in 1..=2 {
         let (err, text, _) = call(&client, "echo", json!({ "message": "hi" })).await;
         assert!(!err, "{text}");
-        wait_for(&got, "a request duration point", |r| {
+        wait_for(got, "a request duration point", |r| {
             call_durations(r).len() >= n
         })
         .await;
