@@ -373,6 +373,26 @@ impl Engine {
         })
     }
 
+    /// Locks every shard of database `db` (in the order [`Engine::lock_keys`] locks them), for
+    /// a command that learns which keys it reads as it goes (SORT's BY and GET patterns); its
+    /// keys are opened with [`MultiGuard::open`].
+    pub fn lock_db<'k>(&self, db: usize) -> Result<MultiGuard<'_, 'k>, EngineError> {
+        if db >= self.dbs.len() {
+            return Err(EngineError::DbIndex);
+        }
+        let locks = (0..1usize << self.shard_bits)
+            .map(|s| {
+                let gid = self.gid(db, s);
+                (gid, self.cell(gid).lock.lock())
+            })
+            .collect();
+        Ok(MultiGuard {
+            eng: self,
+            locks,
+            keys: Vec::new(),
+        })
+    }
+
     /// `SWAPDB a b`: exchanges the contents of two databases atomically (with respect to key
     /// operations). Watchers of both databases are signalled.
     pub fn swap_db(&self, a: usize, b: usize) -> Result<(), EngineError> {

@@ -56,8 +56,9 @@ struct SortOpts<'a> {
     store: Option<&'a [u8]>,
 }
 
-/// The key a BY or GET pattern names for an element (the first `*` replaced by it), and the
-/// hash field after `->` if any; `None` for `#` and for a pattern without `*`.
+/// SORT's `lookupKeyByPattern`, the key part: the key a BY or GET pattern names for an element
+/// (the first `*` replaced by it), and the hash field after `->` if any; `None` for `#` and for
+/// a pattern without `*`.
 fn pattern_key<'p>(pattern: &'p [u8], elem: &[u8]) -> Option<(Vec<u8>, Option<&'p [u8]>)> {
     if pattern == b"#" {
         return None;
@@ -83,28 +84,9 @@ fn pattern_value(k: &mut crate::engine::KeyRef<'_>, field: Option<&[u8]>) -> Opt
     }
 }
 
-/// SORT's `lookupKeyByPattern`, reading the key alone: `#` is the element itself; otherwise
-/// the first `*` is replaced by it and the key read as a string, or with `->field` as a hash
-/// field.
-fn by_pattern(ctx: &Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
-    if pattern == b"#" {
-        return Some(elem.to_vec());
-    }
-    let (key, field) = pattern_key(pattern, elem)?;
-    let access = ctx.read_access();
-    ctx.db().with_key(&key, access, |k| pattern_value(k, field))
-}
-
-/// How many times SORT reads its source again because it changed before the keys its
-/// patterns name were locked, before it reads those keys one at a time instead.
-const PATTERN_ATTEMPTS: usize = 16;
-
-/// SORT with BY/GET key patterns, atomic as in Redis: the source's elements are read, the keys
-/// their patterns name computed, and those keys, the source and the destination locked
-/// together; the source is read again under the locks and, if it is unchanged, sorted and
-/// stored there (if it changed, the keys of its new elements are locked instead). A source
-/// changed faster than that, [`PATTERN_ATTEMPTS`] times in a row, is sorted reading each
-/// pattern key alone.
+/// SORT with BY/GET key patterns, atomic as in Redis: every shard of the database is locked
+/// for the command (the keys the patterns name are known only as the elements are read), and
+/// the source, the pattern keys and the destination are read and written under those locks.
 fn sort_with_patterns(
     ctx: &Ctx<'_>,
     o: &SortOpts<'_>,
@@ -112,63 +94,22 @@ fn sort_with_patterns(
 ) -> Result<Option<SortOut>, EngineError> {
     let db = ctx.sess.db;
     let access = ctx.read_access();
-    let (mut v, _) = ctx.db().with_key(src, access, |k| sortable(Some(k)))?;
-    let patterns: Vec<&[u8]> =
-        o.by.into_iter()
-            .chain(o.gets.iter().copied())
-            .filter(|p| p.contains(&b'*') && *p != b"#")
-            .collect();
-    for _ in 0..PATTERN_ATTEMPTS {
-        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        for e in &v {
-            for p in &patterns {
-                if let Some((key, _)) = pattern_key(p, e) {
-                    let next = index.len();
-                    index.entry(key).or_insert(next);
-                }
-            }
+    let g = std::cell::RefCell::new(ctx.shared.engine.lock_db(db)?);
+    let (v, set) = sortable(g.borrow_mut().open(db, src, access).as_mut())?;
+    let lookup = |p: &[u8], e: &[u8]| -> Option<Vec<u8>> {
+        if p == b"#" {
+            return Some(e.to_vec());
         }
-        let mut names: Vec<&[u8]> = vec![&[]; index.len()];
-        for (key, &i) in &index {
-            names[i] = key;
-        }
-        let mut placed = vec![(db, src)];
-        placed.extend(o.store.map(|d| (db, d)));
-        let first = placed.len();
-        placed.extend(names.iter().map(|k| (db, *k)));
-        let mut g = ctx.shared.engine.lock_keys(&placed)?;
-        let (now, set) = sortable(g.key(0, access).as_mut())?;
-        if now != v {
-            v = now;
-            continue;
-        }
-        let g = std::cell::RefCell::new(g);
-        let lookup = |p: &[u8], e: &[u8]| -> Option<Vec<u8>> {
-            if p == b"#" {
-                return Some(e.to_vec());
-            }
-            let (key, field) = pattern_key(p, e)?;
-            let i = *index.get(&key)?;
-            let mut g = g.borrow_mut();
-            let mut k = g.key(first + i, access)?;
-            pattern_value(&mut k, field)
-        };
-        let Some(items) = sort_elements(o, v, set, &lookup) else {
-            return Ok(None);
-        };
-        if o.store.is_some() {
-            sort_store(g.borrow_mut().key(1, Access::WRITE).as_mut(), &items)?;
-        }
-        return Ok(Some(items));
-    }
-    let (v, set) = ctx.db().with_key(src, access, |k| sortable(Some(k)))?;
-    let lookup = |p: &[u8], e: &[u8]| by_pattern(ctx, p, e);
+        let (key, field) = pattern_key(p, e)?;
+        let mut g = g.borrow_mut();
+        let mut k = g.open(db, &key, access)?;
+        pattern_value(&mut k, field)
+    };
     let Some(items) = sort_elements(o, v, set, &lookup) else {
         return Ok(None);
     };
     if let Some(dst) = o.store {
-        ctx.db()
-            .with_key(dst, Access::WRITE, |k| sort_store(Some(k), &items))?;
+        sort_store(g.borrow_mut().open(db, dst, Access::WRITE).as_mut(), &items)?;
     }
     Ok(Some(items))
 }
@@ -308,8 +249,8 @@ fn sort_store(
 /// SORT / SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]
 /// [STORE dst], as Redis 7.0's `sortCommandGeneric`: options parsed first, then the key (a
 /// list or a set; missing: empty). Numeric sorting breaks ties by the elements' bytes. Without
-/// BY/GET patterns the source and destination are locked together; with them, the keys the
-/// patterns name are locked with them too ([`sort_with_patterns`]).
+/// BY/GET patterns the source and destination are locked together; with them, the whole
+/// database is ([`sort_with_patterns`]).
 ///
 /// Redis 7.0 does not clear `errno` before its `strtod`, so after one SORT met an overflowing
 /// number it refuses every numeric SORT of non-integer strings until `errno` changes; that
