@@ -13,9 +13,8 @@
 //! engine plus a RESP listener for operators), `external` (the RESP client), `start` (starting
 //! the backend; a second gateway on the embedded port shares the first one's cache), `health`
 //! (counters and the outage breaker), `flight` (single-flight discovery), `status` (the status
-//! report), `facade` (the
-//! convenience calls the service, meta tools and CLI use: `discover_tools`, `clear_server`,
-//! `health`, `connect_remote`, ...).
+//! report), `facade` (the convenience calls the service, meta tools and CLI use:
+//! `discover_tools`, `clear_server`, `health`, `connect_remote`, ...).
 //!
 //! Design: the backend is a closed `enum`, not a trait object. There are exactly two backends,
 //! both known here; an enum gives static dispatch and lets the embedded hot path stay a plain
