@@ -123,13 +123,13 @@ impl Gateway {
                         _ => "its key was removed",
                     };
                     tracing::info!(project = %current.project_id, user = %current.user_id, "session ended at reload: {why}");
-                    ended.push(s.key().clone());
+                    ended.push((s.key().clone(), why));
                 }
             }
         }
-        for id in &ended {
+        for (id, why) in &ended {
             if let Some((_, s)) = self.sessions.remove(id) {
-                s.end();
+                s.end_because(why);
             }
         }
         ended.len()

@@ -252,14 +252,14 @@ impl Gateway {
             Some(Kind::Request) => {
                 let id = msg.id().cloned().unwrap_or(Value::Null);
                 if session.identity().expired() {
-                    session.end();
+                    session.end_because("its key expired");
                 }
                 if session.is_ended() {
                     return Some(Message::error(
                         id,
                         &RpcError::new(
                             AUTH_ERROR,
-                            "Session ended: its gateway key is no longer valid",
+                            format!("Session ended: {}", session.end_reason()),
                         ),
                     ));
                 }

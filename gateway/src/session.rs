@@ -69,6 +69,8 @@ pub struct Session {
     identity: RwLock<Arc<Identity>>,
     /// Ended (its key revoked, or closed): no request is served any more.
     ended: CancellationToken,
+    /// Why it was ended, when a revocation ended it ([`Session::end_because`]).
+    end_reason: std::sync::OnceLock<&'static str>,
     /// Negotiated protocol version.
     pub protocol_version: Mutex<String>,
     /// The client's `capabilities` from `initialize`.
@@ -156,6 +158,7 @@ impl Session {
             id: new_session_id(),
             identity: RwLock::new(Arc::new(identity)),
             ended: CancellationToken::new(),
+            end_reason: std::sync::OnceLock::new(),
             protocol_version: Mutex::new(String::new()),
             client_capabilities: Mutex::new(Value::Null),
             initialized: AtomicBool::new(false),
@@ -194,6 +197,22 @@ impl Session {
             }
         }
         self.pending.clear();
+    }
+
+    /// Ends the session ([`Session::end`]) because `why` (`"its key was disabled"`...), which
+    /// its client is told if it asks again.
+    pub fn end_because(&self, why: &'static str) {
+        let _ = self.end_reason.set(why);
+        self.end();
+    }
+
+    /// Why the session ended, as its client is told: the revocation's reason, else that its
+    /// gateway key is no longer valid.
+    pub fn end_reason(&self) -> &'static str {
+        self.end_reason
+            .get()
+            .copied()
+            .unwrap_or("its gateway key is no longer valid")
     }
 
     /// True once [`Session::end`] was called.
@@ -414,6 +433,18 @@ mod tests {
             let e = check_instance_id(bad).expect_err(bad);
             assert!(e.contains(INSTANCE_ENV), "{e}");
         }
+    }
+
+    #[test]
+    fn an_ended_session_says_why() {
+        let s = Session::new(identity());
+        assert_eq!(s.end_reason(), "its gateway key is no longer valid");
+        s.end_because("its key was disabled");
+        assert!(s.is_ended());
+        assert_eq!(s.end_reason(), "its key was disabled");
+        // The first reason stays.
+        s.end_because("its key expired");
+        assert_eq!(s.end_reason(), "its key was disabled");
     }
 
     #[test]
