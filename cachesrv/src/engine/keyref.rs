@@ -579,9 +579,6 @@ impl MultiGuard<'_, '_> {
     /// [`super::Engine::lock_db`] holds every shard of its database); `None` otherwise.
     pub fn open<'s>(&'s mut self, db: usize, key: &'s [u8], access: Access) -> Option<KeyRef<'s>> {
         let eng = self.eng;
-        if db >= eng.dbs.len() {
-            return None;
-        }
         let hash = eng.hasher.hash(key);
         let gid = eng.gid(db, eng.shard_of(hash));
         let li = self.locks.binary_search_by_key(&gid, |(g, _)| *g).ok()?;

@@ -139,9 +139,9 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .with_http_client(client.clone())
         .build()
         .map_err(|e| err("metric", &e))?;
-    let temporality = metric_exporter.temporality();
+    let started = super::trace::now();
     let metric_exporter = Metrics {
-        temporality,
+        temporality: metric_exporter.temporality(),
         inner: metric_exporter,
         client: client.clone(),
         url: format!("{base}/v1/metrics")
@@ -150,7 +150,8 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         headers: env_headers("OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
         resource: super::encode::resource_field(&resource),
         scope: super::encode::scope_field("secure-mcp-gateway"),
-        starts: Starts::new(super::trace::now(), temporality != Temporality::Cumulative),
+        start: started,
+        last_export: std::sync::atomic::AtomicU64::new(started),
     };
     let metrics = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(metric_exporter).build())
@@ -283,45 +284,25 @@ struct Metrics {
     /// The `Resource` and `InstrumentationScope` fields, encoded once.
     resource: Vec<u8>,
     scope: Vec<u8>,
-    /// Where each export's histogram points start.
-    starts: Starts,
-}
-
-/// The start time of each export's histogram points (Unix nanoseconds): when telemetry
-/// started for cumulative points, the previous export's time for delta points (each covers
-/// the interval since the last collection, as the SDK's own delta points do).
-struct Starts {
-    first: u64,
-    last: std::sync::atomic::AtomicU64,
-    delta: bool,
-}
-
-impl Starts {
-    fn new(first: u64, delta: bool) -> Starts {
-        Starts {
-            first,
-            last: std::sync::atomic::AtomicU64::new(first),
-            delta,
-        }
-    }
-
-    /// The start of the points of an export at `now`.
-    fn next(&self, now: u64) -> u64 {
-        if self.delta {
-            self.last.swap(now, std::sync::atomic::Ordering::Relaxed)
-        } else {
-            self.first
-        }
-    }
+    /// When telemetry started (Unix nanoseconds): the start of the cumulative histogram.
+    start: u64,
+    /// When the previous export ran: the start of a delta histogram's points (each covers the
+    /// interval since the last collection, as the SDK's own delta points do).
+    last_export: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
     /// Sends the histogram, if anything was recorded.
     async fn export_durations(&self) -> Result<(), String> {
+        let delta = self.temporality != Temporality::Cumulative;
         let now = super::trace::now();
-        let start = self.starts.next(now);
-        let Some(body) =
-            super::durations::request(&self.resource, &self.scope, start, now, self.starts.delta)
+        let start = if delta {
+            self.last_export
+                .swap(now, std::sync::atomic::Ordering::Relaxed)
+        } else {
+            self.start
+        };
+        let Some(body) = super::durations::request(&self.resource, &self.scope, start, now, delta)
         else {
             return Ok(());
         };

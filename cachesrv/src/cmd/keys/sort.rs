@@ -57,12 +57,9 @@ struct SortOpts<'a> {
 }
 
 /// SORT's `lookupKeyByPattern`, the key part: the key a BY or GET pattern names for an element
-/// (the first `*` replaced by it), and the hash field after `->` if any; `None` for `#` and for
-/// a pattern without `*`.
+/// (the first `*` replaced by it), and the hash field after `->` if any; `None` for a pattern
+/// without `*` (`#` among them).
 fn pattern_key<'p>(pattern: &'p [u8], elem: &[u8]) -> Option<(Vec<u8>, Option<&'p [u8]>)> {
-    if pattern == b"#" {
-        return None;
-    }
     let star = pattern.iter().position(|&c| c == b'*')?;
     let rest = &pattern[star + 1..];
     let (postfix, field) = match rest.windows(2).position(|w| w == b"->") {
