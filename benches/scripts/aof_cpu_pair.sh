@@ -18,18 +18,20 @@ rm -rf /tmp/pa /tmp/pb; mkdir -p /tmp/pa /tmp/pb
 if [ "${REDIS:-0}" = 1 ]; then
   # shellcheck disable=SC2086
   taskset -c 0 redis-server --port 7401 --dir /tmp/pa --save "" $AA >/dev/null 2>&1 &
+  PA=$!
   # shellcheck disable=SC2086
   taskset -c 0 redis-server --port 7402 --dir /tmp/pb --save "" $BA >/dev/null 2>&1 &
+  PB=$!
   sleep 0.6
-  PA=$(pgrep -f "redis-server \*:7401"); PB=$(pgrep -f "redis-server \*:7402")
   t() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
 else
   # shellcheck disable=SC2086
   taskset -c 0 "$A" --port 7401 --server-threads 1 --dir /tmp/pa --save "" $AA >/dev/null 2>&1 &
+  PA=$!
   # shellcheck disable=SC2086
   taskset -c 0 "$B" --port 7402 --server-threads 1 --dir /tmp/pb --save "" $BA >/dev/null 2>&1 &
+  PB=$!
   sleep 0.6
-  PA=$(pgrep -f "cachesrv --port 7401"); PB=$(pgrep -f "cachesrv --port 7402")
   t() { awk '{print $14+$15}' "/proc/$1/stat"; }
 fi
 a0=$(t "$PA"); b0=$(t "$PB")

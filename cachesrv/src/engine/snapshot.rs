@@ -13,7 +13,9 @@
 //! out, and an already copied entry moved below the cursor would be met twice: a set of the keys
 //! copied (compared byte for byte) skips it. If the table was replaced (FLUSHDB, SWAPDB; its
 //! `epoch` changed) the walk restarts on the new table, still skipping keys already copied.
-//! So every key is copied whole, as it was at one instant, once.
+//! So every key is copied whole, as it was at one instant, once. The set is built only once a
+//! walk needs it (the table's count of moved entries or its epoch changed between two slices):
+//! a copy made while no key is deleted hashes nothing.
 //!
 //! Also the change counter that `save <seconds> <changes>` rules read.
 
@@ -53,8 +55,10 @@ pub struct SnapEntry<'a> {
 pub struct ShardCopy {
     arena: Vec<u8>,
     items: Vec<Copied>,
-    /// Key hash -> last item with that hash; `Copied::same_hash` chains the others.
+    /// Key hash -> last item with that hash; `Copied::same_hash` chains the others. Filled
+    /// only while `indexed` (see the module header).
     seen: HashMap<u64, u32>,
+    indexed: bool,
     /// Longest time the shard's lock was held for one slice of the last copy.
     max_hold: std::time::Duration,
 }
@@ -111,6 +115,7 @@ impl ShardCopy {
         self.arena.clear();
         self.items.clear();
         self.seen.clear();
+        self.indexed = false;
         self.max_hold = std::time::Duration::ZERO;
         if self.arena.capacity() > 64 << 20 {
             self.arena.shrink_to(1 << 20);
@@ -242,7 +247,19 @@ impl ShardCopy {
         false
     }
 
-    fn push(&mut self, h: u64, e: SnapEntry<'_>) {
+    /// Builds the set of the keys copied so far; from now on [`ShardCopy::push`] keeps it.
+    #[cold]
+    fn index(&mut self, hasher: &super::hash::KeyHasher) {
+        self.indexed = true;
+        for i in 0..self.items.len() {
+            let (at, len) = self.items[i].key;
+            let h = hasher.hash(&self.arena[at..at + len]);
+            self.items[i].same_hash = self.seen.insert(h, i as u32).unwrap_or(NONE);
+        }
+    }
+
+    /// Copies `e` (its key's hash `h` when the set of copied keys is kept).
+    fn push(&mut self, h: Option<u64>, e: SnapEntry<'_>) {
         let k = (self.arena.len(), e.key.len());
         self.arena.extend_from_slice(e.key);
         let value = match e.value {
@@ -254,7 +271,7 @@ impl ShardCopy {
             other => CopiedValue::Other(other.to_value()),
         };
         let idx = self.items.len() as u32;
-        let same_hash = self.seen.insert(h, idx).unwrap_or(NONE);
+        let same_hash = h.map_or(NONE, |h| self.seen.insert(h, idx).unwrap_or(NONE));
         self.items.push(Copied {
             key: k,
             same_hash,
@@ -279,6 +296,7 @@ impl DbShards<'_> {
         let decay = eng.evictor.lfu_decay_time.load(Ordering::Relaxed);
         let mut cursor = usize::MAX;
         let mut epoch = None;
+        let mut moves = None;
         loop {
             if cell.len.load(Ordering::Relaxed) == 0 && epoch.is_none() {
                 return 0;
@@ -286,9 +304,17 @@ impl DbShards<'_> {
             let g = cell.lock.lock();
             let held = std::time::Instant::now();
             if epoch != Some(g.epoch) {
+                // A new table: it may hold keys copied from the old one.
+                if epoch.is_some() && !out.indexed {
+                    out.index(&eng.hasher);
+                }
                 epoch = Some(g.epoch);
                 cursor = usize::MAX;
+            } else if moves != Some(g.table.moves()) && moves.is_some() && !out.indexed {
+                // An entry may have moved from above the cursor to below it.
+                out.index(&eng.hasher);
             }
+            moves = Some(g.table.moves());
             let entries = g.table.entries();
             let mut pos = cursor.min(entries.len());
             let stop = pos.saturating_sub(slice);
@@ -305,10 +331,15 @@ impl DbShards<'_> {
                 if expire_ms.is_some_and(|e| now > e) {
                     continue;
                 }
-                let h = eng.hasher.hash(b.key());
-                if out.has(h, b.key()) {
-                    continue;
-                }
+                let h = if out.indexed {
+                    let h = eng.hasher.hash(b.key());
+                    if out.has(h, b.key()) {
+                        continue;
+                    }
+                    Some(h)
+                } else {
+                    None
+                };
                 let access = if policy.is_lfu() {
                     AccessInfo::Freq(lfu_decr(now, b.lru(), decay))
                 } else if lru_policy {

@@ -38,6 +38,9 @@ pub(crate) struct Table {
     index: Box<[u32]>,
     volatile: Vec<u32>,
     entry_bytes: usize,
+    /// Entries moved by a deletion (the last one into the hole) so far: a walk that releases
+    /// the lock between slices knows from it whether an entry may have moved past its cursor.
+    moves: u64,
 }
 
 impl Table {
@@ -51,6 +54,12 @@ impl Table {
     #[inline]
     pub(crate) fn volatile_len(&self) -> usize {
         self.volatile.len()
+    }
+
+    /// Entries moved by deletions since the table was made (see the field).
+    #[inline]
+    pub(crate) fn moves(&self) -> u64 {
+        self.moves
     }
 
     /// Accounted bytes: entries plus the table's own arrays.
@@ -203,6 +212,9 @@ impl Table {
             self.vol_remove(vp);
         }
         let block = self.entries.swap_remove(pos);
+        if pos != last {
+            self.moves = self.moves.wrapping_add(1);
+        }
         if pos != last && self.entries[pos].is_volatile() {
             let vp = self.entries[pos].vol_pos() as usize;
             if let Some(v) = self.volatile.get_mut(vp) {
