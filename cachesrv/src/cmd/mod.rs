@@ -24,6 +24,7 @@ mod client_tracking;
 mod command;
 mod connection;
 mod ctx;
+mod debug;
 mod expire;
 mod geo;
 mod hash;
@@ -186,6 +187,7 @@ fn table() -> &'static (Vec<Command>, NameMap) {
         client_ext::register(&mut add);
         client_tracking::register(&mut add);
         server::register(&mut add);
+        debug::register(&mut add);
         command::register(&mut add);
         acl::register(&mut add);
         latency::register(&mut add);

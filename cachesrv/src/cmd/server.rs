@@ -1,12 +1,11 @@
 //! Server commands: INFO ([`super::info`]), CONFIG, TIME, MEMORY, SLOWLOG, MONITOR,
-//! SHUTDOWN, FUNCTION/SCRIPT FLUSH, DEBUG SLEEP.
+//! SHUTDOWN, FUNCTION/SCRIPT FLUSH (DEBUG: [`super::debug`]).
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use super::flags::*;
 use super::keys::help;
-use super::util::{eq, float, int, NOT_INTEGER};
+use super::util::{eq, int, NOT_INTEGER};
 use super::{unknown_subcommand, Ctx, Handler};
 use crate::engine::glob_match;
 use crate::state::Mailbox;
@@ -28,7 +27,6 @@ pub(super) fn register(add: &mut impl FnMut(&'static str, i32, u32, (i32, i32, i
         (0, 0, 0),
         shutdown,
     );
-    add("debug", -2, ADMIN, (0, 0, 0), debug);
     // Subcommands with Redis 7's arities; each runs its container's handler.
     let none = (0, 0, 0);
     for (name, arity) in [
@@ -367,42 +365,4 @@ fn shutdown(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     ctx.shared.aof_shutdown();
     ctx.shared.request_shutdown();
     ctx.sess.close = true;
-}
-
-fn debug(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
-    if eq(a[1], "sleep") && a.len() == 3 {
-        let Some(secs) = float(a[2]).filter(|s| *s >= 0.0 && s.is_finite()) else {
-            return ctx.err("ERR value is not a valid float");
-        };
-        // As Redis: the server (here, this worker) is blocked for the duration.
-        std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
-        ctx.ok();
-    } else if eq(a[1], "set-active-expire") && a.len() == 3 {
-        // As Redis's atoi: the leading integer, 0 when there is none.
-        let text = String::from_utf8_lossy(a[2]);
-        let t = text.trim_start();
-        let digits: String = t
-            .char_indices()
-            .take_while(|&(i, c)| c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+')))
-            .map(|(_, c)| c)
-            .collect();
-        let on = digits.parse::<i64>().unwrap_or(0) != 0;
-        ctx.shared.active_expire.store(on, Ordering::Relaxed);
-        ctx.ok();
-    } else if eq(a[1], "help") {
-        help(
-            ctx,
-            &[
-                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "SET-ACTIVE-EXPIRE <0|1>",
-                "    Setting it to 0 disables expiring keys in background when they are not",
-                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
-                "    default.",
-                "SLEEP <seconds>",
-                "    Stop the server for <seconds>. Decimals allowed.",
-            ],
-        );
-    } else {
-        unknown_subcommand(ctx, "debug", a[1]);
-    }
 }

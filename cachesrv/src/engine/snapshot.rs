@@ -139,6 +139,12 @@ impl Engine {
         1 << self.shard_bits
     }
 
+    /// The most keys one database can hold (every shard's table full).
+    pub fn max_keys_per_db(&self) -> usize {
+        self.shards_per_db()
+            .saturating_mul(super::table::MAX_ENTRIES)
+    }
+
     /// Keys changed since the engine started (writes, deletions, flushed keys; never reset):
     /// the difference between two readings is the number of changes in between.
     pub fn dirty(&self) -> u64 {
