@@ -569,6 +569,16 @@ fn call_else(
     }
 }
 
+pub use script::GateUse;
+
+/// How the event loop holds the engine's gate for the command named `name`: shared, or
+/// exclusively for a run of scripts (EVAL, EVALSHA, FCALL and their `_RO` forms, which then
+/// run under it), or not at all.
+#[inline]
+pub fn gate_use(name: &[u8]) -> GateUse {
+    script::gate_use(name)
+}
+
 /// EVAL, EVALSHA, FCALL and their `_RO` forms: the event loop may hold the gate exclusively
 /// for a run of them (they then run under it).
 pub fn is_script(name: &[u8]) -> bool {

@@ -599,21 +599,25 @@ fn run_batch(
                     return Batch::Done;
                 }
                 if !args.is_empty() {
-                    let name = args.at(0);
-                    if cmd::is_script(name) {
-                        // Consecutive scripts run under one exclusive hold.
-                        gate = None;
-                        if exclusive.is_none() {
-                            exclusive = Some(shared.engine.exclusive());
+                    match cmd::gate_use(args.at(0)) {
+                        cmd::GateUse::Script => {
+                            // Consecutive scripts run under one exclusive hold.
+                            gate = None;
+                            if exclusive.is_none() {
+                                exclusive = Some(shared.engine.exclusive());
+                            }
                         }
-                    } else if cmd::own_gate(name) {
-                        gate = None;
-                        exclusive = None;
-                    } else {
-                        exclusive = None;
-                        if gate.is_none() {
-                            // Not while a script runs: the dispatcher waits, or answers -BUSY.
-                            gate = shared.engine.try_shared();
+                        cmd::GateUse::Own => {
+                            gate = None;
+                            exclusive = None;
+                        }
+                        cmd::GateUse::Shared => {
+                            exclusive = None;
+                            if gate.is_none() {
+                                // Not while a script runs: the dispatcher waits, or answers
+                                // -BUSY.
+                                gate = shared.engine.try_shared();
+                            }
                         }
                     }
                     let holding = match (&gate, &exclusive) {

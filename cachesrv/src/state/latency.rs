@@ -3,7 +3,7 @@
 //! `LATENCY HISTOGRAM`, and the latency monitor's time series per event (`command`,
 //! `fast-command`), one sample per second, 160 kept, for `LATENCY LATEST/HISTORY/GRAPH/DOCTOR`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -146,7 +146,8 @@ pub struct Latency {
     pub tracking: AtomicBool,
     /// `latency-monitor-threshold` in milliseconds (0: off).
     pub threshold_ms: AtomicU64,
-    hists: Mutex<HashMap<usize, Histogram>>,
+    /// By command id (the command table's dense index): no hashing per command.
+    hists: Mutex<Vec<Histogram>>,
     events: Mutex<BTreeMap<String, Series>>,
 }
 
@@ -156,7 +157,10 @@ impl Latency {
         if self.tracking.load(Ordering::Relaxed) {
             let mut h = self.hists.lock();
             for &(id, ns, _) in samples {
-                h.entry(id).or_default().record(ns);
+                if id >= h.len() {
+                    h.resize_with(id + 1, Histogram::default);
+                }
+                h[id].record(ns);
             }
         }
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
@@ -216,7 +220,7 @@ impl Latency {
 
     /// A command's histogram.
     pub fn histogram(&self, id: usize) -> Option<Histogram> {
-        self.hists.lock().get(&id).cloned()
+        self.hists.lock().get(id).filter(|h| h.total() > 0).cloned()
     }
 
     /// `CONFIG RESETSTAT`: the command histograms.

@@ -36,43 +36,49 @@ use crate::state::scripts::ScriptKind;
 use crate::state::Shared;
 pub(crate) use api::sha1_hex;
 
+/// How the event loop holds the engine's gate for a command, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateUse {
+    /// Shared, across the batch (every keyspace command).
+    Shared,
+    /// Exclusively, across a run of them: EVAL, EVALSHA, FCALL and their `_RO` forms.
+    Script,
+    /// Not at all: EXEC, SCRIPT and FUNCTION take it themselves or need none.
+    Own,
+}
+
+/// The [`GateUse`] of the command named `name` (any case). Names are told apart by length and
+/// first letter before any is compared, so a keyspace command costs two tests.
+#[inline]
+pub(crate) fn gate_use(name: &[u8]) -> GateUse {
+    use GateUse::{Own, Script, Shared};
+    let Some(first) = name.first() else {
+        return Shared;
+    };
+    let candidates: &[(&[u8], GateUse)] = match (first.to_ascii_lowercase(), name.len()) {
+        (b'e', 4) => &[(b"exec", Own), (b"eval", Script)],
+        (b'e', 7) => &[(b"evalsha", Script), (b"eval_ro", Script)],
+        (b'e', 10) => &[(b"evalsha_ro", Script)],
+        (b'f', 5) => &[(b"fcall", Script)],
+        (b'f', 8) => &[(b"fcall_ro", Script), (b"function", Own)],
+        (b's', 6) => &[(b"script", Own)],
+        _ => return Shared,
+    };
+    candidates
+        .iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n))
+        .map_or(Shared, |&(_, g)| g)
+}
+
 /// Commands that take the gate themselves (or need none): the dispatcher and the event loop
 /// must not hold it for them.
 pub(crate) fn own_gate(name: &[u8]) -> bool {
-    if name.len() > 10 || !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F' | b's' | b'S')) {
-        return false;
-    }
-    let mut buf = [0u8; 10];
-    for (d, s) in buf.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    matches!(
-        &buf[..name.len()],
-        b"exec"
-            | b"eval"
-            | b"evalsha"
-            | b"eval_ro"
-            | b"evalsha_ro"
-            | b"fcall"
-            | b"fcall_ro"
-            | b"script"
-            | b"function"
-    )
+    gate_use(name) != GateUse::Shared
 }
 
 /// EVAL, EVALSHA, FCALL and their `_RO` forms: commands that take the gate exclusively.
 pub(crate) fn is_script(name: &[u8]) -> bool {
-    if name.len() > 10 || !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F')) {
-        return false;
-    }
-    let mut buf = [0u8; 10];
-    for (d, s) in buf.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    matches!(
-        &buf[..name.len()],
-        b"eval" | b"evalsha" | b"eval_ro" | b"evalsha_ro" | b"fcall" | b"fcall_ro"
-    )
+    gate_use(name) == GateUse::Script
 }
 
 /// `-BUSY` for a client that waited too long for a script.
