@@ -415,7 +415,7 @@ pub fn command_stats(shared: &Shared) -> Vec<(&'static str, u64, u64, u64, u64)>
 
 /// Runs one parsed request, writing its reply into `out`. `gate`: what the caller holds of
 /// the engine's gate (the shared gate for a batch, the exclusive one for a run of scripts;
-/// never the shared one for the commands of [`own_gate`]).
+/// never the shared one for the commands [`gate_use`] says take it themselves).
 pub fn execute(
     shared: &Shared,
     sess: &mut Session,
@@ -573,22 +573,10 @@ pub use script::GateUse;
 
 /// How the event loop holds the engine's gate for the command named `name`: shared, or
 /// exclusively for a run of scripts (EVAL, EVALSHA, FCALL and their `_RO` forms, which then
-/// run under it), or not at all.
+/// run under it), or not at all (EXEC, SCRIPT and FUNCTION take it themselves or need none).
 #[inline]
 pub fn gate_use(name: &[u8]) -> GateUse {
     script::gate_use(name)
-}
-
-/// EVAL, EVALSHA, FCALL and their `_RO` forms: the event loop may hold the gate exclusively
-/// for a run of them (they then run under it).
-pub fn is_script(name: &[u8]) -> bool {
-    script::is_script(name)
-}
-
-/// Whether the event loop must not hold the engine's gate for this command (EXEC, scripts,
-/// SCRIPT and FUNCTION take it themselves or need none).
-pub fn own_gate(name: &[u8]) -> bool {
-    script::own_gate(name)
 }
 
 /// Runs keyspace command `cmd` (its handler `h`) under the gate `ctx` proves held.
@@ -767,44 +755,4 @@ pub fn disconnect(shared: &Shared, sess: &mut Session) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_event_loop_s_gate_names_are_the_table_s_own_gate_handlers() {
-        let mut own = 0;
-        for c in commands() {
-            let base = c.name.split('|').next().unwrap_or(c.name);
-            let kind_own = matches!(c.handler, Handle::OwnGate(_));
-            assert_eq!(own_gate(base.as_bytes()), kind_own, "{}", c.name);
-            assert_eq!(c.flags & flags::OWN_GATE != 0, kind_own, "{}", c.name);
-            assert_eq!(own_gate(base.to_uppercase().as_bytes()), kind_own);
-            own += usize::from(kind_own);
-        }
-        // EXEC, the four EVAL forms, FCALL and FCALL_RO, SCRIPT and FUNCTION with their
-        // subcommands.
-        assert_eq!(own, 1 + 4 + 2 + 7 + 10);
-        for name in ["eval", "EVALSHA_RO", "fcall"] {
-            assert!(is_script(name.as_bytes()) && own_gate(name.as_bytes()));
-        }
-        assert!(!is_script(b"exec") && !is_script(b"script") && !is_script(b"get"));
-    }
-
-    #[test]
-    fn batches_shorter_than_a_microsecond_add_up_in_commandstats() {
-        let shared = shared(Config::from_args::<&str>(&[]).expect("config"));
-        let get = lookup(b"GET").expect("GET");
-        let mut stats = LocalStats::default();
-        // Ten batches of one 450 ns GET each: 4 us in all, not ten times nothing.
-        let ticks_450ns = timing::micros_to_ticks(450) / 1000;
-        for _ in 0..10 {
-            let e = stats.entry(get.id);
-            e.1 += 1;
-            e.2 += ticks_450ns;
-            stats.flush(&shared);
-        }
-        let snap = command_stats(&shared);
-        let row = snap.iter().find(|r| r.0 == "get").expect("a get row");
-        assert_eq!((row.1, row.2), (10, 4));
-    }
-}
+mod tests;

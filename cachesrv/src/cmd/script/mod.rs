@@ -70,17 +70,6 @@ pub(crate) fn gate_use(name: &[u8]) -> GateUse {
         .map_or(Shared, |&(_, g)| g)
 }
 
-/// Commands that take the gate themselves (or need none): the dispatcher and the event loop
-/// must not hold it for them.
-pub(crate) fn own_gate(name: &[u8]) -> bool {
-    gate_use(name) != GateUse::Shared
-}
-
-/// EVAL, EVALSHA, FCALL and their `_RO` forms: commands that take the gate exclusively.
-pub(crate) fn is_script(name: &[u8]) -> bool {
-    gate_use(name) == GateUse::Script
-}
-
 /// `-BUSY` for a client that waited too long for a script.
 fn busy_error(kind: ScriptKind) -> &'static str {
     match kind {
