@@ -131,3 +131,62 @@ fn a_count_no_database_could_hold_is_refused_before_any_key_is_made() {
         "still serving"
     );
 }
+
+/// `used_memory` from INFO memory.
+fn used_memory(c: &mut Conn) -> u64 {
+    let Frame::Bulk(b) = c.cmd(&["INFO", "memory"]) else {
+        panic!("INFO is a bulk string")
+    };
+    String::from_utf8_lossy(&b)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
+}
+
+#[test]
+fn populate_keeps_to_maxmemory() {
+    const LIMIT: u64 = 4 << 20;
+    // noeviction: it stops with the OOM error, keeping what it made; writes are refused after.
+    let srv = TestServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]);
+    let mut c = Conn::open(srv.port);
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "1000000", "k", "100"]),
+        Frame::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
+    );
+    let Frame::Integer(made) = c.cmd(&["DBSIZE"]) else {
+        panic!("DBSIZE is an integer")
+    };
+    assert!(made > 1000 && made < 1_000_000, "{made} keys made");
+    assert!(
+        used_memory(&mut c) < LIMIT + (1 << 20),
+        "stopped near the limit"
+    );
+    let mut first = b"value:0".to_vec();
+    first.resize(100, 0);
+    assert_eq!(
+        c.cmd(&["GET", "k:0"]),
+        Frame::Bulk(first.into()),
+        "the keys made are kept"
+    );
+    assert!(matches!(c.cmd(&["SET", "more", "x"]), Frame::Error(_)));
+
+    // An eviction policy: it runs to the end, evicting as it goes.
+    let srv = TestServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = Conn::open(srv.port);
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "200000", "k", "100"]),
+        Frame::Simple("OK".into())
+    );
+    let Frame::Integer(left) = c.cmd(&["DBSIZE"]) else {
+        panic!("DBSIZE is an integer")
+    };
+    assert!(left > 1000 && left < 200_000, "{left} keys left");
+    assert!(used_memory(&mut c) < LIMIT + (1 << 20));
+    // The last keys made are there (the oldest were evicted first).
+    assert_eq!(
+        c.cmd(&["EXISTS", "k:199999"]),
+        Frame::Integer(1),
+        "the newest key stays"
+    );
+}

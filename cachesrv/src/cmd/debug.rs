@@ -85,13 +85,18 @@ fn available_memory() -> Option<u64> {
 /// The longest key Redis's POPULATE makes (its 128-byte buffer, less the terminating NUL).
 const MAX_KEY: usize = 127;
 
+/// Keys made between two checks of `maxmemory`.
+const MEMORY_CHECK_EVERY: usize = 256;
+
 /// DEBUG POPULATE count [prefix] [size]: `count` string keys `<prefix>:<n>` (prefix `key`,
 /// `n` from 0), each holding `value:<n>`, or with `size`, `size` bytes: `value:<n>` cut or
 /// padded with zero bytes. A key that exists is left alone. As Redis's, the key is cut at
-/// 127 bytes and the prefix at its first NUL byte; no keyspace event is sent; the
-/// `maxmemory` limit is not applied. A count the database cannot hold, or that would take
-/// more memory than the system has available, is refused as Redis refuses a table it cannot
-/// allocate (`OOM in dictTryExpand`), before any key is made.
+/// 127 bytes and the prefix at its first NUL byte; no keyspace event is sent. A count the
+/// database cannot hold, or that would take more memory than the system has available, is
+/// refused as Redis refuses a table it cannot allocate (`OOM in dictTryExpand`), before any
+/// key is made. Unlike Redis's (whose DEBUG is off by default), it keeps to `maxmemory` as a
+/// run of SETs would: the policy evicts as the keys are made, and under `noeviction` (or with
+/// nothing left to evict) it stops with the OOM error, the keys made so far kept.
 fn populate(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let Some(count) = not_negative(ctx, a[2]) else {
         return;
@@ -124,7 +129,13 @@ fn populate(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut key = Vec::with_capacity(MAX_KEY);
     let mut value = Vec::with_capacity(size.max(32));
     let mut digits = itoa::Buffer::new();
+    let limited = ctx.shared.engine.maxmemory() > 0;
     for j in 0..count {
+        if limited && j % MEMORY_CHECK_EVERY == 0 {
+            if let Err(e) = ctx.shared.engine.ensure_memory() {
+                return ctx.err(&e.to_string());
+            }
+        }
         let n = digits.format(j).as_bytes();
         key.clear();
         key.extend_from_slice(prefix);
