@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::procs::{temp_dir, Cachesrv};
+use common::procs::{info_u64, temp_dir, Cachesrv};
 use common::Conn;
 use protocol::Frame;
 use testkit::RedisServer;
@@ -452,17 +452,6 @@ fn keys_writes_find_expired_are_logged_with_them_and_replay_the_same() {
     assert_eq!(["j", "q", "e", "n"].map(|k| c.cmd(&["GET", k])), before);
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn info_u64(c: &mut Conn, section: &str, field: &str) -> u64 {
-    let Frame::Bulk(text) = c.cmd(&["INFO", section]) else {
-        panic!("INFO is a bulk reply")
-    };
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field}"))
 }
 
 /// Fills the server past a `maxmemory` set just above its current use; returns the number

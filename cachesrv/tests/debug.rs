@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::procs::info_u64;
 use common::{Conn, TestServer};
 use protocol::Frame;
 use testkit::RedisServer;
@@ -132,31 +133,36 @@ fn a_count_no_database_could_hold_is_refused_before_any_key_is_made() {
     );
 }
 
-/// `used_memory` from INFO memory.
 fn used_memory(c: &mut Conn) -> u64 {
-    let Frame::Bulk(b) = c.cmd(&["INFO", "memory"]) else {
-        panic!("INFO is a bulk string")
+    info_u64(c, "memory", "used_memory")
+}
+
+fn dbsize(c: &mut Conn) -> i64 {
+    let Frame::Integer(n) = c.cmd(&["DBSIZE"]) else {
+        panic!("DBSIZE is an integer")
     };
-    String::from_utf8_lossy(&b)
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory")
+    n
+}
+
+const LIMIT: u64 = 4 << 20;
+
+/// A server with a 4 MB `maxmemory` under `policy`, and POPULATE's reply for `count` keys of
+/// 100-byte values.
+fn populate_limited(policy: &str, count: &str) -> (TestServer, Conn, Frame) {
+    let srv = TestServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", policy]);
+    let mut c = Conn::open(srv.port);
+    let reply = c.cmd(&["DEBUG", "POPULATE", count, "k", "100"]);
+    (srv, c, reply)
 }
 
 #[test]
-fn populate_keeps_to_maxmemory() {
-    const LIMIT: u64 = 4 << 20;
-    // noeviction: it stops with the OOM error, keeping what it made; writes are refused after.
-    let srv = TestServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]);
-    let mut c = Conn::open(srv.port);
+fn populate_under_noeviction_stops_at_maxmemory_keeping_what_it_made() {
+    let (_srv, mut c, reply) = populate_limited("noeviction", "1000000");
     assert_eq!(
-        c.cmd(&["DEBUG", "POPULATE", "1000000", "k", "100"]),
+        reply,
         Frame::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
     );
-    let Frame::Integer(made) = c.cmd(&["DBSIZE"]) else {
-        panic!("DBSIZE is an integer")
-    };
+    let made = dbsize(&mut c);
     assert!(made > 1000 && made < 1_000_000, "{made} keys made");
     assert!(
         used_memory(&mut c) < LIMIT + (1 << 20),
@@ -170,23 +176,15 @@ fn populate_keeps_to_maxmemory() {
         "the keys made are kept"
     );
     assert!(matches!(c.cmd(&["SET", "more", "x"]), Frame::Error(_)));
+}
 
-    // An eviction policy: it runs to the end, evicting as it goes.
-    let srv = TestServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
-    let mut c = Conn::open(srv.port);
-    assert_eq!(
-        c.cmd(&["DEBUG", "POPULATE", "200000", "k", "100"]),
-        Frame::Simple("OK".into())
-    );
-    let Frame::Integer(left) = c.cmd(&["DBSIZE"]) else {
-        panic!("DBSIZE is an integer")
-    };
+#[test]
+fn populate_under_an_eviction_policy_evicts_as_it_goes() {
+    let (_srv, mut c, reply) = populate_limited("allkeys-lru", "200000");
+    assert_eq!(reply, Frame::Simple("OK".into()));
+    let left = dbsize(&mut c);
     assert!(left > 1000 && left < 200_000, "{left} keys left");
     assert!(used_memory(&mut c) < LIMIT + (1 << 20));
-    // The last keys made are there (the oldest were evicted first).
-    assert_eq!(
-        c.cmd(&["EXISTS", "k:199999"]),
-        Frame::Integer(1),
-        "the newest key stays"
-    );
+    // The oldest keys were evicted first; the newest is there.
+    assert_eq!(c.cmd(&["EXISTS", "k:199999"]), Frame::Integer(1));
 }

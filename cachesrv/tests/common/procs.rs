@@ -430,6 +430,18 @@ pub fn info_field(c: &mut Conn, name: &str) -> String {
         .to_string()
 }
 
+/// A numeric field of an `INFO` section.
+pub fn info_u64(c: &mut Conn, section: &str, field: &str) -> u64 {
+    let Frame::Bulk(text) = c.cmd(&["INFO", section]) else {
+        panic!("INFO is a bulk reply")
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field}"))
+}
+
 /// Polls `f` until it holds; fails after a minute.
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
