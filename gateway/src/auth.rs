@@ -63,24 +63,27 @@ fn auth_error(e: KeyError) -> AuthError {
     }
 }
 
-/// Which entry a key is, across reloads (see [`Identity::key_ref`]).
-fn key_ref(entry: &ApiKeyEntry) -> String {
+/// Which entry a key is, across reloads (see [`Identity::key_ref`]). `plain_digest`: the
+/// digest of the entry's plain key when the caller has it already.
+fn key_ref(entry: &ApiKeyEntry, plain_digest: Option<&[u8; 16]>) -> String {
     match &entry.key {
         StoredKey::Hashed { id, .. } => format!("id:{id}"),
-        StoredKey::Plain(k) => format!(
-            "md5:{}",
-            crate::config::keystore::to_hex(&digest(k.expose()))
-        ),
+        StoredKey::Plain(k) => {
+            let d = plain_digest.copied().unwrap_or_else(|| digest(k.expose()));
+            format!("md5:{}", crate::config::keystore::to_hex(&d))
+        }
     }
 }
 
+/// The identity of `r`, whose key has the digest `key_digest` (for a plain key, the digest of
+/// the entry's own key: the two are the same bytes).
 fn identity_of(r: &ResolvedKey<'_>, key_digest: [u8; 16]) -> Identity {
     Identity {
         key_digest,
         project_id: r.project_id().to_string(),
         user_id: r.user_id().to_string(),
         mcp_config_id: r.mcp_config_id().to_string(),
-        key_ref: key_ref(r.entry),
+        key_ref: key_ref(r.entry, Some(&key_digest)),
         expires_at: r.entry.expires_at,
     }
 }
@@ -107,7 +110,7 @@ impl Gateway {
         let now: std::collections::HashMap<String, Result<ResolvedKey<'_>, AuthError>> = cfg
             .apikeys
             .iter()
-            .map(|e| (key_ref(e), cfg.resolve_entry(e).map_err(auth_error)))
+            .map(|e| (key_ref(e, None), cfg.resolve_entry(e).map_err(auth_error)))
             .collect();
         let mut ended = Vec::new();
         for s in self.sessions.iter() {
@@ -151,12 +154,15 @@ impl Gateway {
         Ok(())
     }
 
-    /// True when `key` is the key the session was opened with.
-    pub fn same_key(session: &Session, key: Option<&str>) -> bool {
+    /// The digest a session keeps of `key` (see [`Gateway::same_key`]).
+    pub fn key_digest(key: &str) -> [u8; 16] {
+        digest(key.trim())
+    }
+
+    /// True when `key_digest` ([`Gateway::key_digest`] of a key, or an identity's) is the
+    /// digest of the key the session was opened with.
+    pub fn same_key(session: &Session, key_digest: &[u8; 16]) -> bool {
         use subtle::ConstantTimeEq;
-        let Some(k) = key.map(str::trim) else {
-            return false;
-        };
-        bool::from(digest(k).ct_eq(&session.identity().key_digest))
+        bool::from(key_digest.ct_eq(&session.identity().key_digest))
     }
 }

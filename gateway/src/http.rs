@@ -209,11 +209,12 @@ fn check_claims(h: &HeaderMap, identity: &crate::session::Identity) -> Result<()
     )
 }
 
-/// Finds the session of a non-initialize request, checking its key.
+/// Finds the session of a non-initialize request, checking its key by its digest
+/// (`None`: no key was sent).
 fn session_for(
     state: &AppState,
     h: &HeaderMap,
-    key: Option<&str>,
+    key_digest: Option<[u8; 16]>,
 ) -> Result<Arc<Session>, Box<Response>> {
     let Some(id) = header_str(h, "mcp-session-id") else {
         return Err(Box::new(rpc_error(
@@ -226,8 +227,8 @@ fn session_for(
     let Some(s) = state.gw.sessions.get(id).map(|s| s.clone()) else {
         return Err(Box::new(session_not_found()));
     };
-    if !Gateway::same_key(&s, key) {
-        let e = if key.is_none() {
+    if !key_digest.is_some_and(|d| Gateway::same_key(&s, &d)) {
+        let e = if key_digest.is_none() {
             AuthError::Missing
         } else {
             AuthError::Unknown
@@ -385,7 +386,8 @@ async fn post_mcp(
         }
         s
     } else {
-        let found = auth.in_scope(|| session_for(&state, &headers, extract_key(&headers)));
+        // The key was checked above: its digest is the identity's.
+        let found = auth.in_scope(|| session_for(&state, &headers, Some(identity.key_digest)));
         auth.record_flag(found.is_ok());
         drop(auth);
         match found {
@@ -512,7 +514,11 @@ async fn get_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response 
     if !accepts_sse(&headers) {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
-    let session = match session_for(&state, &headers, extract_key(&headers)) {
+    let session = match session_for(
+        &state,
+        &headers,
+        extract_key(&headers).map(Gateway::key_digest),
+    ) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -566,7 +572,11 @@ async fn delete_mcp(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if let Err(r) = check_origin(&state, &headers) {
         return *r;
     }
-    match session_for(&state, &headers, extract_key(&headers)) {
+    match session_for(
+        &state,
+        &headers,
+        extract_key(&headers).map(Gateway::key_digest),
+    ) {
         Ok(s) => {
             state.gw.sessions.remove(&s.id);
             StatusCode::OK.into_response()

@@ -153,6 +153,56 @@ async fn revoked_keys_end_their_http_sessions_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answers_only_the_key_that_opened_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config(dir.path());
+    // Another valid key, same project and user.
+    let other = "other-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ";
+    edit_config(&cfg, |v| {
+        v["apikeys"][other] = json!({ "project_id": "proj-1", "user_id": "user-1" });
+    });
+    let gw = start_http(&cfg);
+    let http = reqwest::Client::new();
+    let sid = open_session(&http, &gw, KEY).await;
+    // The other key works on a session of its own...
+    let mine = open_session(&http, &gw, other).await;
+    assert_eq!(post(&http, &gw, other, Some(&mine), LIST).await.0, 200);
+    // ...and is refused on this one: POST, the GET stream, DELETE.
+    let (status, body) = post(&http, &gw, other, Some(&sid), LIST).await;
+    assert_eq!(status, 401, "{body}");
+    let get = http
+        .get(gw.url())
+        .bearer_auth(other)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 401);
+    let delete = http
+        .delete(gw.url())
+        .bearer_auth(other)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 401);
+    // No key at all on the GET stream: refused too.
+    let anonymous = http
+        .get(gw.url())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // The session is untouched: its own key still works.
+    let (status, body) = post(&http, &gw, KEY, Some(&sid), LIST).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["result"]["tools"].is_array(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_follows_its_key_to_another_project() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = demo_config(dir.path());
