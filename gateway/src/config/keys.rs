@@ -29,14 +29,7 @@ pub fn md5_hex(parts: &[&[u8]]) -> String {
     for p in parts {
         h.update(p);
     }
-    let digest = h.finalize();
-    let mut out = String::with_capacity(32);
-    for b in digest {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0x0f)] as char);
-    }
-    out
+    super::keystore::to_hex(&h.finalize())
 }
 
 /// `enkrypt:tools:{md5hex(config_id:server_name)}`: the discovered tools of one upstream server

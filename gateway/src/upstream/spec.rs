@@ -171,7 +171,7 @@ impl UpstreamSpec {
     pub fn pool_key(&self) -> String {
         let canonical = json!({ "name": self.name, "transport": self.transport.canonical() });
         let digest = Md5::digest(canonical.to_string().as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::config::keystore::to_hex(&digest)
     }
 }
 
