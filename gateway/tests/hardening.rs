@@ -57,6 +57,23 @@ async fn open_session(http: &reqwest::Client, gw: &HttpGateway, key: &str) -> St
     r.headers()["mcp-session-id"].to_str().unwrap().to_string()
 }
 
+/// Opens the session's GET stream with `key` (none: no key sent).
+async fn get_stream(
+    http: &reqwest::Client,
+    gw: &HttpGateway,
+    key: Option<&str>,
+    sid: &str,
+) -> reqwest::Response {
+    let mut req = http
+        .get(gw.url())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", sid);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    req.send().await.unwrap()
+}
+
 const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 
 /// Polls `tools/list` on the session until it is refused; returns the refusal's status.
@@ -102,14 +119,7 @@ async fn revoked_keys_end_their_http_sessions_at_once() {
         assert!(body["result"]["tools"].is_array(), "{body}");
     }
     // The session's GET stream is open while the key is revoked.
-    let stream = http
-        .get(gw.url())
-        .bearer_auth(KEY)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &s_disabled)
-        .send()
-        .await
-        .unwrap();
+    let stream = get_stream(&http, &gw, Some(KEY), &s_disabled).await;
     assert_eq!(stream.status(), 200);
 
     // Disabled in the file, deleted, and rotated (the entry's key replaced by a new one).
@@ -170,32 +180,17 @@ async fn a_session_answers_only_the_key_that_opened_it() {
     // ...and is refused on this one: POST, the GET stream, DELETE.
     let (status, body) = post(&http, &gw, other, Some(&sid), LIST).await;
     assert_eq!(status, 401, "{body}");
-    let get = http
-        .get(gw.url())
-        .bearer_auth(other)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(get.status(), 401);
+    assert_eq!(
+        get_stream(&http, &gw, Some(other), &sid).await.status(),
+        401
+    );
     let delete = http
         .delete(gw.url())
         .bearer_auth(other)
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(delete.status(), 401);
+        .header("mcp-session-id", &sid);
+    assert_eq!(delete.send().await.unwrap().status(), 401);
     // No key at all on the GET stream: refused too.
-    let anonymous = http
-        .get(gw.url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), 401);
+    assert_eq!(get_stream(&http, &gw, None, &sid).await.status(), 401);
     // The session is untouched: its own key still works.
     let (status, body) = post(&http, &gw, KEY, Some(&sid), LIST).await;
     assert_eq!(status, 200, "{body}");
