@@ -191,57 +191,53 @@ fn convert_range(mut start: i64, mut end: i64, isbit: bool, len: usize) -> Optio
     })
 }
 
-/// `BYTE|BIT`: true for BIT; `None` for anything else.
-fn unit(a: &[u8]) -> Option<bool> {
-    if eq(a, "bit") {
-        Some(true)
-    } else if eq(a, "byte") {
-        Some(false)
-    } else {
-        None
+/// The optional `BYTE|BIT` argument: true for BIT, false when absent.
+fn unit(a: Option<&&[u8]>) -> Result<bool, &'static str> {
+    match a {
+        None => Ok(false),
+        Some(u) if eq(u, "bit") => Ok(true),
+        Some(u) if eq(u, "byte") => Ok(false),
+        Some(_) => Err("ERR syntax error"),
     }
 }
 
-fn bitcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+/// Reads the string at `key` (`None`: missing) and replies with what `f` computes from it, an
+/// integer or an error.
+fn int_of_string(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(Option<&[u8]>) -> Result<i64, &'static str>,
+) {
     let access = ctx.read_access();
-    // As Redis 7.0: the key is looked up (a missing one counts 0) before the range is parsed.
-    let r = ctx.db().with_key(
-        a[1],
-        access,
-        |k| -> Result<Result<i64, &'static str>, EngineError> {
-            let Some(s) = k.as_str()? else {
-                return Ok(Ok(0));
-            };
-            let range = match a.len() {
-                2 => convert_range(0, -1, false, s.len()),
-                4 | 5 => {
-                    let (Some(start), Some(end)) = (int(a[2]), int(a[3])) else {
-                        return Ok(Err(NOT_INTEGER));
-                    };
-                    let isbit = match a.get(4) {
-                        None => false,
-                        Some(u) => match unit(u) {
-                            Some(b) => b,
-                            None => return Ok(Err("ERR syntax error")),
-                        },
-                    };
-                    if start < 0 && end < 0 && start > end {
-                        return Ok(Ok(0));
-                    }
-                    convert_range(start, end, isbit, s.len())
-                }
-                _ => return Ok(Err("ERR syntax error")),
-            };
-            Ok(Ok(
-                range.map_or(0, |(from, to)| count_bits(s, from, to) as i64)
-            ))
-        },
-    );
-    match r {
+    match ctx.db().with_key(key, access, |k| k.as_str().map(f)) {
         Ok(Ok(n)) => ctx.int(n),
         Ok(Err(msg)) => ctx.err(msg),
         Err(e) => ctx.engine_err(e),
     }
+}
+
+fn bitcount(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
+    // As Redis 7.0: the key is looked up (a missing one counts 0) before the range is parsed.
+    int_of_string(ctx, a[1], |s| {
+        let Some(s) = s else {
+            return Ok(0);
+        };
+        let range = match a.len() {
+            2 => convert_range(0, -1, false, s.len()),
+            4 | 5 => {
+                let (Some(start), Some(end)) = (int(a[2]), int(a[3])) else {
+                    return Err(NOT_INTEGER);
+                };
+                let isbit = unit(a.get(4))?;
+                if start < 0 && end < 0 && start > end {
+                    return Ok(0);
+                }
+                convert_range(start, end, isbit, s.len())
+            }
+            _ => return Err("ERR syntax error"),
+        };
+        Ok(range.map_or(0, |(from, to)| count_bits(s, from, to) as i64))
+    });
 }
 
 fn bitpos(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
@@ -251,56 +247,37 @@ fn bitpos(ctx: &mut Ctx<'_>, a: &[&[u8]]) {
         Some(_) => return ctx.err("ERR The bit argument must be 1 or 0."),
         None => return ctx.err(NOT_INTEGER),
     };
-    let access = ctx.read_access();
-    let r = ctx.db().with_key(
-        a[1],
-        access,
-        |k| -> Result<Result<i64, &'static str>, EngineError> {
-            // A missing key is an endless run of zeros.
-            let Some(s) = k.as_str()? else {
-                return Ok(Ok(if bit { -1 } else { 0 }));
-            };
-            let (range, end_given) = match a.len() {
-                3 => (convert_range(0, -1, false, s.len()), false),
-                4..=6 => {
-                    let Some(start) = int(a[3]) else {
-                        return Ok(Err(NOT_INTEGER));
-                    };
-                    let isbit = match a.get(5) {
-                        None => false,
-                        Some(u) => match unit(u) {
-                            Some(b) => b,
-                            None => return Ok(Err("ERR syntax error")),
-                        },
-                    };
-                    let end = match a.get(4) {
-                        None => -1,
-                        Some(e) => match int(e) {
-                            Some(e) => e,
-                            None => return Ok(Err(NOT_INTEGER)),
-                        },
-                    };
-                    (convert_range(start, end, isbit, s.len()), a.len() >= 5)
-                }
-                _ => return Ok(Err("ERR syntax error")),
-            };
-            let Some((from, to)) = range else {
-                return Ok(Ok(-1));
-            };
-            Ok(Ok(match find_bit(s, bit, from, to) {
-                Some(p) => p as i64,
-                // Looking for a zero with no explicit end: the string continues with zeros
-                // right after the range (which then ends with the string).
-                None if !bit && !end_given => ((to >> 3) as i64 + 1) << 3,
-                None => -1,
-            }))
-        },
-    );
-    match r {
-        Ok(Ok(n)) => ctx.int(n),
-        Ok(Err(msg)) => ctx.err(msg),
-        Err(e) => ctx.engine_err(e),
-    }
+    int_of_string(ctx, a[1], |s| {
+        // A missing key is an endless run of zeros.
+        let Some(s) = s else {
+            return Ok(if bit { -1 } else { 0 });
+        };
+        let (range, end_given) = match a.len() {
+            3 => (convert_range(0, -1, false, s.len()), false),
+            4..=6 => {
+                let Some(start) = int(a[3]) else {
+                    return Err(NOT_INTEGER);
+                };
+                let isbit = unit(a.get(5))?;
+                let end = match a.get(4) {
+                    None => -1,
+                    Some(e) => int(e).ok_or(NOT_INTEGER)?,
+                };
+                (convert_range(start, end, isbit, s.len()), a.len() >= 5)
+            }
+            _ => return Err("ERR syntax error"),
+        };
+        let Some((from, to)) = range else {
+            return Ok(-1);
+        };
+        Ok(match find_bit(s, bit, from, to) {
+            Some(p) => p as i64,
+            // Looking for a zero with no explicit end: the string continues with zeros right
+            // after the range (which then ends with the string).
+            None if !bit && !end_given => ((to >> 3) as i64 + 1) << 3,
+            None => -1,
+        })
+    });
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
