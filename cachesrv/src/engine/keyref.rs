@@ -568,22 +568,39 @@ impl MultiGuard<'_, '_> {
     /// The `i`-th key as given to `lock_keys`; `None` if out of range.
     pub fn key(&mut self, i: usize, access: Access) -> Option<KeyRef<'_>> {
         let &(db, key, hash, li) = self.keys.get(i)?;
-        let eng = self.eng;
-        let (gid, guard) = self.locks.get_mut(li)?;
-        let gid = *gid;
-        let cell = eng.cell(gid);
-        Some(KeyRef::open(eng, guard, cell, gid, db, key, hash, access))
+        self.open_in(li, db, key, hash, access)
     }
 
     /// Key `key` of database `db`, if this guard holds its shard (one from
     /// [`super::Engine::lock_db`] holds every shard of its database); `None` otherwise.
     pub fn open<'s>(&'s mut self, db: usize, key: &'s [u8], access: Access) -> Option<KeyRef<'s>> {
-        let eng = self.eng;
-        let hash = eng.hasher.hash(key);
-        let gid = eng.gid(db, eng.shard_of(hash));
+        let hash = self.eng.hasher.hash(key);
+        let gid = self.eng.gid(db, self.eng.shard_of(hash));
         let li = self.locks.binary_search_by_key(&gid, |(g, _)| *g).ok()?;
-        let (_, guard) = self.locks.get_mut(li)?;
-        let cell = eng.cell(gid);
-        Some(KeyRef::open(eng, guard, cell, gid, db, key, hash, access))
+        self.open_in(li, db, key, hash, access)
+    }
+
+    /// `key` (hash `hash`) of database `db`, in the shard of lock `li`.
+    fn open_in<'s>(
+        &'s mut self,
+        li: usize,
+        db: usize,
+        key: &'s [u8],
+        hash: u64,
+        access: Access,
+    ) -> Option<KeyRef<'s>> {
+        let eng = self.eng;
+        let (gid, guard) = self.locks.get_mut(li)?;
+        let gid = *gid;
+        Some(KeyRef::open(
+            eng,
+            guard,
+            eng.cell(gid),
+            gid,
+            db,
+            key,
+            hash,
+            access,
+        ))
     }
 }
