@@ -451,9 +451,9 @@ impl Gateway {
     /// `/health`: status, version, cache and upstream states.
     pub async fn health(&self) -> (bool, Value) {
         let cache = self.cache.health().await;
-        let draining = self.draining.load(Ordering::Relaxed);
+        let status = self.status_word(cache.reachable);
         let body = json!({
-            "status": self.status_word(cache.reachable),
+            "status": status,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "cache": { "backend": cache.backend, "reachable": cache.reachable, "detail": cache.detail },
@@ -461,7 +461,7 @@ impl Gateway {
             "sessions": self.sessions.len(),
             "guardrails": self.guardrails_report(None),
         });
-        (!draining, body)
+        (status != "draining", body)
     }
 
     /// The gateway's status as `/health` words it: `draining`, else `degraded` when the cache
