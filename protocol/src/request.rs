@@ -143,11 +143,12 @@ impl<'a> Args<'a> {
         &self.buf[self.ranges[i].clone()]
     }
 
-    /// The request's bytes as the client sent them, when it was parsed in one pass: an array
-    /// of bulk strings whose count and lengths are short numbers without leading zeros (the
-    /// bytes after each `\r`, which Redis does not check, are not checked either); `None`
-    /// otherwise (an inline command, a request read in pieces). A log of commands can copy
-    /// these bytes instead of encoding the arguments, once it has checked the separators.
+    /// The request's bytes as the client sent them, when they are exactly the RESP encoding of
+    /// its arguments and it was parsed in one pass: an array of bulk strings whose count and
+    /// lengths are short numbers without leading zeros, every line and argument ended by
+    /// `\r\n`. `None` otherwise (an inline command, a request read in pieces, other bytes
+    /// where Redis skips a separator unchecked). A log of commands can copy these bytes
+    /// instead of encoding the arguments.
     #[inline]
     pub fn raw(&self) -> Option<&'a [u8]> {
         (self.whole > 0).then(|| &self.buf[..self.whole])
@@ -346,7 +347,8 @@ impl RequestParser {
     }
 
     /// The common case in one pass with local state: a whole request already in `buf`, its
-    /// count and lengths short plain numbers. `None` (with nothing kept) for anything else,
+    /// count and lengths short plain numbers, every line and argument ended by `\r\n` (so
+    /// its bytes are the encoding of its arguments). `None` (with nothing kept) for anything else,
     /// which the general path then parses, errors included; both accept exactly the same
     /// requests (a property test compares them).
     #[inline]
@@ -367,9 +369,12 @@ impl RequestParser {
         for _ in 0..count {
             let whole = match buf.get(p) {
                 Some(b'$') => short_number(buf, p + 1).and_then(|(len, start)| {
-                    // Data plus its CRLF, which Redis skips without checking.
+                    // Data plus its CRLF (which Redis skips without checking).
                     let end = start.checked_add(len)?;
-                    (len <= max_bulk && end + 2 <= buf.len()).then_some((start, end))
+                    match buf.get(end..)? {
+                        [b'\r', b'\n', ..] if len <= max_bulk => Some((start, end)),
+                        _ => None,
+                    }
                 }),
                 _ => None,
             };
@@ -410,30 +415,35 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
     Ok(ranges.into_iter().map(|r| buf[r].to_vec()).collect())
 }
 
-/// `0`, or 1 to 9 digits without a leading zero, at `buf[from..]`, followed by `\r` and one
-/// more byte (not checked, as Redis does not): the number and the offset after that byte.
-/// `None` for anything else, including what the general path would take or refuse.
-#[inline]
+/// `0`, or 1 to 9 digits without a leading zero, at `buf[from..]`, followed by `\r\n`: the
+/// number and the offset after the `\n`. `None` for anything else, including what the general
+/// path would take (any byte after the `\r`, as Redis does not check it) or refuse.
+#[inline(always)]
 fn short_number(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     let digits = buf.get(from..)?;
-    let mut n = 0usize;
-    let mut i = 0;
-    while i < 10 {
-        let c = *digits.get(i)?;
-        if c == b'\r' {
-            break;
-        }
-        let d = c.wrapping_sub(b'0');
-        if d > 9 || (i == 1 && n == 0) {
-            return None;
-        }
-        n = n * 10 + d as usize;
-        i += 1;
-    }
-    if i == 0 || i == 10 || from + i + 1 >= buf.len() {
+    let first = digits.first()?.wrapping_sub(b'0');
+    if first > 9 {
         return None;
     }
-    Some((n, from + i + 2))
+    let mut n = first as usize;
+    let mut i = 1;
+    if n != 0 {
+        while let Some(&c) = digits.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            n = n * 10 + d as usize;
+            i += 1;
+            if i == 10 {
+                return None;
+            }
+        }
+    }
+    match digits.get(i..)? {
+        [b'\r', b'\n', ..] => Some((n, from + i + 2)),
+        _ => None,
+    }
 }
 
 /// Position of the first `\r` at or after `from`.

@@ -162,29 +162,18 @@ impl LogBuf {
     }
 }
 
-/// True when `raw` (a request's bytes, `protocol::Args::raw`) is exactly the RESP encoding of
-/// `argv`, which was parsed from it in place: the first argument starts and the last one ends
-/// where the encoding puts them, and the bytes the parser skipped unchecked (the byte after
-/// each line's `\r`, the two after each argument) are the encoding's CRLFs.
+/// True when `raw` (a request's bytes, `protocol::Args::raw`: the exact RESP encoding of the
+/// arguments it was parsed into) is the encoding of `argv`: `argv` are those arguments, the
+/// first one where the encoding puts it and the last one ending where `raw` does.
 #[inline]
 fn is_encoding_of(raw: &[u8], argv: &[&[u8]]) -> bool {
     let (Some(first), Some(last)) = (argv.first(), argv.last()) else {
         return false;
     };
     let base = raw.as_ptr() as usize;
-    let head = 3 + digits(argv.len());
     let offset = |a: &[u8]| (a.as_ptr() as usize).wrapping_sub(base);
-    if offset(first) != head + 3 + digits(first.len())
-        || offset(last).wrapping_add(last.len() + 2) != raw.len()
-        || raw.get(head - 1) != Some(&b'\n')
-    {
-        return false;
-    }
-    argv.iter().all(|a| {
-        let start = offset(a);
-        let end = start.wrapping_add(a.len());
-        raw.get(start.wrapping_sub(1)) == Some(&b'\n') && raw.get(end..end + 2) == Some(b"\r\n")
-    })
+    offset(first) == 6 + digits(argv.len()) + digits(first.len())
+        && offset(last).wrapping_add(last.len() + 2) == raw.len()
 }
 
 /// Decimal digits of `n`.
