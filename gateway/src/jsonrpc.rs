@@ -151,7 +151,9 @@ impl<'de> Visitor<'de> for ObjectSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-        let mut m = Map::new();
+        // Sized for a message's members (`jsonrpc`, `id`, `method`, `params`) and a call's
+        // parameters, so the usual object is built without growing.
+        let mut m = Map::with_capacity(4);
         while let Some(k) = a.next_key::<String>()? {
             if self.top && k == "params" {
                 let v = a.next_value_seed(ObjectSeed { top: false })?;
@@ -207,7 +209,7 @@ impl<'de> Visitor<'de> for ObjectSeed {
 impl Message {
     /// A request.
     pub fn request(id: Value, method: &str, params: Option<Value>) -> Message {
-        let mut m = Map::new();
+        let mut m = Map::with_capacity(4);
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("id".into(), id);
         m.insert("method".into(), method.into());
@@ -219,7 +221,7 @@ impl Message {
 
     /// A notification.
     pub fn notification(method: &str, params: Option<Value>) -> Message {
-        let mut m = Map::new();
+        let mut m = Map::with_capacity(3);
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("method".into(), method.into());
         if let Some(p) = params {
@@ -230,7 +232,7 @@ impl Message {
 
     /// A success response.
     pub fn result(id: Value, result: Value) -> Message {
-        let mut m = Map::new();
+        let mut m = Map::with_capacity(3);
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("id".into(), id);
         m.insert("result".into(), result);
@@ -245,7 +247,7 @@ impl Message {
     /// A success response whose result is already serialized JSON (spliced in as is by
     /// [`Message::to_bytes`]; for large results the gateway keeps ready, such as `tools/list`).
     pub fn result_raw(id: Value, raw_json: String) -> Message {
-        let mut m = Map::new();
+        let mut m = Map::with_capacity(3);
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("id".into(), id);
         m.insert(RAW_RESULT.into(), Value::String(raw_json));
@@ -254,7 +256,7 @@ impl Message {
 
     /// An error response.
     pub fn error(id: Value, err: &RpcError) -> Message {
-        let mut m = Map::new();
+        let mut m = Map::with_capacity(3);
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("id".into(), id);
         m.insert("error".into(), err.to_json());
