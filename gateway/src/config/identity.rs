@@ -1,8 +1,9 @@
 //! Gateway key -> identity (user, project, mcp_config), as the reference's `local_apikey` auth
 //! provider resolves it from the `apikeys`, `projects` and `mcp_configs` sections.
 //!
-//! Invariants: a presented key is found with one hash and one map lookup (SHA-256 for the
-//! reference's plain-text keys, the keyed HMAC of [`super::keystore`] for hashed ones), then
+//! Invariants: a presented key is found with one hash and one map lookup (a SipHash under keys
+//! random per process for the reference's plain-text keys, the keyed HMAC of
+//! [`super::keystore`] for hashed ones), then
 //! compared in constant time (`subtle`): the time taken does not depend on the number of keys,
 //! nor on how much of a key matched (a lookup compares hashes, which reveal nothing of the
 //! key). A disabled or expired key is a distinct error, so the auth layer can say so rather
@@ -195,5 +196,14 @@ mod tests {
                 "{off}"
             );
         }
+    }
+
+    #[test]
+    fn two_parses_of_one_document_index_its_keys_alike() {
+        // A reload compares the configs: the keyed lookup hash is the same for every parse.
+        let (a, b) = (parse(DOC).unwrap().config, parse(DOC).unwrap().config);
+        assert_eq!(a.key_index.plain.len(), 6);
+        assert_eq!(a.key_index, b.key_index);
+        assert!(a == b);
     }
 }

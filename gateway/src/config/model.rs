@@ -539,12 +539,12 @@ impl ApiKeyEntry {
     }
 }
 
-/// Lookup of a presented key: by SHA-256 for plain keys, by HMAC for hashed ones (one hash
-/// and one map lookup, whatever the number of keys).
+/// Lookup of a presented key: by a keyed hash for plain keys, by HMAC for hashed ones (one
+/// hash and one map lookup, whatever the number of keys).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KeyIndex {
-    /// SHA-256 of a plain key -> index in `apikeys`.
-    pub plain: std::collections::HashMap<[u8; 32], usize>,
+    /// The plain key's lookup hash (`validate::plain_lookup`) -> index in `apikeys`.
+    pub plain: std::collections::HashMap<u128, usize>,
     /// HMAC of a hashed key -> index in `apikeys`.
     pub hashed: std::collections::HashMap<[u8; 32], usize>,
 }

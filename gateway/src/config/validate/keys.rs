@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
-use sha2::Digest;
 
 use super::{describe, given, join, Validator, APIKEYS};
 use crate::config::error::redact_key;
@@ -15,9 +14,17 @@ use crate::config::secret::GatewayKey;
 
 use crate::config::keystore::APIKEY_HASHES;
 
-/// SHA-256 of a plain key: its lookup in [`KeyIndex::plain`].
-pub(crate) fn plain_lookup(key: &str) -> [u8; 32] {
-    sha2::Sha256::digest(key.as_bytes()).into()
+/// A plain key's lookup in [`KeyIndex::plain`]: 128 bits of SipHash under two keys drawn at
+/// random once per process (the same for every parse of the config, so two parses of one file
+/// give equal indexes). It only finds the candidate entry, which then matches only if its key
+/// compares equal in constant time; a random key keeps the probe's timing unrelated to any
+/// configured key. A fraction of a SHA-256's cost, once per request.
+pub(crate) fn plain_lookup(key: &str) -> u128 {
+    use std::hash::BuildHasher;
+    static STATES: std::sync::OnceLock<[std::hash::RandomState; 2]> = std::sync::OnceLock::new();
+    let [a, b] =
+        STATES.get_or_init(|| [std::hash::RandomState::new(), std::hash::RandomState::new()]);
+    u128::from(a.hash_one(key)) << 64 | u128::from(b.hash_one(key))
 }
 
 impl Validator {
