@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -73,14 +73,23 @@ async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> 
     crate::telemetry::endpoint::serve_request(&state.gw, state.loopback, req).await
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The request headers the gateway reads that `http` has no constant for (a lookup by
+/// `HeaderName` skips checking and lower-casing a name given as text).
+const APIKEY: HeaderName = HeaderName::from_static("apikey");
+const GATEWAY_KEY: HeaderName = HeaderName::from_static("enkrypt_gateway_key");
+const PROJECT_ID: HeaderName = HeaderName::from_static("project_id");
+const USER_ID: HeaderName = HeaderName::from_static("user_id");
+const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+fn header_str<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The gateway key from the headers, in order: `Authorization: Bearer`, `apikey`,
 /// `ENKRYPT_GATEWAY_KEY`.
 pub fn extract_key(h: &HeaderMap) -> Option<&str> {
-    if let Some(a) = header_str(h, "authorization") {
+    if let Some(a) = header_str(h, &header::AUTHORIZATION) {
         let mut parts = a.splitn(2, ' ');
         if let (Some(scheme), Some(token)) = (parts.next(), parts.next()) {
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
@@ -88,7 +97,7 @@ pub fn extract_key(h: &HeaderMap) -> Option<&str> {
             }
         }
     }
-    header_str(h, "apikey").or_else(|| header_str(h, "enkrypt_gateway_key"))
+    header_str(h, &APIKEY).or_else(|| header_str(h, &GATEWAY_KEY))
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
@@ -163,14 +172,14 @@ fn check_origin(state: &AppState, h: &HeaderMap) -> Result<(), Box<Response>> {
             why,
         ))
     };
-    let host = header_str(h, "host")
+    let host = header_str(h, &header::HOST)
         .map(host_of)
         .unwrap_or_default()
         .to_string();
     if state.loopback && !host.is_empty() && !is_loopback_name(&host) {
         return Err(forbidden("Forbidden: Host not allowed"));
     }
-    if let Some(origin) = header_str(h, "origin") {
+    if let Some(origin) = header_str(h, &header::ORIGIN) {
         let o = origin.split("://").nth(1).unwrap_or(origin);
         let o = host_of(o.split('/').next().unwrap_or_default());
         if !(is_loopback_name(o) || o.eq_ignore_ascii_case(&host)) {
@@ -181,7 +190,7 @@ fn check_origin(state: &AppState, h: &HeaderMap) -> Result<(), Box<Response>> {
 }
 
 fn accepts_sse(h: &HeaderMap) -> bool {
-    header_str(h, "accept").is_some_and(|a| a.contains("text/event-stream"))
+    header_str(h, &header::ACCEPT).is_some_and(|a| a.contains("text/event-stream"))
 }
 
 fn sse_event(msg: &Message) -> Bytes {
@@ -204,8 +213,8 @@ fn session_not_found() -> Response {
 fn check_claims(h: &HeaderMap, identity: &crate::session::Identity) -> Result<(), AuthError> {
     Gateway::check_claims(
         identity,
-        header_str(h, "project_id"),
-        header_str(h, "user_id"),
+        header_str(h, &PROJECT_ID),
+        header_str(h, &USER_ID),
     )
 }
 
@@ -216,7 +225,7 @@ fn session_for(
     h: &HeaderMap,
     key_digest: Option<[u8; 16]>,
 ) -> Result<Arc<Session>, Box<Response>> {
-    let Some(id) = header_str(h, "mcp-session-id") else {
+    let Some(id) = header_str(h, &SESSION_ID) else {
         return Err(Box::new(rpc_error(
             StatusCode::BAD_REQUEST,
             Value::Null,
@@ -260,7 +269,7 @@ fn early_refusal(
     headers: &HeaderMap,
 ) -> Result<crate::session::Identity, Box<Response>> {
     check_origin(state, headers)?;
-    if let Some(id) = header_str(headers, "mcp-session-id") {
+    if let Some(id) = header_str(headers, &SESSION_ID) {
         if !state.gw.sessions.contains_key(id) {
             return Err(Box::new(session_not_found()));
         }
@@ -339,7 +348,7 @@ async fn post_mcp(
             Err(e) => early.push(Message::error(Value::Null, &e)),
         }
     }
-    if let Some(v) = header_str(&headers, "mcp-protocol-version") {
+    if let Some(v) = header_str(&headers, &PROTOCOL_VERSION) {
         if !PROTOCOL_VERSIONS.contains(&v) && v != "2026-07-28" {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -351,7 +360,7 @@ async fn post_mcp(
     }
     let init = msgs.iter().any(|m| m.method() == Some("initialize"));
     let ephemeral = !init
-        && header_str(&headers, "mcp-session-id").is_none()
+        && header_str(&headers, &SESSION_ID).is_none()
         && msgs.iter().all(stateless)
         && !msgs.is_empty();
     let session = if init || ephemeral {
@@ -438,7 +447,7 @@ async fn post_mcp(
     };
     if let Some(id) = session_header {
         if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert("mcp-session-id", v);
+            resp.headers_mut().insert(SESSION_ID, v);
         }
     }
     resp

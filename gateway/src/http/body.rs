@@ -87,7 +87,7 @@ pub(super) async fn refuse(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let small = header_str(headers, header::CONTENT_LENGTH.as_str())
+    let small = header_str(headers, &header::CONTENT_LENGTH)
         .and_then(|l| l.trim().parse::<u64>().ok())
         .is_some_and(|l| l <= DRAIN_SMALL);
     if small {

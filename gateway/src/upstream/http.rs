@@ -35,9 +35,9 @@ use super::sse_parse::{SseParser, MAX_EVENT_BYTES};
 use super::{UpstreamError, UpstreamHandler};
 use crate::jsonrpc::Message;
 
-const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
-const LAST_EVENT_HEADER: &str = "last-event-id";
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const LAST_EVENT_HEADER: HeaderName = HeaderName::from_static("last-event-id");
 /// Room in a POST's header map beyond the configured headers: the session and protocol
 /// version, the two types, the trace context, and what the client and connection add (its
 /// default `accept` and `user-agent`, `host`, `content-length`).
@@ -371,7 +371,7 @@ impl HttpLink {
         if is_init {
             let new_sid = resp
                 .headers()
-                .get(SESSION_HEADER)
+                .get(&SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             self.state.lock().session_id = new_sid;
