@@ -82,6 +82,9 @@ const USER_ID: HeaderName = HeaderName::from_static("user_id");
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
+/// `application/json` (a constant: `from_static` checks its text on every call otherwise).
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 fn header_str<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -102,19 +105,13 @@ pub fn extract_key(h: &HeaderMap) -> Option<&str> {
 
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut r = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, JSON);
     r
 }
 
 fn bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, JSON);
     r
 }
 

@@ -248,13 +248,15 @@ pub fn trace_headers() -> [Option<TraceHeader>; 2] {
     if !enabled() {
         return [None, None];
     }
+    const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+    const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
     trace::current(|t, s, sampled, state| {
         let parent = http::HeaderValue::from_bytes(&traceparent(t, s, sampled))
             .ok()
-            .map(|v| (http::HeaderName::from_static("traceparent"), v));
+            .map(|v| (TRACEPARENT, v));
         let state = state
             .and_then(|st| http::HeaderValue::from_str(st).ok())
-            .map(|v| (http::HeaderName::from_static("tracestate"), v));
+            .map(|v| (TRACESTATE, v));
         [parent, state]
     })
     .unwrap_or_default()

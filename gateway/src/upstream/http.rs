@@ -331,11 +331,12 @@ impl HttpLink {
         trace: &[Option<crate::otel::TraceHeader>],
     ) -> Result<Outcome, Failure> {
         let mut headers = self.session_headers(sid.as_deref(), POST_HEADER_ROOM)?;
-        headers.append(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Constants: `from_static` checks its text on every call otherwise.
+        const ACCEPTED: HeaderValue =
+            HeaderValue::from_static("application/json, text/event-stream");
+        const JSON: HeaderValue = HeaderValue::from_static("application/json");
+        headers.append(ACCEPT, ACCEPTED);
+        headers.append(CONTENT_TYPE, JSON);
         for (name, value) in trace.iter().flatten() {
             headers.append(name, value.clone());
         }
