@@ -3,10 +3,9 @@
 //!
 //! Invariants: a presented key is found with one hash and one map lookup (a SipHash under keys
 //! random per process for the reference's plain-text keys, the keyed HMAC of
-//! [`super::keystore`] for hashed ones), then
-//! compared in constant time (`subtle`): the time taken does not depend on the number of keys,
-//! nor on how much of a key matched (a lookup compares hashes, which reveal nothing of the
-//! key). A disabled or expired key is a distinct error, so the auth layer can say so rather
+//! [`super::keystore`] for hashed ones), then compared in constant time (`subtle`): the time
+//! taken does not depend on the number of keys, nor on how much of a key matched (a lookup
+//! compares hashes, which reveal nothing of the key). A disabled or expired key is a distinct error, so the auth layer can say so rather
 //! than "unknown". Errors carry no key material.
 
 use subtle::ConstantTimeEq;
