@@ -105,9 +105,20 @@ pub(crate) const RAW_RESULT: &str = "\u{0}raw_result";
 /// being parsed into a tree and written again. Read them with [`arguments_of`].
 const RAW_ARGUMENTS: &str = "\u{0}raw_arguments";
 
+/// Member `name` of a JSON object. A message and its `params` have a handful of members: a
+/// scan of those is cheaper than hashing the name with the map's SipHash.
+#[inline]
+fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if m.len() <= 8 {
+        m.iter().find_map(|(k, v)| (k == name).then_some(v))
+    } else {
+        m.get(name)
+    }
+}
+
 /// `params.arguments` of a request as a value, whether kept raw or not (`None`: absent).
 pub fn arguments_of(params: &Value) -> Option<Value> {
-    match params.get(RAW_ARGUMENTS) {
+    match params.as_object().and_then(|p| member(p, RAW_ARGUMENTS)) {
         Some(Value::String(raw)) => serde_json::from_str(raw).ok(),
         _ => params.get("arguments").cloned(),
     }
@@ -241,7 +252,7 @@ impl Message {
 
     /// The already serialized result of a [`Message::result_raw`] response.
     pub fn raw_result(&self) -> Option<&str> {
-        self.0.get(RAW_RESULT).and_then(Value::as_str)
+        member(&self.0, RAW_RESULT).and_then(Value::as_str)
     }
 
     /// A success response whose result is already serialized JSON (spliced in as is by
@@ -272,7 +283,7 @@ impl Message {
             ));
         };
         let msg = Message(m);
-        if msg.0.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        if member(&msg.0, "jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(RpcError::new(
                 INVALID_REQUEST,
                 "Invalid Request: jsonrpc must be \"2.0\"",
@@ -284,7 +295,7 @@ impl Message {
                 "Invalid Request: no method, result or error",
             ));
         }
-        if let Some(m) = msg.0.get("method") {
+        if let Some(m) = member(&msg.0, "method") {
             if !m.is_string() {
                 return Err(RpcError::new(
                     INVALID_REQUEST,
@@ -292,7 +303,7 @@ impl Message {
                 ));
             }
         }
-        if let Some(id) = msg.0.get("id") {
+        if let Some(id) = member(&msg.0, "id") {
             if !(id.is_string()
                 || id.is_i64()
                 || id.is_u64()
@@ -337,7 +348,7 @@ impl Message {
 
     /// Request, notification or response.
     pub fn kind(&self) -> Option<Kind> {
-        let has = |k: &str| self.0.contains_key(k);
+        let has = |k: &str| member(&self.0, k).is_some();
         if has("method") {
             Some(if has("id") {
                 Kind::Request
@@ -353,17 +364,17 @@ impl Message {
 
     /// `id`.
     pub fn id(&self) -> Option<&Value> {
-        self.0.get("id")
+        member(&self.0, "id")
     }
 
     /// `method`.
     pub fn method(&self) -> Option<&str> {
-        self.0.get("method").and_then(Value::as_str)
+        member(&self.0, "method").and_then(Value::as_str)
     }
 
     /// `params`.
     pub fn params(&self) -> Option<&Value> {
-        self.0.get("params")
+        member(&self.0, "params")
     }
 
     /// `params`, mutable (created as `{}` if absent).
@@ -376,12 +387,12 @@ impl Message {
     /// `result` (not for [`Message::result_raw`] messages, which only the gateway's own
     /// responses to clients are).
     pub fn result_value(&self) -> Option<&Value> {
-        self.0.get("result")
+        member(&self.0, "result")
     }
 
     /// `error`, parsed.
     pub fn error_value(&self) -> Option<RpcError> {
-        self.0.get("error").map(RpcError::from_json)
+        member(&self.0, "error").map(RpcError::from_json)
     }
 
     /// Replaces the id.
@@ -398,8 +409,9 @@ impl Message {
     pub fn into_value(self) -> Value {
         let raw_arguments = self
             .params()
-            .is_some_and(|p| p.get(RAW_ARGUMENTS).is_some());
-        if self.0.contains_key(RAW_RESULT) || raw_arguments {
+            .and_then(Value::as_object)
+            .is_some_and(|p| member(p, RAW_ARGUMENTS).is_some());
+        if member(&self.0, RAW_RESULT).is_some() || raw_arguments {
             return serde_json::from_slice(&self.to_bytes()).unwrap_or(Value::Null);
         }
         Value::Object(self.0)
@@ -420,15 +432,15 @@ impl Message {
 
     /// Serialized.
     pub fn to_bytes(&self) -> Vec<u8> {
-        if let Some(Value::Object(p)) = self.0.get("params") {
-            if let Some(Value::String(raw)) = p.get(RAW_ARGUMENTS) {
+        if let Some(Value::Object(p)) = member(&self.0, "params") {
+            if let Some(Value::String(raw)) = member(p, RAW_ARGUMENTS) {
                 return self.to_bytes_with_raw_arguments(p, raw);
             }
         }
-        if let Some(Value::String(raw)) = self.0.get(RAW_RESULT) {
+        if let Some(Value::String(raw)) = member(&self.0, RAW_RESULT) {
             let mut out = Vec::with_capacity(raw.len() + 48);
             out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-            let _ = serde_json::to_writer(&mut out, self.0.get("id").unwrap_or(&Value::Null));
+            let _ = serde_json::to_writer(&mut out, member(&self.0, "id").unwrap_or(&Value::Null));
             out.extend_from_slice(br#","result":"#);
             out.extend_from_slice(raw.as_bytes());
             out.push(b'}');
@@ -558,5 +570,28 @@ mod tests {
         let a: Value = serde_json::from_slice(&raw.to_bytes()).unwrap();
         assert_eq!(a, val.clone().into_value());
         assert_eq!(raw.into_value(), val.into_value());
+    }
+
+    #[test]
+    fn members_are_found_in_small_and_large_messages() {
+        // Up to 8 members a message is scanned, beyond that its map is asked.
+        for extra in [0, 3, 20] {
+            let mut m = Message::request(json!(7), "tools/call", Some(json!({"name": "t"})));
+            for i in 0..extra {
+                m.0.insert(format!("x{i}"), json!(i));
+            }
+            assert_eq!(m.kind(), Some(Kind::Request), "{extra}");
+            assert_eq!(m.id(), Some(&json!(7)));
+            assert_eq!(m.method(), Some("tools/call"));
+            assert_eq!(m.params(), Some(&json!({"name": "t"})));
+            assert_eq!(m.result_value(), None);
+            assert!(member(&m.0, "x").is_none());
+            if extra > 0 {
+                assert_eq!(
+                    member(&m.0, &format!("x{}", extra - 1)),
+                    Some(&json!(extra - 1))
+                );
+            }
+        }
     }
 }
