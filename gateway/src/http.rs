@@ -32,7 +32,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::auth::AuthError;
-use crate::jsonrpc::{Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST};
+use crate::jsonrpc::{
+    Kind, Message, RpcError, AUTH_ERROR, INVALID_REQUEST, JSON, PROTOCOL_VERSION, SESSION_ID,
+};
 use crate::service::{Gateway, PROTOCOL_VERSIONS};
 use crate::session::Session;
 
@@ -79,11 +81,6 @@ const APIKEY: HeaderName = HeaderName::from_static("apikey");
 const GATEWAY_KEY: HeaderName = HeaderName::from_static("enkrypt_gateway_key");
 const PROJECT_ID: HeaderName = HeaderName::from_static("project_id");
 const USER_ID: HeaderName = HeaderName::from_static("user_id");
-const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-
-/// `application/json` (a constant: `from_static` checks its text on every call otherwise).
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 fn header_str<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -104,9 +101,7 @@ pub fn extract_key(h: &HeaderMap) -> Option<&str> {
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
-    let mut r = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, JSON);
-    r
+    bytes_response(status, serde_json::to_vec(&body).unwrap_or_default())
 }
 
 fn bytes_response(status: StatusCode, body: Vec<u8>) -> Response {

@@ -96,6 +96,16 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message(pub Map<String, Value>);
 
+/// The MCP session header of the streamable HTTP transport (the gateway's server and its
+/// upstream client both use it).
+pub(crate) const SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
+/// The MCP protocol version header of the streamable HTTP transport.
+pub(crate) const PROTOCOL_VERSION: http::HeaderName =
+    http::HeaderName::from_static("mcp-protocol-version");
+/// `application/json`, a message's content type (a constant: `from_static` checks its text on
+/// every call otherwise).
+pub(crate) const JSON: http::HeaderValue = http::HeaderValue::from_static("application/json");
+
 /// Key under which [`Message::result_raw`] keeps an already serialized result (a NUL-prefixed
 /// name no JSON-RPC peer sends).
 pub(crate) const RAW_RESULT: &str = "\u{0}raw_result";

@@ -33,10 +33,8 @@ use super::session::{initialize_params, response_id, Core, Link};
 use super::spec::{Transport, UpstreamSpec};
 use super::sse_parse::{SseParser, MAX_EVENT_BYTES};
 use super::{UpstreamError, UpstreamHandler};
-use crate::jsonrpc::Message;
+use crate::jsonrpc::{Message, JSON, PROTOCOL_VERSION, SESSION_ID};
 
-const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
-const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const LAST_EVENT_HEADER: HeaderName = HeaderName::from_static("last-event-id");
 /// Room in a POST's header map beyond the configured headers: the session and protocol
 /// version, the two types, the trace context, and what the client and connection add (its
@@ -232,11 +230,11 @@ impl HttpLink {
         }
         if let Some(s) = sid {
             let v = HeaderValue::from_str(s).map_err(|_| invalid("session id"))?;
-            headers.append(SESSION_HEADER, v);
+            headers.append(SESSION_ID, v);
         }
         if let Some(v) = self.state.lock().protocol_version.as_deref() {
             let v = HeaderValue::from_str(v).map_err(|_| invalid("protocol version"))?;
-            headers.append(VERSION_HEADER, v);
+            headers.append(PROTOCOL_VERSION, v);
         }
         Ok(headers)
     }
@@ -331,10 +329,9 @@ impl HttpLink {
         trace: &[Option<crate::otel::TraceHeader>],
     ) -> Result<Outcome, Failure> {
         let mut headers = self.session_headers(sid.as_deref(), POST_HEADER_ROOM)?;
-        // Constants: `from_static` checks its text on every call otherwise.
+        // A constant: `from_static` checks its text on every call otherwise.
         const ACCEPTED: HeaderValue =
             HeaderValue::from_static("application/json, text/event-stream");
-        const JSON: HeaderValue = HeaderValue::from_static("application/json");
         headers.append(ACCEPT, ACCEPTED);
         headers.append(CONTENT_TYPE, JSON);
         for (name, value) in trace.iter().flatten() {
@@ -372,7 +369,7 @@ impl HttpLink {
         if is_init {
             let new_sid = resp
                 .headers()
-                .get(&SESSION_HEADER)
+                .get(&SESSION_ID)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             self.state.lock().session_id = new_sid;
