@@ -266,11 +266,11 @@ impl Gateway {
                 // Telemetry only: the method and the start, kept when it is on.
                 let traced = crate::otel::enabled().then(|| {
                     let method = crate::otel::method_name(msg.method().unwrap_or_default());
-                    (method, Instant::now())
+                    (method, crate::otel::request_started())
                 });
                 let out = self.request_message(session, msg, id, stream).await;
                 if let Some((method, started)) = traced {
-                    crate::otel::finish_request(method, outcome_of(&out), started.elapsed());
+                    crate::otel::finish_request(method, outcome_of(&out), started);
                 }
                 out
             }

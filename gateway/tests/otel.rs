@@ -278,6 +278,13 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
             .stderr(Stdio::from(File::create(&stderr_path).unwrap()));
     });
     let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let unix_nanos = || {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        u64::try_from(d.as_nanos()).unwrap()
+    };
+    let calls_began = unix_nanos();
     for _ in 0..3 {
         let (err, text, _) = call(&client, "echo", json!({ "message": SECRET_ARG })).await;
         assert!(!err, "{text}");
@@ -354,6 +361,23 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
                 "enkrypt.tool.forward"
             ]
         );
+        // Span times are the wall-clock times of the calls, each child inside its request.
+        let calls_ended = unix_nanos();
+        for root in &roots {
+            let (start, end) = (root.start_time_unix_nano, root.end_time_unix_nano);
+            assert!(
+                calls_began <= start && start < end && end <= calls_ended,
+                "request span {start}..{end} outside the calls' {calls_began}..{calls_ended}"
+            );
+            for kid in children(&r.spans, root) {
+                let (s, e) = (kid.start_time_unix_nano, kid.end_time_unix_nano);
+                assert!(
+                    start <= s && s <= e && e <= end,
+                    "{} {s}..{e} outside its request's {start}..{end}",
+                    kid.name
+                );
+            }
+        }
         let by_name: HashMap<&str, &Span> = kids.iter().map(|s| (s.name.as_str(), *s)).collect();
         assert_eq!(
             attr(&by_name["enkrypt.auth"].attributes, "enkrypt.auth.result").as_deref(),

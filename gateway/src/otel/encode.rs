@@ -16,6 +16,7 @@
 use opentelemetry::Value;
 use opentelemetry_sdk::Resource;
 
+use super::clock::Calibration;
 use super::trace::{Child, Finished};
 use super::{Kind, Outcome, METHODS};
 
@@ -241,6 +242,8 @@ pub(super) struct Encoder {
     span: Vec<u8>,
     /// The `server_name` and `tool_name` attributes of the trace being written.
     tool: Vec<u8>,
+    /// Turns the spans' time readings into Unix nanoseconds.
+    clock: Calibration,
 }
 
 impl Encoder {
@@ -252,7 +255,13 @@ impl Encoder {
             consts: Consts::new(),
             span: Vec::with_capacity(256),
             tool: Vec::with_capacity(64),
+            clock: Calibration::none(),
         }
+    }
+
+    /// Sets how the next batches' time readings become Unix nanoseconds.
+    pub fn set_clock(&mut self, clock: Calibration) {
+        self.clock = clock;
     }
 
     /// The room left at the start of a request for its message heads (each length at most
@@ -322,9 +331,9 @@ impl Encoder {
         // Fields 6 (kind), 7 (start) and 8 (end), in one piece.
         let mut times = [0u8; 20];
         times[..3].copy_from_slice(&[0x30, kind, 0x39]);
-        times[3..11].copy_from_slice(&start.to_le_bytes());
+        times[3..11].copy_from_slice(&self.clock.unix(start).to_le_bytes());
         times[11] = 0x41;
-        times[12..].copy_from_slice(&end.to_le_bytes());
+        times[12..].copy_from_slice(&self.clock.unix(end).to_le_bytes());
         s.extend_from_slice(&times);
     }
 

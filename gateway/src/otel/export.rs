@@ -121,6 +121,7 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .build();
     let err = |what: &str, e: &dyn std::fmt::Display| format!("telemetry: {what} exporter: {e}");
 
+    super::clock::init();
     super::trace::set_sampler(super::trace::Sampler::from_env(
         std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
         std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
@@ -139,7 +140,7 @@ pub fn start(cfg: &TelemetryConfig) -> Result<Started, String> {
         .with_http_client(client.clone())
         .build()
         .map_err(|e| err("metric", &e))?;
-    let started = super::trace::now();
+    let started = super::clock::unix_now();
     let metric_exporter = Metrics {
         temporality: metric_exporter.temporality(),
         inner: metric_exporter,
@@ -295,7 +296,7 @@ impl Metrics {
     /// Sends the histogram, if anything was recorded.
     async fn export_durations(&self) -> Result<(), String> {
         let delta = self.temporality != Temporality::Cumulative;
-        let now = super::trace::now();
+        let now = super::clock::unix_now();
         let start = if delta {
             self.last_export
                 .swap(now, std::sync::atomic::Ordering::Relaxed)

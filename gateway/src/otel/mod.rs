@@ -32,6 +32,7 @@
 //! unreachable collector fills the bounded queue and traces are dropped; calls never wait for
 //! it.
 
+mod clock;
 mod counts;
 mod durations;
 mod encode;
@@ -42,7 +43,6 @@ mod trace;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use opentelemetry::metrics::{Counter, ObservableCounter};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -196,12 +196,21 @@ pub(super) fn method_index(method: &str) -> Option<usize> {
         .or_else(|| METHODS.iter().position(|k| *k == method))
 }
 
+/// When a request started, for its duration ([`finish_request`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStart(u64);
+
+/// Now, as the start of a request.
+pub fn request_started() -> RequestStart {
+    RequestStart(clock::now())
+}
+
 /// A request handled: its method and outcome on the request span, and the request metrics.
-pub fn finish_request(method: Cow<'static, str>, outcome: Outcome, took: Duration) {
+pub fn finish_request(method: Cow<'static, str>, outcome: Outcome, started: RequestStart) {
     if INSTRUMENTS.get().is_some() {
         let known = method_index(&method);
         counts::add(known, &method, outcome);
-        durations::record(known, &method, took);
+        durations::record(known, &method, clock::elapsed(started.0));
     }
     trace::with_data(|d| {
         d.method = Some(method);

@@ -130,6 +130,9 @@ fn run(q: &Queue, encoder: &mut Encoder, send: &mut Send) {
             s.spans = 0;
             s.stop
         };
+        if !spare.is_empty() {
+            encoder.set_clock(super::clock::calibration());
+        }
         let mut from = 0;
         while from < spare.len() {
             // At most `batch` spans per request (a trace is never split).

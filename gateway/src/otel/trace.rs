@@ -15,10 +15,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use super::clock::now;
 use super::{enabled, queue, Outcome};
 
 thread_local! {
@@ -437,20 +437,13 @@ pub(super) fn current<R>(f: impl FnOnce(u128, u64, bool, Option<&str>) -> R) -> 
     })
 }
 
-/// Unix time in nanoseconds.
-pub(super) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 thread_local! {
     static RNG: Cell<u64> = Cell::new(seed());
 }
 
 fn seed() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now());
+    h.write_u64(super::clock::unix_now());
     h.finish()
 }
 
