@@ -382,9 +382,9 @@ impl Encoder {
         }
         // The request's server and tool, kept for its upstream call's span.
         self.tool.clear();
-        if let Some((server, tool)) = &t.data.tool {
-            attr_str(&mut self.tool, "server_name", server);
-            attr_str(&mut self.tool, "tool_name", tool);
+        if let Some(names) = &t.data.tool {
+            attr_str(&mut self.tool, "server_name", names.server());
+            attr_str(&mut self.tool, "tool_name", names.tool());
             s.extend_from_slice(&self.tool);
         }
         if let Some(o) = t.data.outcome {
@@ -408,9 +408,9 @@ impl Encoder {
         if c.root_tool {
             // The root's (written just before its children).
             s.extend_from_slice(&self.tool);
-        } else if let Some((server, tool)) = &c.tool {
-            attr_str(s, "server_name", server);
-            attr_str(s, "tool_name", tool);
+        } else if let Some(names) = &c.tool {
+            attr_str(s, "server_name", names.server());
+            attr_str(s, "tool_name", names.tool());
         }
         if let Some(o) = c.outcome {
             s.extend_from_slice(k.outcome(o));
@@ -424,6 +424,7 @@ impl Encoder {
 mod tests {
     use super::super::trace::Data;
     use super::*;
+    use crate::otel::trace::ToolNames;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
     use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
@@ -469,7 +470,7 @@ mod tests {
             end: 99,
             data: Data {
                 method: Some("tools/call".into()),
-                tool: Some(("demo".into(), long_tool.clone())),
+                tool: Some(ToolNames::new("demo", &long_tool)),
                 outcome: Some(Outcome::ToolError),
                 children: vec![
                     Child {
@@ -491,7 +492,7 @@ mod tests {
                         end: 90,
                         flag: None,
                         outcome: Some(Outcome::Ok),
-                        tool: Some(("demo".into(), "echo".into())),
+                        tool: Some(ToolNames::new("demo", "echo")),
                         root_tool: false,
                     },
                     Child {
@@ -587,7 +588,7 @@ mod tests {
             end: 9,
             data: Data {
                 method: Some(std::borrow::Cow::Owned("x/custom".into())),
-                tool: Some(("srv".into(), "tl".into())),
+                tool: Some(ToolNames::new("srv", "tl")),
                 outcome: Some(Outcome::Error),
                 children: vec![Child {
                     id: 2,

@@ -123,7 +123,7 @@ pub fn request_outcome(outcome: Outcome) {
 /// Records the tool call's server and tool on the request span.
 pub fn note_tool(server: &str, tool: &str) {
     if enabled() {
-        trace::with_data(|d| d.tool = Some((server.to_string(), tool.to_string())));
+        trace::with_data(|d| d.tool = Some(trace::ToolNames::new(server, tool)));
     }
 }
 
@@ -229,17 +229,26 @@ pub fn cache_lookup(hit: bool) {
     }
 }
 
+/// The two hex digits of each byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
+
 /// The W3C `traceparent` of a span.
 fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> [u8; 55] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
     for (i, b) in trace_id.to_be_bytes().iter().enumerate() {
-        out[3 + 2 * i] = HEX[usize::from(b >> 4)];
-        out[4 + 2 * i] = HEX[usize::from(b & 15)];
+        out[3 + 2 * i..5 + 2 * i].copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
     for (i, b) in span_id.to_be_bytes().iter().enumerate() {
-        out[36 + 2 * i] = HEX[usize::from(b >> 4)];
-        out[37 + 2 * i] = HEX[usize::from(b & 15)];
+        out[36 + 2 * i..38 + 2 * i].copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
     if sampled {
         out[54] = b'1';
@@ -260,9 +269,13 @@ pub fn trace_headers() -> [Option<TraceHeader>; 2] {
     const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
     const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
     trace::current(|t, s, sampled, state| {
-        let parent = http::HeaderValue::from_bytes(&traceparent(t, s, sampled))
-            .ok()
-            .map(|v| (TRACEPARENT, v));
+        // Owned bytes: the upstream client keeps a copy of its request's headers, and a
+        // clone of these is a count, not a new allocation.
+        let parent = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(traceparent(
+            t, s, sampled,
+        )))
+        .ok()
+        .map(|v| (TRACEPARENT, v));
         let state = state
             .and_then(|st| http::HeaderValue::from_str(st).ok())
             .map(|v| (TRACESTATE, v));
@@ -442,7 +455,7 @@ mod tests {
     async fn a_forward_span_shares_the_requests_tool_when_it_is_the_same() {
         let root = Span::root("http", None);
         root.instrument(async {
-            trace::with_data(|d| d.tool = Some(("demo".into(), "echo".into())));
+            trace::with_data(|d| d.tool = Some(trace::ToolNames::new("demo", "echo")));
             drop(Span::forward("demo", "echo"));
             drop(Span::forward("demo", "other"));
             let mut seen = Vec::new();
@@ -458,7 +471,7 @@ mod tests {
                     (
                         Kind::Forward,
                         false,
-                        Some(("demo".to_string(), "other".to_string()))
+                        Some(trace::ToolNames::new("demo", "other"))
                     ),
                 ]
             );

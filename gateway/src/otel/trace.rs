@@ -158,16 +158,52 @@ pub(super) struct Child {
     pub end: u64,
     pub flag: Option<bool>,
     pub outcome: Option<Outcome>,
-    pub tool: Option<(String, String)>,
+    pub tool: Option<ToolNames>,
     /// The span's server and tool are the request's ([`Data::tool`]), not kept again.
     pub root_tool: bool,
+}
+
+/// A server's and a tool's names, in one allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ToolNames {
+    both: Box<str>,
+    /// Where the tool's name starts.
+    split: usize,
+}
+
+impl ToolNames {
+    /// `server` and `tool`.
+    pub fn new(server: &str, tool: &str) -> ToolNames {
+        let mut both = String::with_capacity(server.len() + tool.len());
+        both.push_str(server);
+        both.push_str(tool);
+        ToolNames {
+            both: both.into_boxed_str(),
+            split: server.len(),
+        }
+    }
+
+    /// The server's name.
+    pub fn server(&self) -> &str {
+        self.both.split_at(self.split).0
+    }
+
+    /// The tool's name.
+    pub fn tool(&self) -> &str {
+        self.both.split_at(self.split).1
+    }
+
+    /// Whether these are `server` and `tool`.
+    pub fn is(&self, server: &str, tool: &str) -> bool {
+        self.server() == server && self.tool() == tool
+    }
 }
 
 /// What the request records as it goes: the root span's attributes and the finished children.
 #[derive(Debug, Default)]
 pub(super) struct Data {
     pub method: Option<std::borrow::Cow<'static, str>>,
-    pub tool: Option<(String, String)>,
+    pub tool: Option<ToolNames>,
     pub outcome: Option<Outcome>,
     pub children: Vec<Child>,
 }
@@ -243,7 +279,7 @@ struct ChildOpen {
     flag: AtomicU8,
     /// 0 unset, else 1 + the outcome's index.
     outcome: AtomicU8,
-    tool: Option<(String, String)>,
+    tool: Option<ToolNames>,
     root_tool: bool,
 }
 
@@ -346,20 +382,18 @@ impl Span {
     pub(super) fn forward(server: &str, tool: &str) -> Span {
         let Some(same) = with_current(|cx| {
             let d = cx.trace.data.lock();
-            d.tool
-                .as_ref()
-                .is_some_and(|(s, t)| s == server && t == tool)
+            d.tool.as_ref().is_some_and(|n| n.is(server, tool))
         }) else {
             return Span::none();
         };
         if same {
             Span::child_with(Kind::Forward, None, true)
         } else {
-            Span::child_with(Kind::Forward, Some((server.into(), tool.into())), false)
+            Span::child_with(Kind::Forward, Some(ToolNames::new(server, tool)), false)
         }
     }
 
-    fn child_with(kind: Kind, tool: Option<(String, String)>, root_tool: bool) -> Span {
+    fn child_with(kind: Kind, tool: Option<ToolNames>, root_tool: bool) -> Span {
         let Some((trace, parent)) = with_current(|cx| (cx.trace.clone(), cx.span)) else {
             return Span::none();
         };
