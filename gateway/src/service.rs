@@ -531,7 +531,7 @@ fn outcome_of(out: &Option<Message>) -> crate::otel::Outcome {
             .iter()
             .any(|(k, v)| k == "isError" && v.as_bool() == Some(true)),
         (Some(_), _) => false,
-        (None, Some(raw)) => raw.contains("\"isError\":true"),
+        (None, Some(raw)) => crate::telemetry::tools::raw_is_error(raw),
         (None, None) => false,
     };
     if failed {
@@ -577,5 +577,16 @@ mod tests {
             Outcome::ToolError
         );
         assert_eq!(outcome_of(&raw(r#"{"content":[]}"#)), Outcome::Ok);
+        // As Python's `json.dumps` writes it, and as `/metrics` reads it.
+        assert_eq!(
+            outcome_of(&raw(r#"{"content": [], "isError": true}"#)),
+            Outcome::ToolError
+        );
+        assert_eq!(
+            outcome_of(&raw(
+                r#"{"content": [{"type": "text", "text": "\"isError\": true"}]}"#
+            )),
+            Outcome::Ok
+        );
     }
 }

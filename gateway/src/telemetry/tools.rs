@@ -97,7 +97,9 @@ pub fn is_error(result: &serde_json::Value) -> bool {
 /// `"isError"` key whose value is `true` (a key: inside a JSON string its quotes would be
 /// escaped). A nested object's `isError` counts too.
 pub fn raw_is_error(raw: &str) -> bool {
-    memchr::memmem::find_iter(raw.as_bytes(), b"\"isError\"").any(|at| {
+    static KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"isError\""));
+    KEY.find_iter(raw.as_bytes()).any(|at| {
         let rest = raw[at + 9..].trim_start();
         rest.strip_prefix(':')
             .is_some_and(|v| v.trim_start().starts_with("true"))
