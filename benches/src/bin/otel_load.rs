@@ -9,7 +9,8 @@
 //! starts the gateway with telemetry first; `PAIR=1` loads both gateways at the same time
 //! instead of in turns, both pinned to core 0 and everything else to core 1, so the two share
 //! whatever else the machine does); `BASE_BIN=<gateway binary>`: the first gateway is that
-//! build with telemetry on too, so the ratio compares two builds' telemetry).
+//! build with telemetry on too, so the ratio compares two builds' telemetry); `CLIENTS`: the
+//! client counts to run, comma-separated (`1,16`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -178,7 +179,12 @@ async fn main() {
     println!("## tools/call echo: {what}, {rounds} rounds, {calls} calls per client per round\n");
     println!("| clients | off p50 us | on p50 us | off p99 us | on p99 us | off CPU us/call | on CPU us/call | on / off |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for clients in [1usize, 16] {
+    let counts: Vec<usize> = std::env::var("CLIENTS")
+        .unwrap_or_else(|_| "1,16".into())
+        .split(',')
+        .map(|c| c.trim().parse().expect("CLIENTS: client counts, comma-separated"))
+        .collect();
+    for clients in counts {
         let (mut s_off, mut s_on) = (Vec::new(), Vec::new());
         for _ in 0..clients {
             s_off.push(Mcp::open(&format!("http://127.0.0.1:{off_port}/mcp/"), Some(KEY)).await);
