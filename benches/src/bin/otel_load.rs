@@ -182,7 +182,11 @@ async fn main() {
     let counts: Vec<usize> = std::env::var("CLIENTS")
         .unwrap_or_else(|_| "1,16".into())
         .split(',')
-        .map(|c| c.trim().parse().expect("CLIENTS: client counts, comma-separated"))
+        .map(|c| {
+            c.trim()
+                .parse()
+                .expect("CLIENTS: client counts, comma-separated")
+        })
         .collect();
     for clients in counts {
         let (mut s_off, mut s_on) = (Vec::new(), Vec::new());
