@@ -317,8 +317,11 @@ async fn tool_calls_export_a_span_tree_metrics_and_logs_and_propagate_traceparen
         r.spans.iter().any(|s| hex(&s.trace_id) == caller_trace)
     })
     .await;
+    // The duration histogram goes in a request of its own, right after the SDK's metrics.
     wait_for(&got, "the request metrics", |r| {
-        tool_calls(r, "ok") == Some(3) && tool_calls(r, "tool_error") == Some(1)
+        tool_calls(r, "ok") == Some(3)
+            && tool_calls(r, "tool_error") == Some(1)
+            && all_metrics(r).any(|m| m.name == "enkrypt.request.duration")
     })
     .await;
 
