@@ -182,30 +182,28 @@ impl Calibration {
         if !TSC.load(Ordering::Relaxed) {
             return;
         }
-        let p = Pair::take();
-        self.update(p);
-        if self.rate == 0.0 {
-            TSC.store(false, Ordering::Relaxed);
-        } else {
+        if self.update(Pair::take()) {
             RATE.store(self.rate.to_bits(), Ordering::Relaxed);
+        } else {
+            TSC.store(false, Ordering::Relaxed);
         }
     }
 
-    /// [`Calibration::refresh`] with the pair `p`; a rate of 0 says the counter is not usable.
-    fn update(&mut self, p: Pair) {
+    /// [`Calibration::refresh`] with the pair `p`: false, and nothing changed, when the
+    /// counter is not usable any more.
+    fn update(&mut self, p: Pair) -> bool {
         let Some(rate) = p.rate_since(&self.base) else {
-            self.rate = 0.0;
-            return;
+            return false;
         };
         if (rate / self.rate - 1.0).abs() > 0.01 {
-            self.rate = 0.0;
-            return;
+            return false;
         }
         if self.last.unix.saturating_sub(self.base.unix) >= 1_000_000_000 {
             self.base = self.last;
         }
         self.last = p;
         self.rate = rate;
+        true
     }
 
     /// Reading `r` in Unix nanoseconds.
@@ -263,37 +261,45 @@ mod tests {
     #[test]
     fn a_counter_that_changes_rate_or_runs_back_is_dropped() {
         let mut c = cal((0, 0), (1_000_000, 1_000_000));
-        c.update(Pair {
+        assert!(c.update(Pair {
             tsc: 2_000_000,
             unix: 2_000_000,
-        });
+        }));
         assert_eq!(c.rate, 1.0);
-        c.update(Pair {
-            tsc: 3_000_000,
-            unix: 4_000_000,
-        });
-        assert_eq!(c.rate, 0.0, "rate jumped");
+        let good = c.clone();
+        assert!(
+            !c.update(Pair {
+                tsc: 3_000_000,
+                unix: 4_000_000,
+            }),
+            "rate jumped"
+        );
+        // Readings already taken keep the last good calibration.
+        assert_eq!(c, good);
+        assert_eq!(c.unix(2_500_000 | MARK), 2_500_000);
         let mut c = cal((1_000, 0), (1_000_000, 1_000_000));
-        c.update(Pair {
-            tsc: 10,
-            unix: 2_000_000,
-        });
-        assert_eq!(c.rate, 0.0, "counter ran back");
+        assert!(
+            !c.update(Pair {
+                tsc: 10,
+                unix: 2_000_000,
+            }),
+            "counter ran back"
+        );
     }
 
     #[test]
     fn the_base_pair_moves_only_once_a_second_old() {
         let mut c = cal((0, 0), (1_000, 1_000));
-        c.update(Pair {
+        assert!(c.update(Pair {
             tsc: 2_000,
             unix: 2_000,
-        });
+        }));
         assert_eq!(c.base.tsc, 0);
         let mut c = cal((0, 0), (1_500_000_000, 1_500_000_000));
-        c.update(Pair {
+        assert!(c.update(Pair {
             tsc: 1_600_000_000,
             unix: 1_600_000_000,
-        });
+        }));
         assert_eq!(c.base.tsc, 1_500_000_000);
         assert_eq!(c.last.tsc, 1_600_000_000);
     }
