@@ -6,7 +6,8 @@
 //! future it wraps (and for its drop), so code deep in the call (the upstream's `traceparent`,
 //! a log line's ids) finds it without an argument. When the last reference to the trace goes (the
 //! request and any task it spawned are done), the trace is ended and handed to the export queue
-//! in one push. Ids come from a per-thread generator; times are Unix nanoseconds.
+//! in one push. Ids come from a per-thread generator; times are [`super::clock`] readings, made
+//! Unix nanoseconds by the exporter.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
