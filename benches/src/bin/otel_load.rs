@@ -10,7 +10,8 @@
 //! instead of in turns, both pinned to core 0 and everything else to core 1, so the two share
 //! whatever else the machine does); `BASE_BIN=<gateway binary>`: the first gateway is that
 //! build with telemetry on too, so the ratio compares two builds' telemetry); `CLIENTS`: the
-//! client counts to run, comma-separated (`1,16`).
+//! client counts to run, comma-separated (`1,16`); `METRICS_OFF=1`: the gateway without
+//! telemetry has `/metrics` recording off too (`enkrypt_metrics_enabled: false`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -135,8 +136,13 @@ async fn main() {
     let aa = std::env::var("AA").is_ok_and(|v| v == "1");
     let base = std::env::var("BASE_BIN").ok().map(std::path::PathBuf::from);
     let telemetry = json!({ "enkrypt_telemetry": { "enabled": true, "url": format!("http://127.0.0.1:{otlp}") } });
+    // METRICS_OFF=1: the gateway without telemetry records no `/metrics` either, so the
+    // ratio is everything on against everything off.
+    let metrics_off = std::env::var("METRICS_OFF").is_ok_and(|v| v == "1");
     let off_common = if base.is_some() {
         telemetry.clone()
+    } else if metrics_off {
+        json!({ "enkrypt_metrics_enabled": false })
     } else {
         json!({})
     };

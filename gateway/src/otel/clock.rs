@@ -3,18 +3,21 @@
 //!
 //! Where the kernel keeps its own time with the CPU's time-stamp counter (x86-64 Linux with
 //! clocksource `tsc`: a constant rate, in step across CPUs), a reading is the counter (one
-//! `rdtsc`, a third of a `clock_gettime` and none of its conversion), marked by its top bit.
-//! The export thread turns readings into Unix nanoseconds ([`Calibration::unix`]) by
+//! `rdtsc`, under a third of a `clock_gettime` and none of its conversion), marked by its top
+//! bit. The export thread turns readings into Unix nanoseconds ([`Calibration::unix`]) by
 //! interpolating between pairs of (counter, system time) it takes itself before each batch,
-//! so span times follow the system clock, its adjustments included. Elsewhere a reading is
-//! the Unix time in nanoseconds already, and converting it changes nothing.
+//! so span times follow the system clock, its adjustments included; the counter's rate is
+//! measured against the monotonic clock, which setting the system clock does not move.
+//! Elsewhere a reading is the Unix time in nanoseconds already, and converting it changes
+//! nothing.
 //!
 //! If the counter ever runs backwards or changes its rate, readings go back to the system
 //! clock for good; readings already taken keep the last good calibration.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The top bit marks a counter reading (Unix nanoseconds stay below it until 2262).
 const MARK: u64 = 1 << 63;
@@ -114,20 +117,38 @@ pub(super) fn calibration() -> Calibration {
     }
 }
 
-/// A counter reading and the system time taken with it.
+/// A counter reading and the times taken with it: monotonic (for the rate: never stepped) and
+/// system (for Unix times: stepped when the system clock is set).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Pair {
     tsc: u64,
+    /// Nanoseconds since the process's first pair.
+    mono: u64,
     unix: u64,
 }
 
+/// Nanoseconds of the monotonic clock since the first call.
+fn mono_now() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Pair {
-    /// The system time, between two counter readings (their middle): the closest of a few
-    /// tries, so a thread descheduled in between does not skew the pair.
+    /// The monotonic and system times, between two counter readings (their middle): the
+    /// closest of a few tries, so a thread descheduled in between does not skew the pair.
     fn take() -> Pair {
-        let mut best = (u64::MAX, Pair { tsc: 0, unix: 0 });
+        let mut best = (
+            u64::MAX,
+            Pair {
+                tsc: 0,
+                mono: 0,
+                unix: 0,
+            },
+        );
         for _ in 0..8 {
             let before = counter();
+            let mono = mono_now();
             let unix = unix_now();
             let after = counter();
             let window = after.saturating_sub(before);
@@ -136,6 +157,7 @@ impl Pair {
                     window,
                     Pair {
                         tsc: before + window / 2,
+                        mono,
                         unix,
                     },
                 );
@@ -148,7 +170,7 @@ impl Pair {
     /// believable rate (between 10 MHz and 100 GHz).
     fn rate_since(&self, a: &Pair) -> Option<f64> {
         let ticks = self.tsc.checked_sub(a.tsc).filter(|t| *t > 0)?;
-        let rate = self.unix.saturating_sub(a.unix) as f64 / ticks as f64;
+        let rate = self.mono.saturating_sub(a.mono) as f64 / ticks as f64;
         (0.01..=100.0).contains(&rate).then_some(rate)
     }
 }
@@ -157,6 +179,7 @@ impl Pair {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Calibration {
     /// The older pair (at least a second before `last` once the process has run that long).
+    /// Unix times are reckoned from `last` (the system clock may have been set since `base`).
     base: Pair,
     /// The newest pair.
     last: Pair,
@@ -167,7 +190,11 @@ pub(super) struct Calibration {
 impl Calibration {
     /// Converts nothing (no counter readings).
     pub(super) fn none() -> Calibration {
-        let p = Pair { tsc: 0, unix: 0 };
+        let p = Pair {
+            tsc: 0,
+            mono: 0,
+            unix: 0,
+        };
         Calibration {
             base: p,
             last: p,
@@ -198,7 +225,7 @@ impl Calibration {
         if (rate / self.rate - 1.0).abs() > 0.01 {
             return false;
         }
-        if self.last.unix.saturating_sub(self.base.unix) >= 1_000_000_000 {
+        if self.last.mono.saturating_sub(self.base.mono) >= 1_000_000_000 {
             self.base = self.last;
         }
         self.last = p;
@@ -223,17 +250,17 @@ impl Calibration {
 mod tests {
     use super::*;
 
+    /// A pair whose monotonic and system times agree.
+    fn pair(tsc: u64, unix: u64) -> Pair {
+        Pair {
+            tsc,
+            mono: unix,
+            unix,
+        }
+    }
+
     fn cal(base: (u64, u64), last: (u64, u64)) -> Calibration {
-        let (a, b) = (
-            Pair {
-                tsc: base.0,
-                unix: base.1,
-            },
-            Pair {
-                tsc: last.0,
-                unix: last.1,
-            },
-        );
+        let (a, b) = (pair(base.0, base.1), pair(last.0, last.1));
         Calibration {
             base: a,
             last: b,
@@ -261,45 +288,37 @@ mod tests {
     #[test]
     fn a_counter_that_changes_rate_or_runs_back_is_dropped() {
         let mut c = cal((0, 0), (1_000_000, 1_000_000));
-        assert!(c.update(Pair {
-            tsc: 2_000_000,
-            unix: 2_000_000,
-        }));
+        assert!(c.update(pair(2_000_000, 2_000_000)));
         assert_eq!(c.rate, 1.0);
         let good = c.clone();
-        assert!(
-            !c.update(Pair {
-                tsc: 3_000_000,
-                unix: 4_000_000,
-            }),
-            "rate jumped"
-        );
+        assert!(!c.update(pair(3_000_000, 4_000_000)), "rate jumped");
         // Readings already taken keep the last good calibration.
         assert_eq!(c, good);
         assert_eq!(c.unix(2_500_000 | MARK), 2_500_000);
         let mut c = cal((1_000, 0), (1_000_000, 1_000_000));
-        assert!(
-            !c.update(Pair {
-                tsc: 10,
-                unix: 2_000_000,
-            }),
-            "counter ran back"
-        );
+        assert!(!c.update(pair(10, 2_000_000)), "counter ran back");
+    }
+
+    #[test]
+    fn setting_the_system_clock_moves_unix_times_not_the_rate() {
+        let mut c = cal((0, 0), (1_000_000, 1_000_000));
+        // The system clock set 5 s ahead; the monotonic clock ran on with the counter.
+        assert!(c.update(Pair {
+            tsc: 2_000_000,
+            mono: 2_000_000,
+            unix: 5_002_000_000,
+        }));
+        assert_eq!(c.rate, 1.0);
+        assert_eq!(c.unix(2_000_100 | MARK), 5_002_000_100);
     }
 
     #[test]
     fn the_base_pair_moves_only_once_a_second_old() {
         let mut c = cal((0, 0), (1_000, 1_000));
-        assert!(c.update(Pair {
-            tsc: 2_000,
-            unix: 2_000,
-        }));
+        assert!(c.update(pair(2_000, 2_000)));
         assert_eq!(c.base.tsc, 0);
         let mut c = cal((0, 0), (1_500_000_000, 1_500_000_000));
-        assert!(c.update(Pair {
-            tsc: 1_600_000_000,
-            unix: 1_600_000_000,
-        }));
+        assert!(c.update(pair(1_600_000_000, 1_600_000_000)));
         assert_eq!(c.base.tsc, 1_500_000_000);
         assert_eq!(c.last.tsc, 1_600_000_000);
     }
