@@ -92,7 +92,7 @@ impl Client {
     }
 }
 
-/// Serves on stdin/stdout until stdin closes, then returns (within [`EXIT_GRACE`]).
+/// Serves on stdin/stdout until stdin closes, then returns (within `EXIT_GRACE`).
 pub async fn serve(gw: Arc<Gateway>) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {

@@ -95,7 +95,7 @@ pub(super) fn in_tx() -> bool {
 }
 
 /// How the append-only file logs a command that changed the keyspace: set once per command
-/// of the table, from its name ([`class`]), so that no name is compared per call.
+/// of the table, from its name (`class`), so that no name is compared per call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AofLog {
     /// Not logged: a read (inside a transaction or a script, the keys it finds expired are).
@@ -106,7 +106,7 @@ pub enum AofLog {
     Set,
     /// Rewritten from its arguments or its keys' states once it ran (see the module's doc).
     Rewritten,
-    /// As its handler reports ([`log_as`]).
+    /// As its handler reports (`log_as`).
     Effects,
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A blocking handler that finds nothing to take (and whose client may block: a network
 //! connection outside MULTI/EXEC) writes no reply and leaves a
-//! [`crate::state::blocking::BlockRequest`] in the session. [`begin`] then queues the client in
+//! [`crate::state::blocking::BlockRequest`] in the session. `begin` then queues the client in
 //! the registry ([`crate::state::Blocking`]), registers it with the engine for the keys where
 //! it is first in line, and runs the handler once more, so a write made meanwhile is not
 //! missed. A client still blocked keeps its command in [`Session::blocked`]; its connection

@@ -2,7 +2,7 @@
 //!
 //! Invariant: no message contains a cache password or a gateway key. Backend messages are
 //! built from the RESP client's errors (which name host, port and Redis's error line, never the
-//! password) and pass through [`redact`] with the configured passwords as a second guard.
+//! password) and pass through `redact` with the configured passwords as a second guard.
 
 use std::time::Duration;
 

@@ -1,9 +1,8 @@
-//! The `secure-mcp-gateway` command line: `generate-config`, `start` ([`start`]), `cache
-//! status|clear` ([`cache`]), the admin groups `config` ([`config`]), `project` ([`project`])
-//! and `user` ([`user`]) with its key subcommands ([`keys`]), `install` ([`install`]), `system
-//! backup|restore|reset|health-check` ([`system`]), and the demo MCP server (`demo-server`) the
-//! default config points at. One file per command group; the operations themselves live in the
-//! library ([`crate::admin`]).
+//! The `secure-mcp-gateway` command line: `generate-config`, `start`, `cache status|clear`, the
+//! admin groups `config` ([`config`]), `project` ([`project`]) and `user` ([`user`]) with its
+//! key subcommands ([`keys`]), `install`, `system backup|restore|reset|health-check`, and the
+//! demo MCP server (`demo-server`) the default config points at. One file per command group;
+//! the operations themselves live in the library ([`crate::admin`]).
 
 use std::path::{Path, PathBuf};
 

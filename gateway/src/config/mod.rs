@@ -8,7 +8,8 @@
 //! - `validate`: document -> typed view; every problem named by its JSON path (the
 //!   `mcp_configs` section in `validate/servers.rs`).
 //! - [`cache_url`]: `redis://` / `rediss://` URLs for the external cache.
-//! - [`env`]: cache connection settings from `ENKRYPT_CACHE_*` variables, over the file's.
+//! - [`env`](mod@env): cache connection settings from `ENKRYPT_CACHE_*` variables, over the
+//!   file's.
 //! - [`identity`]: gateway key -> user, project, mcp_config, compared in constant time.
 //! - [`mod@generate`]: a working default config and a safe `write_new`.
 //! - [`mod@watch`]: hot reload by polling ([`ConfigWatcher`]).

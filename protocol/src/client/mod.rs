@@ -1,6 +1,6 @@
 //! An async RESP client for Redis, KeyDB and `cachesrv`.
 //!
-//! - A small pool of multiplexed connections ([`conn`]): commands from many tasks are pipelined
+//! - A small pool of multiplexed connections (`conn`): commands from many tasks are pipelined
 //!   over each socket and picked round-robin across the pool.
 //! - On connect: `HELLO 3` (when [`ClientConfig::resp3`]), `AUTH [username] password`,
 //!   `SELECT db`, `CLIENT SETNAME`.

@@ -5,11 +5,11 @@
 //! - `listpack`: up to `zset-max-listpack-entries` members (128) of at most
 //!   `zset-max-listpack-value` bytes (64): one sorted vector of entries, searched in order
 //!   (member lookups scan it, as Redis scans its listpack).
-//! - `skiplist`: a hash set of entries (member -> score) plus [`runs::Runs`], an
+//! - `skiplist`: a hash set of entries (member -> score) plus `runs::Runs`, an
 //!   order-statistic sequence of entry pointers, for O(log n) insert, delete, rank, range by
 //!   score or by member order.
 //!
-//! Each member and score live once, in one [`entry::Entry`] allocation; the index and the runs
+//! Each member and score live once, in one `entry::Entry` allocation; the index and the runs
 //! hold 8-byte pointers to it. A set converts to `skiplist` when an insert passes a limit and
 //! never converts back (as Redis's ZADD). The heap bytes of the entries are counted as they
 //! change, so [`ZSetValue::mem_usage`] is O(1) and exact for the structure's state.

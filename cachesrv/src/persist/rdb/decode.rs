@@ -7,7 +7,7 @@
 //! `DUMP` payload.
 //!
 //! Sorted sets of every RDB type (`ZSET`, `ZSET_2`, `ZSET_ZIPLIST`, `ZSET_LISTPACK`) load into
-//! the encoding Redis would pick ([`zset_value`]).
+//! the encoding Redis would pick (`zset_value`).
 
 use std::borrow::Cow;
 

@@ -8,7 +8,7 @@
 //!   byte of the offset; the match copies `length + 2` bytes starting `((c & 31) << 8 | low) + 1`
 //!   bytes back in the output (it may overlap what it produces).
 //!
-//! [`compress`] finds matches through a hash table of 3-byte prefixes; its output is valid LZF
+//! `compress` finds matches through a hash table of 3-byte prefixes; its output is valid LZF
 //! but not necessarily the same bytes liblzf would choose. [`decompress`] checks every bound
 //! and fails on any inconsistency.
 

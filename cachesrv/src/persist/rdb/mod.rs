@@ -1,6 +1,6 @@
 //! The RDB format of Redis 7.0 (RDB version 10): values ([`encode`], [`decode`]) and whole
-//! files ([`file`]), with the pieces they are made of: [`crc64`], [`lzf`], [`listpack`] and
-//! the older compact encodings in [`compact`].
+//! files ([`file`](mod@file)), with the pieces they are made of: [`crc64`], [`lzf`],
+//! [`listpack`] and the older compact encodings in [`compact`].
 //!
 //! Runtime-free and socket-free: functions over byte slices and `Vec<u8>` buffers. Nothing
 //! here panics on input; every inconsistency in data being read is an [`RdbError`].

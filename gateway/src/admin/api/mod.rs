@@ -12,8 +12,8 @@
 //!
 //! Request bodies are JSON with the reference's field names; an empty body reads as `{}`, and a
 //! body that is not JSON, or lacks a required field, is refused with 400. The routes are grouped
-//! as the command line is: [`keys`], [`configs`] (with servers, guardrail policies and
-//! settings), [`projects`], [`users`], [`system`]. Export, import, backup and restore take file
+//! as the command line is: `keys`, `configs` (with servers, guardrail policies and
+//! settings), `projects`, `users`, `system`. Export, import, backup and restore take file
 //! paths on the gateway's machine, as the reference does: the gateway reads or writes them with
 //! its own permissions, which is one more reason the API is key-protected and loopback-only by
 //! default.
