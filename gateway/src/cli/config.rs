@@ -132,6 +132,8 @@ pub enum ConfigAction {
         #[arg(long)]
         server_command: Option<String>,
         /// Remote MCP server URL (e.g. https://mcp.example.com/mcp), instead of --server-command.
+        // The doc comment is the `--help` text: the URL stays bare there.
+        #[allow(rustdoc::bare_urls)]
         #[arg(long)]
         server_url: Option<String>,
         /// Transport for URL servers (default: streamable_http).
