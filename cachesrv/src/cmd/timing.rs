@@ -21,15 +21,32 @@ mod imp {
         unsafe { core::arch::x86_64::_rdtsc() }
     }
 
+    /// A monotonic clock reading and the counter at that instant: the counter is read on both
+    /// sides of the clock, and the closest of a few tries kept, so a thread descheduled in
+    /// between does not skew the rate (it would for the life of the process).
+    fn pair() -> (Instant, u64) {
+        let mut best = (u64::MAX, Instant::now(), 0);
+        for _ in 0..8 {
+            let before = now();
+            let t = Instant::now();
+            let window = now().wrapping_sub(before);
+            if window < best.0 {
+                best = (window, t, before.wrapping_add(window / 2));
+            }
+        }
+        (best.1, best.2)
+    }
+
     pub fn ns_per_tick() -> f64 {
         *NS_PER_TICK.get_or_init(|| {
-            let (t0, c0) = (Instant::now(), now());
+            let (t0, c0) = pair();
             while t0.elapsed() < Duration::from_millis(2) {
                 std::hint::spin_loop();
             }
+            let (t1, c1) = pair();
             let (ns, c) = (
-                t0.elapsed().as_nanos() as f64,
-                now().wrapping_sub(c0) as f64,
+                t1.duration_since(t0).as_nanos() as f64,
+                c1.wrapping_sub(c0) as f64,
             );
             if c > 0.0 {
                 ns / c
