@@ -125,11 +125,15 @@ async fn prometheus_scrapes_gateway_and_cachesrv() {
             "enkrypt_cache_port": cache_port,
         }),
     );
-    let gw = start_http(&cfg);
-    let (_prom, prom) = start_prometheus(
-        dir.path(),
-        &[("gateway", gw.port), ("cachesrv", metrics_port)],
-    );
+    // The waits for the gateway and Prometheus block their thread: off the runtime's workers,
+    // so the cache server's tasks keep running for the gateway meanwhile.
+    let gw = tokio::task::block_in_place(|| start_http(&cfg));
+    let (_prom, prom) = tokio::task::block_in_place(|| {
+        start_prometheus(
+            dir.path(),
+            &[("gateway", gw.port), ("cachesrv", metrics_port)],
+        )
+    });
 
     let client = connect_http(&gw.url(), KEY).await.expect("connect");
     assert!(tool_names(&client).await.contains(&"echo".to_string()));
