@@ -5,8 +5,8 @@
 //! random per process for the reference's plain-text keys, the keyed HMAC of
 //! [`super::keystore`] for hashed ones), then compared in constant time (`subtle`): the time
 //! taken does not depend on the number of keys, nor on how much of a key matched (a lookup
-//! compares hashes, which reveal nothing of the key). A disabled or expired key is a distinct error, so the auth layer can say so rather
-//! than "unknown". Errors carry no key material.
+//! compares hashes, which reveal nothing of the key). A disabled or expired key is a distinct
+//! error, so the auth layer can say so rather than "unknown". Errors carry no key material.
 
 use subtle::ConstantTimeEq;
 

@@ -119,7 +119,7 @@ pub(super) fn calibration() -> Calibration {
 
 /// A counter reading and the times taken with it: monotonic (for the rate: never stepped) and
 /// system (for Unix times: stepped when the system clock is set).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(super) struct Pair {
     tsc: u64,
     /// Nanoseconds since the process's first pair.
@@ -138,14 +138,7 @@ impl Pair {
     /// The monotonic and system times, between two counter readings (their middle): the
     /// closest of a few tries, so a thread descheduled in between does not skew the pair.
     fn take() -> Pair {
-        let mut best = (
-            u64::MAX,
-            Pair {
-                tsc: 0,
-                mono: 0,
-                unix: 0,
-            },
-        );
+        let mut best = (u64::MAX, Pair::default());
         for _ in 0..8 {
             let before = counter();
             let mono = mono_now();
@@ -190,14 +183,9 @@ pub(super) struct Calibration {
 impl Calibration {
     /// Converts nothing (no counter readings).
     pub(super) fn none() -> Calibration {
-        let p = Pair {
-            tsc: 0,
-            mono: 0,
-            unix: 0,
-        };
         Calibration {
-            base: p,
-            last: p,
+            base: Pair::default(),
+            last: Pair::default(),
             rate: 0.0,
         }
     }
