@@ -169,9 +169,11 @@ pub(super) fn handle(ctx: &mut Ctx<'_>, cmd: &'static Command, h: Handler, argv:
         return handle_in_tx(ctx, cmd, h, argv, write);
     }
     if !write {
+        // The lock a batch keeps is for its write commands only.
+        ctx.shared.aof.release_kept();
         return h(ctx, argv);
     }
-    let Some(mut log) = ctx.shared.aof.order() else {
+    let Some(mut log) = ctx.shared.aof.order_kept() else {
         return h(ctx, argv);
     };
     let d0 = crate::engine::dirtied_here();

@@ -557,6 +557,8 @@ fn call_else(
     argv: &[&[u8]],
     stats: &mut LocalStats,
 ) {
+    // Takes or waits for the gate: not while keeping the AOF's lock (taken after the gate).
+    ctx.shared.aof.release_kept();
     match cmd.handler {
         Handle::OwnGate(h) => run_outer(ctx, cmd, h, argv, stats),
         Handle::Keyspace(h) => match script::wait_gate(ctx.shared) {
@@ -595,6 +597,7 @@ fn run(
         }
     });
     if ctx.sess.block_request.is_some() {
+        ctx.shared.aof.release_kept();
         blocking::begin(ctx, argv);
     }
 }

@@ -589,6 +589,9 @@ fn run_batch(
 ) -> Batch {
     let mut gate = None;
     let mut exclusive = None;
+    // Write commands of the batch keep the AOF's ordering lock from one to the next while the
+    // shared gate is held; let go of before the gate changes, and when the batch ends.
+    let keep = shared.aof.keep_scope();
     loop {
         match parser.parse(&mut rbuf[*off..], sess.authenticated) {
             Ok(Parsed::Complete(len)) => {
@@ -602,12 +605,14 @@ fn run_batch(
                     match cmd::gate_use(args.at(0)) {
                         cmd::GateUse::Script => {
                             // Consecutive scripts run under one exclusive hold.
+                            keep.allow(false);
                             gate = None;
                             if exclusive.is_none() {
                                 exclusive = Some(shared.engine.exclusive());
                             }
                         }
                         cmd::GateUse::Own => {
+                            keep.allow(false);
                             gate = None;
                             exclusive = None;
                         }
@@ -618,6 +623,7 @@ fn run_batch(
                                 // -BUSY.
                                 gate = shared.engine.try_shared();
                             }
+                            keep.allow(gate.is_some());
                         }
                     }
                     let holding = match (&gate, &exclusive) {

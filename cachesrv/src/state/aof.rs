@@ -3,7 +3,12 @@
 //!
 //! Ordering: a write command runs its handler while holding [`Aof::order`]'s lock and appends
 //! its record before releasing it, so the file holds the commands in the order their effects
-//! were applied, whatever thread ran them. Reads never take the lock.
+//! were applied, whatever thread ran them. Reads never take the lock. An event loop running a
+//! batch of pipelined requests keeps the lock from one write command to the next
+//! ([`Aof::keep_scope`], [`Aof::order_kept`]) instead of taking it for each: taking and
+//! releasing it are each a locked instruction, which waits for the handler's stores to reach
+//! the cache. It lets go before anything else: a read, a command that takes the gate itself, a
+//! blocking command, the end of the batch, and any other use of the AOF's locks on that thread.
 //!
 //! Durability: records go to a buffer; before a connection's replies are written
 //! ([`Aof::before_reply`]) the buffer is written to the file, and with `appendfsync always` the
@@ -23,6 +28,8 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::Write;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -46,6 +53,77 @@ thread_local! {
     static PENDING: Cell<u64> = const { Cell::new(0) };
     /// This thread runs a write command, a transaction or a script: keys it expires are its.
     static IN_WRITE: Cell<bool> = const { Cell::new(false) };
+    /// The batch this thread runs ([`KeepScope`]): the AOF whose ordering lock it may keep
+    /// between its write commands (null: none may be kept), and whether it holds it now.
+    static KEPT: Cell<(*const Aof, bool)> = const { Cell::new((std::ptr::null(), false)) };
+    /// A [`Logged`] over the kept lock is live: the lock must not be let go meanwhile.
+    static KEPT_IN_USE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Lets the event loop's thread keep the ordering lock between the write commands of the batch
+/// it runs ([`Aof::order_kept`]); the lock is let go when the scope ends, or earlier
+/// ([`KeepScope::allow`], [`Aof::release_kept`]).
+pub struct KeepScope<'a> {
+    aof: &'a Aof,
+}
+
+impl KeepScope<'_> {
+    /// Allows keeping the lock (only while the batch holds the engine's shared gate: the lock
+    /// is taken after the gate, never before), or lets it go and allows it no more.
+    #[inline]
+    pub fn allow(&self, yes: bool) {
+        if yes {
+            let (a, kept) = KEPT.get();
+            if a.is_null() {
+                KEPT.set((self.aof, kept));
+            }
+        } else {
+            self.aof.release_kept();
+            KEPT.set((std::ptr::null(), false));
+        }
+    }
+}
+
+impl Drop for KeepScope<'_> {
+    fn drop(&mut self) {
+        self.aof.release_kept();
+        KEPT.set((std::ptr::null(), false));
+    }
+}
+
+/// The ordering lock's buffer, held by a guard or through the lock the batch keeps
+/// ([`Aof::order_kept`]).
+pub struct Logged<'a> {
+    guard: ManuallyDrop<MutexGuard<'a, LogBuf>>,
+    kept: bool,
+}
+
+impl Deref for Logged<'_> {
+    type Target = LogBuf;
+    #[inline]
+    fn deref(&self) -> &LogBuf {
+        &self.guard
+    }
+}
+
+impl DerefMut for Logged<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut LogBuf {
+        &mut self.guard
+    }
+}
+
+impl Drop for Logged<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.kept {
+            // The lock stays held, for the batch's next write command.
+            KEPT_IN_USE.set(false);
+        } else {
+            // SAFETY: dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.guard) };
+        }
+    }
 }
 
 /// Marks the current thread as running a write command, a transaction or a script until the
@@ -215,8 +293,8 @@ pub struct Aof {
     on: AtomicBool,
     fsync: AtomicU8,
     log: Mutex<LogBuf>,
-    /// The file; lock order: `out` before `log`.
-    pub out: Mutex<OutFile>,
+    /// The file ([`Aof::out`]); lock order: `out` before `log`.
+    out: Mutex<OutFile>,
     sync: Mutex<SyncState>,
     synced_cv: Condvar,
     /// A rewrite runs.
@@ -310,9 +388,79 @@ impl Aof {
         if !self.is_on() {
             return None;
         }
-        let g = self.log.lock();
+        let g = self.lock_log();
         // Switched off while waiting: nothing more is logged.
         self.is_on().then_some(g)
+    }
+
+    /// [`Aof::order`] for a command of the batch a [`KeepScope`] allows to keep the lock: the
+    /// lock is taken by the batch's first write command and kept for the next ones.
+    #[inline]
+    pub fn order_kept(&self) -> Option<Logged<'_>> {
+        if !self.is_on() {
+            return None;
+        }
+        let (a, kept) = KEPT.get();
+        // Not kept for another command running inside this one (none does): that one waits,
+        // as it always did, rather than share the buffer.
+        if !std::ptr::eq(a, self) || KEPT_IN_USE.get() {
+            return self.order().map(|g| Logged {
+                guard: ManuallyDrop::new(g),
+                kept: false,
+            });
+        }
+        if !kept {
+            let g = self.log.lock();
+            if !self.is_on() {
+                return None;
+            }
+            MutexGuard::leak(g);
+            KEPT.set((a, true));
+        }
+        KEPT_IN_USE.set(true);
+        // SAFETY: this thread holds the lock (taken above, or by an earlier command of the
+        // batch and kept), and no other guard over it is live on this thread: the others are
+        // taken after `release_kept`, which lets go of the kept lock, and `KEPT_IN_USE` keeps
+        // it from doing so while this one lives.
+        let guard = unsafe { self.log.make_guard_unchecked() };
+        Some(Logged {
+            guard: ManuallyDrop::new(guard),
+            kept: true,
+        })
+    }
+
+    /// Lets go of the ordering lock this thread keeps for its batch, if it keeps it (not while
+    /// a [`Logged`] over it is in use: taking the lock again would then wait, as it always did).
+    #[inline]
+    pub fn release_kept(&self) {
+        let (a, kept) = KEPT.get();
+        if kept && std::ptr::eq(a, self) && !KEPT_IN_USE.get() {
+            KEPT.set((a, false));
+            // SAFETY: this thread holds the lock (kept by `order_kept`), and no guard over it
+            // is live.
+            unsafe { self.log.force_unlock() };
+        }
+    }
+
+    /// A scope in which this thread may keep the ordering lock between the write commands of
+    /// the batch it runs (see [`KeepScope::allow`]).
+    pub fn keep_scope(&self) -> KeepScope<'_> {
+        KeepScope { aof: self }
+    }
+
+    /// The ordering lock, after letting go of the one this thread keeps.
+    #[inline]
+    fn lock_log(&self) -> MutexGuard<'_, LogBuf> {
+        self.release_kept();
+        self.log.lock()
+    }
+
+    /// The file's state, after letting go of the ordering lock this thread keeps (lock order:
+    /// `out` before the ordering lock).
+    #[inline]
+    pub fn out(&self) -> MutexGuard<'_, OutFile> {
+        self.release_kept();
+        self.out.lock()
     }
 
     /// `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`: expired and evicted keys are
@@ -383,7 +531,7 @@ impl Aof {
 
     /// The ordering lock, whatever the state (rewrite switch points).
     pub fn log_lock(&self) -> MutexGuard<'_, LogBuf> {
-        self.log.lock()
+        self.lock_log()
     }
 
     /// Called before a connection's replies are written: writes the buffer to the file and,
@@ -392,7 +540,7 @@ impl Aof {
     pub fn before_reply(&self) {
         if self.removed_pending.load(Ordering::Relaxed) && self.is_on() {
             // Keys this batch expired or evicted (a read may have): logged with the batch.
-            self.log_removals(&mut self.log.lock(), false);
+            self.log_removals(&mut self.lock_log(), false);
         }
         let p = PENDING.with(|p| p.replace(0));
         if p == 0 {
@@ -401,7 +549,7 @@ impl Aof {
         if self.fsync_mode() == FSYNC_ALWAYS {
             self.sync_upto(p);
         } else {
-            let mut out = self.out.lock();
+            let mut out = self.out();
             if out.written < p {
                 self.write_out_locked(&mut out);
             }
@@ -411,7 +559,7 @@ impl Aof {
     /// Writes the buffered records to the file; returns the offset now written. The lock on
     /// `out` is held for the write, so records reach the file in order.
     pub fn write_out(&self) -> u64 {
-        let mut out = self.out.lock();
+        let mut out = self.out();
         self.write_out_locked(&mut out)
     }
 
@@ -419,7 +567,7 @@ impl Aof {
     pub fn write_out_locked(&self, out: &mut OutFile) -> u64 {
         let mut data = std::mem::take(&mut out.spare);
         let end = {
-            let mut log = self.log.lock();
+            let mut log = self.lock_log();
             if self.is_on() {
                 self.log_removals(&mut log, false);
             }
@@ -470,7 +618,7 @@ impl Aof {
         s.syncing = true;
         drop(s);
         let (end, file) = {
-            let mut out = self.out.lock();
+            let mut out = self.out();
             let end = self.write_out_locked(&mut out);
             (end, out.file.as_ref().and_then(|f| f.try_clone().ok()))
         };
@@ -497,7 +645,7 @@ impl Aof {
     /// Writes out and fsyncs everything appended so far.
     pub fn sync_all(&self) {
         let end = {
-            let mut log = self.log.lock();
+            let mut log = self.lock_log();
             if self.is_on() {
                 self.log_removals(&mut log, false);
             }
@@ -509,7 +657,7 @@ impl Aof {
     /// Starts logging into `out` (already open).
     pub fn switch_on(self: &Arc<Self>) {
         {
-            let mut log = self.log.lock();
+            let mut log = self.lock_log();
             log.db = None;
             self.on.store(true, Ordering::Release);
         }
@@ -527,9 +675,9 @@ impl Aof {
     /// Stops logging, fsyncs and closes the file (`appendonly no`, shutdown).
     pub fn switch_off(&self) {
         self.sync_all();
-        let mut out = self.out.lock();
+        let mut out = self.out();
         {
-            let mut log = self.log.lock();
+            let mut log = self.lock_log();
             self.log_removals(&mut log, false);
             self.on.store(false, Ordering::Release);
             log.state_mode = false;

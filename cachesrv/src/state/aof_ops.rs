@@ -144,7 +144,7 @@ impl Shared {
         delete_history(&dir, &name, &mut m);
         let (base, incr) = sizes(&dir, &m);
         {
-            let mut out = self.aof.out.lock();
+            let mut out = self.aof.out();
             out.file = Some(file);
             out.manifest = m;
             out.base_size = base;
@@ -251,7 +251,7 @@ impl Shared {
         fs::create_dir_all(dir)?;
         let was_on = self.aof.is_on();
         let mut m = if was_on {
-            self.aof.out.lock().manifest.clone()
+            self.aof.out().manifest.clone()
         } else {
             // Switched on at run time: files of an earlier run continue the sequence numbers
             // and become history when this rewrite ends.
@@ -276,7 +276,7 @@ impl Shared {
             m.persist(dir, &files::manifest_name(name))?;
         }
         let base_seq = m.next_base_seq();
-        let mut out = self.aof.out.lock();
+        let mut out = self.aof.out();
         self.aof.write_out_locked(&mut out);
         let old = match out.file.take() {
             Some(f) if self.aof.fsync_mode() == FSYNC_ALWAYS => {
@@ -335,7 +335,7 @@ impl Shared {
             (Err(e), _) => Err(e.to_string()),
             (Ok(_), true) => Err("SWAPDB ran during the rewrite".to_string()),
             (Ok(_), false) => {
-                let mut m = self.aof.out.lock().manifest.clone();
+                let mut m = self.aof.out().manifest.clone();
                 // Every file before the switch point becomes history.
                 let newest = at_switch.incrs.last().map(|f| f.seq).unwrap_or(0);
                 let mut history: Vec<AofFile> = m.base.take().into_iter().collect();
@@ -353,9 +353,9 @@ impl Shared {
                 });
                 match m.persist(&dir, &files::manifest_name(&name)) {
                     Ok(()) => {
-                        self.aof.out.lock().manifest = m.clone();
+                        self.aof.out().manifest = m.clone();
                         delete_history(&dir, &name, &mut m);
-                        let mut out = self.aof.out.lock();
+                        let mut out = self.aof.out();
                         let (b, i) = sizes(&dir, &m);
                         out.base_size = b;
                         out.incr_size = i;
@@ -429,7 +429,7 @@ impl Shared {
             return;
         }
         let size = {
-            let o = a.out.lock();
+            let o = a.out();
             o.base_size + o.incr_size
         };
         let base = a.rewrite_base_size.load(Ordering::Relaxed).max(1);
@@ -459,7 +459,7 @@ impl Shared {
         let a = &self.aof;
         let rewriting = a.rewriting.load(Ordering::Acquire);
         let (base, incr) = {
-            let o = a.out.lock();
+            let o = a.out();
             (o.base_size, o.incr_size)
         };
         AofInfo {
