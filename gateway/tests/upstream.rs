@@ -173,26 +173,33 @@ impl Node {
         Node::start_on_free_port(everything_path(), vec![mode.to_string()], false)
     }
 
-    /// `secure-mcp-gateway demo-server --port <port>`.
+    /// `secure-mcp-gateway demo-server --port <port>`, on a port outside the ephemeral range:
+    /// no parallel test takes it while the test restarts or kills the server.
     fn demo() -> Node {
-        Node::start_on_free_port(
+        Node::start_on_free_port_from(
             env!("CARGO_BIN_EXE_secure-mcp-gateway").into(),
             vec!["demo-server".into()],
             true,
+            testkit::free_port_outside_ephemeral,
         )
     }
 
     /// Starts the server on a free port. A free port can be taken by a parallel test before
     /// the child binds it; the child then exits, and another port is tried.
     fn start_on_free_port(program: PathBuf, args: Vec<String>, port_arg: bool) -> Node {
+        Node::start_on_free_port_from(program, args, port_arg, testkit::free_port)
+    }
+
+    /// [`Node::start_on_free_port`] with ports from `ports`.
+    fn start_on_free_port_from(
+        program: PathBuf,
+        args: Vec<String>,
+        port_arg: bool,
+        ports: fn() -> u16,
+    ) -> Node {
         let mut last = String::new();
         for _ in 0..5 {
-            match Node::start(
-                program.clone(),
-                args.clone(),
-                port_arg,
-                testkit::free_port(),
-            ) {
+            match Node::start(program.clone(), args.clone(), port_arg, ports()) {
                 Ok(node) => return node,
                 Err(e) => last = e,
             }

@@ -10,23 +10,60 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Ports this process handed out ([`free_port`], [`free_port_outside_ephemeral`]).
+static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// Records `port` as handed out; false if it was already.
+fn hand_out(port: u16) -> bool {
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    if given.contains(&port) {
+        return false;
+    }
+    given.push(port);
+    true
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released), never one this process handed out
 /// before: the kernel may offer a released port again at once, and two tests running in
 /// parallel would then start their servers on the same port, one of them reaching the
 /// other's server.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("no free loopback port");
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
+        if hand_out(port) {
             return port;
         }
     }
+}
+
+/// A free TCP port on 127.0.0.1 below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), never one this process handed out before. The kernel
+/// gives such a port to no `bind` to port 0 ([`free_port`] in a parallel test) and to no
+/// outgoing connection: for a server a test kills and then expects to find gone (a connect
+/// error, not another test's server), or restarts on the same port.
+pub fn free_port_outside_ephemeral() -> u16 {
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u16;
+    let span = u64::from(first_ephemeral.saturating_sub(low).max(1));
+    // A start that differs between test processes, so that two of them rarely try the same
+    // ports first.
+    let seed = u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()));
+    for i in 0..span {
+        let port = low + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && hand_out(port) {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {first_ephemeral}");
 }
 
 /// A running `redis-server`; killed on drop.
