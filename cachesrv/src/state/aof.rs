@@ -8,7 +8,8 @@
 //! ([`Aof::keep_scope`], [`Aof::order_kept`]) instead of taking it for each: taking and
 //! releasing it are each a locked instruction, which waits for the handler's stores to reach
 //! the cache. It lets go before anything else: a read, a command that takes the gate itself, a
-//! blocking command, the end of the batch, and any other use of the AOF's locks on that thread.
+//! blocking command, the end of the batch, and any other use of the AOF's locks on that thread;
+//! and it hands the lock over between two commands when another thread waits for it.
 //!
 //! Durability: records go to a buffer; before a connection's replies are written
 //! ([`Aof::before_reply`]) the buffer is written to the file, and with `appendfsync always` the
@@ -422,7 +423,12 @@ impl Aof {
         // batch and kept), and no other guard over it is live on this thread: the others are
         // taken after `release_kept`, which lets go of the kept lock, and `KEPT_IN_USE` keeps
         // it from doing so while this one lives.
-        let guard = unsafe { self.log.make_guard_unchecked() };
+        let mut guard = unsafe { self.log.make_guard_unchecked() };
+        if kept {
+            // Another event loop waits for the lock: its write goes first (one load when none
+            // waits), so a long batch does not hold up the other loops' writes.
+            MutexGuard::bump(&mut guard);
+        }
         Some(Logged {
             guard: ManuallyDrop::new(guard),
             kept: true,
