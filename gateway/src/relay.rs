@@ -58,6 +58,10 @@ impl UpstreamHandler for Notifier {
         let configs = gw.configs_using(&spec.name, key);
         match msg.method().unwrap_or_default() {
             "notifications/tools/list_changed" => {
+                // Now, in the order the server's messages came: a discovery whose tools/list
+                // was answered before this does not keep its entry (the deletion below may
+                // run before that entry is written).
+                gw.cache.tools_changed();
                 let gw2 = gw.clone();
                 let server = spec.name.clone();
                 let configs2 = configs.clone();

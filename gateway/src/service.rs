@@ -212,6 +212,7 @@ impl Gateway {
             servers = stale.len(),
             "server definitions changed: their cached tools are dropped"
         );
+        self.cache.tools_changed();
         let gw = self.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {

@@ -44,7 +44,7 @@ mod start;
 mod status;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,6 +178,9 @@ struct Inner {
     opts: CacheOptions,
     embedded_password: Option<Secret>,
     closed: AtomicBool,
+    /// Counts the times tool entries were declared stale ([`Cache::tools_changed`]): a
+    /// discovery that saw it move while it ran does not leave its entry in the cache.
+    tools_epoch: AtomicU64,
 }
 
 /// The outcome of one discovery, shared with its waiters.
@@ -362,6 +365,8 @@ impl Cache {
         all: bool,
     ) -> Result<usize, CacheError> {
         let inner = &*self.inner;
+        // Before the keys go: a discovery storing meanwhile takes its entry back.
+        self.tools_changed();
         let n = if all {
             let keys = inner.keys_with_prefix(NAMESPACE).await?;
             inner.del(&keys).await?
@@ -390,6 +395,15 @@ impl Cache {
         Ok(n)
     }
 
+    /// Declares the tool entries stored so far stale (`notifications/tools/list_changed`, a
+    /// changed server definition, a clear), before they are deleted. A discovery that was
+    /// running meanwhile hands its result to its callers but takes its entry back out of the
+    /// cache once stored: its tools/list may predate the change, and the deletion may have
+    /// run before its write.
+    pub fn tools_changed(&self) {
+        self.inner.tools_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Discovery through the cache, one at a time per key.
     ///
     /// A hit returns the cached entry. On a miss, the first caller for the key runs `f` (the
@@ -398,7 +412,8 @@ impl Cache {
     /// stored and is returned to every waiter. A private result (cacheScope) reaches only
     /// waiters of the same user; the others run their own discovery. Cache errors never fail
     /// discovery: they are counted and logged (once per outage) and the lookup counts as a miss.
-    /// If the leading caller is cancelled, a waiter takes over.
+    /// If the leading caller is cancelled, a waiter takes over. A result the tools were declared
+    /// changed during ([`Cache::tools_changed`]) is returned but not kept in the cache.
     ///
     /// The returned value is the entry shape (`{"server_name", "tools", "cached_at", ...}`),
     /// whether it came from the cache or from `f`.
@@ -442,6 +457,7 @@ impl Cache {
                         }));
                         return Ok(v);
                     }
+                    let epoch = inner.tools_epoch.load(Ordering::SeqCst);
                     let outcome = match f().await {
                         Ok(result) => {
                             let built = entry::build(key, &result, inner.tool_ttl);
@@ -454,7 +470,7 @@ impl Cache {
                                     );
                                     Arc::new(built.entry)
                                 }
-                                None => inner.store(built).await.0,
+                                None => inner.store_unless_changed(built, epoch).await,
                             };
                             FlightOutcome::<E> {
                                 result: Ok(entry),
@@ -631,6 +647,29 @@ impl Inner {
         (entry, r)
     }
 
+    /// [`Inner::store`] for a discovery begun at tools epoch `epoch`: when the epoch moved
+    /// since, the written keys are deleted again (checked after the write, so a deletion that
+    /// ran before it is not undone by it).
+    async fn store_unless_changed(&self, built: entry::BuiltEntry, epoch: u64) -> Arc<Value> {
+        let mut written: Vec<String> = built.entry_key.iter().cloned().collect();
+        written.extend(built.marker.as_ref().map(|(k, _)| k.clone()));
+        if self.tools_epoch.load(Ordering::SeqCst) != epoch {
+            tracing::debug!("discovery result not cached: the tools changed meanwhile");
+            return Arc::new(built.entry);
+        }
+        let (entry, _) = self.store(built).await;
+        if self.tools_epoch.load(Ordering::SeqCst) != epoch {
+            tracing::debug!("discovery result taken back: the tools changed meanwhile");
+            for k in &written {
+                self.memo.remove(k);
+            }
+            if let Err(e) = self.del(&written).await {
+                tracing::debug!(error = %e, "could not take a discovery result back");
+            }
+        }
+        entry
+    }
+
     async fn store_parts(
         &self,
         entry: &Arc<Value>,
@@ -685,3 +724,6 @@ impl Inner {
         r
     }
 }
+
+#[cfg(test)]
+mod tests;

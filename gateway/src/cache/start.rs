@@ -252,6 +252,7 @@ impl Cache {
             opts,
             embedded_password,
             closed: std::sync::atomic::AtomicBool::new(false),
+            tools_epoch: std::sync::atomic::AtomicU64::new(0),
         });
         if !matches!(inner.backend, Backend::Embedded(_)) {
             // Connect early, so an unreachable backend is reported at start, not on first use.
