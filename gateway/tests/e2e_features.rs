@@ -1,5 +1,6 @@
 //! MCP features through the gateway beyond tools: resources, prompts, progress over an SSE
-//! answer, cancellation, and a config file changed while clients are connected.
+//! answer, cancellation, a config file changed while clients are connected, and servers whose
+//! tools change (`notifications/tools/list_changed`, `fixtures/changing_upstream.py`).
 
 mod common_gw;
 
@@ -456,4 +457,76 @@ async fn tool_calls_pass_through_whole() {
     assert_eq!(v["result"]["x-args-verbatim"], true, "http: {v}");
     http.cancel().await.ok();
     stdio.cancel().await.ok();
+}
+
+/// A server of `fixtures/changing_upstream.py` named `changing` (`env`: its environment).
+fn changing_config(dir: &std::path::Path, env: Value) -> std::path::PathBuf {
+    let script = format!(
+        "{}/tests/fixtures/changing_upstream.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let server = json!({
+        "server_name": "changing",
+        "description": "tools that change",
+        "config": { "command": "python3", "args": [script], "env": env },
+        "tools": {}
+    });
+    write_config(dir, vec![server], json!({}))
+}
+
+/// Lists tools until one is named `tool` (unprefixed or as `changing__<tool>`); fails after
+/// five seconds with the last list.
+async fn until_listed(client: &Client, tool: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let names = tool_names(client).await;
+        if names
+            .iter()
+            .any(|n| n == tool || *n == format!("changing__{tool}"))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{tool}` never appeared (the cache kept an old list): {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_tools_change_is_listed_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_http(&changing_config(dir.path(), json!({})));
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let names = tool_names(&client).await;
+    assert!(
+        names.iter().any(|n| n.ends_with("add_tool")) && !names.iter().any(|n| n.ends_with('b')),
+        "{names:?}"
+    );
+    // The server adds a tool and says so: the cached list goes, the next one has it.
+    let add = names.iter().find(|n| n.ends_with("add_tool")).cloned();
+    let (err, text, _) = call(&client, &add.unwrap_or_default(), json!({ "name": "b" })).await;
+    assert!(!err && text == "added b", "{text}");
+    until_listed(&client, "b").await;
+    client.cancel().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_changed_right_after_an_answer_are_not_left_stale() {
+    // The server answers the first tools/list, then at once adds `late` and says so (one
+    // write). The invalidation may run before the first answer is stored; the answer must not
+    // stay in the cache then, or the old list would last the tool TTL (hours). That order is
+    // rare here (the cache's unit test forces it); this checks the whole path.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = changing_config(dir.path(), json!({ "CHANGE_AFTER_FIRST_LIST": "1" }));
+    let gw = start_http(&cfg);
+    let client = connect_http(&gw.url(), KEY).await.unwrap();
+    let first = tool_names(&client).await;
+    assert!(
+        first.iter().any(|n| n.ends_with("add_tool")) && !first.iter().any(|n| n.ends_with("late")),
+        "the first answer predates the change: {first:?}"
+    );
+    until_listed(&client, "late").await;
+    client.cancel().await.ok();
 }
