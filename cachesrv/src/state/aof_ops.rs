@@ -277,20 +277,14 @@ impl Shared {
         }
         let base_seq = m.next_base_seq();
         let mut out = self.aof.out();
-        self.aof.write_out_locked(&mut out);
-        let old = match out.file.take() {
+        let old = match self.aof.switch_incr(&mut out, file, m.clone()) {
+            // With `out` still held: no later record is written, nor fsynced, before these.
             Some(f) if self.aof.fsync_mode() == FSYNC_ALWAYS => {
                 let _ = f.sync_data();
                 None
             }
             old => old,
         };
-        {
-            let mut log = self.aof.log_lock();
-            out.file = Some(file);
-            out.manifest = m.clone();
-            let _ = Aof::set_state_mode(&mut log, true);
-        }
         drop(out);
         if !was_on && enable {
             self.aof.switch_on();

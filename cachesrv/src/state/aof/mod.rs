@@ -29,8 +29,6 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::Write;
-use std::mem::ManuallyDrop;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -41,6 +39,12 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::engine::{Removal, RemovalSink};
 use crate::log::{log, Level};
 use crate::persist::aof::{append_record, encode_command, Manifest};
+
+mod keep;
+#[cfg(test)]
+mod tests;
+
+pub use keep::{KeepScope, Logged};
 
 /// `appendfsync no`.
 pub const FSYNC_NO: u8 = 0;
@@ -54,77 +58,6 @@ thread_local! {
     static PENDING: Cell<u64> = const { Cell::new(0) };
     /// This thread runs a write command, a transaction or a script: keys it expires are its.
     static IN_WRITE: Cell<bool> = const { Cell::new(false) };
-    /// The batch this thread runs ([`KeepScope`]): the AOF whose ordering lock it may keep
-    /// between its write commands (null: none may be kept), and whether it holds it now.
-    static KEPT: Cell<(*const Aof, bool)> = const { Cell::new((std::ptr::null(), false)) };
-    /// A [`Logged`] over the kept lock is live: the lock must not be let go meanwhile.
-    static KEPT_IN_USE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Lets the event loop's thread keep the ordering lock between the write commands of the batch
-/// it runs ([`Aof::order_kept`]); the lock is let go when the scope ends, or earlier
-/// ([`KeepScope::allow`], [`Aof::release_kept`]).
-pub struct KeepScope<'a> {
-    aof: &'a Aof,
-}
-
-impl KeepScope<'_> {
-    /// Allows keeping the lock (only while the batch holds the engine's shared gate: the lock
-    /// is taken after the gate, never before), or lets it go and allows it no more.
-    #[inline]
-    pub fn allow(&self, yes: bool) {
-        if yes {
-            let (a, kept) = KEPT.get();
-            if a.is_null() {
-                KEPT.set((self.aof, kept));
-            }
-        } else {
-            self.aof.release_kept();
-            KEPT.set((std::ptr::null(), false));
-        }
-    }
-}
-
-impl Drop for KeepScope<'_> {
-    fn drop(&mut self) {
-        self.aof.release_kept();
-        KEPT.set((std::ptr::null(), false));
-    }
-}
-
-/// The ordering lock's buffer, held by a guard or through the lock the batch keeps
-/// ([`Aof::order_kept`]).
-pub struct Logged<'a> {
-    guard: ManuallyDrop<MutexGuard<'a, LogBuf>>,
-    kept: bool,
-}
-
-impl Deref for Logged<'_> {
-    type Target = LogBuf;
-    #[inline]
-    fn deref(&self) -> &LogBuf {
-        &self.guard
-    }
-}
-
-impl DerefMut for Logged<'_> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut LogBuf {
-        &mut self.guard
-    }
-}
-
-impl Drop for Logged<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.kept {
-            // The lock stays held, for the batch's next write command.
-            KEPT_IN_USE.set(false);
-        } else {
-            // SAFETY: dropped once, here.
-            unsafe { ManuallyDrop::drop(&mut self.guard) };
-        }
-    }
 }
 
 /// Marks the current thread as running a write command, a transaction or a script until the
@@ -394,66 +327,6 @@ impl Aof {
         self.is_on().then_some(g)
     }
 
-    /// [`Aof::order`] for a command of the batch a [`KeepScope`] allows to keep the lock: the
-    /// lock is taken by the batch's first write command and kept for the next ones.
-    #[inline]
-    pub fn order_kept(&self) -> Option<Logged<'_>> {
-        if !self.is_on() {
-            return None;
-        }
-        let (a, kept) = KEPT.get();
-        // Not kept for another command running inside this one (none does): that one waits,
-        // as it always did, rather than share the buffer.
-        if !std::ptr::eq(a, self) || KEPT_IN_USE.get() {
-            return self.order().map(|g| Logged {
-                guard: ManuallyDrop::new(g),
-                kept: false,
-            });
-        }
-        if !kept {
-            let g = self.log.lock();
-            if !self.is_on() {
-                return None;
-            }
-            MutexGuard::leak(g);
-            KEPT.set((a, true));
-        }
-        KEPT_IN_USE.set(true);
-        // SAFETY: this thread holds the lock (taken above, or by an earlier command of the
-        // batch and kept), and no other guard over it is live on this thread: the others are
-        // taken after `release_kept`, which lets go of the kept lock, and `KEPT_IN_USE` keeps
-        // it from doing so while this one lives.
-        let mut guard = unsafe { self.log.make_guard_unchecked() };
-        if kept {
-            // Another event loop waits for the lock: its write goes first (one load when none
-            // waits), so a long batch does not hold up the other loops' writes.
-            MutexGuard::bump(&mut guard);
-        }
-        Some(Logged {
-            guard: ManuallyDrop::new(guard),
-            kept: true,
-        })
-    }
-
-    /// Lets go of the ordering lock this thread keeps for its batch, if it keeps it (not while
-    /// a [`Logged`] over it is in use: taking the lock again would then wait, as it always did).
-    #[inline]
-    pub fn release_kept(&self) {
-        let (a, kept) = KEPT.get();
-        if kept && std::ptr::eq(a, self) && !KEPT_IN_USE.get() {
-            KEPT.set((a, false));
-            // SAFETY: this thread holds the lock (kept by `order_kept`), and no guard over it
-            // is live.
-            unsafe { self.log.force_unlock() };
-        }
-    }
-
-    /// A scope in which this thread may keep the ordering lock between the write commands of
-    /// the batch it runs (see [`KeepScope::allow`]).
-    pub fn keep_scope(&self) -> KeepScope<'_> {
-        KeepScope { aof: self }
-    }
-
     /// The ordering lock, after letting go of the one this thread keeps.
     #[inline]
     fn lock_log(&self) -> MutexGuard<'_, LogBuf> {
@@ -571,18 +444,53 @@ impl Aof {
 
     /// [`Aof::write_out`] with `out` already held.
     pub fn write_out_locked(&self, out: &mut OutFile) -> u64 {
-        let mut data = std::mem::take(&mut out.spare);
-        let end = {
+        let spare = std::mem::take(&mut out.spare);
+        let (data, end) = self.take_records(&mut self.lock_log(), spare);
+        self.write_records(out, data, end, None)
+    }
+
+    /// Switches the incremental file at a rewrite's start, `out` held. Under one hold of the
+    /// ordering lock, the records buffered so far are taken, `file` becomes the file and state
+    /// mode begins (see [`LogBuf`]); those records then go to the previous file, which is
+    /// returned. Taken in the same hold, no record can fall between the two files: one
+    /// appended before the switch is in the previous file (the base, copied after the switch,
+    /// holds its effect), one appended after it is in the new file as a key state.
+    pub fn switch_incr(&self, out: &mut OutFile, file: File, manifest: Manifest) -> Option<File> {
+        let spare = std::mem::take(&mut out.spare);
+        let (data, end, mut previous) = {
             let mut log = self.lock_log();
-            if self.is_on() {
-                self.log_removals(&mut log, false);
-            }
-            std::mem::swap(&mut data, &mut log.buf);
-            log.appended += data.len() as u64;
-            log.appended
+            let (data, end) = self.take_records(&mut log, spare);
+            let previous = out.file.replace(file);
+            out.manifest = manifest;
+            let _ = Aof::set_state_mode(&mut log, true);
+            (data, end, previous)
         };
+        self.write_records(out, data, end, previous.as_mut());
+        previous
+    }
+
+    /// Takes the buffered records (keys the engine removed logged first), leaving `spare` as
+    /// the buffer; returns them and the offset they end at.
+    fn take_records(&self, log: &mut LogBuf, mut data: Vec<u8>) -> (Vec<u8>, u64) {
+        if self.is_on() {
+            self.log_removals(log, false);
+        }
+        std::mem::swap(&mut data, &mut log.buf);
+        log.appended += data.len() as u64;
+        (data, log.appended)
+    }
+
+    /// Writes taken records to `to` (else to `out`'s file) and keeps the buffer for reuse;
+    /// returns `end`, the offset now written.
+    fn write_records(
+        &self,
+        out: &mut OutFile,
+        mut data: Vec<u8>,
+        end: u64,
+        to: Option<&mut File>,
+    ) -> u64 {
         if !data.is_empty() {
-            if let Some(f) = out.file.as_mut() {
+            if let Some(f) = to.or(out.file.as_mut()) {
                 match f.write_all(&data) {
                     Ok(()) => {
                         out.incr_size += data.len() as u64;
