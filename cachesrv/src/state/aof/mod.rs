@@ -457,7 +457,7 @@ impl Aof {
     /// holds its effect), one appended after it is in the new file as a key state.
     pub fn switch_incr(&self, out: &mut OutFile, file: File, manifest: Manifest) -> Option<File> {
         let spare = std::mem::take(&mut out.spare);
-        let (data, end, mut previous) = {
+        let (mut data, end, mut previous) = {
             let mut log = self.lock_log();
             let (data, end) = self.take_records(&mut log, spare);
             let previous = out.file.replace(file);
@@ -465,6 +465,10 @@ impl Aof {
             let _ = Aof::set_state_mode(&mut log, true);
             (data, end, previous)
         };
+        if previous.is_none() {
+            // No file before: logging is being switched on, nothing was logged.
+            data.clear();
+        }
         self.write_records(out, data, end, previous.as_mut());
         previous
     }
