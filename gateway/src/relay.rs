@@ -61,7 +61,7 @@ impl UpstreamHandler for Notifier {
                 // Now, in the order the server's messages came: a discovery whose tools/list
                 // was answered before this does not keep its entry (the deletion below may
                 // run before that entry is written).
-                gw.cache.tools_changed();
+                gw.cache.server_tools_changed(&spec.name);
                 let gw2 = gw.clone();
                 let server = spec.name.clone();
                 let configs2 = configs.clone();

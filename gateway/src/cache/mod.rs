@@ -178,10 +178,16 @@ struct Inner {
     opts: CacheOptions,
     embedded_password: Option<Secret>,
     closed: AtomicBool,
-    /// Counts the times tool entries were declared stale ([`Cache::tools_changed`]): a
+    /// Counts the times every tool entry was declared stale ([`Cache::tools_changed`]): a
     /// discovery that saw it move while it ran does not leave its entry in the cache.
     tools_epoch: AtomicU64,
+    /// The same per server name ([`Cache::server_tools_changed`]).
+    server_epochs: DashMap<String, u64>,
 }
+
+/// Where the tools epochs stand for a discovery: the cache-wide one and its server's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ToolsEpoch(u64, u64);
 
 /// The outcome of one discovery, shared with its waiters.
 struct FlightOutcome<E> {
@@ -366,7 +372,10 @@ impl Cache {
     ) -> Result<usize, CacheError> {
         let inner = &*self.inner;
         // Before the keys go: a discovery storing meanwhile takes its entry back.
-        self.tools_changed();
+        match server {
+            Some((_, server_name)) if !all => self.server_tools_changed(server_name),
+            _ => self.tools_changed(),
+        }
         let n = if all {
             let keys = inner.keys_with_prefix(NAMESPACE).await?;
             inner.del(&keys).await?
@@ -402,6 +411,15 @@ impl Cache {
     /// run before its write.
     pub fn tools_changed(&self) {
         self.inner.tools_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// [`Cache::tools_changed`] for the servers named `server` only (in any mcp_config).
+    pub fn server_tools_changed(&self, server: &str) {
+        *self
+            .inner
+            .server_epochs
+            .entry(server.to_string())
+            .or_insert(0) += 1;
     }
 
     /// Discovery through the cache, one at a time per key.
@@ -457,7 +475,7 @@ impl Cache {
                         }));
                         return Ok(v);
                     }
-                    let epoch = inner.tools_epoch.load(Ordering::SeqCst);
+                    let epoch = inner.tools_epoch(key.server_name);
                     let outcome = match f().await {
                         Ok(result) => {
                             let built = entry::build(key, &result, inner.tool_ttl);
@@ -470,7 +488,11 @@ impl Cache {
                                     );
                                     Arc::new(built.entry)
                                 }
-                                None => inner.store_unless_changed(built, epoch).await,
+                                None => {
+                                    inner
+                                        .store_unless_changed(built, key.server_name, epoch)
+                                        .await
+                                }
                             };
                             FlightOutcome::<E> {
                                 result: Ok(entry),
@@ -647,18 +669,31 @@ impl Inner {
         (entry, r)
     }
 
-    /// [`Inner::store`] for a discovery begun at tools epoch `epoch`: when the epoch moved
-    /// since, the written keys are deleted again (checked after the write, so a deletion that
-    /// ran before it is not undone by it).
-    async fn store_unless_changed(&self, built: entry::BuiltEntry, epoch: u64) -> Arc<Value> {
+    /// The tools epochs for a discovery of `server`.
+    fn tools_epoch(&self, server: &str) -> ToolsEpoch {
+        ToolsEpoch(
+            self.tools_epoch.load(Ordering::SeqCst),
+            self.server_epochs.get(server).map_or(0, |e| *e),
+        )
+    }
+
+    /// [`Inner::store`] for a discovery of `server` begun at tools epochs `epoch`: when they
+    /// moved since, the written keys are deleted again (checked after the write, so a deletion
+    /// that ran before it is not undone by it).
+    async fn store_unless_changed(
+        &self,
+        built: entry::BuiltEntry,
+        server: &str,
+        epoch: ToolsEpoch,
+    ) -> Arc<Value> {
         let mut written: Vec<String> = built.entry_key.iter().cloned().collect();
         written.extend(built.marker.as_ref().map(|(k, _)| k.clone()));
-        if self.tools_epoch.load(Ordering::SeqCst) != epoch {
+        if self.tools_epoch(server) != epoch {
             tracing::debug!("discovery result not cached: the tools changed meanwhile");
             return Arc::new(built.entry);
         }
         let (entry, _) = self.store(built).await;
-        if self.tools_epoch.load(Ordering::SeqCst) != epoch {
+        if self.tools_epoch(server) != epoch {
             tracing::debug!("discovery result taken back: the tools changed meanwhile");
             for k in &written {
                 self.memo.remove(k);

@@ -253,6 +253,7 @@ impl Cache {
             embedded_password,
             closed: std::sync::atomic::AtomicBool::new(false),
             tools_epoch: std::sync::atomic::AtomicU64::new(0),
+            server_epochs: dashmap::DashMap::new(),
         });
         if !matches!(inner.backend, Backend::Embedded(_)) {
             // Connect early, so an unreachable backend is reported at start, not on first use.

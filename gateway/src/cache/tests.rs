@@ -1,5 +1,5 @@
-//! Discovery against tool changes declared while it runs ([`Cache::tools_changed`]), on the
-//! embedded cache.
+//! Discovery against tool changes declared while it runs ([`Cache::tools_changed`],
+//! [`Cache::server_tools_changed`]), on the embedded cache.
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ async fn a_discovery_the_tools_changed_during_is_answered_but_not_kept() {
     let c = cache.clone();
     let v = cache
         .discover_with(&key, || async move {
-            c.tools_changed();
+            c.server_tools_changed("srv");
             c.clear_server("cfg", "srv").await.expect("clear");
             Ok::<_, String>(json!({ "tools": [{ "name": "old" }] }))
         })
@@ -56,21 +56,32 @@ async fn a_discovery_the_tools_changed_during_is_answered_but_not_kept() {
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert!(cache.get_tools(&key).await.expect("get").is_some());
 
-    // A clear of another server also declares a change (the epoch is the cache's): the
-    // running discovery of this one is not kept either, and is simply asked again next time.
+    // A change of another server leaves this one's running discovery alone; a change of
+    // every server (a clear of all tool entries) does not.
     let other = ToolsKey::new("cfg", "other");
     let c = cache.clone();
     cache
         .discover_with(&other, || async move {
+            c.server_tools_changed("srv");
             c.clear_server("cfg", "srv").await.expect("clear");
             Ok::<_, String>(json!({ "tools": [{ "name": "x" }] }))
         })
         .await
         .expect("discovery");
-    assert!(cache.get_tools(&other).await.expect("get").is_none());
+    assert!(cache.get_tools(&other).await.expect("get").is_some());
     assert!(
         cache.get_tools(&key).await.expect("get").is_none(),
         "cleared"
     );
+    let third = ToolsKey::new("cfg", "third");
+    let c = cache.clone();
+    cache
+        .discover_with(&third, || async move {
+            c.clear_all_tools().await.expect("clear");
+            Ok::<_, String>(json!({ "tools": [{ "name": "y" }] }))
+        })
+        .await
+        .expect("discovery");
+    assert!(cache.get_tools(&third).await.expect("get").is_none());
     cache.shutdown().await;
 }
