@@ -404,16 +404,17 @@ impl Cache {
         Ok(n)
     }
 
-    /// Declares the tool entries stored so far stale (`notifications/tools/list_changed`, a
-    /// changed server definition, a clear), before they are deleted. A discovery that was
-    /// running meanwhile hands its result to its callers but takes its entry back out of the
-    /// cache once stored: its tools/list may predate the change, and the deletion may have
-    /// run before its write.
+    /// Declares every server's tool entries stored so far stale (changed server definitions,
+    /// a clear of every entry), before they are deleted. A discovery that was running
+    /// meanwhile hands its result to its callers but takes its entry back out of the cache
+    /// once stored: its tools/list may predate the change, and the deletion may have run
+    /// before its write.
     pub fn tools_changed(&self) {
         self.inner.tools_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// [`Cache::tools_changed`] for the servers named `server` only (in any mcp_config).
+    /// [`Cache::tools_changed`] for the servers named `server` only, in any mcp_config
+    /// (`notifications/tools/list_changed`, a clear of that server's entries).
     pub fn server_tools_changed(&self, server: &str) {
         *self
             .inner
@@ -431,7 +432,8 @@ impl Cache {
     /// waiters of the same user; the others run their own discovery. Cache errors never fail
     /// discovery: they are counted and logged (once per outage) and the lookup counts as a miss.
     /// If the leading caller is cancelled, a waiter takes over. A result the tools were declared
-    /// changed during ([`Cache::tools_changed`]) is returned but not kept in the cache.
+    /// changed during ([`Cache::tools_changed`], [`Cache::server_tools_changed`]) is returned
+    /// but not kept in the cache.
     ///
     /// The returned value is the entry shape (`{"server_name", "tools", "cached_at", ...}`),
     /// whether it came from the cache or from `f`.
