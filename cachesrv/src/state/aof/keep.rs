@@ -118,6 +118,14 @@ impl Aof {
             // Another event loop waits for the lock: its write goes first (one load when none
             // waits), so a long batch does not hold up the other loops' writes.
             MutexGuard::bump(&mut guard);
+            if !self.is_on() {
+                // Switched off by the thread the lock went to: nothing more is logged (as
+                // `order`), and the lock is let go.
+                KEPT.set((a, false));
+                KEPT_IN_USE.set(false);
+                drop(guard);
+                return None;
+            }
         }
         Some(Logged {
             guard: ManuallyDrop::new(guard),
